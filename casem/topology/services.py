@@ -1,0 +1,118 @@
+"""Service registry: the eight services of the seed and their flavors, defined once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ServiceKind(StrEnum):
+    GRPC = "gRPC service"
+    GRPC_INGRESS = "gRPC ingress + Kafka producer"
+    KAFKA_CONSUMER = "Kafka consumer"
+    INDEXER = "Kafka consumer + search index writer"
+    POLLER = "Postgres change poller + Kafka producer"
+    TEMPORAL_WORKER = "Temporal worker"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    kind: ServiceKind
+    responsibility: str
+    grpc: bool = False
+    http: bool = False
+    flavors: tuple[str, ...] = field(default=())
+
+
+# The seventeen case-event-handler flavors, each its own consumer group on the tenant topics.
+EVENT_HANDLER_FLAVORS: tuple[str, ...] = (
+    "analytics",
+    "audit-trail",
+    "watcher-notifications",
+    "notification-rules",
+    "email-delivery",
+    "slack-delivery",
+    "msteams-delivery",
+    "webhook-delivery",
+    "automation-rules",
+    "due-date-reminders",
+    "sla-tracking",
+    "duplicate-detection",
+    "search-indexing",
+    "retention-scheduling",
+    "jira-sync",
+    "servicenow-sync",
+    "paging",
+)
+
+THIRD_PARTY_READER_FLAVORS: tuple[str, ...] = ("jira", "servicenow")
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        "case-intake",
+        ServiceKind.GRPC_INGRESS,
+        "Accepts authenticated intake requests, performs validation, and publishes canonical case "
+        "payloads to the `case-intake` topic for asynchronous processing.",
+        grpc=True,
+    ),
+    Service(
+        "case-indexer",
+        ServiceKind.INDEXER,
+        "Consumes from `case-intake`, enriches payloads by calling `case-api`, and ensures "
+        "Elasticsearch indexes stay in sync so new cases are searchable immediately.",
+    ),
+    Service(
+        "case-api",
+        ServiceKind.GRPC,
+        "Multi-tenant gRPC API (and the Datadog-compatible HTTP API). Coordinates Postgres "
+        "transactions, search index updates, notification rule evaluation, and outbound "
+        "integration hooks for the domain.",
+        grpc=True,
+        http=True,
+    ),
+    Service(
+        "case-event-relay",
+        ServiceKind.POLLER,
+        "Polls the `domain_events` tables, batches new records, and publishes them to "
+        "tenant-specific Kafka topics to decouple persistence from automation workloads.",
+    ),
+    Service(
+        "case-event-handler",
+        ServiceKind.KAFKA_CONSUMER,
+        "Each flavor has an isolated consumer group that processes a subset of domain events "
+        "(analytics, search indexing, notifications, rule evaluation, paging) while sharing the "
+        "same topic stream.",
+        flavors=EVENT_HANDLER_FLAVORS,
+    ),
+    Service(
+        "case-third-party-reader",
+        ServiceKind.KAFKA_CONSUMER,
+        "Consumes Jira and ServiceNow connector feeds so that external ticket updates can be "
+        "reflected in Case Management timelines.",
+        flavors=THIRD_PARTY_READER_FLAVORS,
+    ),
+    Service(
+        "caseworker",
+        ServiceKind.TEMPORAL_WORKER,
+        "Executes long-running workflows (case cleanup, merge automation, file lifecycle tasks) "
+        "and interacts with `case-api` and storage backends.",
+    ),
+    Service(
+        "case-chat-interactions",
+        ServiceKind.GRPC,
+        "Bridges chat integrations via Hermes to append conversation excerpts into case "
+        "timelines and trigger follow-up automation.",
+        grpc=True,
+    ),
+)
+
+SERVICES_BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
+
+
+def service(name: str) -> Service:
+    try:
+        return SERVICES_BY_NAME[name]
+    except KeyError:
+        known = ", ".join(SERVICES_BY_NAME)
+        raise KeyError(f"unknown service {name!r}; known services: {known}") from None

@@ -1,0 +1,92 @@
+"""Topic registry: the seed's Messaging Footprint, defined once.
+
+Nothing outside this module spells a topic name; code asks for a topic by its role
+(`intake_topic()`, `domain_events_topic(tenant)`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Consumer:
+    service: str
+    flavor: str | None
+    group: str
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    producers: tuple[str, ...]
+    consumers: tuple[Consumer, ...]
+    notes: str
+    tenant: str | None = None  # set for tenant-specific topics
+    consumed_by_all_handler_flavors: bool = False
+
+
+CASE_INTAKE = Topic(
+    name="case-intake",
+    producers=("case-intake",),
+    consumers=(Consumer("case-indexer", None, "case-indexer"),),
+    notes="Primary ingress topic for case creation events",
+)
+JIRA = Topic(
+    name="collaboration_integrations_jira",
+    producers=(),
+    consumers=(Consumer("case-third-party-reader", "jira", "case-management"),),
+    notes="Processed by case-third-party-reader flavor 'jira'",
+)
+SERVICENOW = Topic(
+    name="collaboration_integrations_servicenow",
+    producers=(),
+    consumers=(Consumer("case-third-party-reader", "servicenow", "case-management"),),
+    notes="Processed by case-third-party-reader flavor 'servicenow'",
+)
+DOMAIN_EVENTS = Topic(
+    name="domain-events",
+    producers=("case-event-relay",),
+    consumers=(),
+    notes="Domain event fan-out topics used by downstream handlers (handled by 17 case-event-handler flavors)",
+    tenant="case-management",
+    consumed_by_all_handler_flavors=True,
+)
+DOMAIN_EVENTS_ONCALL = Topic(
+    name="domain-events-oncall",
+    producers=("case-event-relay",),
+    consumers=(),
+    notes="Domain event fan-out topics used by downstream handlers (handled by 17 case-event-handler flavors)",
+    tenant="on-call",
+    consumed_by_all_handler_flavors=True,
+)
+
+TOPICS: tuple[Topic, ...] = (CASE_INTAKE, JIRA, SERVICENOW, DOMAIN_EVENTS, DOMAIN_EVENTS_ONCALL)
+TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
+
+
+def intake_topic() -> Topic:
+    return CASE_INTAKE
+
+
+def domain_events_topic(tenant: str) -> Topic:
+    for topic in TOPICS:
+        if topic.tenant == tenant:
+            return topic
+    raise KeyError(f"no domain-events topic for tenant {tenant!r}")
+
+
+def third_party_topic(flavor: str) -> Topic:
+    for topic in (JIRA, SERVICENOW):
+        if any(c.flavor == flavor for c in topic.consumers):
+            return topic
+    raise KeyError(f"no third-party topic for flavor {flavor!r}")
+
+
+def handler_group(flavor: str) -> str:
+    """Consumer group of one case-event-handler flavor: isolated per flavor."""
+    return f"case-event-handler-{flavor}"
+
+
+def dead_letter_topic(flavor: str) -> str:
+    return f"case-event-handler-{flavor}.dlq"

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.backends import ENGINES, required
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In CI, a required engine's suite must have collected tests: an empty suite is a failure."""
+    for engine in ENGINES:
+        if required(engine) and not any(item.get_closest_marker(engine) for item in items):
+            if config.getoption("-k") or config.getoption("-m"):
+                continue  # a filtered run is not the whole suite
+            raise pytest.UsageError(
+                f"CASEM_REQUIRE_{engine.upper()}=1 but no test is marked @pytest.mark.{engine}"
+            )
