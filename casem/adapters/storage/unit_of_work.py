@@ -1,0 +1,109 @@
+"""The unit of work: one transaction per use case, and the transactional outbox.
+
+On commit, every domain event recorded by an aggregate touched in this unit of work is written
+to the tenant's `domain_events` table, and each case change gets its timeline cell, in the same
+transaction as the change itself: a change and its event commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casem.adapters.storage.database import TenantDatabase
+from casem.adapters.storage.tables import domain_events
+from casem.domain.errors import NotFound
+from casem.domain.events import DomainEvent, EventRecorder
+from casem.domain.timeline import change_cell
+
+T = TypeVar("T")
+
+
+class UnitOfWork:
+    def __init__(self, db: TenantDatabase, *, read_only: bool = False) -> None:
+        self.db = db
+        self.read_only = read_only
+        self.session: AsyncSession
+        self.committed_events: list[DomainEvent] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self.db.sessions(read_only=self.read_only)()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            # Detach what was loaded first: a rollback would expire it, and callers still read it.
+            self.session.expunge_all()
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    # -- generic repository helpers ------------------------------------------------
+    def add(self, obj: Any) -> None:
+        self.session.add(obj)
+
+    async def get(self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None) -> T:
+        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one."""
+        obj = await self.session.get(cls, ident)
+        owner = getattr(obj, "org_id", None)
+        if obj is None or (org_id is not None and owner is not None and owner != org_id):
+            raise NotFound(resource or cls.__name__.lower(), ident)
+        if getattr(obj, "deleted_at", None) is not None:
+            raise NotFound(resource or cls.__name__.lower(), ident)
+        return obj
+
+    async def scalars(self, statement: sa.Select[Any]) -> list[Any]:
+        return list((await self.session.scalars(statement)).all())
+
+    async def scalar(self, statement: Any) -> Any:
+        return await self.session.scalar(statement)
+
+    async def execute(self, statement: Any) -> sa.Result[Any]:
+        return await self.session.execute(statement)
+
+    # -- commit with outbox -----------------------------------------------------------
+    def _pending_events(self) -> list[DomainEvent]:
+        touched = [*self.session.new, *self.session.dirty, *self.session.deleted, *self.session.identity_map.values()]
+        events: dict[str, DomainEvent] = {}
+        for obj in touched:
+            if isinstance(obj, EventRecorder):
+                for ev in obj.collect_events():
+                    events[ev.id] = ev
+        return sorted(events.values(), key=lambda ev: ev.order)
+
+    async def commit(self) -> list[DomainEvent]:
+        if self.read_only:
+            raise RuntimeError("read-only unit of work cannot commit")
+        events = self._pending_events()
+        for ev in events:
+            cell = change_cell(ev, str(uuid.uuid4()))
+            if cell is not None:
+                self.session.add(cell)
+        await self.session.flush()
+        if events:
+            await self.session.execute(
+                sa.insert(domain_events),
+                [
+                    {
+                        "id": ev.id,
+                        "type": ev.cloudevent_type,
+                        "version": ev.version,
+                        "org_id": ev.org_id,
+                        "case_id": ev.case_id,
+                        "actor_id": ev.actor_id,
+                        "time": ev.time,
+                        "envelope": ev.envelope(self.db.tenant),
+                    }
+                    for ev in events
+                ],
+            )
+        await self.session.commit()
+        self.committed_events = events
+        return events

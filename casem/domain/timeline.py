@@ -1,0 +1,112 @@
+"""Timeline cells: comments, and one cell for every change to a case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from casem.domain.errors import InvalidInput
+from casem.domain.events import DomainEvent, EventRecorder, utcnow
+
+COMMENT = "COMMENT"
+COMMENT_MAX = 30_000
+
+# Case event types that become a change cell on the case's timeline, with the cell type they get.
+CHANGE_CELL_TYPES: dict[str, str] = {
+    "case.created": "CASE_CREATED",
+    "case.title_changed": "TITLE_CHANGE",
+    "case.description_changed": "DESCRIPTION_CHANGE",
+    "case.status_changed": "STATUS_CHANGE",
+    "case.priority_changed": "PRIORITY_CHANGE",
+    "case.assigned": "ASSIGNEE_CHANGE",
+    "case.unassigned": "ASSIGNEE_CHANGE",
+    "case.attributes_changed": "ATTRIBUTES_CHANGE",
+    "case.custom_attributes_changed": "CUSTOM_ATTRIBUTES_CHANGE",
+    "case.due_date_changed": "DUE_DATE_CHANGE",
+    "case.resolved_reason_changed": "RESOLVED_REASON_CHANGE",
+    "case.archived": "ARCHIVE_CHANGE",
+    "case.unarchived": "ARCHIVE_CHANGE",
+    "case.moved": "PROJECT_CHANGE",
+    "case.watcher_added": "WATCHER_CHANGE",
+    "case.watcher_removed": "WATCHER_CHANGE",
+}
+
+
+def validate_comment(message: Any, pointer: str = "/data/attributes/comment") -> str:
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidInput("comment must be a non-empty string", pointer)
+    if len(message) > COMMENT_MAX:
+        raise InvalidInput(f"comment is {len(message)} characters long; the limit is {COMMENT_MAX}", pointer)
+    return message
+
+
+@dataclass(eq=False)
+class TimelineCell(EventRecorder):
+    id: str
+    org_id: str
+    case_id: str
+    type: str
+    content: dict[str, Any]
+    author_id: str | None
+    created_at: datetime = field(default_factory=utcnow)
+    modified_at: datetime | None = None
+    deleted_at: datetime | None = None
+    source_event_id: str | None = None
+
+    @property
+    def is_comment(self) -> bool:
+        return self.type == COMMENT
+
+    def _event(self, kind: str, actor_id: str | None, data: dict[str, Any]) -> None:
+        self.record(
+            DomainEvent(
+                type=f"case.comment_{kind}",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.case_id,
+                case_id=self.case_id,
+                data={"cell_id": self.id, **data},
+            )
+        )
+
+    @classmethod
+    def comment(cls, *, id: str, org_id: str, case_id: str, message: str, author_id: str | None) -> TimelineCell:
+        cell = cls(
+            id=id,
+            org_id=org_id,
+            case_id=case_id,
+            type=COMMENT,
+            content={"message": validate_comment(message)},
+            author_id=author_id,
+        )
+        cell._event("added", author_id, {"message": cell.content["message"]})
+        return cell
+
+    def edit(self, message: str, actor_id: str | None) -> None:
+        new = validate_comment(message)
+        old = self.content.get("message")
+        self.content = {"message": new}
+        self.modified_at = utcnow()
+        self._event("updated", actor_id, {"old": old, "message": new})
+
+    def delete(self, actor_id: str | None) -> None:
+        self.deleted_at = utcnow()
+        self._event("deleted", actor_id, {})
+
+
+def change_cell(event: DomainEvent, cell_id: str) -> TimelineCell | None:
+    """The timeline cell that records one case change, or None for events that are not case changes."""
+    cell_type = CHANGE_CELL_TYPES.get(event.type)
+    if cell_type is None or event.case_id is None:
+        return None
+    return TimelineCell(
+        id=cell_id,
+        org_id=event.org_id,
+        case_id=event.case_id,
+        type=cell_type,
+        content={"event": event.type, **event.data},
+        author_id=event.actor_id,
+        created_at=event.time,
+        source_event_id=event.id,
+    )

@@ -1,0 +1,43 @@
+"""Authentication: DD-API-KEY (the org) + DD-APPLICATION-KEY (the user acting), as Datadog does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from casem.adapters.storage.tables import credentials, users
+from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.domain.identity import API_KEY, APP_KEY, hash_key
+
+
+@dataclass(frozen=True)
+class Principal:
+    org_id: str
+    user_id: str
+
+
+class AuthenticationFailed(Exception):
+    pass
+
+
+async def authenticate(uow: UnitOfWork, api_key: str | None, app_key: str | None) -> Principal:
+    """Both keys must be valid, unrevoked and of the same org; the app key's user must be enabled."""
+    if not api_key or not app_key:
+        raise AuthenticationFailed("missing DD-API-KEY or DD-APPLICATION-KEY")
+    rows = (
+        await uow.execute(
+            sa.select(credentials.c.kind, credentials.c.org_id, credentials.c.user_id).where(
+                credentials.c.key_hash.in_([hash_key(api_key), hash_key(app_key)]),
+                credentials.c.revoked_at.is_(None),
+            )
+        )
+    ).all()
+    by_kind = {row.kind: row for row in rows}
+    api, app = by_kind.get(API_KEY), by_kind.get(APP_KEY)
+    if api is None or app is None or api.org_id != app.org_id or app.user_id is None:
+        raise AuthenticationFailed("invalid keys")
+    disabled = await uow.scalar(sa.select(users.c.disabled).where(users.c.id == app.user_id))
+    if disabled is None or disabled:
+        raise AuthenticationFailed("user disabled")
+    return Principal(org_id=api.org_id, user_id=app.user_id)

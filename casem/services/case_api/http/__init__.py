@@ -1,0 +1,46 @@
+"""The HTTP edge of case-api: who is calling, and the unit of work they get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.services.case_api.auth import AuthenticationFailed, Principal, authenticate
+from casem.services.case_api.context import CaseApiContext
+from casem.topology.tenants import CASE_MANAGEMENT
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    context: CaseApiContext
+
+    @property
+    def org_id(self) -> str:
+        return self.principal.org_id
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+    def uow(self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False) -> UnitOfWork:
+        return self.context.uow(tenant, read_only=read_only)
+
+
+def context_of(request: Request) -> CaseApiContext:
+    return request.app.state.context
+
+
+async def caller(request: Request) -> Caller:
+    """FastAPI dependency: authenticate DD-API-KEY + DD-APPLICATION-KEY (403 otherwise)."""
+    ctx = context_of(request)
+    api_key = request.headers.get("dd-api-key")
+    app_key = request.headers.get("dd-application-key")
+    async with ctx.uow(read_only=True) as uow:
+        principal = await authenticate(uow, api_key, app_key)
+    return Caller(principal=principal, context=ctx)
+
+
+__all__ = ["AuthenticationFailed", "Caller", "caller", "context_of"]

@@ -1,0 +1,125 @@
+"""The case-api HTTP application: routers, JSON:API error mapping, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable
+from casem.observability import configure_logging
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.http import AuthenticationFailed
+from casem.services.case_api.jsonapi import error_response, forbidden
+
+log = structlog.get_logger("case-api.http")
+
+REQUESTS = Counter("casem_http_requests_total", "HTTP requests served", ["method", "route", "status"])
+LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+def _routers() -> list:
+    # One router per domain concept, each in its own package beside this one.
+    from casem.services.case_api.projects.views import router as projects
+
+    return [projects]
+
+
+def create_app(context: CaseApiContext, *, owns_context: bool = False) -> FastAPI:
+    configure_logging("case-api")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_context:
+            await context.close()
+
+    app = FastAPI(
+        title="casem case-api",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.context = context
+    for router in _routers():
+        app.include_router(router)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return error_response(400, "Bad Request", exc.detail, exc.pointer)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "Not Found", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return error_response(409, "Conflict", exc.detail)
+
+    @app.exception_handler(TenantUnavailable)
+    async def _tenant(_: Request, exc: TenantUnavailable) -> JSONResponse:
+        return error_response(503, "Service Unavailable", str(exc))
+
+    @app.exception_handler(AuthenticationFailed)
+    async def _forbidden(_: Request, _exc: AuthenticationFailed) -> JSONResponse:
+        return forbidden()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(400, "Bad Request", f"{where}: {first.get('msg')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not Found", 405: "Method Not Allowed"}
+        return error_response(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return error_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        LATENCY.labels(request.method, path).observe(elapsed)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        failures = {}
+        for name, db in context.databases.items():
+            try:
+                async with db.reader.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            except Exception as exc:  # readiness reports, it does not raise
+                failures[name] = str(exc)
+        if failures:
+            return JSONResponse({"status": "unavailable", "tenants": failures}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
