@@ -28,9 +28,11 @@ LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["meth
 
 def _routers() -> list:
     # One router per domain concept, each in its own package beside this one.
+    from casem.services.case_api.cases.views import router as cases
     from casem.services.case_api.projects.views import router as projects
 
-    return [projects]
+    # Projects first: /api/v2/cases/projects must win over /api/v2/cases/{case_id}.
+    return [projects, cases]
 
 
 def create_app(context: CaseApiContext, *, owns_context: bool = False) -> FastAPI:
