@@ -18,6 +18,8 @@ def configure_logging(service: str, level: str | None = None) -> None:
         return
     level_name = (level or os.environ.get("CASEM_LOG_LEVEL", "INFO")).upper()
     logging.basicConfig(stream=sys.stderr, level=level_name, format="%(message)s")
+    for chatty in ("alembic", "httpx", "aiosqlite"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

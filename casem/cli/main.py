@@ -17,8 +17,12 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each sub-command group lives in its own module beside this one.
-    from casem.cli import infra
+    from casem.cli import admin, infra, runtime
 
+    app.command("up")(runtime.up)
+    app.command("run")(runtime.run)
+    app.add_typer(runtime.db_app, name="db")
+    app.add_typer(admin.app, name="admin")
     app.add_typer(infra.app, name="infra")
     app.add_typer(infra.config_app, name="config")
 

@@ -1,0 +1,73 @@
+"""`casem up` as a new user runs it: a subprocess on embedded defaults, driven with the keys it prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.v2.api.case_management_api import CaseManagementApi
+from datadog_api_client.v2.model.project_create import ProjectCreate
+from datadog_api_client.v2.model.project_create_attributes import ProjectCreateAttributes
+from datadog_api_client.v2.model.project_create_request import ProjectCreateRequest
+from datadog_api_client.v2.model.project_resource_type import ProjectResourceType
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(tmp_path: Path, http_port: int) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "CASEM_DATA_DIR": str(tmp_path), "CASEM_HTTP_PORT": str(http_port),
+           "CASEM_GRPC_PORT": str(_free_port()), "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "casem.cli.main", "up"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    output = ""
+    deadline = time.monotonic() + 60
+    while "DD-APPLICATION-KEY" not in output:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            raise AssertionError(f"casem up exited early:\n{output}")
+        output += line
+        assert time.monotonic() < deadline, output
+    output += proc.stderr.readline()
+    return proc, output
+
+
+def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: Path) -> None:
+    port = _free_port()
+    proc, output = _start(tmp_path, port)
+    try:
+        assert f"http://127.0.0.1:{port}" in output
+        api_key = re.search(r"DD-API-KEY\s+([0-9a-f]{32})", output).group(1)
+        app_key = re.search(r"DD-APPLICATION-KEY\s+([0-9a-f]{40})", output).group(1)
+        config = Configuration(host=f"http://127.0.0.1:{port}")
+        config.api_key["apiKeyAuth"] = api_key
+        config.api_key["appKeyAuth"] = app_key
+        with ApiClient(config) as client:
+            api = CaseManagementApi(client)
+            body = ProjectCreateRequest(
+                data=ProjectCreate(attributes=ProjectCreateAttributes(key="UP", name="Up"),
+                                   type=ProjectResourceType.PROJECT)
+            )
+            assert api.create_project(body=body).data.attributes.key == "UP"
+            assert [p.attributes.key for p in api.get_projects().data] == ["UP"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+    # A second run reuses the data and shows the same keys.
+    proc, output2 = _start(tmp_path, port)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert api_key in output2 and app_key in output2
+    assert (tmp_path / "case-management.db").exists()
