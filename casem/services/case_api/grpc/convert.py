@@ -1,0 +1,131 @@
+"""Translation between casem.v1 messages and the domain (no logic beyond shape and enum mapping)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from casem.domain.cases import Case, Priority, Status
+from casem.domain.errors import InvalidInput
+from casem.domain.projects import Project
+from casem.domain.timeline import TimelineCell
+from casem.proto_gen.casem.v1 import case_api_pb2 as pb
+from casem.proto_gen.casem.v1 import types_pb2
+
+_STATUS_PREFIX = "CASE_STATUS_"
+_PRIORITY_PREFIX = "CASE_PRIORITY_"
+
+
+def status_from_proto(value: int, pointer: str = "/status") -> str | None:
+    """The domain status, or None for UNSPECIFIED. Unknown numbers (proto3 enums are open) are invalid input."""
+    if value == types_pb2.CASE_STATUS_UNSPECIFIED:
+        return None
+    try:
+        return Status(types_pb2.CaseStatus.Name(value).removeprefix(_STATUS_PREFIX)).value
+    except ValueError:
+        raise InvalidInput(f"unknown case status {value}", pointer) from None
+
+
+def priority_from_proto(value: int, pointer: str = "/priority") -> str | None:
+    if value == types_pb2.CASE_PRIORITY_UNSPECIFIED:
+        return None
+    try:
+        return Priority(types_pb2.CasePriority.Name(value).removeprefix(_PRIORITY_PREFIX)).value
+    except ValueError:
+        raise InvalidInput(f"unknown case priority {value}", pointer) from None
+
+
+def status_to_proto(status: str) -> int:
+    return types_pb2.CaseStatus.Value(_STATUS_PREFIX + status)
+
+
+def priority_to_proto(priority: str) -> int:
+    return types_pb2.CasePriority.Value(_PRIORITY_PREFIX + priority)
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    ts.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return ts
+
+
+def _integral(value: Any) -> Any:
+    """Struct numbers are doubles; give whole numbers back as ints so they read as they would in JSON."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return _integral(json_format.MessageToDict(struct))
+
+
+def dict_to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+def attributes_from_proto(attributes: Any) -> dict[str, list[str]]:
+    return {key: list(entry.values) for key, entry in attributes.items()}
+
+
+def case_to_proto(case: Case) -> pb.Case:
+    message = pb.Case(
+        id=case.id,
+        key=case.key,
+        project_id=case.project_id,
+        number=case.number,
+        title=case.title,
+        description=case.description,
+        status=status_to_proto(case.status),
+        priority=priority_to_proto(case.priority),
+        type_id=case.type_id,
+        assignee_id=case.assignee_id,
+        attributes={k: types_pb2.AttributeValues(values=v) for k, v in case.attributes.items()},
+        custom_attributes=dict_to_struct(case.custom_attributes),
+        created_by_id=case.created_by_id,
+        modified_by_id=case.modified_by_id,
+        created_at=timestamp(case.created_at),
+        modified_at=timestamp(case.modified_at),
+        closed_at=timestamp(case.closed_at),
+        archived_at=timestamp(case.archived_at),
+        intake_key=case.intake_key,
+        resolved_reason=case.resolved_reason,
+        due_date=case.due_date.isoformat() if case.due_date else None,
+    )
+    return message
+
+
+def project_to_proto(project: Project) -> pb.Project:
+    return pb.Project(
+        id=project.id,
+        key=project.key,
+        name=project.name,
+        team_id=project.team_id,
+        enabled_custom_case_types=project.enabled_custom_case_types,
+        created_by_id=project.created_by_id,
+        created_at=timestamp(project.created_at),
+        modified_at=timestamp(project.modified_at),
+    )
+
+
+def cell_to_proto(cell: TimelineCell) -> pb.TimelineCell:
+    return pb.TimelineCell(
+        id=cell.id,
+        case_id=cell.case_id,
+        type=cell.type,
+        author_id=cell.author_id,
+        content=dict_to_struct(cell.content),
+        created_at=timestamp(cell.created_at),
+        modified_at=timestamp(cell.modified_at),
+    )

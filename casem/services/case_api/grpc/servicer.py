@@ -1,0 +1,238 @@
+"""casem.v1.CaseAPI: each RPC authenticates, opens one unit of work and calls the application services
+that the HTTP API calls. Nothing here decides anything about cases; it translates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
+from casem.domain.errors import InvalidInput
+from casem.proto_gen.casem.v1 import case_api_pb2 as pb
+from casem.proto_gen.casem.v1 import case_api_pb2_grpc as pb_grpc
+from casem.proto_gen.casem.v1 import intake_pb2
+from casem.services.case_api.auth import Principal, authenticate
+from casem.services.case_api.cases import search, updates
+from casem.services.case_api.cases import service as cases
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.grpc import convert
+from casem.services.case_api.grpc.errors import MissingCredentials, rpc
+from casem.services.case_api.projects import service as projects
+from casem.services.case_api.timeline import service as timeline
+
+API_KEY_METADATA = "dd-api-key"
+APP_KEY_METADATA = "dd-application-key"
+INTAKE_SCHEMA_VERSIONS = frozenset({1})
+
+
+def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[int, int]:
+    """(page size, page number) from a request; the token is the next page's number."""
+    if page_size < 0:
+        raise InvalidInput("page_size must not be negative", "/page_size")
+    size = min(page_size or default, maximum)
+    if not page_token:
+        return size, 0
+    if not page_token.isdigit():
+        raise InvalidInput("page_token is not one this server issued", "/page_token")
+    return size, int(page_token)
+
+
+def _attributes(attributes: Any) -> dict[str, list[str]]:
+    return validate_attributes(convert.attributes_from_proto(attributes), "/attributes")
+
+
+class CaseApiServicer(pb_grpc.CaseAPIServicer):
+    def __init__(self, context: CaseApiContext) -> None:
+        self.ctx = context
+
+    async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+        api_key, app_key = metadata.get(API_KEY_METADATA), metadata.get(APP_KEY_METADATA)
+        if not api_key or not app_key:
+            raise MissingCredentials(f"send the {API_KEY_METADATA} and {APP_KEY_METADATA} metadata")
+        async with self.ctx.uow(read_only=True) as uow:
+            return await authenticate(uow, api_key, app_key)
+
+    async def _create(self, who: Principal, new: cases.NewCase) -> pb.CreateCaseResponse:
+        async with self.ctx.uow() as uow:
+            case = await cases.create_case(uow, who.org_id, who.user_id, new)
+            events = await uow.commit()
+        # create_case returns the existing case for a known intake_key and records nothing.
+        return pb.CreateCaseResponse(case=convert.case_to_proto(case), created=bool(events))
+
+    # -- cases -------------------------------------------------------------------------------------
+    @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
+    async def CreateCase(self, request: pb.CreateCaseRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        new = cases.NewCase(
+            project_id=request.project_id,
+            title=request.title,
+            type_id=request.type_id or STANDARD_TYPE_ID,
+            description=request.description,
+            priority=convert.priority_from_proto(request.priority),
+            status=convert.status_from_proto(request.status),
+            assignee_id=request.assignee_id if request.HasField("assignee_id") else None,
+            attributes=_attributes(request.attributes),
+            custom_attributes=convert.struct_to_dict(request.custom_attributes),
+            intake_key=request.intake_key or None,
+        )
+        return await self._create(who, new)
+
+    @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
+    async def IngestCase(self, request: intake_pb2.CaseIntake, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        if request.schema_version not in INTAKE_SCHEMA_VERSIONS:
+            known = ", ".join(str(v) for v in sorted(INTAKE_SCHEMA_VERSIONS))
+            raise InvalidInput(
+                f"unknown intake schema_version {request.schema_version}; known: {known}", "/schema_version"
+            )
+        if not request.intake_key:
+            raise InvalidInput("an intake needs its intake_key (the idempotency key)", "/intake_key")
+        new = cases.NewCase(
+            project_id=request.project_id,
+            title=request.title,
+            type_id=request.type_id or STANDARD_TYPE_ID,
+            description=request.description,
+            priority=convert.priority_from_proto(request.priority),
+            attributes=_attributes(request.attributes),
+            custom_attributes=convert.struct_to_dict(request.custom_attributes),
+            intake_key=request.intake_key,
+        )
+        return await self._create(who, new)
+
+    @rpc()
+    async def GetCase(self, request: pb.GetCaseRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        if not request.id_or_key:
+            raise InvalidInput("id_or_key is required", "/id_or_key")
+        async with self.ctx.uow(read_only=True) as uow:
+            case = await cases.get_case(uow, who.org_id, request.id_or_key)
+        return convert.case_to_proto(case)
+
+    @rpc()
+    async def ListCases(self, request: pb.ListCasesRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        size, number = _page(request.page_size, request.page_token, search.PAGE_SIZE_DEFAULT, search.PAGE_SIZE_MAX)
+        # The HTTP search's parameter parsing, so both edges accept the same filters and sorts; pages are 1-based.
+        params = search.SearchParams.parse(
+            page_size=str(size),
+            page_number=str(number or 1),
+            sort_field=request.sort_field or None,
+            sort_asc=str(request.sort_asc),
+            filter=request.filter,
+        )
+        async with self.ctx.uow(read_only=True) as uow:
+            found, total = await search.search_cases(uow, who.org_id, params)
+        more = params.page_number * params.page_size < total
+        return pb.ListCasesResponse(
+            cases=[convert.case_to_proto(c) for c in found],
+            next_page_token=str(params.page_number + 1) if more else "",
+            total_count=total,
+        )
+
+    @rpc()
+    async def UpdateCase(self, request: pb.UpdateCaseRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        org, actor, ident = who.org_id, who.user_id, request.id_or_key
+        status = convert.status_from_proto(request.status)
+        priority = convert.priority_from_proto(request.priority)
+        async with self.ctx.uow() as uow:
+            # Each set field goes through the same update service as its HTTP endpoint, in one transaction.
+            case = await cases.get_case(uow, org, ident)
+            ident = case.id
+            if request.HasField("title"):
+                case = await updates.retitle(uow, org, actor, ident, request.title)
+            if request.HasField("description"):
+                case = await updates.describe(uow, org, actor, ident, request.description)
+            if status is not None:
+                case = await updates.transition(uow, org, actor, ident, status)
+            if priority is not None:
+                case = await updates.prioritize(uow, org, actor, ident, priority)
+            change = request.WhichOneof("assignee_change")
+            if change == "assignee_id":
+                case = await updates.assign(uow, org, actor, ident, request.assignee_id)
+            elif change == "unassign":
+                case = await updates.unassign(uow, org, actor, ident)
+            if request.HasField("attributes"):
+                case = await updates.set_attributes(uow, org, actor, ident, _attributes(request.attributes.attributes))
+            if request.HasField("custom_attributes"):
+                case = await self._set_custom(uow, who, case, convert.struct_to_dict(request.custom_attributes))
+            await uow.commit()
+        return convert.case_to_proto(case)
+
+    async def _set_custom(self, uow: Any, who: Principal, case: Any, values: dict[str, Any]) -> Any:
+        configs = await cases.attribute_configs(uow, who.org_id, case.type_id)
+        for key, raw in values.items():
+            config = configs.get(key)
+            # set_custom_attribute takes Datadog's {type, is_multi, value}; a bare value gets the config's shape.
+            value = (
+                raw
+                if isinstance(raw, dict)
+                else {
+                    "type": config.type if config else None,
+                    "is_multi": config.is_multi if config else False,
+                    "value": raw,
+                }
+            )
+            if not {"type", "is_multi", "value"} <= value.keys():
+                raise InvalidInput(
+                    "a custom attribute object needs type, is_multi and value", f"/custom_attributes/{key}"
+                )
+            case = await updates.set_custom_attribute(uow, who.org_id, who.user_id, case.id, key, value)
+        return case
+
+    # -- timeline ----------------------------------------------------------------------------------
+    @rpc()
+    async def AddComment(self, request: pb.AddCommentRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        async with self.ctx.uow() as uow:
+            cell = await timeline.add_comment(uow, who.org_id, who.user_id, request.case_id_or_key, request.message)
+            await uow.commit()
+        return convert.cell_to_proto(cell)
+
+    @rpc()
+    async def ListTimeline(self, request: pb.ListTimelineRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        size, number = _page(request.page_size, request.page_token, timeline.DEFAULT_PAGE_SIZE, timeline.MAX_PAGE_SIZE)
+        if number > timeline.MAX_PAGE_NUMBER:
+            raise InvalidInput("page_token is past the last page this server serves", "/page_token")
+        async with self.ctx.uow(read_only=True) as uow:
+            page = await timeline.list_timeline(
+                uow, who.org_id, request.case_id_or_key, page_size=size, page_number=number, ascending=True
+            )
+        return pb.ListTimelineResponse(
+            cells=[convert.cell_to_proto(c) for c in page.cells],
+            next_page_token=str(number + 1) if len(page.cells) == size else "",
+        )
+
+    # -- projects ----------------------------------------------------------------------------------
+    @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
+    async def CreateProject(self, request: pb.CreateProjectRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        async with self.ctx.uow() as uow:
+            project = await projects.create_project(
+                uow,
+                who.org_id,
+                who.user_id,
+                key=request.key,
+                name=request.name,
+                enabled_custom_case_types=list(request.enabled_custom_case_types),
+                team_uuid=request.team_id if request.HasField("team_id") else None,
+            )
+            await uow.commit()
+        return convert.project_to_proto(project)
+
+    @rpc()
+    async def GetProject(self, request: pb.GetProjectRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        async with self.ctx.uow(read_only=True) as uow:
+            project = await projects.get_project(uow, who.org_id, request.id)
+        return convert.project_to_proto(project)
+
+    @rpc()
+    async def ListProjects(self, request: pb.ListProjectsRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        who = await self._principal(context)
+        async with self.ctx.uow(read_only=True) as uow:
+            found = await projects.list_projects(uow, who.org_id)
+        return pb.ListProjectsResponse(projects=[convert.project_to_proto(p) for p in found])
