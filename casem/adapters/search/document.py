@@ -1,0 +1,122 @@
+"""The case document that the search port indexes, its checksum, and what both adapters derive
+from it for matching and sorting (so the embedded and the OpenSearch adapter agree exactly)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+STATUSES = ("OPEN", "IN_PROGRESS", "CLOSED")
+PRIORITIES = ("NOT_DEFINED", "P1", "P2", "P3", "P4", "P5")
+
+# Sort ranks. Status follows the workflow. Priority ascending puts the most urgent first (P1..P5)
+# and cases without a priority last, as Datadog's case list does when sorted by priority.
+STATUS_RANK = {s: i for i, s in enumerate(STATUSES)}
+PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4, "P5": 5, "NOT_DEFINED": 6}
+
+
+class CustomAttribute(TypedDict):
+    type: str
+    is_multi: bool
+    value: Any
+
+
+class CaseDocument(TypedDict, total=False):
+    id: str
+    org_id: str
+    key: str
+    title: str
+    description: str
+    status: str
+    priority: str
+    project_id: str
+    project_key: str
+    type_id: str
+    type_name: str
+    assignee_id: str | None
+    assignee_handle: str | None
+    created_by_id: str
+    attributes: dict[str, list[str]]
+    custom_attributes: dict[str, CustomAttribute]
+    comments: list[str]
+    archived: bool
+    created_at: str
+    modified_at: str
+    closed_at: str | None
+    checksum: str
+
+
+REQUIRED_FIELDS = ("id", "org_id", "key", "status", "priority", "created_at")
+
+
+class InvalidDocumentError(ValueError):
+    pass
+
+
+def document_checksum(doc: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of every field but `checksum` itself.
+
+    Canonical: keys sorted at every level, no insignificant whitespace, UTF-8. Two documents
+    that are equal as JSON values have the same checksum whatever their key order, so the
+    database side (`casem search verify`) can compute it from its own rows and compare.
+    """
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prepare(doc: Mapping[str, Any]) -> CaseDocument:
+    """Validate a document and stamp its checksum: what the adapters store and return."""
+    missing = [f for f in REQUIRED_FIELDS if not doc.get(f)]
+    if missing:
+        raise InvalidDocumentError(f"case document {doc.get('id')!r} lacks {', '.join(missing)}")
+    if doc["status"] not in STATUS_RANK:
+        raise InvalidDocumentError(f"case document {doc['id']!r}: unknown status {doc['status']!r}")
+    if doc["priority"] not in PRIORITY_RANK:
+        raise InvalidDocumentError(f"case document {doc['id']!r}: unknown priority {doc['priority']!r}")
+    for name, values in (doc.get("attributes") or {}).items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InvalidDocumentError(f"case document {doc['id']!r}: attribute {name!r} is not a list of str")
+    out = dict(doc)
+    out["checksum"] = document_checksum(out)
+    return out  # type: ignore[return-value]
+
+
+def epoch_millis(value: str | None) -> int | None:
+    """An ISO 8601 timestamp as epoch milliseconds (naive ones are UTC): sortable everywhere."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def fold(text: str) -> str:
+    """Case-insensitive form for exact-value comparisons (keys, handles, attributes): plain
+    lower-casing, what OpenSearch's lowercase normalizer does, not casefold (ß stays ß)."""
+    return text.lower()
+
+
+# Words are runs of letters and digits: the same split as the OpenSearch analyzer's pattern
+# tokenizer ([^\p{L}\p{N}]+) and SQLite FTS5's unicode61 tokenizer.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    """Free-text tokens: lower-cased, diacritics removed."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return [w.lower() for w in _WORD.findall(stripped)]
+
+
+ATTR_SEPARATOR = "\x1f"  # between an attribute's key and value in one indexed term: never typed
+
+
+def attribute_pairs(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(k, v) for k, values in sorted((doc.get("attributes") or {}).items()) for v in values]

@@ -1,0 +1,460 @@
+"""Embedded search: SQLite FTS5, one database file per tenant (default var/search-<tenant>.db).
+
+An "index" is a generation of tables (cases_<g>, attrs_<g>, text_<g>, comments_<g>) and the
+tenant's alias is a row in `meta` naming the current one, so a reindex fills the next generation
+and swaps that row in one transaction, as the OpenSearch adapter swaps its alias. Each read runs
+in one read transaction (WAL), which pins the generation it started with.
+
+SQLite calls are blocking: they run in worker threads, one connection per tenant behind a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from casem.adapters.search.document import (
+    ATTR_SEPARATOR,
+    PRIORITY_RANK,
+    STATUS_RANK,
+    CaseDocument,
+    attribute_pairs,
+    epoch_millis,
+    fold,
+    prepare,
+    words,
+)
+from casem.adapters.search.port import (
+    GROUP_FIELDS,
+    MAX_GROUP_VALUES,
+    CountResult,
+    Docs,
+    SearchPage,
+    SearchPort,
+    check_page,
+    iterate,
+    resolve_tenant,
+)
+from casem.domain.search_query import And, Field, MatchAll, Node, Not, Or, Text
+from casem.topology.tenants import data_dir
+
+T = TypeVar("T")
+_BATCH = 500
+# Same word split as the OpenSearch analyzer: letters and digits, accents folded.
+_TOKENIZE = "unicode61 remove_diacritics 2 categories 'L* N*'"
+_INDEX_NAME = re.compile(r"^(?P<alias>.+)-v(?P<gen>\d+)$")
+
+# (column with the raw value, column with the folded value) of the id-or-name fields.
+_EITHER = {
+    "project": ("project_key_lc", "project_id_lc"),
+    "assignee": ("assignee_handle_lc", "assignee_id_lc"),
+    "type": ("type_name_lc", "type_id_lc"),
+}
+_SORT_COLUMNS = {
+    "created_at": "created_ms",
+    "modified_at": "modified_ms",
+    "priority": "priority_rank",
+    "status": "status_rank",
+}
+_FOLDED = ("key", "project_id", "project_key", "type_id", "type_name", "assignee_id", "assignee_handle")
+
+
+def _schema(g: int) -> list[str]:
+    folded = ", ".join(f"{c}_lc TEXT" for c in _FOLDED)
+    return [
+        f"""CREATE TABLE cases_{g} (
+            rid INTEGER PRIMARY KEY, org_id TEXT NOT NULL, id TEXT NOT NULL,
+            status TEXT NOT NULL, priority TEXT NOT NULL, status_rank INTEGER, priority_rank INTEGER,
+            project_id TEXT, project_key TEXT, type_id TEXT, type_name TEXT,
+            assignee_id TEXT, assignee_handle TEXT, {folded}, archived INTEGER NOT NULL,
+            created_ms INTEGER, modified_ms INTEGER, checksum TEXT NOT NULL, doc TEXT NOT NULL,
+            UNIQUE (org_id, id))""",
+        f"CREATE TABLE attrs_{g} (rid INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
+        " pair_lc TEXT NOT NULL)",
+        f"CREATE INDEX attrs_{g}_pair ON attrs_{g} (pair_lc, rid)",
+        f"CREATE INDEX attrs_{g}_rid ON attrs_{g} (rid, name)",
+        f'CREATE VIRTUAL TABLE text_{g} USING fts5(title, description, tokenize="{_TOKENIZE}")',
+        f'CREATE VIRTUAL TABLE comments_{g} USING fts5(body, rid UNINDEXED, tokenize="{_TOKENIZE}")',
+    ]
+
+
+def _drop(g: int) -> list[str]:
+    return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments")]
+
+
+class _Compiler:
+    """The query AST as a SQL condition over `cases_<g> AS c`, with its parameters."""
+
+    def __init__(self, g: int) -> None:
+        self.g = g
+        self.params: list[Any] = []
+
+    def sql(self, node: Node) -> str:
+        match node:
+            case MatchAll():
+                return "1"
+            case And(children):
+                return "(" + " AND ".join(self.sql(c) for c in children) + ")"
+            case Or(children):
+                return "(" + " OR ".join(self.sql(c) for c in children) + ")"
+            case Not(child):
+                return f"NOT {self.sql(child)}"
+            case Text(value):
+                return self.text(value)
+            case Field():
+                return self.field(node)
+        raise TypeError(f"not a query node: {node!r}")
+
+    def text(self, value: str) -> str:
+        self.params.append(fold(value))
+        parts = ["c.key_lc = ?"]
+        tokens = words(value)
+        if tokens:
+            # Tokens are letters and digits only, so quoting them makes a safe FTS5 phrase.
+            phrase = '"' + " ".join(tokens) + '"'
+            parts.append(f"c.rid IN (SELECT rowid FROM text_{self.g} WHERE text_{self.g} MATCH ?)")
+            parts.append(f"c.rid IN (SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?)")
+            self.params += [phrase, phrase]
+        return "(" + " OR ".join(parts) + ")"
+
+    def field(self, node: Field) -> str:
+        name, value = node.name, node.value
+        if node.is_attribute:
+            self.params.append(fold(name) + ATTR_SEPARATOR + fold(value))
+            return f"c.rid IN (SELECT rid FROM attrs_{self.g} WHERE pair_lc = ?)"
+        if name in ("status", "priority"):
+            self.params.append(value)
+            return f"c.{name} = ?"
+        if name == "key":
+            self.params.append(fold(value))
+            return "c.key_lc = ?"
+        if name == "archived":
+            return {"true": "c.archived = 1", "false": "c.archived = 0"}.get(value, "0")
+        by_name, by_id = _EITHER[name]
+        self.params += [fold(value), fold(value)]
+        # IS, not =: an unassigned case must give false, not NULL, or NOT would drop it too.
+        return f"(c.{by_name} IS ? OR c.{by_id} IS ?)"
+
+
+class EmbeddedSearch(SearchPort):
+    def __init__(self, directory: Path | str | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else data_dir()
+        self._conns: dict[str, sqlite3.Connection] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _conn(self, tenant: str) -> tuple[sqlite3.Connection, threading.Lock]:
+        with self._guard:
+            if tenant not in self._conns:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    self.directory / f"search-{tenant}.db", isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                self._conns[tenant] = conn
+                self._locks[tenant] = threading.Lock()
+            return self._conns[tenant], self._locks[tenant]
+
+    async def _run(self, tenant: str, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
+        """Run fn in a worker thread inside one transaction on the tenant's connection."""
+        name = resolve_tenant(tenant).name
+
+        def work() -> T:
+            conn, lock = self._conn(name)
+            with lock:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+
+        return await asyncio.to_thread(work)
+
+    @staticmethod
+    def _current(conn: sqlite3.Connection) -> tuple[str, int] | None:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'alias'").fetchone()
+        if row is None:
+            return None
+        m = _INDEX_NAME.match(row[0])
+        assert m is not None, row[0]
+        return row[0], int(m["gen"])
+
+    def _generation(self, conn: sqlite3.Connection, tenant: str) -> int:
+        current = self._current(conn)
+        if current is None:
+            raise LookupError(f"no search index for tenant {tenant!r}: call ensure_index first")
+        return current[1]
+
+    # --- writes --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument) -> None:
+        old = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"]))
+        if (row := old.fetchone()) is not None:
+            EmbeddedSearch._remove(conn, g, row[0])
+        folded = {f"{c}_lc": fold(doc[c]) if doc.get(c) else None for c in _FOLDED}  # type: ignore[literal-required]
+        values: dict[str, Any] = {
+            "org_id": doc["org_id"],
+            "id": doc["id"],
+            "status": doc["status"],
+            "priority": doc["priority"],
+            "status_rank": STATUS_RANK[doc["status"]],
+            "priority_rank": PRIORITY_RANK[doc["priority"]],
+            **{c: doc.get(c) for c in ("project_id", "project_key", "type_id", "type_name")},
+            "assignee_id": doc.get("assignee_id"),
+            "assignee_handle": doc.get("assignee_handle"),
+            **folded,
+            "archived": 1 if doc.get("archived") else 0,
+            "created_ms": epoch_millis(doc.get("created_at")),
+            "modified_ms": epoch_millis(doc.get("modified_at")),
+            "checksum": doc["checksum"],
+            "doc": json.dumps(doc, ensure_ascii=False),
+        }
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        rid = conn.execute(f"INSERT INTO cases_{g} ({cols}) VALUES ({marks})", list(values.values())).lastrowid
+        conn.execute(
+            f"INSERT INTO text_{g} (rowid, title, description) VALUES (?, ?, ?)",
+            (rid, doc.get("title") or "", doc.get("description") or ""),
+        )
+        # One row per comment, so a phrase never spans two comments (as in OpenSearch).
+        conn.executemany(
+            f"INSERT INTO comments_{g} (body, rid) VALUES (?, ?)", [(c, rid) for c in doc.get("comments") or []]
+        )
+        conn.executemany(
+            f"INSERT INTO attrs_{g} (rid, name, value, pair_lc) VALUES (?, ?, ?, ?)",
+            [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in attribute_pairs(doc)],
+        )
+
+    @staticmethod
+    def _remove(conn: sqlite3.Connection, g: int, rid: int) -> None:
+        conn.execute(f"DELETE FROM cases_{g} WHERE rid = ?", (rid,))
+        conn.execute(f"DELETE FROM text_{g} WHERE rowid = ?", (rid,))
+        conn.execute(f"DELETE FROM comments_{g} WHERE rid = ?", (rid,))
+        conn.execute(f"DELETE FROM attrs_{g} WHERE rid = ?", (rid,))
+
+    async def ensure_index(self, tenant: str) -> str:
+        alias = resolve_tenant(tenant).search_alias
+
+        def work(conn: sqlite3.Connection) -> str:
+            current = self._current(conn)
+            if current is not None:
+                return current[0]
+            name = f"{alias}-v1"
+            for stmt in _schema(1):
+                conn.execute(stmt)
+            conn.execute("INSERT INTO meta (name, value) VALUES ('alias', ?)", (name,))
+            return name
+
+        return await self._run(tenant, work, write=True)
+
+    async def current_index(self, tenant: str) -> str | None:
+        current = await self._run(tenant, self._current)
+        return current[0] if current else None
+
+    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
+        prepared = [prepare(d) for d in docs]
+
+        def work(conn: sqlite3.Connection) -> int:
+            g = self._generation(conn, tenant)
+            for doc in prepared:
+                self._insert(conn, g, doc)
+            return len(prepared)
+
+        return await self._run(tenant, work, write=True)
+
+    async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            g = self._generation(conn, tenant)
+            row = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
+            if (found := row.fetchone()) is None:
+                return False
+            self._remove(conn, g, found[0])
+            return True
+
+        return await self._run(tenant, work, write=True)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        tenant: str,
+        org_id: str,
+        query: Node,
+        sort_field: str = "created_at",
+        sort_asc: bool = False,
+        page_size: int = 10,
+        page_number: int = 0,
+    ) -> SearchPage:
+        check_page(sort_field, page_size, page_number)
+        direction = "ASC" if sort_asc else "DESC"
+        column = _SORT_COLUMNS[sort_field]
+        # NULLs (a case never modified) sort last either way, as OpenSearch's default does.
+        order = f"(c.{column} IS NULL), c.{column} {direction}"
+        if sort_field not in ("created_at",):
+            order += ", c.created_ms DESC"
+        order += ", c.id ASC"
+
+        def work(conn: sqlite3.Connection) -> SearchPage:
+            g = self._generation(conn, tenant)
+            compiler = _Compiler(g)
+            where = f"c.org_id = ? AND {compiler.sql(query)}"
+            params = [org_id, *compiler.params]
+            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT c.id FROM cases_{g} c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, page_size, page_number * page_size],
+            )
+            return SearchPage([r[0] for r in rows], total)
+
+        return await self._run(tenant, work)
+
+    async def count(self, tenant: str, org_id: str, query: Node, group_by: list[str]) -> CountResult:
+        def work(conn: sqlite3.Connection) -> CountResult:
+            g = self._generation(conn, tenant)
+            compiler = _Compiler(g)
+            where = f"c.org_id = ? AND {compiler.sql(query)}"
+            params = [org_id, *compiler.params]
+            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            groups: dict[str, dict[str | None, int]] = {}
+            for name in group_by:
+                groups[name] = self._group(conn, g, where, params, name)
+            return CountResult(total, groups)
+
+        return await self._run(tenant, work)
+
+    @staticmethod
+    def _group(conn: sqlite3.Connection, g: int, where: str, params: list[Any], name: str) -> dict[str | None, int]:
+        column = GROUP_FIELDS.get(name)
+        counts: dict[str | None, int] = {}
+        if column is not None:
+            rows = conn.execute(
+                f"SELECT c.{column}, COUNT(*) AS n FROM cases_{g} c WHERE {where} AND c.{column} IS NOT NULL"
+                f" GROUP BY c.{column} ORDER BY n DESC, c.{column} ASC LIMIT {MAX_GROUP_VALUES}",
+                params,
+            )
+            for value, n in rows:
+                key = ("true" if value else "false") if column == "archived" else value
+                counts[key] = n
+            missing_sql = f"c.{column} IS NULL"
+            missing_params: list[Any] = []
+        else:
+            rows = conn.execute(
+                f"SELECT a.value, COUNT(DISTINCT c.rid) AS n FROM cases_{g} c"
+                f" JOIN attrs_{g} a ON a.rid = c.rid AND a.name = ? WHERE {where}"
+                f" GROUP BY a.value ORDER BY n DESC, a.value ASC LIMIT {MAX_GROUP_VALUES}",
+                [name, *params],
+            )
+            counts.update(dict(rows.fetchall()))
+            missing_sql = f"NOT EXISTS (SELECT 1 FROM attrs_{g} a WHERE a.rid = c.rid AND a.name = ?)"
+            missing_params = [name]
+        missing = conn.execute(
+            f"SELECT COUNT(*) FROM cases_{g} c WHERE {where} AND {missing_sql}", [*params, *missing_params]
+        ).fetchone()[0]
+        if missing:
+            counts[None] = missing
+        return counts
+
+    async def get(self, tenant: str, org_id: str, case_id: str) -> CaseDocument | None:
+        def work(conn: sqlite3.Connection) -> CaseDocument | None:
+            g = self._generation(conn, tenant)
+            row = conn.execute(f"SELECT doc FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
+            found = row.fetchone()
+            return json.loads(found[0]) if found else None
+
+        return await self._run(tenant, work)
+
+    async def all_checksums(self, tenant: str, org_id: str | None = None) -> dict[str, str]:
+        def work(conn: sqlite3.Connection) -> dict[str, str]:
+            g = self._generation(conn, tenant)
+            if org_id is None:
+                rows = conn.execute(f"SELECT id, checksum FROM cases_{g}")
+            else:
+                rows = conn.execute(f"SELECT id, checksum FROM cases_{g} WHERE org_id = ?", (org_id,))
+            return dict(rows.fetchall())
+
+        return await self._run(tenant, work)
+
+    # --- index lifecycle -----------------------------------------------------------------------
+
+    async def reindex(self, tenant: str, docs: Docs) -> str:
+        alias = resolve_tenant(tenant).search_alias
+        await self.ensure_index(tenant)
+
+        def create(conn: sqlite3.Connection) -> int:
+            # The next generation after every table present, current or left by a failed build.
+            gens = [
+                int(m.group(1))
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if (m := re.fullmatch(r"cases_(\d+)", name))
+            ]
+            g = max(gens) + 1
+            for stmt in _schema(g):
+                conn.execute(stmt)
+            return g
+
+        g = await self._run(tenant, create, write=True)
+
+        def fill(batch: list[CaseDocument]) -> Callable[[sqlite3.Connection], None]:
+            def work(conn: sqlite3.Connection) -> None:
+                for doc in batch:
+                    self._insert(conn, g, doc)
+
+            return work
+
+        try:
+            batch: list[CaseDocument] = []
+            async for doc in iterate(docs):
+                batch.append(prepare(doc))
+                if len(batch) >= _BATCH:  # short write transactions: searches interleave
+                    await self._run(tenant, fill(batch), write=True)
+                    batch = []
+            if batch:
+                await self._run(tenant, fill(batch), write=True)
+        except BaseException:
+            await self._run(tenant, lambda conn: [conn.execute(s) for s in _drop(g)], write=True)
+            raise
+
+        name = f"{alias}-v{g}"
+
+        def swap(conn: sqlite3.Connection) -> None:
+            old = self._generation(conn, tenant)
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'alias'", (name,))
+            for stmt in _drop(old):
+                conn.execute(stmt)
+
+        await self._run(tenant, swap, write=True)
+        return name
+
+    async def drop(self, tenant: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                if m := re.fullmatch(r"cases_(\d+)", name):
+                    for stmt in _drop(int(m.group(1))):
+                        conn.execute(stmt)
+            conn.execute("DELETE FROM meta WHERE name = 'alias'")
+
+        await self._run(tenant, work, write=True)
+
+    async def refresh(self, tenant: str | None = None) -> None:
+        """Nothing to do: a committed write is visible to the next read."""
+
+    async def close(self) -> None:
+        with self._guard:
+            for conn in self._conns.values():
+                conn.close()
+            self._conns.clear()
+            self._locks.clear()

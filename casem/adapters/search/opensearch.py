@@ -1,0 +1,431 @@
+"""OpenSearch / Elasticsearch adapter over the REST API (httpx).
+
+Sticks to what OpenSearch 2.x and Elasticsearch 8.x both accept: explicit mappings with a
+custom analyzer and normalizer, `_bulk`, `_aliases` actions, `search_after`, terms/missing/filter
+aggregations. The engine indexes a projection of each case (folded keywords, sort ranks, epoch
+millis, attribute pairs) and keeps the case document itself, unindexed, under `source`.
+
+Documents are stored under the id `<org_id>:<case_id>`, so a get or a delete for the wrong org
+finds nothing, and every search and count filters on org_id inside the engine query.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from casem.adapters.search.document import (
+    ATTR_SEPARATOR,
+    PRIORITY_RANK,
+    STATUS_RANK,
+    CaseDocument,
+    attribute_pairs,
+    epoch_millis,
+    fold,
+    prepare,
+)
+from casem.adapters.search.port import (
+    GROUP_FIELDS,
+    MAX_GROUP_VALUES,
+    CountResult,
+    Docs,
+    SearchBackendError,
+    SearchPage,
+    SearchPort,
+    check_page,
+    iterate,
+    resolve_tenant,
+)
+from casem.domain.search_query import And, Field, MatchAll, Node, Not, Or, Text
+from casem.topology.tenants import TENANTS
+
+_BATCH = 500
+_SCAN_PAGE = 1_000
+
+_KEYWORD_LC = {"type": "keyword", "fields": {"lc": {"type": "keyword", "normalizer": "casem_lc"}}}
+_TEXT = {"type": "text", "analyzer": "casem_text"}
+
+# Letters and digits make words; the embedded adapter's FTS5 tokenizer splits the same way.
+INDEX_SETTINGS: dict[str, Any] = {
+    "index": {"number_of_shards": 1, "auto_expand_replicas": "0-1"},
+    "analysis": {
+        "tokenizer": {"casem_words": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}]+"}},
+        "analyzer": {
+            "casem_text": {"type": "custom", "tokenizer": "casem_words", "filter": ["lowercase", "asciifolding"]}
+        },
+        "normalizer": {"casem_lc": {"type": "custom", "filter": ["lowercase"]}},
+    },
+}
+MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": _KEYWORD_LC,
+        "org_id": {"type": "keyword"},
+        "key": _KEYWORD_LC,
+        "title": _TEXT,
+        "description": _TEXT,
+        "comments": _TEXT,
+        "status": {"type": "keyword"},
+        "priority": {"type": "keyword"},
+        "status_rank": {"type": "integer"},
+        "priority_rank": {"type": "integer"},
+        "project_id": _KEYWORD_LC,
+        "project_key": _KEYWORD_LC,
+        "type_id": _KEYWORD_LC,
+        "type_name": _KEYWORD_LC,
+        "assignee_id": _KEYWORD_LC,
+        "assignee_handle": _KEYWORD_LC,
+        "created_by_id": {"type": "keyword"},
+        "attr": _KEYWORD_LC,  # "<key>\x1f<value>" per attribute value
+        "attr_keys": {"type": "keyword"},
+        "archived": {"type": "boolean"},
+        "created_ms": {"type": "long"},
+        "modified_ms": {"type": "long"},
+        "closed_ms": {"type": "long"},
+        "checksum": {"type": "keyword"},
+        "source": {"type": "object", "enabled": False},
+    },
+}
+
+_EITHER = {
+    "project": ("project_key", "project_id"),
+    "assignee": ("assignee_handle", "assignee_id"),
+    "type": ("type_name", "type_id"),
+}
+_SORT_FIELDS = {
+    "created_at": "created_ms",
+    "modified_at": "modified_ms",
+    "priority": "priority_rank",
+    "status": "status_rank",
+}
+# Copied from the case document as they are (the rest of the projection is derived).
+_COPIED = ("id", "org_id", "key", "title", "description", "status", "priority", "project_id")
+_COPIED += ("project_key", "type_id", "type_name", "assignee_id", "assignee_handle", "created_by_id")
+_LUCENE_REGEX_RESERVED = set('.?+*|{}[]()"\\#@&<>~')
+
+
+def _term(field: str, value: Any) -> dict[str, Any]:
+    return {"term": {field: value}}
+
+
+def _any(*clauses: dict[str, Any]) -> dict[str, Any]:
+    return {"bool": {"should": list(clauses), "minimum_should_match": 1}}
+
+
+def compile_query(node: Node) -> dict[str, Any]:
+    """The query AST as query DSL (the org filter is added around it by the caller)."""
+    match node:
+        case MatchAll():
+            return {"match_all": {}}
+        case And(children):
+            return {"bool": {"filter": [compile_query(c) for c in children]}}
+        case Or(children):
+            return _any(*(compile_query(c) for c in children))
+        case Not(child):
+            return {"bool": {"must_not": [compile_query(child)]}}
+        case Text(value):
+            return _any(
+                {"multi_match": {"query": value, "type": "phrase", "fields": ["title", "description", "comments"]}},
+                _term("key.lc", fold(value)),
+            )
+        case Field(name=name, value=value) if node.is_attribute:
+            return _term("attr.lc", fold(name) + ATTR_SEPARATOR + fold(value))
+        case Field(name="status" | "priority" as name, value=value):
+            return _term(name, value)
+        case Field(name="key", value=value):
+            return _term("key.lc", fold(value))
+        case Field(name="archived", value=value):
+            if value in ("true", "false"):
+                return _term("archived", value == "true")
+            return {"bool": {"must_not": [{"match_all": {}}]}}  # matches nothing
+        case Field(name=name, value=value):
+            by_name, by_id = _EITHER[name]
+            return _any(_term(f"{by_name}.lc", fold(value)), _term(f"{by_id}.lc", fold(value)))
+    raise TypeError(f"not a query node: {node!r}")
+
+
+def projection(doc: CaseDocument) -> dict[str, Any]:
+    """What the engine indexes for a (prepared) case document."""
+    pairs = attribute_pairs(doc)
+    return {
+        **{f: doc.get(f) for f in _COPIED},
+        "comments": doc.get("comments") or [],
+        "status_rank": STATUS_RANK[doc["status"]],
+        "priority_rank": PRIORITY_RANK[doc["priority"]],
+        "attr": [k + ATTR_SEPARATOR + v for k, v in pairs],
+        "attr_keys": sorted({k for k, _ in pairs}),
+        "archived": bool(doc.get("archived")),
+        "created_ms": epoch_millis(doc.get("created_at")),
+        "modified_ms": epoch_millis(doc.get("modified_at")),
+        "closed_ms": epoch_millis(doc.get("closed_at")),
+        "checksum": doc["checksum"],
+        "source": doc,
+    }
+
+
+def _doc_id(org_id: str, case_id: str) -> str:
+    return f"{org_id}:{case_id}"
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + c if c in _LUCENE_REGEX_RESERVED else c for c in text)
+
+
+class OpenSearchSearch(SearchPort):
+    """`index_prefix` namespaces every alias and index (tests, or clusters shared by installs)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        index_prefix: str = "",
+        write_refresh: str = "false",
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if index_prefix != index_prefix.lower():
+            raise ValueError("index names are lower case: index_prefix must be too")
+        if write_refresh not in ("false", "true", "wait_for"):
+            raise ValueError("write_refresh is one of false, true, wait_for")
+        self.index_prefix = index_prefix
+        self.write_refresh = write_refresh
+        self._http = client or httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def alias(self, tenant: str) -> str:
+        return self.index_prefix + resolve_tenant(tenant).search_alias
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201), **params: Any
+    ) -> httpx.Response:
+        content: bytes | None = None
+        headers = {}
+        if isinstance(body, list):  # ndjson lines for _bulk
+            content = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in body).encode()
+            headers["content-type"] = "application/x-ndjson"
+        elif body is not None:
+            content = json.dumps(body, ensure_ascii=False).encode()
+            headers["content-type"] = "application/json"
+        try:
+            response = await self._http.request(method, path, content=content, headers=headers, params=params)
+        except httpx.HTTPError as e:
+            raise SearchBackendError(f"{method} {path}: {e}") from e
+        if response.status_code not in ok:
+            raise SearchBackendError(f"{method} {path}: HTTP {response.status_code}: {response.text[:2000]}")
+        return response
+
+    async def _indices_behind(self, alias: str) -> list[str]:
+        response = await self._request("GET", f"/_alias/{alias}", ok=(200, 404))
+        if response.status_code == 404:
+            return []
+        return sorted(response.json())
+
+    async def _versions(self, alias: str) -> list[int]:
+        response = await self._request("GET", f"/_cat/indices/{alias}-v*", format="json", h="index")
+        found = [re.fullmatch(re.escape(alias) + r"-v(\d+)", row["index"]) for row in response.json()]
+        return sorted(int(m.group(1)) for m in found if m)
+
+    async def _create_index(self, name: str, alias: str | None) -> bool:
+        """Create an index (with the alias when given); False when it already exists."""
+        body: dict[str, Any] = {"settings": INDEX_SETTINGS, "mappings": MAPPINGS}
+        if alias is not None:
+            body["aliases"] = {alias: {}}
+        response = await self._request("PUT", f"/{name}", body, ok=(200, 400))
+        if response.status_code == 400:
+            error = response.json().get("error", {})
+            if error.get("type") == "resource_already_exists_exception":
+                return False
+            raise SearchBackendError(f"PUT /{name}: {response.text[:2000]}")
+        return True
+
+    async def _bulk(self, index: str, docs: list[CaseDocument], refresh: str) -> None:
+        lines: list[Any] = []
+        for doc in docs:
+            lines.append({"index": {"_index": index, "_id": _doc_id(doc["org_id"], doc["id"])}})
+            lines.append(projection(doc))
+        response = await self._request("POST", "/_bulk", lines, refresh=refresh)
+        result = response.json()
+        if result.get("errors"):
+            failed = [item["index"] for item in result["items"] if "error" in item["index"]]
+            raise SearchBackendError(f"bulk write to {index}: {len(failed)} failed, first: {failed[0]['error']}")
+
+    async def _scoped_search(self, tenant: str, org_id: str | None, query: Node, **body: Any) -> dict[str, Any]:
+        engine_query = compile_query(query)
+        if org_id is not None:
+            engine_query = {"bool": {"filter": [_term("org_id", org_id), engine_query]}}
+        response = await self._request("POST", f"/{self.alias(tenant)}/_search", {"query": engine_query, **body})
+        return response.json()
+
+    # --- writes --------------------------------------------------------------------------------
+
+    async def ensure_index(self, tenant: str) -> str:
+        alias = self.alias(tenant)
+        behind = await self._indices_behind(alias)
+        if behind:
+            return behind[-1]
+        name = f"{alias}-v1"
+        # Index and alias in one request: a concurrent caller either wins or finds both.
+        await self._create_index(name, alias)
+        behind = await self._indices_behind(alias)
+        if not behind:
+            raise SearchBackendError(f"index {name} exists without alias {alias}: a reindex failed midway?")
+        return behind[-1]
+
+    async def current_index(self, tenant: str) -> str | None:
+        behind = await self._indices_behind(self.alias(tenant))
+        return behind[-1] if behind else None
+
+    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
+        prepared = [prepare(d) for d in docs]
+        for start in range(0, len(prepared), _BATCH):
+            await self._bulk(self.alias(tenant), prepared[start : start + _BATCH], self.write_refresh)
+        return len(prepared)
+
+    async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:
+        path = f"/{self.alias(tenant)}/_doc/{quote(_doc_id(org_id, case_id), safe='')}"
+        response = await self._request("DELETE", path, ok=(200, 404), refresh=self.write_refresh)
+        return response.json().get("result") == "deleted"
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        tenant: str,
+        org_id: str,
+        query: Node,
+        sort_field: str = "created_at",
+        sort_asc: bool = False,
+        page_size: int = 10,
+        page_number: int = 0,
+    ) -> SearchPage:
+        check_page(sort_field, page_size, page_number)
+        order = "asc" if sort_asc else "desc"
+        sort: list[dict[str, Any]] = [{_SORT_FIELDS[sort_field]: {"order": order, "missing": "_last"}}]
+        if sort_field != "created_at":
+            sort.append({"created_ms": {"order": "desc", "missing": "_last"}})
+        sort.append({"id": {"order": "asc"}})
+        result = await self._scoped_search(
+            tenant,
+            org_id,
+            query,
+            sort=sort,
+            size=page_size,
+            **{"from": page_number * page_size},
+            _source=["id"],
+            track_total_hits=True,
+        )
+        hits = result["hits"]
+        return SearchPage([h["_source"]["id"] for h in hits["hits"]], hits["total"]["value"])
+
+    async def count(self, tenant: str, org_id: str, query: Node, group_by: list[str]) -> CountResult:
+        aggs: dict[str, Any] = {}
+        order = [{"_count": "desc"}, {"_key": "asc"}]
+        for i, name in enumerate(group_by):
+            field = GROUP_FIELDS.get(name)
+            if field is not None:
+                aggs[f"g{i}"] = {"terms": {"field": field, "size": MAX_GROUP_VALUES, "order": order}}
+                aggs[f"m{i}"] = {"missing": {"field": field}}
+            else:
+                include = _regex_literal(name + ATTR_SEPARATOR) + ".*"
+                aggs[f"g{i}"] = {
+                    "terms": {"field": "attr", "include": include, "size": MAX_GROUP_VALUES, "order": order}
+                }
+                aggs[f"m{i}"] = {"filter": {"bool": {"must_not": [_term("attr_keys", name)]}}}
+        result = await self._scoped_search(tenant, org_id, query, size=0, track_total_hits=True, aggs=aggs)
+        groups: dict[str, dict[str | None, int]] = {}
+        for i, name in enumerate(group_by):
+            counts: dict[str | None, int] = {}
+            attribute = name not in GROUP_FIELDS
+            for bucket in result["aggregations"][f"g{i}"]["buckets"]:
+                key = bucket.get("key_as_string", bucket["key"])  # booleans come back as 1/0 + string
+                if attribute:
+                    key = key.split(ATTR_SEPARATOR, 1)[1]
+                counts[key] = bucket["doc_count"]
+            if missing := result["aggregations"][f"m{i}"]["doc_count"]:
+                counts[None] = missing
+            groups[name] = counts
+        return CountResult(result["hits"]["total"]["value"], groups)
+
+    async def get(self, tenant: str, org_id: str, case_id: str) -> CaseDocument | None:
+        path = f"/{self.alias(tenant)}/_doc/{quote(_doc_id(org_id, case_id), safe='')}"
+        response = await self._request("GET", path, ok=(200, 404))
+        body = response.json()
+        if response.status_code == 404:
+            if body.get("found") is False:
+                return None
+            raise SearchBackendError(f"GET {path}: {response.text[:2000]}")  # no index at all
+        return body["_source"]["source"]
+
+    async def all_checksums(self, tenant: str, org_id: str | None = None) -> dict[str, str]:
+        # search_after over a total order (id, org_id): complete even while writes go on.
+        checksums: dict[str, str] = {}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": _SCAN_PAGE,
+                "sort": [{"id": "asc"}, {"org_id": "asc"}],
+                "_source": ["id", "checksum"],
+            }
+            if after is not None:
+                body["search_after"] = after
+            result = await self._scoped_search(tenant, org_id, MatchAll(), **body)
+            hits = result["hits"]["hits"]
+            for hit in hits:
+                checksums[hit["_source"]["id"]] = hit["_source"]["checksum"]
+            if len(hits) < _SCAN_PAGE:
+                return checksums
+            after = hits[-1]["sort"]
+
+    # --- index lifecycle -----------------------------------------------------------------------
+
+    async def reindex(self, tenant: str, docs: Docs) -> str:
+        alias = self.alias(tenant)
+        await self.ensure_index(tenant)
+        old = await self._indices_behind(alias)
+        versions = await self._versions(alias)
+        new = f"{alias}-v{(versions[-1] if versions else 0) + 1}"
+        if not await self._create_index(new, None):
+            raise SearchBackendError(f"index {new} already exists: is another reindex running?")
+        try:
+            # No refreshes while loading; one at the end makes everything visible before the swap.
+            await self._request("PUT", f"/{new}/_settings", {"index": {"refresh_interval": "-1"}})
+            batch: list[CaseDocument] = []
+            async for doc in iterate(docs):
+                batch.append(prepare(doc))
+                if len(batch) >= _BATCH:
+                    await self._bulk(new, batch, "false")
+                    batch = []
+            if batch:
+                await self._bulk(new, batch, "false")
+            await self._request("PUT", f"/{new}/_settings", {"index": {"refresh_interval": None}})
+            await self._request("POST", f"/{new}/_refresh")
+            actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": alias}}]
+            actions += [{"remove": {"index": index, "alias": alias}} for index in old]
+            await self._request("POST", "/_aliases", {"actions": actions})
+        except BaseException:
+            await self._request("DELETE", f"/{new}", ok=(200, 404))
+            raise
+        for index in old:
+            await self._request("DELETE", f"/{index}", ok=(200, 404))
+        return new
+
+    async def drop(self, tenant: str) -> None:
+        alias = self.alias(tenant)
+        indices = set(await self._indices_behind(alias))
+        indices.update(f"{alias}-v{v}" for v in await self._versions(alias))
+        for index in sorted(indices):
+            await self._request("DELETE", f"/{index}", ok=(200, 404))
+
+    async def refresh(self, tenant: str | None = None) -> None:
+        names = [tenant] if tenant is not None else [t.name for t in TENANTS]
+        for name in names:
+            await self._request("POST", f"/{self.alias(name)}/_refresh", ok=(200, 404))
+
+    async def close(self) -> None:
+        await self._http.aclose()
