@@ -1,0 +1,95 @@
+"""`casem run case-event-handler --flavor NAME`: the flavor's consumer group, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import structlog
+
+from casem.adapters.bus import Bus, Consumer
+from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
+from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
+from casem.services.ops import serve_ops
+from casem.topology.topics import dead_letter_topic, domain_events_topic, handler_group
+
+log = structlog.get_logger("case-event-handler")
+
+DOMAIN_EVENTS_PARTITIONS = 6
+DLQ_PARTITIONS = 1
+
+
+def load_flavor(name: str):  # type: ignore[no-untyped-def]
+    import casem.services.case_event_handler.flavors  # noqa: F401 - registers the flavors
+
+    try:
+        return FLAVORS[name]()
+    except KeyError:
+        known = ", ".join(sorted(FLAVORS))
+        raise KeyError(f"flavor {name!r} is not available in this build; available: {known}") from None
+
+
+async def prepare_topics(bus: Bus, tenants: Sequence[str], flavor: str) -> list[str]:
+    topics = [domain_events_topic(t).name for t in tenants]
+    for topic in topics:
+        await bus.ensure_topic(topic, DOMAIN_EVENTS_PARTITIONS)
+    await bus.ensure_topic(dead_letter_topic(flavor), DLQ_PARTITIONS)
+    return topics
+
+
+def build_processor(
+    runner: FlavorRunner, consumer: Consumer, *, max_in_flight: int = 64, commit_every: int = 200
+) -> StreamProcessor:
+    """Per partition in order, partitions concurrently; commit every N messages or second."""
+    strategy = RunTask(
+        runner.process, CommitOffsets(consumer, CommitPolicy(commit_every, 1.0)), max_in_flight=max_in_flight
+    )
+    return StreamProcessor(consumer, strategy)
+
+
+async def run_flavor(
+    flavor_name: str,
+    context: CaseApiContext,
+    bus: Bus,
+    tenants: Sequence[str],
+    *,
+    services: HandlerServices | None = None,
+    ops_host: str = "0.0.0.0",
+    ops_port: int | None = 9090,
+) -> None:
+    flavor = load_flavor(flavor_name)
+    topics = await prepare_topics(bus, tenants, flavor_name)
+    consumer = bus.consumer(handler_group(flavor_name), topics)
+    producer = bus.producer()
+    runner = FlavorRunner(flavor, context, producer, services, RetryPolicy())
+    processor = build_processor(runner, consumer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: (stop.set(), processor.stop()))
+
+    async def readiness() -> dict[str, str]:
+        failures = {}
+        for name, db in context.databases.items():
+            try:
+                async with db.reader.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            except Exception as exc:
+                failures[name] = str(exc)
+        return failures
+
+    ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop)) if ops_port else None
+    log.info("flavor started", flavor=flavor_name, group=handler_group(flavor_name), topics=topics)
+    try:
+        await processor.run()  # returns after stop(): in-flight messages finish and are committed
+    finally:
+        stop.set()
+        if ops:
+            await ops
+        await consumer.close()
+        await producer.close()
+        log.info("flavor stopped", flavor=flavor_name)

@@ -1,0 +1,1 @@
+"""case-event-relay: polls each tenant's domain_events outbox and publishes it to the tenant's topic."""

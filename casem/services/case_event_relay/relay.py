@@ -1,0 +1,185 @@
+"""The outbox relay: domain_events rows → the tenant's Kafka topic, at least once, in per-case order.
+
+One pass (`relay_once`) claims a batch of unpublished rows in sequence order, publishes them keyed
+by case id (so one case's events share a partition and keep their order), and stamps
+`published_at` only after the bus acknowledged every message. A failure rolls the claim back:
+nothing is marked, so nothing is lost; the rows go out again on the next pass.
+
+Several relay replicas may run against PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED,
+and a replica drops from its batch every case that still has an earlier unpublished row it did
+not claim (another replica holds it), so no replica can overtake another within one case.
+SQLite (the embedded default) has one writer at a time; its claim is the database write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from casem.adapters.bus import OutgoingMessage, Producer, PublishError
+from casem.adapters.storage.database import TenantDatabase
+from casem.adapters.storage.tables import domain_events
+from casem.domain.events import with_sequence
+
+log = structlog.get_logger("case-event-relay")
+
+PUBLISHED = Counter("casem_relay_published_total", "Outbox events published", ["tenant"])
+FAILURES = Counter("casem_relay_publish_failures_total", "Relay passes that failed to publish", ["tenant"])
+BACKLOG = Gauge("casem_relay_backlog", "Unpublished outbox rows", ["tenant"])
+LAG = Gauge("casem_relay_lag_seconds", "Age of the oldest unpublished outbox row", ["tenant"])
+PASS_SECONDS = Histogram("casem_relay_pass_seconds", "Duration of one claim-publish-mark pass", ["tenant"])
+DELETED = Counter("casem_relay_retention_deleted_total", "Published rows deleted by retention", ["tenant"])
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    batch_size: int = 500
+    idle_poll_s: float = 0.2  # wait between passes when the outbox is empty
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    retention: timedelta = timedelta(days=7)
+    retention_every_s: float = 3600.0
+
+
+def message_for(row: sa.Row, topic: str) -> OutgoingMessage:
+    envelope = with_sequence(row.envelope, row.seq)
+    # Keyed by case so its events stay ordered; events not about a case are keyed by their subject.
+    key = (row.case_id or envelope.get("subject") or row.id).encode()
+    headers = (
+        ("ce_specversion", b"1.0"),
+        ("ce_type", row.type.encode()),
+        ("ce_id", row.id.encode()),
+        ("content-type", b"application/cloudevents+json"),
+    )
+    return OutgoingMessage(topic=topic, key=key, value=json.dumps(envelope).encode(), headers=headers)
+
+
+async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> list[sa.Row]:
+    query = (
+        sa.select(domain_events)
+        .where(domain_events.c.published_at.is_(None))
+        .order_by(domain_events.c.seq)
+        .limit(batch_size)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list((await conn.execute(query)).all())
+    if not rows or conn.dialect.name != "postgresql":
+        return rows
+    # Drop cases with an earlier unpublished row that this replica did not claim (another holds it).
+    claimed = {row.seq for row in rows}
+    first_claimed: dict[str | None, int] = {}
+    for row in rows:
+        first_claimed.setdefault(row.case_id, row.seq)
+    case_ids = [c for c in first_claimed if c is not None]
+    if not case_ids:
+        return rows
+    earlier = await conn.execute(
+        sa.select(domain_events.c.case_id, domain_events.c.seq).where(
+            domain_events.c.published_at.is_(None),
+            domain_events.c.case_id.in_(case_ids),
+            domain_events.c.seq < max(claimed),
+        )
+    )
+    blocked = {r.case_id for r in earlier if r.seq not in claimed and r.seq < first_claimed[r.case_id]}
+    return [row for row in rows if row.case_id not in blocked]
+
+
+async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_size: int = 500) -> int:
+    """One claim → publish → mark pass. Returns how many events were published."""
+    started = time.perf_counter()
+    async with db.writer.connect() as conn, conn.begin():
+        rows = await _claim(conn, batch_size)
+        if not rows:
+            return 0
+        await producer.publish_batch([message_for(row, topic) for row in rows])
+        await conn.execute(
+            sa.update(domain_events)
+            .where(domain_events.c.seq.in_([row.seq for row in rows]))
+            .values(published_at=datetime.now(UTC))
+        )
+    PUBLISHED.labels(db.tenant).inc(len(rows))
+    PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - started)
+    return len(rows)
+
+
+async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
+    """Unpublished rows and the age of the oldest one (seconds), exported as gauges."""
+    async with db.reader.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(sa.func.count(), sa.func.min(domain_events.c.time)).where(
+                    domain_events.c.published_at.is_(None)
+                )
+            )
+        ).one()
+    count, oldest = row[0], row[1]
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    BACKLOG.labels(db.tenant).set(count)
+    LAG.labels(db.tenant).set(lag)
+    return count, lag
+
+
+async def delete_published_before(db: TenantDatabase, cutoff: datetime) -> int:
+    """Retention: published rows older than the cutoff are no longer needed by anyone."""
+    async with db.writer.connect() as conn, conn.begin():
+        result = await conn.execute(
+            sa.delete(domain_events).where(
+                domain_events.c.published_at.is_not(None), domain_events.c.published_at < cutoff
+            )
+        )
+    DELETED.labels(db.tenant).inc(result.rowcount or 0)
+    return result.rowcount or 0
+
+
+class Relay:
+    """Relays one tenant's outbox until stopped; backs off while the bus is unavailable."""
+
+    def __init__(self, db: TenantDatabase, producer: Producer, topic: str, settings: RelaySettings | None = None):
+        self.db = db
+        self.producer = producer
+        self.topic = topic
+        self.settings = settings or RelaySettings()
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def run(self) -> None:
+        backoff = self.settings.backoff_initial_s
+        last_retention = 0.0
+        while not self._stop.is_set():
+            try:
+                published = await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
+                backoff = self.settings.backoff_initial_s
+            except PublishError as exc:
+                FAILURES.labels(self.db.tenant).inc()
+                log.warning("publish failed; backing off", tenant=self.db.tenant, error=str(exc), backoff_s=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                continue
+            if time.monotonic() - last_retention > self.settings.retention_every_s:
+                last_retention = time.monotonic()
+                await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
+            if published < self.settings.batch_size:
+                await observe_backlog(self.db)
+                await self._sleep(self.settings.idle_poll_s)
+
+
+async def run_relays(relays: Sequence[Relay]) -> None:
+    await asyncio.gather(*(r.run() for r in relays))

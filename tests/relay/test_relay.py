@@ -1,0 +1,121 @@
+"""case-event-relay: outbox → topic, at least once, per-case order, nothing marked before the ack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from casem.adapters.bus.kafka import KafkaBus
+from casem.adapters.bus.port import PublishError
+from casem.adapters.storage.tables import domain_events
+from casem.services.case_api.cases.service import NewCase, create_case, get_case
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.identity.service import bootstrap_org
+from casem.services.case_api.projects.service import create_project
+from casem.services.case_event_relay.relay import (
+    Relay,
+    RelaySettings,
+    delete_published_before,
+    observe_backlog,
+    relay_once,
+)
+from casem.topology.tenants import CASE_MANAGEMENT
+from tests.bus.conftest import Harness, drain
+
+
+async def make_changes(ctx: CaseApiContext, cases: int, changes_per_case: int) -> int:
+    """Create cases and change each several times; returns how many outbox events that wrote."""
+    async with ctx.uow() as uow:
+        creds = await bootstrap_org(uow, "relay", "relay@example.com")
+        project = await create_project(uow, creds.org_id, creds.user_id, key="REL", name="Relay")
+        await uow.commit()
+    ids = []
+    for n in range(cases):
+        async with ctx.uow() as uow:
+            case = await create_case(uow, creds.org_id, creds.user_id, NewCase(project.id, f"case {n}"))
+            await uow.commit()
+            ids.append(case.id)
+    priorities = ["P1", "P2", "P3", "P4", "P5"]
+    for i in range(changes_per_case):
+        for case_id in ids:
+            async with ctx.uow() as uow:
+                case = await get_case(uow, creds.org_id, case_id)
+                case.prioritize(priorities[i % 5], creds.user_id)
+                await uow.commit()
+    async with ctx.uow(read_only=True) as uow:
+        return await uow.scalar(sa.select(sa.func.count()).select_from(domain_events))
+
+
+async def unpublished(ctx: CaseApiContext) -> int:
+    async with ctx.uow(read_only=True) as uow:
+        return await uow.scalar(
+            sa.select(sa.func.count()).select_from(domain_events).where(domain_events.c.published_at.is_(None))
+        )
+
+
+async def test_every_event_is_published_once_in_per_case_order(context: CaseApiContext, harness: Harness) -> None:
+    total = await make_changes(context, cases=8, changes_per_case=5)
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=3)
+    producer = harness.producer(bus)
+    db = context.databases[CASE_MANAGEMENT]
+
+    published = 0
+    while (n := await relay_once(db, producer, topic, batch_size=7)) > 0:
+        published += n
+    assert published == total
+    assert await unpublished(context) == 0
+    assert (await observe_backlog(db))[0] == 0
+
+    consumer = harness.consumer(bus, harness.name("group"), [topic])
+    messages = await drain(consumer, total)
+    envelopes = [json.loads(m.value) for m in messages]
+    assert len({e["id"] for e in envelopes}) == total == len(envelopes)
+    by_case: dict[str, list[int]] = {}
+    for message, envelope in zip(messages, envelopes, strict=True):
+        assert envelope["specversion"] == "1.0" and envelope["tenant"] == CASE_MANAGEMENT
+        if envelope["caseid"]:
+            assert message.key == envelope["caseid"].encode()
+            by_case.setdefault(envelope["caseid"], []).append(envelope["sequence"])
+    assert len(by_case) == 8
+    for sequences in by_case.values():
+        assert sequences == sorted(sequences) and len(sequences) == 6  # created + 5 priority changes
+
+
+async def test_nothing_is_marked_when_the_bus_does_not_acknowledge(context: CaseApiContext) -> None:
+    total = await make_changes(context, cases=2, changes_per_case=1)
+    dead = KafkaBus("127.0.0.1:1", delivery_timeout_s=2.0)
+    producer = dead.producer()
+    db = context.databases[CASE_MANAGEMENT]
+    try:
+        try:
+            await relay_once(db, producer, "domain-events-unreachable", batch_size=100)
+            raise AssertionError("publishing to an unreachable broker must fail")
+        except PublishError:
+            pass
+        assert await unpublished(context) == total
+
+        # The long-running relay backs off and keeps every row for later.
+        relay = Relay(db, producer, "domain-events-unreachable", RelaySettings(backoff_initial_s=0.05))
+        task = asyncio.create_task(relay.run())
+        await asyncio.sleep(3)
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        assert await unpublished(context) == total
+    finally:
+        await producer.close()
+        await dead.close()
+
+
+async def test_retention_deletes_only_old_published_rows(context: CaseApiContext, harness: Harness) -> None:
+    total = await make_changes(context, cases=1, changes_per_case=2)
+    bus = harness.bus()
+    topic = await harness.topic(bus)
+    db = context.databases[CASE_MANAGEMENT]
+    await relay_once(db, harness.producer(bus), topic, batch_size=1)  # publish one row only
+    assert await delete_published_before(db, datetime.now(UTC) - timedelta(days=1)) == 0
+    assert await delete_published_before(db, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert await unpublished(context) == total - 1
