@@ -1,0 +1,570 @@
+"""Embedded durable log: the bus port on one SQLite file (`<data dir>/bus.db`), for laptops.
+
+Why SQLite in WAL mode rather than append-only segment files plus an offsets file:
+
+* Every operation of the bus that must be atomic across processes is a transaction:
+  allocating offsets and appending a batch (all or nothing), committing offsets only while
+  the partition's lease is still held (fencing a member that lost it), claiming and
+  releasing partition leases. With segment files each of these needs its own file-lock
+  protocol and crash-recovery code (torn writes, index rebuilds); SQLite's locking and
+  WAL recovery already are that code, well tested, in the standard library.
+* WAL lets readers (consumers) run while one writer appends, across processes on one
+  machine. Its single-writer limit costs little here: producers write whole batches in one
+  short transaction, which is far above a laptop's event rate.
+* `synchronous=FULL` (the default here) makes an acknowledged batch survive a power cut,
+  as `acks=all` makes it survive a broker loss; NORMAL trades that for speed.
+
+Consumer groups: members register in `bus_members` with an expiry they renew (heartbeat).
+The live members of a group split each topic's partitions deterministically (partition p
+goes to the (p mod n)-th member by id), and a member fetches from a partition only while
+it holds that partition's row in `bus_leases`. A lease is taken only when free, expired or
+held by a member that is gone, so two members never own a partition at once; a commit is
+accepted only from the lease holder. A member that leaves releases its leases at once; one
+that dies loses them after `session_timeout_s`, and its uncommitted messages are delivered
+again to the next owner (at-least-once, like Kafka).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from casem.adapters.bus._threads import Worker
+from casem.adapters.bus.partitioning import partition_for
+from casem.adapters.bus.port import (
+    BusError,
+    BusUnavailable,
+    ConsumerOptions,
+    Delivery,
+    Headers,
+    Message,
+    NotAssigned,
+    OutgoingMessage,
+    PublishError,
+    TopicNotFound,
+    TopicPartition,
+)
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bus_topics (
+    name TEXT PRIMARY KEY,
+    partitions INTEGER NOT NULL CHECK (partitions > 0)
+);
+CREATE TABLE IF NOT EXISTS bus_messages (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    msg_offset INTEGER NOT NULL,
+    key BLOB,
+    value BLOB NOT NULL,
+    headers BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, msg_offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bus_group_offsets (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bus_members (
+    grp TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    topics TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (grp, member_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bus_leases (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    member_id TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+def _now_ms() -> int:
+    # Wall clock, not monotonic: expiries are compared across processes.
+    return time.time_ns() // 1_000_000
+
+
+def _encode_headers(headers: Headers) -> bytes:
+    out = bytearray()
+    for name, value in headers:
+        raw = name.encode()
+        out += struct.pack(">HI", len(raw), len(value)) + raw + value
+    return bytes(out)
+
+
+def _decode_headers(blob: bytes) -> Headers:
+    headers: list[tuple[str, bytes]] = []
+    i = 0
+    while i < len(blob):
+        name_len, value_len = struct.unpack_from(">HI", blob, i)
+        i += 6
+        name = blob[i : i + name_len].decode()
+        i += name_len
+        headers.append((name, bytes(blob[i : i + value_len])))
+        i += value_len
+    return tuple(headers)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    path: Path
+    synchronous: str
+    busy_timeout_s: float
+
+
+def _connect(settings: _Settings) -> sqlite3.Connection:
+    # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE takes the write lock up
+    # front, so offset allocation cannot interleave between processes). busy_timeout is how
+    # long a writer waits for another process's lock before the bus counts as unavailable.
+    conn = sqlite3.connect(
+        settings.path, timeout=settings.busy_timeout_s, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout={int(settings.busy_timeout_s * 1000)}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={settings.synchronous}")
+    return conn
+
+
+@contextlib.contextmanager
+def _write_tx(conn: sqlite3.Connection) -> Iterator[None]:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk gone, ...
+        raise BusUnavailable(f"embedded bus busy or unreadable: {exc}") from exc
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        conn.execute("ROLLBACK")
+        raise BusUnavailable(f"embedded bus commit failed: {exc}") from exc
+
+
+class EmbeddedBus:
+    """The bus in one SQLite file, shared by every process that opens the same path."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_s: float = 30.0,
+        heartbeat_interval_s: float | None = None,
+        max_poll_interval_s: float = 300.0,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._settings = _Settings(self.path, synchronous, busy_timeout_s)
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._max_poll_interval_s = max_poll_interval_s
+        self._worker = Worker("bus-embedded-admin")
+        self._conn = self._worker.call(_connect, self._settings)
+        self._worker.call(self._create_schema)
+
+    def _create_schema(self) -> None:
+        # Read first: opening an existing log must not need the write lock.
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bus_leases'").fetchone():
+            return
+        with _write_tx(self._conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+
+    async def ensure_topic(self, name: str, partitions: int) -> int:
+        if partitions < 1:
+            raise ValueError(f"a topic has at least one partition, not {partitions}")
+
+        def create() -> int:
+            with _write_tx(self._conn):
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO bus_topics (name, partitions) VALUES (?, ?)", (name, partitions)
+                )
+                (count,) = self._conn.execute("SELECT partitions FROM bus_topics WHERE name = ?", (name,)).fetchone()
+            if count != partitions:
+                log.warning("topic %s has %d partitions, not %d: left as is", name, count, partitions)
+            return int(count)
+
+        return await self._worker.run(create)
+
+    async def partitions(self, name: str) -> int:
+        def read() -> int:
+            row = self._conn.execute("SELECT partitions FROM bus_topics WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise TopicNotFound(name)
+            return int(row[0])
+
+        return await self._worker.run(read)
+
+    def producer(self) -> EmbeddedProducer:
+        return EmbeddedProducer(self._settings)
+
+    def consumer(self, group: str, topics: Sequence[str], options: ConsumerOptions | None = None) -> EmbeddedConsumer:
+        options = options or ConsumerOptions()
+        return EmbeddedConsumer(
+            self._settings,
+            group,
+            topics,
+            options,
+            heartbeat_interval_s=self._heartbeat_interval_s or options.session_timeout_s / 5,
+            max_poll_interval_s=self._max_poll_interval_s,
+        )
+
+    async def close(self) -> None:
+        await self._worker.run(self._conn.close)
+        self._worker.shutdown()
+
+
+class EmbeddedProducer:
+    """Appends each batch in one transaction: a batch is acknowledged whole or not at all."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._worker = Worker("bus-embedded-produce")
+        self._conn = self._worker.call(_connect, settings)
+        self._partitions: dict[str, int] = {}  # partition counts never change: cache them
+        self._closed = False
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> Delivery:
+        return (await self.publish_batch([OutgoingMessage(topic, key, value, headers)]))[0]
+
+    async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
+        if self._closed:
+            raise BusError("producer is closed")
+        if not messages:
+            return []
+        try:
+            return await self._worker.run(self._append, list(messages))
+        except BusUnavailable as exc:
+            raise BusUnavailable(str(exc), failed=messages) from exc
+        except PublishError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise BusUnavailable(f"embedded bus write failed: {exc}", failed=messages) from exc
+
+    def _partition_count(self, topic: str) -> int | None:
+        count = self._partitions.get(topic)
+        if count is None:
+            row = self._conn.execute("SELECT partitions FROM bus_topics WHERE name = ?", (topic,)).fetchone()
+            if row is None:
+                return None
+            count = self._partitions[topic] = int(row[0])
+        return count
+
+    def _append(self, messages: list[OutgoingMessage]) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        heads: dict[tuple[str, int], int] = {}
+        now = _now_ms()
+        with _write_tx(self._conn):
+            for message in messages:
+                count = self._partition_count(message.topic)
+                if count is None:
+                    raise PublishError(f"topic {message.topic!r} does not exist", failed=messages)
+                partition = partition_for(message.key, count)
+                head = heads.get((message.topic, partition))
+                if head is None:
+                    (head,) = self._conn.execute(
+                        "SELECT COALESCE(MAX(msg_offset) + 1, 0) FROM bus_messages WHERE topic = ? AND partition = ?",
+                        (message.topic, partition),
+                    ).fetchone()
+                self._conn.execute(
+                    "INSERT INTO bus_messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.topic,
+                        partition,
+                        head,
+                        message.key,
+                        message.value,
+                        _encode_headers(message.headers),
+                        now,
+                    ),
+                )
+                heads[(message.topic, partition)] = head + 1
+                deliveries.append(Delivery(message.topic, partition, head))
+        return deliveries
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._worker.run(self._conn.close)
+        self._worker.shutdown()
+
+
+class EmbeddedConsumer:
+    """A member of a consumer group on the embedded log (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: _Settings,
+        group: str,
+        topics: Sequence[str],
+        options: ConsumerOptions,
+        *,
+        heartbeat_interval_s: float,
+        max_poll_interval_s: float,
+    ) -> None:
+        self.group = group
+        self.member_id = uuid.uuid4().hex
+        self._topics = sorted(set(topics))
+        self._options = options
+        self._session_ms = int(options.session_timeout_s * 1000)
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._max_poll_interval_s = max_poll_interval_s
+        self._worker = Worker(f"bus-embedded-consume-{group}")
+        self._conn = self._worker.call(_connect, settings)
+        self._positions: dict[TopicPartition, int] = {}  # owned partition -> next offset to fetch
+        self._last_sync = 0.0
+        self._last_poll = time.monotonic()
+        self._rotation = 0
+        self._closed = False
+        # Renews this member and its leases while the owner is busy between polls (e.g. under
+        # back-pressure), like Kafka's background heartbeat; stops after max_poll_interval.
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(
+            target=self._heartbeat_loop, args=(settings,), name="bus-embedded-hb", daemon=True
+        )
+        self._heartbeat.start()
+
+    # -- group membership -----------------------------------------------------------------
+
+    def _heartbeat_loop(self, settings: _Settings) -> None:
+        conn = _connect(settings)
+        try:
+            while not self._stop.wait(self._heartbeat_interval_s):
+                if time.monotonic() - self._last_poll > self._max_poll_interval_s:
+                    continue  # a stuck owner must lose its partitions
+                expires = _now_ms() + self._session_ms
+                try:
+                    with _write_tx(conn):
+                        conn.execute(
+                            "UPDATE bus_members SET expires_ms = ? WHERE grp = ? AND member_id = ?",
+                            (expires, self.group, self.member_id),
+                        )
+                        conn.execute(
+                            "UPDATE bus_leases SET expires_ms = ? WHERE grp = ? AND member_id = ?",
+                            (expires, self.group, self.member_id),
+                        )
+                except BusError as exc:
+                    log.warning("consumer %s heartbeat failed: %s", self.group, exc)
+        finally:
+            conn.close()
+
+    def _sync(self) -> None:
+        """Renew membership, recompute this member's share, release and claim leases."""
+        now = _now_ms()
+        expires = now + self._session_ms
+        conn = self._conn
+        with _write_tx(conn):
+            conn.execute(
+                "INSERT INTO bus_members (grp, member_id, topics, expires_ms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (grp, member_id) DO UPDATE SET expires_ms = excluded.expires_ms",
+                (self.group, self.member_id, json.dumps(self._topics), expires),
+            )
+            conn.execute("DELETE FROM bus_members WHERE grp = ? AND expires_ms < ?", (self.group, now))
+            members = conn.execute(
+                "SELECT member_id, topics FROM bus_members WHERE grp = ? ORDER BY member_id", (self.group,)
+            ).fetchall()
+            wanted: set[TopicPartition] = set()
+            for topic in self._topics:
+                row = conn.execute("SELECT partitions FROM bus_topics WHERE name = ?", (topic,)).fetchone()
+                if row is None:
+                    continue  # subscribed before creation: picked up once the topic exists
+                sharing = [m for m, topics in members if topic in json.loads(topics)]
+                mine = sharing.index(self.member_id)
+                wanted.update(TopicPartition(topic, p) for p in range(row[0]) if p % len(sharing) == mine)
+            held = {
+                TopicPartition(t, p)
+                for t, p in conn.execute(
+                    "SELECT topic, partition FROM bus_leases WHERE grp = ? AND member_id = ?",
+                    (self.group, self.member_id),
+                )
+            }
+            for tp in held - wanted:
+                conn.execute(
+                    "DELETE FROM bus_leases WHERE grp = ? AND topic = ? AND partition = ? AND member_id = ?",
+                    (self.group, tp.topic, tp.partition, self.member_id),
+                )
+            for tp in wanted:
+                # Take the lease only if it is ours, expired, or its holder left the group.
+                conn.execute(
+                    "INSERT INTO bus_leases (grp, topic, partition, member_id, expires_ms)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (grp, topic, partition) DO UPDATE"
+                    " SET member_id = excluded.member_id, expires_ms = excluded.expires_ms"
+                    " WHERE bus_leases.member_id = excluded.member_id OR bus_leases.expires_ms < ?"
+                    " OR bus_leases.member_id NOT IN (SELECT member_id FROM bus_members WHERE grp = ?)",
+                    (self.group, tp.topic, tp.partition, self.member_id, expires, now, self.group),
+                )
+            owned = {
+                TopicPartition(t, p)
+                for t, p in conn.execute(
+                    "SELECT topic, partition FROM bus_leases WHERE grp = ? AND member_id = ?",
+                    (self.group, self.member_id),
+                )
+            }
+            for tp in set(self._positions) - owned:
+                del self._positions[tp]
+            for tp in owned - set(self._positions):
+                self._positions[tp] = self._start_position(tp)
+        self._last_sync = time.monotonic()
+
+    def _start_position(self, tp: TopicPartition) -> int:
+        row = self._conn.execute(
+            "SELECT next_offset FROM bus_group_offsets WHERE grp = ? AND topic = ? AND partition = ?",
+            (self.group, tp.topic, tp.partition),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        if self._options.initial_position == "earliest":
+            return 0
+        (head,) = self._conn.execute(
+            "SELECT COALESCE(MAX(msg_offset) + 1, 0) FROM bus_messages WHERE topic = ? AND partition = ?",
+            (tp.topic, tp.partition),
+        ).fetchone()
+        return int(head)
+
+    def _sync_if_due(self) -> None:
+        if time.monotonic() - self._last_sync >= self._heartbeat_interval_s:
+            self._sync()
+
+    # -- the Consumer port ----------------------------------------------------------------
+
+    async def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
+        self._check_open()
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            batch = await self._worker.run(self._fetch, max_messages)
+            remaining = deadline - time.monotonic()
+            if batch or remaining <= 0:
+                return batch
+            # Other processes append without telling us: back off from 5 ms to 100 ms.
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.1)
+
+    def _fetch(self, max_messages: int) -> list[Message]:
+        self._last_poll = time.monotonic()
+        self._sync_if_due()
+        owned = sorted(self._positions)
+        if not owned:
+            return []
+        # Rotate the starting partition so a busy partition cannot starve the others.
+        self._rotation = (self._rotation + 1) % len(owned)
+        owned = owned[self._rotation :] + owned[: self._rotation]
+        out: list[Message] = []
+        for tp in owned:
+            if len(out) >= max_messages:
+                break
+            rows = self._conn.execute(
+                "SELECT msg_offset, key, value, headers, timestamp_ms FROM bus_messages"
+                " WHERE topic = ? AND partition = ? AND msg_offset >= ? ORDER BY msg_offset LIMIT ?",
+                (tp.topic, tp.partition, self._positions[tp], max_messages - len(out)),
+            ).fetchall()
+            for offset, key, value, headers, ts in rows:
+                out.append(Message(tp.topic, tp.partition, offset, key, value, _decode_headers(headers), ts))
+            if rows:
+                self._positions[tp] = rows[-1][0] + 1
+        return out
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self._check_open()
+        if offsets:
+            await self._worker.run(self._commit, dict(offsets))
+
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        conn = self._conn
+        with _write_tx(conn):
+            for tp, offset in offsets.items():
+                # Fencing: only the lease holder moves the group's offset.
+                holder = conn.execute(
+                    "SELECT member_id FROM bus_leases WHERE grp = ? AND topic = ? AND partition = ?",
+                    (self.group, tp.topic, tp.partition),
+                ).fetchone()
+                if holder is None or holder[0] != self.member_id:
+                    log.info("consumer %s: commit of %s dropped, partition moved", self.group, tp)
+                    continue
+                conn.execute(
+                    "INSERT INTO bus_group_offsets (grp, topic, partition, next_offset) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                    (self.group, tp.topic, tp.partition, offset),
+                )
+
+    async def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._check_open()
+
+        def seek() -> None:
+            self._sync_if_due()
+            if partition not in self._positions:
+                raise NotAssigned(f"{partition} is not assigned to this member of {self.group}")
+            self._positions[partition] = offset
+
+        await self._worker.run(seek)
+
+    async def assignment(self) -> set[TopicPartition]:
+        self._check_open()
+
+        def current() -> set[TopicPartition]:
+            self._sync_if_due()
+            return set(self._positions)
+
+        return await self._worker.run(current)
+
+    async def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        def read() -> dict[TopicPartition, int | None]:
+            out: dict[TopicPartition, int | None] = {}
+            for tp in partitions:
+                row = self._conn.execute(
+                    "SELECT next_offset FROM bus_group_offsets WHERE grp = ? AND topic = ? AND partition = ?",
+                    (self.group, tp.topic, tp.partition),
+                ).fetchone()
+                out[tp] = int(row[0]) if row else None
+            return out
+
+        return await self._worker.run(read)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusError("consumer is closed")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        await asyncio.to_thread(self._heartbeat.join)
+
+        def leave() -> None:
+            # Leaving hands the partitions over at once instead of after the session timeout.
+            with _write_tx(self._conn):
+                self._conn.execute(
+                    "DELETE FROM bus_leases WHERE grp = ? AND member_id = ?", (self.group, self.member_id)
+                )
+                self._conn.execute(
+                    "DELETE FROM bus_members WHERE grp = ? AND member_id = ?", (self.group, self.member_id)
+                )
+            self._conn.close()
+
+        await self._worker.run(leave)
+        self._worker.shutdown()

@@ -1,0 +1,434 @@
+"""Kafka adapter of the bus port, on confluent-kafka (librdkafka).
+
+Threading: librdkafka calls block, casem is asyncio. Each producer and consumer owns one
+worker thread and every call into its librdkafka handle runs there, so calls never overlap
+and the event loop never blocks. The producer has a second thread that only serves
+delivery reports (`poll`), which resolve the asyncio futures of `publish_batch` through
+`call_soon_threadsafe`.
+
+Delivery guarantees: idempotent producer with `acks=all` (no duplicates or reordering from
+retries inside a partition), Kafka's murmur2 partitioner (`partitioning.partition_for`),
+a bounded local queue (back-pressure: a full queue makes the publisher wait, then fail), and
+`message.timeout.ms` as the bound after which an unacknowledged message is reported failed.
+Consumers never auto-commit and never auto-store offsets: only `commit` moves a group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import TopicPartition as KTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from casem.adapters.bus._threads import Worker
+from casem.adapters.bus.port import (
+    BusError,
+    BusUnavailable,
+    CommitFailed,
+    ConsumerOptions,
+    Delivery,
+    Headers,
+    Message,
+    NotAssigned,
+    OutgoingMessage,
+    PublishError,
+    TopicNotFound,
+    TopicPartition,
+)
+
+log = logging.getLogger(__name__)
+
+# librdkafka error codes that mean "the cluster could not be reached in time", as opposed
+# to a refusal (message too large, unknown topic, authorization...).
+_UNAVAILABLE_CODES = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError._PURGE_QUEUE,
+        KafkaError._PURGE_INFLIGHT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    }
+)
+
+
+def _admin_error(err: KafkaError | None) -> BusError:
+    if err is not None and err.code() in _UNAVAILABLE_CODES:
+        return BusUnavailable(f"Kafka unreachable: {err}")
+    return BusError(f"Kafka admin request failed: {err}")
+
+
+class KafkaBus:
+    """The bus on a Kafka cluster. `config` adds librdkafka settings (security, tuning) to
+    every client; `delivery_timeout_s` bounds how long a publish may wait for the cluster."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        config: Mapping[str, Any] | None = None,
+        delivery_timeout_s: float = 30.0,
+        max_in_flight: int = 100_000,
+        admin_timeout_s: float = 15.0,
+    ) -> None:
+        self._common: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, **(config or {})}
+        self._delivery_timeout_s = delivery_timeout_s
+        self._max_in_flight = max_in_flight
+        self._admin_timeout_s = admin_timeout_s
+        self._admin = AdminClient({**self._common, "logger": log})
+        self._admin_worker = Worker("bus-kafka-admin")
+
+    async def ensure_topic(self, name: str, partitions: int) -> int:
+        return await self._admin_worker.run(self._ensure_topic, name, partitions)
+
+    def _ensure_topic(self, name: str, partitions: int) -> int:
+        existing = self._partitions_or_none(name)
+        if existing is not None:
+            if existing != partitions:
+                log.warning("topic %s has %d partitions, not %d: left as is", name, existing, partitions)
+            return existing
+        future = self._admin.create_topics(
+            [NewTopic(name, num_partitions=partitions)], request_timeout=self._admin_timeout_s
+        )[name]
+        try:
+            future.result(timeout=self._admin_timeout_s)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race with another creator
+                raise _admin_error(err) from exc
+        # Creation is acknowledged by the controller before every broker knows the topic: wait
+        # until metadata shows a leader for each partition so the first publish does not stall.
+        deadline = time.monotonic() + self._admin_timeout_s
+        while time.monotonic() < deadline:
+            meta = self._admin.list_topics(topic=name, timeout=self._admin_timeout_s).topics.get(name)
+            if meta and meta.error is None and meta.partitions and all(p.leader >= 0 for p in meta.partitions.values()):
+                return len(meta.partitions)
+            time.sleep(0.05)
+        raise BusUnavailable(f"topic {name} created but has no leaders after {self._admin_timeout_s}s")
+
+    def _partitions_or_none(self, name: str) -> int | None:
+        try:
+            meta = self._admin.list_topics(topic=name, timeout=self._admin_timeout_s)
+        except KafkaException as exc:
+            raise _admin_error(exc.args[0]) from exc
+        topic = meta.topics.get(name)
+        if topic is None or (
+            topic.error is not None
+            and topic.error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+        ):
+            return None
+        if topic.error is not None:
+            raise _admin_error(topic.error)
+        return len(topic.partitions)
+
+    async def partitions(self, name: str) -> int:
+        count = await self._admin_worker.run(self._partitions_or_none, name)
+        if count is None:
+            raise TopicNotFound(name)
+        return count
+
+    def producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            self._common, delivery_timeout_s=self._delivery_timeout_s, max_in_flight=self._max_in_flight
+        )
+
+    def consumer(self, group: str, topics: Sequence[str], options: ConsumerOptions | None = None) -> KafkaConsumer:
+        return KafkaConsumer(self._common, group, topics, options or ConsumerOptions())
+
+    async def close(self) -> None:
+        self._admin_worker.shutdown()
+
+
+class KafkaProducer:
+    """Publishes keyed messages; each batch returns once all its messages are acknowledged."""
+
+    def __init__(self, common: Mapping[str, Any], *, delivery_timeout_s: float, max_in_flight: int) -> None:
+        self._delivery_timeout_s = delivery_timeout_s
+        self._producer = confluent_kafka.Producer(
+            {
+                **common,
+                "logger": log,  # librdkafka's own log lines go to Python logging, not stderr
+                "enable.idempotence": True,
+                "acks": "all",
+                "allow.auto.create.topics": False,  # topics come from ensure_topic only
+                # Kafka's Java partitioner, so keys map like partitioning.partition_for says.
+                "partitioner": "murmur2_random",
+                "linger.ms": 5,
+                # The bound of the local queue: beyond it produce() raises BufferError and the
+                # publisher waits for acknowledgements (back-pressure), never drops.
+                "queue.buffering.max.messages": max_in_flight,
+                "message.timeout.ms": int(delivery_timeout_s * 1000),
+                "socket.connection.setup.timeout.ms": min(int(delivery_timeout_s * 1000), 30_000),
+            }
+        )
+        self._worker = Worker("bus-kafka-produce")
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._serve_delivery_reports, name="bus-kafka-dr", daemon=True)
+        self._poller.start()
+
+    def _serve_delivery_reports(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.1)
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> Delivery:
+        return (await self.publish_batch([OutgoingMessage(topic, key, value, headers)]))[0]
+
+    async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
+        if self._closed.is_set():
+            raise BusError("producer is closed")
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Delivery]] = [loop.create_future() for _ in messages]
+        try:
+            await self._worker.run(self._enqueue, loop, messages, futures)
+        except RuntimeError as exc:  # the worker is shut down: nothing was enqueued
+            for future in futures:
+                _set_exception(future, BusError(f"producer is closed: {exc}"))
+        # Every enqueued message has a delivery report coming; wait for all of them so the
+        # outcome of each is known before reporting (nothing is left in limbo).
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        delivered = [r for r in results if isinstance(r, Delivery)]
+        failures = [(m, r) for m, r in zip(messages, results, strict=True) if isinstance(r, BaseException)]
+        if failures:
+            failed = [m for m, _ in failures]
+            errors: list[BaseException] = [e for _, e in failures]
+            if any(isinstance(e, BusUnavailable) for e in errors):
+                # librdkafka reports a missing topic as a timeout: tell a refusal from an outage.
+                missing = await self._worker.run(self._missing_topics, {m.topic for m in failed})
+                errors = [
+                    PublishError(f"topic {m.topic!r} does not exist") if m.topic in missing else e
+                    for m, e in zip(failed, errors, strict=True)
+                ]
+            unavailable = all(isinstance(e, BusUnavailable) for e in errors)
+            cls = BusUnavailable if unavailable else PublishError
+            raise cls(
+                f"{len(failed)} of {len(messages)} messages not acknowledged: {errors[0]}",
+                delivered=delivered,
+                failed=failed,
+            )
+        return delivered
+
+    def _missing_topics(self, topics: set[str]) -> set[str]:
+        missing = set()
+        for topic in topics:
+            try:
+                meta = self._producer.list_topics(topic=topic, timeout=2.0).topics.get(topic)
+            except KafkaException:
+                continue  # the cluster is unreachable: an outage, not a missing topic
+            if meta is None or (
+                meta.error is not None
+                and meta.error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+            ):
+                missing.add(topic)
+        return missing
+
+    def _enqueue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        messages: Sequence[OutgoingMessage],
+        futures: Sequence[asyncio.Future[Delivery]],
+    ) -> None:
+        deadline = time.monotonic() + self._delivery_timeout_s
+        for i, (message, future) in enumerate(zip(messages, futures, strict=True)):
+            while True:
+                try:
+                    self._producer.produce(
+                        message.topic,
+                        value=message.value,
+                        key=message.key,
+                        headers=list(message.headers) or None,
+                        on_delivery=_delivery_callback(loop, future),
+                    )
+                    break
+                except BufferError:
+                    # Queue full: the delivery-report thread drains it as the broker acks.
+                    if time.monotonic() >= deadline:
+                        self._fail_rest(loop, futures[i:], "producer queue stayed full")
+                        return
+                    time.sleep(0.01)
+                except KafkaException as exc:
+                    err = exc.args[0]
+                    error = (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err))
+                    loop.call_soon_threadsafe(_set_exception, future, error)
+                    break
+                except Exception as exc:  # bad arguments: this message fails, the rest go on
+                    loop.call_soon_threadsafe(_set_exception, future, PublishError(repr(exc)))
+                    break
+
+    @staticmethod
+    def _fail_rest(loop: asyncio.AbstractEventLoop, futures: Sequence[asyncio.Future[Delivery]], why: str) -> None:
+        for future in futures:
+            loop.call_soon_threadsafe(_set_exception, future, BusUnavailable(why))
+
+    async def flush(self, timeout: float) -> int:
+        """Wait for outstanding deliveries; returns how many are still pending."""
+        return await self._worker.run(self._producer.flush, timeout)
+
+    async def close(self) -> None:
+        if self._closed.is_set():
+            return
+        remaining = await self.flush(self._delivery_timeout_s)
+        if remaining:
+            # Fail what is left explicitly: each pending publish gets a purge error report.
+            self._producer.purge()
+            await self.flush(1.0)
+        self._closed.set()
+        self._poller.join()
+        self._worker.shutdown()
+
+
+def _delivery_callback(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Delivery]
+) -> Callable[[KafkaError | None, Any], None]:
+    def on_delivery(err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            error = (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err))
+            loop.call_soon_threadsafe(_set_exception, future, error)
+        else:
+            delivery = Delivery(msg.topic(), msg.partition(), msg.offset())
+            loop.call_soon_threadsafe(_set_result, future, delivery)
+
+    return on_delivery
+
+
+def _set_result(future: asyncio.Future[Delivery], value: Delivery) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Delivery], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+class KafkaConsumer:
+    """A member of a consumer group; offsets move only through `commit`."""
+
+    def __init__(self, common: Mapping[str, Any], group: str, topics: Sequence[str], options: ConsumerOptions) -> None:
+        self.group = group
+        self._consumer = confluent_kafka.Consumer(
+            {
+                **common,
+                "logger": log,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": options.initial_position,
+                "session.timeout.ms": int(options.session_timeout_s * 1000),
+                "heartbeat.interval.ms": max(100, int(options.session_timeout_s * 1000 / 5)),
+                # Incremental rebalances: members keep their partitions while others join.
+                "partition.assignment.strategy": "cooperative-sticky",
+                **options.extra,
+            }
+        )
+        self._worker = Worker(f"bus-kafka-consume-{group}")
+        self._consumer.subscribe(list(topics))
+        self._closed = False
+
+    async def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
+        return await self._worker.run(self._poll, max_messages, timeout)
+
+    def _poll(self, max_messages: int, timeout: float) -> list[Message]:
+        out: list[Message] = []
+        for raw in self._consumer.consume(num_messages=max_messages, timeout=timeout):
+            err = raw.error()
+            if err is not None:
+                if err.fatal():
+                    raise BusError(f"fatal consumer error: {err}")
+                # Transient (broker restarts, partition EOF): librdkafka retries on its own.
+                log.info("consumer %s: %s", self.group, err)
+                continue
+            _, timestamp = raw.timestamp()
+            out.append(
+                Message(
+                    topic=raw.topic(),
+                    partition=raw.partition(),
+                    offset=raw.offset(),
+                    key=raw.key(),
+                    value=raw.value() or b"",
+                    headers=tuple((k, v or b"") for k, v in (raw.headers() or ())),
+                    timestamp_ms=timestamp if timestamp > 0 else None,
+                )
+            )
+        return out
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if offsets:
+            await self._worker.run(self._commit, dict(offsets))
+
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        owned = {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        keep = [KTopicPartition(tp.topic, tp.partition, off) for tp, off in offsets.items() if tp in owned]
+        if not keep:
+            return
+        try:
+            result = self._consumer.commit(offsets=keep, asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() in (KafkaError._NO_OFFSET,):
+                return
+            if err.code() in (
+                KafkaError.REBALANCE_IN_PROGRESS,
+                KafkaError.ILLEGAL_GENERATION,
+                KafkaError.UNKNOWN_MEMBER_ID,
+            ):
+                # Lost the partitions mid-commit: the new owner redelivers (at-least-once).
+                log.info("consumer %s: commit dropped by rebalance: %s", self.group, err)
+                return
+            raise CommitFailed(str(err)) from exc
+        for tp in result or ():
+            if tp.error is not None:
+                raise CommitFailed(f"{tp.topic}[{tp.partition}]: {tp.error}")
+
+    async def seek(self, partition: TopicPartition, offset: int) -> None:
+        await self._worker.run(self._seek, partition, offset)
+
+    def _seek(self, partition: TopicPartition, offset: int) -> None:
+        owned = {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        if partition not in owned:
+            raise NotAssigned(f"{partition} is not assigned to this member of {self.group}")
+        target = KTopicPartition(partition.topic, partition.partition, offset)
+        # Right after an assignment librdkafka may refuse seek (_STATE) until its background
+        # thread has started the partition's fetcher: retry briefly.
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                self._consumer.seek(target)
+                return
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError._STATE or time.monotonic() > deadline:
+                    raise BusError(f"seek {partition} to {offset}: {exc.args[0]}") from exc
+                time.sleep(0.05)
+
+    async def assignment(self) -> set[TopicPartition]:
+        parts = await self._worker.run(self._consumer.assignment)
+        return {TopicPartition(tp.topic, tp.partition) for tp in parts}
+
+    async def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        def fetch() -> dict[TopicPartition, int | None]:
+            asked = [KTopicPartition(tp.topic, tp.partition) for tp in partitions]
+            try:
+                got = self._consumer.committed(asked, timeout=10.0)
+            except KafkaException as exc:
+                raise _admin_error(exc.args[0]) from exc
+            return {TopicPartition(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in got}
+
+        return await self._worker.run(fetch)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._worker.run(self._consumer.close)
+        self._worker.shutdown()
