@@ -62,7 +62,13 @@ def up(
     creds_path = data_dir() / BOOTSTRAP_FILE
 
     async def main() -> None:
+        from casem.adapters.bus import open_bus
+        from casem.services.local_stack import LocalWorkers
+
         creds = await _bootstrap(ctx, creds_path)
+        bus = open_bus()
+        workers = LocalWorkers(ctx, bus)
+        flavors = await workers.start()
 
         def ready(url: str, grpc: str | None) -> None:
             console.print(
@@ -71,12 +77,18 @@ def up(
                     f"[bold]gRPC API[/]   {grpc or 'not available'}\n"
                     f"[bold]DD-API-KEY[/]         {creds.api_key}\n"
                     f"[bold]DD-APPLICATION-KEY[/] {creds.app_key}\n"
+                    f"[bold]workers[/]    case-event-relay, case-event-handler × {len(flavors)} flavors\n"
                     f"[dim]org {creds.org_id} · data in {data_dir()} · keys saved in {creds_path}[/]",
                     title="casem is up",
                 )
             )
 
-        await serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}"), on_ready=ready)
+        try:
+            await serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}"), on_ready=ready, close_context=False)
+        finally:
+            await workers.stop()
+            await bus.close()
+            await ctx.close()
 
     asyncio.run(main())
 
@@ -87,14 +99,37 @@ def run(
     http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT"),
     grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT"),
     host: str = typer.Option("0.0.0.0", envvar="CASEM_HOST"),
+    ops_port: int = typer.Option(9090, envvar="CASEM_OPS_PORT", help="/healthz, /readyz, /metrics of workers."),
 ) -> None:
     """Run one service of the seed in the foreground, as Kubernetes does (`casem run case-api`)."""
     if service not in SERVICES_BY_NAME:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of: {', '.join(SERVICES_BY_NAME)}")
     configure_logging(service)
+    migrate = os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1"
     if service == "case-api":
-        ctx = CaseApiContext.open(migrate=os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1")
+        ctx = CaseApiContext.open(migrate=migrate)
         asyncio.run(serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}")))
+        return
+    if service == "case-event-relay":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_event_relay.service import run_relay
+
+        ctx = CaseApiContext.open(migrate=migrate)
+        asyncio.run(run_relay(ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
+        return
+    if service == "case-event-handler":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_event_handler.service import load_flavor, run_flavor
+        from casem.topology.services import EVENT_HANDLER_FLAVORS
+
+        if not flavor:
+            raise typer.BadParameter(f"--flavor is required; one of: {', '.join(EVENT_HANDLER_FLAVORS)}")
+        try:
+            load_flavor(flavor)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0])) from None
+        ctx = CaseApiContext.open(migrate=migrate)
+        asyncio.run(run_flavor(flavor, ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
         return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
     raise typer.Exit(2)

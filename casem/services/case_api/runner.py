@@ -45,6 +45,8 @@ async def serve(
     context: CaseApiContext,
     listen: Listen,
     on_ready: Callable[[str, str | None], Awaitable[None] | None] | None = None,
+    *,
+    close_context: bool = True,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then stop taking requests and let in-flight ones finish."""
     app = create_app(context)
@@ -82,4 +84,5 @@ async def serve(
     if grpc_server is not None:
         await grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
     await http_task
-    await context.close()
+    if close_context:
+        await context.close()
