@@ -27,3 +27,164 @@ class CaseCreate(Strict):
 
 class CaseCreateRequest(Strict):
     data: CaseCreate
+
+
+# -- updates: every body is {"data": {"type": "case", "attributes": {...}}}; values are checked by the domain ----
+
+
+class TitleAttributes(Strict):
+    title: Any
+
+
+class TitleUpdate(Strict):
+    type: Literal["case"]
+    attributes: TitleAttributes
+
+
+class TitleUpdateRequest(Strict):
+    data: TitleUpdate
+
+
+class DescriptionAttributes(Strict):
+    description: Any
+
+
+class DescriptionUpdate(Strict):
+    type: Literal["case"]
+    attributes: DescriptionAttributes
+
+
+class DescriptionUpdateRequest(Strict):
+    data: DescriptionUpdate
+
+
+class StatusAttributes(Strict):
+    # Datadog's CaseUpdateStatusAttributes has both members optional; one of them is needed.
+    status: Any = None
+    status_name: Any = None
+
+
+class StatusUpdate(Strict):
+    type: Literal["case"]
+    attributes: StatusAttributes
+
+
+class StatusUpdateRequest(Strict):
+    data: StatusUpdate
+
+
+class PriorityAttributes(Strict):
+    priority: Any
+
+
+class PriorityUpdate(Strict):
+    type: Literal["case"]
+    attributes: PriorityAttributes
+
+
+class PriorityUpdateRequest(Strict):
+    data: PriorityUpdate
+
+
+class AttributesAttributes(Strict):
+    attributes: Any
+
+
+class AttributesUpdate(Strict):
+    type: Literal["case"]
+    attributes: AttributesAttributes
+
+
+class AttributesUpdateRequest(Strict):
+    data: AttributesUpdate
+
+
+class CustomAttributeValue(Strict):
+    # Datadog's CustomAttributeValue: the type and cardinality are restated, and must match the config.
+    type: Any
+    is_multi: Any
+    value: Any
+
+
+class CustomAttributeUpdate(Strict):
+    type: Literal["case"]
+    attributes: CustomAttributeValue
+
+
+class CustomAttributeUpdateRequest(Strict):
+    data: CustomAttributeUpdate
+
+
+class DueDateAttributes(Strict):
+    due_date: Any
+
+
+class DueDateUpdate(Strict):
+    type: Literal["case"]
+    attributes: DueDateAttributes
+
+
+class DueDateUpdateRequest(Strict):
+    data: DueDateUpdate
+
+
+class ResolvedReasonAttributes(Strict):
+    security_resolved_reason: Any
+
+
+class ResolvedReasonUpdate(Strict):
+    type: Literal["case"]
+    attributes: ResolvedReasonAttributes
+
+
+class ResolvedReasonUpdateRequest(Strict):
+    data: ResolvedReasonUpdate
+
+
+class AssignAttributes(Strict):
+    assignee_id: Any
+
+
+class Assign(Strict):
+    type: Literal["case"]
+    attributes: AssignAttributes
+
+
+class AssignRequest(Strict):
+    data: Assign
+
+
+class CaseEmpty(Strict):
+    type: Literal["case"]
+
+
+class CaseEmptyRequest(Strict):
+    """Archive, unarchive and unassign carry no attributes, only the resource type."""
+
+    data: CaseEmpty
+
+
+class ProjectData(Strict):
+    id: Any
+    type: Literal["project"]
+
+
+class MoveRequest(Strict):
+    """move_case_to_project's body is a bare ProjectRelationship."""
+
+    data: ProjectData
+
+
+class BulkAttributes(Strict):
+    case_ids: list[Any]
+    type: Any
+    payload: dict[str, Any] | None = None
+
+
+class Bulk(Strict):
+    type: Literal["bulk"]
+    attributes: BulkAttributes
+
+
+class BulkUpdateRequest(Strict):
+    data: Bulk

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
+from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.domain.cases import STANDARD_TYPE_ID, STANDARD_TYPE_NAME, Case
-from casem.services.case_api.cases import service
-from casem.services.case_api.cases.schemas import CaseCreateRequest
+from casem.services.case_api.cases import search, service, updates
+from casem.services.case_api.cases.schemas import (
+    AssignRequest,
+    AttributesUpdateRequest,
+    BulkUpdateRequest,
+    CaseCreateRequest,
+    CaseEmptyRequest,
+    CustomAttributeUpdateRequest,
+    DescriptionUpdateRequest,
+    DueDateUpdateRequest,
+    MoveRequest,
+    PriorityUpdateRequest,
+    ResolvedReasonUpdateRequest,
+    StatusUpdateRequest,
+    TitleUpdateRequest,
+)
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 
@@ -77,8 +92,181 @@ async def create_case(request: Request, who: Caller = Depends(caller)) -> dict[s
     return {"data": serialize_case(case)}
 
 
+# Static paths first: /count and /bulk must not be taken for a case id by /{case_id}.
+@router.get("")
+async def search_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    query = request.query_params
+    params = search.SearchParams.parse(
+        page_size=query.get("page[size]"),
+        page_number=query.get("page[number]"),
+        sort_field=query.get("sort[field]"),
+        sort_asc=query.get("sort[asc]"),
+        filter=query.get("filter"),
+    )
+    async with who.uow(read_only=True) as uow:
+        found, total = await search.search_cases(uow, who.org_id, params)
+    return {
+        "data": [serialize_case(c) for c in found],
+        "meta": {"page": {"current": params.page_number, "size": params.page_size, "total": total}},
+    }
+
+
+@router.get("/count")
+async def count_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    query = request.query_params
+    node = search.parse(query.get("query_filter"), "query_filter")
+    group_bys = search.parse_group_bys(query.get("group_bys"))
+    limit = search.int_param(query.get("limit"), "limit", search.COUNT_LIMIT_DEFAULT, 1, search.COUNT_LIMIT_MAX)
+    async with who.uow(read_only=True) as uow:
+        groups = await search.count_cases(uow, who.org_id, node, group_bys, limit)
+        total = await search.total(uow, who.org_id, node)
+    # `total` is beyond Datadog's CaseCountResponseAttributes; the official client keeps it as an extra member.
+    return {"data": {"id": "case_count", "type": "case_count", "attributes": {"groups": groups, "total": total}}}
+
+
+@router.post("/bulk", status_code=200)
+async def bulk_update_cases(request: Request, who: Caller = Depends(caller)) -> Response:
+    body = await parse_body(request, BulkUpdateRequest)
+    attrs = body.data.attributes
+    action = updates.parse_bulk_action(attrs.type, attrs.payload)
+    async with who.uow() as uow:
+        # Hold the cases until commit: the unit of work finds pending events through the session's identity
+        # map, which only weakly references cases already flushed (loading the next case autoflushes).
+        changed = await updates.bulk_update(uow, who.org_id, who.user_id, attrs.case_ids, action)
+        await uow.commit()
+        del changed
+    # Datadog's BulkUpdateCases answers 200 with no documented body.
+    return Response(status_code=200)
+
+
 @router.get("/{case_id}")
 async def get_case(case_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         case = await service.get_case(uow, who.org_id, case_id)
     return {"data": serialize_case(case)}
+
+
+# -- updates: each answers 200 with the case as it is after the change (unchanged for a no-op) ------
+
+
+async def _commit(uow: UnitOfWork, case: Case) -> dict[str, Any]:
+    await uow.commit()
+    return {"data": serialize_case(case)}
+
+
+@router.post("/{case_id}/title")
+async def update_case_title(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, TitleUpdateRequest)
+    async with who.uow() as uow:
+        case = await updates.retitle(uow, who.org_id, who.user_id, case_id, body.data.attributes.title)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/description")
+async def update_case_description(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, DescriptionUpdateRequest)
+    async with who.uow() as uow:
+        case = await updates.describe(uow, who.org_id, who.user_id, case_id, body.data.attributes.description)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/status")
+async def update_status(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, StatusUpdateRequest)
+    status = updates.resolve_status(body.data.attributes.status, body.data.attributes.status_name)
+    async with who.uow() as uow:
+        case = await updates.transition(uow, who.org_id, who.user_id, case_id, status)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/priority")
+async def update_priority(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, PriorityUpdateRequest)
+    async with who.uow() as uow:
+        case = await updates.prioritize(uow, who.org_id, who.user_id, case_id, body.data.attributes.priority)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/attributes")
+async def update_attributes(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, AttributesUpdateRequest)
+    async with who.uow() as uow:
+        case = await updates.set_attributes(uow, who.org_id, who.user_id, case_id, body.data.attributes.attributes)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/custom_attributes/{custom_attribute_key}")
+async def update_case_custom_attribute(
+    case_id: str, custom_attribute_key: str, request: Request, who: Caller = Depends(caller)
+) -> dict[str, Any]:
+    body = await parse_body(request, CustomAttributeUpdateRequest)
+    value = body.data.attributes.model_dump()
+    async with who.uow() as uow:
+        case = await updates.set_custom_attribute(uow, who.org_id, who.user_id, case_id, custom_attribute_key, value)
+        return await _commit(uow, case)
+
+
+@router.delete("/{case_id}/custom_attributes/{custom_attribute_key}")
+async def delete_case_custom_attribute(
+    case_id: str, custom_attribute_key: str, who: Caller = Depends(caller)
+) -> dict[str, Any]:
+    async with who.uow() as uow:
+        case = await updates.delete_custom_attribute(uow, who.org_id, who.user_id, case_id, custom_attribute_key)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/due_date")
+async def update_case_due_date(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, DueDateUpdateRequest)
+    async with who.uow() as uow:
+        case = await updates.set_due_date(uow, who.org_id, who.user_id, case_id, body.data.attributes.due_date)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/resolved_reason")
+async def update_case_resolved_reason(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, ResolvedReasonUpdateRequest)
+    reason = body.data.attributes.security_resolved_reason
+    async with who.uow() as uow:
+        case = await updates.set_resolved_reason(uow, who.org_id, who.user_id, case_id, reason)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/assign")
+async def assign_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, AssignRequest)
+    async with who.uow() as uow:
+        case = await updates.assign(uow, who.org_id, who.user_id, case_id, body.data.attributes.assignee_id)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/unassign")
+async def unassign_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    await parse_body(request, CaseEmptyRequest)
+    async with who.uow() as uow:
+        case = await updates.unassign(uow, who.org_id, who.user_id, case_id)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/archive")
+async def archive_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    await parse_body(request, CaseEmptyRequest)
+    async with who.uow() as uow:
+        case = await updates.archive(uow, who.org_id, who.user_id, case_id)
+        return await _commit(uow, case)
+
+
+@router.post("/{case_id}/unarchive")
+async def unarchive_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    await parse_body(request, CaseEmptyRequest)
+    async with who.uow() as uow:
+        case = await updates.unarchive(uow, who.org_id, who.user_id, case_id)
+        return await _commit(uow, case)
+
+
+@router.patch("/{case_id}/relationships/project")
+async def move_case_to_project(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    body = await parse_body(request, MoveRequest)
+    async with who.uow() as uow:
+        case = await updates.move(uow, who.org_id, who.user_id, case_id, body.data.id)
+        return await _commit(uow, case)
