@@ -1,0 +1,395 @@
+"""Tenant isolation across every route: one org's keys never reach another org's data.
+
+Org A builds a world (project, custom case type and attribute, case with a comment and a watcher, team).
+Org B then probes every route with A's identifiers and must get a 404 that names them, indistinguishable
+from an id that does not exist, while A's outbox does not move. GET routes without path parameters are
+swept for A's data. Every route of the app must be covered, so a new endpoint fails `test_matrix_is_complete`
+until it gets a probe here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from casem.adapters.blobs import open_blob_store
+from tests.api.conftest import OrgClient, new_org, unique_key
+from tests.api.helpers import outbox
+from tests.support.live_server import LiveServer
+
+MARKER = f"orgA-secret-{uuid.uuid4().hex[:8]}"  # in A's titles and names: must never appear in B's answers
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request by org B. Path parameters come from A's world unless `own` names B's own resources."""
+
+    method: str
+    route: str
+    body: dict[str, Any] | None = None
+    query: str = ""
+    own: tuple[str, ...] = ()  # path parameters filled from B's world (the rest, and the body, name A's ids)
+    upload: bool = False  # a multipart file upload instead of a JSON body
+
+    @property
+    def label(self) -> str:
+        mixed = f" (B's {', '.join(self.own)})" if self.own else ""
+        return f"{self.method} {self.route}{'?' + self.query if self.query else ''}{mixed}"
+
+
+def case_body(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {"data": {"type": "case", "attributes": attributes}}
+
+
+# Bodies are valid, so B's 404 can only come from the lookup of A's ids. {name} in a body is A's resource.
+PROBES: list[Probe] = [
+    # projects
+    Probe("GET", "/api/v2/cases/projects/{project_id}"),
+    Probe("PATCH", "/api/v2/cases/projects/{project_id}", {"data": {"type": "project", "attributes": {"name": "x"}}}),
+    Probe("DELETE", "/api/v2/cases/projects/{project_id}"),
+    # cases
+    Probe("GET", "/api/v2/cases/{case_id}"),
+    Probe("GET", "/api/v2/cases/{case_key}"),
+    Probe(
+        "POST",
+        "/api/v2/cases",
+        {
+            "data": {
+                "type": "case",
+                "attributes": {"title": "t", "type_id": "00000000-0000-0000-0000-000000000001"},
+                "relationships": {"project": {"data": {"id": "{project_id}", "type": "project"}}},
+            }
+        },
+    ),
+    Probe(
+        "POST",
+        "/api/v2/cases/bulk",
+        {
+            "data": {
+                "type": "bulk",
+                "attributes": {"case_ids": ["{case_id}"], "type": "priority", "payload": {"priority": "P1"}},
+            }
+        },
+    ),
+    Probe("POST", "/api/v2/cases/{case_id}/title", case_body({"title": "x"})),
+    Probe("POST", "/api/v2/cases/{case_id}/description", case_body({"description": "x"})),
+    Probe("POST", "/api/v2/cases/{case_id}/status", case_body({"status": "IN_PROGRESS"})),
+    Probe("POST", "/api/v2/cases/{case_id}/priority", case_body({"priority": "P1"})),
+    Probe("POST", "/api/v2/cases/{case_id}/attributes", case_body({"attributes": {"env": ["prod"]}})),
+    Probe(
+        "POST",
+        "/api/v2/cases/{case_id}/custom_attributes/{custom_attribute_key}",
+        case_body({"type": "TEXT", "is_multi": False, "value": "eu"}),
+    ),
+    Probe("DELETE", "/api/v2/cases/{case_id}/custom_attributes/{custom_attribute_key}"),
+    Probe("POST", "/api/v2/cases/{case_id}/due_date", case_body({"due_date": "2030-01-01"})),
+    Probe("POST", "/api/v2/cases/{case_id}/resolved_reason", case_body({"security_resolved_reason": "benign"})),
+    Probe("POST", "/api/v2/cases/{case_id}/assign", case_body({"assignee_id": "{user_id}"})),
+    Probe("POST", "/api/v2/cases/{case_id}/assign", case_body({"assignee_id": "{user_id}"}), own=("case_id",)),
+    Probe("POST", "/api/v2/cases/{case_id}/unassign", {"data": {"type": "case"}}),
+    Probe("POST", "/api/v2/cases/{case_id}/archive", {"data": {"type": "case"}}),
+    Probe("POST", "/api/v2/cases/{case_id}/unarchive", {"data": {"type": "case"}}),
+    Probe(
+        "PATCH", "/api/v2/cases/{case_id}/relationships/project", {"data": {"id": "{project_id}", "type": "project"}}
+    ),
+    Probe(
+        "PATCH",
+        "/api/v2/cases/{case_id}/relationships/project",
+        {"data": {"id": "{project_id}", "type": "project"}},
+        own=("case_id",),
+    ),
+    # comments and timeline
+    Probe("POST", "/api/v2/cases/{case_id}/comment", case_body({"comment": "hi"})),
+    Probe("PUT", "/api/v2/cases/{case_id}/comment/{cell_id}", case_body({"comment": "x"})),
+    Probe("PUT", "/api/v2/cases/{case_id}/comment/{cell_id}", case_body({"comment": "x"}), own=("case_id",)),
+    Probe("DELETE", "/api/v2/cases/{case_id}/comment/{cell_id}"),
+    Probe("DELETE", "/api/v2/cases/{case_id}/comment/{cell_id}", own=("case_id",)),
+    Probe("GET", "/api/v2/cases/{case_id}/timelines"),
+    # watchers
+    Probe("GET", "/api/v2/cases/{case_id}/watchers"),
+    Probe("POST", "/api/v2/cases/{case_id}/watchers/{user_uuid}"),
+    Probe("POST", "/api/v2/cases/{case_id}/watchers/{user_uuid}", own=("case_id",)),
+    Probe("DELETE", "/api/v2/cases/{case_id}/watchers/{user_uuid}"),
+    Probe("DELETE", "/api/v2/cases/{case_id}/watchers/{user_uuid}", own=("case_id",)),
+    # case types and custom attributes
+    Probe("PUT", "/api/v2/cases/types/{case_type_id}", {"data": {"type": "case_type", "attributes": {"name": "x"}}}),
+    Probe("DELETE", "/api/v2/cases/types/{case_type_id}"),
+    Probe(
+        "POST",
+        "/api/v2/cases/types/{case_type_id}/custom_attributes",
+        {
+            "data": {
+                "type": "custom_attribute",
+                "attributes": {"display_name": "Zone", "is_multi": False, "key": "zone", "type": "TEXT"},
+            }
+        },
+    ),
+    Probe("GET", "/api/v2/cases/types/{case_type_id}/custom_attributes"),
+    Probe(
+        "PUT",
+        "/api/v2/cases/types/{case_type_id}/custom_attributes/{custom_attribute_id}",
+        {"data": {"type": "custom_attribute", "attributes": {"display_name": "x"}}},
+    ),
+    Probe("DELETE", "/api/v2/cases/types/{case_type_id}/custom_attributes/{custom_attribute_id}"),
+    # attachments (casem's own)
+    Probe("POST", "/api/v2/cases/{case_id}/attachments", upload=True),
+    Probe("GET", "/api/v2/cases/{case_id}/attachments"),
+    Probe("GET", "/api/v2/cases/{case_id}/attachments/{attachment_id}"),
+    Probe("GET", "/api/v2/cases/{case_id}/attachments/{attachment_id}/content"),
+    Probe("GET", "/api/v2/cases/{case_id}/attachments/{attachment_id}", own=("case_id",)),
+    Probe("DELETE", "/api/v2/cases/{case_id}/attachments/{attachment_id}"),
+    # casem's own audit trail and analytics, scoped by query parameters
+    Probe("GET", "/api/v2/casem/audit", query="case_id={case_id}"),
+    Probe("GET", "/api/v2/casem/analytics", query="project_id={project_id}"),
+    # users and teams
+    Probe("GET", "/api/v2/users/{user_id}"),
+    Probe("GET", "/api/v2/team/{team_id}"),
+]
+
+# Routes that create in the caller's own org and name nothing of another org: B may reuse A's unique
+# names (keys, handles), which `test_creating_never_collides_with_another_orgs_names` checks.
+CREATES = {
+    ("POST", "/api/v2/cases/projects"),
+    ("POST", "/api/v2/cases/types"),
+    ("POST", "/api/v2/users"),
+    ("POST", "/api/v2/team"),
+}
+
+# Query strings for listing routes that filter: B's answers must still hold none of A's data.
+LIST_QUERIES = [
+    f"/api/v2/cases?filter={MARKER}",
+    "/api/v2/cases?page[size]=100",
+    "/api/v2/cases/count?group_bys=status",
+    f"/api/v2/users?filter={MARKER}",
+    "/api/v2/team?filter[keyword]=orgA",
+]
+
+
+@dataclass
+class World:
+    a: OrgClient
+    b: OrgClient
+    ids: dict[str, str] = field(default_factory=dict)  # A's resources by path-parameter name
+    own: dict[str, str] = field(default_factory=dict)  # B's
+
+    def secrets(self) -> list[str]:
+        """What of A must never appear in an answer to B (emails excluded: both admins share one)."""
+        return [MARKER, *self.ids.values()]
+
+
+def _ok(response: Any) -> dict[str, Any]:
+    assert response.status_code < 300, f"{response.request.method} {response.request.url}: {response.text}"
+    return response.json() if response.content else {}
+
+
+def _build(org: OrgClient, tag: str) -> dict[str, str]:
+    """A project, a custom case type with an attribute, a case of that type with a comment and a watcher, a team."""
+    http = org.http
+    project = _ok(
+        http.post(
+            "/api/v2/cases/projects",
+            json={"data": {"type": "project", "attributes": {"key": unique_key(tag), "name": f"{MARKER} p"}}},
+        )
+    )["data"]
+    case_type = _ok(
+        http.post("/api/v2/cases/types", json={"data": {"type": "case_type", "attributes": {"name": f"{MARKER} t"}}})
+    )["data"]
+    attribute = _ok(
+        http.post(
+            f"/api/v2/cases/types/{case_type['id']}/custom_attributes",
+            json={
+                "data": {
+                    "type": "custom_attribute",
+                    "attributes": {"display_name": "Region", "is_multi": False, "key": "region", "type": "TEXT"},
+                }
+            },
+        )
+    )["data"]
+    case = _ok(
+        http.post(
+            "/api/v2/cases",
+            json={
+                "data": {
+                    "type": "case",
+                    "attributes": {"title": f"{MARKER} case", "type_id": case_type["id"]},
+                    "relationships": {"project": {"data": {"id": project["id"], "type": "project"}}},
+                }
+            },
+        )
+    )["data"]
+    cell = _ok(http.post(f"/api/v2/cases/{case['id']}/comment", json=case_body({"comment": f"{MARKER} note"})))
+    _ok(http.post(f"/api/v2/cases/{case['id']}/watchers/{org.user_id}"))
+    attachment = _ok(
+        http.post(
+            f"/api/v2/cases/{case['id']}/attachments", files={"file": ("notes.txt", MARKER.encode(), "text/plain")}
+        )
+    )["data"]
+    team = _ok(
+        http.post(
+            "/api/v2/team",
+            json={"data": {"type": "team", "attributes": {"handle": f"team-{tag.lower()}", "name": f"{MARKER} t"}}},
+        )
+    )["data"]
+    return {
+        "project_id": project["id"],
+        "case_id": case["id"],
+        "case_key": case["attributes"]["key"],
+        "cell_id": cell["data"][0]["id"],
+        "user_id": org.user_id,
+        "user_uuid": org.user_id,
+        "case_type_id": case_type["id"],
+        "custom_attribute_id": attribute["id"],
+        "custom_attribute_key": attribute["attributes"]["key"],
+        "team_id": team["id"],
+        "attachment_id": attachment["id"],
+    }
+
+
+@pytest.fixture(scope="module")
+def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    # One world per backend for the whole module: B's probes never change it (each test checks that).
+    # Attachments go to a temporary blob store unless the server already has one; restored afterwards.
+    state = server.app.state
+    had_blobs = getattr(state, "blobs", None)
+    if had_blobs is None:
+        state.blobs = open_blob_store(str(tmp_path_factory.mktemp("isolation-blobs")))
+    a, b = new_org(server), new_org(server)
+    w = World(a=a, b=b, ids=_build(a, "A"))
+    b_case = _ok(
+        b.http.post(
+            "/api/v2/cases",
+            json={
+                "data": {
+                    "type": "case",
+                    "attributes": {"title": "B's own", "type_id": "00000000-0000-0000-0000-000000000001"},
+                    "relationships": {
+                        "project": {"data": {"id": _build_project(b), "type": "project"}},
+                    },
+                }
+            },
+        )
+    )["data"]
+    w.own = {"case_id": b_case["id"]}
+    yield w
+    for org in (a, b):
+        org.api_client.close()
+        org.http.close()
+    state.blobs = had_blobs
+
+
+def _build_project(org: OrgClient) -> str:
+    return _ok(
+        org.http.post(
+            "/api/v2/cases/projects",
+            json={"data": {"type": "project", "attributes": {"key": unique_key("B"), "name": "b"}}},
+        )
+    )["data"]["id"]
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def _request(world: World, probe: Probe) -> tuple[str, str | None, list[str]]:
+    """The probe's URL and body, and the A identifiers it names."""
+    params = {**world.ids, **{name: world.own[name] for name in probe.own}}
+    url = _fill(probe.route, params)
+    if probe.query:
+        url += "?" + _fill(probe.query, params)
+    body = _fill(json.dumps(probe.body), world.ids) if probe.body is not None else None
+    named = [v for k, v in world.ids.items() if v in url or (body and v in body)]
+    return url, body, named
+
+
+def _routes(server: LiveServer) -> set[tuple[str, str]]:
+    # The OpenAPI document lists every API route with its method (health and metrics are not API routes).
+    paths = server.app.openapi()["paths"]
+    return {(method.upper(), path) for path, ops in paths.items() for method in ops if path.startswith("/api/")}
+
+
+def _route_of(probe: Probe) -> str:
+    return probe.route.replace("{case_key}", "{case_id}")
+
+
+def test_matrix_is_complete(server: LiveServer) -> None:
+    covered = {(p.method, _route_of(p)) for p in PROBES} | CREATES
+    swept = {(m, p) for m, p in _routes(server) if m == "GET" and "{" not in p}
+    missing = sorted(_routes(server) - covered - swept)
+    assert not missing, f"routes with no isolation probe (add them to PROBES or CREATES): {missing}"
+    stale = sorted(covered - _routes(server))
+    assert not stale, f"probes for routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.label)
+def test_another_orgs_ids_are_404(world: World, probe: Probe) -> None:
+    url, body, named = _request(world, probe)
+    assert named, "the probe names none of A's resources"
+    before = outbox(world.a)
+    if probe.upload:
+        response = world.b.http.post(url, files={"file": ("x.txt", b"from B", "text/plain")})
+    else:
+        headers = {"Content-Type": "application/json"} if body else {}
+        response = world.b.http.request(probe.method, url, content=body, headers=headers)
+    assert response.status_code == 404, f"{probe.label}: {response.status_code} {response.text}"
+    detail = response.json()["errors"][0]["detail"]
+    # The lookup of one of A's ids failed (not a routing miss), and said nothing more about it.
+    assert any(v in detail for v in named), detail
+    assert MARKER not in response.text
+    assert outbox(world.a) == before
+
+
+def test_listings_never_include_another_orgs_data(world: World, server: LiveServer) -> None:
+    swept = sorted(p for m, p in _routes(server) if m == "GET" and "{" not in p)
+    assert "/api/v2/cases/projects" in swept
+    for url in [*swept, *LIST_QUERIES]:
+        response = world.b.http.get(url)
+        assert response.status_code == 200, f"{url}: {response.text}"
+        leaked = [s for s in world.secrets() if s in response.text]
+        assert not leaked, f"{url} shows org B {leaked}"
+    # The needle works: A's own listings do hold A's data.
+    for url in ("/api/v2/cases/projects", f"/api/v2/cases?filter={MARKER}", "/api/v2/cases/types"):
+        assert MARKER in world.a.http.get(url).text, url
+    # B counts its own single case, not A's.
+    assert world.b.http.get("/api/v2/cases/count").json()["data"]["attributes"]["total"] == 1
+
+
+def test_creating_never_collides_with_another_orgs_names(world: World) -> None:
+    a_key = world.a.http.get(f"/api/v2/cases/projects/{world.ids['project_id']}").json()["data"]["attributes"]["key"]
+    for url, body in [
+        ("/api/v2/cases/projects", {"data": {"type": "project", "attributes": {"key": a_key, "name": "mine"}}}),
+        ("/api/v2/cases/types", {"data": {"type": "case_type", "attributes": {"name": f"{MARKER} t"}}}),
+        ("/api/v2/users", {"data": {"type": "users", "attributes": {"email": f"{uuid.uuid4().hex[:6]}@b.example"}}}),
+        ("/api/v2/team", {"data": {"type": "team", "attributes": {"handle": "team-a", "name": "mine"}}}),
+    ]:
+        response = world.b.http.post(url, json=body)
+        assert response.status_code == 201, f"{url}: {response.text}"
+        assert world.ids["project_id"] not in response.text
+
+
+@pytest.mark.parametrize("keys", ["none", "wrong", "mixed", "api-only"])
+def test_every_route_refuses_bad_keys_with_403(world: World, server: LiveServer, keys: str) -> None:
+    headers = {
+        "none": {"DD-API-KEY": "", "DD-APPLICATION-KEY": ""},
+        "wrong": {"DD-API-KEY": "0" * 32, "DD-APPLICATION-KEY": "0" * 40},
+        # Each key is valid, but they belong to different orgs.
+        "mixed": {"DD-API-KEY": world.a.creds.api_key, "DD-APPLICATION-KEY": world.b.creds.app_key},
+        "api-only": {"DD-API-KEY": world.a.creds.api_key, "DD-APPLICATION-KEY": ""},
+    }[keys]
+    failures = []
+    routes = sorted(_routes(server))
+    assert len(routes) >= len(PROBES) // 2
+    for method, path in routes:
+        # Real ids of A: a route that forgot authentication would reach (and could change) A's data.
+        url = _fill(path, world.ids)
+        assert "{" not in url, f"no value for a parameter of {path}"
+        response = world.a.http.request(method, url, headers=headers, content=b"{}")
+        if response.status_code != 403 or response.json() != {"errors": ["Forbidden"]}:
+            failures.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
+    assert not failures
