@@ -67,6 +67,7 @@ class CustomAttributeConfig(EventRecorder):
     options: list[str] = field(default_factory=list)  # allowed values of a SELECT attribute
     created_at: datetime = field(default_factory=utcnow)
     deleted_at: datetime | None = None
+    map_from: str | None = None  # an external field that fills this attribute
 
     def event(self, kind: str, actor_id: str | None, data: dict[str, Any] | None = None) -> None:
         self.record(

@@ -42,6 +42,8 @@ class Team(EventRecorder):
     banner: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     modified_at: datetime | None = None
+    visible_modules: list[str] | None = None
+    hidden_modules: list[str] | None = None
 
 
 API_KEY = "api"

@@ -1,0 +1,1 @@
+"""Case types: Datadog's CaseManagementTypeApi."""

@@ -1,0 +1,1 @@
+"""Custom attribute configurations per case type: Datadog's CaseManagementAttributeApi."""
