@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
@@ -32,7 +33,18 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self.db.sessions(read_only=self.read_only)()
+        # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
+        # and then dropped by the caller could be collected before commit, taking its recorded events
+        # with it. Keep a strong reference to every aggregate this unit of work has seen.
+        self._seen: dict[int, EventRecorder] = {}
+        sync = self.session.sync_session
+        event.listen(sync, "loaded_as_persistent", self._track)
+        event.listen(sync, "transient_to_pending", self._track)
         return self
+
+    def _track(self, _session: Any, obj: Any) -> None:
+        if isinstance(obj, EventRecorder):
+            self._seen[id(obj)] = obj
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -70,7 +82,13 @@ class UnitOfWork:
 
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:
-        touched = [*self.session.new, *self.session.dirty, *self.session.deleted, *self.session.identity_map.values()]
+        touched = [
+            *self._seen.values(),
+            *self.session.new,
+            *self.session.dirty,
+            *self.session.deleted,
+            *self.session.identity_map.values(),
+        ]
         events: dict[str, DomainEvent] = {}
         for obj in touched:
             if isinstance(obj, EventRecorder):
