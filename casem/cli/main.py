@@ -18,10 +18,12 @@ app = typer.Typer(
 def _register() -> None:
     # Each sub-command group lives in its own module beside this one.
     from casem.cli import admin, infra, runtime
+    from casem.cli.import_cmd import import_command
 
     app.command("up")(runtime.up)
     app.command("run")(runtime.run)
     app.add_typer(runtime.db_app, name="db")
+    app.command("import")(import_command)
     app.add_typer(admin.app, name="admin")
     app.add_typer(infra.app, name="infra")
     app.add_typer(infra.config_app, name="config")

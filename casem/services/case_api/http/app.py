@@ -28,11 +28,33 @@ LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["meth
 
 def _routers() -> list:
     # One router per domain concept, each in its own package beside this one.
+    from casem.services.case_api.activity.views import router as activity
+    from casem.services.case_api.attachments.views import router as attachments
+    from casem.services.case_api.case_types.views import router as case_types
     from casem.services.case_api.cases.views import router as cases
+    from casem.services.case_api.custom_attributes.views import router as custom_attributes
+    from casem.services.case_api.identity.views import router as identity
+    from casem.services.case_api.notification_rules.views import casem_router as notifications
+    from casem.services.case_api.notification_rules.views import router as notification_rules
     from casem.services.case_api.projects.views import router as projects
+    from casem.services.case_api.timeline.views import router as timeline
+    from casem.services.case_api.watchers.views import router as watchers
 
     # Projects first: /api/v2/cases/projects must win over /api/v2/cases/{case_id}.
-    return [projects, cases]
+    # Case types and their attributes too (/api/v2/cases/types...).
+    return [
+        projects,
+        notification_rules,
+        case_types,
+        custom_attributes,
+        identity,
+        timeline,
+        watchers,
+        attachments,
+        activity,
+        notifications,
+        cases,
+    ]
 
 
 def create_app(context: CaseApiContext, *, owns_context: bool = False) -> FastAPI:
