@@ -3,7 +3,8 @@
 Each tenant has its own database (and its own domain-events topic and search index). The
 registry resolves a tenant's master DSN (writes, consistent reads) and an optional replica
 DSN (reads that tolerate lag). Resolution order: explicit environment variables, then the
-embedded default (a SQLite file under the data directory).
+local config file or the current datacenter's catalog entry (casem/topology/config.py), then
+the embedded default (a SQLite file under the data directory).
 """
 
 from __future__ import annotations
@@ -42,9 +43,7 @@ def tenant(name: str) -> Tenant:
     try:
         return TENANTS_BY_NAME[name]
     except KeyError:
-        raise UnknownTenantError(
-            f"unknown tenant {name!r}; known tenants: {', '.join(TENANTS_BY_NAME)}"
-        ) from None
+        raise UnknownTenantError(f"unknown tenant {name!r}; known tenants: {', '.join(TENANTS_BY_NAME)}") from None
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,14 @@ def database_endpoints(name: str, env: dict[str, str] | None = None) -> Database
     master = env.get(f"{t.env_prefix}_DSN")
     replica = env.get(f"{t.env_prefix}_REPLICA_DSN")
     if not master:
+        # Then the local config file or the datacenter catalog (CASEM_DATACENTER); imported here
+        # because casem.topology.config builds on this module.
+        from casem.topology.config import resolved_dsns
+
+        resolved = resolved_dsns(name, env)
+        if resolved is not None:
+            master, replica = resolved[0], replica or resolved[1]
+    if not master:
         path = data_dir(env) / f"{t.name}.db"
         master = f"sqlite+aiosqlite:///{path}"
-    return DatabaseEndpoints(
-        master=to_async_dsn(master), replica=to_async_dsn(replica) if replica else None
-    )
+    return DatabaseEndpoints(master=to_async_dsn(master), replica=to_async_dsn(replica) if replica else None)

@@ -1,0 +1,261 @@
+"""The Helm chart: lint, render for all eight datacenters, validate with kubeconform -strict.
+
+helm, kubeconform and the JSON schemas come from scripts/tools/install-helm-tools.sh (the
+`helm_tools` fixture runs it; it is instant once installed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from casem.cli.main import app
+from casem.infra.helm_values import CHART_DIR, helm_values
+from casem.topology import config
+from casem.topology.datacenters import catalog
+from casem.topology.services import SERVICES
+from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL, TENANTS_BY_NAME
+from casem.topology.topics import DOMAIN_EVENTS_ONCALL
+from tests.topology.conftest import HelmTools
+
+DATACENTERS = list(catalog().names)
+WORKLOADS = {(f"{s.name}-{f}" if f else s.name): (s, f) for s in SERVICES for f in (s.flavors or (None,))}
+
+
+@pytest.fixture(scope="module")
+def values_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("helm-values")
+    result = CliRunner().invoke(app, ["infra", "helm-values", "--all", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in out.glob("*.yaml")) == sorted(DATACENTERS)
+    return out
+
+
+def _run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, check=False, **kwargs)
+
+
+def _template(tools: HelmTools, values: Path) -> str:
+    result = _run(
+        [
+            str(tools.helm),
+            "template",
+            "casem",
+            str(CHART_DIR),
+            "--kube-version",
+            tools.kubernetes_version,
+            "-f",
+            str(values),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def rendered(helm_tools: HelmTools, values_dir: Path) -> dict[str, str]:
+    return {dc: _template(helm_tools, values_dir / f"{dc}.yaml") for dc in DATACENTERS}
+
+
+def _docs(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _kubeconform(tools: HelmTools, manifests: Path) -> subprocess.CompletedProcess[str]:
+    return _run(
+        [
+            str(tools.kubeconform),
+            "-strict",
+            "-summary",
+            "-kubernetes-version",
+            tools.kubernetes_version,
+            "-schema-location",
+            tools.schema_location,
+            str(manifests),
+        ]
+    )
+
+
+@pytest.mark.parametrize("dc", DATACENTERS)
+def test_helm_lint(helm_tools: HelmTools, values_dir: Path, dc: str) -> None:
+    result = _run([str(helm_tools.helm), "lint", "--strict", str(CHART_DIR), "-f", str(values_dir / f"{dc}.yaml")])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_kubeconform_strict_accepts_every_datacenter(
+    helm_tools: HelmTools, rendered: dict[str, str], tmp_path: Path
+) -> None:
+    for dc, text in rendered.items():
+        path = tmp_path / f"{dc}.yaml"
+        path.write_text(text)
+        result = _kubeconform(helm_tools, path)
+        assert result.returncode == 0, f"{dc}:\n{result.stdout}{result.stderr}"
+        count = len(_docs(text))
+        assert f"{count} resources found in 1 file - Valid: {count}, Invalid: 0, Errors: 0, Skipped: 0" in result.stdout
+
+
+def test_kubeconform_really_validates_against_the_schemas(
+    helm_tools: HelmTools, rendered: dict[str, str], tmp_path: Path
+) -> None:
+    # An unknown field and a wrongly typed one must fail: the offline schemas are in use and strict.
+    docs = _docs(rendered["us3.prod.dog"])
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    deployment["spec"]["replicaz"] = 3
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "ninety"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(deployment))
+    result = _kubeconform(helm_tools, path)
+    assert result.returncode != 0
+    assert "replicaz" in result.stdout and "containerPort" in result.stdout
+
+
+@pytest.mark.parametrize("dc", DATACENTERS)
+def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str) -> None:
+    docs = _docs(rendered[dc])
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        kinds.setdefault(d["kind"], []).append(d)
+    deployments = {d["metadata"]["name"]: d for d in kinds["Deployment"]}
+    flavorless = sum(1 for s in SERVICES if not s.flavors)
+    flavors = sum(len(s.flavors) for s in SERVICES)
+    assert len(deployments) == flavorless + flavors == len(WORKLOADS) == 25
+    assert set(deployments) == set(WORKLOADS)
+    for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        assert sorted(d["metadata"]["name"] for d in kinds[kind]) == sorted(WORKLOADS), kind
+    assert len(kinds["ServiceAccount"]) == len(kinds["ConfigMap"]) == 1
+
+    for name, deployment in deployments.items():
+        svc, flavor = WORKLOADS[name]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["command"] == ["casem"]
+        assert container["args"] == ["run", svc.name] + (["--flavor", flavor] if flavor else [])
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        expected = {"metrics": 9090} | ({"grpc": 50051} if svc.grpc else {}) | ({"http": 8080} if svc.http else {})
+        assert ports == expected, name
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            if svc.grpc:
+                assert container[probe]["grpc"] == {"port": 50051}
+            else:
+                assert container[probe]["httpGet"] == {"path": path, "port": "metrics"}
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["CASEM_DATACENTER"] == dc
+        assert env["CASEM_CONFIG"] == "/etc/casem/casem.yaml"
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        secret_volumes = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
+        assert secret_volumes == ["casem-postgres"]
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == "9090" and annotations["prometheus.io/path"] == "/metrics"
+        assert pod["serviceAccountName"] == kinds["ServiceAccount"][0]["metadata"]["name"]
+    assert "case-api" in deployments and {"http", "grpc", "metrics"} == {
+        p["name"] for p in next(d for d in kinds["Service"] if d["metadata"]["name"] == "case-api")["spec"]["ports"]
+    }
+
+
+def test_us1_fed_renders_no_on_call_workload(rendered: dict[str, str]) -> None:
+    fed = rendered["us1.fed.dog"]
+    oncall = TENANTS_BY_NAME[ON_CALL]
+    for needle in (ON_CALL, DOMAIN_EVENTS_ONCALL.name, oncall.search_cluster, "oncall"):
+        assert needle not in fed, needle
+    # ...while every other datacenter wires the on-call tenant into each handler flavor.
+    for dc, text in rendered.items():
+        if dc == "us1.fed.dog":
+            continue
+        handlers = [
+            d
+            for d in _docs(text)
+            if d["kind"] == "Deployment" and d["metadata"]["labels"].get("casem.dev/service") == "case-event-handler"
+        ]
+        assert len(handlers) == 17
+        for d in handlers:
+            assert DOMAIN_EVENTS_ONCALL.name in d["spec"]["template"]["metadata"]["annotations"]["casem.dev/consumes"]
+
+
+def test_ap2_carries_its_broker_url_and_only_ap2(rendered: dict[str, str]) -> None:
+    url = catalog().get("ap2.prod.dog").kafka.broker_url
+    assert url
+    for dc, text in rendered.items():
+        configmap = next(d for d in _docs(text) if d["kind"] == "ConfigMap")
+        casem_yaml = yaml.safe_load(configmap["data"]["casem.yaml"])
+        deployments = [d for d in _docs(text) if d["kind"] == "Deployment"]
+        bootstraps = {
+            next(
+                (
+                    e["value"]
+                    for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+                    if e["name"] == "CASEM_KAFKA_BOOTSTRAP"
+                ),
+                None,
+            )
+            for d in deployments
+        }
+        if dc == "ap2.prod.dog":
+            assert configmap["data"]["kafka-bootstrap"] == url
+            assert casem_yaml["kafka"]["bootstrap"] == url
+            assert bootstraps == {url}
+        else:
+            assert "kafka-bootstrap" not in configmap["data"] and "kafka" not in casem_yaml
+            assert bootstraps == {None}
+            assert ":9092" not in text
+
+
+def test_dynamic_instrumentation_switch_only_where_the_catalog_enables_it(rendered: dict[str, str]) -> None:
+    for dc, text in rendered.items():
+        deployments = [d for d in _docs(text) if d["kind"] == "Deployment"]
+        flags = {
+            any(
+                e["name"] == "DD_DYNAMIC_INSTRUMENTATION_ENABLED" and e["value"] == "true"
+                for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+            )
+            for d in deployments
+        }
+        assert flags == {catalog().get(dc).features.dynamic_instrumentation}, dc
+
+
+@pytest.mark.parametrize("dc", DATACENTERS)
+def test_mounted_config_resolves_to_the_catalog(rendered: dict[str, str], dc: str, tmp_path: Path) -> None:
+    # What the pods read (ConfigMap casem.yaml + CASEM_DATACENTER) gives the same endpoints as the catalog.
+    configmap = next(d for d in _docs(rendered[dc]) if d["kind"] == "ConfigMap")
+    path = tmp_path / "casem.yaml"
+    path.write_text(configmap["data"]["casem.yaml"])
+    pod_env = {"CASEM_DATACENTER": dc, "CASEM_CONFIG": str(path), "CASEM_SECRETS_DIR": str(tmp_path)}
+    from_pod = config.resolve(env=pod_env)
+    catalog_dc = catalog().get(dc)
+    assert list(from_pod.tenants) == list(catalog_dc.tenants)
+    for tenant, t in from_pod.tenants.items():
+        assert t.database.master_dsn.startswith(f"postgresql://{catalog_dc.postgres[tenant].master}/")
+        assert t.database.replica_dsn.startswith(f"postgresql://{catalog_dc.postgres[tenant].replica}/")
+    assert from_pod.messaging.bootstrap == catalog_dc.kafka.broker_url
+    assert configmap["data"]["tenants"] == ",".join(catalog_dc.tenants)
+
+
+def test_values_differ_only_by_datacenter() -> None:
+    a, b = helm_values("us3.prod.dog"), helm_values("ap1.prod.dog")
+    assert a.keys() == b.keys()
+    assert [w["name"] for w in a["workloads"]] == [w["name"] for w in b["workloads"]]
+    assert a["datacenter"]["name"] == "us3.prod.dog" and b["datacenter"]["name"] == "ap1.prod.dog"
+    assert [t["name"] for t in helm_values("us1.fed.dog")["tenants"]] == [CASE_MANAGEMENT]
+
+
+def test_chart_refuses_to_render_without_datacenter_values(helm_tools: HelmTools) -> None:
+    result = _run([str(helm_tools.helm), "template", "casem", str(CHART_DIR), "--kube-version", "1.34.4"])
+    assert result.returncode != 0
+    assert "casem infra helm-values" in result.stderr
+
+
+def test_helm_values_cli_single_datacenter_and_errors() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["infra", "helm-values", "--datacenter", "ap2.prod.dog"])
+    assert result.exit_code == 0
+    values = yaml.safe_load(result.stdout)
+    assert values == helm_values("ap2.prod.dog")
+    assert runner.invoke(app, ["infra", "helm-values"]).exit_code == 2
+    assert runner.invoke(app, ["infra", "helm-values", "--all"]).exit_code == 2
+    bad = runner.invoke(app, ["infra", "helm-values", "--datacenter", "mars.prod.dog"])
+    assert bad.exit_code == 2 and "unknown datacenter" in bad.output
