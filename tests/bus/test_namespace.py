@@ -1,0 +1,32 @@
+"""Namespaces keep environments that share one cluster apart, under the registry's topic names."""
+
+from __future__ import annotations
+
+import uuid
+
+from casem.adapters.bus.namespace import NamespacedBus
+from casem.adapters.bus.port import TopicPartition
+from tests.bus.conftest import Harness, drain, quiet
+
+
+async def test_two_namespaces_share_a_bus_without_seeing_each_other(harness: Harness) -> None:
+    inner = harness.bus()
+    run = uuid.uuid4().hex[:8]
+    blue, green = NamespacedBus(inner, f"blue-{run}"), NamespacedBus(inner, f"green-{run}")
+    for ns in (blue, green):
+        assert await ns.ensure_topic("domain-events", 2) == 2
+    producer = blue.producer()
+    delivery = await producer.publish("domain-events", b"case-1", b"hello")
+    assert delivery.topic == "domain-events"
+
+    reader = blue.consumer("case-event-handler-audit-trail", ["domain-events"])
+    [message] = await drain(reader, 1)
+    assert (message.topic, message.value) == ("domain-events", b"hello")
+    await reader.commit({message.topic_partition: message.next_offset})
+    assert (await reader.committed([message.topic_partition]))[message.topic_partition] == message.next_offset
+    assert TopicPartition("domain-events", message.partition) in await reader.assignment()
+
+    other = green.consumer("case-event-handler-audit-trail", ["domain-events"])
+    assert await quiet(other, 1.5) == []
+    for closable in (producer, reader, other):
+        await closable.close()
