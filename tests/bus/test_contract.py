@@ -273,3 +273,20 @@ async def test_unreachable_bus_raises_bus_unavailable_and_reports_nothing_publis
         await harness.producer(healthy).publish(topic, b"k", marker)
         first = await drain(harness.consumer(healthy, harness.name("group"), [topic]), 1)
         assert [(m.offset, m.value) for m in first] == [(0, marker)]
+
+
+async def test_poll_returns_as_soon_as_a_message_is_there(harness: Harness) -> None:
+    """`poll(max, timeout)` waits for the first message only, not for `max` of them."""
+    import time as _time
+
+    bus = harness.bus()
+    topic = await harness.topic(bus)
+    consumer = harness.consumer(bus, harness.name("group"), [topic])
+    await consumer.poll(timeout=2.0)  # join and get the partition before measuring
+    await harness.producer(bus).publish(topic, b"k", b"one")
+    started = _time.monotonic()
+    got = []
+    while not got and _time.monotonic() - started < 10:
+        got = await consumer.poll(max_messages=500, timeout=5.0)
+    assert [m.value for m in got] == [b"one"]
+    assert _time.monotonic() - started < 2.5, "poll waited for a full batch instead of the first message"

@@ -340,8 +340,13 @@ class KafkaConsumer:
         return await self._worker.run(self._poll, max_messages, timeout)
 
     def _poll(self, max_messages: int, timeout: float) -> list[Message]:
+        # librdkafka's consume(n, t) waits until it has n messages or t passed; the port promises to
+        # wait only for the first one. So: wait for one, then take what is already fetched, no waiting.
+        raws = self._consumer.consume(num_messages=1, timeout=timeout)
+        if raws and max_messages > 1:
+            raws += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
         out: list[Message] = []
-        for raw in self._consumer.consume(num_messages=max_messages, timeout=timeout):
+        for raw in raws:
             err = raw.error()
             if err is not None:
                 if err.fatal():

@@ -43,7 +43,7 @@ DELETED = Counter("casem_relay_retention_deleted_total", "Published rows deleted
 @dataclass(frozen=True)
 class RelaySettings:
     batch_size: int = 500
-    idle_poll_s: float = 0.2  # wait between passes when the outbox is empty
+    idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     retention: timedelta = timedelta(days=7)
@@ -84,13 +84,16 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> list[
     if not case_ids:
         return rows
     earlier = await conn.execute(
-        sa.select(domain_events.c.case_id, domain_events.c.seq).where(
+        sa.select(domain_events.c.case_id, sa.func.min(domain_events.c.seq))
+        .where(
             domain_events.c.published_at.is_(None),
             domain_events.c.case_id.in_(case_ids),
             domain_events.c.seq < max(claimed),
+            domain_events.c.seq.not_in(claimed),
         )
+        .group_by(domain_events.c.case_id)
     )
-    blocked = {r.case_id for r in earlier if r.seq not in claimed and r.seq < first_claimed[r.case_id]}
+    blocked = {case_id for case_id, seq in earlier if seq < first_claimed[case_id]}
     return [row for row in rows if row.case_id not in blocked]
 
 

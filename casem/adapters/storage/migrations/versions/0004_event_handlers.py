@@ -59,9 +59,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("case_id", name=op.f("pk_case_metrics")),
     )
     op.create_index("ix_case_metrics_org_project", "case_metrics", ["org_id", "project_id"])
+    op.create_index(
+        "ix_domain_events_pending_case",
+        "domain_events",
+        ["case_id", "seq"],
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_domain_events_pending_case", table_name="domain_events")
     op.drop_table("case_metrics")
     op.drop_table("audit_log")
     op.drop_table("handler_processed_events")

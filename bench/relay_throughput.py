@@ -1,0 +1,190 @@
+"""case-event-relay on real engines: throughput and outbox→topic lag, next to the raw producer.
+
+usage: .venv/bin/python bench/relay_throughput.py --postgres postgresql://postgres@127.0.0.1:55432/postgres \
+           --bootstrap 127.0.0.1:59092 [--events 50000] [--batch 500] [--lag-rate 500] [--lag-seconds 10]
+
+Three measurements in one run, against the same database and broker:
+  relay       drain a backlog of N outbox rows (claim → publish → mark), events/s
+  raw         publish the same N messages with the bus producer directly, in the same batch size,
+              one batch in flight like the relay (and 4 in flight, the producer's pipelined best)
+  lag         a writer commits events at --lag-rate/s while the relay runs with its default settings;
+              a consumer reports (receive time − commit time) p50/p99
+Prints one JSON object; `ratio` = relay events/s ÷ raw msgs/s (same batch size, one in flight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from casem.adapters.bus import OutgoingMessage, open_bus
+from casem.adapters.bus.namespace import NamespacedBus
+from casem.adapters.storage.database import open_tenant_database
+from casem.adapters.storage.migrate import upgrade
+from casem.adapters.storage.tables import domain_events
+from casem.domain.events import DomainEvent
+from casem.services.case_event_relay.relay import Relay, RelaySettings, message_for, relay_once
+from casem.topology.tenants import CASE_MANAGEMENT, DatabaseEndpoints, to_async_dsn
+
+ORG = str(uuid.uuid4())
+CASE_IDS = [str(uuid.uuid4()) for _ in range(1000)]
+
+
+def _rows(n: int, start: int = 0) -> list[dict]:
+    rows = []
+    for i in range(start, start + n):
+        event = DomainEvent(
+            type="case.priority_changed",
+            org_id=ORG,
+            actor_id=ORG,
+            subject_id=CASE_IDS[i % len(CASE_IDS)],
+            case_id=CASE_IDS[i % len(CASE_IDS)],
+            data={"changes": {"priority": {"old": "P2", "new": "P3"}}, "key": f"BENCH-{i % 1000}"},
+        )
+        rows.append(
+            {
+                "id": event.id,
+                "type": event.cloudevent_type,
+                "version": 1,
+                "org_id": ORG,
+                "case_id": event.case_id,
+                "actor_id": ORG,
+                "time": event.time,
+                "envelope": event.envelope(CASE_MANAGEMENT),
+            }
+        )
+    return rows
+
+
+def _fresh_database(admin: str) -> str:
+    name = f"casem_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    dsn = _fresh_database(args.postgres)
+    upgrade(dsn)
+    db = open_tenant_database(CASE_MANAGEMENT, DatabaseEndpoints(master=dsn))
+    env = {"CASEM_KAFKA_BOOTSTRAP": args.bootstrap} if args.bootstrap else {"CASEM_BUS_PATH": args.embedded}
+    bus = NamespacedBus(open_bus(env), f"bench-{uuid.uuid4().hex[:8]}")
+    topic = "domain-events"
+    await bus.ensure_topic(topic, args.partitions)
+    producer = bus.producer()
+
+    # -- relay throughput over a backlog -------------------------------------------------------
+    async with db.writer.begin() as conn:
+        for start in range(0, args.events, 5000):
+            await conn.execute(sa.insert(domain_events), _rows(min(5000, args.events - start), start))
+    started = time.perf_counter()
+    published = 0
+    while n := await relay_once(db, producer, topic, args.batch):
+        published += n
+    relay_s = time.perf_counter() - started
+
+    # -- raw producer: the same messages, straight to the bus ---------------------------------
+    async with db.reader.connect() as conn:
+        rows = (await conn.execute(sa.select(domain_events).order_by(domain_events.c.seq))).all()
+    messages = [message_for(row, topic) for row in rows]
+    batches = [messages[i : i + args.batch] for i in range(0, len(messages), args.batch)]
+    started = time.perf_counter()
+    for batch in batches:
+        await producer.publish_batch(batch)
+    raw_s = time.perf_counter() - started
+    queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def lane() -> None:
+        while not queue.empty():
+            await producer.publish_batch(queue.get_nowait())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(4)))
+    raw_pipelined_s = time.perf_counter() - started
+
+    # -- lag under a steady write rate ---------------------------------------------------------
+    lag_topic = "domain-events-lag"
+    await bus.ensure_topic(lag_topic, args.partitions)
+    consumer = bus.consumer("bench-lag", [lag_topic])
+    await consumer.poll(timeout=2.0)  # join the group before the clock starts
+    relay = Relay(db, producer, lag_topic, RelaySettings())
+    relay_task = asyncio.create_task(relay.run())
+    lags: list[float] = []
+    expected = int(args.lag_rate * args.lag_seconds)
+
+    async def writer() -> None:
+        interval = 1.0 / args.lag_rate * 10
+        for i in range(0, expected, 10):
+            async with db.writer.begin() as conn:
+                await conn.execute(sa.insert(domain_events), _rows(10, args.events + i))
+            await asyncio.sleep(interval)
+
+    async def reader() -> None:
+        deadline = time.monotonic() + args.lag_seconds + 60
+        while len(lags) < expected and time.monotonic() < deadline:
+            for message in await consumer.poll(timeout=0.5):
+                committed = datetime.fromisoformat(json.loads(message.value)["time"].replace("Z", "+00:00"))
+                lags.append((datetime.now(UTC) - committed).total_seconds())
+
+    await asyncio.gather(writer(), reader())
+    relay.stop()
+    await relay_task
+    await consumer.close()
+    await producer.close()
+    await bus.close()
+    await db.dispose()
+
+    relay_rate = published / relay_s
+    raw_rate = len(messages) / raw_s
+    return {
+        "bench": "relay_throughput",
+        "database": "postgresql",
+        "bus": "kafka" if args.bootstrap else "embedded",
+        "events": published,
+        "batch": args.batch,
+        "relay_events_per_s": round(relay_rate),
+        "raw_producer_msgs_per_s": round(raw_rate),
+        "raw_producer_pipelined_msgs_per_s": round(len(messages) / raw_pipelined_s),
+        "ratio_relay_to_raw": round(relay_rate / raw_rate, 3),
+        "lag": {
+            "write_rate_per_s": args.lag_rate,
+            "relay_idle_poll_s": RelaySettings().idle_poll_s,
+            "samples": len(lags),
+            "p50_ms": round(statistics.median(lags) * 1000, 1) if lags else None,
+            "p99_ms": round(_percentile(lags, 0.99) * 1000, 1) if lags else None,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", required=True, help="admin DSN; a fresh database is created for the run")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    target.add_argument("--embedded", help="path of an embedded bus file")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--lag-rate", type=float, default=500.0)
+    parser.add_argument("--lag-seconds", type=float, default=10.0)
+    print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
+
+
+if __name__ == "__main__":
+    main()
