@@ -18,6 +18,13 @@ from casem.services.case_api.cases import service as cases
 from casem.services.case_api.context import CaseApiContext
 from casem.services.case_api.grpc import convert
 from casem.services.case_api.grpc.errors import MissingCredentials, rpc
+from casem.services.case_api.grpc.internal_auth import (
+    ACT_AS_ORG_METADATA,
+    ACT_AS_USER_METADATA,
+    INTERNAL_TOKEN_METADATA,
+    authenticate_internal,
+    configured_token,
+)
 from casem.services.case_api.projects import service as projects
 from casem.services.case_api.timeline import service as timeline
 
@@ -43,11 +50,21 @@ def _attributes(attributes: Any) -> dict[str, list[str]]:
 
 
 class CaseApiServicer(pb_grpc.CaseAPIServicer):
-    def __init__(self, context: CaseApiContext) -> None:
+    def __init__(self, context: CaseApiContext, internal_token: str | None = None) -> None:
         self.ctx = context
+        self.internal_token = internal_token or configured_token()  # trusted internal callers (case-indexer)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+        if token := metadata.get(INTERNAL_TOKEN_METADATA):
+            async with self.ctx.uow(read_only=True) as uow:
+                return await authenticate_internal(
+                    uow,
+                    self.internal_token,
+                    token,
+                    metadata.get(ACT_AS_ORG_METADATA),
+                    metadata.get(ACT_AS_USER_METADATA),
+                )
         api_key, app_key = metadata.get(API_KEY_METADATA), metadata.get(APP_KEY_METADATA)
         if not api_key or not app_key:
             raise MissingCredentials(f"send the {API_KEY_METADATA} and {APP_KEY_METADATA} metadata")

@@ -1,0 +1,66 @@
+"""The canonical payload on the `case-intake` topic: versioned JSON, keyed by intake key.
+
+    {"schema_version": 1, "org_id": ..., "user_id": ..., "accepted_at": ISO-8601,
+     "intake": <CaseIntake as proto3 JSON>}
+
+JSON rather than binary protobuf so any consumer (and an operator with kcat) can read it; the intake
+itself keeps the proto3 JSON mapping so it round-trips into CaseIntake losslessly. `org_id`/`user_id`
+come from the keys case-intake authenticated: the indexer acts as that user of that org.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf import json_format
+
+from casem.proto_gen.casem.v1 import intake_pb2
+
+PAYLOAD_SCHEMA_VERSION = 1
+CONTENT_TYPE_HEADER = ("content-type", b"application/vnd.casem.intake.v1+json")
+
+
+class PayloadError(ValueError):
+    """Not a payload this version understands: it can never be processed (dead-letter it)."""
+
+
+@dataclass(frozen=True)
+class IntakePayload:
+    org_id: str
+    user_id: str
+    intake: intake_pb2.CaseIntake
+    accepted_at: str
+
+    @property
+    def key(self) -> bytes:
+        # Keyed by org and intake key: one intake's retries stay in order on one partition.
+        return f"{self.org_id}/{self.intake.intake_key}".encode()
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "schema_version": PAYLOAD_SCHEMA_VERSION,
+            "org_id": self.org_id,
+            "user_id": self.user_id,
+            "accepted_at": self.accepted_at,
+            "intake": json_format.MessageToDict(self.intake, preserving_proto_field_name=True),
+        }
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def new(cls, org_id: str, user_id: str, intake: intake_pb2.CaseIntake) -> IntakePayload:
+        return cls(org_id, user_id, intake, datetime.now(UTC).isoformat())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> IntakePayload:
+        try:
+            body = json.loads(raw)
+            if body.get("schema_version") != PAYLOAD_SCHEMA_VERSION:
+                raise PayloadError(f"unknown payload schema_version {body.get('schema_version')!r}")
+            intake = json_format.ParseDict(body["intake"], intake_pb2.CaseIntake())
+            return cls(str(body["org_id"]), str(body["user_id"]), intake, str(body.get("accepted_at", "")))
+        except PayloadError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, json_format.ParseError) as exc:
+            raise PayloadError(f"not a case-intake payload: {exc}") from exc

@@ -1,0 +1,122 @@
+"""The case-intake gRPC server (CaseIntakeService, grpc.health.v1, reflection) and `run_intake`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from casem.adapters.bus import Bus, Producer
+from casem.proto_gen.casem.v1 import intake_service_pb2, intake_service_pb2_grpc
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.grpc.server import MAX_MESSAGE_BYTES
+from casem.services.case_intake.publisher import IntakePublisher, PublisherSettings
+from casem.services.case_intake.servicer import IntakeServicer
+from casem.topology.topics import intake_topic
+
+log = structlog.get_logger("case-intake")
+
+INTAKE_SERVICE = intake_service_pb2.DESCRIPTOR.services_by_name["CaseIntakeService"].full_name
+INTAKE_PARTITIONS = 8  # the indexer's parallelism ceiling: one consumer task per partition
+SHUTDOWN_GRACE_S = 10.0
+
+
+class IntakeHealth(health.aio.HealthServicer):
+    """SERVING while the bus takes intakes: NOT_SERVING after a batch failed, until one succeeds."""
+
+    def __init__(self, publisher: IntakePublisher) -> None:
+        super().__init__()
+        self._publisher = publisher
+        for name in ("", INTAKE_SERVICE):
+            self._server_status[name] = health_pb2.HealthCheckResponse.SERVING
+
+    async def _refresh(self) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if self._publisher.available
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        for name in ("", INTAKE_SERVICE):
+            await self.set(name, status)
+
+    async def Check(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        await self._refresh()
+        return await super().Check(request, context)
+
+
+@dataclass
+class IntakeServer:
+    server: grpc.aio.Server
+    port: int
+    publisher: IntakePublisher
+    health: IntakeHealth
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """Refuse new calls, let in-flight ones finish (their publishes included), then flush the publisher."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.publisher.close()
+
+
+def create_intake_server(
+    context: CaseApiContext, producer: Producer, address: str, settings: PublisherSettings | None = None
+) -> IntakeServer:
+    """Bound, not started; call from the event loop that will serve it. The topic must exist."""
+    publisher = IntakePublisher(producer, settings)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES * 4),  # batches of up to 1000 intakes
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+    )
+    intake_service_pb2_grpc.add_CaseIntakeServiceServicer_to_server(IntakeServicer(context, publisher), server)
+    health_servicer = IntakeHealth(publisher)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [INTAKE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"case-intake could not bind {address}")
+    return IntakeServer(server, port, publisher, health_servicer)
+
+
+async def ensure_intake_topic(bus: Bus) -> str:
+    topic = intake_topic().name
+    await bus.ensure_topic(topic, INTAKE_PARTITIONS)
+    return topic
+
+
+async def run_intake(
+    context: CaseApiContext,
+    bus: Bus,
+    address: str = "0.0.0.0:50052",
+    *,
+    settings: PublisherSettings | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """`casem run case-intake`: serve until SIGINT/SIGTERM (or `stop`), then drain gracefully.
+
+    `context` gives the tenant databases (credentials, projects, types: read only); `bus` is open_bus()."""
+    await ensure_intake_topic(bus)
+    producer = bus.producer()
+    intake = create_intake_server(context, producer, address, settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+    await intake.server.start()
+    log.info("case-intake serving", address=address, port=intake.port, topic=intake_topic().name)
+    try:
+        await stop.wait()
+    finally:
+        await intake.stop()
+        await producer.close()
+        log.info("case-intake stopped")

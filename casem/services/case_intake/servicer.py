@@ -1,0 +1,131 @@
+"""casem.v1.CaseIntakeService: authenticate, validate, publish, answer after the bus acknowledged."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+from prometheus_client import Counter
+
+from casem.adapters.bus import BusError, OutgoingMessage
+from casem.domain.errors import InvalidInput
+from casem.proto_gen.casem.v1 import intake_pb2
+from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
+from casem.proto_gen.casem.v1 import intake_service_pb2_grpc as pb_grpc
+from casem.services.case_api.auth import Principal, authenticate
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.grpc.errors import MissingCredentials, _status, request_pointer, rpc
+from casem.services.case_api.grpc.servicer import API_KEY_METADATA, APP_KEY_METADATA
+from casem.services.case_intake.payload import CONTENT_TYPE_HEADER, IntakePayload
+from casem.services.case_intake.publisher import Backpressure, IntakePublisher
+from casem.services.case_intake.validation import DataChecks, validate_shape
+from casem.topology.topics import intake_topic
+
+log = structlog.get_logger("case-intake")
+
+ACCEPTED = Counter("casem_intake_accepted_total", "Intakes acknowledged by the bus")
+REFUSED = Counter("casem_intake_refused_total", "Intakes refused", ["code"])
+
+MAX_BATCH = 1_000
+AUTH_CACHE_TTL_S = 5.0  # a revoked key keeps working at most this long on a busy intake
+UNAVAILABLE_RETRY_S = 2.0
+BACKPRESSURE_RETRY_S = 0.5
+
+
+def _retry_status(code: grpc.StatusCode, message: str, seconds: float) -> grpc.Status:
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int(seconds * 1e9))
+    return _status(code, message, error_details_pb2.RetryInfo(retry_delay=delay))
+
+
+class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
+    def __init__(self, context: CaseApiContext, publisher: IntakePublisher) -> None:
+        self.ctx = context
+        self.publisher = publisher
+        self.topic = intake_topic().name
+        # (api key, app key) -> (principal, expiry): high-volume producers reuse one pair of keys.
+        self._auth_cache: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+    async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
+        metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+        api_key, app_key = metadata.get(API_KEY_METADATA), metadata.get(APP_KEY_METADATA)
+        if not api_key or not app_key:
+            raise MissingCredentials(f"send the {API_KEY_METADATA} and {APP_KEY_METADATA} metadata")
+        now = time.monotonic()
+        cached = self._auth_cache.get((api_key, app_key))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self.ctx.uow(read_only=True) as uow:
+            principal = await authenticate(uow, api_key, app_key)
+        if len(self._auth_cache) > 10_000:  # bounded: stale entries are dropped wholesale
+            self._auth_cache.clear()
+        self._auth_cache[(api_key, app_key)] = (principal, now + AUTH_CACHE_TTL_S)
+        return principal
+
+    async def _validate(self, who: Principal, intakes: list[intake_pb2.CaseIntake], batch: bool) -> None:
+        current = 0  # the item being checked, to name it in a batch's error
+        try:
+            for current in range(len(intakes)):
+                validate_shape(intakes[current])
+            seen: set[str] = set()
+            for current in range(len(intakes)):
+                key = intakes[current].intake_key
+                if key in seen:
+                    raise InvalidInput(f"intake_key {key!r} appears twice in the batch", "/intake_key")
+                seen.add(key)
+            async with self.ctx.uow(read_only=True) as uow:
+                checks = DataChecks(uow, who.org_id)
+                for current in range(len(intakes)):
+                    await checks.check(intakes[current])
+        except InvalidInput as exc:
+            if batch:  # name the item: /intakes/3/title
+                raise InvalidInput(exc.detail, f"/intakes/{current}{request_pointer(exc.pointer)}") from None
+            raise
+
+    async def _accept(
+        self, context: grpc.aio.ServicerContext, intakes: list[intake_pb2.CaseIntake], batch: bool
+    ) -> Any:
+        # Domain and auth errors propagate to @rpc, which maps them as CaseAPI does.
+        who = await self._principal(context)
+        await self._validate(who, intakes, batch)
+        payloads = [IntakePayload.new(who.org_id, who.user_id, intake) for intake in intakes]
+        messages = [OutgoingMessage(self.topic, p.key, p.to_bytes(), (CONTENT_TYPE_HEADER,)) for p in payloads]
+        try:
+            deliveries = await self.publisher.publish(messages)
+        except Backpressure as exc:
+            REFUSED.labels("RESOURCE_EXHAUSTED").inc()
+            await context.abort_with_status(
+                _retry_status(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, f"case-intake is saturated: {exc}", BACKPRESSURE_RETRY_S
+                )
+            )
+        except BusError as exc:
+            REFUSED.labels("UNAVAILABLE").inc()
+            log.warning("intake not accepted: bus unavailable", error=str(exc), intakes=len(intakes))
+            await context.abort_with_status(
+                _retry_status(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"the intake was not accepted (the message bus did not acknowledge it): {exc}",
+                    UNAVAILABLE_RETRY_S,
+                )
+            )
+        ACCEPTED.inc(len(intakes))
+        return [
+            pb.SubmitResponse(intake_key=i.intake_key, partition=d.partition, offset=d.offset)
+            for i, d in zip(intakes, deliveries, strict=True)
+        ]
+
+    @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
+    async def Submit(self, request: intake_pb2.CaseIntake, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        return (await self._accept(context, [request], batch=False))[0]
+
+    @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
+    async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        intakes = list(request.intakes)
+        if not intakes or len(intakes) > MAX_BATCH:
+            raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} intakes, not {len(intakes)}", "/intakes")
+        return pb.SubmitBatchResponse(accepted=await self._accept(context, intakes, batch=True))

@@ -1,0 +1,106 @@
+"""case-indexer end to end: case-intake -> bus -> indexer -> case-api IngestCase -> search index."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from casem.adapters.bus.embedded import EmbeddedBus
+from casem.adapters.search import EmbeddedSearch
+from casem.domain.cases import STANDARD_TYPE_NAME
+from casem.proto_gen.casem.v1 import case_api_pb2_grpc
+from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.grpc.internal_auth import internal_metadata
+from casem.services.case_indexer.indexer import IndexerSettings, dead_letter_topic, run_indexer
+from casem.services.search_api.maintenance import verify_tenant
+from casem.services.search_api.service import search_cases
+from casem.topology.tenants import CASE_MANAGEMENT
+from casem.topology.topics import intake_topic
+from tests.bus.conftest import drain
+from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
+
+
+async def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
+    endpoints = sqlite_endpoints(tmp_path)
+    with case_api_server(endpoints) as live:
+        context = CaseApiContext.open(endpoints, migrate=False)
+        bus = EmbeddedBus(tmp_path / "bus.db", heartbeat_interval_s=0.2)
+        search = EmbeddedSearch(tmp_path / "search")
+        tenant = await new_tenant(context)
+        stop = asyncio.Event()
+        settings = IndexerSettings(session_timeout_s=2.0)
+        indexer = asyncio.create_task(
+            run_indexer(context, bus, live.address, search=search, token=TOKEN, settings=settings, stop=stop)
+        )
+        try:
+            async with intake_server(context, bus) as (_, stub):
+                batch = [intake(tenant, f"k-{i}", title=f"disk full on web-{i}") for i in range(12)]
+                await stub.SubmitBatch(pb.SubmitBatchRequest(intakes=batch), metadata=tenant.metadata)
+                for request in batch[:3]:  # a producer retrying: same keys, no new cases
+                    await stub.Submit(request, metadata=tenant.metadata)
+                producer = bus.producer()
+                await producer.publish(intake_topic().name, b"junk", b"not json")  # dead-lettered, not blocking
+                await producer.close()
+
+            async def indexed() -> bool:
+                return len(await search.all_checksums(CASE_MANAGEMENT, tenant.creds.org_id)) == 12
+
+            await wait_for(indexed)
+            report = await verify_tenant(context, search, CASE_MANAGEMENT, tenant.creds.org_id)
+            assert report.ok, report
+            ids, total = await search_cases(search, CASE_MANAGEMENT, tenant.creds.org_id, "web-7")
+            assert total == 1
+            doc = await search.get(CASE_MANAGEMENT, tenant.creds.org_id, ids[0])
+            assert doc is not None
+            assert doc["project_key"] == tenant.project_key
+            assert doc["type_name"] == STANDARD_TYPE_NAME
+            assert doc["key"].startswith(tenant.project_key + "-")
+            assert doc["created_by_id"] == tenant.creds.user_id  # created as the user who submitted it
+            dlq = bus.consumer("test-dlq", [dead_letter_topic()])
+            [dead] = await drain(dlq, 1)
+            await dlq.close()
+            assert dead.value == b"not json"
+            assert dict(dead.headers)["dlq_error"].startswith(b"not a case-intake payload")
+        finally:
+            stop.set()
+            await asyncio.wait_for(indexer, 30)
+            await search.close()
+            await bus.close()
+            await context.close()
+
+
+async def test_service_credential_acts_only_as_real_users_of_the_org(tmp_path: Path) -> None:
+    endpoints = sqlite_endpoints(tmp_path)
+    with case_api_server(endpoints) as live:
+        context = CaseApiContext.open(endpoints, migrate=False)
+        try:
+            tenant, other = await new_tenant(context), await new_tenant(context)
+        finally:
+            await context.close()
+        async with grpc.aio.insecure_channel(live.address) as channel:
+            stub = case_api_pb2_grpc.CaseAPIStub(channel)
+            org, user = tenant.creds.org_id, tenant.creds.user_id
+            created = await stub.IngestCase(intake(tenant, "svc-1"), metadata=internal_metadata(TOKEN, org, user))
+            assert created.created and created.case.created_by_id == user
+            again = await stub.IngestCase(intake(tenant, "svc-1"), metadata=internal_metadata(TOKEN, org, user))
+            assert not again.created and again.case.id == created.case.id  # idempotent by intake key
+            for metadata in (
+                internal_metadata("wrong-token", org, user),
+                internal_metadata(TOKEN, org, other.creds.user_id),  # a user of another org
+                internal_metadata(TOKEN, org, ""),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await stub.IngestCase(intake(tenant, "svc-2"), metadata=metadata)
+                assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED

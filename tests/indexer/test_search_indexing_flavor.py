@@ -1,0 +1,124 @@
+"""search-indexing flavor: every later change reaches the index (updates, comments, archive, move, delete)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from casem.adapters.search import EmbeddedSearch, document_checksum
+from casem.adapters.storage.tables import cases as cases_table
+from casem.adapters.storage.tables import domain_events
+from casem.domain.cases import Case
+from casem.services.case_api.cases import service as cases
+from casem.services.case_api.cases import updates
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.projects.service import create_project
+from casem.services.case_api.timeline import service as timeline
+from casem.services.case_event_handler.framework import Event, HandlerServices
+from casem.services.case_event_handler.runner import FlavorRunner
+from casem.services.case_event_handler.service import load_flavor
+from casem.services.search_api.documents import case_document
+from casem.services.search_api.service import search_cases
+from casem.topology.tenants import CASE_MANAGEMENT
+from tests.intake.stack import new_tenant
+
+
+@pytest.fixture
+async def search(tmp_path: Path) -> AsyncIterator[EmbeddedSearch]:
+    s = EmbeddedSearch(tmp_path / "search")
+    yield s
+    await s.close()
+
+
+class Outbox:
+    """Applies the outbox's new events through the flavor runner, as the relay + handler would."""
+
+    def __init__(self, context: CaseApiContext, search: EmbeddedSearch) -> None:
+        self.context = context
+        self.after = 0
+        self.runner = FlavorRunner(
+            load_flavor("search-indexing"),
+            context,
+            dead_letters=None,
+            services=HandlerServices(extras={"search": search}),
+        )  # type: ignore[arg-type]
+
+    async def apply_new(self) -> int:
+        async with self.context.uow(read_only=True) as uow:
+            rows = (
+                await uow.execute(
+                    sa.select(domain_events.c.seq, domain_events.c.envelope)
+                    .where(domain_events.c.seq > self.after)
+                    .order_by(domain_events.c.seq)
+                )
+            ).all()
+        for seq, envelope in rows:
+            event = Event.from_bytes(json.dumps({**envelope, "sequence": seq}).encode())
+            assert await self.runner.apply(event)
+            assert not await self.runner.apply(event)  # a redelivery is a no-op
+            self.after = seq
+        return len(rows)
+
+
+async def assert_in_sync(context: CaseApiContext, search: EmbeddedSearch, org_id: str, case_id: str) -> None:
+    async with context.uow(read_only=True) as uow:
+        expected = await case_document(uow, org_id, case_id)
+    stored = await search.get(CASE_MANAGEMENT, org_id, case_id)
+    assert expected is not None and stored is not None
+    assert stored["checksum"] == document_checksum(expected)
+
+
+async def test_changes_reach_the_index(context: CaseApiContext, search: EmbeddedSearch) -> None:
+    tenant = await new_tenant(context)
+    org, user = tenant.creds.org_id, tenant.creds.user_id
+    outbox = Outbox(context, search)
+    async with context.uow() as uow:
+        case = await cases.create_case(uow, org, user, cases.NewCase(project_id=tenant.project_id, title="printer jam"))
+        other = await create_project(uow, org, user, key="MOVED", name="Moved")
+        await uow.commit()
+    await outbox.apply_new()
+    await assert_in_sync(context, search, org, case.id)
+
+    async with context.uow() as uow:
+        await updates.retitle(uow, org, user, case.id, "printer on fire")
+        await updates.prioritize(uow, org, user, case.id, "P1")
+        await updates.assign(uow, org, user, case.id, user)
+        cell = await timeline.add_comment(uow, org, user, case.id, "smoke seen near the toner")
+        await uow.commit()
+    assert await outbox.apply_new() >= 4
+    await assert_in_sync(context, search, org, case.id)
+    doc = await search.get(CASE_MANAGEMENT, org, case.id)
+    assert doc is not None
+    assert (doc["title"], doc["priority"], doc["assignee_handle"]) == ("printer on fire", "P1", "admin@example.com")
+    assert doc["comments"] == ["smoke seen near the toner"]
+    assert (await search_cases(search, CASE_MANAGEMENT, org, "toner"))[1] == 1
+
+    async with context.uow() as uow:
+        await timeline.delete_comment(uow, org, user, case.id, cell.id)
+        await updates.archive(uow, org, user, case.id)
+        await uow.commit()
+    await outbox.apply_new()
+    await assert_in_sync(context, search, org, case.id)
+    assert (await search_cases(search, CASE_MANAGEMENT, org, "toner archived:true"))[1] == 0
+    assert (await search_cases(search, CASE_MANAGEMENT, org, "fire"))[1] == 0  # archived: hidden by default
+    assert (await search_cases(search, CASE_MANAGEMENT, org, "fire archived:true"))[1] == 1
+
+    async with context.uow() as uow:
+        await updates.unarchive(uow, org, user, case.id)
+        await updates.move(uow, org, user, case.id, other.id)
+        await uow.commit()
+    await outbox.apply_new()
+    await assert_in_sync(context, search, org, case.id)
+    assert (await search_cases(search, CASE_MANAGEMENT, org, "project:MOVED"))[0] == [case.id]
+
+    async with context.uow() as uow:
+        loaded = await uow.get(Case, org, case.id, resource="case")
+        loaded.record_deleted(user)
+        await uow.execute(sa.delete(cases_table).where(cases_table.c.id == case.id))
+        await uow.commit()
+    await outbox.apply_new()
+    assert await search.get(CASE_MANAGEMENT, org, case.id) is None
