@@ -10,7 +10,7 @@ import structlog
 
 from casem.adapters.bus import Bus
 from casem.services.case_api.context import CaseApiContext
-from casem.services.case_event_handler.framework import FLAVORS
+from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import build_processor, load_flavor, prepare_topics
 from casem.services.case_event_relay.service import build_relays
@@ -26,6 +26,8 @@ class LocalWorkers:
         self._tasks: list[asyncio.Task[None]] = []
         self._stoppers: list = []
         self._closables: list = []
+        # The search-indexing flavor writes to the engine case-api searches, when it has one.
+        self.services = HandlerServices(extras={"search": context.search} if context.search else {})
 
     async def start(self) -> list[str]:
         tenants = list(self.context.databases)
@@ -41,7 +43,8 @@ class LocalWorkers:
             topics = await prepare_topics(self.bus, tenants, name)
             consumer = self.bus.consumer(handler_group(name), topics)
             self._closables.insert(0, consumer)
-            processor = build_processor(FlavorRunner(load_flavor(name), self.context, dead_letters), consumer)
+            runner = FlavorRunner(load_flavor(name), self.context, dead_letters, self.services)
+            processor = build_processor(runner, consumer)
             self._stoppers.append(processor.stop)
             self._tasks.append(asyncio.create_task(processor.run()))
         log.info("local workers started", relays=len(relays), flavors=sorted(FLAVORS))

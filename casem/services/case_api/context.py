@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from casem.adapters.search import search_from_env
+from casem.adapters.search.port import SearchPort
 from casem.adapters.storage.database import TenantDatabase, open_tenant_database
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.unit_of_work import UnitOfWork
@@ -12,9 +16,23 @@ from casem.topology.config import current_datacenter, tenant_deployed
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, database_endpoints
 
 
+def case_search_backend(env: Mapping[str, str] | None = None) -> str:
+    """Where GET /api/v2/cases, /count and /aggregate look: "engine" (the search index kept by the
+    indexer and the search-indexing flavor) or "database". CASEM_CASE_SEARCH decides; by default the
+    engine when a real one is configured (CASEM_SEARCH_URL), else the database, which reads its own
+    writes at once on a laptop."""
+    env = os.environ if env is None else env
+    choice = env.get("CASEM_CASE_SEARCH") or ("engine" if env.get("CASEM_SEARCH_URL") else "database")
+    if choice not in ("engine", "database"):
+        raise ValueError(f"CASEM_CASE_SEARCH must be 'engine' or 'database', not {choice!r}")
+    return choice
+
+
 @dataclass
 class CaseApiContext:
     databases: dict[str, TenantDatabase] = field(default_factory=dict)
+    # The search engine serving case search, when case_search_backend() is "engine".
+    search: SearchPort | None = None
 
     @classmethod
     def open(cls, endpoints: dict[str, DatabaseEndpoints] | None = None, *, migrate: bool = True) -> CaseApiContext:
@@ -28,6 +46,8 @@ class CaseApiContext:
             if migrate:
                 upgrade(ep.master)
             ctx.databases[t.name] = open_tenant_database(t.name, ep)
+        if case_search_backend() == "engine":
+            ctx.search = search_from_env()
         return ctx
 
     def uow(self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False) -> UnitOfWork:
@@ -40,3 +60,5 @@ class CaseApiContext:
     async def close(self) -> None:
         for db in self.databases.values():
             await db.dispose()
+        if self.search is not None:
+            await self.search.close()

@@ -188,3 +188,22 @@ class Bulk(Strict):
 
 class BulkUpdateRequest(Strict):
     data: Bulk
+
+
+class AggregateGroupBy(Strict):
+    groups: list[str]
+    limit: int | None = None
+
+
+class AggregateAttributes(Strict):
+    group_by: AggregateGroupBy
+    query_filter: str
+
+
+class AggregateData(Strict):
+    type: Literal["aggregate"]
+    attributes: AggregateAttributes
+
+
+class AggregateRequest(Strict):
+    data: AggregateData

@@ -30,6 +30,8 @@ def _routers() -> list:
     # One router per domain concept, each in its own package beside this one.
     from casem.services.case_api.activity.views import router as activity
     from casem.services.case_api.attachments.views import router as attachments
+    from casem.services.case_api.automation_rules.views import casem_router as automation_settings
+    from casem.services.case_api.automation_rules.views import router as automation_rules
     from casem.services.case_api.case_types.views import router as case_types
     from casem.services.case_api.cases.views import router as cases
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
@@ -53,6 +55,8 @@ def _routers() -> list:
         attachments,
         activity,
         notifications,
+        automation_rules,
+        automation_settings,
         cases,
     ]
 
@@ -62,6 +66,9 @@ def create_app(context: CaseApiContext, *, owns_context: bool = False) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if context.search is not None:
+            for tenant in context.databases:  # each tenant's index behind its alias, created once
+                await context.search.ensure_index(tenant)
         yield
         if owns_context:
             await context.close()
