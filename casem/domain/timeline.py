@@ -30,6 +30,18 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.moved": "PROJECT_CHANGE",
     "case.watcher_added": "WATCHER_CHANGE",
     "case.watcher_removed": "WATCHER_CHANGE",
+    # Attachment lifecycle steps (casem/domain/attachments.py), recorded by the caseworker.
+    "case.attachment_uploaded": "ATTACHMENT_CHANGE",
+    "case.attachment_verified": "ATTACHMENT_CHANGE",
+    "case.attachment_rejected": "ATTACHMENT_CHANGE",
+    "case.attachment_available": "ATTACHMENT_CHANGE",
+    "case.attachment_expired": "ATTACHMENT_CHANGE",
+    "case.attachment_deleted": "ATTACHMENT_CHANGE",
+    # Recorded by the automation flavors (casem/domain/automation.py), with no person as author.
+    "case.workflow_requested": "AUTOMATION_WORKFLOW",
+    "case.due_date_reminder": "DUE_DATE_REMINDER",
+    "case.sla_breached": "SLA_BREACH",
+    "case.duplicate_suggested": "DUPLICATE_SUGGESTION",
 }
 
 

@@ -1,0 +1,59 @@
+"""The case-api's side of the caseworker: start and signal its workflows through a Temporal client."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from casem.domain.attachments import Attachment
+from casem.services.caseworker.activities import AttachmentRef, CaseRef
+from casem.services.caseworker.workflows import (
+    TASK_QUEUE,
+    CaseRetentionWorkflow,
+    FileLifecycleWorkflow,
+    attachment_workflow_id,
+    retention_workflow_id,
+)
+
+
+class TemporalCaseworker:
+    """Implements the attachments' LifecycleStarter and the case retention hooks."""
+
+    def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def attachment_uploaded(self, tenant: str, attachment: Attachment) -> None:
+        # USE_EXISTING: a repeated start (retried request, sweep) finds the running workflow, not an error.
+        await self.client.start_workflow(
+            FileLifecycleWorkflow.run,
+            AttachmentRef(tenant, attachment.org_id, attachment.case_id, attachment.id),
+            id=attachment_workflow_id(attachment.id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    async def attachment_deleted(self, tenant: str, attachment: Attachment) -> None:
+        await self._signal(attachment_workflow_id(attachment.id), FileLifecycleWorkflow.deleted)
+
+    async def case_archived(self, tenant: str, org_id: str, case_id: str) -> WorkflowHandle:
+        # A case archived, unarchived and archived again gets a fresh workflow: the old one has ended.
+        return await self.client.start_workflow(
+            CaseRetentionWorkflow.run,
+            CaseRef(tenant, org_id, case_id),
+            id=retention_workflow_id(case_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+    async def case_unarchived(self, tenant: str, org_id: str, case_id: str) -> None:
+        await self._signal(retention_workflow_id(case_id), CaseRetentionWorkflow.unarchived)
+
+    async def _signal(self, workflow_id: str, signal: object) -> None:
+        try:
+            await self.client.get_workflow_handle(workflow_id).signal(signal)  # type: ignore[arg-type]
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # already finished: nothing to tell it
+                raise

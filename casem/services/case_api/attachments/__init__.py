@@ -1,0 +1,1 @@
+"""Attachments on cases: casem's own endpoints beside the Datadog-compatible ones."""

@@ -1,0 +1,1 @@
+"""caseworker: Temporal workflows for file lifecycle, case retention and merges."""

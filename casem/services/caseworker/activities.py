@@ -1,0 +1,343 @@
+"""The caseworker's activities: every side effect of its workflows (database, blob storage) lives here.
+
+Activities are idempotent: Temporal retries a failed one, and a retried step must neither repeat a
+timeline cell (the domain's transitions are no-ops when already applied) nor fail on work already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from temporalio import activity
+
+from casem.adapters.blobs import BlobNotFound, BlobStore
+from casem.adapters.blobs.port import HEAD_BYTES
+from casem.adapters.storage.tables import (
+    attachments,
+    case_purges,
+    retention_policies,
+    timeline_cells,
+    watchers,
+)
+from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.domain.attachments import Attachment, AttachmentState, sniff
+from casem.domain.cases import Case, Status
+from casem.domain.events import DomainEvent, utcnow
+from casem.services.case_api.context import CaseApiContext
+from casem.services.caseworker.scanners import Scanner
+
+
+# -- inputs and results (plain dataclasses: Temporal serializes them as JSON) -------------------------
+@dataclass
+class AttachmentRef:
+    tenant: str
+    org_id: str
+    case_id: str
+    attachment_id: str
+
+
+@dataclass
+class Verification:
+    state: str
+    expires_at: str  # ISO 8601: when the retention timer fires
+    detail: str | None = None
+
+
+@dataclass
+class ExpireInput:
+    ref: AttachmentRef
+    as_of: str  # the workflow's clock: the time-skipping test server moves it, not the wall clock
+
+
+@dataclass
+class RemoveInput:
+    ref: AttachmentRef
+    reason: str
+
+
+@dataclass
+class SweepInput:
+    tenant: str
+    grace_seconds: int = 3600  # blobs and uploads younger than this may be mid-upload: left alone
+
+
+@dataclass
+class SweepReport:
+    orphan_blobs_deleted: list[str] = field(default_factory=list)
+    missing_blobs_marked: list[str] = field(default_factory=list)
+    unstarted: list[AttachmentRef] = field(default_factory=list)
+
+
+@dataclass
+class CaseRef:
+    tenant: str
+    org_id: str
+    case_id: str
+
+
+@dataclass
+class RetentionCheck:
+    deadline: str | None  # None: the case is not (or no longer) due for purge
+    reason: str
+    retention_days: int | None = None
+
+
+@dataclass
+class PurgeInput:
+    ref: CaseRef
+    as_of: str
+    workflow_id: str
+
+
+@dataclass
+class PurgeResult:
+    outcome: str  # "purged" | "not-eligible" | "already-purged"
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts)
+
+
+async def retention_days_for(uow: UnitOfWork, org_id: str, project_id: str) -> int | None:
+    """The project's policy, else the org's, else None (closed cases are kept forever)."""
+    rows = (
+        await uow.execute(
+            sa.select(retention_policies.c.project_id, retention_policies.c.closed_case_retention_days).where(
+                retention_policies.c.org_id == org_id,
+                sa.or_(retention_policies.c.project_id == project_id, retention_policies.c.project_id.is_(None)),
+            )
+        )
+    ).all()
+    by_scope = {row.project_id: row.closed_case_retention_days for row in rows}
+    return by_scope.get(project_id, by_scope.get(None))
+
+
+def purge_deadline(case: Case, retention_days: int | None) -> tuple[datetime | None, str]:
+    if retention_days is None:
+        return None, "no retention policy"
+    if case.status != Status.CLOSED or case.closed_at is None:
+        return None, "case is not closed"
+    if case.archived_at is None:
+        return None, "case is not archived"
+    # Retention counts from the later of closing and archiving: both must have held that long.
+    return max(case.closed_at, case.archived_at) + timedelta(days=retention_days), "due"
+
+
+class CaseworkerActivities:
+    def __init__(self, ctx: CaseApiContext, blobs: BlobStore, scanners: Sequence[Scanner] = ()) -> None:
+        self.ctx = ctx
+        self.blobs = blobs
+        self.scanners = list(scanners)
+
+    # -- file lifecycle -----------------------------------------------------------------------------
+    @activity.defn
+    async def verify_attachment(self, ref: AttachmentRef) -> Verification:
+        async with self.ctx.uow(ref.tenant, read_only=True) as uow:
+            found = await uow.session.get(Attachment, ref.attachment_id)
+        if found is None:
+            return Verification(AttachmentState.DELETED.value, utcnow().isoformat(), "attachment row is gone")
+        if found.state != AttachmentState.UPLOADED:  # a retry after the step committed
+            return Verification(found.state, found.expires_at.isoformat(), found.detail)
+        reason = await self._check(found)
+        async with self.ctx.uow(ref.tenant) as uow:
+            attachment = await uow.session.get(Attachment, ref.attachment_id)
+            assert attachment is not None
+            if reason is None:
+                attachment.verify()
+            else:
+                attachment.reject(reason)
+            await uow.commit()
+        return Verification(attachment.state, attachment.expires_at.isoformat(), attachment.detail)
+
+    async def _check(self, attachment: Attachment) -> str | None:
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        try:
+            async for chunk in self.blobs.read(attachment.blob_key):
+                activity.heartbeat()
+                digest.update(chunk)
+                size += len(chunk)
+                if len(head) < HEAD_BYTES:
+                    head += chunk[: HEAD_BYTES - len(head)]
+        except BlobNotFound:
+            return "the stored file is missing"
+        if size != attachment.size or digest.hexdigest() != attachment.sha256:
+            return "checksum mismatch: the stored file differs from the upload"
+        reason = sniff(head, attachment.content_type, size)
+        if reason:
+            return reason
+        for scanner in self.scanners:
+            reason = await scanner.scan(
+                attachment.filename, attachment.content_type, self.blobs.read(attachment.blob_key)
+            )
+            if reason:
+                return f"{scanner.name}: {reason}"
+        return None
+
+    @activity.defn
+    async def make_available(self, ref: AttachmentRef) -> str:
+        async with self.ctx.uow(ref.tenant) as uow:
+            attachment = await uow.session.get(Attachment, ref.attachment_id)
+            if attachment is None:
+                return AttachmentState.DELETED.value
+            attachment.make_available()
+            await uow.commit()
+            return attachment.state
+
+    @activity.defn
+    async def expire_attachment(self, data: ExpireInput) -> str:
+        async with self.ctx.uow(data.ref.tenant) as uow:
+            attachment = await uow.session.get(Attachment, data.ref.attachment_id)
+            if attachment is None:
+                return AttachmentState.DELETED.value
+            attachment.expire(_parse(data.as_of))
+            await uow.commit()
+            return attachment.state
+
+    @activity.defn
+    async def remove_attachment(self, data: RemoveInput) -> str:
+        """Delete the blob, then mark the row deleted: a crash in between is retried, both steps being idempotent."""
+        async with self.ctx.uow(data.ref.tenant, read_only=True) as uow:
+            attachment = await uow.session.get(Attachment, data.ref.attachment_id)
+        if attachment is None:
+            return AttachmentState.DELETED.value
+        await self.blobs.delete(attachment.blob_key)
+        async with self.ctx.uow(data.ref.tenant) as uow:
+            attachment = await uow.session.get(Attachment, data.ref.attachment_id)
+            assert attachment is not None
+            attachment.delete(None, data.reason)
+            await uow.commit()
+            return attachment.state
+
+    @activity.defn
+    async def sweep_attachments(self, data: SweepInput) -> SweepReport:
+        """Reconcile storage and database: unreferenced blobs go, rows whose blob vanished are closed."""
+        report = SweepReport()
+        cutoff = utcnow() - timedelta(seconds=data.grace_seconds)
+        stored = {b.key: b for b in await self.blobs.list()}
+        async with self.ctx.uow(data.tenant, read_only=True) as uow:
+            rows = (
+                await uow.execute(
+                    sa.select(
+                        attachments.c.id,
+                        attachments.c.org_id,
+                        attachments.c.case_id,
+                        attachments.c.blob_key,
+                        attachments.c.state,
+                        attachments.c.created_at,
+                    )
+                )
+            ).all()
+        by_key = {row.blob_key: row for row in rows}
+        for key, blob in stored.items():
+            row = by_key.get(key)
+            referenced = row is not None and row.state != AttachmentState.DELETED
+            if not referenced and blob.modified_at < cutoff:
+                await self.blobs.delete(key)
+                report.orphan_blobs_deleted.append(key)
+        live = {AttachmentState.UPLOADED, AttachmentState.VERIFIED, AttachmentState.AVAILABLE}
+        for row in rows:
+            if row.state not in live:
+                continue
+            ref = AttachmentRef(data.tenant, row.org_id, row.case_id, row.id)
+            if row.blob_key not in stored:
+                if row.created_at < cutoff:
+                    await self.remove_attachment(RemoveInput(ref, "the stored file is missing"))
+                    report.missing_blobs_marked.append(row.id)
+            elif row.state == AttachmentState.UPLOADED and row.created_at < cutoff:
+                report.unstarted.append(ref)
+        activity.logger.info(
+            "sweep: %d orphan blobs deleted, %d missing blobs marked, %d uploads without a workflow",
+            len(report.orphan_blobs_deleted),
+            len(report.missing_blobs_marked),
+            len(report.unstarted),
+        )
+        return report
+
+    # -- case retention -----------------------------------------------------------------------------
+    @activity.defn
+    async def retention_deadline(self, ref: CaseRef) -> RetentionCheck:
+        async with self.ctx.uow(ref.tenant, read_only=True) as uow:
+            case = await uow.session.get(Case, ref.case_id)
+            if case is None or case.org_id != ref.org_id:
+                return RetentionCheck(None, "case not found")
+            days = await retention_days_for(uow, case.org_id, case.project_id)
+        deadline, reason = purge_deadline(case, days)
+        return RetentionCheck(deadline.isoformat() if deadline else None, reason, days)
+
+    @activity.defn
+    async def purge_case(self, data: PurgeInput) -> PurgeResult:
+        ref = data.ref
+        prefix = f"{ref.org_id}/{ref.case_id}/"
+        async with self.ctx.uow(ref.tenant) as uow:
+            done = await uow.scalar(sa.select(case_purges.c.id).where(case_purges.c.case_id == ref.case_id))
+            if done is not None:
+                # A retry after the commit: only the blobs may remain.
+                await self._delete_blobs(prefix)
+                return PurgeResult("already-purged")
+            case = await uow.session.get(Case, ref.case_id)
+            if case is None or case.org_id != ref.org_id:
+                return PurgeResult("not-eligible")
+            # Re-checked inside the purging transaction: an unarchive that raced the timer wins.
+            days = await retention_days_for(uow, case.org_id, case.project_id)
+            deadline, _reason = purge_deadline(case, days)
+            if deadline is None or deadline > _parse(data.as_of):
+                return PurgeResult("not-eligible")
+            counts = {}
+            for name, table in (("attachments", attachments), ("watchers", watchers), ("timeline", timeline_cells)):
+                result = await uow.execute(sa.delete(table).where(table.c.case_id == case.id))
+                counts[name] = result.rowcount
+            await uow.execute(
+                sa.insert(case_purges).values(
+                    id=str(uuid.uuid4()),
+                    org_id=case.org_id,
+                    case_id=case.id,
+                    case_key=case.key,
+                    project_id=case.project_id,
+                    closed_at=case.closed_at,
+                    archived_at=case.archived_at,
+                    retention_days=days,
+                    counts=counts,
+                    workflow_id=data.workflow_id,
+                    purged_at=utcnow(),
+                )
+            )
+            # The purge goes out on the outbox like every change; no timeline cell: the timeline is gone.
+            case.record(
+                DomainEvent(
+                    type="case.purged",
+                    org_id=case.org_id,
+                    actor_id=None,
+                    subject_id=case.id,
+                    case_id=case.id,
+                    data={"key": case.key, "project_id": case.project_id, "retention_days": days, "counts": counts},
+                )
+            )
+            await uow.session.delete(case)
+            await uow.commit()
+        counts["blobs"] = await self._delete_blobs(prefix)
+        return PurgeResult("purged", counts)
+
+    async def _delete_blobs(self, prefix: str) -> int:
+        removed = 0
+        for blob in await self.blobs.list(prefix):
+            removed += await self.blobs.delete(blob.key)
+        return removed
+
+    def all(self) -> list:  # type: ignore[type-arg]
+        return [
+            self.verify_attachment,
+            self.make_available,
+            self.expire_attachment,
+            self.remove_attachment,
+            self.sweep_attachments,
+            self.retention_deadline,
+            self.purge_case,
+        ]

@@ -1,0 +1,34 @@
+"""The caseworker process: one Temporal worker running the workflows and activities on the task queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from casem.adapters.blobs import BlobStore
+from casem.services.case_api.context import CaseApiContext
+from casem.services.caseworker.activities import CaseworkerActivities
+from casem.services.caseworker.scanners import EicarScanner, Scanner
+from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
+
+
+def build_worker(
+    client: Client,
+    ctx: CaseApiContext,
+    blobs: BlobStore,
+    *,
+    scanners: Sequence[Scanner] | None = None,
+    task_queue: str = TASK_QUEUE,
+) -> Worker:
+    activities = CaseworkerActivities(ctx, blobs, [EicarScanner()] if scanners is None else scanners)
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all())
+
+
+async def run_worker(address: str, ctx: CaseApiContext, blobs: BlobStore, *, namespace: str = "default") -> None:
+    """Run until cancelled (`casem up` and the caseworker deployment call this)."""
+    client = await Client.connect(address, namespace=namespace)
+    async with build_worker(client, ctx, blobs):
+        await asyncio.Event().wait()  # the worker polls until this task is cancelled

