@@ -46,6 +46,12 @@ def case_body(attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": "case", "attributes": attributes}}
 
 
+RULE = {
+    "name": "r",
+    "trigger": {"type": "CASE_CREATED"},
+    "action": {"type": "EXECUTE_WORKFLOW", "data": {"handle": "h"}},
+}
+
 # Bodies are valid, so B's 404 can only come from the lookup of A's ids. {name} in a body is A's resource.
 PROBES: list[Probe] = [
     # projects
@@ -143,6 +149,32 @@ PROBES: list[Probe] = [
     Probe("GET", "/api/v2/cases/{case_id}/attachments/{attachment_id}/content"),
     Probe("GET", "/api/v2/cases/{case_id}/attachments/{attachment_id}", own=("case_id",)),
     Probe("DELETE", "/api/v2/cases/{case_id}/attachments/{attachment_id}"),
+    # automation rules, and casem's per-project SLA / reminder / duplicate settings
+    Probe("GET", "/api/v2/cases/projects/{project_id}/rules"),
+    Probe("POST", "/api/v2/cases/projects/{project_id}/rules", {"data": {"type": "rule", "attributes": RULE}}),
+    Probe("GET", "/api/v2/cases/projects/{project_id}/rules/{rule_id}"),
+    Probe("PUT", "/api/v2/cases/projects/{project_id}/rules/{rule_id}", {"data": {"type": "rule", "attributes": RULE}}),
+    Probe("DELETE", "/api/v2/cases/projects/{project_id}/rules/{rule_id}"),
+    Probe("POST", "/api/v2/cases/projects/{project_id}/rules/{rule_id}/enable"),
+    Probe("POST", "/api/v2/cases/projects/{project_id}/rules/{rule_id}/disable"),
+    Probe("GET", "/api/v2/casem/projects/{project_id}/sla"),
+    Probe(
+        "PUT",
+        "/api/v2/casem/projects/{project_id}/sla",
+        {"data": {"type": "sla_policy", "attributes": {"targets": {}}}},
+    ),
+    Probe("GET", "/api/v2/casem/projects/{project_id}/reminders"),
+    Probe(
+        "PUT",
+        "/api/v2/casem/projects/{project_id}/reminders",
+        {"data": {"type": "reminder_policy", "attributes": {"lead_times_seconds": [0]}}},
+    ),
+    Probe("GET", "/api/v2/casem/projects/{project_id}/duplicate_detection"),
+    Probe(
+        "PUT",
+        "/api/v2/casem/projects/{project_id}/duplicate_detection",
+        {"data": {"type": "duplicate_detection", "attributes": {"enabled": False}}},
+    ),
     # casem's own audit trail and analytics, scoped by query parameters
     Probe("GET", "/api/v2/casem/audit", query="case_id={case_id}"),
     Probe("GET", "/api/v2/casem/analytics", query="project_id={project_id}"),
@@ -229,6 +261,9 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
             f"/api/v2/cases/{case['id']}/attachments", files={"file": ("notes.txt", MARKER.encode(), "text/plain")}
         )
     )["data"]
+    rule = _ok(
+        http.post(f"/api/v2/cases/projects/{project['id']}/rules", json={"data": {"type": "rule", "attributes": RULE}})
+    )["data"]
     team = _ok(
         http.post(
             "/api/v2/team",
@@ -247,6 +282,7 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "custom_attribute_key": attribute["attributes"]["key"],
         "team_id": team["id"],
         "attachment_id": attachment["id"],
+        "rule_id": rule["id"],
     }
 
 

@@ -85,6 +85,9 @@ teams = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("modified_at", UTCDateTime),
     sa.UniqueConstraint("org_id", "handle", name="uq_teams_org_handle"),
+    # Added in 0002.
+    sa.Column("visible_modules", JSON),
+    sa.Column("hidden_modules", JSON),
 )
 
 credentials = sa.Table(
@@ -149,6 +152,17 @@ custom_attribute_configs = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("deleted_at", UTCDateTime),
     sa.Index("ix_custom_attribute_configs_type_key", "org_id", "case_type_id", "key"),
+    # Added in 0002: an external field that fills this attribute, and one live config per key.
+    sa.Column("map_from", sa.String(255)),
+    sa.Index(
+        "uq_custom_attribute_configs_live_key",
+        "org_id",
+        "case_type_id",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("deleted_at IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    ),
 )
 
 cases = sa.Table(
@@ -227,6 +241,58 @@ domain_events = sa.Table(
     sa.Index("ix_domain_events_unpublished", "published_at", "seq"),
 )
 
+# -- caseworker (0003): attachments, retention policies, purge audit --------------------------------
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("blob_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("detail", sa.String(1024)),
+    sa.Column("uploaded_by_id", ID),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Column("deleted_at", UTCDateTime),
+    sa.Index("ix_attachments_case", "case_id", "created_at"),
+    sa.Index("ix_attachments_state", "state"),
+)
+
+# Case retention per org (project_id NULL) or per project (overrides the org's).
+retention_policies = sa.Table(
+    "retention_policies",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("project_id", ID),
+    sa.Column("closed_case_retention_days", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "project_id", name="uq_retention_policies_org_project"),
+)
+
+# What the retention workflow purged: the case itself is gone, this row says it existed and why it went.
+case_purges = sa.Table(
+    "case_purges",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False, index=True),
+    sa.Column("case_id", ID, nullable=False, unique=True),
+    sa.Column("case_key", sa.String(32), nullable=False),
+    sa.Column("project_id", ID, nullable=False),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("archived_at", UTCDateTime),
+    sa.Column("retention_days", sa.Integer, nullable=False),
+    sa.Column("counts", JSON, nullable=False),
+    sa.Column("workflow_id", sa.String(255)),
+    sa.Column("purged_at", UTCDateTime, nullable=False),
+)
+
 _mapped = False
 
 
@@ -235,9 +301,11 @@ def start_mappers() -> None:
     global _mapped
     if _mapped:
         return
+    from casem.domain.attachments import Attachment
     from casem.domain.case_types import CaseType, CustomAttributeConfig
     from casem.domain.cases import Case
     from casem.domain.identity import Credential, Org, Team, User, Watcher
+    from casem.domain.notifications import Delivery
     from casem.domain.projects import Project
     from casem.domain.timeline import TimelineCell
 
@@ -252,9 +320,230 @@ def start_mappers() -> None:
         (Case, cases),
         (TimelineCell, timeline_cells),
         (Watcher, watchers),
+        (Attachment, attachments),
+        (Delivery, notification_deliveries),
     ):
         mapper_registry.map_imperatively(cls, table)
     _mapped = True
 
 
 __all__ = ["metadata", "start_mappers", "date"]
+
+# case-event-handler: which events each flavor has applied (the idempotency record, written in the
+# same transaction as the flavor's effect).
+handler_processed_events = sa.Table(
+    "handler_processed_events",
+    metadata,
+    sa.Column("flavor", sa.String(64), primary_key=True),
+    sa.Column("event_id", ID, primary_key=True),
+    sa.Column("processed_at", UTCDateTime, nullable=False),
+)
+
+# audit-trail flavor: append-only record of who changed what (one row per domain event).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("event_id", ID, nullable=False, unique=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("actor_id", ID),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("changes", JSON, nullable=False),
+    sa.Index("ix_audit_log_org_time", "org_id", "time"),
+    sa.Index("ix_audit_log_case", "case_id", "seq"),
+)
+
+# analytics flavor: one row per case, from which created/closed counts, open-by-priority, time to
+# first response (MTTA) and time to close (MTTR) are computed per org and project.
+case_metrics = sa.Table(
+    "case_metrics",
+    metadata,
+    sa.Column("case_id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("project_id", ID, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("first_response_at", UTCDateTime),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Index("ix_case_metrics_org_project", "org_id", "project_id"),
+)
+
+# -- notifications (0005): project notification rules, org endpoints, the watcher inbox, deliveries ----------
+notification_rules = sa.Table(
+    "notification_rules",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("is_enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("query", sa.Text, nullable=False, default=""),
+    sa.Column("triggers", JSON, nullable=False),
+    sa.Column("recipients", JSON, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_notification_rules_project", "project_id", "created_at"),
+)
+
+# Named outgoing endpoints of an org (generic webhooks, Teams connectors) that rule recipients refer to
+# by name; the HMAC secret of a webhook stays here and never travels on the bus.
+notification_endpoints = sa.Table(
+    "notification_endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("secret", sa.String(255)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("org_id", "kind", "name", name="uq_notification_endpoints_org_kind_name"),
+)
+
+# watcher-notifications flavor: a user's in-app inbox (one row per watcher per case event).
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("case_id", ID, nullable=False),
+    sa.Column("case_key", sa.String(32), nullable=False),
+    sa.Column("event_id", ID, nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("actor_id", ID),
+    sa.Column("summary", sa.String(1024), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("read_at", UTCDateTime),
+    sa.UniqueConstraint("user_id", "event_id", name="uq_notifications_user_event"),
+    sa.Index("ix_notifications_user_created", "org_id", "user_id", "created_at"),
+)
+
+# notification-rules flavor → delivery flavors: one row per message, with its sending state.
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("rule_id", ID),
+    sa.Column("source_event_id", ID, nullable=False),
+    sa.Column("case_id", ID),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("target", JSON, nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime),
+    sa.Index("ix_notification_deliveries_org_created", "org_id", "created_at"),
+    sa.Index("ix_notification_deliveries_source", "source_event_id"),
+)
+
+# -- automation (0006): automation rules, SLA clocks, due-date reminders, per-project settings --------------
+# Datadog's case automation rules of a project (trigger + one action), evaluated by the automation-rules flavor.
+automation_rules = sa.Table(
+    "automation_rules",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("trigger", JSON, nullable=False),
+    sa.Column("action", JSON, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("modified_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_automation_rules_project", "project_id", "created_at"),
+)
+
+# automation-rules flavor: one row per rule evaluation that acted or was held back (loop guard depth).
+automation_runs = sa.Table(
+    "automation_runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("rule_id", ID, nullable=False),
+    sa.Column("case_id", ID, nullable=False),
+    sa.Column("trigger_event_id", ID, nullable=False),
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("executed_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("rule_id", "trigger_event_id", name="uq_automation_runs_rule_event"),
+    sa.Index("ix_automation_runs_case_rule", "case_id", "rule_id", "executed_at"),
+)
+
+# The events a rule's action recorded, with the chain depth they continue (the loop guard reads it back).
+automation_caused_events = sa.Table(
+    "automation_caused_events",
+    metadata,
+    sa.Column("event_id", ID, primary_key=True),
+    sa.Column("rule_id", ID, nullable=False),
+    sa.Column("depth", sa.Integer, nullable=False),
+)
+
+# casem's per-project settings of the SLA, reminder and duplicate flavors (null: the defaults apply).
+project_automation_settings = sa.Table(
+    "project_automation_settings",
+    metadata,
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("sla", JSON),
+    sa.Column("reminders", JSON),
+    sa.Column("duplicates", JSON),
+    sa.Column("modified_by_id", ID),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+)
+
+# due-date-reminders flavor: one row per reminder of a case's current due date; `fired_at` makes it once.
+case_reminders = sa.Table(
+    "case_reminders",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("lead_seconds", sa.Integer, nullable=False),
+    sa.Column("fire_at", UTCDateTime, nullable=False),
+    sa.Column("fired_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("case_id", "due_date", "lead_seconds", name="uq_case_reminders_case_due_lead"),
+    sa.Index("ix_case_reminders_pending", "fired_at", "fire_at"),
+)
+
+# sla-tracking flavor: one clock per case; a breach is stamped once per kind (acknowledge, close).
+sla_clocks = sa.Table(
+    "sla_clocks",
+    metadata,
+    sa.Column("case_id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("project_id", ID, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("acknowledge_due_at", UTCDateTime),
+    sa.Column("close_due_at", UTCDateTime),
+    sa.Column("acknowledge_breached_at", UTCDateTime),
+    sa.Column("close_breached_at", UTCDateTime),
+    sa.Index("ix_sla_clocks_project", "org_id", "project_id"),
+    sa.Index("ix_sla_clocks_acknowledge_due", "acknowledge_due_at"),
+    sa.Index("ix_sla_clocks_close_due", "close_due_at"),
+)
+
+# The relay's per-case ordering check looks up a case's pending rows: keep that a small index scan.
+sa.Index(
+    "ix_domain_events_pending_case",
+    domain_events.c.case_id,
+    domain_events.c.seq,
+    postgresql_where=domain_events.c.published_at.is_(None),
+    sqlite_where=domain_events.c.published_at.is_(None),
+)

@@ -1,3 +1,17 @@
 """One module per case-event-handler flavor; importing this package registers them all."""
 
-from casem.services.case_event_handler.flavors import analytics, audit_trail  # noqa: F401
+from casem.services.case_event_handler.flavors import (  # noqa: F401
+    analytics,
+    audit_trail,
+    automation_rules,
+    due_date_reminders,
+    duplicate_detection,
+    email_delivery,
+    msteams_delivery,
+    notification_rules,
+    search_indexing,
+    sla_tracking,
+    slack_delivery,
+    watcher_notifications,
+    webhook_delivery,
+)

@@ -1,0 +1,109 @@
+"""Request documents of the automation-rule API (Datadog's AutomationRule*) and of casem's per-project
+SLA, due-date reminder and duplicate detection settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from casem.services.case_api.schemas import Strict
+
+
+class TriggerData(Strict):
+    approval_type: str | None = None
+    change_type: str | None = None
+    field: str | None = None
+    from_status_name: str | None = None
+    to_status_name: str | None = None
+
+
+class Trigger(Strict):
+    type: str
+    data: TriggerData | None = None
+
+
+class ActionData(Strict):
+    # Datadog's members...
+    handle: str | None = None
+    agent_type: str | None = None
+    assigned_agent_id: str | None = None
+    # ...and those of casem's extension actions (ASSIGN_USER, SET_PRIORITY, SET_STATUS, ADD_COMMENT).
+    assignee_id: str | None = None
+    priority: str | None = None
+    status_name: str | None = None
+    comment: str | None = None
+
+
+class Action(Strict):
+    type: str
+    data: ActionData
+
+
+class RuleAttributes(Strict):
+    action: Action
+    name: str
+    state: str | None = None
+    trigger: Trigger
+
+
+class RuleCreate(Strict):
+    type: Literal["rule"]
+    attributes: RuleAttributes
+
+
+class RuleCreateRequest(Strict):
+    data: RuleCreate
+
+
+class RuleUpdate(Strict):
+    type: Literal["rule"]
+    attributes: RuleAttributes | None = None
+
+
+class RuleUpdateRequest(Strict):
+    data: RuleUpdate
+
+
+class SlaTarget(Strict):
+    acknowledge_seconds: int | None = None
+    close_seconds: int | None = None
+
+
+class SlaAttributes(Strict):
+    targets: dict[str, SlaTarget]
+
+
+class SlaDocument(Strict):
+    type: Literal["sla_policy"]
+    attributes: SlaAttributes
+
+
+class SlaRequest(Strict):
+    data: SlaDocument
+
+
+class RemindersAttributes(Strict):
+    lead_times_seconds: list[int]
+
+
+class RemindersDocument(Strict):
+    type: Literal["reminder_policy"]
+    attributes: RemindersAttributes
+
+
+class RemindersRequest(Strict):
+    data: RemindersDocument
+
+
+class DuplicatesAttributes(Strict):
+    enabled: bool | None = None
+    threshold: float | None = None
+    window_seconds: int | None = None
+
+
+class DuplicatesDocument(Strict):
+    type: Literal["duplicate_detection"]
+    attributes: DuplicatesAttributes
+
+
+class DuplicatesRequest(Strict):
+    data: DuplicatesDocument
