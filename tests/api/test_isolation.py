@@ -13,11 +13,14 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from casem.adapters.blobs import open_blob_store
+from casem.adapters.storage.tables import notifications
 from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox
 from tests.support.live_server import LiveServer
@@ -53,6 +56,11 @@ RULE = {
 }
 
 # Bodies are valid, so B's 404 can only come from the lookup of A's ids. {name} in a body is A's resource.
+NOTIFICATION_RULE = {
+    "triggers": [{"type": "CASE_CREATED"}],
+    "recipients": [{"type": "EMAIL", "data": {"email": "oncall@example.com"}}],
+}
+
 PROBES: list[Probe] = [
     # projects
     Probe("GET", "/api/v2/cases/projects/{project_id}"),
@@ -178,6 +186,22 @@ PROBES: list[Probe] = [
     # casem's own audit trail and analytics, scoped by query parameters
     Probe("GET", "/api/v2/casem/audit", query="case_id={case_id}"),
     Probe("GET", "/api/v2/casem/analytics", query="project_id={project_id}"),
+    # notification rules, endpoints and the in-app inbox
+    Probe(
+        "POST",
+        "/api/v2/cases/projects/{project_id}/notification_rules",
+        {"data": {"type": "notification_rule", "attributes": NOTIFICATION_RULE}},
+    ),
+    Probe("GET", "/api/v2/cases/projects/{project_id}/notification_rules"),
+    Probe(
+        "PUT",
+        "/api/v2/cases/projects/{project_id}/notification_rules/{notification_rule_id}",
+        {"data": {"type": "notification_rule", "attributes": NOTIFICATION_RULE}},
+    ),
+    Probe("DELETE", "/api/v2/cases/projects/{project_id}/notification_rules/{notification_rule_id}"),
+    Probe("DELETE", "/api/v2/casem/notification_endpoints/{endpoint_id}"),
+    Probe("POST", "/api/v2/casem/notifications/{notification_id}/read"),
+    Probe("GET", "/api/v2/casem/notification_deliveries", query="case_id={case_id}"),
     # users and teams
     Probe("GET", "/api/v2/users/{user_id}"),
     Probe("GET", "/api/v2/team/{team_id}"),
@@ -187,6 +211,7 @@ PROBES: list[Probe] = [
 # names (keys, handles), which `test_creating_never_collides_with_another_orgs_names` checks.
 CREATES = {
     ("POST", "/api/v2/cases/projects"),
+    ("POST", "/api/v2/casem/notification_endpoints"),
     ("POST", "/api/v2/cases/types"),
     ("POST", "/api/v2/users"),
     ("POST", "/api/v2/team"),
@@ -264,6 +289,23 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
     rule = _ok(
         http.post(f"/api/v2/cases/projects/{project['id']}/rules", json={"data": {"type": "rule", "attributes": RULE}})
     )["data"]
+    notification_rule = _ok(
+        http.post(
+            f"/api/v2/cases/projects/{project['id']}/notification_rules",
+            json={"data": {"type": "notification_rule", "attributes": NOTIFICATION_RULE}},
+        )
+    )["data"]
+    endpoint = _ok(
+        http.post(
+            "/api/v2/casem/notification_endpoints",
+            json={
+                "data": {
+                    "type": "notification_endpoint",
+                    "attributes": {"kind": "HTTP", "name": f"{tag.lower()}-hook", "url": "https://hooks.example.com/a"},
+                }
+            },
+        )
+    )["data"]
     team = _ok(
         http.post(
             "/api/v2/team",
@@ -283,7 +325,32 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "team_id": team["id"],
         "attachment_id": attachment["id"],
         "rule_id": rule["id"],
+        "notification_rule_id": notification_rule["id"],
+        "endpoint_id": endpoint["id"],
+        "notification_id": org.server.call(_inbox_entry(org, case["id"], case["attributes"]["key"])),
     }
+
+
+async def _inbox_entry(org: OrgClient, case_id: str, case_key: str) -> str:
+    """An entry in A's in-app inbox, as the watcher-notifications flavor writes them."""
+    entry_id = str(uuid.uuid4())
+    async with org.server.context.uow() as uow:
+        await uow.execute(
+            sa.insert(notifications).values(
+                id=entry_id,
+                org_id=org.org_id,
+                user_id=org.user_id,
+                case_id=case_id,
+                case_key=case_key,
+                event_id=str(uuid.uuid4()),
+                event_type="case.status_changed",
+                actor_id=None,
+                summary=f"{MARKER} changed",
+                created_at=datetime.now(UTC),
+            )
+        )
+        await uow.commit()
+    return entry_id
 
 
 @pytest.fixture(scope="module")
@@ -354,8 +421,31 @@ def _route_of(probe: Probe) -> str:
     return probe.route.replace("{case_key}", "{case_id}")
 
 
+# Routes that act only on the caller's own org and name no id: `test_org_wide_actions_stay_in_the_org`.
+ORG_WIDE = {
+    ("POST", "/api/v2/cases/aggregate"),
+    ("POST", "/api/v2/casem/notifications/read"),
+}
+
+
+def test_org_wide_actions_stay_in_the_org(world: World) -> None:
+    body = {
+        "data": {
+            "type": "aggregate",
+            "attributes": {"group_by": {"groups": ["status"], "limit": 10}, "query_filter": MARKER},
+        }
+    }
+    mine = _ok(world.a.http.post("/api/v2/cases/aggregate", json=body))["data"]["attributes"]
+    theirs = _ok(world.b.http.post("/api/v2/cases/aggregate", json=body))["data"]["attributes"]
+    assert mine["total"] >= 1 and theirs == {"total": 0, "groups": []}
+    # B marking "all" read leaves A's inbox untouched.
+    assert world.b.http.post("/api/v2/casem/notifications/read").status_code == 204
+    unread = _ok(world.a.http.get("/api/v2/casem/notifications", params={"unread": "true"}))
+    assert world.ids["notification_id"] in json.dumps(unread)
+
+
 def test_matrix_is_complete(server: LiveServer) -> None:
-    covered = {(p.method, _route_of(p)) for p in PROBES} | CREATES
+    covered = {(p.method, _route_of(p)) for p in PROBES} | CREATES | ORG_WIDE
     swept = {(m, p) for m, p in _routes(server) if m == "GET" and "{" not in p}
     missing = sorted(_routes(server) - covered - swept)
     assert not missing, f"routes with no isolation probe (add them to PROBES or CREATES): {missing}"
