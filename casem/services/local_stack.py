@@ -20,14 +20,16 @@ log = structlog.get_logger("casem.local")
 
 
 class LocalWorkers:
-    def __init__(self, context: CaseApiContext, bus: Bus) -> None:
+    def __init__(self, context: CaseApiContext, bus: Bus, extras: dict | None = None) -> None:
         self.context = context
         self.bus = bus
         self._tasks: list[asyncio.Task[None]] = []
         self._stoppers: list = []
         self._closables: list = []
+        self._stop = asyncio.Event()
         # The search-indexing flavor writes to the engine case-api searches, when it has one.
         self.services = HandlerServices(extras={"search": context.search} if context.search else {})
+        self.services.extras.update(extras or {})  # e.g. the caseworker's Temporal client
 
     async def start(self) -> list[str]:
         tenants = list(self.context.databases)
@@ -39,7 +41,13 @@ class LocalWorkers:
         load_flavor("audit-trail")  # imports the flavor modules, filling the registry
         dead_letters = self.bus.producer()
         self._closables.append(dead_letters)
+        started = []
         for name in sorted(FLAVORS):
+            missing = [r for r in getattr(FLAVORS[name], "requires", ()) if r not in self.services.extras]
+            if missing:
+                log.warning("flavor not started: it needs what this stack lacks", flavor=name, missing=missing)
+                continue
+            started.append(name)
             topics = await prepare_topics(self.bus, tenants, name)
             consumer = self.bus.consumer(handler_group(name), topics)
             self._closables.insert(0, consumer)
@@ -47,11 +55,15 @@ class LocalWorkers:
             processor = build_processor(runner, consumer)
             self._stoppers.append(processor.stop)
             self._tasks.append(asyncio.create_task(processor.run()))
-        log.info("local workers started", relays=len(relays), flavors=sorted(FLAVORS))
-        return sorted(FLAVORS)
+            background = getattr(runner.flavor, "background", None)
+            if background is not None:  # reminders and SLA clocks tick beside their consumer
+                self._tasks.append(asyncio.create_task(background(self.context, self._stop)))
+        log.info("local workers started", relays=len(relays), flavors=started)
+        return started
 
     async def stop(self) -> None:
         """Stop polling, finish and commit in-flight work, then release clients."""
+        self._stop.set()
         for stop in self._stoppers:
             stop()
         results = await asyncio.gather(*self._tasks, return_exceptions=True)

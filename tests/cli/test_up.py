@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v2.api.case_management_api import CaseManagementApi
 from datadog_api_client.v2.model.project_create import ProjectCreate
@@ -26,10 +27,23 @@ def _free_port() -> int:
 
 
 def _start(tmp_path: Path, http_port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "CASEM_DATA_DIR": str(tmp_path), "CASEM_HTTP_PORT": str(http_port),
-           "CASEM_GRPC_PORT": str(_free_port()), "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "casem.cli.main", "up"], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "CASEM_DATA_DIR": str(tmp_path),
+        "CASEM_HTTP_PORT": str(http_port),
+        "CASEM_GRPC_PORT": str(_free_port()),
+        "CASEM_TEMPORAL_PORT": str(_free_port()),
+        "COLUMNS": "200",
+    }
+    for engine in ("CASEM_TEMPORAL_ADDRESS", "CASEM_KAFKA_BOOTSTRAP", "CASEM_SEARCH_URL", "CASEM_DATACENTER"):
+        env.pop(engine, None)  # `up` is the embedded stack
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "casem.cli.main", "up"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stderr is not None
     output = ""
     deadline = time.monotonic() + 60
@@ -56,11 +70,36 @@ def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: 
         with ApiClient(config) as client:
             api = CaseManagementApi(client)
             body = ProjectCreateRequest(
-                data=ProjectCreate(attributes=ProjectCreateAttributes(key="UP", name="Up"),
-                                   type=ProjectResourceType.PROJECT)
+                data=ProjectCreate(
+                    attributes=ProjectCreateAttributes(key="UP", name="Up"), type=ProjectResourceType.PROJECT
+                )
             )
             assert api.create_project(body=body).data.attributes.key == "UP"
             assert [p.attributes.key for p in api.get_projects().data] == ["UP"]
+        # The caseworker runs too: an upload goes through its file lifecycle workflow to "available".
+        headers = {"DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
+            project_id = http.get("/api/v2/cases/projects").json()["data"][0]["id"]
+            case = http.post(
+                "/api/v2/cases",
+                json={
+                    "data": {
+                        "type": "case",
+                        "attributes": {"title": "with a file", "type_id": "00000000-0000-0000-0000-000000000001"},
+                        "relationships": {"project": {"data": {"id": project_id, "type": "project"}}},
+                    }
+                },
+            ).json()["data"]
+            upload = http.post(
+                f"/api/v2/cases/{case['id']}/attachments", files={"file": ("notes.txt", b"hello from up", "text/plain")}
+            )
+            assert upload.status_code == 201, upload.text
+            url = f"/api/v2/cases/{case['id']}/attachments/{upload.json()['data']['id']}"
+            deadline = time.monotonic() + 60
+            while http.get(url).json()["data"]["attributes"]["state"] != "available":
+                assert time.monotonic() < deadline, http.get(url).text
+                time.sleep(0.3)
+            assert http.get(url + "/content").content == b"hello from up"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -47,9 +47,12 @@ async def serve(
     on_ready: Callable[[str, str | None], Awaitable[None] | None] | None = None,
     *,
     close_context: bool = True,
+    app_state: dict[str, Any] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then stop taking requests and let in-flight ones finish."""
     app = create_app(context)
+    for name, value in (app_state or {}).items():  # e.g. the blob store and the attachment lifecycle
+        setattr(app.state, name, value)
     config = uvicorn.Config(
         app,
         host=listen.http_host,

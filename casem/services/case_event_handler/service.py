@@ -62,6 +62,14 @@ async def run_flavor(
     ops_port: int | None = 9090,
 ) -> None:
     flavor = load_flavor(flavor_name)
+    services = services or HandlerServices()
+    if "caseworker" in getattr(flavor, "requires", ()) and "caseworker" not in services.extras:
+        from casem.services.caseworker.service import connect, temporal_address, temporal_namespace
+
+        address = temporal_address()
+        if not address:
+            raise RuntimeError(f"flavor {flavor_name} starts caseworker workflows: set CASEM_TEMPORAL_ADDRESS")
+        services.extras["caseworker"] = await connect(address, temporal_namespace())
     topics = await prepare_topics(bus, tenants, flavor_name)
     consumer = bus.consumer(handler_group(flavor_name), topics)
     producer = bus.producer()
@@ -83,6 +91,9 @@ async def run_flavor(
         return failures
 
     ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop)) if ops_port else None
+    # Time-driven flavors (reminders, SLA clocks) also run a scheduler beside their consumer.
+    background = getattr(flavor, "background", None)
+    scheduler = asyncio.create_task(background(context, stop)) if background else None
     log.info("flavor started", flavor=flavor_name, group=handler_group(flavor_name), topics=topics)
     try:
         await processor.run()  # returns after stop(): in-flight messages finish and are committed
@@ -90,6 +101,8 @@ async def run_flavor(
         stop.set()
         if ops:
             await ops
+        if scheduler:
+            await scheduler
         await consumer.close()
         await producer.close()
         log.info("flavor stopped", flavor=flavor_name)

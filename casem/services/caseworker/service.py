@@ -1,0 +1,78 @@
+"""Running the caseworker: the Temporal connection, the blob store, and `casem run caseworker`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+import sqlalchemy as sa
+import structlog
+from temporalio.client import Client
+
+from casem.adapters.blobs import BlobStore, open_blob_store
+from casem.adapters.workflows.client import TemporalCaseworker
+from casem.services.case_api.context import CaseApiContext
+from casem.services.caseworker.worker import build_worker
+from casem.services.ops import serve_ops
+from casem.topology.tenants import data_dir
+
+log = structlog.get_logger("caseworker")
+
+
+def temporal_address(env: dict[str, str] | None = None) -> str | None:
+    env = dict(os.environ) if env is None else env
+    return env.get("CASEM_TEMPORAL_ADDRESS")
+
+
+def temporal_namespace(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    return env.get("CASEM_TEMPORAL_NAMESPACE", "default")
+
+
+def blobs_from_env(env: dict[str, str] | None = None) -> BlobStore:
+    """CASEM_BLOBS_URL (file path, file:// or s3://bucket/prefix?endpoint_url=...), else <data dir>/blobs."""
+    env = dict(os.environ) if env is None else env
+    return open_blob_store(env.get("CASEM_BLOBS_URL") or str(data_dir(env) / "blobs"))
+
+
+async def connect(address: str, namespace: str = "default") -> TemporalCaseworker:
+    return TemporalCaseworker(await Client.connect(address, namespace=namespace))
+
+
+async def run_caseworker(
+    context: CaseApiContext,
+    address: str,
+    *,
+    namespace: str = "default",
+    ops_host: str = "0.0.0.0",
+    ops_port: int = 9090,
+) -> None:
+    """The worker until SIGTERM; on shutdown Temporal hands unfinished activities to another worker."""
+    client = await Client.connect(address, namespace=namespace)
+    blobs = blobs_from_env()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def readiness() -> dict[str, str]:
+        failures = {}
+        for name, db in context.databases.items():
+            try:
+                async with db.reader.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            except Exception as exc:
+                failures[name] = str(exc)
+        return failures
+
+    ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop))
+    worker = build_worker(client, context, blobs)
+    run = asyncio.create_task(worker.run())
+    log.info("caseworker started", temporal=address, namespace=namespace)
+    await stop.wait()
+    await worker.shutdown()  # stops polling, waits for in-flight activities (graceful timeout applies)
+    with contextlib.suppress(asyncio.CancelledError):
+        await run
+    await ops
