@@ -17,7 +17,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each sub-command group lives in its own module beside this one.
-    from casem.cli import admin, infra, runtime, search
+    from casem.cli import admin, dlq, infra, runtime, search
     from casem.cli.import_cmd import import_command
 
     app.command("up")(runtime.up)
@@ -25,6 +25,7 @@ def _register() -> None:
     app.add_typer(runtime.db_app, name="db")
     app.command("import")(import_command)
     app.add_typer(admin.app, name="admin")
+    app.add_typer(dlq.app, name="dlq")
     app.add_typer(infra.app, name="infra")
     app.add_typer(infra.config_app, name="config")
     app.add_typer(search.app, name="search")
