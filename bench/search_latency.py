@@ -5,6 +5,10 @@ usage: .venv/bin/python bench/search_latency.py [--cases 20000] [--queries 300] 
 Loads N case documents (varied status, priority, project, assignee, attributes and words) for one org
 into the embedded search (temporary directory) and, with --opensearch, into OpenSearch under a scratch
 prefix that is dropped afterwards; then times a fixed mix of queries through casem.services.search_api.
+
+Next to each figure, the raw engine's from the same run: the exact requests casem sent (the SQL
+statements on SQLite, the _search bodies on OpenSearch) are recorded and replayed straight to the
+engine, with no casem code in between; `ratio_p50` = casem p50 / raw p50.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ import argparse
 import asyncio
 import json
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+
+import httpx
 
 from casem.adapters.search import EmbeddedSearch, OpenSearchSearch, SearchPort
 from casem.services.search_api.service import count_cases, search_cases
@@ -80,7 +87,33 @@ def documents(n: int, org: str) -> list[dict[str, object]]:
     return docs
 
 
-async def measure(port: SearchPort, n: int, queries: int) -> dict[str, object]:
+class Recorder:
+    """The engine requests of the query being timed, for the raw replay."""
+
+    def __init__(self) -> None:
+        self.current: list[object] | None = None
+        self.by_query: list[list[object]] = []
+
+    def start(self) -> None:
+        self.current = []
+
+    def stop(self) -> None:
+        self.by_query.append(self.current or [])
+        self.current = None
+
+    def add(self, request: object) -> None:
+        if self.current is not None:
+            self.current.append(request)
+
+
+def _percentiles(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return round(statistics.median(timings), 2), round(
+        timings[min(len(timings) - 1, int(0.99 * (len(timings) - 1)))], 2
+    )
+
+
+async def measure(port: SearchPort, n: int, queries: int, recorder: Recorder) -> dict[str, object]:
     org = "bench-org"
     await port.ensure_index(CASE_MANAGEMENT)
     docs = documents(n, org)
@@ -92,31 +125,84 @@ async def measure(port: SearchPort, n: int, queries: int) -> dict[str, object]:
     timings: list[float] = []
     for i in range(queries):
         kind, query = QUERIES[i % len(QUERIES)]
+        recorder.start()
         t0 = time.perf_counter()
         if kind == "search":
             await search_cases(port, CASE_MANAGEMENT, org, query, sort_field="priority", page_size=25)
         else:
             await count_cases(port, CASE_MANAGEMENT, org, query, ["status", "priority", "service"])
         timings.append((time.perf_counter() - t0) * 1000)
-    timings.sort()
-    return {
-        "load_docs_per_s": round(n / load_s, 1),
-        "p50_ms": round(statistics.median(timings), 2),
-        "p99_ms": round(timings[min(len(timings) - 1, int(0.99 * (len(timings) - 1)))], 2),
-    }
+        recorder.stop()
+    p50, p99 = _percentiles(timings)
+    return {"load_docs_per_s": round(n / load_s, 1), "p50_ms": p50, "p99_ms": p99}
+
+
+def replay_sqlite(path: str, recorder: Recorder) -> list[float]:
+    """The recorded statements of each query on a bare sqlite3 connection: SQLite's own time."""
+    conn = sqlite3.connect(path)
+    timings = []
+    for statements in recorder.by_query:
+        t0 = time.perf_counter()
+        for sql in statements:
+            conn.execute(str(sql)).fetchall()
+        timings.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    return timings
+
+
+async def replay_opensearch(url: str, recorder: Recorder) -> list[float]:
+    """The recorded _search bodies posted with a plain HTTP client: OpenSearch's own time."""
+    timings = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for requests in recorder.by_query:
+            t0 = time.perf_counter()
+            for method, path, body in requests:  # type: ignore[misc]
+                (await client.request(method, path, json=body)).raise_for_status()
+            timings.append((time.perf_counter() - t0) * 1000)
+    return timings
+
+
+def with_raw(result: dict[str, object], raw: list[float]) -> dict[str, object]:
+    p50, p99 = _percentiles(raw)
+    return {**result, "raw_p50_ms": p50, "raw_p99_ms": p99, "ratio_p50": round(result["p50_ms"] / p50, 2)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     result: dict[str, object] = {"cases": args.cases, "queries": args.queries}
-    embedded = EmbeddedSearch(tempfile.mkdtemp(prefix="casem-bench-search-"))
+    directory = tempfile.mkdtemp(prefix="casem-bench-search-")
+    recorder = Recorder()
+    connect = sqlite3.connect
+
+    def traced(*a, **k):  # type: ignore[no-untyped-def]
+        conn = connect(*a, **k)
+        conn.set_trace_callback(
+            lambda sql: recorder.add(sql) if sql.lstrip().upper().startswith(("SELECT", "WITH")) else None
+        )
+        return conn
+
+    sqlite3.connect = traced  # type: ignore[assignment]  # record the SQL the embedded engine runs
+    embedded = EmbeddedSearch(directory)
     try:
-        result["embedded"] = await measure(embedded, args.cases, args.queries)
+        measured = await measure(embedded, args.cases, args.queries, recorder)
     finally:
         await embedded.close()
+        sqlite3.connect = connect  # type: ignore[assignment]
+    files = sorted(p for p in __import__("pathlib").Path(directory).rglob("*.db"))
+    result["embedded"] = with_raw(measured, replay_sqlite(str(files[0]), recorder))
     if args.opensearch:
         engine = OpenSearchSearch(args.opensearch, index_prefix=f"bench{uuid.uuid4().hex[:8]}-", write_refresh="false")
+        recorder = Recorder()
+        inner = engine._request
+
+        async def recording(method, path, body=None, ok=(200, 201), **params):  # type: ignore[no-untyped-def]
+            if path.endswith("/_search"):
+                recorder.add((method, path, body))
+            return await inner(method, path, body, ok, **params)
+
+        engine._request = recording  # type: ignore[method-assign]
         try:
-            result["opensearch"] = await measure(engine, args.cases, args.queries)
+            measured = await measure(engine, args.cases, args.queries, recorder)
+            result["opensearch"] = with_raw(measured, await replay_opensearch(args.opensearch, recorder))
         finally:
             await engine.drop(CASE_MANAGEMENT)
             await engine.close()
