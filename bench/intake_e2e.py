@@ -1,17 +1,20 @@
 """Intake end to end: gRPC accept -> searchable, next to the raw producer and raw engine bulk rates.
 
 usage: .venv/bin/python bench/intake_e2e.py [--intakes 2000] [--batch 100] [--concurrency 4]
+       [--postgres ADMIN_DSN --bootstrap KAFKA --opensearch URL]
 
-Everything runs on this machine, on embedded defaults (SQLite tenant database, embedded bus, embedded
-search) in a temporary directory: case-api gRPC in a thread of its own, case-intake and case-indexer in
-this process. Prints one JSON object:
+Everything runs on this machine: on embedded defaults (SQLite tenant database, embedded bus, embedded
+search) in a temporary directory, or with the three real-engine options on PostgreSQL (fresh databases),
+Kafka (a scratch namespace) and OpenSearch (a scratch index prefix). case-api gRPC runs in a thread of its
+own, case-intake and case-indexer in this process. Prints one JSON object:
 
 - e2e.accept_rate: intakes/s acknowledged by case-intake (SubmitBatch, `--concurrency` callers);
 - e2e.searchable_rate: intakes/s from the first accept to the last case searchable;
 - e2e.time_to_searchable_ms p50/p99: per intake, accept -> its document first seen by a search
   (the index is sampled every 20 ms, so add up to 20 ms of resolution);
 - raw.producer_rate: 1 KiB messages/s published straight to the same bus (batches of 1000);
-- raw.engine_bulk_rate: documents/s written straight to the search port (bulk_upsert of 500).
+- raw.engine_bulk_rate: documents/s written straight to the search port (bulk_upsert of 500);
+- engine_refresh_interval_ms: how long the engine may take to make a write searchable (0: at commit).
 """
 
 from __future__ import annotations
@@ -28,11 +31,16 @@ import uuid
 from pathlib import Path
 
 import grpc
+import psycopg
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
-from casem.adapters.bus import OutgoingMessage
+from casem.adapters.bus import Bus, OutgoingMessage
 from casem.adapters.bus.embedded import EmbeddedBus
-from casem.adapters.search import EmbeddedSearch
+from casem.adapters.bus.kafka import KafkaBus
+from casem.adapters.bus.namespace import NamespacedBus
+from casem.adapters.search import EmbeddedSearch, OpenSearchSearch, SearchPort
+from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.tables import cases
 from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
@@ -45,7 +53,7 @@ from casem.services.case_api.projects.service import create_project
 from casem.services.case_indexer.indexer import IndexerSettings, run_indexer
 from casem.services.case_intake.server import create_intake_server, ensure_intake_topic
 from casem.services.search_api.documents import iter_documents
-from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints
+from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, to_async_dsn
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -83,7 +91,7 @@ class CaseApiThread:
         self.thread.join(30)
 
 
-async def raw_producer_rate(bus: EmbeddedBus, n: int) -> float:
+async def raw_producer_rate(bus: Bus, n: int) -> float:
     topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await bus.ensure_topic(topic, 8)
     producer = bus.producer()
@@ -98,21 +106,34 @@ async def raw_producer_rate(bus: EmbeddedBus, n: int) -> float:
     return n / elapsed
 
 
-async def raw_engine_rate(directory: Path, template: dict[str, object], n: int) -> float:
-    search = EmbeddedSearch(directory)
+async def raw_engine_rate(search: SearchPort, template: dict[str, object], n: int) -> float:
     await search.ensure_index(CASE_MANAGEMENT)
     docs = [{**template, "id": str(uuid.uuid4()), "key": f"RAW-{i}", "title": f"raw {i}"} for i in range(n)]
     started = time.perf_counter()
     for start in range(0, n, 500):
         await search.bulk_upsert(CASE_MANAGEMENT, docs[start : start + 500])
     elapsed = time.perf_counter() - started
+    await search.drop(CASE_MANAGEMENT)
     await search.close()
     return n / elapsed
 
 
+def _fresh_postgres(admin: str, label: str) -> str:
+    name = f"casem_bench_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-intake-"))
-    endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp / (t.name + '.db')}") for t in TENANTS}
+    real = bool(args.postgres)
+    if real:
+        endpoints = {t.name: DatabaseEndpoints(master=_fresh_postgres(args.postgres, t.name)) for t in TENANTS}
+        for ep in endpoints.values():
+            upgrade(ep.master)
+    else:
+        endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp / (t.name + '.db')}") for t in TENANTS}
     token = uuid.uuid4().hex
     os.environ[INTERNAL_TOKEN_ENV] = token
     api = CaseApiThread(endpoints).start()
@@ -125,9 +146,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await uow.commit()
     metadata = (("dd-api-key", creds.api_key), ("dd-application-key", creds.app_key))
 
-    bus = EmbeddedBus(tmp / "bus.db")
-    search = EmbeddedSearch(tmp / "search")
+    bus: Bus
+    if real:
+        bus = NamespacedBus(KafkaBus(args.bootstrap), f"bench-{uuid.uuid4().hex[:8]}")
+        prefix = f"bench{uuid.uuid4().hex[:8]}-"
+        search: SearchPort = OpenSearchSearch(args.opensearch, index_prefix=prefix, write_refresh="wait_for")
+        refresh_ms = 1000  # OpenSearch's default index.refresh_interval; the indexer writes with wait_for
+    else:
+        bus = EmbeddedBus(tmp / "bus.db")
+        search = EmbeddedSearch(tmp / "search")
+        refresh_ms = 0  # the embedded index is searchable at commit
     await ensure_intake_topic(bus)
+    await search.ensure_index(CASE_MANAGEMENT)  # the sampler searches before the indexer's first write
     producer = bus.producer()
     intake = create_intake_server(context, producer, "127.0.0.1:0")
     await intake.server.start()
@@ -197,7 +227,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await intake.stop(2)
     await producer.close()
     raw_producer = await raw_producer_rate(bus, args.intakes)
-    raw_engine = await raw_engine_rate(tmp / "raw-search", template, args.intakes)
+    raw_search: SearchPort = (
+        OpenSearchSearch(args.opensearch, index_prefix=f"raw{uuid.uuid4().hex[:8]}-")
+        if real
+        else EmbeddedSearch(tmp / "raw-search")
+    )
+    raw_engine = await raw_engine_rate(raw_search, template, args.intakes)
+    if real:
+        await search.drop(CASE_MANAGEMENT)
     await search.close()
     await bus.close()
     await context.close()
@@ -206,7 +243,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "intakes": args.intakes,
         "batch": args.batch,
         "concurrency": args.concurrency,
-        "backend": "embedded bus + SQLite + embedded search",
+        "backend": "Kafka + PostgreSQL + OpenSearch" if real else "embedded bus + SQLite + embedded search",
+        "engine_refresh_interval_ms": refresh_ms,
         "e2e": {
             "accept_rate": round(args.intakes / accept_elapsed, 1),
             "searchable_rate": round(args.intakes / searchable_elapsed, 1),
@@ -224,6 +262,9 @@ def main() -> None:
     parser.add_argument("--intakes", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--postgres", help="admin DSN: run on PostgreSQL (with --bootstrap and --opensearch)")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    parser.add_argument("--opensearch", help="OpenSearch URL")
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 

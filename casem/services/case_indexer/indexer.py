@@ -26,6 +26,7 @@ import contextlib
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,13 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
-from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, ProcessingStrategy, RunTask, StreamProcessor
+from casem.adapters.bus.strategies import (
+    CommitOffsets,
+    CommitPolicy,
+    ProcessingStrategy,
+    RunTask,
+    StreamProcessor,
+)
 from casem.adapters.search import SearchBackendError, SearchPort, search_from_env
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
 from casem.services.case_api.context import CaseApiContext
@@ -196,7 +203,12 @@ class Indexer:
 
 
 class IndexBatch:
-    """Strategy step: collect finished messages, index their cases in one write, then forward them in order."""
+    """Strategy step: collect finished messages, index their cases in one write, then forward them in order.
+
+    Writes run in the background, up to `max_pending` batches at once, so a write that waits for the
+    engine's refresh does not stall ingestion; batches are forwarded (and so committed) strictly in order,
+    and a full pipeline refuses new messages (back-pressure) instead of buffering without bound.
+    """
 
     def __init__(
         self,
@@ -205,40 +217,70 @@ class IndexBatch:
         *,
         max_batch: int,
         linger_s: float,
+        max_pending: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._index = index
         self._next = next_step
         self._max_batch = max_batch
         self._linger_s = linger_s
+        self._max_pending = max_pending
         self._clock = clock
         self._buffer: list[Message] = []
         self._since = 0.0
+        self._pending: deque[tuple[list[Message], asyncio.Task[object]]] = deque()
 
     async def submit(self, message: Message) -> None:
+        # Never refuse: the previous step has already handed the message over. When every write slot is
+        # busy and the buffer is full, wait for the oldest write instead (back-pressure by blocking).
+        while len(self._buffer) >= self._max_batch and len(self._pending) >= self._max_pending:
+            await asyncio.wait({self._pending[0][1]})
+            await self._forward_done()
         if not self._buffer:
             self._since = self._clock()
         self._buffer.append(message)
-        if len(self._buffer) >= self._max_batch:
-            await self._flush()
+        if len(self._buffer) >= self._max_batch and len(self._pending) < self._max_pending:
+            self._start()
+
+    def _start(self) -> None:
+        batch, self._buffer = self._buffer, []
+        self._pending.append((batch, asyncio.ensure_future(self._index(batch))))  # type: ignore[arg-type]
+
+    async def _forward_done(self) -> None:
+        while self._pending and self._pending[0][1].done():
+            batch, task = self._pending.popleft()
+            task.result()  # raises the write's failure: nothing of this batch (or later) is forwarded
+            for message in batch:
+                await self._next.submit(message)
 
     async def poll(self) -> None:
-        if self._buffer and self._clock() - self._since >= self._linger_s:
-            await self._flush()
+        await self._forward_done()
+        if (
+            self._buffer
+            and len(self._pending) < self._max_pending
+            and (len(self._buffer) >= self._max_batch or self._clock() - self._since >= self._linger_s)
+        ):
+            self._start()
         await self._next.poll()
 
-    async def _flush(self) -> None:
-        batch, self._buffer = self._buffer, []
-        await self._index(batch)  # type: ignore[misc]  # raises: nothing of the batch is forwarded
-        for message in batch:
-            await self._next.submit(message)
+    async def wait_for_room(self, timeout: float) -> None:
+        if self._pending:
+            await asyncio.wait({self._pending[0][1]}, timeout=timeout)
 
     async def join(self, timeout: float | None = None) -> None:
-        await self._flush()
+        if self._buffer:
+            self._start()
+        if self._pending:
+            await asyncio.wait([t for _, t in self._pending], timeout=timeout)
+        await self._forward_done()
         await self._next.join(timeout)
 
     async def close(self) -> None:
         self._buffer.clear()  # not indexed, so not committed: redelivered
+        for _, task in self._pending:
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self._pending), return_exceptions=True)
+        self._pending.clear()
         await self._next.close()
 
 
