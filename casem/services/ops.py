@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -41,3 +43,19 @@ async def serve_ops(readiness: ReadinessCheck, host: str, port: int, stop: async
     await stop.wait()
     server.should_exit = True
     await task
+
+
+def database_readiness(databases: Mapping[str, Any]) -> ReadinessCheck:
+    """Ready when every tenant database answers a trivial query; the failures name the tenant."""
+
+    async def check() -> dict[str, str]:
+        failures = {}
+        for name, db in databases.items():
+            try:
+                async with db.reader.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            except Exception as exc:  # readiness reports, it does not raise
+                failures[name] = str(exc)
+        return failures
+
+    return check

@@ -6,7 +6,6 @@ import asyncio
 import signal
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 import structlog
 
 from casem.adapters.bus import Bus, Consumer
@@ -14,7 +13,7 @@ from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, 
 from casem.services.case_api.context import CaseApiContext
 from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
-from casem.services.ops import serve_ops
+from casem.services.ops import database_readiness, serve_ops
 from casem.topology.topics import dead_letter_topic, domain_events_topic, handler_group
 
 log = structlog.get_logger("case-event-handler")
@@ -63,13 +62,16 @@ async def run_flavor(
 ) -> None:
     flavor = load_flavor(flavor_name)
     services = services or HandlerServices()
-    if "caseworker" in getattr(flavor, "requires", ()) and "caseworker" not in services.extras:
+    required = "caseworker" in getattr(flavor, "requires", ())
+    wanted = required or "caseworker" in getattr(flavor, "uses", ())  # `uses`: optional, connected when configured
+    if wanted and "caseworker" not in services.extras:
         from casem.services.caseworker.service import connect, temporal_address, temporal_namespace
 
         address = temporal_address()
-        if not address:
+        if address:
+            services.extras["caseworker"] = await connect(address, temporal_namespace())
+        elif required:
             raise RuntimeError(f"flavor {flavor_name} starts caseworker workflows: set CASEM_TEMPORAL_ADDRESS")
-        services.extras["caseworker"] = await connect(address, temporal_namespace())
     topics = await prepare_topics(bus, tenants, flavor_name)
     consumer = bus.consumer(handler_group(flavor_name), topics)
     producer = bus.producer()
@@ -80,15 +82,7 @@ async def run_flavor(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: (stop.set(), processor.stop()))
 
-    async def readiness() -> dict[str, str]:
-        failures = {}
-        for name, db in context.databases.items():
-            try:
-                async with db.reader.connect() as conn:
-                    await conn.execute(sa.text("SELECT 1"))
-            except Exception as exc:
-                failures[name] = str(exc)
-        return failures
+    readiness = database_readiness(context.databases)
 
     ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop)) if ops_port else None
     # Time-driven flavors (reminders, SLA clocks) also run a scheduler beside their consumer.

@@ -6,13 +6,11 @@ import asyncio
 import signal
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-
 from casem.adapters.bus import Bus
 from casem.services.case_api.context import CaseApiContext
 from casem.services.case_event_handler.service import DOMAIN_EVENTS_PARTITIONS
 from casem.services.case_event_relay.relay import Relay, RelaySettings
-from casem.services.ops import serve_ops
+from casem.services.ops import database_readiness, serve_ops
 from casem.topology.topics import domain_events_topic
 
 
@@ -38,15 +36,7 @@ async def run_relay(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async def readiness() -> dict[str, str]:
-        failures = {}
-        for tenant in tenants:
-            try:
-                async with context.databases[tenant].reader.connect() as conn:
-                    await conn.execute(sa.text("SELECT 1"))
-            except Exception as exc:
-                failures[tenant] = str(exc)
-        return failures
+    readiness = database_readiness({t: context.databases[t] for t in tenants})
 
     ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop))
     tasks = [asyncio.create_task(r.run()) for r in relays]

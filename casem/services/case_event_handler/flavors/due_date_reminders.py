@@ -24,7 +24,7 @@ import structlog
 
 from casem.adapters.storage.tables import case_reminders, cases
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.domain.automation import due_instant, notification_request
+from casem.domain.automation import due_instant, record_with_notice
 from casem.domain.cases import Case, Status
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent
@@ -159,18 +159,7 @@ async def _fire(uow: UnitOfWork, reminder: sa.Row, now: datetime) -> bool:
             "summary": summary,
         },
     )
-    case.record(event)
-    case.record(
-        notification_request(
-            org_id=case.org_id,
-            case_id=case.id,
-            key=case.key,
-            reason="due_date_reminder",
-            summary=summary,
-            recipients=[case.assignee_id] if case.assignee_id else [],
-            source_event_id=event.id,
-        )
-    )
+    record_with_notice(case, event, "due_date_reminder", summary)
     return True
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import automation_rules, cases, sla_clocks
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.domain.automation import ACKNOWLEDGE, ACKNOWLEDGING_EVENTS, BREACH_KINDS, notification_request, sla_deadlines
+from casem.domain.automation import ACKNOWLEDGE, ACKNOWLEDGING_EVENTS, BREACH_KINDS, record_with_notice, sla_deadlines
 from casem.domain.cases import Case, Status
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent
@@ -118,18 +118,7 @@ async def check_breaches(uow: UnitOfWork, clock: sa.Row, now: datetime) -> list[
                 "summary": summary,
             },
         )
-        case.record(event)
-        case.record(
-            notification_request(
-                org_id=case.org_id,
-                case_id=case.id,
-                key=case.key,
-                reason="sla_breached",
-                summary=summary,
-                recipients=[case.assignee_id] if case.assignee_id else [],
-                source_event_id=event.id,
-            )
-        )
+        record_with_notice(case, event, "sla_breached", summary)
         reported.append(kind)
     return reported
 
