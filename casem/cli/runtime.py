@@ -68,6 +68,7 @@ def up(
 
     async def main() -> None:
         from casem.adapters.bus import open_bus
+        from casem.services.caseworker.schedules import ensure_schedules
         from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
         from casem.services.caseworker.worker import build_worker
         from casem.services.local_stack import LocalWorkers
@@ -75,7 +76,8 @@ def up(
         creds = await _bootstrap(ctx, creds_path)
         caseworker = await connect(temporal, temporal_namespace())
         blobs = blobs_from_env()
-        worker = build_worker(caseworker.client, ctx, blobs)
+        await ensure_schedules(caseworker.client, list(ctx.databases), task_queue=caseworker.task_queue)
+        worker = build_worker(caseworker.client, ctx, blobs, task_queue=caseworker.task_queue)
         worker_task = asyncio.create_task(worker.run())
         bus = open_bus()
         workers = LocalWorkers(ctx, bus, extras={"caseworker": caseworker})
@@ -101,7 +103,7 @@ def up(
                 Listen(host, http_port, f"{host}:{grpc_port}"),
                 on_ready=ready,
                 close_context=False,
-                app_state={"blobs": blobs, "attachment_lifecycle": caseworker},
+                app_state={"blobs": blobs, "attachment_lifecycle": caseworker, "caseworker": caseworker},
             )
         finally:
             await workers.stop()
@@ -167,8 +169,8 @@ def run(
 
             state: dict[str, object] = {"blobs": blobs_from_env()}
             address = os.environ.get("CASEM_TEMPORAL_ADDRESS")
-            if address:  # uploads start their file lifecycle workflow at once
-                state["attachment_lifecycle"] = await connect(address, temporal_namespace())
+            if address:  # uploads start their file lifecycle workflow at once; merges start theirs
+                state["attachment_lifecycle"] = state["caseworker"] = await connect(address, temporal_namespace())
             await serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}"), app_state=state)
 
         asyncio.run(case_api())
@@ -217,19 +219,11 @@ async def _intake_or_indexer(
     service: str, ctx: CaseApiContext, bus: object, host: str, grpc_port: int, ops_port: int
 ) -> None:
     """Both run until SIGTERM beside the ops endpoints (/healthz, /readyz, /metrics)."""
-    from casem.services.ops import serve_ops
+    from casem.services.ops import database_readiness, serve_ops
 
     stop = asyncio.Event()
 
-    async def readiness() -> dict[str, str]:
-        failures = {}
-        for name, db in ctx.databases.items():
-            try:
-                async with db.reader.connect() as conn:
-                    await conn.execute(sa.text("SELECT 1"))
-            except Exception as exc:
-                failures[name] = str(exc)
-        return failures
+    readiness = database_readiness(ctx.databases)
 
     ops = asyncio.create_task(serve_ops(readiness, host, ops_port, stop))
     try:

@@ -307,14 +307,17 @@ class DuplicateSettings:
     enabled: bool = True
     threshold: float = DEFAULT_THRESHOLD
     window_seconds: int = DEFAULT_WINDOW_SECONDS
+    # Merge each suggested duplicate into its candidate at once (the caseworker's merge workflow).
+    auto_merge: bool = False
 
 
 def validate_duplicates(values: Mapping[str, Any], pointer: str = ATTRS) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
-    if "enabled" in values:
-        if not isinstance(values["enabled"], bool):
-            raise InvalidInput("enabled must be a boolean", f"{pointer}/enabled")
-        cleaned["enabled"] = values["enabled"]
+    for flag in ("enabled", "auto_merge"):
+        if flag in values:
+            if not isinstance(values[flag], bool):
+                raise InvalidInput(f"{flag} must be a boolean", f"{pointer}/{flag}")
+            cleaned[flag] = values[flag]
     if "threshold" in values:
         threshold = values["threshold"]
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
@@ -403,4 +406,20 @@ def notification_request(
             "recipients": recipients,
             "source_event_id": source_event_id,
         },
+    )
+
+
+def record_with_notice(case: Any, event: DomainEvent, reason: str, summary: str) -> None:
+    """Record a system event on the case (its timeline cell) and the notice that tells its assignee."""
+    case.record(event)
+    case.record(
+        notification_request(
+            org_id=case.org_id,
+            case_id=case.id,
+            key=case.key,
+            reason=reason,
+            summary=summary,
+            recipients=[case.assignee_id] if case.assignee_id else [],
+            source_event_id=event.id,
+        )
     )

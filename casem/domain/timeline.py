@@ -42,6 +42,8 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.due_date_reminder": "DUE_DATE_REMINDER",
     "case.sla_breached": "SLA_BREACH",
     "case.duplicate_suggested": "DUPLICATE_SUGGESTION",
+    # Recorded by the caseworker on each duplicate it merged into a primary (casem/domain/merges.py).
+    "case.merged": "CASE_MERGE",
 }
 
 

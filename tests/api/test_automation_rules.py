@@ -163,6 +163,7 @@ def test_sla_reminder_and_duplicate_settings(org: OrgClient) -> None:
         "enabled": True,
         "threshold": 0.6,
         "window_seconds": 7 * 86400,
+        "auto_merge": False,
     }
 
     targets = {"P1": {"acknowledge_seconds": 900, "close_seconds": 14400}, "P2": {"acknowledge_seconds": 3600}}
@@ -181,6 +182,7 @@ def test_sla_reminder_and_duplicate_settings(org: OrgClient) -> None:
         "enabled": True,
         "threshold": 0.8,
         "window_seconds": 7 * 86400,
+        "auto_merge": False,
     }
 
     for path, document, pointer in [

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 
 from casem.adapters.blobs import open_blob_store
 from casem.adapters.storage.tables import notifications
+from casem.services.caseworker.merges import MergeRequest, insert_merge
+from casem.topology.tenants import CASE_MANAGEMENT
 from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox
 from tests.support.live_server import LiveServer
@@ -59,6 +61,39 @@ RULE = {
 NOTIFICATION_RULE = {
     "triggers": [{"type": "CASE_CREATED"}],
     "recipients": [{"type": "EMAIL", "data": {"email": "oncall@example.com"}}],
+}
+
+MERGE = {"data": {"type": "merge", "relationships": {"duplicates": {"data": [{"id": "{case_id}", "type": "case"}]}}}}
+
+VIEW = {"data": {"type": "view", "attributes": {"name": "v", "project_id": "{project_id}", "query": "status:open"}}}
+LINK = {
+    "data": {
+        "type": "link",
+        "attributes": {
+            "parent_entity_type": "CASE",
+            "parent_entity_id": "{case_id}",
+            "child_entity_type": "INCIDENT",
+            "child_entity_id": "INC-1",
+            "relationship": "ESCALATES_TO",
+        },
+    }
+}
+INSIGHTS = {
+    "data": {
+        "type": "case",
+        "attributes": {"insights": [{"type": "MONITOR", "resource_id": "1", "ref": "/monitors/1"}]},
+    }
+}
+WINDOW = {
+    "data": {
+        "type": "maintenance_window",
+        "attributes": {
+            "name": f"{MARKER} w",
+            "query": "priority:P1",
+            "start_at": "2030-01-01T00:00:00Z",
+            "end_at": "2030-01-01T06:00:00Z",
+        },
+    }
 }
 
 PROBES: list[Probe] = [
@@ -202,6 +237,29 @@ PROBES: list[Probe] = [
     Probe("DELETE", "/api/v2/casem/notification_endpoints/{endpoint_id}"),
     Probe("POST", "/api/v2/casem/notifications/{notification_id}/read"),
     Probe("GET", "/api/v2/casem/notification_deliveries", query="case_id={case_id}"),
+    # casem's case merges: A's case as primary, and A's case as duplicate of B's own
+    Probe("POST", "/api/v2/casem/cases/{case_id}/merge", MERGE),
+    Probe("POST", "/api/v2/casem/cases/{case_id}/merge", MERGE, own=("case_id",)),
+    Probe("GET", "/api/v2/casem/merges/{merge_id}"),
+    # case views, links, project favorites, maintenance windows and insights
+    Probe("POST", "/api/v2/cases/views", VIEW),
+    Probe("GET", "/api/v2/cases/views", query="project_id={project_id}"),
+    Probe("GET", "/api/v2/cases/views/{view_id}"),
+    Probe("PUT", "/api/v2/cases/views/{view_id}", {"data": {"type": "view", "attributes": {"name": "x"}}}),
+    Probe("DELETE", "/api/v2/cases/views/{view_id}"),
+    Probe("POST", "/api/v2/cases/link", LINK),
+    Probe("GET", "/api/v2/cases/link", query="entity_type=CASE&entity_id={case_id}"),
+    Probe("DELETE", "/api/v2/cases/link/{link_id}"),
+    Probe("POST", "/api/v2/cases/projects/{project_id}/favorites"),
+    Probe("DELETE", "/api/v2/cases/projects/{project_id}/favorites"),
+    Probe(
+        "PUT",
+        "/api/v2/maintenance_windows/{maintenance_window_id}",
+        {"data": {"type": "maintenance_window", "attributes": {"name": "x"}}},
+    ),
+    Probe("DELETE", "/api/v2/maintenance_windows/{maintenance_window_id}"),
+    Probe("PUT", "/api/v2/cases/{case_id}/insights", INSIGHTS),
+    Probe("DELETE", "/api/v2/cases/{case_id}/insights", INSIGHTS),
     # users and teams
     Probe("GET", "/api/v2/users/{user_id}"),
     Probe("GET", "/api/v2/team/{team_id}"),
@@ -215,6 +273,7 @@ CREATES = {
     ("POST", "/api/v2/cases/types"),
     ("POST", "/api/v2/users"),
     ("POST", "/api/v2/team"),
+    ("POST", "/api/v2/maintenance_windows"),
 }
 
 # Query strings for listing routes that filter: B's answers must still hold none of A's data.
@@ -328,7 +387,29 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "notification_rule_id": notification_rule["id"],
         "endpoint_id": endpoint["id"],
         "notification_id": org.server.call(_inbox_entry(org, case["id"], case["attributes"]["key"])),
+        "merge_id": org.server.call(_merge_entry(org, case["id"])),
+        **_build_views_links(org, project["id"], case["id"]),
     }
+
+
+def _build_views_links(org: OrgClient, project_id: str, case_id: str) -> dict[str, str]:
+    """A saved view, a case link, a favorite, a maintenance window and an insight of the org's."""
+    http = org.http
+    view = _ok(http.post("/api/v2/cases/views", json=json.loads(_fill(json.dumps(VIEW), {"project_id": project_id}))))
+    link = _ok(http.post("/api/v2/cases/link", json=json.loads(_fill(json.dumps(LINK), {"case_id": case_id}))))
+    _ok(http.post(f"/api/v2/cases/projects/{project_id}/favorites"))
+    window = _ok(http.post("/api/v2/maintenance_windows", json=WINDOW))
+    _ok(http.put(f"/api/v2/cases/{case_id}/insights", json=INSIGHTS))
+    return {"view_id": view["data"]["id"], "link_id": link["data"]["id"], "maintenance_window_id": window["data"]["id"]}
+
+
+async def _merge_entry(org: OrgClient, case_id: str) -> str:
+    """A merge of A's, as POST .../merge records it (the live server has no Temporal to run it)."""
+    request = MergeRequest(CASE_MANAGEMENT, org.org_id, str(uuid.uuid4()), case_id, [str(uuid.uuid4())], org.user_id)
+    async with org.server.context.uow() as uow:
+        await insert_merge(uow, request)
+        await uow.commit()
+    return request.merge_id
 
 
 async def _inbox_entry(org: OrgClient, case_id: str, case_key: str) -> str:

@@ -324,6 +324,7 @@ def start_mappers() -> None:
         (Delivery, notification_deliveries),
     ):
         mapper_registry.map_imperatively(cls, table)
+    _map_views_links()
     _mapped = True
 
 
@@ -547,3 +548,151 @@ sa.Index(
     postgresql_where=domain_events.c.published_at.is_(None),
     sqlite_where=domain_events.c.published_at.is_(None),
 )
+
+# -- merges (0007): duplicate cases merged into a primary by the caseworker ---------------------------------
+# One row per merge request; the workflow moves it PENDING → RUNNING → COMPLETED (or FAILED).
+case_merges = sa.Table(
+    "case_merges",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("primary_case_id", ID, nullable=False),
+    sa.Column("duplicate_ids", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # "api" or the flavor that asked (duplicate-detection)
+    sa.Column("workflow_id", sa.String(255), nullable=False),
+    sa.Column("requested_by_id", ID),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Index("ix_case_merges_org_primary", "org_id", "primary_case_id"),
+)
+
+# One row per duplicate a merge has handled, written in the transaction that handled it: its presence is
+# what makes the step idempotent (a retried or replayed activity finds it and does nothing).
+case_merge_progress = sa.Table(
+    "case_merge_progress",
+    metadata,
+    sa.Column("merge_id", ID, primary_key=True),
+    sa.Column("duplicate_id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("cells_copied", sa.Integer, nullable=False),
+    sa.Column("watchers_added", sa.Integer, nullable=False),
+    sa.Column("done_at", UTCDateTime, nullable=False),
+)
+
+# Links between cases. A duplicate is linked to one primary (`duplicate_of`); links outlive purges (history).
+case_links = sa.Table(
+    "case_links",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID, nullable=False),
+    sa.Column("linked_case_id", ID, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("merge_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("case_id", "kind", name="uq_case_links_case_kind"),
+    sa.Index("ix_case_links_linked", "linked_case_id", "kind"),
+)
+
+# -- views and links (0008): saved case views, case links, project favorites, maintenance windows, insights --
+case_views = sa.Table(
+    "case_views",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("np_rule_id", ID),
+    sa.Column("created_by_id", ID),
+    sa.Column("modified_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_case_views_project", "org_id", "project_id", "created_at"),
+)
+
+# Datadog's case links (POST /api/v2/cases/link). Not the merges' `case_links` (one `duplicate_of` per
+# case, written by the caseworker): these are any of the model's relationships, between a case and a
+# case, incident, page or agent conversation; a non-case end is kept by its id only.
+case_entity_links = sa.Table(
+    "case_entity_links",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("parent_entity_type", sa.String(32), nullable=False),
+    sa.Column("parent_entity_id", sa.String(255), nullable=False),
+    sa.Column("child_entity_type", sa.String(32), nullable=False),
+    sa.Column("child_entity_id", sa.String(255), nullable=False),
+    sa.Column("relationship", sa.String(32), nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint(
+        "org_id",
+        "parent_entity_type",
+        "parent_entity_id",
+        "child_entity_type",
+        "child_entity_id",
+        "relationship",
+        name="uq_case_entity_links_ends",
+    ),
+    sa.Index("ix_case_entity_links_parent", "org_id", "parent_entity_type", "parent_entity_id"),
+    sa.Index("ix_case_entity_links_child", "org_id", "child_entity_type", "child_entity_id"),
+)
+
+project_favorites = sa.Table(
+    "project_favorites",
+    metadata,
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+maintenance_windows = sa.Table(
+    "maintenance_windows",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("start_at", UTCDateTime, nullable=False),
+    sa.Column("end_at", UTCDateTime, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("updated_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_maintenance_windows_org_start", "org_id", "start_at"),
+)
+
+case_insights = sa.Table(
+    "case_insights",
+    metadata,
+    sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("type", sa.String(64), primary_key=True),
+    sa.Column("resource_id", sa.String(255), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("ref", sa.String(2048), nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+def _map_views_links() -> None:
+    from casem.domain.case_links import CaseLink
+    from casem.domain.case_views import CaseView
+    from casem.domain.favorites import ProjectFavorite
+    from casem.domain.insights import CaseInsight
+    from casem.domain.maintenance_windows import MaintenanceWindow
+
+    for cls, table in (
+        (CaseView, case_views),
+        (CaseLink, case_entity_links),
+        (ProjectFavorite, project_favorites),
+        (MaintenanceWindow, maintenance_windows),
+        (CaseInsight, case_insights),
+    ):
+        mapper_registry.map_imperatively(cls, table)

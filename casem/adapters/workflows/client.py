@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from casem.domain.attachments import Attachment
+from casem.domain.merges import merge_workflow_id
 from casem.services.caseworker.activities import AttachmentRef, CaseRef
+from casem.services.caseworker.merges import MergeRequest
 from casem.services.caseworker.workflows import (
     TASK_QUEUE,
+    CaseMergeWorkflow,
     CaseRetentionWorkflow,
     FileLifecycleWorkflow,
     attachment_workflow_id,
@@ -50,6 +54,34 @@ class TemporalCaseworker:
 
     async def case_unarchived(self, tenant: str, org_id: str, case_id: str) -> None:
         await self._signal(retention_workflow_id(case_id), CaseRetentionWorkflow.unarchived)
+
+    async def ensure_retention(self, tenant: str, org_id: str, case_id: str) -> bool:
+        """Start the case's retention workflow unless one is running; True when this call started it."""
+        try:
+            described = await self.client.get_workflow_handle(retention_workflow_id(case_id)).describe()
+            if described.status == WorkflowExecutionStatus.RUNNING:
+                return False
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await self.case_archived(tenant, org_id, case_id)
+        return True
+
+    async def start_merge(self, request: MergeRequest) -> WorkflowHandle:
+        # A repeated start of the same merge (redelivered suggestion, retried request) joins the running
+        # workflow (USE_EXISTING) or finds the finished one (REJECT_DUPLICATE): a merge runs once.
+        workflow_id = merge_workflow_id(request.merge_id)
+        try:
+            return await self.client.start_workflow(
+                CaseMergeWorkflow.run,
+                request,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return self.client.get_workflow_handle_for(CaseMergeWorkflow.run, workflow_id)
 
     async def _signal(self, workflow_id: str, signal: object) -> None:
         try:

@@ -6,11 +6,13 @@ timeline cell (the domain's transitions are no-ops when already applied) nor fai
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from temporalio import activity
@@ -20,6 +22,7 @@ from casem.adapters.blobs.port import HEAD_BYTES
 from casem.adapters.storage.tables import (
     attachments,
     case_purges,
+    cases,
     retention_policies,
     timeline_cells,
     watchers,
@@ -100,6 +103,28 @@ class PurgeResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class RetentionSweepInput:
+    tenants: list[str]
+
+
+@dataclass
+class RetentionSweepReport:
+    tenant: str
+    examined: int = 0  # closed, archived cases under a retention policy
+    started: list[str] = field(default_factory=list)  # case ids that had no running retention workflow
+
+
+class RetentionStarter(Protocol):
+    """Starts a case's retention workflow unless one is running (TemporalCaseworker implements it)."""
+
+    async def ensure_retention(self, tenant: str, org_id: str, case_id: str) -> bool: ...
+
+
+SWEEP_PAGE = 500  # cases read per query; the sweep heartbeats the last id of each page
+SWEEP_CONCURRENCY = 16  # Temporal RPCs in flight while the sweep checks a page of cases
+
+
 def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts)
 
@@ -130,10 +155,17 @@ def purge_deadline(case: Case, retention_days: int | None) -> tuple[datetime | N
 
 
 class CaseworkerActivities:
-    def __init__(self, ctx: CaseApiContext, blobs: BlobStore, scanners: Sequence[Scanner] = ()) -> None:
+    def __init__(
+        self,
+        ctx: CaseApiContext,
+        blobs: BlobStore,
+        scanners: Sequence[Scanner] = (),
+        retention: RetentionStarter | None = None,
+    ) -> None:
         self.ctx = ctx
         self.blobs = blobs
         self.scanners = list(scanners)
+        self.retention = retention
 
     # -- file lifecycle -----------------------------------------------------------------------------
     @activity.defn
@@ -264,6 +296,7 @@ class CaseworkerActivities:
     # -- case retention -----------------------------------------------------------------------------
     @activity.defn
     async def retention_deadline(self, ref: CaseRef) -> RetentionCheck:
+        activity.heartbeat()  # see purge_case: a dead worker's attempt is retried within the heartbeat timeout
         async with self.ctx.uow(ref.tenant, read_only=True) as uow:
             case = await uow.session.get(Case, ref.case_id)
             if case is None or case.org_id != ref.org_id:
@@ -276,6 +309,7 @@ class CaseworkerActivities:
     async def purge_case(self, data: PurgeInput) -> PurgeResult:
         ref = data.ref
         prefix = f"{ref.org_id}/{ref.case_id}/"
+        activity.heartbeat()  # a worker killed mid-purge is noticed at the heartbeat timeout, not after minutes
         async with self.ctx.uow(ref.tenant) as uow:
             done = await uow.scalar(sa.select(case_purges.c.id).where(case_purges.c.case_id == ref.case_id))
             if done is not None:
@@ -325,6 +359,60 @@ class CaseworkerActivities:
         counts["blobs"] = await self._delete_blobs(prefix)
         return PurgeResult("purged", counts)
 
+    @activity.defn
+    async def sweep_retention(self, tenant: str) -> RetentionSweepReport:
+        """Start the retention workflow of every closed, archived case under a policy that lacks a running one,
+        so retention does not depend on every `case.archived` event having reached retention-scheduling."""
+        if self.retention is None:
+            raise RuntimeError("the retention sweep needs the caseworker's Temporal client")
+        report = RetentionSweepReport(tenant)
+        info = activity.info()
+        # A retried sweep resumes after the last page it heartbeated.
+        after = info.heartbeat_details[0] if info.heartbeat_details else ""
+        rp = retention_policies.c
+        has_policy = (
+            sa.exists()
+            .where(rp.org_id == cases.c.org_id, sa.or_(rp.project_id == cases.c.project_id, rp.project_id.is_(None)))
+            .correlate(cases)
+        )
+        limit = asyncio.Semaphore(SWEEP_CONCURRENCY)
+
+        async def ensure(org_id: str, case_id: str) -> None:
+            assert self.retention is not None
+            async with limit:
+                if await self.retention.ensure_retention(tenant, org_id, case_id):
+                    report.started.append(case_id)
+
+        while True:
+            async with self.ctx.uow(tenant, read_only=True) as uow:
+                page = (
+                    await uow.execute(
+                        sa.select(cases.c.id, cases.c.org_id)
+                        .where(
+                            cases.c.status == Status.CLOSED.value,
+                            cases.c.closed_at.is_not(None),
+                            cases.c.archived_at.is_not(None),
+                            cases.c.id > after,
+                            has_policy,
+                        )
+                        .order_by(cases.c.id)
+                        .limit(SWEEP_PAGE)
+                    )
+                ).all()
+            if not page:
+                break
+            await asyncio.gather(*(ensure(row.org_id, row.id) for row in page))
+            report.examined += len(page)
+            after = page[-1].id
+            activity.heartbeat(after)
+        activity.logger.info(
+            "retention sweep of %s: %d cases examined, %d workflows started",
+            tenant,
+            report.examined,
+            len(report.started),
+        )
+        return report
+
     async def _delete_blobs(self, prefix: str) -> int:
         removed = 0
         for blob in await self.blobs.list(prefix):
@@ -340,4 +428,5 @@ class CaseworkerActivities:
             self.sweep_attachments,
             self.retention_deadline,
             self.purge_case,
+            self.sweep_retention,
         ]

@@ -7,15 +7,16 @@ import contextlib
 import os
 import signal
 
-import sqlalchemy as sa
 import structlog
 from temporalio.client import Client
 
 from casem.adapters.blobs import BlobStore, open_blob_store
 from casem.adapters.workflows.client import TemporalCaseworker
 from casem.services.case_api.context import CaseApiContext
+from casem.services.caseworker.schedules import ensure_schedules
 from casem.services.caseworker.worker import build_worker
-from casem.services.ops import serve_ops
+from casem.services.caseworker.workflows import TASK_QUEUE
+from casem.services.ops import database_readiness, serve_ops
 from casem.topology.tenants import data_dir
 
 log = structlog.get_logger("caseworker")
@@ -31,14 +32,20 @@ def temporal_namespace(env: dict[str, str] | None = None) -> str:
     return env.get("CASEM_TEMPORAL_NAMESPACE", "default")
 
 
+def task_queue(env: dict[str, str] | None = None) -> str:
+    """CASEM_TEMPORAL_TASK_QUEUE: workers and the services starting workflows must agree on it."""
+    env = dict(os.environ) if env is None else env
+    return env.get("CASEM_TEMPORAL_TASK_QUEUE") or TASK_QUEUE
+
+
 def blobs_from_env(env: dict[str, str] | None = None) -> BlobStore:
     """CASEM_BLOBS_URL (file path, file:// or s3://bucket/prefix?endpoint_url=...), else <data dir>/blobs."""
     env = dict(os.environ) if env is None else env
     return open_blob_store(env.get("CASEM_BLOBS_URL") or str(data_dir(env) / "blobs"))
 
 
-async def connect(address: str, namespace: str = "default") -> TemporalCaseworker:
-    return TemporalCaseworker(await Client.connect(address, namespace=namespace))
+async def connect(address: str, namespace: str = "default", queue: str | None = None) -> TemporalCaseworker:
+    return TemporalCaseworker(await Client.connect(address, namespace=namespace), queue or task_queue())
 
 
 async def run_caseworker(
@@ -57,20 +64,15 @@ async def run_caseworker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async def readiness() -> dict[str, str]:
-        failures = {}
-        for name, db in context.databases.items():
-            try:
-                async with db.reader.connect() as conn:
-                    await conn.execute(sa.text("SELECT 1"))
-            except Exception as exc:
-                failures[name] = str(exc)
-        return failures
+    readiness = database_readiness(context.databases)
 
+    queue = task_queue()
+    # Idempotent: every replica's start creates the schedule or brings it up to date.
+    await ensure_schedules(client, list(context.databases), task_queue=queue)
     ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop))
-    worker = build_worker(client, context, blobs)
+    worker = build_worker(client, context, blobs, task_queue=queue)
     run = asyncio.create_task(worker.run())
-    log.info("caseworker started", temporal=address, namespace=namespace)
+    log.info("caseworker started", temporal=address, namespace=namespace, task_queue=queue)
     await stop.wait()
     await worker.shutdown()  # stops polling, waits for in-flight activities (graceful timeout applies)
     with contextlib.suppress(asyncio.CancelledError):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from casem.adapters.blobs import BlobStore
+from casem.adapters.workflows.client import TemporalCaseworker
 from casem.services.case_api.context import CaseApiContext
 from casem.services.caseworker.activities import CaseworkerActivities
+from casem.services.caseworker.merges import MergeActivities
 from casem.services.caseworker.scanners import EicarScanner, Scanner
 from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
 
@@ -22,9 +25,22 @@ def build_worker(
     *,
     scanners: Sequence[Scanner] | None = None,
     task_queue: str = TASK_QUEUE,
+    extra_workflows: Sequence[type] = (),
+    interceptors: Sequence[Any] = (),
 ) -> Worker:
-    activities = CaseworkerActivities(ctx, blobs, [EicarScanner()] if scanners is None else scanners)
-    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all())
+    activities = CaseworkerActivities(
+        ctx,
+        blobs,
+        [EicarScanner()] if scanners is None else scanners,
+        retention=TemporalCaseworker(client, task_queue),  # the retention sweep starts workflows on this queue
+    )
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[*WORKFLOWS, *extra_workflows],  # extras: e.g. the bench's no-op baseline workflow
+        activities=[*activities.all(), *MergeActivities(ctx).all()],
+        interceptors=list(interceptors),
+    )
 
 
 async def run_worker(address: str, ctx: CaseApiContext, blobs: BlobStore, *, namespace: str = "default") -> None:

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from casem.domain.merges import MergeStatus
     from casem.services.caseworker.activities import (
         AttachmentRef,
         CaseRef,
@@ -22,8 +23,18 @@ with workflow.unsafe.imports_passed_through():
         PurgeInput,
         PurgeResult,
         RemoveInput,
+        RetentionSweepInput,
+        RetentionSweepReport,
         SweepInput,
         SweepReport,
+    )
+    from casem.services.caseworker.merges import (
+        MergeActivities,
+        MergeFinish,
+        MergeRequest,
+        MergeResult,
+        MergeStep,
+        StepResult,
     )
 
 TASK_QUEUE = "caseworker"
@@ -34,6 +45,10 @@ RETRY = RetryPolicy(
 STEP = {"start_to_close_timeout": timedelta(minutes=2), "retry_policy": RETRY}
 # Verification reads the whole file (and scanners may read it again): longer, with heartbeats.
 VERIFY = {**STEP, "start_to_close_timeout": timedelta(minutes=30), "heartbeat_timeout": timedelta(minutes=2)}
+# Steps that heartbeat: a worker that dies mid-step is noticed within seconds and the step retried elsewhere
+# (its transaction either committed, and the retry finds it done, or rolled back).
+HEARTBEATING = {**STEP, "start_to_close_timeout": timedelta(minutes=10), "heartbeat_timeout": timedelta(seconds=10)}
+SWEEP = {**STEP, "start_to_close_timeout": timedelta(hours=1), "heartbeat_timeout": timedelta(seconds=30)}
 
 
 def attachment_workflow_id(attachment_id: str) -> str:
@@ -124,7 +139,7 @@ class CaseRetentionWorkflow:
 
     @workflow.run
     async def run(self, ref: CaseRef) -> PurgeResult:
-        check = await workflow.execute_activity_method(CaseworkerActivities.retention_deadline, ref, **STEP)
+        check = await workflow.execute_activity_method(CaseworkerActivities.retention_deadline, ref, **HEARTBEATING)
         if check.deadline is None:
             return PurgeResult("not-eligible")
         wait = datetime.fromisoformat(check.deadline) - workflow.now()
@@ -137,8 +152,62 @@ class CaseRetentionWorkflow:
         return await workflow.execute_activity_method(
             CaseworkerActivities.purge_case,
             PurgeInput(ref, workflow.now().isoformat(), workflow.info().workflow_id),
-            **STEP,
+            **HEARTBEATING,
         )
 
 
-WORKFLOWS = [FileLifecycleWorkflow, AttachmentSweepWorkflow, CaseRetentionWorkflow]
+@workflow.defn
+class RetentionSweepWorkflow:
+    """Run by the retention-sweep schedule: every closed, archived case gets its retention workflow."""
+
+    @workflow.run
+    async def run(self, data: RetentionSweepInput) -> list[RetentionSweepReport]:
+        return [
+            await workflow.execute_activity_method(CaseworkerActivities.sweep_retention, tenant, **SWEEP)
+            for tenant in data.tenants
+        ]
+
+
+@workflow.defn
+class CaseMergeWorkflow:
+    """Merge duplicates into a primary, one duplicate (one transaction) at a time, in the order asked.
+
+    Sequential on purpose: every step updates the primary (attributes, watchers), and the timeline
+    copies then keep the request's order. The `progress` query answers what is done so far.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[StepResult] = []
+
+    @workflow.query
+    def progress(self) -> list[StepResult]:
+        return self._steps
+
+    @workflow.run
+    async def run(self, request: MergeRequest) -> MergeResult:
+        plan = await workflow.execute_activity_method(MergeActivities.begin_merge, request, **STEP)
+        if plan.status != MergeStatus.RUNNING:
+            return MergeResult(request.merge_id, plan.status, [], plan.detail)
+        status, detail = MergeStatus.COMPLETED.value, None
+        for duplicate_id in request.duplicate_ids:
+            try:
+                step = await workflow.execute_activity_method(
+                    MergeActivities.merge_duplicate, MergeStep(request, duplicate_id), **HEARTBEATING
+                )
+            except ActivityError as exc:  # only non-retryable errors get here: the primary is gone
+                status, detail = MergeStatus.FAILED.value, str(exc.cause or exc)
+                break
+            self._steps.append(step)
+        await workflow.execute_activity_method(
+            MergeActivities.finish_merge, MergeFinish(request, status, detail), **STEP
+        )
+        return MergeResult(request.merge_id, status, self._steps, detail)
+
+
+WORKFLOWS = [
+    FileLifecycleWorkflow,
+    AttachmentSweepWorkflow,
+    CaseRetentionWorkflow,
+    RetentionSweepWorkflow,
+    CaseMergeWorkflow,
+]

@@ -98,6 +98,7 @@ class DuplicatesAttributes(Strict):
     enabled: bool | None = None
     threshold: float | None = None
     window_seconds: int | None = None
+    auto_merge: bool | None = None
 
 
 class DuplicatesDocument(Strict):

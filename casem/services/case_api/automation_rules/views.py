@@ -14,7 +14,8 @@ casem's own, per project (GET answers the current settings, defaults included; P
 
     /api/v2/casem/projects/{project_id}/sla                  per-priority acknowledge/close targets (seconds)
     /api/v2/casem/projects/{project_id}/reminders            due-date reminder lead times (seconds; 0 = on the day)
-    /api/v2/casem/projects/{project_id}/duplicate_detection  enabled, threshold (0-1], window_seconds
+    /api/v2/casem/projects/{project_id}/duplicate_detection  enabled, threshold (0-1], window_seconds, auto_merge
+                                                             (merge each suggested duplicate into its candidate)
 """
 
 from __future__ import annotations

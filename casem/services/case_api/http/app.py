@@ -32,19 +32,27 @@ def _routers() -> list:
     from casem.services.case_api.attachments.views import router as attachments
     from casem.services.case_api.automation_rules.views import casem_router as automation_settings
     from casem.services.case_api.automation_rules.views import router as automation_rules
+    from casem.services.case_api.case_links.views import router as case_links
     from casem.services.case_api.case_types.views import router as case_types
+    from casem.services.case_api.case_views.views import router as case_views
     from casem.services.case_api.cases.views import router as cases
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
     from casem.services.case_api.identity.views import router as identity
+    from casem.services.case_api.insights.views import router as insights
+    from casem.services.case_api.maintenance_windows.views import router as maintenance_windows
+    from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
     from casem.services.case_api.notification_rules.views import router as notification_rules
+    from casem.services.case_api.project_favorites.views import router as project_favorites
     from casem.services.case_api.projects.views import router as projects
     from casem.services.case_api.timeline.views import router as timeline
     from casem.services.case_api.watchers.views import router as watchers
 
     # Projects first: /api/v2/cases/projects must win over /api/v2/cases/{case_id}.
-    # Case types and their attributes too (/api/v2/cases/types...).
+    # Case types and their attributes too (/api/v2/cases/types...). Project favorites before projects:
+    # /api/v2/cases/projects/favorites must win over /api/v2/cases/projects/{project_id}.
     return [
+        project_favorites,
         projects,
         notification_rules,
         case_types,
@@ -55,8 +63,13 @@ def _routers() -> list:
         attachments,
         activity,
         notifications,
+        merges,
         automation_rules,
         automation_settings,
+        case_views,
+        case_links,
+        maintenance_windows,
+        insights,
         cases,
     ]
 

@@ -5,6 +5,10 @@ Candidates are the project's open, unarchived cases created within the project's
 one. Similarity is the Jaccard index of the normalized title words, plus a bonus for shared attribute
 values; a case whose attributes contradict the new one's (same key, no value in common) is no duplicate.
 The best candidate at or above the project's threshold is suggested (casem/domain/automation.py).
+
+With the project's `auto_merge` setting on, the new case is also merged into the candidate at once: the
+flavor starts the caseworker's merge workflow, whose id derives from the `case.created` event, so a
+redelivered event joins the merge already started instead of starting another.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 import sqlalchemy as sa
+import structlog
 
 from casem.adapters.storage.tables import cases
 from casem.adapters.storage.unit_of_work import UnitOfWork
@@ -20,9 +25,12 @@ from casem.domain.automation import is_possible_duplicate, similarity
 from casem.domain.cases import Status
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent
+from casem.domain.merges import auto_merge_id
 from casem.services.case_api.automation_rules.settings import project_settings
 from casem.services.case_api.cases.service import get_case
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
+
+log = structlog.get_logger("duplicate-detection")
 
 SUGGESTED = "case.duplicate_suggested"
 MAX_CANDIDATES = 500  # the most recent open cases of the window: bounds the work per new case
@@ -32,6 +40,7 @@ MAX_CANDIDATES = 500  # the most recent open cases of the window: bounds the wor
 class DuplicateDetection:
     name: ClassVar[str] = "duplicate-detection"
     handles: ClassVar[frozenset[str]] = frozenset({"case.created"})
+    uses: ClassVar[tuple[str, ...]] = ("caseworker",)  # optional: only projects with auto_merge need it
 
     async def apply(self, event: Event, uow: UnitOfWork, services: HandlerServices) -> None:
         if event.case_id is None or event.data.get("status") == Status.CLOSED:
@@ -67,6 +76,9 @@ class DuplicateDetection:
             case = await get_case(uow, event.org_id, event.case_id)
         except NotFound:
             return  # deleted since
+        merge_id = None
+        if settings.auto_merge:
+            merge_id = await self._auto_merge(event, services, best.id, case.id)
         case.record(
             DomainEvent(
                 type=SUGGESTED,
@@ -81,8 +93,23 @@ class DuplicateDetection:
                     "score": sim.score,
                     "title_similarity": round(sim.title, 3),
                     "shared_attributes": [list(pair) for pair in sim.shared],
+                    "merge_id": merge_id,
                     "key": case.key,
                     "project_id": case.project_id,
                 },
             )
         )
+
+    async def _auto_merge(self, event: Event, services: HandlerServices, primary_id: str, case_id: str) -> str | None:
+        caseworker = services.extras.get("caseworker")
+        if caseworker is None:
+            # The suggestion still stands for a person to act on; merging needs CASEM_TEMPORAL_ADDRESS.
+            log.warning("auto_merge is on but this handler has no caseworker", case_id=case_id)
+            return None
+        from casem.services.caseworker.merges import MergeRequest  # the caseworker's types, only when merging
+
+        merge_id = auto_merge_id(event.id)
+        await caseworker.start_merge(
+            MergeRequest(event.tenant, event.org_id, merge_id, primary_id, [case_id], None, self.name)
+        )
+        return merge_id
