@@ -22,6 +22,7 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check casem tests bench scripts
+	$(BIN)/ruff format --check casem tests bench scripts
 	bash scripts/tools/install.sh
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -11,6 +11,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if required(engine) and not any(item.get_closest_marker(engine) for item in items):
             if config.getoption("-k") or config.getoption("-m"):
                 continue  # a filtered run is not the whole suite
-            raise pytest.UsageError(
-                f"CASEM_REQUIRE_{engine.upper()}=1 but no test is marked @pytest.mark.{engine}"
-            )
+            raise pytest.UsageError(f"CASEM_REQUIRE_{engine.upper()}=1 but no test is marked @pytest.mark.{engine}")

@@ -29,8 +29,13 @@ def make_project(org: OrgClient, key: str | None = None, name: str = "Security I
     return org.cases.create_project(body=body).data
 
 
-def case_request(project_id: str, title: str = "Disk full on web-1", priority: str = "NOT_DEFINED",
-                 type_id: str = STANDARD_TYPE_ID, **attrs) -> CaseCreateRequest:
+def case_request(
+    project_id: str,
+    title: str = "Disk full on web-1",
+    priority: str = "NOT_DEFINED",
+    type_id: str = STANDARD_TYPE_ID,
+    **attrs,
+) -> CaseCreateRequest:
     return CaseCreateRequest(
         data=CaseCreate(
             attributes=CaseCreateAttributes(title=title, type_id=type_id, priority=CasePriority(priority), **attrs),

@@ -42,9 +42,7 @@ def drop_postgres_database(dsn: str) -> None:
 def tenant_endpoints(backend: str, workdir: Path) -> Iterator[dict[str, DatabaseEndpoints]]:
     """Fresh databases for every tenant on the chosen backend, dropped afterwards."""
     if backend == "sqlite":
-        yield {
-            t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{workdir / (t.name + '.db')}") for t in TENANTS
-        }
+        yield {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{workdir / (t.name + '.db')}") for t in TENANTS}
         return
     created = {t.name: create_postgres_database(t.name) for t in TENANTS}
     try:

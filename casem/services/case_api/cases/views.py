@@ -77,8 +77,6 @@ async def create_case(request: Request, who: Caller = Depends(caller)) -> dict[s
     body = await parse_body(request, CaseCreateRequest)
     attrs, rels = body.data.attributes, body.data.relationships
     if rels.project.data is None:
-        from casem.domain.errors import InvalidInput
-
         raise InvalidInput("a case needs a project", "/data/relationships/project/data")
     new = service.NewCase(
         project_id=rels.project.data.id,
