@@ -47,6 +47,7 @@ def engine_server(request: pytest.FixtureRequest, server: LiveServer, tmp_path: 
         server.call(workers.stop())
         server.call(bus.close())
         server.context.search = None
+        server.call(engine.drop("case-management"))  # leave no index behind on a shared engine
         server.call(engine.close())
 
 
