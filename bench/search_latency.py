@@ -169,6 +169,14 @@ def with_raw(result: dict[str, object], raw: list[float]) -> dict[str, object]:
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     result: dict[str, object] = {"cases": args.cases, "queries": args.queries}
+    if "embedded" in args.engines:
+        await _embedded(args, result)
+    if args.opensearch and "opensearch" in args.engines:
+        await _opensearch(args, result)
+    return result
+
+
+async def _embedded(args: argparse.Namespace, result: dict[str, object]) -> None:
     directory = tempfile.mkdtemp(prefix="casem-bench-search-")
     recorder = Recorder()
     connect = sqlite3.connect
@@ -189,24 +197,25 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         sqlite3.connect = connect  # type: ignore[assignment]
     files = sorted(p for p in __import__("pathlib").Path(directory).rglob("*.db"))
     result["embedded"] = with_raw(measured, replay_sqlite(str(files[0]), recorder))
-    if args.opensearch:
-        engine = OpenSearchSearch(args.opensearch, index_prefix=f"bench{uuid.uuid4().hex[:8]}-", write_refresh="false")
-        recorder = Recorder()
-        inner = engine._request
 
-        async def recording(method, path, body=None, ok=(200, 201), **params):  # type: ignore[no-untyped-def]
-            if path.endswith("/_search"):
-                recorder.add((method, path, body))
-            return await inner(method, path, body, ok, **params)
 
-        engine._request = recording  # type: ignore[method-assign]
-        try:
-            measured = await measure(engine, args.cases, args.queries, recorder)
-            result["opensearch"] = with_raw(measured, await replay_opensearch(args.opensearch, recorder))
-        finally:
-            await engine.drop(CASE_MANAGEMENT)
-            await engine.close()
-    return result
+async def _opensearch(args: argparse.Namespace, result: dict[str, object]) -> None:
+    engine = OpenSearchSearch(args.opensearch, index_prefix=f"bench{uuid.uuid4().hex[:8]}-", write_refresh="false")
+    recorder = Recorder()
+    inner = engine._request
+
+    async def recording(method, path, body=None, ok=(200, 201), **params):  # type: ignore[no-untyped-def]
+        if path.endswith("/_search"):
+            recorder.add((method, path, body))
+        return await inner(method, path, body, ok, **params)
+
+    engine._request = recording  # type: ignore[method-assign]
+    try:
+        measured = await measure(engine, args.cases, args.queries, recorder)
+        result["opensearch"] = with_raw(measured, await replay_opensearch(args.opensearch, recorder))
+    finally:
+        await engine.drop(CASE_MANAGEMENT)
+        await engine.close()
 
 
 def main() -> None:
@@ -214,6 +223,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--opensearch", default=None, help="OpenSearch URL, e.g. http://127.0.0.1:59200")
+    parser.add_argument("--engines", default="embedded,opensearch", help="which engines to measure (comma-separated)")
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 
