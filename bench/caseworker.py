@@ -45,13 +45,13 @@ with workflow.unsafe.imports_passed_through():
     from casem.adapters.blobs.filesystem import FilesystemBlobStore
     from casem.adapters.storage.tables import case_purges, cases, retention_policies, timeline_cells
     from casem.adapters.workflows.client import TemporalCaseworker
+    from casem.adapters.workflows.contracts import MergeRequest
+    from casem.app.cases.service import NewCase, create_case
+    from casem.app.context import AppContext
+    from casem.app.identity.service import bootstrap_org
+    from casem.app.projects.service import create_project
+    from casem.app.timeline.service import add_comment
     from casem.domain.cases import STANDARD_TYPE_ID
-    from casem.services.case_api.cases.service import NewCase, create_case
-    from casem.services.case_api.context import CaseApiContext
-    from casem.services.case_api.identity.service import bootstrap_org
-    from casem.services.case_api.projects.service import create_project
-    from casem.services.case_api.timeline.service import add_comment
-    from casem.services.caseworker.merges import MergeRequest
     from casem.services.caseworker.schedules import ensure_schedules
     from casem.services.caseworker.worker import build_worker
     from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints
@@ -107,7 +107,7 @@ async def bench_noop(client: Client, queue: str, n: int) -> dict[str, Any]:
 
 
 async def bench_merge(
-    ctx: CaseApiContext, caseworker: TemporalCaseworker, org: tuple[str, str, str], n: int, m: int
+    ctx: AppContext, caseworker: TemporalCaseworker, org: tuple[str, str, str], n: int, m: int
 ) -> dict[str, Any]:
     org_id, user_id, project_id = org
     async with ctx.uow() as uow:
@@ -142,9 +142,7 @@ async def bench_merge(
     }
 
 
-async def bench_purge(
-    ctx: CaseApiContext, client: Client, queue: str, org: tuple[str, str, str], n: int
-) -> dict[str, Any]:
+async def bench_purge(ctx: AppContext, client: Client, queue: str, org: tuple[str, str, str], n: int) -> dict[str, Any]:
     org_id, user_id, _ = org
     past = datetime.now(UTC) - timedelta(days=45)
     key = "PURGE"
@@ -210,7 +208,7 @@ async def bench_purge(
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="casem-bench-caseworker-"))
     endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{workdir / (t.name + '.db')}") for t in TENANTS}
-    ctx = CaseApiContext.open(endpoints)
+    ctx = AppContext.open(endpoints)
     client = await Client.connect(args.temporal)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     async with ctx.uow() as uow:

@@ -42,17 +42,17 @@ from casem.adapters.bus.namespace import NamespacedBus
 from casem.adapters.search import EmbeddedSearch, OpenSearchSearch, SearchPort
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.tables import cases
+from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
+from casem.app.internal_auth import INTERNAL_TOKEN_ENV
+from casem.app.projects.service import create_project
+from casem.app.search.documents import iter_documents
 from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.proto_gen.casem.v1 import intake_service_pb2_grpc as pb_grpc
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.internal_auth import INTERNAL_TOKEN_ENV
 from casem.services.case_api.grpc.server import create_bound_server
-from casem.services.case_api.identity.service import bootstrap_org
-from casem.services.case_api.projects.service import create_project
 from casem.services.case_indexer.indexer import IndexerSettings, run_indexer
 from casem.services.case_intake.server import create_intake_server, ensure_intake_topic
-from casem.services.search_api.documents import iter_documents
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, to_async_dsn
 
 
@@ -71,7 +71,7 @@ class CaseApiThread:
         self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
-        context = CaseApiContext.open(self.endpoints)
+        context = AppContext.open(self.endpoints)
         server, self.port = create_bound_server(context, "127.0.0.1:0")
         await server.start()
         self.stopping = asyncio.Event()
@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     token = uuid.uuid4().hex
     os.environ[INTERNAL_TOKEN_ENV] = token
     api = CaseApiThread(endpoints).start()
-    context = CaseApiContext.open(endpoints, migrate=False)
+    context = AppContext.open(endpoints, migrate=False)
     async with context.uow() as uow:
         creds = await bootstrap_org(uow, "bench", "bench@example.com")
         await uow.commit()

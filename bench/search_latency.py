@@ -4,7 +4,7 @@ usage: .venv/bin/python bench/search_latency.py [--cases 20000] [--queries 300] 
 
 Loads N case documents (varied status, priority, project, assignee, attributes and words) for one org
 into the embedded search (temporary directory) and, with --opensearch, into OpenSearch under a scratch
-prefix that is dropped afterwards; then times a fixed mix of queries through casem.services.search_api.
+prefix that is dropped afterwards; then times a fixed mix of queries through casem.app.search.
 
 Next to each figure, the raw engine's from the same run: the exact requests casem sent (the SQL
 statements on SQLite, the _search bodies on OpenSearch) are recorded and replayed straight to the
@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from casem.adapters.search import EmbeddedSearch, OpenSearchSearch, SearchPort
-from casem.services.search_api.service import count_cases, search_cases
+from casem.app.search.service import count_cases, search_cases
 from casem.topology.tenants import CASE_MANAGEMENT
 
 WORDS = [

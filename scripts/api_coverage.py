@@ -15,7 +15,7 @@ from datadog_api_client.v2.api.case_management_api import CaseManagementApi
 from datadog_api_client.v2.api.case_management_attribute_api import CaseManagementAttributeApi
 from datadog_api_client.v2.api.case_management_type_api import CaseManagementTypeApi
 
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
 
 APIS = (CaseManagementApi, CaseManagementTypeApi, CaseManagementAttributeApi)
@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    app = create_app(CaseApiContext())
+    app = create_app(AppContext())
     # The OpenAPI document lists every API route (included routers are not flattened into app.routes).
     routes = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
     tests = "\n".join(p.read_text() for p in Path("tests").rglob("*.py"))

@@ -16,11 +16,11 @@ from datadog_api_client.exceptions import ForbiddenException, NotFoundException
 from typer.testing import CliRunner
 
 from casem.adapters.storage.tables import credentials, domain_events
+from casem.app.identity.service import BootstrapCredentials
+from casem.app.importer import ImportFileError, ImportReport, import_file
 from casem.cli.import_cmd import import_command
 from casem.domain.cases import STANDARD_TYPE_ID
 from casem.domain.identity import hash_key
-from casem.services.case_api.identity.service import BootstrapCredentials
-from casem.services.case_api.importer import ImportFileError, ImportReport, import_file
 from casem.topology.tenants import TENANTS
 from tests.api.conftest import OrgClient, _client_for
 from tests.api.conftest import server as server  # noqa: F401 - the live case-api on each backend

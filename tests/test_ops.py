@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from casem.adapters.storage.database import open_tenant_database
-from casem.services.ops import database_readiness, ops_app
+from casem.services.common.ops import database_readiness, ops_app
 from casem.topology.tenants import DatabaseEndpoints
 
 

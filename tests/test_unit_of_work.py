@@ -8,16 +8,16 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from casem.adapters.storage.tables import domain_events
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import bootstrap_org
-from casem.services.case_api.projects.service import create_project
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
+from casem.app.projects.service import create_project
 from tests.support.databases import tenant_endpoints
 
 
 async def test_events_of_an_aggregate_the_caller_dropped_still_commit(tmp_path: Path) -> None:
     with tenant_endpoints("sqlite", tmp_path) as endpoints:
-        ctx = CaseApiContext.open(endpoints)
+        ctx = AppContext.open(endpoints)
         try:
             async with ctx.uow() as uow:
                 creds = await bootstrap_org(uow, "gc", "gc@example.com")

@@ -13,10 +13,10 @@ from rich.table import Table
 
 from casem.adapters.storage.tables import orgs, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.context import AppContext
+from casem.app.identity import service
 from casem.domain.errors import DomainError
 from casem.domain.identity import API_KEY, APP_KEY
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity import service
 
 app = typer.Typer(
     help="Administer orgs, users and API/application keys.\n\n"
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     async def main() -> T:
-        ctx = CaseApiContext.open()
+        ctx = AppContext.open()
         try:
             async with ctx.uow() as uow:
                 result = await fn(uow)

@@ -57,14 +57,14 @@ def list_command(flavor: str = typer.Option(..., help="Flavor, e.g. webhook-deli
 def replay_command(flavor: str = typer.Option(..., help="Flavor, e.g. webhook-delivery.", callback=_check)) -> None:
     """Apply each dead letter not replayed yet through the flavor (idempotent: applied events are skipped)."""
     from casem.adapters.bus import open_bus
-    from casem.services.case_api.context import CaseApiContext
+    from casem.app.context import AppContext
     from casem.services.case_event_handler.dlq import replay_dead_letters
     from casem.services.case_event_handler.runner import FlavorRunner
     from casem.services.case_event_handler.service import load_flavor
 
     async def go():  # type: ignore[no-untyped-def]
         bus = open_bus()
-        context = CaseApiContext.open()
+        context = AppContext.open()
         producer = bus.producer()
         try:
             runner = FlavorRunner(load_flavor(flavor), context, producer)

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.importer import ImportFileError, ImportReport, import_file
-from casem.services.case_api.importer.service import KINDS, total_cases
+from casem.app.context import AppContext
+from casem.app.importer import ImportFileError, ImportReport, import_file
+from casem.app.importer.service import KINDS, total_cases
 
 HELP = """Import FILE.json into the configured databases, keeping every id, case key and API key.
 
@@ -61,7 +61,7 @@ def import_command(
         raise typer.Exit(2) from None
 
     async def run() -> ImportReport:
-        context = CaseApiContext.open()
+        context = AppContext.open()
         try:
             columns = (TextColumn("cases"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console, disable=quiet or not cases) as progress:

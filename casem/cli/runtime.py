@@ -14,12 +14,13 @@ from rich.panel import Panel
 
 from casem.adapters.storage.migrate import current_revision, upgrade
 from casem.adapters.storage.tables import orgs
+from casem.app.context import AppContext
+from casem.app.identity.service import BootstrapCredentials, bootstrap_org
 from casem.observability import configure_logging
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import BootstrapCredentials, bootstrap_org
 from casem.services.case_api.runner import Listen, serve
+from casem.topology.config import database_endpoints
 from casem.topology.services import SERVICES_BY_NAME
-from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, data_dir, database_endpoints
+from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, data_dir
 
 console = Console(stderr=True)
 db_app = typer.Typer(help="Tenant databases: migrate and inspect.", no_args_is_help=True)
@@ -27,7 +28,7 @@ db_app = typer.Typer(help="Tenant databases: migrate and inspect.", no_args_is_h
 BOOTSTRAP_FILE = "bootstrap-credentials.json"
 
 
-async def _bootstrap(ctx: CaseApiContext, path: Path) -> BootstrapCredentials:
+async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
     """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again."""
     if path.exists():
         return BootstrapCredentials(**json.loads(path.read_text()))
@@ -63,15 +64,15 @@ def up(
     configure_logging("casem")
     for t in TENANTS:
         upgrade(database_endpoints(t.name).master)
-    ctx = CaseApiContext.open(migrate=False)
+    ctx = AppContext.open(migrate=False)
     creds_path = data_dir() / BOOTSTRAP_FILE
 
     async def main() -> None:
         from casem.adapters.bus import open_bus
+        from casem.cli.local_stack import LocalWorkers
         from casem.services.caseworker.schedules import ensure_schedules
         from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
         from casem.services.caseworker.worker import build_worker
-        from casem.services.local_stack import LocalWorkers
 
         creds = await _bootstrap(ctx, creds_path)
         caseworker = await connect(temporal, temporal_namespace())
@@ -162,7 +163,7 @@ def run(
     configure_logging(service)
     migrate = os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1"
     if service == "case-api":
-        ctx = CaseApiContext.open(migrate=migrate)
+        ctx = AppContext.open(migrate=migrate)
 
         async def case_api() -> None:
             from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
@@ -178,7 +179,7 @@ def run(
     if service in ("case-intake", "case-indexer"):
         from casem.adapters.bus import open_bus
 
-        ctx = CaseApiContext.open(migrate=migrate)
+        ctx = AppContext.open(migrate=migrate)
         asyncio.run(_intake_or_indexer(service, ctx, open_bus(), host, grpc_port, ops_port))
         return
     if service == "caseworker":
@@ -187,14 +188,14 @@ def run(
         address = temporal_address()
         if not address:
             raise typer.BadParameter("the caseworker needs a Temporal: set CASEM_TEMPORAL_ADDRESS (host:port)")
-        ctx = CaseApiContext.open(migrate=migrate)
+        ctx = AppContext.open(migrate=migrate)
         asyncio.run(run_caseworker(ctx, address, namespace=temporal_namespace(), ops_host=host, ops_port=ops_port))
         return
     if service == "case-event-relay":
         from casem.adapters.bus import open_bus
         from casem.services.case_event_relay.service import run_relay
 
-        ctx = CaseApiContext.open(migrate=migrate)
+        ctx = AppContext.open(migrate=migrate)
         asyncio.run(run_relay(ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
         return
     if service == "case-event-handler":
@@ -208,7 +209,7 @@ def run(
             load_flavor(flavor)
         except KeyError as exc:
             raise typer.BadParameter(str(exc.args[0])) from None
-        ctx = CaseApiContext.open(migrate=migrate)
+        ctx = AppContext.open(migrate=migrate)
         asyncio.run(run_flavor(flavor, ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
         return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
@@ -216,10 +217,10 @@ def run(
 
 
 async def _intake_or_indexer(
-    service: str, ctx: CaseApiContext, bus: object, host: str, grpc_port: int, ops_port: int
+    service: str, ctx: AppContext, bus: object, host: str, grpc_port: int, ops_port: int
 ) -> None:
     """Both run until SIGTERM beside the ops endpoints (/healthz, /readyz, /metrics)."""
-    from casem.services.ops import database_readiness, serve_ops
+    from casem.services.common.ops import database_readiness, serve_ops
 
     stop = asyncio.Event()
 

@@ -10,14 +10,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from casem.adapters.search import search_from_env
-from casem.services.case_api.context import CaseApiContext
-from casem.services.search_api.maintenance import VerifyReport, reindex_tenant, verify_tenant
+from casem.app.context import AppContext
+from casem.app.search.maintenance import VerifyReport, reindex_tenant, verify_tenant
 
 app = typer.Typer(help="The case search index: rebuild it, check it against the database.", no_args_is_help=True)
 console = Console()
 
 
-def _tenants(context: CaseApiContext, tenant: list[str] | None) -> list[str]:
+def _tenants(context: AppContext, tenant: list[str] | None) -> list[str]:
     names = tenant or list(context.databases)
     unknown = [t for t in names if t not in context.databases]
     if unknown:
@@ -30,7 +30,7 @@ def reindex(tenant: list[str] = typer.Option(None, help="Tenant(s) to rebuild; d
     """Build a new index from the database, then move the alias onto it (searches answer throughout)."""
 
     async def main() -> None:
-        context = CaseApiContext.open(migrate=False)
+        context = AppContext.open(migrate=False)
         search = search_from_env()
         try:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -79,7 +79,7 @@ def verify(
     """Compare database and index (counts and per-case checksums); exit code 1 when they differ."""
 
     async def main() -> bool:
-        context = CaseApiContext.open(migrate=False)
+        context = AppContext.open(migrate=False)
         search = search_from_env()
         try:
             ok = True

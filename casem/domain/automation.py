@@ -423,3 +423,60 @@ def record_with_notice(case: Any, event: DomainEvent, reason: str, summary: str)
             source_event_id=event.id,
         )
     )
+
+
+SLA_BREACHED = "case.sla_breached"
+DUE_DATE_REMINDER = "case.due_date_reminder"
+
+
+def record_sla_breach(case: Any, *, kind: str, priority: str, due: datetime, started: datetime, now: datetime) -> None:
+    """The case missed its time-to-`kind` target: a timeline cell and a notice for its assignee."""
+    summary = f"{case.key} breached its {priority} time-to-{kind} target (due {due.isoformat()})"
+    event = DomainEvent(
+        type=SLA_BREACHED,
+        org_id=case.org_id,
+        actor_id=None,
+        subject_id=case.id,
+        case_id=case.id,
+        time=now,
+        data={
+            "kind": kind,
+            "priority": priority,
+            "due_at": due.isoformat(),
+            "target_seconds": int((due - started).total_seconds()),
+            "key": case.key,
+            "project_id": case.project_id,
+            "summary": summary,
+        },
+    )
+    record_with_notice(case, event, "sla_breached", summary)
+
+
+def reminder_summary(key: str, title: str, due_date: date | None, lead: int) -> str:
+    if lead == 0:
+        return f"{key} is due today ({due_date}): {title}"
+    hours = lead / 3600
+    ahead = f"{hours / 24:g} day(s)" if lead % 86400 == 0 else f"{hours:g} hour(s)"
+    return f"{key} is due in {ahead} ({due_date}): {title}"
+
+
+def record_due_date_reminder(case: Any, *, lead_seconds: int, reminder_id: str, now: datetime) -> None:
+    """A reminder of the case's due date: a timeline cell (and inbox entries) and a notice for its assignee."""
+    summary = reminder_summary(case.key, case.title, case.due_date, lead_seconds)
+    event = DomainEvent(
+        type=DUE_DATE_REMINDER,
+        org_id=case.org_id,
+        actor_id=None,
+        subject_id=case.id,
+        case_id=case.id,
+        time=now,
+        data={
+            "key": case.key,
+            "project_id": case.project_id,
+            "due_date": case.due_date.isoformat() if case.due_date else None,
+            "lead_seconds": lead_seconds,
+            "reminder_id": reminder_id,
+            "summary": summary,
+        },
+    )
+    record_with_notice(case, event, "due_date_reminder", summary)

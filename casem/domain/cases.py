@@ -15,6 +15,12 @@ STANDARD_TYPE_NAME = "STANDARD"
 
 E = TypeVar("E", bound=StrEnum)
 
+# Events about a case that change none of its fields.
+WORKFLOW_REQUESTED = "case.workflow_requested"
+DUPLICATE_SUGGESTED = "case.duplicate_suggested"
+MERGED = "case.merged"
+PURGED = "case.purged"
+
 TITLE_MAX = 255
 DESCRIPTION_MAX = 30_000  # Datadog rejects descriptions past this size.
 
@@ -236,6 +242,54 @@ class Case(EventRecorder):
             actor_id,
             {"project_id": (self.project_id, project_id), "number": (self.number, number), "key": (self.key, key)},
         )
+
+    def record_fact(self, event_type: str, actor_id: str | None, data: dict[str, Any], **kwargs: Any) -> DomainEvent:
+        """Record an event about the case that changes none of its fields (a suggestion, a request, a notice),
+        carrying the case's key and project like every case event; returns it."""
+        event = DomainEvent(
+            type=event_type,
+            org_id=self.org_id,
+            actor_id=actor_id,
+            subject_id=self.id,
+            case_id=self.id,
+            data={**data, "key": self.key, "project_id": self.project_id},
+            **kwargs,
+        )
+        self.record(event)
+        return event
+
+    def request_workflow(self, actor_id: str | None, request: dict[str, Any]) -> None:
+        """An automation asks the caseworker to run a workflow (EXECUTE_WORKFLOW, ASSIGN_AGENT) for this case."""
+        self.record_fact(WORKFLOW_REQUESTED, actor_id, request)
+
+    def suggest_duplicate(self, candidate_id: str, candidate_key: str, detail: dict[str, Any]) -> None:
+        """Duplicate detection found an open case this one looks like (a timeline cell says so)."""
+        data = {"message": f"possible duplicate of {candidate_key}", "candidate_id": candidate_id}
+        self.record_fact(DUPLICATE_SUGGESTED, None, {**data, "candidate_key": candidate_key, **detail})
+
+    def record_merged_into(
+        self, primary: Case, merge_id: str, cells_copied: int, watchers_added: list[str], actor_id: str | None
+    ) -> None:
+        """This case was merged into `primary` (closed, its timeline copied there); the search-indexing flavor
+        re-reads its document on this event."""
+        self.record_fact(
+            MERGED,
+            actor_id,
+            {
+                "message": f"merged into {primary.key}",
+                "merge_id": merge_id,
+                "primary_id": primary.id,
+                "primary_key": primary.key,
+                "cells_copied": cells_copied,
+                "watchers_added": watchers_added,
+                "status": self.status,
+                "resolved_reason": self.resolved_reason,
+            },
+        )
+
+    def record_purged(self, retention_days: int, counts: dict[str, int]) -> None:
+        """Retention removed the case; the event goes out on the outbox (no timeline cell: the timeline is gone)."""
+        self.record_fact(PURGED, None, {"retention_days": retention_days, "counts": counts})
 
     def record_deleted(self, actor_id: str | None) -> None:
         self.record(

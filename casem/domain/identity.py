@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from casem.domain.events import EventRecorder, utcnow
+from casem.domain.events import DomainEvent, EventRecorder, utcnow
 
 
 @dataclass(eq=False)
@@ -30,6 +31,9 @@ class User(EventRecorder):
     created_at: datetime = field(default_factory=utcnow)
     modified_at: datetime | None = None
 
+    def record_created(self, actor_id: str | None) -> None:
+        self.record(_created("user", self.id, self.org_id, actor_id, {"handle": self.handle}))
+
 
 @dataclass(eq=False)
 class Team(EventRecorder):
@@ -44,6 +48,15 @@ class Team(EventRecorder):
     modified_at: datetime | None = None
     visible_modules: list[str] | None = None
     hidden_modules: list[str] | None = None
+
+    def record_created(self, actor_id: str | None) -> None:
+        self.record(_created("team", self.id, self.org_id, actor_id, {"handle": self.handle, "name": self.name}))
+
+
+def _created(kind: str, subject_id: str, org_id: str, actor_id: str | None, data: dict[str, Any]) -> DomainEvent:
+    return DomainEvent(
+        type=f"{kind}.created", org_id=org_id, actor_id=actor_id, subject_id=subject_id, subject_type=kind, data=data
+    )
 
 
 API_KEY = "api"
@@ -83,3 +96,29 @@ class Watcher(EventRecorder):
     user_id: str
     org_id: str
     created_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def add(cls, case: Any, user_id: str, actor_id: str | None) -> Watcher:
+        """A new watcher of the case, with its `case.watcher_added` event.
+
+        The event is recorded on the Watcher row rather than on the case: the case is not modified, and
+        the unit of work holds new and deleted rows until the flush.
+        """
+        watcher = cls(case_id=case.id, user_id=user_id, org_id=case.org_id)
+        watcher.record(_watcher_event(case, "added", actor_id, user_id))
+        return watcher
+
+    def remove(self, case: Any, actor_id: str | None) -> None:
+        """Record `case.watcher_removed`; the caller deletes the row in the same unit of work."""
+        self.record(_watcher_event(case, "removed", actor_id, self.user_id))
+
+
+def _watcher_event(case: Any, kind: str, actor_id: str | None, user_id: str) -> DomainEvent:
+    return DomainEvent(
+        type=f"case.watcher_{kind}",
+        org_id=case.org_id,
+        actor_id=actor_id,
+        subject_id=case.id,
+        case_id=case.id,
+        data={"user_id": user_id, "key": case.key, "project_id": case.project_id},
+    )

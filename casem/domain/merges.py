@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from casem.domain.cases import MERGED
 from casem.domain.errors import InvalidInput
 
-MERGED = "case.merged"
+__all__ = ["MERGED"]  # re-exported: the merge rules speak of it
 DUPLICATE_OF = "duplicate_of"  # the link kind: duplicate → primary
 MAX_DUPLICATES = 100  # one request's worth; a merge is one workflow with one activity per duplicate
 MAX_ATTRIBUTE_VALUES = 100  # cases.validate_attributes' limit per key: a union past it keeps the first ones

@@ -47,7 +47,7 @@ from casem.topology.datacenters import (
     UnknownDatacenterError,
     catalog,
 )
-from casem.topology.tenants import TENANTS, data_dir, tenant
+from casem.topology.tenants import TENANTS, DatabaseEndpoints, data_dir, tenant, to_async_dsn
 
 DATACENTER_ENV = "CASEM_DATACENTER"
 CONFIG_FILE_ENV = "CASEM_CONFIG"
@@ -449,7 +449,7 @@ def resolve(
 def resolved_dsns(name: str, env: Env | None = None) -> tuple[str, str] | None:
     """(master, replica) DSNs from the local file or the current datacenter's catalog entry.
 
-    None when neither says anything (then tenants.database_endpoints uses its embedded
+    None when neither says anything (then database_endpoints below uses its embedded
     default). Raises TenantNotDeployedError for a tenant the datacenter does not run.
     """
     env = _env(env)
@@ -478,3 +478,19 @@ __all__ = [
     "topic_bindings",
     "workloads",
 ]
+
+
+def database_endpoints(name: str, env: dict[str, str] | None = None) -> DatabaseEndpoints:
+    env = os.environ if env is None else env
+    t = tenant(name)
+    master = env.get(f"{t.env_prefix}_DSN")
+    replica = env.get(f"{t.env_prefix}_REPLICA_DSN")
+    if not master:
+        # Then the local config file or the datacenter catalog (CASEM_DATACENTER).
+        resolved = resolved_dsns(name, env)
+        if resolved is not None:
+            master, replica = resolved[0], replica or resolved[1]
+    if not master:
+        path = data_dir(env) / f"{t.name}.db"
+        master = f"sqlite+aiosqlite:///{path}"
+    return DatabaseEndpoints(master=to_async_dsn(master), replica=to_async_dsn(replica) if replica else None)

@@ -3,8 +3,8 @@
 Each tenant has its own database (and its own domain-events topic and search index). The
 registry resolves a tenant's master DSN (writes, consistent reads) and an optional replica
 DSN (reads that tolerate lag). Resolution order: explicit environment variables, then the
-local config file or the current datacenter's catalog entry (casem/topology/config.py), then
-the embedded default (a SQLite file under the data directory).
+local config file or the current datacenter's catalog entry, then the embedded default (a SQLite
+file under the data directory): `casem.topology.config.database_endpoints` does the resolving.
 """
 
 from __future__ import annotations
@@ -69,22 +69,3 @@ def to_async_dsn(dsn: str) -> str:
     if dsn.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + dsn.split(":///", 1)[1]
     return dsn
-
-
-def database_endpoints(name: str, env: dict[str, str] | None = None) -> DatabaseEndpoints:
-    env = os.environ if env is None else env
-    t = tenant(name)
-    master = env.get(f"{t.env_prefix}_DSN")
-    replica = env.get(f"{t.env_prefix}_REPLICA_DSN")
-    if not master:
-        # Then the local config file or the datacenter catalog (CASEM_DATACENTER); imported here
-        # because casem.topology.config builds on this module.
-        from casem.topology.config import resolved_dsns
-
-        resolved = resolved_dsns(name, env)
-        if resolved is not None:
-            master, replica = resolved[0], replica or resolved[1]
-    if not master:
-        path = data_dir(env) / f"{t.name}.db"
-        master = f"sqlite+aiosqlite:///{path}"
-    return DatabaseEndpoints(master=to_async_dsn(master), replica=to_async_dsn(replica) if replica else None)

@@ -24,6 +24,8 @@ class Topic:
     notes: str
     tenant: str | None = None  # set for tenant-specific topics
     consumed_by_all_handler_flavors: bool = False
+    # Partitions the services create the topic with: a consumer group's parallelism ceiling (one task each).
+    partitions: int = 6
 
 
 CASE_INTAKE = Topic(
@@ -31,6 +33,7 @@ CASE_INTAKE = Topic(
     producers=("case-intake",),
     consumers=(Consumer("case-indexer", None, "case-indexer"),),
     notes="Primary ingress topic for case creation events",
+    partitions=8,
 )
 JIRA = Topic(
     name="collaboration_integrations_jira",
@@ -60,6 +63,8 @@ DOMAIN_EVENTS_ONCALL = Topic(
     tenant="on-call",
     consumed_by_all_handler_flavors=True,
 )
+
+DEAD_LETTER_PARTITIONS = 1  # dead letters are few and read in order
 
 TOPICS: tuple[Topic, ...] = (CASE_INTAKE, JIRA, SERVICENOW, DOMAIN_EVENTS, DOMAIN_EVENTS_ONCALL)
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}

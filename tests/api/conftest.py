@@ -16,7 +16,7 @@ from datadog_api_client.v2.api.case_management_type_api import CaseManagementTyp
 from datadog_api_client.v2.api.teams_api import TeamsApi
 from datadog_api_client.v2.api.users_api import UsersApi
 
-from casem.services.case_api.identity.service import BootstrapCredentials, bootstrap_org
+from casem.app.identity.service import BootstrapCredentials, bootstrap_org
 from tests.support.databases import tenant_endpoints
 from tests.support.live_server import LiveServer
 

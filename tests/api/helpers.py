@@ -83,7 +83,7 @@ def make_comment(org: OrgClient, case_id: str, text: str = "Looking into it"):
 
 def add_user(org: OrgClient, email: str, name: str | None = None) -> str:
     """A further user of the org; returns its id."""
-    from casem.services.case_api.identity.service import create_user
+    from casem.app.identity.service import create_user
 
     async def _create() -> str:
         async with org.server.context.uow() as uow:
@@ -96,8 +96,8 @@ def add_user(org: OrgClient, email: str, name: str | None = None) -> str:
 
 def as_user(org: OrgClient, user_id: str) -> OrgClient:
     """A client of the same org acting as another of its users (the org's API key, the user's own app key)."""
+    from casem.app.identity.service import BootstrapCredentials, issue_key
     from casem.domain.identity import APP_KEY
-    from casem.services.case_api.identity.service import BootstrapCredentials, issue_key
     from tests.api.conftest import _client_for
 
     async def _issue() -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from casem.adapters.blobs.filesystem import FilesystemBlobStore
-from casem.services.case_api.attachments.service import AttachmentLimits
+from casem.app.attachments.service import AttachmentLimits
 from casem.services.caseworker.activities import AttachmentRef, CaseworkerActivities
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.api.conftest import OrgClient

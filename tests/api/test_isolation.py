@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from casem.adapters.blobs import open_blob_store
 from casem.adapters.storage.tables import notifications
-from casem.services.caseworker.merges import MergeRequest, insert_merge
+from casem.adapters.workflows.contracts import MergeRequest
+from casem.app.merges.service import insert_merge
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox

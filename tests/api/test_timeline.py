@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from datadog_api_client.exceptions import ApiException, ForbiddenException, NotFoundException
 
+from casem.app.cases.service import get_case
 from casem.domain.cases import Case
-from casem.services.case_api.cases.service import get_case
 from tests.api.conftest import OrgClient
 from tests.api.helpers import (
     add_user,

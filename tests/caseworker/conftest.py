@@ -12,11 +12,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from casem.adapters.blobs.filesystem import FilesystemBlobStore
+from casem.app.cases.service import NewCase, create_case
+from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
+from casem.app.projects.service import create_project
 from casem.domain.cases import Case
-from casem.services.case_api.cases.service import NewCase, create_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import bootstrap_org
-from casem.services.case_api.projects.service import create_project
 from tests.support.databases import tenant_endpoints
 
 TEST_SERVER = Path(sysconfig.get_path("scripts")) / "temporal-test-server"
@@ -24,7 +24,7 @@ TEST_SERVER = Path(sysconfig.get_path("scripts")) / "temporal-test-server"
 
 @dataclass
 class World:
-    ctx: CaseApiContext
+    ctx: AppContext
     blobs: FilesystemBlobStore
     org_id: str
     user_id: str
@@ -40,7 +40,7 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     with tenant_endpoints("sqlite", tmp_path) as endpoints:
-        ctx = CaseApiContext.open(endpoints)
+        ctx = AppContext.open(endpoints)
         async with ctx.uow() as uow:
             creds = await bootstrap_org(uow, f"org-{uuid.uuid4().hex[:6]}", "admin@example.com")
             key = ("W" + uuid.uuid4().hex[:6]).upper()

@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from casem.adapters.storage.tables import case_links, case_merge_progress, domain_events, timeline_cells, watchers
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import create_user
-from casem.services.case_api.timeline.service import add_comment
-from casem.services.case_api.watchers.service import watch
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import create_user
+from casem.app.timeline.service import add_comment
+from casem.app.watchers.service import watch
 
 
 def free_port() -> int:
@@ -37,7 +37,7 @@ class MergeFixture:
 
 
 async def seed_merge(
-    ctx: CaseApiContext, org_id: str, actor_id: str, project_id: str, *, duplicates: int, comments: int
+    ctx: AppContext, org_id: str, actor_id: str, project_id: str, *, duplicates: int, comments: int
 ) -> MergeFixture:
     """A primary and duplicates: each duplicate with comments by several authors, its own watcher and attributes."""
     async with ctx.uow() as uow:
@@ -89,7 +89,7 @@ async def seed_merge(
     return MergeFixture(primary.id, primary.key, ids, cells, watchers_union, attributes)
 
 
-async def _events_of(ctx: CaseApiContext, short_type: str, case_ids: list[str]) -> list[Any]:
+async def _events_of(ctx: AppContext, short_type: str, case_ids: list[str]) -> list[Any]:
     async with ctx.uow(read_only=True) as uow:
         return list(
             (
@@ -102,7 +102,7 @@ async def _events_of(ctx: CaseApiContext, short_type: str, case_ids: list[str]) 
         )
 
 
-async def assert_merged_once(ctx: CaseApiContext, org_id: str, fixture: MergeFixture, merge_id: str) -> None:
+async def assert_merged_once(ctx: AppContext, org_id: str, fixture: MergeFixture, merge_id: str) -> None:
     """Every duplicate merged exactly once: cells copied once with provenance, closed once, one `case.merged`."""
     dups = fixture.duplicate_ids
     async with ctx.uow(read_only=True) as uow:

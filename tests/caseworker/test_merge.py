@@ -16,16 +16,18 @@ from temporalio.testing import ActivityEnvironment
 
 from casem.adapters.storage.tables import case_merges, domain_events, timeline_cells
 from casem.adapters.workflows.client import TemporalCaseworker
+from casem.adapters.workflows.contracts import MergeRequest
+from casem.app.automation.rules import put_duplicates
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.identity.service import API_KEY, APP_KEY, issue_key
+from casem.app.merges.service import insert_merge
 from casem.domain.events import with_sequence
 from casem.domain.merges import auto_merge_id, merge_workflow_id
-from casem.services.case_api.automation_rules.service import put_duplicates
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
 from casem.services.case_api.http.app import create_app
-from casem.services.case_api.identity.service import API_KEY, APP_KEY, issue_key
 from casem.services.case_event_handler.framework import Event, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
-from casem.services.caseworker.merges import MergeActivities, MergeRequest, MergeStep, insert_merge
+from casem.services.caseworker.merges import MergeActivities, MergeStep
 from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import CaseMergeWorkflow
 from tests.backends import engine_address

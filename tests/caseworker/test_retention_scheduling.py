@@ -13,8 +13,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from casem.adapters.storage.tables import domain_events
 from casem.adapters.workflows.client import TemporalCaseworker
+from casem.app.cases.service import get_case
 from casem.domain.events import with_sequence
-from casem.services.case_api.cases.service import get_case
 from casem.services.case_event_handler.framework import Event, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from temporalio.client import Client, ScheduleHandle, WorkflowExecutionStatus
 
 from casem.adapters.storage.tables import case_purges, cases, retention_policies
-from casem.services.case_api.cases.service import get_case
+from casem.app.cases.service import get_case
 from casem.services.caseworker.activities import RetentionSweepReport
 from casem.services.caseworker.schedules import ensure_schedules
 from casem.services.caseworker.worker import build_worker

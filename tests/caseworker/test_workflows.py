@@ -18,9 +18,9 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from casem.adapters.blobs import BlobStore
 from casem.adapters.storage.tables import attachments, case_purges, cases, domain_events, retention_policies
 from casem.adapters.storage.tables import timeline_cells as cells
+from casem.app.attachments.service import AttachmentLimits, upload_attachment
 from casem.domain.attachments import Attachment
 from casem.domain.cases import Case
-from casem.services.case_api.attachments.service import AttachmentLimits, upload_attachment
 from casem.services.caseworker.activities import AttachmentRef, CaseRef, CaseworkerActivities, PurgeInput, SweepInput
 from casem.services.caseworker.scanners import EICAR
 from casem.services.caseworker.worker import build_worker

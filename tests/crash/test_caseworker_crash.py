@@ -31,13 +31,13 @@ from casem.adapters.storage.tables import (
     watchers,
 )
 from casem.adapters.workflows.client import TemporalCaseworker
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import bootstrap_org
-from casem.services.case_api.projects.service import create_project
-from casem.services.case_api.timeline.service import add_comment
-from casem.services.case_api.watchers.service import watch
-from casem.services.caseworker.merges import MergeRequest
+from casem.adapters.workflows.contracts import MergeRequest
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
+from casem.app.projects.service import create_project
+from casem.app.timeline.service import add_comment
+from casem.app.watchers.service import watch
 from casem.services.caseworker.schedules import retention_sweep_schedule_id
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS
 from tests.backends import engine_address
@@ -80,7 +80,7 @@ class Caseworker:
                 self.proc.kill()
 
 
-async def _count(ctx: CaseApiContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+async def _count(ctx: AppContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
     async with ctx.uow(read_only=True) as uow:
         return await uow.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
 
@@ -105,7 +105,7 @@ async def _wait_for(check: Callable[[], Awaitable[bool]], what: str, seconds: fl
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[CaseApiContext, dict[str, str], Caseworker, TemporalCaseworker]]:
+async def world(tmp_path: Path) -> AsyncIterator[tuple[AppContext, dict[str, str], Caseworker, TemporalCaseworker]]:
     address = engine_address("temporal")
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_TENANT_")}
@@ -121,7 +121,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[CaseApiContext, dict[str,
     with tenant_endpoints("sqlite", tmp_path) as endpoints:
         for t in TENANTS:
             env[f"{t.env_prefix}_DSN"] = endpoints[t.name].master
-        ctx = CaseApiContext.open(endpoints)
+        ctx = AppContext.open(endpoints)
         worker = Caseworker(env, tmp_path / "caseworker.log")
         client = await Client.connect(address)
         try:
@@ -131,7 +131,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[CaseApiContext, dict[str,
             await ctx.close()
 
 
-async def _org(ctx: CaseApiContext) -> tuple[str, str, str]:
+async def _org(ctx: AppContext) -> tuple[str, str, str]:
     async with ctx.uow() as uow:
         creds = await bootstrap_org(uow, f"crash-{uuid.uuid4().hex[:6]}", "crash@example.com")
         project = await create_project(uow, creds.org_id, creds.user_id, key="CRASH", name="Crash")
@@ -141,7 +141,7 @@ async def _org(ctx: CaseApiContext) -> tuple[str, str, str]:
 
 @pytest.mark.temporal
 async def test_kill_9_caseworker_mid_merge(
-    world: tuple[CaseApiContext, dict[str, str], Caseworker, TemporalCaseworker],
+    world: tuple[AppContext, dict[str, str], Caseworker, TemporalCaseworker],
 ) -> None:
     ctx, _env, worker, temporal = world
     org_id, user_id, project_id = await _org(ctx)
@@ -166,7 +166,7 @@ async def test_kill_9_caseworker_mid_merge(
 
 @pytest.mark.temporal
 async def test_kill_9_caseworker_mid_purge(
-    world: tuple[CaseApiContext, dict[str, str], Caseworker, TemporalCaseworker],
+    world: tuple[AppContext, dict[str, str], Caseworker, TemporalCaseworker],
     tmp_path: Path,
 ) -> None:
     ctx, _env, worker, temporal = world

@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from casem.adapters.storage.tables import audit_log, case_metrics, domain_events, handler_processed_events
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import bootstrap_org
-from casem.services.case_api.projects.service import create_project
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
+from casem.app.projects.service import create_project
 from casem.services.case_event_handler.flavors.analytics import Analytics
 from casem.topology.tenants import TENANTS
 from tests.backends import engine_address
@@ -74,7 +74,7 @@ class Services:
                 proc.kill()
 
 
-async def _count(ctx: CaseApiContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+async def _count(ctx: AppContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
     async with ctx.uow(read_only=True) as uow:
         return await uow.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
 
@@ -94,7 +94,7 @@ async def test_kill_9_relay_and_handler_while_5000_changes_flow(database: str, b
     with tenant_endpoints(database, tmp_path) as endpoints:
         for t in TENANTS:
             env[f"{t.env_prefix}_DSN"] = endpoints[t.name].master
-        ctx = CaseApiContext.open(endpoints)
+        ctx = AppContext.open(endpoints)
         services = Services(env, tmp_path)
         try:
             async with ctx.uow() as uow:

@@ -22,7 +22,7 @@ from datadog_api_client.v2.model.case_sortable_field import CaseSortableField
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search.embedded import EmbeddedSearch
 from casem.adapters.search.opensearch import OpenSearchSearch
-from casem.services.local_stack import LocalWorkers
+from casem.cli.local_stack import LocalWorkers
 from tests.api.conftest import new_org
 from tests.api.helpers import make_case, make_project
 from tests.backends import engine_address
@@ -38,7 +38,7 @@ def engine_server(request: pytest.FixtureRequest, server: LiveServer, tmp_path: 
         engine = EmbeddedSearch(tmp_path / "search")
     bus = EmbeddedBus(tmp_path / "bus.db")
     server.call(engine.ensure_index("case-management"))
-    server.context.search = engine
+    server.context.use_search_engine(engine)
     workers = LocalWorkers(server.context, bus)
     server.call(workers.start())
     try:
@@ -46,7 +46,7 @@ def engine_server(request: pytest.FixtureRequest, server: LiveServer, tmp_path: 
     finally:
         server.call(workers.stop())
         server.call(bus.close())
-        server.context.search = None
+        server.context.use_search_engine(None)
         server.call(engine.drop("case-management"))  # leave no index behind on a shared engine
         server.call(engine.close())
 

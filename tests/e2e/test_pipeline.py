@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from casem.adapters.bus.embedded import EmbeddedBus
-from casem.services.local_stack import LocalWorkers
+from casem.cli.local_stack import LocalWorkers
 from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_project
 

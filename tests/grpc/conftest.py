@@ -13,10 +13,10 @@ from typing import Any
 import grpc
 import pytest
 
+from casem.app.context import AppContext
+from casem.app.identity.service import BootstrapCredentials, bootstrap_org
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
-from casem.services.case_api.context import CaseApiContext
 from casem.services.case_api.grpc.server import create_bound_server
-from casem.services.case_api.identity.service import BootstrapCredentials, bootstrap_org
 from casem.topology.tenants import DatabaseEndpoints
 from tests.support.databases import tenant_endpoints
 
@@ -26,7 +26,7 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 class GrpcLiveServer:
     """create_server() on a free loopback port, served by its own event loop in a background thread."""
 
-    def __init__(self, context: CaseApiContext) -> None:
+    def __init__(self, context: AppContext) -> None:
         self.context = context
         self.port = 0
         self.loop = asyncio.new_event_loop()
@@ -37,7 +37,7 @@ class GrpcLiveServer:
 
     @classmethod
     def open(cls, endpoints: dict[str, DatabaseEndpoints]) -> GrpcLiveServer:
-        return cls(CaseApiContext.open(endpoints))
+        return cls(AppContext.open(endpoints))
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -13,9 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from casem.adapters.storage.database import open_tenant_database
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.errors import request_pointer
+from casem.app.context import AppContext
 from casem.services.case_api.grpc.server import create_server
+from casem.services.common.grpc_errors import request_pointer
 from casem.topology.tenants import TENANTS, DatabaseEndpoints
 from tests.grpc.conftest import GrpcLiveServer
 
@@ -37,7 +37,7 @@ def test_health_is_serving_per_service_name(channel: grpc.Channel) -> None:
 def test_health_is_not_serving_while_a_database_does_not_answer() -> None:
     # Nothing listens on port 1: the tenant databases cannot answer.
     dead = DatabaseEndpoints(master="postgresql+psycopg://casem:casem@127.0.0.1:1/casem")
-    context = CaseApiContext(databases={t.name: open_tenant_database(t.name, dead) for t in TENANTS})
+    context = AppContext(databases={t.name: open_tenant_database(t.name, dead) for t in TENANTS})
     live = GrpcLiveServer(context).start()
     try:
         with grpc.insecure_channel(live.address) as channel:
@@ -64,7 +64,7 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
 async def test_create_server_serves_until_stopped(tmp_path: Path) -> None:
     """The lead's entry point, in the test's own event loop, as case-api runs it beside the HTTP server."""
     endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp_path / t.name}.db") for t in TENANTS}
-    context = CaseApiContext.open(endpoints)
+    context = AppContext.open(endpoints)
     port = _free_port()
     server = create_server(context, f"127.0.0.1:{port}")
     await server.start()

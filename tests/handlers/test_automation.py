@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 from casem.adapters.bus import Bus, Consumer, Producer
 from casem.adapters.storage.tables import automation_runs, domain_events, users
+from casem.app.automation.rules import create_rule
+from casem.app.cases import updates
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import BootstrapCredentials, bootstrap_org, create_user
+from casem.app.projects.service import create_project
+from casem.app.timeline.service import add_comment, list_timeline
 from casem.domain.automation import MAX_CHAIN_DEPTH, trigger_fires
-from casem.services.case_api.automation_rules.service import create_rule
-from casem.services.case_api.cases import updates
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import BootstrapCredentials, bootstrap_org, create_user
-from casem.services.case_api.projects.service import create_project
-from casem.services.case_api.timeline.service import add_comment, list_timeline
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
 from casem.services.case_event_relay.relay import relay_once
@@ -30,7 +30,7 @@ from tests.bus.conftest import Harness, drain
 class Pipeline:
     """The relay and some flavors over one topic, driven step by step until nothing new happens."""
 
-    context: CaseApiContext
+    context: AppContext
     producer: Producer
     consumer: Consumer
     topic: str
@@ -54,7 +54,7 @@ class Pipeline:
             handled += published
 
 
-async def pipeline(context: CaseApiContext, harness: Harness, flavors: Sequence[str]) -> Pipeline:
+async def pipeline(context: AppContext, harness: Harness, flavors: Sequence[str]) -> Pipeline:
     bus: Bus = harness.bus()
     topic = await harness.topic(bus, partitions=3)
     producer = harness.producer(bus)
@@ -78,7 +78,7 @@ class World:
         return self.creds.user_id
 
 
-async def make_world(ctx: CaseApiContext, key: str = "AUT") -> World:
+async def make_world(ctx: AppContext, key: str = "AUT") -> World:
     async with ctx.uow() as uow:
         creds = await bootstrap_org(uow, f"org-{key}", "alice@example.com")
         bob = await create_user(uow, creds.org_id, "bob@example.com", name="Bob")
@@ -87,7 +87,7 @@ async def make_world(ctx: CaseApiContext, key: str = "AUT") -> World:
     return World(creds, project.id, bob.id)
 
 
-async def add_rule(ctx: CaseApiContext, world: World, name: str, trigger: dict, action: dict, **extra: Any) -> str:
+async def add_rule(ctx: AppContext, world: World, name: str, trigger: dict, action: dict, **extra: Any) -> str:
     async with ctx.uow() as uow:
         rule = await create_rule(
             uow,
@@ -100,7 +100,7 @@ async def add_rule(ctx: CaseApiContext, world: World, name: str, trigger: dict, 
     return rule.id
 
 
-async def outbox_types(ctx: CaseApiContext, case_id: str) -> list[tuple[str, str | None]]:
+async def outbox_types(ctx: AppContext, case_id: str) -> list[tuple[str, str | None]]:
     """(short type, actor) of the case's outbox events in order."""
     async with ctx.uow(read_only=True) as uow:
         rows = await uow.execute(
@@ -111,7 +111,7 @@ async def outbox_types(ctx: CaseApiContext, case_id: str) -> list[tuple[str, str
         return [(row.type.removeprefix("com.casem.").rsplit(".v", 1)[0], row.actor_id) for row in rows]
 
 
-async def runs(ctx: CaseApiContext, rule_id: str) -> list[tuple[int, str]]:
+async def runs(ctx: AppContext, rule_id: str) -> list[tuple[int, str]]:
     async with ctx.uow(read_only=True) as uow:
         rows = await uow.execute(
             sa.select(automation_runs.c.depth, automation_runs.c.outcome).where(automation_runs.c.rule_id == rule_id)
@@ -119,7 +119,7 @@ async def runs(ctx: CaseApiContext, rule_id: str) -> list[tuple[int, str]]:
         return sorted((row.depth, row.outcome) for row in rows)
 
 
-async def test_rules_act_through_the_application_services(context: CaseApiContext, harness: Harness) -> None:
+async def test_rules_act_through_the_application_services(context: AppContext, harness: Harness) -> None:
     world = await make_world(context)
     assign = await add_rule(
         context,
@@ -198,7 +198,7 @@ async def test_rules_act_through_the_application_services(context: CaseApiContex
     assert await runs(context, workflow) == [(2, "applied")]
 
 
-async def test_rule_ping_pong_ends_at_the_chain_depth_cap(context: CaseApiContext, harness: Harness) -> None:
+async def test_rule_ping_pong_ends_at_the_chain_depth_cap(context: AppContext, harness: Harness) -> None:
     world = await make_world(context, "LOP")
     ping = await add_rule(
         context, world, "ping", {"type": "COMMENT_ADDED"}, {"type": "ADD_COMMENT", "data": {"comment": "ping"}}
@@ -226,7 +226,7 @@ async def test_rule_ping_pong_ends_at_the_chain_depth_cap(context: CaseApiContex
 
 
 async def test_a_rule_that_cannot_act_is_recorded_and_the_event_still_applies(
-    context: CaseApiContext, harness: Harness
+    context: AppContext, harness: Harness
 ) -> None:
     world = await make_world(context, "FAI")
     rule = await add_rule(

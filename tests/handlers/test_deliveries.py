@@ -25,10 +25,10 @@ from aiosmtpd.controller import Controller
 
 from casem.adapters.bus.port import Consumer, Message
 from casem.adapters.storage.tables import handler_processed_events, notification_deliveries, start_mappers
+from casem.app.context import AppContext
+from casem.app.notification_rules.service import create_endpoint
 from casem.domain.notifications import Delivery
-from casem.services.case_api.context import CaseApiContext
 from casem.services.case_api.http.app import create_app
-from casem.services.case_api.notification_rules.service import create_endpoint
 from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.services.case_event_handler.service import load_flavor
@@ -125,7 +125,7 @@ def _free_port() -> int:
 # -- helpers --------------------------------------------------------------------------------------------
 
 
-async def request_deliveries(ctx: CaseApiContext, org: Org, case_id: str, *specs: tuple[str, dict, dict]) -> list[str]:
+async def request_deliveries(ctx: AppContext, org: Org, case_id: str, *specs: tuple[str, dict, dict]) -> list[str]:
     """Delivery rows with their `notification.delivery_requested` events, through the unit of work."""
     ids = []
     async with ctx.uow() as uow:
@@ -145,19 +145,19 @@ async def request_deliveries(ctx: CaseApiContext, org: Org, case_id: str, *specs
     return ids
 
 
-async def deliveries(ctx: CaseApiContext) -> dict[str, sa.Row]:
+async def deliveries(ctx: AppContext) -> dict[str, sa.Row]:
     async with ctx.uow(read_only=True) as uow:
         return {r.id: r for r in await uow.execute(sa.select(notification_deliveries))}
 
 
-async def settled(ctx: CaseApiContext, n: int, flavor: str) -> bool:
+async def settled(ctx: AppContext, n: int, flavor: str) -> bool:
     return await count(ctx, handler_processed_events, handler_processed_events.c.flavor == flavor) >= n
 
 
 # -- email ----------------------------------------------------------------------------------------------
 
 
-async def test_email_is_sent_over_smtp(context: CaseApiContext, harness: Harness) -> None:
+async def test_email_is_sent_over_smtp(context: AppContext, harness: Harness) -> None:
     org = await make_org(context, "EML")
     case_id = await new_case(context, org, "Mail me")
     payload = {"subject": "[casem] EML-1 created: Mail me", "text": "EML-1 created\nhttp://casem/cases/EML-1"}
@@ -193,7 +193,7 @@ async def test_email_is_sent_over_smtp(context: CaseApiContext, harness: Harness
     assert "550" in rows[refused].last_error
 
 
-async def _email_done(ctx: CaseApiContext) -> bool:
+async def _email_done(ctx: AppContext) -> bool:
     rows = await deliveries(ctx)
     return {r.status for r in rows.values()} == {"sent", "failed"}
 
@@ -202,7 +202,7 @@ async def _email_done(ctx: CaseApiContext) -> bool:
 
 
 async def test_slack_posts_chat_messages_and_treats_ok_false_as_failure(
-    context: CaseApiContext, harness: Harness, receiver: HttpReceiver
+    context: AppContext, harness: Harness, receiver: HttpReceiver
 ) -> None:
     receiver.script = [(200, '{"ok": true, "ts": "1.2"}'), (200, '{"ok": false, "error": "channel_not_found"}')]
     org = await make_org(context, "SLK")
@@ -234,7 +234,7 @@ async def test_slack_posts_chat_messages_and_treats_ok_false_as_failure(
     assert "channel_not_found" in rows[second].last_error
 
 
-async def test_teams_gets_the_message_card(context: CaseApiContext, harness: Harness, receiver: HttpReceiver) -> None:
+async def test_teams_gets_the_message_card(context: AppContext, harness: Harness, receiver: HttpReceiver) -> None:
     receiver.script = [(200, "1")]
     org = await make_org(context, "TMS")
     case_id = await new_case(context, org, "Teams it")
@@ -260,7 +260,7 @@ def _verify(got: Received) -> None:
 
 
 async def test_webhooks_are_signed_retried_dead_lettered_and_never_sent_twice(
-    context: CaseApiContext, harness: Harness, receiver: HttpReceiver
+    context: AppContext, harness: Harness, receiver: HttpReceiver
 ) -> None:
     gone = HttpReceiver(script=[(410, '{"error": "endpoint retired"}')])
     try:
@@ -328,7 +328,7 @@ async def dead_letter_of(reader: Consumer, delivery_id: str, timeout: float = 20
     raise AssertionError(f"no dead letter for delivery {delivery_id}")
 
 
-async def _hooks_done(ctx: CaseApiContext) -> bool:
+async def _hooks_done(ctx: AppContext) -> bool:
     rows = await deliveries(ctx)
     return sorted(r.status for r in rows.values()) == ["failed", "sent"]
 
@@ -337,7 +337,7 @@ async def _hooks_done(ctx: CaseApiContext) -> bool:
 
 
 async def test_api_rule_and_case_change_reach_the_webhook_once(
-    context: CaseApiContext, harness: Harness, receiver: HttpReceiver
+    context: AppContext, harness: Harness, receiver: HttpReceiver
 ) -> None:
     org = await make_org(context, "E2E")
     headers = {"DD-API-KEY": org.creds.api_key, "DD-APPLICATION-KEY": org.creds.app_key}

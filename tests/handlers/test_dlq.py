@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from casem.adapters.storage.tables import handler_processed_events
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_event_handler.dlq import list_dead_letters, replay_dead_letters
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.topology.topics import dead_letter_topic
@@ -14,7 +14,7 @@ from tests.handlers.test_runner import FlakyFlavor, count, publish_outbox, run_u
 from tests.relay.test_relay import make_changes
 
 
-async def test_dead_letters_are_listed_then_replayed_once(context: CaseApiContext, harness: Harness) -> None:
+async def test_dead_letters_are_listed_then_replayed_once(context: AppContext, harness: Harness) -> None:
     await make_changes(context, cases=2, changes_per_case=1)
     bus = harness.bus()
     topic, _ = await publish_outbox(context, harness, bus)

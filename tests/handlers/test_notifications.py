@@ -9,6 +9,13 @@ import httpx
 import sqlalchemy as sa
 
 from casem.adapters.storage.tables import domain_events, notification_deliveries, notifications
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import BootstrapCredentials, bootstrap_org, create_user, issue_key
+from casem.app.notification_rules.service import create_endpoint, create_rule
+from casem.app.projects.service import create_project
+from casem.app.timeline.service import add_comment
+from casem.app.watchers.service import watch
 from casem.domain.identity import APP_KEY
 from casem.domain.notifications import (
     DELIVERY_REQUESTED,
@@ -18,14 +25,7 @@ from casem.domain.notifications import (
     rule_fires,
     trigger_matches,
 )
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
 from casem.services.case_api.http.app import create_app
-from casem.services.case_api.identity.service import BootstrapCredentials, bootstrap_org, create_user, issue_key
-from casem.services.case_api.notification_rules.service import create_endpoint, create_rule
-from casem.services.case_api.projects.service import create_project
-from casem.services.case_api.timeline.service import add_comment
-from casem.services.case_api.watchers.service import watch
 from casem.services.case_event_handler.framework import Event, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
@@ -45,7 +45,7 @@ class Org:
         return self.creds.user_id
 
 
-async def make_org(ctx: CaseApiContext, key: str = "NOT") -> Org:
+async def make_org(ctx: AppContext, key: str = "NOT") -> Org:
     async with ctx.uow() as uow:
         creds = await bootstrap_org(uow, f"org-{key}", "alice@example.com")
         bob = await create_user(uow, creds.org_id, "bob@example.com", name="Bob")
@@ -55,16 +55,14 @@ async def make_org(ctx: CaseApiContext, key: str = "NOT") -> Org:
     return Org(creds, project.id, bob.id, bob_key.secret)
 
 
-async def new_case(ctx: CaseApiContext, org: Org, title: str, priority: str = "P3") -> str:
+async def new_case(ctx: AppContext, org: Org, title: str, priority: str = "P3") -> str:
     async with ctx.uow() as uow:
         case = await create_case(uow, org.creds.org_id, org.alice, NewCase(org.project_id, title, priority=priority))
         await uow.commit()
     return case.id
 
 
-async def test_watchers_hear_of_changes_by_others_and_read_their_inbox(
-    context: CaseApiContext, harness: Harness
-) -> None:
+async def test_watchers_hear_of_changes_by_others_and_read_their_inbox(context: AppContext, harness: Harness) -> None:
     org = await make_org(context)
     case_id = await new_case(context, org, "Disk full on web-1")
     async with context.uow() as uow:
@@ -120,7 +118,7 @@ async def test_watchers_hear_of_changes_by_others_and_read_their_inbox(
         assert alice_inbox["meta"]["unread_count"] == 1 and alice_inbox["data"][0]["attributes"]["read_at"] is None
 
 
-async def test_rules_request_one_delivery_per_matching_recipient(context: CaseApiContext, harness: Harness) -> None:
+async def test_rules_request_one_delivery_per_matching_recipient(context: AppContext, harness: Harness) -> None:
     org = await make_org(context, "RUL")
     oid = org.creds.org_id
     async with context.uow() as uow:
@@ -297,7 +295,7 @@ def test_rule_queries_use_the_search_language() -> None:
     assert not query_matches("archived:true", case)
 
 
-async def test_apply_ignores_events_about_no_case(context: CaseApiContext) -> None:
+async def test_apply_ignores_events_about_no_case(context: AppContext) -> None:
     flavor = load_flavor("notification-rules")
     event = Event.from_bytes(
         b'{"id":"e","type":"com.casem.case.created.v1","tenant":"case-management","orgid":"o","subject":"case/x",'

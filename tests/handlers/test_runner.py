@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from casem.adapters.bus.port import Bus
 from casem.adapters.storage.tables import audit_log, case_metrics, domain_events, handler_processed_events
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_event_handler.framework import Event, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.services.case_event_handler.service import build_processor, load_flavor
@@ -22,12 +22,12 @@ from tests.bus.conftest import Harness, drain
 from tests.relay.test_relay import make_changes
 
 
-async def count(ctx: CaseApiContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+async def count(ctx: AppContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
     async with ctx.uow(read_only=True) as uow:
         return await uow.scalar(sa.select(sa.func.count()).select_from(table).where(*where))
 
 
-async def publish_outbox(ctx: CaseApiContext, harness: Harness, bus: Bus) -> tuple[str, int]:
+async def publish_outbox(ctx: AppContext, harness: Harness, bus: Bus) -> tuple[str, int]:
     topic = await harness.topic(bus, partitions=3)
     producer = harness.producer(bus)
     published = 0
@@ -51,7 +51,7 @@ async def run_until(runner: FlavorRunner, harness: Harness, bus: Bus, topic: str
         await asyncio.wait_for(task, 30)
 
 
-async def test_audit_and_analytics_apply_every_event_exactly_once(context: CaseApiContext, harness: Harness) -> None:
+async def test_audit_and_analytics_apply_every_event_exactly_once(context: AppContext, harness: Harness) -> None:
     total = await make_changes(context, cases=6, changes_per_case=3)
     bus = harness.bus()
     topic, published = await publish_outbox(context, harness, bus)
@@ -96,7 +96,7 @@ class FlakyFlavor:
             raise RuntimeError(f"downstream unavailable (attempt {self.calls[event.id]})")
 
 
-async def test_failures_are_retried_then_dead_lettered(context: CaseApiContext, harness: Harness) -> None:
+async def test_failures_are_retried_then_dead_lettered(context: AppContext, harness: Harness) -> None:
     await make_changes(context, cases=2, changes_per_case=1)
     bus = harness.bus()
     topic, _ = await publish_outbox(context, harness, bus)
@@ -136,7 +136,7 @@ async def test_failures_are_retried_then_dead_lettered(context: CaseApiContext, 
 
 
 async def test_a_message_that_is_not_an_event_goes_to_the_dead_letter_topic(
-    context: CaseApiContext, harness: Harness
+    context: AppContext, harness: Harness
 ) -> None:
     bus = harness.bus()
     topic = await harness.topic(bus)

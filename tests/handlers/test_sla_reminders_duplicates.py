@@ -9,25 +9,27 @@ from datetime import UTC, date, datetime, timedelta
 import sqlalchemy as sa
 
 from casem.adapters.storage.tables import case_reminders, cases, domain_events, sla_clocks
+from casem.app.automation import reminders as reminder_rules
+from casem.app.automation import sla
+from casem.app.automation.rules import put_duplicates, put_reminders, put_sla
+from casem.app.cases import updates
+from casem.app.cases.service import NewCase, create_case
+from casem.app.context import AppContext
+from casem.app.timeline.service import add_comment, list_timeline
 from casem.domain.automation import due_instant, similarity
-from casem.services.case_api.automation_rules.service import put_duplicates, put_reminders, put_sla
-from casem.services.case_api.cases import updates
-from casem.services.case_api.cases.service import NewCase, create_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.timeline.service import add_comment, list_timeline
-from casem.services.case_event_handler.flavors import due_date_reminders, sla_tracking
+from casem.services.case_event_handler.flavors import due_date_reminders
 from tests.bus.conftest import Harness, until
 from tests.handlers.test_automation import World, make_world, pipeline
 
 
-async def new_case(ctx: CaseApiContext, world: World, title: str, **fields: object) -> str:
+async def new_case(ctx: AppContext, world: World, title: str, **fields: object) -> str:
     async with ctx.uow() as uow:
         case = await create_case(uow, world.org_id, world.alice, NewCase(world.project_id, title, **fields))
         await uow.commit()
     return case.id
 
 
-async def events_of(ctx: CaseApiContext, case_id: str, short_type: str) -> list[dict]:
+async def events_of(ctx: AppContext, case_id: str, short_type: str) -> list[dict]:
     async with ctx.uow(read_only=True) as uow:
         rows = await uow.execute(
             sa.select(domain_events.c.envelope)
@@ -37,15 +39,13 @@ async def events_of(ctx: CaseApiContext, case_id: str, short_type: str) -> list[
         return [row.envelope for row in rows]
 
 
-async def cells_of(ctx: CaseApiContext, world: World, case_id: str, cell_type: str) -> list:
+async def cells_of(ctx: AppContext, world: World, case_id: str, cell_type: str) -> list:
     async with ctx.uow(read_only=True) as uow:
         page = await list_timeline(uow, world.org_id, case_id, ascending=True)
     return [cell for cell in page.cells if cell.type == cell_type]
 
 
-async def test_due_date_reminders_fire_once_before_and_at_the_due_date(
-    context: CaseApiContext, harness: Harness
-) -> None:
+async def test_due_date_reminders_fire_once_before_and_at_the_due_date(context: AppContext, harness: Harness) -> None:
     world = await make_world(context, "REM")
     async with context.uow() as uow:
         await put_reminders(uow, world.org_id, world.alice, world.project_id, [2 * 86400, 0])
@@ -73,13 +73,13 @@ async def test_due_date_reminders_fire_once_before_and_at_the_due_date(
         (case_id, due, at),
     ]
 
-    assert await due_date_reminders.tick(context, at - timedelta(days=2, seconds=1)) == 0
+    assert await reminder_rules.tick(context, at - timedelta(days=2, seconds=1)) == 0
     # Two schedulers at the same moment: the reminder is claimed by one of them only.
-    fired = await asyncio.gather(*(due_date_reminders.tick(context, at - timedelta(days=1)) for _ in range(2)))
+    fired = await asyncio.gather(*(reminder_rules.tick(context, at - timedelta(days=1)) for _ in range(2)))
     assert sorted(fired) == [0, 1]
-    assert await due_date_reminders.tick(context, at - timedelta(hours=1)) == 0
-    assert await due_date_reminders.tick(context, at) == 1
-    assert await due_date_reminders.tick(context, at + timedelta(days=3)) == 0
+    assert await reminder_rules.tick(context, at - timedelta(hours=1)) == 0
+    assert await reminder_rules.tick(context, at) == 1
+    assert await reminder_rules.tick(context, at + timedelta(days=3)) == 0
 
     reminders = await events_of(context, case_id, "case.due_date_reminder")
     assert [e["data"]["lead_seconds"] for e in reminders] == [2 * 86400, 0]
@@ -101,10 +101,10 @@ async def test_due_date_reminders_fire_once_before_and_at_the_due_date(
         await updates.set_due_date(uow, world.org_id, world.alice, case_id, due.isoformat())
         await uow.commit()
     await flow.pump()
-    assert await due_date_reminders.tick(context, at + timedelta(days=3)) == 0
+    assert await reminder_rules.tick(context, at + timedelta(days=3)) == 0
 
 
-async def test_sla_breaches_are_reported_once_per_kind(context: CaseApiContext, harness: Harness) -> None:
+async def test_sla_breaches_are_reported_once_per_kind(context: AppContext, harness: Harness) -> None:
     world = await make_world(context, "SLA")
     async with context.uow() as uow:
         targets = {
@@ -138,11 +138,11 @@ async def test_sla_breaches_are_reported_once_per_kind(context: CaseApiContext, 
     assert late_breach["data"]["kind"] == "acknowledge" and late_breach["data"]["target_seconds"] == 1
 
     latest = max(c.started_at for c in clocks.values())
-    assert await sla_tracking.tick(context, start + timedelta(seconds=899)) == 0
-    assert await sla_tracking.tick(context, latest + timedelta(seconds=901)) == 1  # `ignored`; `answered` was in time
-    assert await sla_tracking.tick(context, latest + timedelta(seconds=1800)) == 0
-    assert await sla_tracking.tick(context, latest + timedelta(seconds=3601)) == 2  # neither P1 case is closed
-    assert await sla_tracking.tick(context, latest + timedelta(days=1)) == 0
+    assert await sla.tick(context, start + timedelta(seconds=899)) == 0
+    assert await sla.tick(context, latest + timedelta(seconds=901)) == 1  # `ignored`; `answered` was in time
+    assert await sla.tick(context, latest + timedelta(seconds=1800)) == 0
+    assert await sla.tick(context, latest + timedelta(seconds=3601)) == 2  # neither P1 case is closed
+    assert await sla.tick(context, latest + timedelta(days=1)) == 0
 
     breaches = await events_of(context, ignored, "case.sla_breached")
     assert [(b["data"]["kind"], b["data"]["priority"]) for b in breaches] == [("acknowledge", "P1"), ("close", "P1")]
@@ -158,11 +158,11 @@ async def test_sla_breaches_are_reported_once_per_kind(context: CaseApiContext, 
     async with context.uow() as uow:
         await put_sla(uow, world.org_id, world.alice, world.project_id, {**targets, "P3": {"acknowledge_seconds": 60}})
         await uow.commit()
-    assert await sla_tracking.tick(context, datetime.now(UTC) + timedelta(seconds=61)) == 1
+    assert await sla.tick(context, datetime.now(UTC) + timedelta(seconds=61)) == 1
     assert [b["data"]["kind"] for b in await events_of(context, relaxed, "case.sla_breached")] == ["acknowledge"]
 
 
-async def test_a_similar_open_case_is_suggested_as_a_duplicate(context: CaseApiContext, harness: Harness) -> None:
+async def test_a_similar_open_case_is_suggested_as_a_duplicate(context: AppContext, harness: Harness) -> None:
     world = await make_world(context, "DUP")
     flow = await pipeline(context, harness, ["duplicate-detection"])
     original = await new_case(context, world, "Disk full on web-1", attributes={"env": ["prod"]})
@@ -203,13 +203,13 @@ def test_similarity_normalizes_titles_and_weighs_attributes() -> None:
     assert similarity("a", {"env": ["prod"]}, "a", {"env": ["dev"]}).conflicting
 
 
-async def test_the_scheduler_loop_ticks_on_its_clock_until_stopped(context: CaseApiContext) -> None:
+async def test_the_scheduler_loop_ticks_on_its_clock_until_stopped(context: AppContext) -> None:
     world = await make_world(context, "SCH")
     case_id = await new_case(context, world, "Quarterly access review")
     due = date.today() + timedelta(days=3)
     async with context.uow() as uow:
         await updates.set_due_date(uow, world.org_id, world.alice, case_id, due.isoformat())
-        await due_date_reminders.reschedule_case(uow, world.org_id, case_id, datetime.now(UTC))
+        await reminder_rules.reschedule_case(uow, world.org_id, case_id, datetime.now(UTC))
         await uow.commit()
     stop = asyncio.Event()
     flavor = due_date_reminders.DueDateReminders()

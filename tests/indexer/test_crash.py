@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search import EmbeddedSearch
 from casem.adapters.storage.tables import cases
+from casem.app.context import AppContext
+from casem.app.internal_auth import INTERNAL_TOKEN_ENV
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.internal_auth import INTERNAL_TOKEN_ENV
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
 
@@ -56,7 +56,7 @@ async def test_indexer_survives_sigkill_without_losing_or_doubling(tmp_path: Pat
     env = service_env(tmp_path)
     search = EmbeddedSearch(tmp_path / "data")
     with case_api_server(endpoints) as live:
-        context = CaseApiContext.open(endpoints, migrate=False)
+        context = AppContext.open(endpoints, migrate=False)
         bus = EmbeddedBus(tmp_path / "bus.db")
         tenant = await new_tenant(context)
         org = tenant.creds.org_id

@@ -11,14 +11,14 @@ import pytest
 
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search import EmbeddedSearch
+from casem.app.context import AppContext
+from casem.app.internal_auth import internal_metadata
+from casem.app.search.maintenance import verify_tenant
+from casem.app.search.service import search_cases
 from casem.domain.cases import STANDARD_TYPE_NAME
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.internal_auth import internal_metadata
 from casem.services.case_indexer.indexer import IndexerSettings, dead_letter_topic, run_indexer
-from casem.services.search_api.maintenance import verify_tenant
-from casem.services.search_api.service import search_cases
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import intake_topic
 from tests.bus.conftest import drain
@@ -35,7 +35,7 @@ async def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no
 async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
     endpoints = sqlite_endpoints(tmp_path)
     with case_api_server(endpoints) as live:
-        context = CaseApiContext.open(endpoints, migrate=False)
+        context = AppContext.open(endpoints, migrate=False)
         bus = EmbeddedBus(tmp_path / "bus.db", heartbeat_interval_s=0.2)
         search = EmbeddedSearch(tmp_path / "search")
         tenant = await new_tenant(context)
@@ -84,7 +84,7 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
 async def test_service_credential_acts_only_as_real_users_of_the_org(tmp_path: Path) -> None:
     endpoints = sqlite_endpoints(tmp_path)
     with case_api_server(endpoints) as live:
-        context = CaseApiContext.open(endpoints, migrate=False)
+        context = AppContext.open(endpoints, migrate=False)
         try:
             tenant, other = await new_tenant(context), await new_tenant(context)
         finally:

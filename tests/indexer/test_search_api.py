@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from casem.adapters.search import SearchPort
+from casem.app.cases import service as cases
+from casem.app.cases import updates
+from casem.app.context import AppContext
+from casem.app.search.documents import iter_documents
+from casem.app.search.service import aggregate_cases, count_cases, search_cases
 from casem.domain.errors import InvalidInput
 from casem.domain.search_query import QuerySyntaxError
-from casem.services.case_api.cases import service as cases
-from casem.services.case_api.cases import updates
-from casem.services.case_api.context import CaseApiContext
-from casem.services.search_api.documents import iter_documents
-from casem.services.search_api.service import aggregate_cases, count_cases, search_cases
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.intake.stack import Tenant, new_tenant
 
@@ -27,7 +27,7 @@ CASES = [
 ]
 
 
-async def seed(context: CaseApiContext, port: SearchPort) -> tuple[Tenant, dict[str, str]]:
+async def seed(context: AppContext, port: SearchPort) -> tuple[Tenant, dict[str, str]]:
     tenant = await new_tenant(context, key="SRCH")
     org, user = tenant.creds.org_id, tenant.creds.user_id
     ids: dict[str, str] = {}
@@ -54,7 +54,7 @@ async def seed(context: CaseApiContext, port: SearchPort) -> tuple[Tenant, dict[
     return tenant, ids
 
 
-async def test_search_count_and_aggregate(context: CaseApiContext, port: SearchPort) -> None:
+async def test_search_count_and_aggregate(context: AppContext, port: SearchPort) -> None:
     tenant, ids = await seed(context, port)
     org = tenant.creds.org_id
 
@@ -90,7 +90,7 @@ async def test_search_count_and_aggregate(context: CaseApiContext, port: SearchP
     assert body["data"]["type"] == "aggregate"  # type: ignore[index]
 
 
-async def test_bad_queries(context: CaseApiContext, port: SearchPort) -> None:
+async def test_bad_queries(context: AppContext, port: SearchPort) -> None:
     tenant, _ = await seed(context, port)
     org = tenant.creds.org_id
     with pytest.raises(QuerySyntaxError):

@@ -12,17 +12,17 @@ import sqlalchemy as sa
 from casem.adapters.search import EmbeddedSearch, document_checksum
 from casem.adapters.storage.tables import cases as cases_table
 from casem.adapters.storage.tables import domain_events
+from casem.app.cases import service as cases
+from casem.app.cases import updates
+from casem.app.context import AppContext
+from casem.app.projects.service import create_project
+from casem.app.search.documents import case_document
+from casem.app.search.service import search_cases
+from casem.app.timeline import service as timeline
 from casem.domain.cases import Case
-from casem.services.case_api.cases import service as cases
-from casem.services.case_api.cases import updates
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.projects.service import create_project
-from casem.services.case_api.timeline import service as timeline
 from casem.services.case_event_handler.framework import Event, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
-from casem.services.search_api.documents import case_document
-from casem.services.search_api.service import search_cases
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.intake.stack import new_tenant
 
@@ -37,7 +37,7 @@ async def search(tmp_path: Path) -> AsyncIterator[EmbeddedSearch]:
 class Outbox:
     """Applies the outbox's new events through the flavor runner, as the relay + handler would."""
 
-    def __init__(self, context: CaseApiContext, search: EmbeddedSearch) -> None:
+    def __init__(self, context: AppContext, search: EmbeddedSearch) -> None:
         self.context = context
         self.after = 0
         self.runner = FlavorRunner(
@@ -64,7 +64,7 @@ class Outbox:
         return len(rows)
 
 
-async def assert_in_sync(context: CaseApiContext, search: EmbeddedSearch, org_id: str, case_id: str) -> None:
+async def assert_in_sync(context: AppContext, search: EmbeddedSearch, org_id: str, case_id: str) -> None:
     async with context.uow(read_only=True) as uow:
         expected = await case_document(uow, org_id, case_id)
     stored = await search.get(CASE_MANAGEMENT, org_id, case_id)
@@ -72,7 +72,7 @@ async def assert_in_sync(context: CaseApiContext, search: EmbeddedSearch, org_id
     assert stored["checksum"] == document_checksum(expected)
 
 
-async def test_changes_reach_the_index(context: CaseApiContext, search: EmbeddedSearch) -> None:
+async def test_changes_reach_the_index(context: AppContext, search: EmbeddedSearch) -> None:
     tenant = await new_tenant(context)
     org, user = tenant.creds.org_id, tenant.creds.user_id
     outbox = Outbox(context, search)

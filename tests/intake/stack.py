@@ -13,11 +13,11 @@ from pathlib import Path
 import grpc
 
 from casem.adapters.bus.embedded import EmbeddedBus
+from casem.app.context import AppContext
+from casem.app.identity.service import BootstrapCredentials, bootstrap_org
+from casem.app.internal_auth import INTERNAL_TOKEN_ENV
+from casem.app.projects.service import create_project
 from casem.proto_gen.casem.v1 import intake_pb2, intake_service_pb2_grpc, types_pb2
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.internal_auth import INTERNAL_TOKEN_ENV
-from casem.services.case_api.identity.service import BootstrapCredentials, bootstrap_org
-from casem.services.case_api.projects.service import create_project
 from casem.services.case_intake.publisher import PublisherSettings
 from casem.services.case_intake.server import IntakeServer, create_intake_server, ensure_intake_topic
 from casem.topology.tenants import DatabaseEndpoints
@@ -37,7 +37,7 @@ class Tenant:
         return (("dd-api-key", self.creds.api_key), ("dd-application-key", self.creds.app_key))
 
 
-async def new_tenant(context: CaseApiContext, key: str | None = None) -> Tenant:
+async def new_tenant(context: AppContext, key: str | None = None) -> Tenant:
     key = key or ("P" + uuid.uuid4().hex[:6]).upper()
     async with context.uow() as uow:
         creds = await bootstrap_org(uow, f"org-{uuid.uuid4().hex[:6]}", "admin@example.com")
@@ -81,7 +81,7 @@ def case_api_server(endpoints: dict[str, DatabaseEndpoints]) -> Iterator[GrpcLiv
 
 @asynccontextmanager
 async def intake_server(
-    context: CaseApiContext, bus: EmbeddedBus, settings: PublisherSettings | None = None
+    context: AppContext, bus: EmbeddedBus, settings: PublisherSettings | None = None
 ) -> AsyncIterator[tuple[IntakeServer, intake_service_pb2_grpc.CaseIntakeServiceStub]]:
     await ensure_intake_topic(bus)
     producer = bus.producer()

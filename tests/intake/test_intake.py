@@ -16,9 +16,9 @@ from grpc_status import rpc_status
 
 from casem.adapters.bus import Message
 from casem.adapters.bus.embedded import EmbeddedBus
+from casem.app.context import AppContext
+from casem.app.intake.payload import IntakePayload
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_intake.payload import IntakePayload
 from casem.services.case_intake.publisher import PublisherSettings
 from casem.topology.topics import intake_topic
 from tests.bus.conftest import drain, quiet
@@ -35,7 +35,7 @@ async def bus(tmp_path: Path) -> AsyncIterator[EmbeddedBus]:
 
 
 @pytest.fixture
-async def tenant(context: CaseApiContext) -> Tenant:  # noqa: F811
+async def tenant(context: AppContext) -> Tenant:  # noqa: F811
     return await new_tenant(context)
 
 
@@ -63,7 +63,7 @@ def details(exc: grpc.aio.AioRpcError) -> list[object]:
 
 
 async def test_submit_publishes_the_canonical_payload_after_the_ack(
-    context: CaseApiContext,  # noqa: F811
+    context: AppContext,  # noqa: F811
     bus: EmbeddedBus,
     tenant: Tenant,
 ) -> None:
@@ -95,7 +95,7 @@ async def test_submit_publishes_the_canonical_payload_after_the_ack(
     ],
 )
 async def test_invalid_intakes_get_the_api_message_and_nothing_is_published(
-    context: CaseApiContext,  # noqa: F811
+    context: AppContext,  # noqa: F811
     bus: EmbeddedBus,
     tenant: Tenant,
     fields: dict[str, object],
@@ -114,7 +114,7 @@ async def test_invalid_intakes_get_the_api_message_and_nothing_is_published(
 
 
 async def test_unknown_project_and_bad_keys_are_refused(
-    context: CaseApiContext,  # noqa: F811
+    context: AppContext,  # noqa: F811
     bus: EmbeddedBus,
     tenant: Tenant,
 ) -> None:
@@ -134,7 +134,7 @@ async def test_unknown_project_and_bad_keys_are_refused(
 
 
 async def test_batch_is_all_or_nothing_and_names_the_bad_item(
-    context: CaseApiContext,  # noqa: F811
+    context: AppContext,  # noqa: F811
     bus: EmbeddedBus,
     tenant: Tenant,
 ) -> None:
@@ -161,7 +161,7 @@ async def test_batch_is_all_or_nothing_and_names_the_bad_item(
 
 
 async def test_bus_unavailable_is_unavailable_with_retry_info_then_recovers(
-    context: CaseApiContext,  # noqa: F811
+    context: AppContext,  # noqa: F811
     bus: EmbeddedBus,
     tenant: Tenant,
 ) -> None:
@@ -185,7 +185,7 @@ async def test_bus_unavailable_is_unavailable_with_retry_info_then_recovers(
 
 
 async def test_too_many_in_flight_is_resource_exhausted(
-    context: CaseApiContext,  # noqa: F811
+    context: AppContext,  # noqa: F811
     bus: EmbeddedBus,
     tenant: Tenant,
 ) -> None:
@@ -199,7 +199,7 @@ async def test_too_many_in_flight_is_resource_exhausted(
     assert len(await published(bus, 3)) == 3
 
 
-async def test_health_and_reflection(context: CaseApiContext, bus: EmbeddedBus) -> None:  # noqa: F811
+async def test_health_and_reflection(context: AppContext, bus: EmbeddedBus) -> None:  # noqa: F811
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     async with intake_server(context, bus) as (server, _), grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from casem.adapters.bus.kafka import KafkaBus
 from casem.adapters.bus.port import PublishError
 from casem.adapters.storage.tables import domain_events
-from casem.services.case_api.cases.service import NewCase, create_case, get_case
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.identity.service import bootstrap_org
-from casem.services.case_api.projects.service import create_project
+from casem.app.cases.service import NewCase, create_case, get_case
+from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
+from casem.app.projects.service import create_project
 from casem.services.case_event_relay.relay import (
     Relay,
     RelaySettings,
@@ -26,7 +26,7 @@ from casem.topology.tenants import CASE_MANAGEMENT
 from tests.bus.conftest import Harness, drain
 
 
-async def make_changes(ctx: CaseApiContext, cases: int, changes_per_case: int) -> int:
+async def make_changes(ctx: AppContext, cases: int, changes_per_case: int) -> int:
     """Create cases and change each several times; returns how many outbox events that wrote."""
     async with ctx.uow() as uow:
         creds = await bootstrap_org(uow, "relay", "relay@example.com")
@@ -49,14 +49,14 @@ async def make_changes(ctx: CaseApiContext, cases: int, changes_per_case: int) -
         return await uow.scalar(sa.select(sa.func.count()).select_from(domain_events))
 
 
-async def unpublished(ctx: CaseApiContext) -> int:
+async def unpublished(ctx: AppContext) -> int:
     async with ctx.uow(read_only=True) as uow:
         return await uow.scalar(
             sa.select(sa.func.count()).select_from(domain_events).where(domain_events.c.published_at.is_(None))
         )
 
 
-async def test_every_event_is_published_once_in_per_case_order(context: CaseApiContext, harness: Harness) -> None:
+async def test_every_event_is_published_once_in_per_case_order(context: AppContext, harness: Harness) -> None:
     total = await make_changes(context, cases=8, changes_per_case=5)
     bus = harness.bus()
     topic = await harness.topic(bus, partitions=3)
@@ -85,7 +85,7 @@ async def test_every_event_is_published_once_in_per_case_order(context: CaseApiC
         assert sequences == sorted(sequences) and len(sequences) == 6  # created + 5 priority changes
 
 
-async def test_nothing_is_marked_when_the_bus_does_not_acknowledge(context: CaseApiContext) -> None:
+async def test_nothing_is_marked_when_the_bus_does_not_acknowledge(context: AppContext) -> None:
     total = await make_changes(context, cases=2, changes_per_case=1)
     dead = KafkaBus("127.0.0.1:1", delivery_timeout_s=2.0)
     producer = dead.producer()
@@ -110,7 +110,7 @@ async def test_nothing_is_marked_when_the_bus_does_not_acknowledge(context: Case
         await dead.close()
 
 
-async def test_retention_deletes_only_old_published_rows(context: CaseApiContext, harness: Harness) -> None:
+async def test_retention_deletes_only_old_published_rows(context: AppContext, harness: Harness) -> None:
     total = await make_changes(context, cases=1, changes_per_case=2)
     bus = harness.bus()
     topic = await harness.topic(bus)

@@ -10,14 +10,14 @@ from typing import Any
 
 import uvicorn
 
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
 from casem.topology.tenants import DatabaseEndpoints
 
 
 class LiveServer:
     def __init__(self, endpoints: dict[str, DatabaseEndpoints]) -> None:
-        self.context = CaseApiContext.open(endpoints)
+        self.context = AppContext.open(endpoints)
         self.app = create_app(self.context)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)

@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from casem.topology import config
-from casem.topology.config import ConfigError, TenantNotDeployedError
+from casem.topology.config import ConfigError, TenantNotDeployedError, database_endpoints
 from casem.topology.datacenters import UnknownDatacenterError, catalog
 from casem.topology.services import EVENT_HANDLER_FLAVORS, SERVICES, THIRD_PARTY_READER_FLAVORS
-from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL, database_endpoints
+from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL
 from casem.topology.topics import DOMAIN_EVENTS, DOMAIN_EVENTS_ONCALL, handler_group, third_party_topic
 
 HANDLER = next(s.name for s in SERVICES if s.flavors == EVENT_HANDLER_FLAVORS)

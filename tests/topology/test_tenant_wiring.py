@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from casem.app.context import AppContext
 from casem.domain.errors import TenantUnavailable
-from casem.services.case_api.context import CaseApiContext
 
 
 async def test_us1_fed_dog_serves_only_the_case_management_tenant(
@@ -15,7 +15,7 @@ async def test_us1_fed_dog_serves_only_the_case_management_tenant(
 ) -> None:
     monkeypatch.setenv("CASEM_DATACENTER", "us1.fed.dog")
     monkeypatch.setenv("CASEM_TENANT_CASE_MANAGEMENT_DSN", f"sqlite:///{tmp_path / 'cm.db'}")
-    ctx = CaseApiContext.open()
+    ctx = AppContext.open()
     try:
         assert list(ctx.databases) == ["case-management"]
         with pytest.raises(TenantUnavailable, match="on-call tenant is not available in datacenter us1.fed.dog"):
@@ -29,7 +29,7 @@ async def test_us1_fed_dog_serves_only_the_case_management_tenant(
 async def test_local_serves_both_tenants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CASEM_DATACENTER", raising=False)
     monkeypatch.setenv("CASEM_DATA_DIR", str(tmp_path))
-    ctx = CaseApiContext.open()
+    ctx = AppContext.open()
     try:
         assert sorted(ctx.databases) == ["case-management", "on-call"]
     finally:

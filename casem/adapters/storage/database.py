@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from casem.adapters.storage.tables import start_mappers
-from casem.topology.tenants import DatabaseEndpoints, database_endpoints
+from casem.topology.config import database_endpoints
+from casem.topology.tenants import DatabaseEndpoints
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

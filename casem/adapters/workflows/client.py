@@ -1,28 +1,56 @@
-"""The case-api's side of the caseworker: start and signal its workflows through a Temporal client."""
+"""The starters' side of the caseworker: start and signal its workflows through a Temporal client, by name
+(casem/adapters/workflows/contracts.py), and where to find Temporal (CASEM_TEMPORAL_*)."""
 
 from __future__ import annotations
+
+import os
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from casem.domain.attachments import Attachment
-from casem.domain.merges import merge_workflow_id
-from casem.services.caseworker.activities import AttachmentRef, CaseRef
-from casem.services.caseworker.merges import MergeRequest
-from casem.services.caseworker.workflows import (
+from casem.adapters.workflows.contracts import (
+    ATTACHMENT_DELETED,
+    CASE_MERGE,
+    CASE_RETENTION,
+    CASE_UNARCHIVED,
+    FILE_LIFECYCLE,
     TASK_QUEUE,
-    CaseMergeWorkflow,
-    CaseRetentionWorkflow,
-    FileLifecycleWorkflow,
+    AttachmentRef,
+    CaseRef,
+    MergeRequest,
+    MergeResult,
+    PurgeResult,
     attachment_workflow_id,
     retention_workflow_id,
 )
+from casem.domain.attachments import Attachment
+from casem.domain.merges import merge_workflow_id
+
+
+def temporal_address(env: dict[str, str] | None = None) -> str | None:
+    env = dict(os.environ) if env is None else env
+    return env.get("CASEM_TEMPORAL_ADDRESS")
+
+
+def temporal_namespace(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    return env.get("CASEM_TEMPORAL_NAMESPACE", "default")
+
+
+def task_queue(env: dict[str, str] | None = None) -> str:
+    """CASEM_TEMPORAL_TASK_QUEUE: workers and the services starting workflows must agree on it."""
+    env = dict(os.environ) if env is None else env
+    return env.get("CASEM_TEMPORAL_TASK_QUEUE") or TASK_QUEUE
+
+
+async def connect(address: str, namespace: str = "default", queue: str | None = None) -> TemporalCaseworker:
+    return TemporalCaseworker(await Client.connect(address, namespace=namespace), queue or task_queue())
 
 
 class TemporalCaseworker:
-    """Implements the attachments' LifecycleStarter and the case retention hooks."""
+    """The application layer's Caseworker port (casem/app/workflows.py) over a Temporal client."""
 
     def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
         self.client = client
@@ -31,7 +59,7 @@ class TemporalCaseworker:
     async def attachment_uploaded(self, tenant: str, attachment: Attachment) -> None:
         # USE_EXISTING: a repeated start (retried request, sweep) finds the running workflow, not an error.
         await self.client.start_workflow(
-            FileLifecycleWorkflow.run,
+            FILE_LIFECYCLE,
             AttachmentRef(tenant, attachment.org_id, attachment.case_id, attachment.id),
             id=attachment_workflow_id(attachment.id),
             task_queue=self.task_queue,
@@ -39,21 +67,22 @@ class TemporalCaseworker:
         )
 
     async def attachment_deleted(self, tenant: str, attachment: Attachment) -> None:
-        await self._signal(attachment_workflow_id(attachment.id), FileLifecycleWorkflow.deleted)
+        await self._signal(attachment_workflow_id(attachment.id), ATTACHMENT_DELETED)
 
     async def case_archived(self, tenant: str, org_id: str, case_id: str) -> WorkflowHandle:
         # A case archived, unarchived and archived again gets a fresh workflow: the old one has ended.
         return await self.client.start_workflow(
-            CaseRetentionWorkflow.run,
+            CASE_RETENTION,
             CaseRef(tenant, org_id, case_id),
             id=retention_workflow_id(case_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            result_type=PurgeResult,
         )
 
     async def case_unarchived(self, tenant: str, org_id: str, case_id: str) -> None:
-        await self._signal(retention_workflow_id(case_id), CaseRetentionWorkflow.unarchived)
+        await self._signal(retention_workflow_id(case_id), CASE_UNARCHIVED)
 
     async def ensure_retention(self, tenant: str, org_id: str, case_id: str) -> bool:
         """Start the case's retention workflow unless one is running; True when this call started it."""
@@ -73,19 +102,20 @@ class TemporalCaseworker:
         workflow_id = merge_workflow_id(request.merge_id)
         try:
             return await self.client.start_workflow(
-                CaseMergeWorkflow.run,
+                CASE_MERGE,
                 request,
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                result_type=MergeResult,
             )
         except WorkflowAlreadyStartedError:
-            return self.client.get_workflow_handle_for(CaseMergeWorkflow.run, workflow_id)
+            return self.client.get_workflow_handle(workflow_id, result_type=MergeResult)
 
-    async def _signal(self, workflow_id: str, signal: object) -> None:
+    async def _signal(self, workflow_id: str, signal: str) -> None:
         try:
-            await self.client.get_workflow_handle(workflow_id).signal(signal)  # type: ignore[arg-type]
+            await self.client.get_workflow_handle(workflow_id).signal(signal)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:  # already finished: nothing to tell it
                 raise

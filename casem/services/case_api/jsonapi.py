@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -14,7 +12,6 @@ from pydantic import BaseModel, ValidationError
 from casem.domain.errors import InvalidInput
 
 MAX_BODY_BYTES = 1_048_576
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 JSONAPI = "application/vnd.api+json"
 M = TypeVar("M", bound=BaseModel)
@@ -70,12 +67,6 @@ def parse_model(model: type[M], document: Any) -> M:
 
 async def parse_body(request: Request, model: type[M]) -> M:
     return parse_model(model, await read_json(request))
-
-
-def require_uuid(value: str, what: str, pointer: str | None = None) -> str:
-    if not UUID_RE.match(value):
-        raise InvalidInput(f"{what} {value!r} is not a valid UUID", pointer)
-    return str(uuid.UUID(value))
 
 
 def iso(value: Any) -> str | None:

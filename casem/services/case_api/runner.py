@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 import uvicorn
 
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
 
 log = structlog.get_logger("case-api")
@@ -26,7 +26,7 @@ class Listen:
     grpc_address: str | None = "127.0.0.1:50051"
 
 
-async def _start_grpc(context: CaseApiContext, address: str) -> Any | None:
+async def _start_grpc(context: AppContext, address: str) -> Any | None:
     try:
         from casem.services.case_api.grpc.server import create_server
     except ImportError:  # the gRPC server module is optional until it is built
@@ -42,7 +42,7 @@ async def _maybe_await(value: Any) -> Any:
 
 
 async def serve(
-    context: CaseApiContext,
+    context: AppContext,
     listen: Listen,
     on_ready: Callable[[str, str | None], Awaitable[None] | None] | None = None,
     *,

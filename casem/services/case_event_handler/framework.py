@@ -8,68 +8,12 @@ exactly once per flavor however often Kafka redelivers the event. Effects that l
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
-
-EVENT_TYPE_PREFIX = "com.casem."
-
-
-class PoisonMessage(Exception):  # noqa: N818 - reads as "raise PoisonMessage(...)"
-    """The message can never be handled (not a CloudEvent, unknown tenant...): dead-letter it now."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """A domain event as it arrives from the bus (the CloudEvents envelope written by the outbox)."""
-
-    id: str
-    type: str  # short type, e.g. "case.status_changed"
-    version: int
-    tenant: str
-    org_id: str
-    case_id: str | None
-    actor_id: str | None
-    subject: str
-    time: datetime
-    sequence: int | None
-    data: dict[str, Any]
-    envelope: dict[str, Any] = field(repr=False)
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Event:
-        try:
-            envelope = json.loads(raw)
-            ce_type: str = envelope["type"]
-            if not ce_type.startswith(EVENT_TYPE_PREFIX):
-                raise PoisonMessage(f"not a casem event type: {ce_type!r}")
-            short, _, version = ce_type[len(EVENT_TYPE_PREFIX) :].rpartition(".v")
-            return cls(
-                id=envelope["id"],
-                type=short,
-                version=int(version),
-                tenant=envelope["tenant"],
-                org_id=envelope["orgid"],
-                case_id=envelope.get("caseid"),
-                actor_id=envelope.get("actorid"),
-                subject=envelope["subject"],
-                time=datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")),
-                sequence=envelope.get("sequence"),
-                data=envelope.get("data") or {},
-                envelope=envelope,
-            )
-        except PoisonMessage:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PoisonMessage(f"not a casem CloudEvent: {exc}") from exc
-
-    def changed(self, name: str) -> dict[str, Any] | None:
-        """The {old, new} of a field this event changed, if it did."""
-        return (self.data.get("changes") or {}).get(name)
+from casem.app.events import EVENT_TYPE_PREFIX, Event, PoisonMessage
 
 
 @dataclass
@@ -105,5 +49,7 @@ def flavor(cls: type) -> type:
 def handles(flavor_obj: Flavor, event: Event) -> bool:
     return not flavor_obj.handles or event.type in flavor_obj.handles
 
+
+__all__ = ["EVENT_TYPE_PREFIX", "FLAVORS", "Event", "Flavor", "HandlerServices", "PoisonMessage", "flavor", "handles"]
 
 EffectFn = Callable[[Event, UnitOfWork, HandlerServices], Awaitable[None]]

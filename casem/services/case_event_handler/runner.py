@@ -21,7 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from casem.adapters.bus import Message, Producer
 from casem.adapters.storage.tables import handler_processed_events
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
 from casem.topology.topics import dead_letter_topic
 
@@ -52,7 +52,7 @@ class FlavorRunner:
     def __init__(
         self,
         flavor: Flavor,
-        context: CaseApiContext,
+        context: AppContext,
         dead_letters: Producer,
         services: HandlerServices | None = None,
         retry: RetryPolicy | None = None,

@@ -10,16 +10,13 @@ import structlog
 
 from casem.adapters.bus import Bus, Consumer
 from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
-from casem.services.ops import database_readiness, serve_ops
-from casem.topology.topics import dead_letter_topic, domain_events_topic, handler_group
+from casem.services.common.ops import database_readiness, serve_ops
+from casem.topology.topics import DEAD_LETTER_PARTITIONS, dead_letter_topic, domain_events_topic, handler_group
 
 log = structlog.get_logger("case-event-handler")
-
-DOMAIN_EVENTS_PARTITIONS = 6
-DLQ_PARTITIONS = 1
 
 
 def load_flavor(name: str):  # type: ignore[no-untyped-def]
@@ -34,9 +31,9 @@ def load_flavor(name: str):  # type: ignore[no-untyped-def]
 
 async def prepare_topics(bus: Bus, tenants: Sequence[str], flavor: str) -> list[str]:
     topics = [domain_events_topic(t).name for t in tenants]
-    for topic in topics:
-        await bus.ensure_topic(topic, DOMAIN_EVENTS_PARTITIONS)
-    await bus.ensure_topic(dead_letter_topic(flavor), DLQ_PARTITIONS)
+    for tenant in tenants:
+        await bus.ensure_topic(domain_events_topic(tenant).name, domain_events_topic(tenant).partitions)
+    await bus.ensure_topic(dead_letter_topic(flavor), DEAD_LETTER_PARTITIONS)
     return topics
 
 
@@ -52,7 +49,7 @@ def build_processor(
 
 async def run_flavor(
     flavor_name: str,
-    context: CaseApiContext,
+    context: AppContext,
     bus: Bus,
     tenants: Sequence[str],
     *,
@@ -65,7 +62,7 @@ async def run_flavor(
     required = "caseworker" in getattr(flavor, "requires", ())
     wanted = required or "caseworker" in getattr(flavor, "uses", ())  # `uses`: optional, connected when configured
     if wanted and "caseworker" not in services.extras:
-        from casem.services.caseworker.service import connect, temporal_address, temporal_namespace
+        from casem.adapters.workflows.client import connect, temporal_address, temporal_namespace
 
         address = temporal_address()
         if address:

@@ -7,20 +7,19 @@ import signal
 from collections.abc import Sequence
 
 from casem.adapters.bus import Bus
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_event_handler.service import DOMAIN_EVENTS_PARTITIONS
+from casem.app.context import AppContext
 from casem.services.case_event_relay.relay import Relay, RelaySettings
-from casem.services.ops import database_readiness, serve_ops
+from casem.services.common.ops import database_readiness, serve_ops
 from casem.topology.topics import domain_events_topic
 
 
 async def build_relays(
-    context: CaseApiContext, bus: Bus, tenants: Sequence[str], settings: RelaySettings | None = None
+    context: AppContext, bus: Bus, tenants: Sequence[str], settings: RelaySettings | None = None
 ) -> tuple[list[Relay], list]:
     relays, producers = [], []
     for tenant in tenants:
         topic = domain_events_topic(tenant).name
-        await bus.ensure_topic(topic, DOMAIN_EVENTS_PARTITIONS)
+        await bus.ensure_topic(topic, domain_events_topic(tenant).partitions)
         producer = bus.producer()
         producers.append(producer)
         relays.append(Relay(context.databases[tenant], producer, topic, settings))
@@ -28,7 +27,7 @@ async def build_relays(
 
 
 async def run_relay(
-    context: CaseApiContext, bus: Bus, tenants: Sequence[str], *, ops_host: str = "0.0.0.0", ops_port: int = 9090
+    context: AppContext, bus: Bus, tenants: Sequence[str], *, ops_host: str = "0.0.0.0", ops_port: int = 9090
 ) -> None:
     relays, producers = await build_relays(context, bus, tenants)
     stop = asyncio.Event()

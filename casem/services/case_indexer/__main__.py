@@ -11,7 +11,7 @@ import argparse
 import asyncio
 
 from casem.adapters.bus import open_bus
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.case_indexer.indexer import IndexerSettings, run_indexer
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         # case-api owns migrations; the indexer only reads.
-        context = CaseApiContext.open(migrate=False)
+        context = AppContext.open(migrate=False)
         bus = open_bus()
         try:
             settings = IndexerSettings(session_timeout_s=args.session_timeout)

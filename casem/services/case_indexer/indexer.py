@@ -44,14 +44,13 @@ from casem.adapters.bus.strategies import (
     StreamProcessor,
 )
 from casem.adapters.search import SearchBackendError, SearchPort, search_from_env
+from casem.app.context import AppContext
+from casem.app.intake.payload import IntakePayload, PayloadError
+from casem.app.internal_auth import configured_token, internal_metadata
+from casem.app.search.documents import case_documents
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.internal_auth import configured_token, internal_metadata
-from casem.services.case_intake.payload import IntakePayload, PayloadError
-from casem.services.case_intake.server import INTAKE_PARTITIONS
-from casem.services.search_api.documents import case_documents
 from casem.topology.tenants import CASE_MANAGEMENT
-from casem.topology.topics import intake_topic
+from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
 
 log = structlog.get_logger("case-indexer")
 
@@ -63,7 +62,6 @@ TO_SEARCHABLE = Histogram(
 )
 
 GROUP = intake_topic().consumers[0].group  # "case-indexer"
-DLQ_PARTITIONS = 1
 # Refusals that no retry can fix: the intake itself is wrong.
 PERMANENT = frozenset(
     {
@@ -99,7 +97,7 @@ class Indexer:
     def __init__(
         self,
         stub: case_api_pb2_grpc.CaseAPIStub,
-        context: CaseApiContext,
+        context: AppContext,
         search: SearchPort,
         dead_letters: Producer,
         token: str,
@@ -293,7 +291,7 @@ def build_processor(indexer: Indexer, consumer: object) -> StreamProcessor:
 
 
 async def run_indexer(
-    context: CaseApiContext,
+    context: AppContext,
     bus: Bus,
     case_api_address: str,
     *,
@@ -317,8 +315,8 @@ async def run_indexer(
         env.setdefault("CASEM_SEARCH_WRITE_REFRESH", "wait_for")  # "searchable immediately"
         search = search_from_env(env)
     await search.ensure_index(CASE_MANAGEMENT)
-    await bus.ensure_topic(intake_topic().name, INTAKE_PARTITIONS)
-    await bus.ensure_topic(dead_letter_topic(), DLQ_PARTITIONS)
+    await bus.ensure_topic(intake_topic().name, intake_topic().partitions)
+    await bus.ensure_topic(dead_letter_topic(), DEAD_LETTER_PARTITIONS)
     consumer = bus.consumer(GROUP, [intake_topic().name], ConsumerOptions(session_timeout_s=settings.session_timeout_s))
     producer = bus.producer()
     channel = grpc.aio.insecure_channel(case_api_address)

@@ -13,17 +13,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from casem.adapters.bus import Bus, Producer
+from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import intake_service_pb2, intake_service_pb2_grpc
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.server import MAX_MESSAGE_BYTES
 from casem.services.case_intake.publisher import IntakePublisher, PublisherSettings
 from casem.services.case_intake.servicer import IntakeServicer
+from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_options
 from casem.topology.topics import intake_topic
 
 log = structlog.get_logger("case-intake")
 
 INTAKE_SERVICE = intake_service_pb2.DESCRIPTOR.services_by_name["CaseIntakeService"].full_name
-INTAKE_PARTITIONS = 8  # the indexer's parallelism ceiling: one consumer task per partition
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -65,16 +64,12 @@ class IntakeServer:
 
 
 def create_intake_server(
-    context: CaseApiContext, producer: Producer, address: str, settings: PublisherSettings | None = None
+    context: AppContext, producer: Producer, address: str, settings: PublisherSettings | None = None
 ) -> IntakeServer:
     """Bound, not started; call from the event loop that will serve it. The topic must exist."""
     publisher = IntakePublisher(producer, settings)
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES * 4),  # batches of up to 1000 intakes
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-    )
+    # Batches of up to 1000 intakes: four times the usual request size.
+    server = grpc.aio.server(options=server_options(receive_bytes=MAX_MESSAGE_BYTES * 4))
     intake_service_pb2_grpc.add_CaseIntakeServiceServicer_to_server(IntakeServicer(context, publisher), server)
     health_servicer = IntakeHealth(publisher)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -89,12 +84,12 @@ def create_intake_server(
 
 async def ensure_intake_topic(bus: Bus) -> str:
     topic = intake_topic().name
-    await bus.ensure_topic(topic, INTAKE_PARTITIONS)
+    await bus.ensure_topic(topic, intake_topic().partitions)
     return topic
 
 
 async def run_intake(
-    context: CaseApiContext,
+    context: AppContext,
     bus: Bus,
     address: str = "0.0.0.0:50052",
     *,

@@ -12,17 +12,17 @@ from google.rpc import error_details_pb2
 from prometheus_client import Counter
 
 from casem.adapters.bus import BusError, OutgoingMessage
+from casem.app.auth import Principal, authenticate
+from casem.app.context import AppContext
+from casem.app.intake.payload import CONTENT_TYPE_HEADER, IntakePayload
+from casem.app.intake.validation import DataChecks, validate_shape
 from casem.domain.errors import InvalidInput
 from casem.proto_gen.casem.v1 import intake_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.proto_gen.casem.v1 import intake_service_pb2_grpc as pb_grpc
-from casem.services.case_api.auth import Principal, authenticate
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.errors import MissingCredentials, _status, request_pointer, rpc
-from casem.services.case_api.grpc.servicer import API_KEY_METADATA, APP_KEY_METADATA
-from casem.services.case_intake.payload import CONTENT_TYPE_HEADER, IntakePayload
 from casem.services.case_intake.publisher import Backpressure, IntakePublisher
-from casem.services.case_intake.validation import DataChecks, validate_shape
+from casem.services.common.grpc_auth import invocation_metadata, key_pair
+from casem.services.common.grpc_errors import request_pointer, rpc, status_with_details
 from casem.topology.topics import intake_topic
 
 log = structlog.get_logger("case-intake")
@@ -39,11 +39,11 @@ BACKPRESSURE_RETRY_S = 0.5
 def _retry_status(code: grpc.StatusCode, message: str, seconds: float) -> grpc.Status:
     delay = duration_pb2.Duration()
     delay.FromNanoseconds(int(seconds * 1e9))
-    return _status(code, message, error_details_pb2.RetryInfo(retry_delay=delay))
+    return status_with_details(code, message, error_details_pb2.RetryInfo(retry_delay=delay))
 
 
 class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
-    def __init__(self, context: CaseApiContext, publisher: IntakePublisher) -> None:
+    def __init__(self, context: AppContext, publisher: IntakePublisher) -> None:
         self.ctx = context
         self.publisher = publisher
         self.topic = intake_topic().name
@@ -51,10 +51,7 @@ class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
         self._auth_cache: dict[tuple[str, str], tuple[Principal, float]] = {}
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        metadata = {key: value for key, value in (context.invocation_metadata() or ())}
-        api_key, app_key = metadata.get(API_KEY_METADATA), metadata.get(APP_KEY_METADATA)
-        if not api_key or not app_key:
-            raise MissingCredentials(f"send the {API_KEY_METADATA} and {APP_KEY_METADATA} metadata")
+        api_key, app_key = key_pair(invocation_metadata(context))
         now = time.monotonic()
         cached = self._auth_cache.get((api_key, app_key))
         if cached is not None and cached[1] > now:

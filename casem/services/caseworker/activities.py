@@ -28,20 +28,14 @@ from casem.adapters.storage.tables import (
     watchers,
 )
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.adapters.workflows.contracts import AttachmentRef, CaseRef, PurgeResult
+from casem.app.context import AppContext
 from casem.domain.attachments import Attachment, AttachmentState, sniff
 from casem.domain.cases import Case, Status
-from casem.domain.events import DomainEvent, utcnow
-from casem.services.case_api.context import CaseApiContext
+from casem.domain.events import utcnow
 from casem.services.caseworker.scanners import Scanner
 
-
 # -- inputs and results (plain dataclasses: Temporal serializes them as JSON) -------------------------
-@dataclass
-class AttachmentRef:
-    tenant: str
-    org_id: str
-    case_id: str
-    attachment_id: str
 
 
 @dataclass
@@ -77,13 +71,6 @@ class SweepReport:
 
 
 @dataclass
-class CaseRef:
-    tenant: str
-    org_id: str
-    case_id: str
-
-
-@dataclass
 class RetentionCheck:
     deadline: str | None  # None: the case is not (or no longer) due for purge
     reason: str
@@ -95,17 +82,6 @@ class PurgeInput:
     ref: CaseRef
     as_of: str
     workflow_id: str
-
-
-@dataclass
-class PurgeResult:
-    outcome: str  # "purged" | "not-eligible" | "already-purged"
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class RetentionSweepInput:
-    tenants: list[str]
 
 
 @dataclass
@@ -157,7 +133,7 @@ def purge_deadline(case: Case, retention_days: int | None) -> tuple[datetime | N
 class CaseworkerActivities:
     def __init__(
         self,
-        ctx: CaseApiContext,
+        ctx: AppContext,
         blobs: BlobStore,
         scanners: Sequence[Scanner] = (),
         retention: RetentionStarter | None = None,
@@ -343,17 +319,7 @@ class CaseworkerActivities:
                     purged_at=utcnow(),
                 )
             )
-            # The purge goes out on the outbox like every change; no timeline cell: the timeline is gone.
-            case.record(
-                DomainEvent(
-                    type="case.purged",
-                    org_id=case.org_id,
-                    actor_id=None,
-                    subject_id=case.id,
-                    case_id=case.id,
-                    data={"key": case.key, "project_id": case.project_id, "retention_days": days, "counts": counts},
-                )
-            )
+            case.record_purged(days, counts)
             await uow.session.delete(case)
             await uow.commit()
         counts["blobs"] = await self._delete_blobs(prefix)

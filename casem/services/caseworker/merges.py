@@ -9,7 +9,7 @@ everything back. So however often a step runs, each cell is copied once and each
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,35 +18,24 @@ from temporalio.exceptions import ApplicationError
 
 from casem.adapters.storage.tables import case_links, case_merge_progress, case_merges, timeline_cells, watchers
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.adapters.workflows.contracts import MergeRequest, StepResult
+from casem.app.context import AppContext
+from casem.app.merges.service import insert_merge
 from casem.domain.cases import Case, Status
-from casem.domain.events import DomainEvent, utcnow
+from casem.domain.events import utcnow
 from casem.domain.identity import Watcher
 from casem.domain.merges import (
     DUPLICATE_OF,
-    MERGED,
     MergeStatus,
     Outcome,
     copied_content,
-    merge_workflow_id,
     new_watchers,
     resolved_reason,
     union_attributes,
 )
-from casem.services.case_api.context import CaseApiContext
 
 CELL_BATCH = 500  # cells inserted per statement; the activity heartbeats between batches
 PRIMARY_GONE = "PrimaryGone"  # the non-retryable error type: the workflow stops and records FAILED
-
-
-@dataclass
-class MergeRequest:
-    tenant: str
-    org_id: str
-    merge_id: str
-    primary_case_id: str
-    duplicate_ids: list[str]
-    requested_by_id: str | None = None  # the actor of the merge's events; None for automation
-    source: str = "api"
 
 
 @dataclass
@@ -63,26 +52,9 @@ class MergeStep:
 
 
 @dataclass
-class StepResult:
-    duplicate_id: str
-    outcome: str
-    cells_copied: int = 0
-    watchers_added: int = 0
-    replayed: bool = False  # the step had committed before: this run only reported it
-
-
-@dataclass
 class MergeFinish:
     request: MergeRequest
     status: str
-    detail: str | None = None
-
-
-@dataclass
-class MergeResult:
-    merge_id: str
-    status: str
-    steps: list[StepResult] = field(default_factory=list)
     detail: str | None = None
 
 
@@ -96,24 +68,8 @@ async def _link_of(uow: UnitOfWork, case_id: str) -> Any:
     ).first()
 
 
-async def insert_merge(uow: UnitOfWork, request: MergeRequest, status: MergeStatus = MergeStatus.PENDING) -> None:
-    await uow.execute(
-        sa.insert(case_merges).values(
-            id=request.merge_id,
-            org_id=request.org_id,
-            primary_case_id=request.primary_case_id,
-            duplicate_ids=list(request.duplicate_ids),
-            status=status.value,
-            source=request.source,
-            workflow_id=merge_workflow_id(request.merge_id),
-            requested_by_id=request.requested_by_id,
-            created_at=utcnow(),
-        )
-    )
-
-
 class MergeActivities:
-    def __init__(self, ctx: CaseApiContext) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
     @activity.defn
@@ -221,18 +177,7 @@ class MergeActivities:
         theirs = (await uow.execute(sa.select(watchers.c.user_id).where(watchers.c.case_id == duplicate.id))).scalars()
         added = new_watchers(have, theirs)
         for user_id in added:
-            watcher = Watcher(case_id=primary.id, user_id=user_id, org_id=primary.org_id)
-            watcher.record(
-                DomainEvent(
-                    type="case.watcher_added",
-                    org_id=primary.org_id,
-                    actor_id=actor,
-                    subject_id=primary.id,
-                    case_id=primary.id,
-                    data={"user_id": user_id, "key": primary.key, "project_id": primary.project_id},
-                )
-            )
-            uow.add(watcher)
+            uow.add(Watcher.add(primary, user_id, actor))
         primary.set_attributes(union_attributes(primary.attributes, duplicate.attributes), actor)
 
         await uow.execute(
@@ -248,28 +193,7 @@ class MergeActivities:
         )
         duplicate.transition(Status.CLOSED.value, actor)
         duplicate.set_resolved_reason(resolved_reason(primary.key), actor)
-        # The search-indexing flavor re-reads the duplicate's document on this event.
-        duplicate.record(
-            DomainEvent(
-                type=MERGED,
-                org_id=duplicate.org_id,
-                actor_id=actor,
-                subject_id=duplicate.id,
-                case_id=duplicate.id,
-                data={
-                    "message": f"merged into {primary.key}",
-                    "merge_id": request.merge_id,
-                    "primary_id": primary.id,
-                    "primary_key": primary.key,
-                    "cells_copied": len(copies),
-                    "watchers_added": added,
-                    "key": duplicate.key,
-                    "project_id": duplicate.project_id,
-                    "status": duplicate.status,
-                    "resolved_reason": duplicate.resolved_reason,
-                },
-            )
-        )
+        duplicate.record_merged_into(primary, request.merge_id, len(copies), added, actor)
         return StepResult(duplicate.id, Outcome.MERGED.value, len(copies), len(added))
 
     @activity.defn

@@ -25,8 +25,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from casem.services.caseworker.activities import RetentionSweepInput
-from casem.services.caseworker.workflows import TASK_QUEUE, RetentionSweepWorkflow
+from casem.adapters.workflows.contracts import RETENTION_SWEEP, TASK_QUEUE, RetentionSweepInput
 
 DEFAULT_SWEEP_EVERY = timedelta(hours=1)
 
@@ -45,7 +44,7 @@ def sweep_interval(env: dict[str, str] | None = None) -> timedelta:
 def retention_sweep_schedule(tenants: Sequence[str], task_queue: str, every: timedelta) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            RetentionSweepWorkflow.run,
+            RETENTION_SWEEP,
             RetentionSweepInput(list(tenants)),
             id=f"retention-sweep-{task_queue}",
             task_queue=task_queue,

@@ -11,31 +11,14 @@ import structlog
 from temporalio.client import Client
 
 from casem.adapters.blobs import BlobStore, open_blob_store
-from casem.adapters.workflows.client import TemporalCaseworker
-from casem.services.case_api.context import CaseApiContext
+from casem.adapters.workflows.client import connect, task_queue, temporal_address, temporal_namespace
+from casem.app.context import AppContext
 from casem.services.caseworker.schedules import ensure_schedules
 from casem.services.caseworker.worker import build_worker
-from casem.services.caseworker.workflows import TASK_QUEUE
-from casem.services.ops import database_readiness, serve_ops
+from casem.services.common.ops import database_readiness, serve_ops
 from casem.topology.tenants import data_dir
 
 log = structlog.get_logger("caseworker")
-
-
-def temporal_address(env: dict[str, str] | None = None) -> str | None:
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_ADDRESS")
-
-
-def temporal_namespace(env: dict[str, str] | None = None) -> str:
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_NAMESPACE", "default")
-
-
-def task_queue(env: dict[str, str] | None = None) -> str:
-    """CASEM_TEMPORAL_TASK_QUEUE: workers and the services starting workflows must agree on it."""
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_TASK_QUEUE") or TASK_QUEUE
 
 
 def blobs_from_env(env: dict[str, str] | None = None) -> BlobStore:
@@ -44,12 +27,8 @@ def blobs_from_env(env: dict[str, str] | None = None) -> BlobStore:
     return open_blob_store(env.get("CASEM_BLOBS_URL") or str(data_dir(env) / "blobs"))
 
 
-async def connect(address: str, namespace: str = "default", queue: str | None = None) -> TemporalCaseworker:
-    return TemporalCaseworker(await Client.connect(address, namespace=namespace), queue or task_queue())
-
-
 async def run_caseworker(
-    context: CaseApiContext,
+    context: AppContext,
     address: str,
     *,
     namespace: str = "default",
@@ -78,3 +57,6 @@ async def run_caseworker(
     with contextlib.suppress(asyncio.CancelledError):
         await run
     await ops
+
+
+__all__ = ["blobs_from_env", "connect", "run_caseworker", "task_queue", "temporal_address", "temporal_namespace"]

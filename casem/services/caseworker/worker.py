@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from casem.adapters.blobs import BlobStore
 from casem.adapters.workflows.client import TemporalCaseworker
-from casem.services.case_api.context import CaseApiContext
+from casem.app.context import AppContext
 from casem.services.caseworker.activities import CaseworkerActivities
 from casem.services.caseworker.merges import MergeActivities
 from casem.services.caseworker.scanners import EicarScanner, Scanner
@@ -20,7 +20,7 @@ from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
 
 def build_worker(
     client: Client,
-    ctx: CaseApiContext,
+    ctx: AppContext,
     blobs: BlobStore,
     *,
     scanners: Sequence[Scanner] | None = None,
@@ -43,7 +43,7 @@ def build_worker(
     )
 
 
-async def run_worker(address: str, ctx: CaseApiContext, blobs: BlobStore, *, namespace: str = "default") -> None:
+async def run_worker(address: str, ctx: AppContext, blobs: BlobStore, *, namespace: str = "default") -> None:
     """Run until cancelled (`casem up` and the caseworker deployment call this)."""
     client = await Client.connect(address, namespace=namespace)
     async with build_worker(client, ctx, blobs):

@@ -14,30 +14,31 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from casem.domain.merges import MergeStatus
-    from casem.services.caseworker.activities import (
+    from casem.adapters.workflows import contracts
+    from casem.adapters.workflows.contracts import (
+        TASK_QUEUE,
         AttachmentRef,
         CaseRef,
+        MergeRequest,
+        MergeResult,
+        PurgeResult,
+        RetentionSweepInput,
+        StepResult,
+        attachment_workflow_id,
+        retention_workflow_id,
+    )
+    from casem.domain.merges import MergeStatus
+    from casem.services.caseworker.activities import (
         CaseworkerActivities,
         ExpireInput,
         PurgeInput,
-        PurgeResult,
         RemoveInput,
-        RetentionSweepInput,
         RetentionSweepReport,
         SweepInput,
         SweepReport,
     )
-    from casem.services.caseworker.merges import (
-        MergeActivities,
-        MergeFinish,
-        MergeRequest,
-        MergeResult,
-        MergeStep,
-        StepResult,
-    )
+    from casem.services.caseworker.merges import MergeActivities, MergeFinish, MergeStep
 
-TASK_QUEUE = "caseworker"
 # Storage and databases fail transiently: retry with backoff, for long enough to ride out an outage.
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5)
@@ -51,22 +52,14 @@ HEARTBEATING = {**STEP, "start_to_close_timeout": timedelta(minutes=10), "heartb
 SWEEP = {**STEP, "start_to_close_timeout": timedelta(hours=1), "heartbeat_timeout": timedelta(seconds=30)}
 
 
-def attachment_workflow_id(attachment_id: str) -> str:
-    return f"attachment-{attachment_id}"
-
-
-def retention_workflow_id(case_id: str) -> str:
-    return f"case-retention-{case_id}"
-
-
-@workflow.defn
+@workflow.defn(name=contracts.FILE_LIFECYCLE)
 class FileLifecycleWorkflow:
     """uploaded -> verified -> available -> (retention) expired -> deleted; rejected files are deleted at once."""
 
     def __init__(self) -> None:
         self._deleted = False
 
-    @workflow.signal
+    @workflow.signal(name=contracts.ATTACHMENT_DELETED)
     def deleted(self) -> None:
         """The user deleted the attachment: nothing left to wait for."""
         self._deleted = True
@@ -98,7 +91,7 @@ class FileLifecycleWorkflow:
         )
 
 
-@workflow.defn
+@workflow.defn(name=contracts.ATTACHMENT_SWEEP)
 class AttachmentSweepWorkflow:
     """Reconcile blobs and rows, and give every upload that never got a lifecycle workflow its own."""
 
@@ -122,7 +115,7 @@ class AttachmentSweepWorkflow:
         return report
 
 
-@workflow.defn
+@workflow.defn(name=contracts.CASE_RETENTION)
 class CaseRetentionWorkflow:
     """Purge a closed, archived case once its retention has passed; unarchiving cancels it.
 
@@ -133,7 +126,7 @@ class CaseRetentionWorkflow:
     def __init__(self) -> None:
         self._unarchived = False
 
-    @workflow.signal
+    @workflow.signal(name=contracts.CASE_UNARCHIVED)
     def unarchived(self) -> None:
         self._unarchived = True
 
@@ -156,7 +149,7 @@ class CaseRetentionWorkflow:
         )
 
 
-@workflow.defn
+@workflow.defn(name=contracts.RETENTION_SWEEP)
 class RetentionSweepWorkflow:
     """Run by the retention-sweep schedule: every closed, archived case gets its retention workflow."""
 
@@ -168,7 +161,7 @@ class RetentionSweepWorkflow:
         ]
 
 
-@workflow.defn
+@workflow.defn(name=contracts.CASE_MERGE)
 class CaseMergeWorkflow:
     """Merge duplicates into a primary, one duplicate (one transaction) at a time, in the order asked.
 
@@ -211,3 +204,5 @@ WORKFLOWS = [
     RetentionSweepWorkflow,
     CaseMergeWorkflow,
 ]
+
+__all__ = ["TASK_QUEUE", "WORKFLOWS", "attachment_workflow_id", "retention_workflow_id"]  # re-exported for the worker

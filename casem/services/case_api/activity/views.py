@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
 from casem.adapters.storage.tables import audit_log
-from casem.services.case_api.cases.service import get_case
+from casem.app.analytics.service import summary
+from casem.app.cases.service import get_case
+from casem.app.projects.service import get_project
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso
-from casem.services.case_api.projects.service import get_project
-from casem.services.case_event_handler.flavors.analytics import summary
 
 router = APIRouter(prefix="/api/v2/casem", tags=["casem"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from casem.adapters.blobs import BlobStore, open_blob_store
+from casem.app.attachments import service
 from casem.domain.attachments import Attachment
-from casem.services.case_api.attachments import service
 from casem.services.case_api.attachments.multipart import file_part
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso

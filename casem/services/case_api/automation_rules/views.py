@@ -25,8 +25,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from casem.app.automation import rules as service
+from casem.app.automation.settings import ProjectSettings
 from casem.domain.automation import DISABLED, ENABLED, AutomationRule
-from casem.services.case_api.automation_rules import service
 from casem.services.case_api.automation_rules.schemas import (
     DuplicatesRequest,
     RemindersRequest,
@@ -34,7 +35,6 @@ from casem.services.case_api.automation_rules.schemas import (
     RuleUpdateRequest,
     SlaRequest,
 )
-from casem.services.case_api.automation_rules.settings import ProjectSettings
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 

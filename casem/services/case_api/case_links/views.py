@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import IntegrityError
 
+from casem.app.case_links import service
 from casem.domain.case_links import CaseLink
 from casem.domain.errors import Conflict
-from casem.services.case_api.case_links import service
 from casem.services.case_api.case_links.schemas import CaseLinkCreateRequest
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
@@ -37,7 +37,7 @@ async def create_case_link(request: Request, who: Caller = Depends(caller)) -> d
     attrs = (await parse_body(request, CaseLinkCreateRequest)).data.attributes
     try:
         async with who.uow() as uow:
-            link = await service.create_link(uow, who.org_id, who.user_id, attrs)
+            link = await service.create_link(uow, who.org_id, who.user_id, service.NewLink(**attrs.model_dump()))
             await uow.commit()
     except IntegrityError:
         # A concurrent request created the same link between our check and our commit.

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from casem.app.case_types import service
 from casem.domain.case_types import CaseType
-from casem.services.case_api.case_types import service
 from casem.services.case_api.case_types.schemas import CaseTypeCreateRequest, CaseTypeUpdateRequest
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body

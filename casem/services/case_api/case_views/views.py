@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from casem.app.case_views import service
 from casem.domain.case_views import CaseView
-from casem.services.case_api.case_views import service
 from casem.services.case_api.case_views.schemas import CaseViewCreateRequest, CaseViewUpdateRequest
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.cases import search, service, updates
 from casem.domain.cases import STANDARD_TYPE_ID, STANDARD_TYPE_NAME, Case
 from casem.domain.errors import InvalidInput
-from casem.services.case_api.cases import search, service, updates
 from casem.services.case_api.cases.schemas import (
     AggregateRequest,
     AssignRequest,
@@ -28,8 +28,6 @@ from casem.services.case_api.cases.schemas import (
 )
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
-from casem.services.search_api import service as search_api
-from casem.topology.tenants import CASE_MANAGEMENT
 
 router = APIRouter(prefix="/api/v2/cases", tags=["cases"])
 
@@ -105,23 +103,8 @@ async def search_cases(request: Request, who: Caller = Depends(caller)) -> dict[
         sort_asc=query.get("sort[asc]"),
         filter=query.get("filter"),
     )
-    engine = who.context.search
     async with who.uow(read_only=True) as uow:
-        if engine is None:
-            found, total = await search.search_cases(uow, who.org_id, params)
-        else:
-            # The engine finds and orders (scoped by org inside its query); the database serves the cases.
-            ids, total = await search_api.search_cases(
-                engine,
-                CASE_MANAGEMENT,
-                who.org_id,
-                query.get("filter") or "",
-                params.sort_field,
-                params.sort_asc,
-                params.page_size,
-                params.page_number - 1,
-            )
-            found = await search.cases_by_ids(uow, who.org_id, ids)
+        found, total = await who.context.case_search.search(uow, who.org_id, params)
     return {
         "data": [serialize_case(c) for c in found],
         "meta": {"page": {"current": params.page_number, "size": params.page_size, "total": total}},
@@ -131,21 +114,15 @@ async def search_cases(request: Request, who: Caller = Depends(caller)) -> dict[
 @router.get("/count")
 async def count_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     query = request.query_params
-    node = search.parse(query.get("query_filter"), "query_filter")
     group_bys = search.parse_group_bys(query.get("group_bys"))
     limit = search.int_param(query.get("limit"), "limit", search.COUNT_LIMIT_DEFAULT, 1, search.COUNT_LIMIT_MAX)
-    engine = who.context.search
-    if engine is not None:
-        total, counted = await search_api.count_cases(
-            engine, CASE_MANAGEMENT, who.org_id, query.get("query_filter") or "", group_bys, limit
+    async with who.uow(read_only=True) as uow:
+        total, counted = await who.context.case_search.count(
+            uow, who.org_id, query.get("query_filter"), group_bys, limit
         )
-        groups = [
-            {"group": g.group, "group_values": [{"value": v, "count": n} for v, n in g.group_values]} for g in counted
-        ]
-    else:
-        async with who.uow(read_only=True) as uow:
-            groups = await search.count_cases(uow, who.org_id, node, group_bys, limit)
-            total = await search.total(uow, who.org_id, node)
+    groups = [
+        {"group": g.group, "group_values": [{"value": v, "count": n} for v, n in g.group_values]} for g in counted
+    ]
     # `total` is beyond Datadog's CaseCountResponseAttributes; the official client keeps it as an extra member.
     return {"data": {"id": "case_count", "type": "case_count", "attributes": {"groups": groups, "total": total}}}
 
@@ -155,31 +132,8 @@ async def aggregate_cases(request: Request, who: Caller = Depends(caller)) -> di
     body = await parse_body(request, AggregateRequest)
     attrs = body.data.attributes
     groups, limit = attrs.group_by.groups, attrs.group_by.limit or search.COUNT_LIMIT_DEFAULT
-    engine = who.context.search
-    if engine is not None:
-        result = await search_api.aggregate_cases(
-            engine, CASE_MANAGEMENT, who.org_id, attrs.query_filter, groups, limit
-        )
-        return result.to_jsonapi("case_aggregate")
-    # Without an engine, the same groups come from the database count.
-    if not groups:
-        raise InvalidInput("group_by.groups must name at least one field", "/data/attributes/group_by/groups")
-    node = search.parse(attrs.query_filter, "query_filter")
-    if not 1 <= limit <= search.COUNT_LIMIT_MAX:
-        raise InvalidInput(
-            f"group_by.limit must be between 1 and {search.COUNT_LIMIT_MAX}", "/data/attributes/group_by/limit"
-        )
     async with who.uow(read_only=True) as uow:
-        counted = await search.count_cases(uow, who.org_id, node, list(dict.fromkeys(groups)), limit)
-        total = await search.total(uow, who.org_id, node)
-    result = search_api.AggregateResult(
-        total=float(total),
-        groups=[
-            search_api.AggregateGroup(g["group"], v["value"], [float(v["count"])])
-            for g in counted
-            for v in g["group_values"]
-        ],
-    )
+        result = await who.context.case_search.aggregate(uow, who.org_id, attrs.query_filter, groups, limit)
     return result.to_jsonapi("case_aggregate")
 
 

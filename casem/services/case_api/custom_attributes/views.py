@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.custom_attributes import service
 from casem.domain.case_types import CustomAttributeConfig
 from casem.domain.errors import Conflict
-from casem.services.case_api.custom_attributes import service
 from casem.services.case_api.custom_attributes.schemas import (
     CustomAttributeCreateRequest,
     CustomAttributeUpdateRequest,

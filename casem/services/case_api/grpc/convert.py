@@ -5,44 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
-from casem.domain.cases import Case, Priority, Status
-from casem.domain.errors import InvalidInput
+from casem.app.intake.convert import PRIORITY_PREFIX, STATUS_PREFIX
+from casem.domain.cases import Case
 from casem.domain.projects import Project
 from casem.domain.timeline import TimelineCell
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import types_pb2
 
-_STATUS_PREFIX = "CASE_STATUS_"
-_PRIORITY_PREFIX = "CASE_PRIORITY_"
-
-
-def status_from_proto(value: int, pointer: str = "/status") -> str | None:
-    """The domain status, or None for UNSPECIFIED. Unknown numbers (proto3 enums are open) are invalid input."""
-    if value == types_pb2.CASE_STATUS_UNSPECIFIED:
-        return None
-    try:
-        return Status(types_pb2.CaseStatus.Name(value).removeprefix(_STATUS_PREFIX)).value
-    except ValueError:
-        raise InvalidInput(f"unknown case status {value}", pointer) from None
-
-
-def priority_from_proto(value: int, pointer: str = "/priority") -> str | None:
-    if value == types_pb2.CASE_PRIORITY_UNSPECIFIED:
-        return None
-    try:
-        return Priority(types_pb2.CasePriority.Name(value).removeprefix(_PRIORITY_PREFIX)).value
-    except ValueError:
-        raise InvalidInput(f"unknown case priority {value}", pointer) from None
-
 
 def status_to_proto(status: str) -> int:
-    return types_pb2.CaseStatus.Value(_STATUS_PREFIX + status)
+    return types_pb2.CaseStatus.Value(STATUS_PREFIX + status)
 
 
 def priority_to_proto(priority: str) -> int:
-    return types_pb2.CasePriority.Value(_PRIORITY_PREFIX + priority)
+    return types_pb2.CasePriority.Value(PRIORITY_PREFIX + priority)
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -54,29 +32,10 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def _integral(value: Any) -> Any:
-    """Struct numbers are doubles; give whole numbers back as ints so they read as they would in JSON."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    return value
-
-
-def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return _integral(json_format.MessageToDict(struct))
-
-
 def dict_to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     struct.update(values)
     return struct
-
-
-def attributes_from_proto(attributes: Any) -> dict[str, list[str]]:
-    return {key: list(entry.values) for key, entry in attributes.items()}
 
 
 def case_to_proto(case: Case) -> pb.Case:

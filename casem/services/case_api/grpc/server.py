@@ -6,26 +6,21 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc.health import DatabaseHealth
 from casem.services.case_api.grpc.servicer import CaseApiServicer
+from casem.services.common.grpc_health import DatabaseHealth
+from casem.services.common.grpc_server import server_options
 
 CASE_API_SERVICE = case_api_pb2.DESCRIPTOR.services_by_name["CaseAPI"].full_name  # "casem.v1.CaseAPI"
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # descriptions are up to 30k characters; timelines page up to 1000 cells
 
 
-def create_bound_server(context: CaseApiContext, address: str) -> tuple[grpc.aio.Server, int]:
+def create_bound_server(context: AppContext, address: str) -> tuple[grpc.aio.Server, int]:
     """The server (not started) and the port it is bound to (`host:0` picks a free one).
 
     Call it from inside the running event loop that will serve it: grpc.aio binds the server to that loop.
     """
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-    )
+    server = grpc.aio.server(options=server_options())
     case_api_pb2_grpc.add_CaseAPIServicer_to_server(CaseApiServicer(context), server)
     health_pb2_grpc.add_HealthServicer_to_server(DatabaseHealth(context, [CASE_API_SERVICE]), server)
     reflection.enable_server_reflection(
@@ -38,7 +33,7 @@ def create_bound_server(context: CaseApiContext, address: str) -> tuple[grpc.aio
     return server, port
 
 
-def create_server(context: CaseApiContext, address: str) -> grpc.aio.Server:
+def create_server(context: AppContext, address: str) -> grpc.aio.Server:
     """The case-api gRPC server, bound to `address` and not started: `await server.start()`, and on shutdown
     `await server.stop(grace)` (new calls are refused, in-flight ones get `grace` seconds to finish)."""
     return create_bound_server(context, address)[0]

@@ -7,30 +7,29 @@ from typing import Any
 
 import grpc
 
-from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
-from casem.domain.errors import InvalidInput
-from casem.proto_gen.casem.v1 import case_api_pb2 as pb
-from casem.proto_gen.casem.v1 import case_api_pb2_grpc as pb_grpc
-from casem.proto_gen.casem.v1 import intake_pb2
-from casem.services.case_api.auth import Principal, authenticate
-from casem.services.case_api.cases import search, updates
-from casem.services.case_api.cases import service as cases
-from casem.services.case_api.context import CaseApiContext
-from casem.services.case_api.grpc import convert
-from casem.services.case_api.grpc.errors import MissingCredentials, rpc
-from casem.services.case_api.grpc.internal_auth import (
+from casem.app.auth import Principal, authenticate
+from casem.app.cases import search, updates
+from casem.app.cases import service as cases
+from casem.app.context import AppContext
+from casem.app.intake.convert import attributes_from_proto, priority_from_proto, status_from_proto, struct_to_dict
+from casem.app.intake.validation import INTAKE_SCHEMA_VERSIONS
+from casem.app.internal_auth import (
     ACT_AS_ORG_METADATA,
     ACT_AS_USER_METADATA,
     INTERNAL_TOKEN_METADATA,
     authenticate_internal,
     configured_token,
 )
-from casem.services.case_api.projects import service as projects
-from casem.services.case_api.timeline import service as timeline
-
-API_KEY_METADATA = "dd-api-key"
-APP_KEY_METADATA = "dd-application-key"
-INTAKE_SCHEMA_VERSIONS = frozenset({1})
+from casem.app.projects import service as projects
+from casem.app.timeline import service as timeline
+from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
+from casem.domain.errors import InvalidInput
+from casem.proto_gen.casem.v1 import case_api_pb2 as pb
+from casem.proto_gen.casem.v1 import case_api_pb2_grpc as pb_grpc
+from casem.proto_gen.casem.v1 import intake_pb2
+from casem.services.case_api.grpc import convert
+from casem.services.common.grpc_auth import invocation_metadata, key_pair
+from casem.services.common.grpc_errors import rpc
 
 
 def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[int, int]:
@@ -46,16 +45,16 @@ def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[
 
 
 def _attributes(attributes: Any) -> dict[str, list[str]]:
-    return validate_attributes(convert.attributes_from_proto(attributes), "/attributes")
+    return validate_attributes(attributes_from_proto(attributes), "/attributes")
 
 
 class CaseApiServicer(pb_grpc.CaseAPIServicer):
-    def __init__(self, context: CaseApiContext, internal_token: str | None = None) -> None:
+    def __init__(self, context: AppContext, internal_token: str | None = None) -> None:
         self.ctx = context
         self.internal_token = internal_token or configured_token()  # trusted internal callers (case-indexer)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        metadata = {key: value for key, value in (context.invocation_metadata() or ())}
+        metadata = invocation_metadata(context)
         if token := metadata.get(INTERNAL_TOKEN_METADATA):
             async with self.ctx.uow(read_only=True) as uow:
                 return await authenticate_internal(
@@ -65,9 +64,7 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
                     metadata.get(ACT_AS_ORG_METADATA),
                     metadata.get(ACT_AS_USER_METADATA),
                 )
-        api_key, app_key = metadata.get(API_KEY_METADATA), metadata.get(APP_KEY_METADATA)
-        if not api_key or not app_key:
-            raise MissingCredentials(f"send the {API_KEY_METADATA} and {APP_KEY_METADATA} metadata")
+        api_key, app_key = key_pair(metadata)
         async with self.ctx.uow(read_only=True) as uow:
             return await authenticate(uow, api_key, app_key)
 
@@ -87,11 +84,11 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             title=request.title,
             type_id=request.type_id or STANDARD_TYPE_ID,
             description=request.description,
-            priority=convert.priority_from_proto(request.priority),
-            status=convert.status_from_proto(request.status),
+            priority=priority_from_proto(request.priority),
+            status=status_from_proto(request.status),
             assignee_id=request.assignee_id if request.HasField("assignee_id") else None,
             attributes=_attributes(request.attributes),
-            custom_attributes=convert.struct_to_dict(request.custom_attributes),
+            custom_attributes=struct_to_dict(request.custom_attributes),
             intake_key=request.intake_key or None,
         )
         return await self._create(who, new)
@@ -111,9 +108,9 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             title=request.title,
             type_id=request.type_id or STANDARD_TYPE_ID,
             description=request.description,
-            priority=convert.priority_from_proto(request.priority),
+            priority=priority_from_proto(request.priority),
             attributes=_attributes(request.attributes),
-            custom_attributes=convert.struct_to_dict(request.custom_attributes),
+            custom_attributes=struct_to_dict(request.custom_attributes),
             intake_key=request.intake_key,
         )
         return await self._create(who, new)
@@ -152,8 +149,8 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
     async def UpdateCase(self, request: pb.UpdateCaseRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         who = await self._principal(context)
         org, actor, ident = who.org_id, who.user_id, request.id_or_key
-        status = convert.status_from_proto(request.status)
-        priority = convert.priority_from_proto(request.priority)
+        status = status_from_proto(request.status)
+        priority = priority_from_proto(request.priority)
         async with self.ctx.uow() as uow:
             # Each set field goes through the same update service as its HTTP endpoint, in one transaction.
             case = await cases.get_case(uow, org, ident)
@@ -174,7 +171,7 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             if request.HasField("attributes"):
                 case = await updates.set_attributes(uow, org, actor, ident, _attributes(request.attributes.attributes))
             if request.HasField("custom_attributes"):
-                case = await self._set_custom(uow, who, case, convert.struct_to_dict(request.custom_attributes))
+                case = await self._set_custom(uow, who, case, struct_to_dict(request.custom_attributes))
             await uow.commit()
         return convert.case_to_proto(case)
 

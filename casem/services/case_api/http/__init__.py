@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.services.case_api.auth import AuthenticationFailed, Principal, authenticate
-from casem.services.case_api.context import CaseApiContext
+from casem.app.auth import AuthenticationFailed, Principal, authenticate
+from casem.app.context import AppContext
 from casem.topology.tenants import CASE_MANAGEMENT
 
 
 @dataclass(frozen=True)
 class Caller:
     principal: Principal
-    context: CaseApiContext
+    context: AppContext
 
     @property
     def org_id(self) -> str:
@@ -29,7 +29,7 @@ class Caller:
         return self.context.uow(tenant, read_only=read_only)
 
 
-def context_of(request: Request) -> CaseApiContext:
+def context_of(request: Request) -> AppContext:
     return request.app.state.context
 
 

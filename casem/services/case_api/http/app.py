@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from casem.app.context import AppContext
 from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable
 from casem.observability import configure_logging
-from casem.services.case_api.context import CaseApiContext
 from casem.services.case_api.http import AuthenticationFailed
 from casem.services.case_api.jsonapi import error_response, forbidden
 
@@ -74,7 +74,7 @@ def _routers() -> list:
     ]
 
 
-def create_app(context: CaseApiContext, *, owns_context: bool = False) -> FastAPI:
+def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     configure_logging("case-api")
 
     @asynccontextmanager

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from casem.app.identity import service
 from casem.domain.errors import InvalidInput
 from casem.domain.identity import Team, User
 from casem.services.case_api.http import Caller, caller
-from casem.services.case_api.identity import service
 from casem.services.case_api.identity.schemas import TeamCreateRequest, UserCreateRequest
 from casem.services.case_api.jsonapi import iso, parse_body
 

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.insights import service
 from casem.domain.cases import Case
 from casem.services.case_api.cases.views import serialize_case
 from casem.services.case_api.http import Caller, caller
-from casem.services.case_api.insights import service
 from casem.services.case_api.insights.schemas import CaseInsightsRequest
 from casem.services.case_api.jsonapi import parse_body
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from casem.app.maintenance_windows import service
 from casem.domain.maintenance_windows import MaintenanceWindow
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
-from casem.services.case_api.maintenance_windows import service
 from casem.services.case_api.maintenance_windows.schemas import (
     MaintenanceWindowCreateRequest,
     MaintenanceWindowUpdateRequest,

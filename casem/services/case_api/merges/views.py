@@ -16,9 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from casem.app.merges import service
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
-from casem.services.case_api.merges import service
 from casem.services.case_api.merges.schemas import MergeCreateRequest
 from casem.topology.tenants import CASE_MANAGEMENT
 

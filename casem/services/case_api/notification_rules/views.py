@@ -27,11 +27,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from casem.app.cases.service import get_case
+from casem.app.notification_rules import service
 from casem.domain.notifications import NotificationRule
-from casem.services.case_api.cases.service import get_case
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
-from casem.services.case_api.notification_rules import service
 from casem.services.case_api.notification_rules.schemas import (
     EndpointCreateRequest,
     RuleCreateRequest,

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
 
+from casem.app.project_favorites import service
 from casem.services.case_api.http import Caller, caller
-from casem.services.case_api.project_favorites import service
 
 # Registered before the projects router: /projects/favorites must not be read as a project id.
 router = APIRouter(prefix="/api/v2/cases/projects", tags=["project favorites"])

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from casem.app.projects import service
 from casem.domain.projects import Project
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
-from casem.services.case_api.projects import service
 from casem.services.case_api.projects.schemas import ProjectCreateRequest, ProjectUpdateRequest
 from casem.services.case_api.schemas import dump_set
 

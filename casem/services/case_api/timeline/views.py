@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from casem.app.timeline import service
 from casem.domain.identity import User
 from casem.domain.timeline import TimelineCell
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
-from casem.services.case_api.timeline import service
 from casem.services.case_api.timeline.schemas import CommentRequest
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}", tags=["timeline"])

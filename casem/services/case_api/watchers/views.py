@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
 
+from casem.app.watchers import service
 from casem.domain.identity import Watcher
 from casem.services.case_api.http import Caller, caller
-from casem.services.case_api.watchers import service
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}/watchers", tags=["watchers"])
 

@@ -17,8 +17,8 @@ from typing import ClassVar
 
 from casem.adapters.search import SearchPort, search_from_env
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.search.documents import case_document
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
-from casem.services.search_api.documents import case_document
 
 _default_search: SearchPort | None = None
 

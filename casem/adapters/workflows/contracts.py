@@ -1,0 +1,85 @@
+"""The contract between whoever starts caseworker workflows (case-api, handler flavors) and the caseworker that
+runs them: task queue, workflow and signal names, workflow ids and inputs.
+
+Plain dataclasses and strings (no Temporal workflow code, no SQLAlchemy), so a starter needs nothing of the
+caseworker's implementation and the caseworker needs nothing of its starters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TASK_QUEUE = "caseworker"
+
+# Workflow types, as the caseworker registers them.
+FILE_LIFECYCLE = "FileLifecycleWorkflow"
+ATTACHMENT_SWEEP = "AttachmentSweepWorkflow"
+CASE_RETENTION = "CaseRetentionWorkflow"
+RETENTION_SWEEP = "RetentionSweepWorkflow"
+CASE_MERGE = "CaseMergeWorkflow"
+
+# Signals.
+ATTACHMENT_DELETED = "deleted"  # FileLifecycleWorkflow: the user deleted the attachment
+CASE_UNARCHIVED = "unarchived"  # CaseRetentionWorkflow: the case is live again
+
+
+def attachment_workflow_id(attachment_id: str) -> str:
+    return f"attachment-{attachment_id}"
+
+
+def retention_workflow_id(case_id: str) -> str:
+    return f"case-retention-{case_id}"
+
+
+@dataclass
+class AttachmentRef:
+    tenant: str
+    org_id: str
+    case_id: str
+    attachment_id: str
+
+
+@dataclass
+class CaseRef:
+    tenant: str
+    org_id: str
+    case_id: str
+
+
+@dataclass
+class MergeRequest:
+    tenant: str
+    org_id: str
+    merge_id: str
+    primary_case_id: str
+    duplicate_ids: list[str]
+    requested_by_id: str | None = None  # the actor of the merge's events; None for automation
+    source: str = "api"
+
+
+@dataclass
+class RetentionSweepInput:
+    tenants: list[str]
+
+
+@dataclass
+class PurgeResult:
+    outcome: str  # "purged" | "not-eligible" | "already-purged" | "cancelled"
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    duplicate_id: str
+    outcome: str
+    cells_copied: int = 0
+    watchers_added: int = 0
+    replayed: bool = False  # the step had committed before: this run only reported it
+
+
+@dataclass
+class MergeResult:
+    merge_id: str
+    status: str
+    steps: list[StepResult] = field(default_factory=list)
+    detail: str | None = None

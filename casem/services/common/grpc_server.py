@@ -1,0 +1,12 @@
+"""Options every casem gRPC server is created with."""
+
+from __future__ import annotations
+
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # descriptions are up to 30k characters; timelines page up to 1000 cells
+
+
+def server_options(*, receive_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", receive_bytes),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
