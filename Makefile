@@ -23,12 +23,14 @@ up: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check casem tests bench scripts
 	$(BIN)/ruff format --check casem tests bench scripts
+	$(BIN)/lint-imports
 	bash scripts/tools/install.sh
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check casem tests bench scripts
 	$(BIN)/ruff format --check casem tests bench scripts
+	$(BIN)/lint-imports
 
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_proto.py
