@@ -10,6 +10,7 @@ retry, and a retried step must not write a second timeline cell.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -209,8 +210,9 @@ def sniff(head: bytes, declared: str, size: int) -> str | None:
         if b"\x00" in head:
             return f"binary content declared as {declared}"
         try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 3:  # a multi-byte character cut at the end of the head is fine
-                return f"content declared as {declared} is not UTF-8 text"
+            # Not final while the head is shorter than the file: a character cut at its end is fine, a bad byte
+            # anywhere (or a cut character at the end of the whole file) is not.
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) >= size)
+        except UnicodeDecodeError:
+            return f"content declared as {declared} is not UTF-8 text"
     return None

@@ -174,6 +174,8 @@ def validate_action(action: Any, pointer: str = f"{ATTRS}/action") -> dict[str, 
 
 def _values(value: Any) -> set[str]:
     """A field's value as a set, so scalars and multi-valued attributes compare the same way."""
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]  # a custom attribute is stored as {type, is_multi, value}: compare the value
     if value is None or value == "" or value == []:
         return set()
     if isinstance(value, list):
@@ -363,10 +365,9 @@ def similarity(
     title_a: str, attributes_a: Mapping[str, Any], title_b: str, attributes_b: Mapping[str, Any]
 ) -> Similarity:
     pairs_a, pairs_b = _pairs(attributes_a), _pairs(attributes_b)
-    shared_keys = set(attributes_a or {}) & set(attributes_b or {})
-    conflicting = any(
-        not {str(v) for v in attributes_a[k] or []} & {str(v) for v in attributes_b[k] or []} for k in shared_keys
-    )
+    # A key with no values (an empty list) says nothing, so it cannot contradict the other case.
+    shared_keys = {k for k, v in (attributes_a or {}).items() if v} & {k for k, v in (attributes_b or {}).items() if v}
+    conflicting = any(not {str(v) for v in attributes_a[k]} & {str(v) for v in attributes_b[k]} for k in shared_keys)
     union = pairs_a | pairs_b
     return Similarity(
         title=jaccard(title_tokens(title_a), title_tokens(title_b)),

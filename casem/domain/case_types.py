@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,7 +97,12 @@ class CustomAttributeConfig(EventRecorder):
     def _check_one(self, value: Any, pointer: str) -> Any:
         kind = CustomAttributeType(self.type)
         if kind is CustomAttributeType.NUMBER:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            # NaN and infinities are not JSON numbers (Python's json reads them, but they cannot be stored or sent).
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (isinstance(value, float) and not math.isfinite(value))
+            ):
                 raise InvalidInput(f"custom attribute {self.key!r} is a NUMBER: got {value!r}", pointer)
             return value
         if not isinstance(value, str):
