@@ -17,14 +17,22 @@ check covers the hop's addresses.
 Limits: proxies are not supported (a proxy resolves names itself, out of the guard's reach), so the
 clients ignore HTTP(S)_PROXY; answers larger than `max_response_bytes` (counted on the wire) fail.
 
-SaaS libraries with their own HTTP stack must be routed through the guard rather than around it:
-- libraries built on httpx: pass `guarded_client(...)` (or `GuardedAsyncTransport`) as their client;
-- libraries built on requests (jira, most synchronous SDKs): prefer calling the documented REST API
-  with `guarded_sync_client` / `guarded_client`; a requests-based library cannot use this transport;
-- slack_sdk: its AsyncWebClient takes `base_url` and an aiohttp `session`, not an httpx client; the
-  sync WebClient uses urllib. Call the Web API methods casem needs (chat.postMessage...) with the
-  guarded client instead, or, if the SDK is adopted, check `base_url` with `validate_destination` and
-  give it an aiohttp session whose connector resolves through `DestinationPolicy.aresolve`.
+SaaS libraries with their own HTTP stack must go through the guard, not around it. What they offer:
+- slack_sdk: the sync WebClient uses urllib with no session to inject; AsyncWebClient takes `base_url`
+  and an aiohttp `session`. An aiohttp connector can take a vetting resolver, but aiohttp skips the
+  resolver for hosts that are IP literals, and slack_sdk's requests follow redirects (aiohttp's
+  default), so a resolver alone leaves literal-address URLs and redirect hops unchecked. Call the
+  Web API methods casem needs (chat.postMessage, ...) with `guarded_client` instead, as the Slack
+  delivery does with httpx today.
+- jira (pycontribs): builds its own requests session (ResilientSession); call Jira's REST API with
+  `guarded_client` rather than adopting the library.
+- twilio: `Client(http_client=...)` accepts a `twilio.http.HttpClient` subclass, whose `request()`
+  could send through `guarded_sync_client` (in a thread, it blocks); a Twilio-compatible SMS send is a
+  single form POST, simpler to make with `guarded_client` directly.
+- ServiceNow's Table API is plain REST: `guarded_client`.
+- any library built on httpx: hand it a `guarded_client(...)` or a `GuardedAsyncTransport`.
+A library that cannot be routed through the guard must only ever receive operator-set URLs that were
+checked with `validate_destination`, and must not follow redirects.
 """
 
 from __future__ import annotations
