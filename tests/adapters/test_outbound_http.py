@@ -344,6 +344,10 @@ async def test_an_unresolvable_name_is_refused_at_save_time_and_transient_at_con
     with pytest.raises(DestinationRefused) as refused:
         await validate_destination("https://nowhere.test/", policy=policy)
     assert refused.value.refusal is Refusal.UNRESOLVABLE
+    pending = await validate_destination("https://nowhere.test:8443/", policy=policy, allow_unresolvable=True)
+    assert (pending.host, pending.port, pending.addresses) == ("nowhere.test", 8443, ())
+    with pytest.raises(DestinationRefused):  # the other checks still apply
+        await validate_destination("https://2130706433/", policy=policy, allow_unresolvable=True)
     async with guarded_client(policy=policy) as client:
         with pytest.raises(httpx.ConnectError) as failed:
             await client.get("https://nowhere.test/")

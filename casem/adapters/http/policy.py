@@ -409,27 +409,40 @@ class DestinationPolicy:
         """`resolve` off the event loop (getaddrinfo blocks). Raises TimeoutError past `timeout`."""
         return await asyncio.wait_for(asyncio.to_thread(self.resolve, host, port), timeout)
 
-    def validate(self, url: str | httpx.URL) -> Destination:
-        """Every check of a URL, resolution included (blocking). Counted as a save-time refusal."""
+    def validate(self, url: str | httpx.URL, *, allow_unresolvable: bool = False) -> Destination:
+        """Every check of a URL, resolution included (blocking). Counted as a save-time refusal.
+
+        With `allow_unresolvable`, a well-formed host name that does not resolve (yet) passes with no
+        addresses: the connect-time check still vets whatever it resolves to when a call is made.
+        """
         try:
             destination = self.check_url(url)
-            return Destination(
-                destination.scheme,
-                destination.host,
-                destination.port,
-                tuple(self.resolve(destination.host, destination.port)),
-            )
+            try:
+                addresses = tuple(self.resolve(destination.host, destination.port))
+            except DestinationRefused as exc:
+                if allow_unresolvable and exc.refusal is Refusal.UNRESOLVABLE:
+                    return destination
+                raise
+            return Destination(destination.scheme, destination.host, destination.port, addresses)
         except DestinationRefused as exc:
             count_refusal(exc, "save")
             raise
 
     async def avalidate(
-        self, url: str | httpx.URL, *, timeout: float | None = DEFAULT_RESOLVE_TIMEOUT_S
+        self,
+        url: str | httpx.URL,
+        *,
+        allow_unresolvable: bool = False,
+        timeout: float | None = DEFAULT_RESOLVE_TIMEOUT_S,
     ) -> Destination:
-        """`validate` off the event loop; a resolution slower than `timeout` is refused as unresolvable."""
+        """`validate` off the event loop; a resolution slower than `timeout` counts as unresolvable."""
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self.validate, url), timeout)
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.validate, url, allow_unresolvable=allow_unresolvable), timeout
+            )
         except TimeoutError:
+            if allow_unresolvable:
+                return self.check_url(url)
             refused = DestinationRefused(
                 f"the host of the URL did not resolve within {timeout:g} s", Refusal.UNRESOLVABLE
             )
@@ -438,18 +451,24 @@ class DestinationPolicy:
 
 
 async def validate_destination(
-    url: str, allow: AllowList | None = None, *, policy: DestinationPolicy | None = None
+    url: str,
+    allow: AllowList | None = None,
+    *,
+    policy: DestinationPolicy | None = None,
+    allow_unresolvable: bool = False,
 ) -> Destination:
     """Check a URL when it is saved (a webhook, a Teams connector, an integration's base URL).
 
     Answers the vetted destination or raises `DestinationRefused` whose `reason` says what is refused,
     why, and what an operator can do; callers turn it into their input error (JSON:API 400 on the
     URL attribute). Pass the org's allow-list combined with the operator's (`org | operator`), or a
-    whole policy when the call site has port or scheme rules.
+    whole policy when the call site has port or scheme rules. `allow_unresolvable` accepts a host
+    name that does not resolve yet (see `DestinationPolicy.validate`).
     """
     if policy is not None and allow is not None:
         raise ValueError("pass either an allow-list or a policy, not both")
-    return await (policy or DestinationPolicy(allow=allow or AllowList())).avalidate(url)
+    chosen = policy or DestinationPolicy(allow=allow or AllowList())
+    return await chosen.avalidate(url, allow_unresolvable=allow_unresolvable)
 
 
 def count_refusal(exc: DestinationRefused, stage: str) -> None:
