@@ -282,10 +282,10 @@ class Retry:
 # Dead letters carry the original key, value and headers, plus these headers (built only by
 # `dead_letter_headers`, read back by `DeadLetterInfo.of`). Extra headers are named DLQ_PREFIX + name.
 DLQ_PREFIX = "dlq_"
-DLQ_ERROR = DLQ_PREFIX + "error"  # what went wrong, at most MAX_DLQ_ERROR_CHARS characters
-DLQ_ATTEMPTS = DLQ_PREFIX + "attempts"  # how many times the message was tried
-DLQ_SOURCE = DLQ_PREFIX + "source"  # "topic/partition/offset" of the original message
-DLQ_AT = DLQ_PREFIX + "at"  # when it was dead-lettered (ISO 8601, UTC)
+DLQ_ERROR = "dlq_error"  # what went wrong, at most MAX_DLQ_ERROR_CHARS characters
+DLQ_ATTEMPTS = "dlq_attempts"  # how many times the message was tried
+DLQ_SOURCE = "dlq_source"  # "topic/partition/offset" of the original message
+DLQ_AT = "dlq_at"  # when it was dead-lettered (ISO 8601, UTC)
 MAX_DLQ_ERROR_CHARS = 2000
 _DLQ_OWN = frozenset({DLQ_ERROR, DLQ_ATTEMPTS, DLQ_SOURCE, DLQ_AT})
 
