@@ -7,6 +7,7 @@ import time
 from typing import ClassVar
 
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from casem.adapters.bus.port import Bus
 from casem.adapters.storage.tables import audit_log, case_metrics, domain_events, handler_processed_events
@@ -96,6 +97,27 @@ class FlakyFlavor:
             raise RuntimeError(f"downstream unavailable (attempt {self.calls[event.id]})")
 
 
+class Outcomes:
+    """The flavor's outcome counters (casem_handler_events_total), as changes since creation."""
+
+    NAMES = ("applied", "duplicate", "retried", "dead_lettered")  # not "skipped": other event types in the stream
+
+    def __init__(self, flavor: str) -> None:
+        self.flavor = flavor
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        labels = {"flavor": self.flavor}
+        return {
+            n: REGISTRY.get_sample_value("casem_handler_events_total", {**labels, "outcome": n}) or 0.0
+            for n in self.NAMES
+        }
+
+    def since(self) -> dict[str, float]:
+        now = self._read()
+        return {n: now[n] - self.start[n] for n in self.NAMES if now[n] != self.start[n]}
+
+
 async def test_failures_are_retried_then_dead_lettered(context: AppContext, harness: Harness) -> None:
     await make_changes(context, cases=2, changes_per_case=1)
     bus = harness.bus()
@@ -105,6 +127,7 @@ async def test_failures_are_retried_then_dead_lettered(context: AppContext, harn
     await dlq_reader.poll(timeout=0.5)  # join before anything is dead-lettered in this test
     before = len(await drain(dlq_reader, 1000, timeout=2))
 
+    outcomes = Outcomes("flaky-test")
     recovering = FlakyFlavor(failures=2)
     runner = FlavorRunner(recovering, context, harness.producer(bus), retry=RetryPolicy(3, 0.01, 0.05))
 
@@ -113,6 +136,7 @@ async def test_failures_are_retried_then_dead_lettered(context: AppContext, harn
 
     await run_until(runner, harness, bus, topic, harness.name("flaky"), both_applied)
     assert sorted(recovering.calls.values()) == [3, 3]
+    assert outcomes.since() == {"retried": 4, "applied": 2}
 
     broken = FlakyFlavor(failures=99)
     broken.name = "flaky-test"  # same flavor, same dead-letter topic
@@ -129,6 +153,7 @@ async def test_failures_are_retried_then_dead_lettered(context: AppContext, harn
         await uow.execute(sa.delete(handler_processed_events).where(handler_processed_events.c.flavor == "flaky-test"))
         await uow.commit()
     await run_until(dead, harness, bus, topic, harness.name("broken"), dead_lettered)
+    assert outcomes.since() == {"retried": 4 + 2, "applied": 2, "dead_lettered": 2}
     headers = dict(dead_letters[0].headers)
     assert b"downstream unavailable" in headers["dlq_error"] and headers["dlq_attempts"] == b"2"
     assert before == 0

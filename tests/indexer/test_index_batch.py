@@ -1,4 +1,4 @@
-"""IndexBatch: index writes overlap, but batches are forwarded (and so committed) strictly in order."""
+"""The indexer's Batch step: index writes overlap, but batches are forwarded (and so committed) strictly in order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from casem.adapters.bus.port import Message
-from casem.services.case_indexer.indexer import IndexBatch
+from casem.adapters.bus.strategies import Batch
 
 
 class Collect:
@@ -40,7 +40,7 @@ async def test_a_slow_first_write_does_not_block_later_writes_nor_reorder_them()
             await release_first.wait()  # the engine's refresh wait, say
 
     collect = Collect()
-    step = IndexBatch(index, collect, max_batch=2, linger_s=0.0, max_pending=3)
+    step = Batch(index, collect, max_batch=2, linger_s=0.0, max_pending=3)
     for i in range(6):
         await step.submit(msg(i))
     await asyncio.sleep(0.01)
@@ -59,7 +59,7 @@ async def test_a_failed_write_forwards_nothing_from_it_onwards() -> None:
             raise RuntimeError("engine down")
 
     collect = Collect()
-    step = IndexBatch(index, collect, max_batch=2, linger_s=0.0, max_pending=3)
+    step = Batch(index, collect, max_batch=2, linger_s=0.0, max_pending=3)
     for i in range(6):
         await step.submit(msg(i))
     await asyncio.sleep(0.01)
@@ -75,7 +75,7 @@ async def test_back_pressure_blocks_instead_of_buffering_without_bound() -> None
     async def index(batch: list[Message]) -> None:
         await gate.wait()
 
-    step = IndexBatch(index, Collect(), max_batch=1, linger_s=0.0, max_pending=2)
+    step = Batch(index, Collect(), max_batch=1, linger_s=0.0, max_pending=2)
     await step.submit(msg(0))
     await step.submit(msg(1))
     await step.submit(msg(2))  # the buffer may hold one full batch beside the pending writes

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
+from casem.adapters.bus import TopicPartition
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search import EmbeddedSearch
 from casem.app.context import AppContext
+from casem.app.intake.payload import IntakePayload
 from casem.app.internal_auth import internal_metadata
 from casem.app.search.maintenance import verify_tenant
 from casem.app.search.service import search_cases
 from casem.domain.cases import STANDARD_TYPE_NAME
-from casem.proto_gen.casem.v1 import case_api_pb2_grpc
+from casem.proto_gen.casem.v1 import case_api_pb2_grpc, intake_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
-from casem.services.case_indexer.indexer import IndexerSettings, dead_letter_topic, run_indexer
+from casem.services.case_indexer.indexer import (
+    GROUP,
+    Indexer,
+    IndexerSettings,
+    build_processor,
+    dead_letter_topic,
+    run_indexer,
+)
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import intake_topic
-from tests.bus.conftest import drain
+from tests.bus.conftest import _closed_port, drain
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
 
 
@@ -104,3 +115,45 @@ async def test_service_credential_acts_only_as_real_users_of_the_org(tmp_path: P
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await stub.IngestCase(intake(tenant, "svc-2"), metadata=metadata)
                 assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_ingest_retries_while_case_api_is_unreachable_then_stops_without_committing(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path / "bus.db", heartbeat_interval_s=0.2)
+    topic = intake_topic().name
+    await bus.ensure_topic(topic, 1)
+    await bus.ensure_topic(dead_letter_topic(), 1)
+    producer = bus.producer()
+    payload = IntakePayload.new("org-1", "user-1", intake_pb2.CaseIntake(intake_key="k-1", title="disk full"))
+    await producer.publish(topic, payload.key, payload.to_bytes())
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{_closed_port()}")  # case-api is down
+    fast = replace(IndexerSettings().ingest_retry, initial_backoff_s=0.01, max_backoff_s=0.05)
+    settings = IndexerSettings(ingest_retry=fast, rpc_timeout_s=2.0)
+    # No case is ever ingested here, so the database and the search index are never reached.
+    indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), None, None, producer, TOKEN, settings)  # type: ignore[arg-type]
+    consumer = bus.consumer(GROUP, [topic])
+    processor = build_processor(indexer, consumer)
+    retried = REGISTRY.get_sample_value("casem_indexer_messages_total", {"outcome": "retried"}) or 0
+    task = asyncio.create_task(processor.run())
+    try:
+
+        async def retrying() -> bool:
+            now = REGISTRY.get_sample_value("casem_indexer_messages_total", {"outcome": "retried"}) or 0
+            return now - retried >= 5
+
+        await wait_for(retrying, timeout=30)  # UNAVAILABLE is retried, not dead-lettered
+        assert not task.done()
+        indexer.stop()
+        processor.stop()
+        with pytest.raises(grpc.aio.AioRpcError) as stopped:
+            await asyncio.wait_for(task, 10)
+        assert stopped.value.code() is grpc.StatusCode.UNAVAILABLE
+        tp = TopicPartition(topic, 0)
+        assert await consumer.committed([tp]) == {tp: None}  # left for the next owner
+        dlq = bus.consumer("test-dlq", [dead_letter_topic()])
+        assert await drain(dlq, 1, timeout=2) == []
+        await dlq.close()
+    finally:
+        await consumer.close()
+        await producer.close()
+        await channel.close()
+        await bus.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from casem.adapters.bus.kafka import KafkaBus
 from casem.adapters.bus.port import PublishError
@@ -99,12 +101,16 @@ async def test_nothing_is_marked_when_the_bus_does_not_acknowledge(context: AppC
         assert await unpublished(context) == total
 
         # The long-running relay backs off and keeps every row for later.
-        relay = Relay(db, producer, "domain-events-unreachable", RelaySettings(backoff_initial_s=0.05))
+        failures = {"tenant": CASE_MANAGEMENT}
+        failed_before = REGISTRY.get_sample_value("casem_relay_publish_failures_total", failures) or 0
+        settings = RelaySettings(backoff=replace(RelaySettings().backoff, initial_backoff_s=0.05))
+        relay = Relay(db, producer, "domain-events-unreachable", settings)
         task = asyncio.create_task(relay.run())
         await asyncio.sleep(3)
         relay.stop()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, 30)  # stopping ends the back-off; run returns without an error
         assert await unpublished(context) == total
+        assert (REGISTRY.get_sample_value("casem_relay_publish_failures_total", failures) or 0) > failed_before
     finally:
         await producer.close()
         await dead.close()

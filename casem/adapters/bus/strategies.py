@@ -10,9 +10,20 @@ Two rules make the pipeline at-least-once and order-preserving:
 * A step that is full raises `MessageRejected` from `submit`; the loop keeps the message
   and stops fetching until the step has room (back-pressure instead of unbounded buffers).
 
+The steps: `Filter` (skip messages, still commit them), `RunTask` (an effect per message, with
+an optional `Retry` and `DeadLetterPolicy`), `Batch` (an effect per batch) and `CommitOffsets`.
+`RetryPolicy` is the one shape of retry/back-off settings in casem, consumers or not.
+
 Example, a case-event-handler flavor::
 
-    strategy = RunTask(handle_event, CommitOffsets(consumer, CommitPolicy(100, 1.0)), max_in_flight=64)
+    dead_letters = DeadLetterPolicy(producer, lambda m: "flavor.dlq", {"flavor": "audit-trail"}, poison=(Poison,))
+    strategy = RunTask(
+        handle_event,
+        CommitOffsets(consumer, CommitPolicy(100, 1.0)),
+        max_in_flight=64,
+        retry=RetryPolicy(max_attempts=5),
+        dead_letter=dead_letters,
+    )
     await StreamProcessor(consumer, strategy).run()
 """
 
@@ -20,20 +31,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
-from casem.adapters.bus.port import Consumer, Message, TopicPartition
+from casem.adapters.bus.port import Consumer, Delivery, Headers, Message, Producer, TopicPartition
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MessageFn = Callable[[Message], Awaitable[None]]
+# Which errors a policy means: exception classes, or a predicate on the error.
+ErrorMatcher = type[BaseException] | tuple[type[BaseException], ...] | Callable[[BaseException], bool]
+
+
+def _matches(matcher: ErrorMatcher, error: BaseException) -> bool:
+    if isinstance(matcher, type | tuple):
+        return isinstance(error, matcher)
+    return matcher(error)
 
 
 class MessageRejected(Exception):  # noqa: N818 - Arroyo's name for the back-pressure signal
     """The step is full; submit the same message again after `poll`."""
+
+
+@dataclass(frozen=True)
+class FilteredMessage(Message):
+    """A message a `Filter` rejected. Later steps pass it on unprocessed, in its place among the
+    others, so its offset is committed once everything before it is done."""
+
+    @classmethod
+    def of(cls, message: Message) -> FilteredMessage:
+        return cls(**{f.name: getattr(message, f.name) for f in dataclasses.fields(Message)})
 
 
 class ProcessingStrategy(Protocol):
@@ -119,6 +153,271 @@ class CommitOffsets:
         await self._commit()
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How to retry a failing operation; the one shape of retry/back-off settings in casem.
+
+    Up to `max_attempts` tries in all (None: until the `Retry` is stopped). After the n-th
+    consecutive failure the wait is `initial_backoff_s * multiplier ** (n - 1)`, at most
+    `max_backoff_s`. Only errors `retry_on` matches (exception classes or a predicate) are retried;
+    any other error is raised at once.
+    """
+
+    max_attempts: int | None = 5
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 10.0
+    multiplier: float = 2.0
+    retry_on: ErrorMatcher = (Exception,)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1 (or None: until stopped)")
+        if not 0 <= self.initial_backoff_s <= self.max_backoff_s:
+            raise ValueError("back-off must satisfy 0 <= initial_backoff_s <= max_backoff_s")
+        if self.multiplier < 1:
+            raise ValueError("multiplier must be at least 1: back-off never shrinks")
+
+    def retryable(self, error: BaseException) -> bool:
+        return _matches(self.retry_on, error)
+
+    def backoff_s(self, failures: int) -> float:
+        """The wait after the `failures`-th consecutive failure (1 for the first)."""
+        if failures < 1:
+            raise ValueError("failures counts from 1")
+        try:
+            delay = self.initial_backoff_s * self.multiplier ** (failures - 1)
+        except OverflowError:  # retrying forever: the exponent outgrows a float long after the cap
+            return self.max_backoff_s
+        return min(delay, self.max_backoff_s)
+
+    def exhausted(self, attempts: int) -> bool:
+        """Whether `attempts` tries are all this policy allows."""
+        return self.max_attempts is not None and attempts >= self.max_attempts
+
+
+# Called before each wait: (the error, the number of the attempt that failed, the wait in seconds,
+# then the arguments of the call: the message, for a wrapped RunTask function).
+RetryHook = Callable[..., None]
+
+
+@dataclass
+class _Attempts:
+    count: int = 0
+    gave_up: bool = False  # a retryable error outlasted the policy's attempts
+
+
+class Retry:
+    """Runs an async function under a `RetryPolicy`: retryable failures are retried after the
+    policy's back-off; the last error is raised when it is not retryable, when the attempts are
+    used up, or once `stop()` was called (a back-off in progress ends at once). `stop()` is how a
+    policy without `max_attempts` ends: at shutdown, the work stays undone rather than failed.
+    """
+
+    def __init__(self, policy: RetryPolicy, *, on_retry: RetryHook | None = None) -> None:
+        self.policy = policy
+        self._on_retry = on_retry
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopping.is_set()
+
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """`await fn(*args)` until it succeeds or the policy gives up (then its last error is raised)."""
+        return await self._call(fn, args, self.policy.retryable, _Attempts())
+
+    def wrap(self, fn: MessageFn, dead_letter: DeadLetterPolicy | None = None) -> MessageFn:
+        """A RunTask function that retries `fn`. With a dead-letter policy, a message whose error is
+        poison (at once) or outlasted the retries is published to its dead-letter topic and counts as
+        done, so it is committed after the dead letter is acknowledged; a failed dead-letter publish,
+        an error neither retryable nor poison, and a retry cut short by `stop()` raise, leaving the
+        message uncommitted."""
+
+        def retryable(error: BaseException) -> bool:
+            return self.policy.retryable(error) and not (dead_letter is not None and dead_letter.is_poison(error))
+
+        async def with_retries(message: Message) -> None:
+            attempts = _Attempts()
+            try:
+                await self._call(fn, (message,), retryable, attempts)
+            except Exception as error:
+                if dead_letter is None or not (attempts.gave_up or dead_letter.is_poison(error)):
+                    raise
+                await dead_letter.publish(message, error, attempts.count)
+
+        return with_retries
+
+    async def _call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        retryable: Callable[[BaseException], bool],
+        attempts: _Attempts,
+    ) -> T:
+        while True:
+            attempts.count += 1
+            try:
+                return await fn(*args)
+            except Exception as error:
+                if not retryable(error) or self.stopped:
+                    raise
+                if self.policy.exhausted(attempts.count):
+                    attempts.gave_up = True
+                    raise
+                delay = self.policy.backoff_s(attempts.count)
+                if self._on_retry is not None:
+                    self._on_retry(error, attempts.count, delay, *args)
+                if await self._stopped_within(delay):
+                    raise
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self.stopped
+
+
+# Dead letters carry the original key, value and headers, plus these headers (built only by
+# `dead_letter_headers`, read back by `DeadLetterInfo.of`). Extra headers are named DLQ_PREFIX + name.
+DLQ_PREFIX = "dlq_"
+DLQ_ERROR = "dlq_error"  # what went wrong, at most MAX_DLQ_ERROR_CHARS characters
+DLQ_ATTEMPTS = "dlq_attempts"  # how many times the message was tried
+DLQ_SOURCE = "dlq_source"  # "topic/partition/offset" of the original message
+DLQ_AT = "dlq_at"  # when it was dead-lettered (ISO 8601, UTC)
+MAX_DLQ_ERROR_CHARS = 2000
+_DLQ_OWN = frozenset({DLQ_ERROR, DLQ_ATTEMPTS, DLQ_SOURCE, DLQ_AT})
+
+
+def dead_letter_headers(
+    message: Message, error: str, attempts: int, extra: Mapping[str, str] | None = None, at: datetime | None = None
+) -> Headers:
+    """The headers of the dead letter of `message`: its own, then the dead-letter ones."""
+    kept = tuple((name, value) for name, value in message.headers if not name.startswith(DLQ_PREFIX))
+    added = {
+        DLQ_ERROR: error[:MAX_DLQ_ERROR_CHARS],
+        DLQ_ATTEMPTS: str(attempts),
+        DLQ_SOURCE: f"{message.topic}/{message.partition}/{message.offset}",
+        DLQ_AT: (at or datetime.now(UTC)).isoformat(),
+    }
+    for name, value in (extra or {}).items():
+        if DLQ_PREFIX + name in _DLQ_OWN:
+            raise ValueError(f"extra dead-letter header {name!r} would hide a standard one")
+        added[DLQ_PREFIX + name] = value
+    return kept + tuple((name, value.encode()) for name, value in added.items())
+
+
+@dataclass(frozen=True)
+class DeadLetterInfo:
+    """The dead-letter headers of a dead letter, read back."""
+
+    error: str
+    attempts: int
+    source: str
+    at: str
+    extra: Mapping[str, str]
+
+    @classmethod
+    def of(cls, headers: Headers) -> DeadLetterInfo:
+        found = {name: value.decode(errors="replace") for name, value in headers if name.startswith(DLQ_PREFIX)}
+        try:
+            attempts = int(found.get(DLQ_ATTEMPTS) or 0)
+        except ValueError:
+            attempts = 0
+        return cls(
+            error=found.get(DLQ_ERROR, ""),
+            attempts=attempts,
+            source=found.get(DLQ_SOURCE, ""),
+            at=found.get(DLQ_AT, ""),
+            extra={name[len(DLQ_PREFIX) :]: value for name, value in found.items() if name not in _DLQ_OWN},
+        )
+
+
+class DeadLetterPolicy:
+    """Where a message that cannot be processed goes: `topic_for(message)` through `producer`, with
+    the original key, value and headers plus `dead_letter_headers` (`headers`: extra ones, such as
+    {"flavor": name}). `poison` errors (classes or a predicate) are dead-lettered at once, without
+    retries. `describe` turns the error into the header's text (default: a poison error's own
+    message, "Type: message" for others). `on_dead_letter(message, error_text, attempts)` is called
+    before publishing (metrics, logs)."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        topic_for: Callable[[Message], str],
+        headers: Mapping[str, str] | None = None,
+        *,
+        poison: ErrorMatcher = (),
+        describe: Callable[[BaseException], str] | None = None,
+        on_dead_letter: Callable[[Message, str, int], None] | None = None,
+    ) -> None:
+        self.producer = producer
+        self.topic_for = topic_for
+        self.headers = dict(headers or {})
+        clash = {DLQ_PREFIX + name for name in self.headers} & _DLQ_OWN
+        if clash:
+            raise ValueError(f"extra dead-letter headers would hide standard ones: {sorted(clash)}")
+        self._poison = poison
+        self._describe = describe
+        self._on_dead_letter = on_dead_letter
+
+    def is_poison(self, error: BaseException) -> bool:
+        return _matches(self._poison, error)
+
+    def describe(self, error: BaseException) -> str:
+        if self._describe is not None:
+            return self._describe(error)
+        if self.is_poison(error):
+            return str(error) or type(error).__name__
+        return f"{type(error).__name__}: {error}"
+
+    async def publish(self, message: Message, error: BaseException, attempts: int) -> Delivery:
+        """Publish the dead letter; returns once the bus acknowledged it, raises when it did not."""
+        text = self.describe(error)
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(message, text, attempts)
+        headers = dead_letter_headers(message, text, attempts, self.headers)
+        return await self.producer.publish(self.topic_for(message), message.key, message.value, headers)
+
+
+async def _wait_for_room(step: ProcessingStrategy, timeout: float) -> None:
+    wait = getattr(step, "wait_for_room", None)
+    if wait is not None:
+        await wait(timeout)
+    else:
+        await asyncio.sleep(0.01)
+
+
+class Filter:
+    """Passes on the messages `predicate` accepts; the others are not processed by later steps but
+    still forwarded (as `FilteredMessage`) in their place, so offsets advance past them in order."""
+
+    def __init__(self, predicate: Callable[[Message], bool], next_step: ProcessingStrategy) -> None:
+        self._predicate = predicate
+        self._next = next_step
+        self.filtered = 0  # messages rejected so far (observability, tests)
+
+    async def submit(self, message: Message) -> None:
+        if isinstance(message, FilteredMessage) or self._predicate(message):
+            await self._next.submit(message)
+            return
+        await self._next.submit(FilteredMessage.of(message))  # MessageRejected: counted when resubmitted
+        self.filtered += 1
+
+    async def poll(self) -> None:
+        await self._next.poll()
+
+    async def wait_for_room(self, timeout: float) -> None:
+        await _wait_for_room(self._next, timeout)
+
+    async def join(self, timeout: float | None = None) -> None:
+        await self._next.join(timeout)
+
+    async def close(self) -> None:
+        await self._next.close()
+
+
 class RunTask:
     """Runs `fn` on each message, up to `max_in_flight` at once, then forwards it to `next_step`.
 
@@ -127,32 +426,46 @@ class RunTask:
     forwarded in submission order. If `fn` fails, later messages of that partition do not
     run, and the failure is raised from `poll`/`join`: nothing at or after the failed
     message is forwarded, so its offset is never committed and it is redelivered.
+
+    `retry` retries `fn` (see `Retry.wrap`); `dead_letter` sends poison messages, and those
+    whose retries ran out, to their dead-letter topic, then forwards them once the dead letter
+    is acknowledged. Without `retry`, only poison errors are dead-lettered; others fail as above.
+    A `FilteredMessage` is forwarded in its place without running `fn`.
     """
 
     def __init__(
         self,
-        fn: Callable[[Message], Awaitable[None]],
+        fn: MessageFn,
         next_step: ProcessingStrategy,
         *,
         max_in_flight: int = 1,
+        retry: Retry | RetryPolicy | None = None,
+        dead_letter: DeadLetterPolicy | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if retry is not None or dead_letter is not None:
+            if not isinstance(retry, Retry):
+                retry = Retry(retry or RetryPolicy(max_attempts=1, retry_on=()))
+            fn = retry.wrap(fn, dead_letter)
         self._fn = fn
         self._next = next_step
         self._max_in_flight = max_in_flight
-        self._in_flight: deque[tuple[Message, asyncio.Task[None]]] = deque()
-        self._last_task: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._in_flight: deque[tuple[Message, asyncio.Future[None]]] = deque()
+        self._last_task: dict[TopicPartition, asyncio.Future[None]] = {}
 
     async def submit(self, message: Message) -> None:
         if len(self._in_flight) >= self._max_in_flight:
             raise MessageRejected
+        if isinstance(message, FilteredMessage):
+            self._in_flight.append((message, _done()))
+            return
         previous = self._last_task.get(message.topic_partition)
         task = asyncio.create_task(self._run_after(previous, message))
         self._last_task[message.topic_partition] = task
         self._in_flight.append((message, task))
 
-    async def _run_after(self, previous: asyncio.Task[None] | None, message: Message) -> None:
+    async def _run_after(self, previous: asyncio.Future[None] | None, message: Message) -> None:
         if previous is not None:
             await previous  # re-raises the predecessor's failure: this message must not run
         await self._fn(message)
@@ -189,6 +502,103 @@ class RunTask:
         await asyncio.gather(*(t for _, t in self._in_flight), return_exceptions=True)
         self._in_flight.clear()
         self._last_task.clear()
+        await self._next.close()
+
+
+def _done() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+class Batch:
+    """Collects messages into batches of up to `max_batch` (or what arrived within `linger_s`), runs
+    `fn(batch)` on each in the background, then forwards the batch's messages in order.
+
+    Up to `max_pending` batches run at once, so a slow one (an index write waiting for the engine's
+    refresh) does not stall the steps before; batches are forwarded (and so committed) strictly in
+    order, and a failed one stops forwarding there, raising its failure from `poll`/`join`. When the
+    buffer is full and every slot busy, `submit` waits for the oldest batch (back-pressure by blocking,
+    never unbounded buffering). `FilteredMessage`s keep their place but are not given to `fn`.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[list[Message]], Awaitable[None]],
+        next_step: ProcessingStrategy,
+        *,
+        max_batch: int,
+        linger_s: float,
+        max_pending: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_batch < 1 or max_pending < 1:
+            raise ValueError("max_batch and max_pending must be at least 1")
+        self._fn = fn
+        self._next = next_step
+        self._max_batch = max_batch
+        self._linger_s = linger_s
+        self._max_pending = max_pending
+        self._clock = clock
+        self._buffer: list[Message] = []
+        self._since = 0.0
+        self._pending: deque[tuple[list[Message], asyncio.Future[None]]] = deque()
+
+    async def submit(self, message: Message) -> None:
+        # Never refuse: the previous step has already handed the message over. When every slot is
+        # busy and the buffer is full, wait for the oldest batch instead.
+        while len(self._buffer) >= self._max_batch and len(self._pending) >= self._max_pending:
+            await asyncio.wait({self._pending[0][1]})
+            await self._forward_done()
+        if not self._buffer:
+            self._since = self._clock()
+        self._buffer.append(message)
+        if len(self._buffer) >= self._max_batch and len(self._pending) < self._max_pending:
+            self._start()
+
+    def _start(self) -> None:
+        batch, self._buffer = self._buffer, []
+        work = [m for m in batch if not isinstance(m, FilteredMessage)]
+        self._pending.append((batch, asyncio.ensure_future(self._fn(work)) if work else _done()))
+
+    async def _forward_done(self) -> None:
+        while self._pending and self._pending[0][1].done():
+            batch, task = self._pending[0]
+            task.result()  # raises fn's failure: nothing of this batch (or later) is forwarded
+            self._pending.popleft()
+            for message in batch:
+                await self._next.submit(message)
+
+    async def poll(self) -> None:
+        await self._forward_done()
+        if (
+            self._buffer
+            and len(self._pending) < self._max_pending
+            and (len(self._buffer) >= self._max_batch or self._clock() - self._since >= self._linger_s)
+        ):
+            self._start()
+        await self._next.poll()
+
+    async def wait_for_room(self, timeout: float) -> None:
+        if self._pending:
+            await asyncio.wait({self._pending[0][1]}, timeout=timeout)
+
+    async def join(self, timeout: float | None = None) -> None:
+        if self._buffer:
+            self._start()
+        if self._pending:
+            await asyncio.wait([t for _, t in self._pending], timeout=timeout)
+        await self._forward_done()
+        await self._next.join(timeout)
+
+    async def close(self) -> None:
+        self._buffer.clear()  # not processed, so not committed: redelivered
+        with contextlib.suppress(Exception):
+            await self._forward_done()  # keep what finished before the failure
+        for _, task in self._pending:
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self._pending), return_exceptions=True)
+        self._pending.clear()
         await self._next.close()
 
 
@@ -238,8 +648,4 @@ class StreamProcessor:
         await self._strategy.join(self._join_timeout_s)
 
     async def _wait_for_room(self) -> None:
-        wait = getattr(self._strategy, "wait_for_room", None)
-        if wait is not None:
-            await wait(self._poll_timeout_s)
-        else:
-            await asyncio.sleep(0.01)
+        await _wait_for_room(self._strategy, self._poll_timeout_s)

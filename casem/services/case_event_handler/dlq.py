@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from casem.adapters.bus import Bus, ConsumerOptions, Message
+from casem.adapters.bus.strategies import DeadLetterInfo
 from casem.services.case_event_handler.framework import Event, PoisonMessage
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.topology.topics import dead_letter_topic, handler_group
@@ -34,7 +35,7 @@ class DeadLetter:
 
     @classmethod
     def of(cls, message: Message) -> DeadLetter:
-        headers = {k: v.decode(errors="replace") for k, v in message.headers}
+        info = DeadLetterInfo.of(message.headers)  # the headers the bus's DeadLetterPolicy wrote
         try:
             event = Event.from_bytes(message.value)
             event_id, event_type = event.id, event.type
@@ -43,10 +44,10 @@ class DeadLetter:
         return cls(
             partition=message.partition,
             offset=message.offset,
-            error=headers.get("dlq_error", ""),
-            attempts=int(headers.get("dlq_attempts", "0") or 0),
-            source=headers.get("dlq_source", ""),
-            dead_lettered_at=headers.get("dlq_at", ""),
+            error=info.error,
+            attempts=info.attempts,
+            source=info.source,
+            dead_lettered_at=info.at,
             event_id=event_id,
             event_type=event_type,
         )

@@ -1,18 +1,16 @@
-"""Runs one flavor: its consumer group on the tenant topics, retries with back-off, dead letters.
+"""Runs one flavor: its consumer group on the tenant topics, under the bus's retry and dead-letter policies.
 
-Per message: parse the CloudEvent (a message that is not one goes straight to the dead-letter
-topic), skip event types the flavor does not declare, then apply the effect in a unit of work
-that also records the event id as processed, so a redelivered event is a no-op. A failing effect
-is retried with exponential back-off; after `max_attempts` the message goes to the flavor's
-dead-letter topic with the error, and its offset is committed only after the dead letter is
-acknowledged: nothing is dropped.
+Per message: parse the CloudEvent (a message that is not one is poison: straight to the dead-letter
+topic), skip event types the flavor does not declare, then apply the effect in a unit of work that
+also records the event id as processed, so a redelivered event is a no-op. Retries with back-off and
+dead letters are the strategies' (`Retry`, `DeadLetterPolicy`): a failing effect is retried, then goes
+to the flavor's dead-letter topic with the error, and its offset is committed only after the dead
+letter is acknowledged: nothing is dropped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -20,6 +18,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.bus import Message, Producer
+from casem.adapters.bus.strategies import DeadLetterPolicy, Retry, RetryPolicy
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
 from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
@@ -30,12 +29,7 @@ log = structlog.get_logger("case-event-handler")
 HANDLED = Counter("casem_handler_events_total", "Events by outcome", ["flavor", "outcome"])
 EFFECT_SECONDS = Histogram("casem_handler_effect_seconds", "Duration of one flavor effect", ["flavor"])
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    initial_backoff_s: float = 0.2
-    max_backoff_s: float = 10.0
+__all__ = ["FlavorRunner", "RetryPolicy", "already_processed"]
 
 
 async def already_processed(uow, flavor: str, event_id: str) -> bool:  # type: ignore[no-untyped-def]
@@ -62,35 +56,30 @@ class FlavorRunner:
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
         self.retry = retry or RetryPolicy()
+        # The policies the flavor's RunTask applies around `handle` (see service.build_processor).
+        self.retrying = Retry(self.retry, on_retry=self._retrying)
+        self.dead_letter = DeadLetterPolicy(
+            dead_letters,
+            lambda _message: dead_letter_topic(flavor.name),
+            {"flavor": flavor.name},
+            poison=PoisonMessage,
+            on_dead_letter=self._dead_lettered,
+        )
+        self._process = self.retrying.wrap(self.handle, self.dead_letter)
 
     async def process(self, message: Message) -> None:
-        """The RunTask function: returns once the message's outcome is durable (applied or dead-lettered)."""
-        name = self.flavor.name
-        try:
-            event = Event.from_bytes(message.value)
-        except PoisonMessage as exc:
-            await self.dead_letter(message, str(exc), attempts=0)
-            return
+        """`handle` with the retries and dead letters of the pipeline, for callers outside one:
+        returns once the message's outcome is durable (applied or dead-lettered)."""
+        await self._process(message)
+
+    async def handle(self, message: Message) -> None:
+        """One attempt at a message: parse, skip what the flavor does not declare, apply."""
+        event = Event.from_bytes(message.value)
         if not handles(self.flavor, event):
-            HANDLED.labels(name, "skipped").inc()
+            HANDLED.labels(self.flavor.name, "skipped").inc()
             return
-        backoff = self.retry.initial_backoff_s
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                applied = await self.apply(event)
-                HANDLED.labels(name, "applied" if applied else "duplicate").inc()
-                return
-            except PoisonMessage as exc:
-                await self.dead_letter(message, str(exc), attempts=attempt)
-                return
-            except Exception as exc:  # any failure of the effect is retried, then dead-lettered
-                if attempt == self.retry.max_attempts:
-                    await self.dead_letter(message, f"{type(exc).__name__}: {exc}", attempts=attempt)
-                    return
-                HANDLED.labels(name, "retried").inc()
-                log.warning("effect failed; retrying", flavor=name, event_id=event.id, attempt=attempt, error=str(exc))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.retry.max_backoff_s)
+        applied = await self.apply(event)
+        HANDLED.labels(self.flavor.name, "applied" if applied else "duplicate").inc()
 
     async def apply(self, event: Event) -> bool:
         """Apply the effect once: False when this flavor already processed the event."""
@@ -110,18 +99,25 @@ class FlavorRunner:
         EFFECT_SECONDS.labels(self.flavor.name).observe(time.perf_counter() - started)
         return True
 
-    async def dead_letter(self, message: Message, error: str, attempts: int) -> None:
+    def _retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
+        HANDLED.labels(self.flavor.name, "retried").inc()
+        log.warning(
+            "effect failed; retrying",
+            flavor=self.flavor.name,
+            event_id=dict(message.headers).get("ce_id", b"").decode(errors="replace") or None,
+            offset=message.offset,
+            attempt=attempt,
+            backoff_s=delay_s,
+            error=str(error),
+        )
+
+    def _dead_lettered(self, message: Message, error: str, attempts: int) -> None:
         HANDLED.labels(self.flavor.name, "dead_lettered").inc()
         log.error(
-            "dead-lettering message", flavor=self.flavor.name, topic=message.topic, offset=message.offset, error=error
+            "dead-lettering message",
+            flavor=self.flavor.name,
+            topic=message.topic,
+            offset=message.offset,
+            attempts=attempts,
+            error=error,
         )
-        headers = (
-            *message.headers,
-            ("dlq_error", error[:2000].encode()),
-            ("dlq_flavor", self.flavor.name.encode()),
-            ("dlq_attempts", str(attempts).encode()),
-            ("dlq_source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-            ("dlq_at", datetime.now(UTC).isoformat().encode()),
-        )
-        # Raises when the DLQ publish is not acknowledged: the message is then not committed.
-        await self.dead_letters.publish(dead_letter_topic(self.flavor.name), message.key, message.value, headers)

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import structlog
 
 from casem.adapters.bus import Bus, Consumer
-from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
+from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RetryPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
 from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
-from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
+from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.common.ops import database_readiness, serve_ops
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, dead_letter_topic, domain_events_topic, handler_group
 
@@ -40,9 +40,14 @@ async def prepare_topics(bus: Bus, tenants: Sequence[str], flavor: str) -> list[
 def build_processor(
     runner: FlavorRunner, consumer: Consumer, *, max_in_flight: int = 64, commit_every: int = 200
 ) -> StreamProcessor:
-    """Per partition in order, partitions concurrently; commit every N messages or second."""
+    """Per partition in order, partitions concurrently; failures retried, then dead-lettered (committed
+    once the dead letter is acknowledged); commit every N messages or second."""
     strategy = RunTask(
-        runner.process, CommitOffsets(consumer, CommitPolicy(commit_every, 1.0)), max_in_flight=max_in_flight
+        runner.handle,
+        CommitOffsets(consumer, CommitPolicy(commit_every, 1.0)),
+        max_in_flight=max_in_flight,
+        retry=runner.retrying,
+        dead_letter=runner.dead_letter,
     )
     return StreamProcessor(consumer, strategy)
 

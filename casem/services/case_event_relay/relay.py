@@ -26,6 +26,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from casem.adapters.bus import OutgoingMessage, Producer, PublishError
+from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
 from casem.domain.events import with_sequence
@@ -44,8 +45,10 @@ DELETED = Counter("casem_relay_retention_deleted_total", "Published rows deleted
 class RelaySettings:
     batch_size: int = 500
     idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
+    # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
+    backoff: RetryPolicy = RetryPolicy(
+        max_attempts=None, initial_backoff_s=0.5, max_backoff_s=30.0, retry_on=PublishError
+    )
     retention: timedelta = timedelta(days=7)
     retention_every_s: float = 3600.0
 
@@ -155,27 +158,35 @@ class Relay:
         self.topic = topic
         self.settings = settings or RelaySettings()
         self._stop = asyncio.Event()
+        self._publish = Retry(self.settings.backoff, on_retry=self._publish_failed)
 
     def stop(self) -> None:
         self._stop.set()
+        self._publish.stop()  # a back-off in progress ends too
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
+    async def _relay_pass(self) -> int:
+        try:
+            return await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
+        except PublishError:
+            FAILURES.labels(self.db.tenant).inc()  # every failed pass, the one cut short by stop() included
+            raise
+
+    def _publish_failed(self, error: BaseException, attempt: int, delay_s: float) -> None:
+        log.warning("publish failed; backing off", tenant=self.db.tenant, error=str(error), backoff_s=delay_s)
+
     async def run(self) -> None:
-        backoff = self.settings.backoff_initial_s
         last_retention = 0.0
         while not self._stop.is_set():
             try:
-                published = await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
-                backoff = self.settings.backoff_initial_s
-            except PublishError as exc:
-                FAILURES.labels(self.db.tenant).inc()
-                log.warning("publish failed; backing off", tenant=self.db.tenant, error=str(exc), backoff_s=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self.settings.backoff_max_s)
-                continue
+                published = await self._publish.call(self._relay_pass)
+            except PublishError:
+                if self._stop.is_set():
+                    break  # stopped while backing off: the rows stay unpublished for the next run
+                raise
             if time.monotonic() - last_retention > self.settings.retention_every_s:
                 last_retention = time.monotonic()
                 await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)

@@ -3,10 +3,10 @@
 Pipeline per message (strategies from casem.adapters.bus.strategies):
 
 1. `RunTask(ingest)`: parse the payload and call case-api `IngestCase` over gRPC, acting as the org and
-   user that case-intake authenticated (service credential, see case_api/grpc/internal_auth.py). The
+   user that case-intake authenticated (service credential, see casem/app/internal_auth.py). The
    call is idempotent by intake key, so a redelivered message finds its case instead of duplicating it.
    Partitions run concurrently, messages of one partition in order.
-2. `IndexBatch`: the cases of up to `max_batch` messages are read enriched from the tenant database
+2. `Batch(index)`: the cases of up to `max_batch` messages are read enriched from the tenant database
    (project key, type name, assignee handle, custom attributes, comments) with the same builder as
    `casem search reindex`/`verify`, and written to the index in one bulk request.
 3. `CommitOffsets`: offsets move only past messages whose document is written.
@@ -14,9 +14,11 @@ Pipeline per message (strategies from casem.adapters.bus.strategies):
 A crash anywhere before 3 redelivers the message; both effects are idempotent (same intake key -> same
 case, same case -> same document), so the index converges to the database: at-least-once, no doubles.
 
-Errors: a payload that is not one (or an intake case-api refuses as invalid or unknown) goes to the
-dead-letter topic `case-intake.dlq` and is committed; unavailability, timeouts and credential errors are
-retried with back-off without committing (a misconfigured token must not dead-letter the whole stream).
+Errors (the strategies' `Retry` and `DeadLetterPolicy`): a payload that is not one (or an intake case-api
+refuses as invalid or unknown) goes to the dead-letter topic `case-intake.dlq` and is committed;
+unavailability, timeouts and credential errors are retried with back-off until they pass or the indexer
+stops, without committing (a misconfigured token must not dead-letter the whole stream). A failing index
+write is retried a few times, then the indexer fails rather than commit past it.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,9 +36,12 @@ from prometheus_client import Counter, Histogram
 
 from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
+    Batch,
     CommitOffsets,
     CommitPolicy,
-    ProcessingStrategy,
+    DeadLetterPolicy,
+    Retry,
+    RetryPolicy,
     RunTask,
     StreamProcessor,
 )
@@ -78,15 +80,36 @@ def dead_letter_topic() -> str:
     return f"{intake_topic().name}.dlq"
 
 
+def transient_rpc_error(error: BaseException) -> bool:
+    """A refusal a later call may not meet (unavailable, timeout, credentials being rotated...)."""
+    return isinstance(error, grpc.aio.AioRpcError) and error.code() not in PERMANENT
+
+
+def refused_intake(error: BaseException) -> bool:
+    """The intake itself is wrong: not a payload, or one case-api refuses for good."""
+    return isinstance(error, PayloadError) or (isinstance(error, grpc.aio.AioRpcError) and error.code() in PERMANENT)
+
+
+def describe_refusal(error: BaseException) -> str:
+    if isinstance(error, grpc.aio.AioRpcError):
+        return f"{error.code().name}: {error.details()}"
+    return str(error)
+
+
 @dataclass(frozen=True)
 class IndexerSettings:
     max_in_flight: int = 64  # concurrent IngestCase calls (across partitions)
     max_batch: int = 500  # documents per bulk write
     linger_s: float = 0.02  # how long a partial batch waits before it is written
     rpc_timeout_s: float = 15.0
-    initial_backoff_s: float = 0.2
-    max_backoff_s: float = 10.0
-    index_attempts: int = 8  # then the indexer fails (and restarts) rather than commit past the write
+    # IngestCase: retried until it passes or the indexer stops.
+    ingest_retry: RetryPolicy = RetryPolicy(
+        max_attempts=None, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=transient_rpc_error
+    )
+    # Index writes: then the indexer fails (and restarts) rather than commit past the write.
+    index_retry: RetryPolicy = RetryPolicy(
+        max_attempts=8, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=(SearchBackendError, OSError)
+    )
     commit_every: int = 500
     session_timeout_s: float = 10.0
 
@@ -111,46 +134,29 @@ class Indexer:
         self.token = token
         self.settings = settings or IndexerSettings()
         self.tenant = tenant
-        # Message position -> (org id, case id, accepted_at) ingested, or None: dead-lettered, nothing to index.
-        self._ingested: dict[tuple[str, int, int], tuple[str, str, str] | None] = {}
-        self._stopping = False
+        # Message position -> (org id, case id, accepted_at) ingested; absent: dead-lettered, nothing to index.
+        self._ingested: dict[tuple[str, int, int], tuple[str, str, str]] = {}
+        self.ingest_retry = Retry(self.settings.ingest_retry, on_retry=self._ingest_retrying)
+        self.index_retry = Retry(self.settings.index_retry, on_retry=self._index_retrying)
+        self.dead_letter = DeadLetterPolicy(
+            dead_letters,
+            lambda _message: dead_letter_topic(),
+            poison=refused_intake,
+            describe=describe_refusal,
+            on_dead_letter=self._dead_lettered,
+        )
 
     def stop(self) -> None:
-        self._stopping = True
+        """Shutting down: IngestCase calls stop retrying, leaving their messages uncommitted for the next owner."""
+        self.ingest_retry.stop()
 
     async def ingest(self, message: Message) -> None:
+        """One attempt at step 1 (the pipeline retries it and dead-letters refused intakes)."""
         position = (message.topic, message.partition, message.offset)
-        try:
-            payload = IntakePayload.from_bytes(message.value)
-        except PayloadError as exc:
-            await self.dead_letter(message, str(exc))
-            self._ingested[position] = None
-            return
+        self._ingested.pop(position, None)
+        payload = IntakePayload.from_bytes(message.value)
         metadata = internal_metadata(self.token, payload.org_id, payload.user_id)
-        backoff = self.settings.initial_backoff_s
-        while True:
-            try:
-                response = await self.stub.IngestCase(
-                    payload.intake, metadata=metadata, timeout=self.settings.rpc_timeout_s
-                )
-                break
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in PERMANENT:
-                    await self.dead_letter(message, f"{exc.code().name}: {exc.details()}")
-                    self._ingested[position] = None
-                    return
-                if self._stopping:
-                    raise  # shutting down: leave it uncommitted for the next owner
-                INDEXED.labels("retried").inc()
-                log.warning(
-                    "IngestCase failed; retrying",
-                    code=exc.code().name,
-                    details=exc.details(),
-                    intake_key=payload.intake.intake_key,
-                    backoff_s=backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.max_backoff_s)
+        response = await self.stub.IngestCase(payload.intake, metadata=metadata, timeout=self.settings.rpc_timeout_s)
         INDEXED.labels("created" if response.created else "existing").inc()
         self._ingested[position] = (payload.org_id, response.case.id, payload.accepted_at)
 
@@ -163,130 +169,57 @@ class Indexer:
                 refs.append(ref)
         if not refs:
             return
-        backoff = self.settings.initial_backoff_s
-        for attempt in range(1, self.settings.index_attempts + 1):
-            try:
-                # The master, not a replica: the case was committed a moment ago.
-                async with self.context.uow(self.tenant, read_only=True) as uow:
-                    docs = await case_documents(uow, [(org, case_id) for org, case_id, _ in refs])
-                if docs:
-                    await self.search.bulk_upsert(self.tenant, list(docs.values()))
-                for org, case_id, _ in refs:
-                    if case_id not in docs:  # deleted since it was ingested: it must not linger
-                        await self.search.delete(self.tenant, org, case_id)
-                break
-            except (SearchBackendError, OSError) as exc:
-                if attempt == self.settings.index_attempts:
-                    raise
-                log.warning("index write failed; retrying", error=str(exc), attempt=attempt)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.max_backoff_s)
+        await self.index_retry.call(self._write, refs)
         now = datetime.now(UTC)
         for _, _, accepted_at in refs:
             with contextlib.suppress(ValueError):
                 TO_SEARCHABLE.observe((now - datetime.fromisoformat(accepted_at)).total_seconds())
         INDEXED.labels("indexed").inc(len(refs))
 
-    async def dead_letter(self, message: Message, error: str) -> None:
+    async def _write(self, refs: list[tuple[str, str, str]]) -> None:
+        # The master, not a replica: the case was committed a moment ago.
+        async with self.context.uow(self.tenant, read_only=True) as uow:
+            docs = await case_documents(uow, [(org, case_id) for org, case_id, _ in refs])
+        if docs:
+            await self.search.bulk_upsert(self.tenant, list(docs.values()))
+        for org, case_id, _ in refs:
+            if case_id not in docs:  # deleted since it was ingested: it must not linger
+                await self.search.delete(self.tenant, org, case_id)
+
+    def _ingest_retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
+        INDEXED.labels("retried").inc()
+        rpc = error if isinstance(error, grpc.aio.AioRpcError) else None
+        intake_key = None
+        with contextlib.suppress(PayloadError):  # it parsed before the call failed
+            intake_key = IntakePayload.from_bytes(message.value).intake.intake_key
+        log.warning(
+            "IngestCase failed; retrying",
+            code=rpc.code().name if rpc else type(error).__name__,
+            details=rpc.details() if rpc else str(error),
+            intake_key=intake_key,
+            attempt=attempt,
+            backoff_s=delay_s,
+        )
+
+    def _index_retrying(self, error: BaseException, attempt: int, delay_s: float, refs: object) -> None:
+        log.warning("index write failed; retrying", error=str(error), attempt=attempt, backoff_s=delay_s)
+
+    def _dead_lettered(self, message: Message, error: str, attempts: int) -> None:
         INDEXED.labels("dead_lettered").inc()
         log.error("dead-lettering intake", partition=message.partition, offset=message.offset, error=error)
-        headers = (
-            *message.headers,
-            ("dlq_error", error[:2000].encode()),
-            ("dlq_source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-            ("dlq_at", datetime.now(UTC).isoformat().encode()),
-        )
-        # Raises when not acknowledged: the message then stays uncommitted and comes back.
-        await self.dead_letters.publish(dead_letter_topic(), message.key, message.value, headers)
-
-
-class IndexBatch:
-    """Strategy step: collect finished messages, index their cases in one write, then forward them in order.
-
-    Writes run in the background, up to `max_pending` batches at once, so a write that waits for the
-    engine's refresh does not stall ingestion; batches are forwarded (and so committed) strictly in order,
-    and a full pipeline refuses new messages (back-pressure) instead of buffering without bound.
-    """
-
-    def __init__(
-        self,
-        index: Callable[[list[Message]], object],
-        next_step: ProcessingStrategy,
-        *,
-        max_batch: int,
-        linger_s: float,
-        max_pending: int = 4,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._index = index
-        self._next = next_step
-        self._max_batch = max_batch
-        self._linger_s = linger_s
-        self._max_pending = max_pending
-        self._clock = clock
-        self._buffer: list[Message] = []
-        self._since = 0.0
-        self._pending: deque[tuple[list[Message], asyncio.Task[object]]] = deque()
-
-    async def submit(self, message: Message) -> None:
-        # Never refuse: the previous step has already handed the message over. When every write slot is
-        # busy and the buffer is full, wait for the oldest write instead (back-pressure by blocking).
-        while len(self._buffer) >= self._max_batch and len(self._pending) >= self._max_pending:
-            await asyncio.wait({self._pending[0][1]})
-            await self._forward_done()
-        if not self._buffer:
-            self._since = self._clock()
-        self._buffer.append(message)
-        if len(self._buffer) >= self._max_batch and len(self._pending) < self._max_pending:
-            self._start()
-
-    def _start(self) -> None:
-        batch, self._buffer = self._buffer, []
-        self._pending.append((batch, asyncio.ensure_future(self._index(batch))))  # type: ignore[arg-type]
-
-    async def _forward_done(self) -> None:
-        while self._pending and self._pending[0][1].done():
-            batch, task = self._pending.popleft()
-            task.result()  # raises the write's failure: nothing of this batch (or later) is forwarded
-            for message in batch:
-                await self._next.submit(message)
-
-    async def poll(self) -> None:
-        await self._forward_done()
-        if (
-            self._buffer
-            and len(self._pending) < self._max_pending
-            and (len(self._buffer) >= self._max_batch or self._clock() - self._since >= self._linger_s)
-        ):
-            self._start()
-        await self._next.poll()
-
-    async def wait_for_room(self, timeout: float) -> None:
-        if self._pending:
-            await asyncio.wait({self._pending[0][1]}, timeout=timeout)
-
-    async def join(self, timeout: float | None = None) -> None:
-        if self._buffer:
-            self._start()
-        if self._pending:
-            await asyncio.wait([t for _, t in self._pending], timeout=timeout)
-        await self._forward_done()
-        await self._next.join(timeout)
-
-    async def close(self) -> None:
-        self._buffer.clear()  # not indexed, so not committed: redelivered
-        for _, task in self._pending:
-            task.cancel()
-        await asyncio.gather(*(t for _, t in self._pending), return_exceptions=True)
-        self._pending.clear()
-        await self._next.close()
 
 
 def build_processor(indexer: Indexer, consumer: object) -> StreamProcessor:
     s = indexer.settings
     commit = CommitOffsets(consumer, CommitPolicy(s.commit_every, 1.0))  # type: ignore[arg-type]
-    batch = IndexBatch(indexer.index, commit, max_batch=s.max_batch, linger_s=s.linger_s)
-    strategy = RunTask(indexer.ingest, batch, max_in_flight=s.max_in_flight)
+    batch = Batch(indexer.index, commit, max_batch=s.max_batch, linger_s=s.linger_s)
+    strategy = RunTask(
+        indexer.ingest,
+        batch,
+        max_in_flight=s.max_in_flight,
+        retry=indexer.ingest_retry,
+        dead_letter=indexer.dead_letter,
+    )
     return StreamProcessor(consumer, strategy, poll_timeout_s=0.05)  # type: ignore[arg-type]
 
 
