@@ -18,10 +18,12 @@ from casem.app.context import AppContext
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org, create_user
 from casem.app.projects.service import create_project
 from casem.proto_gen.casem.v1 import chat_interactions_pb2_grpc
+from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.server import create_bound_server
 from tests.support.databases import tenant_endpoints
 
 INTERNAL_TOKEN = "chat-bridge-test-token-0123456789"
+STATE_SECRET = "state-signing-secret-for-tests"
 
 
 class LiveChatGrpc:
@@ -45,7 +47,10 @@ class LiveChatGrpc:
             self._ready.set()
 
     async def _serve(self) -> None:
-        server, self.port = create_bound_server(self.context, "127.0.0.1:0", internal_token=INTERNAL_TOKEN)
+        settings = BridgeSettings(slack_signing_secret=STATE_SECRET, slack_client_id="1111.2222")
+        server, self.port = create_bound_server(
+            self.context, "127.0.0.1:0", internal_token=INTERNAL_TOKEN, settings=settings
+        )
         await server.start()
         self._stopping = asyncio.Event()
         self._ready.set()

@@ -18,7 +18,7 @@ from casem.adapters.storage.tables import domain_events, timeline_cells
 from casem.app.cases.service import NewCase, create_case
 from casem.app.chat import users
 from casem.proto_gen.casem.v1 import chat_interactions_pb2 as pb
-from tests.chat.conftest import ChatOrg, LiveChatGrpc, internal, make_chat_org
+from tests.chat.conftest import STATE_SECRET, ChatOrg, LiveChatGrpc, internal, make_chat_org
 
 
 def new_case(server: LiveChatGrpc, org: ChatOrg, title: str = "Payments failing") -> str:
@@ -336,3 +336,19 @@ def test_health_and_reflection(chat_server: LiveChatGrpc) -> None:
         [reply] = list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
         names = {s.name for s in reply.list_services_response.service}
         assert "casem.v1.ChatInteractionsService" in names
+
+
+def test_a_slack_install_starts_with_an_authorize_url_bound_to_the_org(chat_stub, org: ChatOrg) -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    from casem.app.chat import oauth
+
+    url = chat_stub.StartSlackInstall(pb.StartSlackInstallRequest(), metadata=org.keys).authorize_url
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    assert (parsed.netloc, parsed.path) == ("slack.com", "/oauth/v2/authorize")
+    assert query["client_id"] == ["1111.2222"] and "chat:write" in query["scope"][0]
+    assert oauth.read_state(STATE_SECRET, query["state"][0]) == (org.org_id, org.creds.user_id)
+    with pytest.raises(grpc.RpcError) as err:
+        chat_stub.StartSlackInstall(pb.StartSlackInstallRequest(), metadata=internal(org))
+    assert code_of(err.value) == grpc.StatusCode.PERMISSION_DENIED

@@ -8,6 +8,7 @@ from grpc_reflection.v1alpha import reflection
 
 from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import chat_interactions_pb2, chat_interactions_pb2_grpc
+from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.servicer import ChatInteractionsServicer
 from casem.services.common.grpc_health import DatabaseHealth
 from casem.services.common.grpc_server import server_options
@@ -16,12 +17,12 @@ CHAT_SERVICE = chat_interactions_pb2.DESCRIPTOR.services_by_name["ChatInteractio
 
 
 def create_bound_server(
-    context: AppContext, address: str, *, internal_token: str | None = None
+    context: AppContext, address: str, *, internal_token: str | None = None, settings: BridgeSettings | None = None
 ) -> tuple[grpc.aio.Server, int]:
     """The server (not started) and its bound port (`host:0` picks one); call from the loop that will serve it."""
     server = grpc.aio.server(options=server_options())
     chat_interactions_pb2_grpc.add_ChatInteractionsServiceServicer_to_server(
-        ChatInteractionsServicer(context, internal_token), server
+        ChatInteractionsServicer(context, internal_token, settings), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(DatabaseHealth(context, [CHAT_SERVICE]), server)
     reflection.enable_server_reflection(

@@ -12,7 +12,7 @@ from google.protobuf import timestamp_pb2
 
 from casem.app.auth import AuthenticationFailed, Principal, authenticate
 from casem.app.cases.service import get_case
-from casem.app.chat import installations, service, users
+from casem.app.chat import installations, oauth, service, users
 from casem.app.chat.access import ChatIdentity, acting_user, mapped_user, workspace_scope
 from casem.app.context import AppContext
 from casem.app.internal_auth import (
@@ -31,9 +31,10 @@ from casem.domain.chat import (
     chat_message,
     validate_action,
 )
-from casem.domain.errors import InvalidInput
+from casem.domain.errors import DomainError, InvalidInput
 from casem.proto_gen.casem.v1 import chat_interactions_pb2 as pb
 from casem.proto_gen.casem.v1 import chat_interactions_pb2_grpc as pb_grpc
+from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.common.grpc_auth import invocation_metadata, key_pair
 from casem.services.common.grpc_errors import rpc
 
@@ -98,9 +99,12 @@ class Caller:
 
 
 class ChatInteractionsServicer(pb_grpc.ChatInteractionsServiceServicer):
-    def __init__(self, context: AppContext, internal_token: str | None = None) -> None:
+    def __init__(
+        self, context: AppContext, internal_token: str | None = None, settings: BridgeSettings | None = None
+    ) -> None:
         self.ctx = context
         self.internal_token = internal_token or configured_token()
+        self.settings = settings or BridgeSettings.from_env()
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> Caller:
         metadata = invocation_metadata(context)
@@ -234,3 +238,17 @@ class ChatInteractionsServicer(pb_grpc.ChatInteractionsServiceServicer):
             workspace_name=found.workspace_name or "",
             default_project_id=found.default_project_id or "",
         )
+
+    @rpc()
+    async def StartSlackInstall(self, request: pb.StartSlackInstallRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        caller = await self._caller(context)
+        if caller.internal or caller.org_id is None or caller.user_id is None:
+            raise AuthenticationFailed("a Slack install is started with the org's own keys, not the internal token")
+        secret = self.settings.state_secret or self.settings.slack_signing_secret
+        if not secret or not self.settings.slack_client_id:
+            raise DomainError("Slack installs are not configured (CASEM_SLACK_CLIENT_ID, CASEM_SLACK_SIGNING_SECRET)")
+        state = oauth.issue_state(secret, caller.org_id, caller.user_id)
+        url = oauth.authorize_url(
+            self.settings.slack_client_id, self.settings.slack_scopes, state, self.settings.slack_redirect_uri
+        )
+        return pb.StartSlackInstallResponse(authorize_url=url)

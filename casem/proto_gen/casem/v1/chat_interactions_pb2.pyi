@@ -191,3 +191,13 @@ class Workspace(_message.Message):
     workspace_name: str
     default_project_id: str
     def __init__(self, platform: _Optional[_Union[ChatPlatform, str]] = ..., workspace_id: _Optional[str] = ..., workspace_name: _Optional[str] = ..., default_project_id: _Optional[str] = ...) -> None: ...
+
+class StartSlackInstallRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StartSlackInstallResponse(_message.Message):
+    __slots__ = ("authorize_url",)
+    AUTHORIZE_URL_FIELD_NUMBER: _ClassVar[int]
+    authorize_url: str
+    def __init__(self, authorize_url: _Optional[str] = ...) -> None: ...

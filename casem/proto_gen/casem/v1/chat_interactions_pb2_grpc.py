@@ -59,6 +59,11 @@ class ChatInteractionsServiceStub:
                 request_serializer=casem_dot_v1_dot_chat__interactions__pb2.RegisterWorkspaceRequest.SerializeToString,
                 response_deserializer=casem_dot_v1_dot_chat__interactions__pb2.Workspace.FromString,
                 _registered_method=True)
+        self.StartSlackInstall = channel.unary_unary(
+                '/casem.v1.ChatInteractionsService/StartSlackInstall',
+                request_serializer=casem_dot_v1_dot_chat__interactions__pb2.StartSlackInstallRequest.SerializeToString,
+                response_deserializer=casem_dot_v1_dot_chat__interactions__pb2.StartSlackInstallResponse.FromString,
+                _registered_method=True)
 
 
 class ChatInteractionsServiceServicer:
@@ -102,6 +107,14 @@ class ChatInteractionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartSlackInstall(self, request, context):
+        """The Slack OAuth v2 authorize URL for the calling org's admin (dd keys only); Slack sends the admin back
+        to the bridge's /slack/oauth/callback, which stores the bot token sealed and links the admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChatInteractionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +142,11 @@ def add_ChatInteractionsServiceServicer_to_server(servicer, server):
                     servicer.RegisterWorkspace,
                     request_deserializer=casem_dot_v1_dot_chat__interactions__pb2.RegisterWorkspaceRequest.FromString,
                     response_serializer=casem_dot_v1_dot_chat__interactions__pb2.Workspace.SerializeToString,
+            ),
+            'StartSlackInstall': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartSlackInstall,
+                    request_deserializer=casem_dot_v1_dot_chat__interactions__pb2.StartSlackInstallRequest.FromString,
+                    response_serializer=casem_dot_v1_dot_chat__interactions__pb2.StartSlackInstallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +284,33 @@ class ChatInteractionsService:
             '/casem.v1.ChatInteractionsService/RegisterWorkspace',
             casem_dot_v1_dot_chat__interactions__pb2.RegisterWorkspaceRequest.SerializeToString,
             casem_dot_v1_dot_chat__interactions__pb2.Workspace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartSlackInstall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/casem.v1.ChatInteractionsService/StartSlackInstall',
+            casem_dot_v1_dot_chat__interactions__pb2.StartSlackInstallRequest.SerializeToString,
+            casem_dot_v1_dot_chat__interactions__pb2.StartSlackInstallResponse.FromString,
             options,
             channel_credentials,
             insecure,
