@@ -65,15 +65,29 @@ async def due(uow: UnitOfWork, limit: int = 100, now: datetime | None = None) ->
     return [r.id for r in rows]
 
 
+def _item(row: sa.Row) -> InboxItem:
+    return InboxItem(row.id, row.platform, row.workspace_id, row.kind, row.payload, row.attempts, row.received_at)
+
+
+async def load(uow: UnitOfWork, ids: list[str]) -> list[InboxItem]:
+    """The pending items among `ids`, in arrival order (a read: nothing is locked)."""
+    if not ids:
+        return []
+    rows = await uow.execute(
+        sa.select(chat_inbox)
+        .where(chat_inbox.c.id.in_(ids), chat_inbox.c.status == PENDING)
+        .order_by(chat_inbox.c.received_at, chat_inbox.c.id)
+    )
+    return [_item(r) for r in rows]
+
+
 async def claim(uow: UnitOfWork, item_id: str) -> InboxItem | None:
     """The pending row, locked for this unit of work (None: done meanwhile, or another worker holds it)."""
     query = sa.select(chat_inbox).where(chat_inbox.c.id == item_id, chat_inbox.c.status == PENDING)
     if uow.db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)
     row = (await uow.execute(query)).first()
-    if row is None:
-        return None
-    return InboxItem(row.id, row.platform, row.workspace_id, row.kind, row.payload, row.attempts, row.received_at)
+    return _item(row) if row is not None else None
 
 
 async def finish(uow: UnitOfWork, item_id: str, error: str | None = None) -> None:

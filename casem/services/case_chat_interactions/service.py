@@ -19,7 +19,7 @@ from casem.services.case_chat_interactions.bridge.app import create_bridge_app
 from casem.services.case_chat_interactions.bridge.flows import SlackFlows
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.bridge.teams import TeamsBridge
-from casem.services.case_chat_interactions.bridge.worker import InboxWorker
+from casem.services.case_chat_interactions.bridge.worker import InboxWorker, InboxWriter
 from casem.services.case_chat_interactions.server import create_bound_server
 from casem.services.common.ops import database_readiness, serve_ops
 
@@ -31,11 +31,13 @@ SHUTDOWN_GRACE_S = 10.0
 class Bridge:
     app: FastAPI
     worker: InboxWorker
+    writer: InboxWriter
     api: SlackWebApi
     box: SecretBox
     settings: BridgeSettings
 
     async def close(self) -> None:
+        await self.writer.close()
         await self.api.close()
 
 
@@ -51,8 +53,9 @@ def build_bridge(
     api = api or SlackWebApi(settings.slack_api_url)
     box = box or secret_box_from_env()
     worker = InboxWorker(ctx, SlackFlows(ctx, api, box, settings), api, poll_s=poll_s)
-    app = create_bridge_app(ctx, settings, worker, api, box, TeamsBridge(ctx, settings))
-    return Bridge(app, worker, api, box, settings)
+    writer = InboxWriter(ctx)
+    app = create_bridge_app(ctx, settings, worker, writer, api, box, TeamsBridge(ctx, settings))
+    return Bridge(app, worker, writer, api, box, settings)
 
 
 async def run_chat_interactions(

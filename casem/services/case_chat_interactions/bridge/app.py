@@ -21,13 +21,13 @@ from slack_sdk.signature import SignatureVerifier
 
 from casem.adapters.chat.slack_web import SlackApiError, SlackWebApi
 from casem.adapters.secrets import SecretBox
-from casem.app.chat import inbox, oauth
+from casem.app.chat import oauth
 from casem.app.context import AppContext
 from casem.domain.chat import SLACK
 from casem.domain.errors import DomainError
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.bridge.teams import TeamsBridge
-from casem.services.case_chat_interactions.bridge.worker import InboxWorker
+from casem.services.case_chat_interactions.bridge.worker import InboxWorker, InboxWriter
 
 log = structlog.get_logger("case-chat-interactions.bridge")
 
@@ -43,6 +43,7 @@ def create_bridge_app(
     ctx: AppContext,
     settings: BridgeSettings,
     worker: InboxWorker,
+    writer: InboxWriter,
     api: SlackWebApi,
     box: SecretBox,
     teams: TeamsBridge | None = None,
@@ -64,11 +65,9 @@ def create_bridge_app(
         if not workspace_id or not delivery_id:
             REQUESTS.labels(SLACK, kind, "malformed").inc()
             return JSONResponse({"error": "the request names no workspace or delivery id"}, status_code=400)
-        async with ctx.uow() as uow:
-            new = await inbox.accept(
-                uow, delivery_id=delivery_id, platform=SLACK, workspace_id=workspace_id, kind=kind, payload=payload
-            )
-            await uow.commit()
+        new = await writer.accept(
+            delivery_id=delivery_id, platform=SLACK, workspace_id=workspace_id, kind=kind, payload=payload
+        )
         REQUESTS.labels(SLACK, kind, "accepted" if new else "duplicate").inc()
         if new:
             worker.wake()

@@ -50,6 +50,8 @@ DONE_WORDS = {ACKNOWLEDGE: "acknowledged", ASSIGN_TO_ME: "assigned to you", CLOS
 # Message subtypes that are people saying something; others (joins, edits, bot posts) are not mirrored.
 SAID_SUBTYPES = frozenset({"", "thread_broadcast", "file_share"})
 USER_CACHE_TTL_S = 600.0
+LINKED_CACHE_TTL_S = 60.0
+INSTALLATION_CACHE_TTL_S = 5.0
 
 
 @dataclass
@@ -97,6 +99,9 @@ class SlackFlows:
         self.box = box
         self.settings = settings
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # Short-lived caches of what every request reads: the apply step re-reads what it relies on.
+        self._installations: dict[str, tuple[float, Installation | None]] = {}
+        self._linked: dict[tuple[str, str], float] = {}
 
     # -- helpers -------------------------------------------------------------------------------------
     async def _user(self, token: str, team: str, user: str) -> dict[str, Any]:
@@ -115,10 +120,13 @@ class SlackFlows:
 
     async def identity(self, inst: Installation, token: str, user: str) -> ChatIdentity:
         """The Slack user as Slack describes them: the address counts only if Slack says it is confirmed."""
+        if self._linked.get((inst.workspace_id, user), 0.0) > time.monotonic():
+            return ChatIdentity(user)
         async with self.ctx.uow(read_only=True) as uow:
             linked = await users.linked_user(uow, inst.org_id, SLACK, inst.workspace_id, user)
         if linked is not None:
-            return ChatIdentity(user)  # already mapped: no need to ask Slack
+            self._linked[(inst.workspace_id, user)] = time.monotonic() + LINKED_CACHE_TTL_S
+            return ChatIdentity(user)  # already mapped: no need to ask Slack (apply checks the link again)
         info = await self._user(token, inst.workspace_id, user)
         profile = info.get("profile") or {}
         verified = bool(info.get("is_email_confirmed")) and not info.get("is_bot") and not info.get("deleted")
@@ -145,9 +153,17 @@ class SlackFlows:
         )
 
     # -- dispatch ------------------------------------------------------------------------------------
-    async def plan(self, item: InboxItem) -> Plan | None:
+    async def installation(self, workspace_id: str) -> Installation | None:
+        cached = self._installations.get(workspace_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         async with self.ctx.uow(read_only=True) as uow:
-            inst = await installations.find_installation(uow, SLACK, item.workspace_id)
+            found = await installations.find_installation(uow, SLACK, workspace_id)
+        self._installations[workspace_id] = (time.monotonic() + INSTALLATION_CACHE_TTL_S, found)
+        return found
+
+    async def plan(self, item: InboxItem) -> Plan | None:
+        inst = await self.installation(item.workspace_id)
         if inst is None or not inst.sealed_token:
             log.warning("slack request for a workspace that is not installed", workspace=item.workspace_id)
             return None

@@ -1,14 +1,22 @@
 """The inbox worker: applies what the bridges acknowledged, each item once (casem/app/chat/inbox.py).
 
 Woken when a request is recorded, and polling as well, so items left pending by a crash are applied after a
-restart. Items are applied one at a time, in the order they arrived (a thread's replies keep their order).
+restart. Items are taken in arrival order, in batches: their network reads are made concurrently, then the
+whole batch is applied in one transaction with every item's done-mark (one commit for many excerpts). If an
+item of the batch is refused (an unknown case, an unmapped user), the batch is rolled back and applied item
+by item, so each refusal is recorded and answered on its own.
+
+`InboxWriter` does the same for the other side: concurrent requests are recorded with one commit (a group
+commit), which keeps the answer to Slack fast under load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -27,8 +35,53 @@ APPLIED = Counter("casem_chat_inbox_applied_total", "Chat inbox items applied", 
 APPLY_SECONDS = Histogram("casem_chat_inbox_apply_seconds", "From a chat request's arrival to its effect", ["kind"])
 POLL_S = 1.0
 TRANSIENT_RETRY_S = 5.0
+BATCH = 50
+PLAN_CONCURRENCY = 8
+WRITE_BATCH = 200
 
 Planner = Callable[[inbox.InboxItem], Awaitable[Plan | None]]
+Planned = tuple[inbox.InboxItem, Plan | None]
+
+
+class InboxWriter:
+    """Records requests in the inbox, many per commit: each caller waits for the commit holding its row."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[bool]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, **row: Any) -> bool:
+        """True when the row is new, False when its delivery id was already recorded."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((row, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < WRITE_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self.ctx.uow() as uow:
+                    results = [await inbox.accept(uow, **row) for row, _ in batch]
+                    await uow.commit()
+            except Exception as exc:  # the callers answer 5xx; Slack retries
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), new in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(new)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 class InboxWorker:
@@ -63,52 +116,83 @@ class InboxWorker:
             waiter.cancel()
             stopper.cancel()
 
-    async def drain(self, limit: int = 100) -> int:
-        """Apply the items due now; returns how many were looked at."""
+    async def drain(self, limit: int = BATCH) -> int:
+        """Apply a batch of the items due now; returns how many were looked at."""
         async with self.ctx.uow(read_only=True) as uow:
-            ids = await inbox.due(uow, limit)
-        for item_id in ids:
-            await self.process(item_id)
-        return len(ids)
+            items = await inbox.load(uow, await inbox.due(uow, limit))
+        if not items:
+            return 0
+        gate = asyncio.Semaphore(PLAN_CONCURRENCY)
+
+        async def plan(item: inbox.InboxItem) -> Planned | None:
+            async with gate:
+                return await self._plan(item)
+
+        planned = [p for p in await asyncio.gather(*(plan(i) for i in items)) if p is not None]
+        try:
+            sends = await self._apply_batch(planned)
+        except (DomainError, AuthenticationFailed):
+            sends = []
+            for item, item_plan in planned:  # find and record the refused ones, one transaction each
+                sends.extend(await self._apply_one(item, item_plan))
+        for item_plan, replies in sends:
+            await self._send(item_plan, replies)
+        return len(items)
 
     async def process(self, item_id: str) -> None:
+        """Apply one item now (whatever the batch), e.g. to answer it at once."""
         async with self.ctx.uow(read_only=True) as uow:
-            item = await inbox.claim(uow, item_id)  # a read: the lock is taken again when applying
+            [item] = await inbox.load(uow, [item_id]) or [None]
         if item is None:
             return
+        planned = await self._plan(item)
+        if planned is not None:
+            for item_plan, replies in await self._apply_one(*planned):
+                await self._send(item_plan, replies)
+
+    async def _plan(self, item: inbox.InboxItem) -> Planned | None:
         planner = self.planners.get(item.kind)
         try:
-            plan = await planner(item) if planner else None
+            return item, (await planner(item) if planner else None)
         except SlackApiError as exc:
             await self._postpone(item, str(exc), exc.retry_after if exc.transient else None)
-            return
         except Exception as exc:
             log.exception("chat inbox item could not be planned", item=item.id)
             await self._postpone(item, f"{type(exc).__name__}: {exc}", TRANSIENT_RETRY_S)
-            return
-        replies: list[Reply] = []
-        outcome = "applied"
-        try:
-            async with self.ctx.uow() as uow:
+        return None
+
+    def _observe(self, item: inbox.InboxItem, outcome: str) -> None:
+        APPLIED.labels(item.kind, outcome).inc()
+        APPLY_SECONDS.labels(item.kind).observe(max(0.0, time.time() - item.received_at.timestamp()))
+
+    async def _apply_batch(self, planned: list[Planned]) -> list[tuple[Plan, list[Reply]]]:
+        sends: list[tuple[Plan, list[Reply]]] = []
+        applied: list[inbox.InboxItem] = []
+        async with self.ctx.uow() as uow:
+            for item, plan in planned:
                 if await inbox.claim(uow, item.id) is None:
-                    return  # another worker applied it meanwhile
+                    continue  # another worker applied it meanwhile
                 if plan is not None:
-                    replies = await plan.apply(uow)
+                    sends.append((plan, await plan.apply(uow)))
                 await inbox.finish(uow, item.id)
-                await uow.commit()
+                applied.append(item)
+            await uow.commit()
+        for item in applied:
+            self._observe(item, "applied")
+        return sends
+
+    async def _apply_one(self, item: inbox.InboxItem, plan: Plan | None) -> list[tuple[Plan, list[Reply]]]:
+        try:
+            return await self._apply_batch([(item, plan)])
         except (DomainError, AuthenticationFailed) as exc:
             # The request cannot be applied (unknown case, unmapped user...): done, and the user is told.
-            outcome = "refused"
             async with self.ctx.uow() as uow:
                 if await inbox.claim(uow, item.id) is None:
-                    return
+                    return []
                 await inbox.finish(uow, item.id, error=str(exc)[:2000])
                 await uow.commit()
-            replies = plan.on_error(exc) if plan is not None else []
-        APPLIED.labels(item.kind, outcome if plan is not None else "ignored").inc()
-        APPLY_SECONDS.labels(item.kind).observe(max(0.0, time.time() - item.received_at.timestamp()))
-        if plan is not None:
-            await self._send(plan, replies)
+            self._observe(item, "refused")
+            return [(plan, plan.on_error(exc))] if plan is not None else []
 
     async def _postpone(self, item: inbox.InboxItem, error: str, retry_after: float | None) -> None:
         async with self.ctx.uow() as uow:
