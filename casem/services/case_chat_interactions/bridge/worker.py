@@ -139,17 +139,6 @@ class InboxWorker:
             await self._send(item_plan, replies)
         return len(items)
 
-    async def process(self, item_id: str) -> None:
-        """Apply one item now (whatever the batch), e.g. to answer it at once."""
-        async with self.ctx.uow(read_only=True) as uow:
-            [item] = await inbox.load(uow, [item_id]) or [None]
-        if item is None:
-            return
-        planned = await self._plan(item)
-        if planned is not None:
-            for item_plan, replies in await self._apply_one(*planned):
-                await self._send(item_plan, replies)
-
     async def _plan(self, item: inbox.InboxItem) -> Planned | None:
         planner = self.planners.get(item.kind)
         try:
