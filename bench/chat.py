@@ -268,6 +268,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await asyncio.gather(worker, serving)
         await bridge.close()
     await ctx.close()
+    if args.postgres:  # the scratch databases go with the run
+        with psycopg.connect(args.postgres, autocommit=True) as conn:
+            for ep in endpoints.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{make_url(ep.master).database}" WITH (FORCE)')
     return {
         "bench": "chat",
         "database": "postgres" if args.postgres else "sqlite",

@@ -90,6 +90,25 @@ async def claim(uow: UnitOfWork, item_id: str) -> InboxItem | None:
     return _item(row) if row is not None else None
 
 
+async def claim_many(uow: UnitOfWork, ids: list[str]) -> set[str]:
+    """Lock the pending rows among `ids` for this unit of work; returns the ids claimed."""
+    if not ids:
+        return set()
+    query = sa.select(chat_inbox.c.id).where(chat_inbox.c.id.in_(ids), chat_inbox.c.status == PENDING)
+    if uow.db.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return {row.id for row in await uow.execute(query)}
+
+
+async def finish_many(uow: UnitOfWork, ids: list[str]) -> None:
+    if ids:
+        await uow.execute(
+            sa.update(chat_inbox)
+            .where(chat_inbox.c.id.in_(ids))
+            .values(status=DONE, processed_at=datetime.now(UTC), attempts=chat_inbox.c.attempts + 1)
+        )
+
+
 async def finish(uow: UnitOfWork, item_id: str, error: str | None = None) -> None:
     """Done (the effect commits with this mark). With `error`: done, but with nothing applied (bad input)."""
     await uow.execute(

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from casem.domain.chat import (
     CLOSE,
     SLACK,
     ChatAction,
+    ChatLink,
     ChatMessage,
     Conversation,
     chat_message,
@@ -102,6 +104,35 @@ class SlackFlows:
         # Short-lived caches of what every request reads: the apply step re-reads what it relies on.
         self._installations: dict[str, tuple[float, Installation | None]] = {}
         self._linked: dict[tuple[str, str], float] = {}
+        self._links: dict[tuple[str, Conversation], asyncio.Task[list[ChatLink]]] = {}
+        self._mapped: dict[tuple[str, str], str | None] = {}
+
+    def new_batch(self) -> None:
+        """Forget what was read for the previous batch (links and mapped users are read once per batch)."""
+        self._links = {}
+        self._mapped = {}
+
+    def forget_mapped(self) -> None:
+        self._mapped = {}
+
+    async def mapped_in_batch(self, uow: UnitOfWork, inst: Installation, who: ChatIdentity) -> str | None:
+        """mapped_user, once per chat user in a batch's transaction (the batch applies in one unit of work)."""
+        key = (inst.workspace_id, who.user_id)
+        if key not in self._mapped:
+            self._mapped[key] = await mapped_user(uow, inst, who)
+        return self._mapped[key]
+
+    async def links_in(self, org_id: str, conversation: Conversation) -> list[ChatLink]:
+        key = (org_id, conversation)
+        task = self._links.get(key)
+        if task is None:
+
+            async def read() -> list[ChatLink]:
+                async with self.ctx.uow(read_only=True) as uow:
+                    return await service.links_in(uow, org_id, conversation)
+
+            task = self._links[key] = asyncio.ensure_future(read())
+        return await task
 
     # -- helpers -------------------------------------------------------------------------------------
     async def _user(self, token: str, team: str, user: str) -> dict[str, Any]:
@@ -190,8 +221,7 @@ class SlackFlows:
             return None
         channel = str(event.get("channel") or "")
         conversation = Conversation(SLACK, inst.workspace_id, channel, str(event.get("thread_ts") or ""))
-        async with self.ctx.uow(read_only=True) as uow:
-            links = await service.links_in(uow, inst.org_id, conversation)
+        links = await self.links_in(inst.org_id, conversation)
         if not links:
             return None
         who = await self.identity(inst, token, str(event["user"]))
@@ -199,7 +229,7 @@ class SlackFlows:
         case_ids = list(dict.fromkeys(link.case_id for link in links))
 
         async def apply(uow: UnitOfWork) -> list[Reply]:
-            author = await mapped_user(uow, inst, who)
+            author = await self.mapped_in_batch(uow, inst, who)
             for case_id in case_ids:
                 await service.append_excerpt(uow, inst.org_id, author, case_id, conversation, [message])
             return []

@@ -128,10 +128,12 @@ class InboxWorker:
             async with gate:
                 return await self._plan(item)
 
+        self.slack.new_batch()
         planned = [p for p in await asyncio.gather(*(plan(i) for i in items)) if p is not None]
         try:
             sends = await self._apply_batch(planned)
         except (DomainError, AuthenticationFailed):
+            self.slack.forget_mapped()  # what the rolled-back transaction read or linked does not hold
             sends = []
             for item, item_plan in planned:  # find and record the refused ones, one transaction each
                 sends.extend(await self._apply_one(item, item_plan))
@@ -156,17 +158,15 @@ class InboxWorker:
 
     async def _apply_batch(self, planned: list[Planned]) -> list[tuple[Plan, list[Reply]]]:
         sends: list[tuple[Plan, list[Reply]]] = []
-        applied: list[inbox.InboxItem] = []
         async with self.ctx.uow() as uow:
-            for item, plan in planned:
-                if await inbox.claim(uow, item.id) is None:
-                    continue  # another worker applied it meanwhile
+            claimed = await inbox.claim_many(uow, [item.id for item, _ in planned])
+            applied = [(item, plan) for item, plan in planned if item.id in claimed]  # others: done meanwhile
+            for _, plan in applied:
                 if plan is not None:
                     sends.append((plan, await plan.apply(uow)))
-                await inbox.finish(uow, item.id)
-                applied.append(item)
+            await inbox.finish_many(uow, [item.id for item, _ in applied])
             await uow.commit()
-        for item in applied:
+        for item, _ in applied:
             self._observe(item, "applied")
         return sends
 
@@ -174,6 +174,7 @@ class InboxWorker:
         try:
             return await self._apply_batch([(item, plan)])
         except (DomainError, AuthenticationFailed) as exc:
+            self.slack.forget_mapped()
             # The request cannot be applied (unknown case, unmapped user...): done, and the user is told.
             async with self.ctx.uow() as uow:
                 if await inbox.claim(uow, item.id) is None:
