@@ -208,3 +208,12 @@ async def test_add_to_case_from_a_teams_message(teams: TeamsRig) -> None:
     assert message["text"] == "Queue & relay are backed up" and message["author_name"] == "Bob"
     assert message["permalink"].startswith("https://teams.microsoft.com/l/message/")
     assert cell.content["conversation"]["platform"] == "teams"
+
+
+async def test_a_tenant_nobody_registered_gets_an_answer_not_an_error(teams: TeamsRig) -> None:
+    stranger = teams.button("acknowledge")
+    stranger["channelData"]["tenant"]["id"] = "tenant-nobody-registered"
+    answer = await teams.send(stranger)
+    assert answer.status_code == 200
+    assert answer.json()["value"] == "No chat workspace tenant-nobody-registered here."
+    assert (await teams.case()).status == "OPEN"

@@ -65,9 +65,14 @@ def create_bridge_app(
         if not workspace_id or not delivery_id:
             REQUESTS.labels(SLACK, kind, "malformed").inc()
             return JSONResponse({"error": "the request names no workspace or delivery id"}, status_code=400)
-        new = await writer.accept(
-            delivery_id=delivery_id, platform=SLACK, workspace_id=workspace_id, kind=kind, payload=payload
-        )
+        try:
+            new = await writer.accept(
+                delivery_id=delivery_id, platform=SLACK, workspace_id=workspace_id, kind=kind, payload=payload
+            )
+        except Exception:  # the database is unavailable: nothing recorded, Slack retries later
+            log.exception("slack request not recorded", kind=kind)
+            REQUESTS.labels(SLACK, kind, "unavailable").inc()
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         REQUESTS.labels(SLACK, kind, "accepted" if new else "duplicate").inc()
         if new:
             worker.wake()

@@ -41,7 +41,7 @@ from casem.domain.chat import (
     Conversation,
     chat_message,
 )
-from casem.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from casem.domain.errors import Conflict, InvalidInput, NotFound
 from casem.services.case_chat_interactions.bridge import slack_blocks as blocks
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 
@@ -436,6 +436,3 @@ def _ts_time(ts: str) -> datetime:
         return datetime.fromtimestamp(float(ts), UTC)
     except ValueError:
         return datetime.now(UTC)
-
-
-__all__ = ["DomainError", "Plan", "Reply", "SlackFlows"]

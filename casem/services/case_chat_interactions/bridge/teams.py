@@ -137,7 +137,11 @@ class TeamsBridge:
                 if await inbox.claim(uow, item_id) is not None:
                     await inbox.finish(uow, item_id, error=str(exc)[:2000])
                     await uow.commit()
-            text = f"No case {exc.ident} here." if isinstance(exc, NotFound) else str(getattr(exc, "detail", exc))
+            text = (
+                f"No {exc.resource} {exc.ident} here."
+                if isinstance(exc, NotFound)
+                else str(getattr(exc, "detail", exc))
+            )
             answer = _invoke_answer(activity, text)
         return answer
 
