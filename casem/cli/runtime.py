@@ -212,6 +212,12 @@ def run(
         ctx = AppContext.open(migrate=migrate)
         asyncio.run(run_flavor(flavor, ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
         return
+    if service == "case-chat-interactions":
+        from casem.services.case_chat_interactions.service import run_chat_interactions
+
+        ctx = AppContext.open(migrate=migrate)
+        asyncio.run(run_chat_interactions(ctx, host, grpc_port, http_port, ops_port))
+        return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
     raise typer.Exit(2)
 

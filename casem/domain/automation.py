@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from casem.domain import chat
 from casem.domain.cases import Priority, Status
 from casem.domain.errors import InvalidInput
 from casem.domain.events import DomainEvent, utcnow
@@ -42,10 +43,28 @@ STATUS_TRANSITIONED = "STATUS_TRANSITIONED"
 ATTRIBUTE_VALUE_CHANGED = "ATTRIBUTE_VALUE_CHANGED"
 COMMENT_ADDED = "COMMENT_ADDED"
 PRIORITY_CHANGED = "PRIORITY_CHANGED"  # casem extension: any change of priority
+# casem extensions for chat (casem/domain/chat.py): an excerpt reached the case's timeline, narrowed by a
+# `keyword` it mentions, the `case_status_name` the case had then and the `platform`; a chat user acted on
+# the case, narrowed by `chat_action` (ACKNOWLEDGE, CLOSE, ...) and `platform`.
+CHAT_EXCERPT_ADDED = "CHAT_EXCERPT_ADDED"
+CHAT_ACTION = "CHAT_ACTION"
 # Accepted for compatibility; casem records no such events, so they never fire.
 NEVER_FIRING = frozenset({"EVENT_CORRELATION_SIGNAL_CORRELATED", "CASE_REVIEW_APPROVED"})
-TRIGGER_TYPES = frozenset({CASE_CREATED, STATUS_TRANSITIONED, ATTRIBUTE_VALUE_CHANGED, COMMENT_ADDED, PRIORITY_CHANGED})
-TRIGGER_DATA_KEYS = frozenset({"approval_type", "change_type", "field", "from_status_name", "to_status_name"})
+TRIGGER_TYPES = frozenset(
+    {
+        CASE_CREATED,
+        STATUS_TRANSITIONED,
+        ATTRIBUTE_VALUE_CHANGED,
+        COMMENT_ADDED,
+        PRIORITY_CHANGED,
+        CHAT_EXCERPT_ADDED,
+        CHAT_ACTION,
+    }
+)
+CHAT_TRIGGER_DATA_KEYS = frozenset({"keyword", "case_status_name", "platform", "chat_action"})
+TRIGGER_DATA_KEYS = frozenset(
+    {"approval_type", "change_type", "field", "from_status_name", "to_status_name", *CHAT_TRIGGER_DATA_KEYS}
+)
 CHANGE_TYPES = frozenset({"VALUE_ADDED", "VALUE_DELETED", "ANY_CHANGES"})
 
 EXECUTE_WORKFLOW = "EXECUTE_WORKFLOW"
@@ -79,7 +98,15 @@ CASE_FIELDS: dict[str, tuple[str, str]] = {
 }
 ATTRIBUTE_EVENTS = {"case.attributes_changed": "attributes", "case.custom_attributes_changed": "custom_attributes"}
 TRIGGER_EVENTS = frozenset(
-    {"case.created", "case.comment_added", "case.unassigned", *ATTRIBUTE_EVENTS, *(e for e, _ in CASE_FIELDS.values())}
+    {
+        "case.created",
+        "case.comment_added",
+        "case.unassigned",
+        chat.EXCERPT_ADDED,
+        chat.CHAT_ACTION,
+        *ATTRIBUTE_EVENTS,
+        *(e for e, _ in CASE_FIELDS.values()),
+    }
 )
 
 
@@ -144,7 +171,27 @@ def validate_trigger(trigger: Any, pointer: str = f"{ATTRS}/trigger") -> dict[st
         )
     if kind == ATTRIBUTE_VALUE_CHANGED and not (data.get("field") or "").strip():
         raise InvalidInput("an ATTRIBUTE_VALUE_CHANGED trigger needs data.field", f"{pointer}/data/field")
+    _validate_chat_trigger(kind, data, f"{pointer}/data")
     return {"type": kind, "data": dict(data)}
+
+
+def _validate_chat_trigger(kind: str, data: Mapping[str, Any], pointer: str) -> None:
+    chat_keys = set(data) & CHAT_TRIGGER_DATA_KEYS
+    allowed = {
+        CHAT_EXCERPT_ADDED: {"keyword", "case_status_name", "platform"},
+        CHAT_ACTION: {"chat_action", "platform"},
+    }
+    extra = chat_keys - allowed.get(kind, set())
+    if extra:
+        raise InvalidInput(f"a {kind} trigger does not take data.{sorted(extra)[0]}", f"{pointer}/{sorted(extra)[0]}")
+    if "keyword" in data:
+        chat.validate_keyword(data["keyword"], f"{pointer}/keyword")
+    if "case_status_name" in data:
+        status_of(data["case_status_name"], f"{pointer}/case_status_name")
+    if "platform" in data:
+        chat.validate_platform(data["platform"], f"{pointer}/platform")
+    if "chat_action" in data and data["chat_action"] not in chat.ACTIONS:
+        raise InvalidInput(f"chat_action must be one of {', '.join(chat.ACTIONS)}", f"{pointer}/chat_action")
 
 
 def validate_action(action: Any, pointer: str = f"{ATTRS}/action") -> dict[str, Any]:
@@ -202,6 +249,12 @@ def trigger_fires(trigger: Mapping[str, Any], event_type: str, data: Mapping[str
         return event_type == "case.comment_added"
     if kind == PRIORITY_CHANGED:
         return event_type == "case.priority_changed"
+    if kind == CHAT_EXCERPT_ADDED:
+        return event_type == chat.EXCERPT_ADDED and _chat_excerpt_matches(spec, data)
+    if kind == CHAT_ACTION:
+        if event_type != chat.CHAT_ACTION or ("chat_action" in spec and spec["chat_action"] != data.get("action")):
+            return False
+        return "platform" not in spec or spec["platform"] == (data.get("conversation") or {}).get("platform")
     if kind == STATUS_TRANSITIONED:
         if event_type != "case.status_changed":
             return False
@@ -225,6 +278,16 @@ def trigger_fires(trigger: Mapping[str, Any], event_type: str, data: Mapping[str
         old, new = change.get("old") or {}, change.get("new") or {}
         return _changed(change_type, old.get(name), new.get(name))
     return False  # NEVER_FIRING kinds
+
+
+def _chat_excerpt_matches(spec: Mapping[str, Any], data: Mapping[str, Any]) -> bool:
+    if "platform" in spec and spec["platform"] != (data.get("conversation") or {}).get("platform"):
+        return False
+    if "case_status_name" in spec and status_of(spec["case_status_name"], "case_status_name") != data.get(
+        "case_status"
+    ):
+        return False
+    return "keyword" not in spec or chat.mentions(str(data.get("said") or ""), spec["keyword"])
 
 
 # -- SLA targets -------------------------------------------------------------------------------------------

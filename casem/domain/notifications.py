@@ -353,6 +353,21 @@ def summarize(event_type: str, data: Mapping[str, Any], key: str, title: str) ->
     )
 
 
+# Buttons on Slack notifications; case-chat-interactions' Slack bridge acts on them as the clicking user.
+SLACK_BUTTONS = (("casem_acknowledge", "Acknowledge"), ("casem_assign_to_me", "Assign to me"), ("casem_close", "Close"))
+
+
+def slack_case_buttons(case_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": f"casem_case:{case_id}",
+        "elements": [
+            {"type": "button", "action_id": action, "text": {"type": "plain_text", "text": label}, "value": case_id}
+            for action, label in SLACK_BUTTONS
+        ],
+    }
+
+
 def render(
     channel: str, event_type: str, data: Mapping[str, Any], case: CaseView, case_url: str, event_meta: dict[str, Any]
 ) -> dict[str, Any]:
@@ -374,6 +389,7 @@ def render(
                     "type": "context",
                     "elements": [{"type": "mrkdwn", "text": f"Status: {case.status} · Priority: {case.priority}"}],
                 },
+                slack_case_buttons(case.id),
             ],
         }
     if channel == MSTEAMS:

@@ -44,6 +44,8 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.duplicate_suggested": "DUPLICATE_SUGGESTION",
     # Recorded by the caseworker on each duplicate it merged into a primary (casem/domain/merges.py).
     "case.merged": "CASE_MERGE",
+    # A case now mirrors a chat channel or thread (casem/domain/chat.py).
+    "case.chat_linked": "CHAT_LINK",
 }
 
 

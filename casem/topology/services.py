@@ -104,6 +104,7 @@ SERVICES: tuple[Service, ...] = (
         "Bridges chat integrations via Hermes to append conversation excerpts into case "
         "timelines and trigger follow-up automation.",
         grpc=True,
+        http=True,  # the Slack and Teams bridges (casem/services/case_chat_interactions/__init__.py says why)
     ),
 )
 

@@ -142,8 +142,8 @@ def test_the_trigger_type_error_lists_every_accepted_type() -> None:
     err = invalid(validate_trigger, {"type": "NOPE"}, "/rule/trigger")
     assert err.pointer == "/rule/trigger/type"
     assert err.detail == (
-        "trigger type must be one of ATTRIBUTE_VALUE_CHANGED, CASE_CREATED, CASE_REVIEW_APPROVED, COMMENT_ADDED, "
-        "EVENT_CORRELATION_SIGNAL_CORRELATED, PRIORITY_CHANGED, STATUS_TRANSITIONED"
+        "trigger type must be one of ATTRIBUTE_VALUE_CHANGED, CASE_CREATED, CASE_REVIEW_APPROVED, CHAT_ACTION, "
+        "CHAT_EXCERPT_ADDED, COMMENT_ADDED, EVENT_CORRELATION_SIGNAL_CORRELATED, PRIORITY_CHANGED, STATUS_TRANSITIONED"
     )
 
 

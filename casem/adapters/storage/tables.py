@@ -325,6 +325,7 @@ def start_mappers() -> None:
     ):
         mapper_registry.map_imperatively(cls, table)
     _map_views_links()
+    _map_chat()
     _mapped = True
 
 
@@ -696,3 +697,116 @@ def _map_views_links() -> None:
         (CaseInsight, case_insights),
     ):
         mapper_registry.map_imperatively(cls, table)
+
+
+# -- chat interactions (0009): chat workspaces installed per org, chat users mapped to casem users, cases linked
+# to chat conversations, which chat messages are on which case, and the bridges' durable inbox --
+chat_installations = sa.Table(
+    "chat_installations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("workspace_id", sa.String(255), nullable=False),
+    sa.Column("workspace_name", sa.String(255)),
+    sa.Column("app_id", sa.String(255)),
+    sa.Column("bot_user_id", sa.String(255)),
+    sa.Column("bot_token", sa.Text),  # sealed with casem/adapters/secrets.py, never stored in clear
+    sa.Column("default_project_id", ID),
+    sa.Column("installed_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime),
+    sa.UniqueConstraint("platform", "workspace_id", name="uq_chat_installations_workspace"),
+    sa.Index("ix_chat_installations_org", "org_id"),
+)
+
+chat_channel_settings = sa.Table(
+    "chat_channel_settings",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("workspace_id", sa.String(255), primary_key=True),
+    sa.Column("channel_id", sa.String(255), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("default_project_id", ID, nullable=False),
+    sa.Column("updated_by_id", ID),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+chat_user_links = sa.Table(
+    "chat_user_links",
+    metadata,
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("workspace_id", sa.String(255), primary_key=True),
+    sa.Column("chat_user_id", sa.String(255), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),  # email, code, install
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_chat_user_links_user", "org_id", "user_id"),
+)
+
+chat_link_codes = sa.Table(
+    "chat_link_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+)
+
+chat_links = sa.Table(
+    "chat_links",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("workspace_id", sa.String(255), nullable=False),
+    sa.Column("channel_id", sa.String(255), nullable=False),
+    sa.Column("thread_id", sa.String(255), nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint(
+        "case_id", "platform", "workspace_id", "channel_id", "thread_id", name="uq_chat_links_case_conversation"
+    ),
+    sa.Index("ix_chat_links_conversation", "platform", "workspace_id", "channel_id"),
+)
+
+# Each chat message is on a case's timeline at most once, whichever way it came (event, shortcut, gRPC).
+chat_excerpt_messages = sa.Table(
+    "chat_excerpt_messages",
+    metadata,
+    sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("platform", sa.String(16), primary_key=True),
+    sa.Column("workspace_id", sa.String(255), primary_key=True),
+    sa.Column("channel_id", sa.String(255), primary_key=True),
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("cell_id", ID, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# What the chat bridges acknowledged and still have to do: written before the HTTP answer, applied once.
+chat_inbox = sa.Table(
+    "chat_inbox",
+    metadata,
+    sa.Column("id", sa.String(512), primary_key=True),  # platform:workspace:delivery id (Slack event_id, ...)
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("workspace_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, done, failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("not_before", UTCDateTime, nullable=False),
+    sa.Column("processed_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_chat_inbox_pending", "status", "not_before"),
+)
+
+
+def _map_chat() -> None:
+    from casem.domain.chat import ChatLink
+
+    mapper_registry.map_imperatively(ChatLink, chat_links)

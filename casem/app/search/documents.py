@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from casem.adapters.search.document import CaseDocument
 from casem.adapters.storage.tables import case_types, cases, projects, timeline_cells, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.domain.chat import CHAT_EXCERPT
 from casem.domain.timeline import COMMENT
 
 SCAN_BATCH = 500
@@ -52,7 +53,8 @@ async def _comments(uow: UnitOfWork, case_ids: Sequence[str]) -> dict[str, list[
         sa.select(timeline_cells.c.case_id, timeline_cells.c.content)
         .where(
             timeline_cells.c.case_id.in_(case_ids),
-            timeline_cells.c.type == COMMENT,
+            # Chat excerpts are searched like comments: their text is what was said about the case.
+            timeline_cells.c.type.in_((COMMENT, CHAT_EXCERPT)),
             timeline_cells.c.deleted_at.is_(None),
         )
         # Oldest first, ties by id: the same list in the same order on every build.

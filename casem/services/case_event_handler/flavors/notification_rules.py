@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import case_types, cases, notification_rules, projects, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.chat.mirror import mirror_deliveries
+from casem.domain.chat import MIRRORED_EVENTS
 from casem.domain.notifications import (
     EMAIL,
     ENDPOINT_KINDS,
@@ -90,7 +92,8 @@ async def project_rules(uow: UnitOfWork, org_id: str, project_id: str) -> list[N
 @flavor
 class NotificationRules:
     name: ClassVar[str] = "notification-rules"
-    handles: ClassVar[frozenset[str]] = RULE_EVENTS
+    # Rule events, and the events a case linked to a chat conversation posts there (casem/app/chat/mirror.py).
+    handles: ClassVar[frozenset[str]] = RULE_EVENTS | MIRRORED_EVENTS
 
     async def apply(self, event: Event, uow: UnitOfWork, services: HandlerServices) -> None:
         if event.case_id is None:
@@ -98,6 +101,8 @@ class NotificationRules:
         case = await case_view(uow, event.case_id)
         if case is None:
             return  # deleted since: nobody is told about a case that no longer exists
+        for mirrored in await mirror_deliveries(uow, event, case.key):
+            uow.add(mirrored)
         sent_to: set[tuple[str, str]] = set()
         meta = {"id": event.id, "time": event.envelope.get("time"), "actor_id": event.actor_id}
         for rule in await project_rules(uow, event.org_id, case.project_id):

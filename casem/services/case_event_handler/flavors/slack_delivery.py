@@ -1,5 +1,9 @@
 """slack-delivery: sends `slack` deliveries with the Slack Web API `chat.postMessage`.
 
+A delivery whose target names a `workspace_id` (a chat workspace installed through case-chat-interactions:
+the messages casem posts into a linked thread) is sent with that workspace's bot token, into its
+`thread_ts`, through the guarded client (casem/adapters/chat/slack_web.py). Other deliveries:
+
 POST {slack_api_url}/chat.postMessage (CASEM_SLACK_API_URL, default https://slack.com/api) with the
 bot token (slack_token / CASEM_SLACK_TOKEN) as bearer. Slack answers HTTP 200 even for errors, so
 `{"ok": false}` is a failure: transient for rate limits and Slack-side errors, permanent otherwise.
@@ -11,7 +15,11 @@ from typing import ClassVar
 
 import httpx
 
+from casem.adapters.chat.slack_web import SlackApiError, SlackWebApi
+from casem.adapters.secrets import secret_box_from_env
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.chat.installations import installation_for
+from casem.domain.errors import NotFound
 from casem.domain.notifications import SLACK, Delivery
 from casem.services.case_event_handler.deliveries import (
     DeliveryFailed,
@@ -35,6 +43,9 @@ class SlackDelivery(DeliveryFlavor):
     channel: ClassVar[str] = SLACK
 
     async def send(self, delivery: Delivery, event: Event, uow: UnitOfWork, services: HandlerServices) -> None:
+        if delivery.target.get("workspace_id"):
+            await self._send_installed(delivery, uow, services)
+            return
         token = setting(services, "slack_token", "CASEM_SLACK_TOKEN")
         if not token:
             raise DeliveryRejected("no Slack bot token configured (slack_token / CASEM_SLACK_TOKEN)")
@@ -54,3 +65,27 @@ class SlackDelivery(DeliveryFlavor):
         if not answer.get("ok"):
             error = answer.get("error", "unknown_error")
             raise (DeliveryFailed if error in TRANSIENT_SLACK_ERRORS else DeliveryRejected)(f"Slack error: {error}")
+
+    async def _send_installed(self, delivery: Delivery, uow: UnitOfWork, services: HandlerServices) -> None:
+        target = delivery.target
+        try:
+            installation = await installation_for(uow, "slack", target["workspace_id"], delivery.org_id)
+        except NotFound:
+            raise DeliveryRejected("the Slack workspace is no longer installed for this organization") from None
+        base = str(setting(services, "slack_api_url", "CASEM_SLACK_API_URL", DEFAULT_SLACK_API_URL))
+        api = SlackWebApi(base)
+        try:
+            await api.post_message(
+                installation.bot_token(secret_box_from_env()),
+                target["channel"],
+                str(delivery.payload.get("text") or ""),
+                blocks=delivery.payload.get("blocks"),
+                thread_ts=target.get("thread_ts"),
+                metadata=delivery.payload.get("metadata"),
+            )
+        except SlackApiError as exc:
+            raise (DeliveryFailed if exc.transient else DeliveryRejected)(f"Slack error: {exc.error}") from None
+        except httpx.TransportError as exc:
+            raise DeliveryFailed(f"Slack unreachable: {type(exc).__name__}") from None
+        finally:
+            await api.close()

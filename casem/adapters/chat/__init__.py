@@ -1,0 +1,1 @@
+"""Chat platforms' outbound APIs (Slack Web API), called through the guarded HTTP client."""
