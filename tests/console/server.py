@@ -16,6 +16,7 @@ import uvicorn
 
 from casem.adapters.blobs import open_blob_store
 from casem.adapters.bus.embedded import EmbeddedBus
+from casem.app.cases.service import NewCase, create_case
 from casem.app.console.accounts import set_password
 from casem.app.context import AppContext
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org, create_user
@@ -127,3 +128,20 @@ class ConsoleServer:
             return Person(world.creds.org_id, user.id, email)
 
         return self.call(build())
+
+
+def new_case(server: ConsoleServer, world: World, title: str, **fields: Any) -> tuple[str, str]:
+    """Open a case through the use case the API uses; returns (id, key)."""
+
+    async def build() -> tuple[str, str]:
+        async with server.context.uow() as uow:
+            case = await create_case(
+                uow,
+                world.creds.org_id,
+                world.creds.user_id,
+                NewCase(project_id=world.project_id, title=title, **fields),
+            )
+            await uow.commit()
+        return case.id, case.key
+
+    return server.call(build())

@@ -62,11 +62,13 @@
     document.body.addEventListener("htmx:afterSwap", (e) => {
       if (e.detail.target.id !== "suggest-box") return;
       active = -1;
+      q.removeAttribute("aria-activedescendant");
       const box = listbox();
       q.setAttribute("aria-expanded", String(!!box && !box.hidden && options().length > 0));
     });
     q.addEventListener("keydown", (e) => {
       const box = listbox();
+      if (e.key === "Enter" && active < 0) q.removeAttribute("aria-activedescendant");
       const open = box && !box.hidden && options().length > 0;
       if (!open) return;
       if (e.key === "ArrowDown") { e.preventDefault(); mark(active + 1); }
@@ -146,8 +148,9 @@
       if (xhr.status >= 200 && xhr.status < 300) {
         const body = document.getElementById("case-body");
         if (body) { body.outerHTML = xhr.responseText; htmx.process(document.getElementById("case-body")); }
-        form.reset();
-        if (bar) { bar.value = 100; }
+        // The refreshed page has a new, empty bar: show it full, so the upload is seen to have finished.
+        const done = document.getElementById("upload-progress");
+        if (done) { done.hidden = false; done.value = 100; }
         flash("File uploaded");
       } else {
         const text = new DOMParser().parseFromString(xhr.responseText, "text/html").body.textContent.trim();
@@ -211,17 +214,24 @@
   if (document.body.dataset.csrf && window.EventSource) {
     const source = new EventSource("/live");
     let listTimer = null;
+    // One refresh at a time; notices that arrive meanwhile cause one more refresh after it.
+    let inFlight = false, again = false;
+    const refreshCase = (key) => {
+      if (inFlight) { again = true; return; }
+      // Not while the person is typing in the case body: their edit would be lost (the next notice retries).
+      if (typing(document.activeElement) && document.getElementById("case-body")?.contains(document.activeElement)) return;
+      inFlight = true;
+      htmx.ajax("GET", "/cases/" + encodeURIComponent(key) + "?part=body", { target: "#case-body", swap: "outerHTML" })
+        .then(() => live(key + " was updated"))
+        .finally(() => { inFlight = false; if (again) { again = false; refreshCase(key); } });
+    };
     source.addEventListener("change", (msg) => {
       let notice;
       try { notice = JSON.parse(msg.data); } catch { return; }
       const page = document.body.dataset.page;
       const casePage = document.getElementById("case-page");
       if (page === "case" && casePage && notice.case_id === casePage.dataset.caseId) {
-        const key = casePage.dataset.caseKey;
-        // Not while the person is typing in the case body: their edit would be lost.
-        if (typing(document.activeElement) && document.getElementById("case-body")?.contains(document.activeElement)) return;
-        htmx.ajax("GET", "/cases/" + encodeURIComponent(key) + "?part=body", { target: "#case-body", swap: "outerHTML" })
-          .then(() => live(key + " was updated"));
+        refreshCase(casePage.dataset.caseKey);
       } else if (page === "board" && document.getElementById("board")) {
         if (!document.querySelector(".sortable-chosen")) refreshBoard();
       } else if (page === "cases" && notice.case_id) {
