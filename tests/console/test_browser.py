@@ -157,7 +157,7 @@ def test_upload_and_live_update_from_another_session(
     # An attachment with upload progress; its lifecycle state is shown (no caseworker here: it stays uploaded).
     file = tmp_path / "notes.txt"
     file.write_text("line\n" * 20_000)
-    page.get_by_label("Attach a file").set_input_files(str(file))
+    page.get_by_label("File", exact=True).set_input_files(str(file))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#attachments")).to_contain_text("notes.txt")
     expect(page.locator("#attachments .badge")).to_have_text("uploaded")

@@ -148,9 +148,8 @@
       if (xhr.status >= 200 && xhr.status < 300) {
         const body = document.getElementById("case-body");
         if (body) { body.outerHTML = xhr.responseText; htmx.process(document.getElementById("case-body")); }
-        // The refreshed page has a new, empty bar: show it full, so the upload is seen to have finished.
-        const done = document.getElementById("upload-progress");
-        if (done) { done.hidden = false; done.value = 100; }
+        form.reset();
+        if (bar) bar.value = 100;
         flash("File uploaded");
       } else {
         const text = new DOMParser().parseFromString(xhr.responseText, "text/html").body.textContent.trim();
