@@ -195,3 +195,62 @@ def test_sign_out_ends_the_session(console: ConsoleServer, browser: Browser) -> 
     page.goto(f"{console.url}/cases")
     expect(page).to_have_url(re.compile(r".*/sign-in\?next=%2Fcases$"))
     context.close()
+
+
+def test_settings_analytics_and_a_forged_form(console: ConsoleServer, page: Page) -> None:
+    world = console.new_world()
+    shots = screenshot_dir()
+    _, key = new_case(console, world, "Forge target", priority="P1")
+    _, other_key = new_case(console, world, "Another", priority="P3")
+    sign_in(page, console.url, world.person.email)
+    page.goto(f"{console.url}/cases/{other_key}")
+    page.get_by_label("Status").select_option("CLOSED")
+    expect(page.locator("#timeline")).to_contain_text("status open → closed")
+
+    page.goto(f"{console.url}/analytics")
+    expect(page.locator("#chart-flow canvas")).to_have_count(1)
+    expect(page.locator("#chart-mttr canvas")).to_have_count(1)
+    check_page(page, "analytics", shots)
+
+    page.goto(f"{console.url}/settings/projects")
+    check_page(page, "settings-projects", shots)
+    page.get_by_label("Key (letters, e.g. OPS)").fill("OPS")
+    page.get_by_label("Name", exact=True).fill("Operations")
+    page.get_by_role("button", name="Create project").click()
+    expect(page.locator("#projects-table")).to_contain_text("Operations")
+
+    page.goto(f"{console.url}/settings/people")
+    page.get_by_label("E-mail").fill(f"new-{world.project_key.lower()}@example.com")
+    page.get_by_label("Name", exact=True).fill("New Person")
+    page.get_by_label("Console password (12 characters or more; leave empty to set later)").fill(
+        "a long enough pass phrase"
+    )
+    page.get_by_role("button", name="Add").click()
+    expect(page.locator("#people-table")).to_contain_text("New Person")
+    check_page(page, "settings-people", shots)
+
+    page.goto(f"{console.url}/settings/keys")
+    page.get_by_label("Name", exact=True).fill("ci key")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("#issued-key .secret")).to_have_text(re.compile(r"^[0-9a-f]{32}$"))
+    check_page(page, "settings-keys", shots)
+    page.get_by_role("button", name=re.compile(r"Revoke ci key")).click()
+    expect(page.locator("#keys-table")).to_contain_text("revoked")
+
+    page.goto(f"{console.url}/settings/configuration")
+    check_page(page, "settings-configuration", shots)
+
+    page.goto(f"{console.url}/cases/NOPE-1")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    check_page(page, "not-found", shots)
+
+    # A page of another site posts a form at the console: refused, the case stays open.
+    page.set_content(
+        f'<form method="post" action="{console.url}/cases/{key}/status"><input name="status" value="CLOSED">'
+        "<button>go</button></form>"
+    )
+    page.get_by_role("button", name="go").click()
+    page.wait_for_load_state()
+    assert page.url.startswith(console.url)
+    page.goto(f"{console.url}/cases/{key}")
+    expect(page.get_by_label("Status")).to_have_value("OPEN")
