@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -134,7 +135,10 @@ def create_app(
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
         response: Response = await call_next(request)
+        # How long the server took (to the first byte of a streamed answer): DevTools and bench/console.py read it.
+        response.headers.setdefault("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
