@@ -166,3 +166,38 @@ def test_security_headers_and_assets_served_locally(console: ConsoleServer) -> N
     assert "http://" not in re.sub(r'(?:action|href)="[^"]*"', "", page.text.split("<body", 1)[0]).replace(
         "http://www.w3.org", ""
     )
+
+
+def test_xss_in_custom_attribute_values_and_names_renders_as_text(console: ConsoleServer) -> None:
+    from casem.app.case_types.service import create_case_type
+    from casem.app.custom_attributes.service import create_config
+    from tests.console.server import new_case
+
+    world = console.new_world()
+
+    async def configure() -> str:
+        async with console.context.uow() as uow:
+            case_type = await create_case_type(uow, world.creds.org_id, world.creds.user_id, name="Security")
+            await uow.session.flush()
+            await create_config(
+                uow,
+                world.creds.org_id,
+                world.creds.user_id,
+                case_type.id,
+                key="impact",
+                display_name="Impact <b>bold</b>",
+                type="TEXT",
+            )
+            await uow.commit()
+            return case_type.id
+
+    type_id = console.call(configure())
+    _, key = new_case(console, world, "attr case", type_id=type_id)
+    client = sign_in(console, world.person.email)
+    token = csrf_of(client, f"/cases/{key}")
+    answer = client.post(f"/cases/{key}/custom/impact", data={"value": XSS}, headers={"X-CSRF-Token": token})
+    assert answer.status_code == 303, answer.text
+    page = client.get(f"/cases/{key}").text
+    assert "<script>alert(1)</script>" not in page and "<b>bold</b>" not in page
+    assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;' in page  # the stored value, as text in its field
+    assert "Impact &lt;b&gt;bold&lt;/b&gt;" in page
