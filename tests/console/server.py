@@ -52,9 +52,7 @@ class ConsoleServer:
         self.context = AppContext.open(endpoints)
         self.bus = EmbeddedBus(workdir / "bus.db")
         self.live = LiveFeed(self.bus, list(self.context.databases))
-        self.app = create_app(
-            self.context, live=self.live, blobs=open_blob_store(str(workdir / "blobs")), oidc=oidc
-        )
+        self.app = create_app(self.context, live=self.live, blobs=open_blob_store(str(workdir / "blobs")), oidc=oidc)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -117,7 +117,9 @@ def console_with_oidc(idp: IdentityProvider, tmp_path_factory: pytest.TempPathFa
         server.stop()
 
 
-def test_oidc_signs_in_the_user_with_that_verified_email(idp: IdentityProvider, console_with_oidc: ConsoleServer) -> None:
+def test_oidc_signs_in_the_user_with_that_verified_email(
+    idp: IdentityProvider, console_with_oidc: ConsoleServer
+) -> None:
     world = console_with_oidc.new_world()
     idp.next_user = {"sub": "idp-" + uuid.uuid4().hex, "email": world.person.email, "email_verified": True}
     with httpx.Client(base_url=console_with_oidc.url, follow_redirects=True, timeout=30) as browser:

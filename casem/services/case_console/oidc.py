@@ -22,7 +22,7 @@ from authlib.jose.errors import JoseError
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from casem.adapters.http import DestinationPolicy, GuardedAsyncTransport, allow_list_from_env
+from casem.adapters.http import DestinationPolicy, GuardedAsyncTransport, allow_list_from_env, guarded_client
 from casem.app.console import accounts, sessions
 from casem.app.console.accounts import SignInFailed
 from casem.services.case_console.web import context_of, is_secure, render, safe_next, set_session_cookie
@@ -59,7 +59,7 @@ class OidcProvider:
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._metadata_at > DISCOVERY_TTL_SECONDS:
-            async with self.client("") as client:
+            async with guarded_client(policy=self.policy) as client:
                 response = await client.get(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
                 response.raise_for_status()
                 found = response.json()
@@ -70,7 +70,7 @@ class OidcProvider:
 
     async def keys(self) -> Any:
         meta = await self.metadata()
-        async with self.client("") as client:
+        async with guarded_client(policy=self.policy) as client:
             response = await client.get(meta["jwks_uri"])
             response.raise_for_status()
             return JsonWebKey.import_key_set(response.json())
