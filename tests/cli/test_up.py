@@ -114,7 +114,7 @@ def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: 
     proc, output2 = _start(tmp_path, port)
     try:
         console_url = re.search(r"Console\s+(http://127\.0\.0\.1:\d+)", output2).group(1)
-        with httpx.Client(base_url=console_url, timeout=30) as browser:
+        with httpx.Client(base_url=console_url, timeout=30, follow_redirects=True) as browser:
             form = browser.get("/sign-in")
             token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
             signed_in = browser.post(
