@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # pytest workers: suites use per-worker databases, so they run in parallel safely.
 TEST_WORKERS ?= auto
 
-.PHONY: up test lint proto clean venv
+CONSOLE_ASSETS := casem/services/case_console/static/vendor/manifest.json
+
+.PHONY: up test lint proto clean venv console-assets
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +19,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-up: $(STAMP)
+# The web console's front-end libraries: `npm ci` from the lockfile, copied where casem serves them.
+$(CONSOLE_ASSETS): casem/services/case_console/frontend/package-lock.json
+	bash scripts/tools/build-console.sh
+
+console-assets: $(CONSOLE_ASSETS)
+
+up: $(STAMP) $(CONSOLE_ASSETS)
 	$(BIN)/casem up
 
-test: $(STAMP)
+test: $(STAMP) $(CONSOLE_ASSETS)
 	$(BIN)/ruff check casem tests bench scripts
 	$(BIN)/ruff format --check casem tests bench scripts
 	$(BIN)/lint-imports
 	bash scripts/tools/install.sh
+	bash scripts/tools/install-chromium.sh
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -36,4 +45,4 @@ proto: $(STAMP)
 	$(BIN)/python scripts/gen_proto.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache casem/services/case_console/static/vendor casem/services/case_console/frontend/node_modules

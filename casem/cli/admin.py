@@ -13,6 +13,8 @@ from rich.table import Table
 
 from casem.adapters.storage.tables import orgs, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.console.accounts import set_password as set_console_password
+from casem.app.console.sessions import end_other_sessions
 from casem.app.context import AppContext
 from casem.app.identity import service
 from casem.domain.errors import DomainError
@@ -102,3 +104,29 @@ def list_orgs() -> None:
     for row in _with_uow(go):
         table.add_row(row[0], row[1], str(row[2]))
     console.print(table)
+
+
+@app.command("set-password")
+def set_password(
+    email: str,
+    org_id: str | None = typer.Option(None, "--org", help="The user's org, when the e-mail is in several."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters (asked for)."
+    ),
+) -> None:
+    """Set a user's web console password (creating their console account); their other sessions end."""
+
+    async def go(uow: UnitOfWork) -> str:
+        conditions = [sa.func.lower(users.c.email) == email.lower()]
+        if org_id:
+            conditions.append(users.c.org_id == org_id)
+        found = (await uow.execute(sa.select(users.c.id, users.c.org_id).where(*conditions))).all()
+        if not found:
+            raise DomainError(f"no user with e-mail {email}; create one with `casem admin create-user`")
+        if len(found) > 1:
+            raise DomainError(f"{email} is a user in {len(found)} orgs: name one with --org")
+        account = await set_console_password(uow, found[0].org_id, found[0].id, password)
+        ended = await end_other_sessions(uow, account.id, keep=None)
+        return f"password set for {account.email}; {ended} session(s) ended"
+
+    console.print(_with_uow(go))

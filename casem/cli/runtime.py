@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from rich.panel import Panel
 
 from casem.adapters.storage.migrate import current_revision, upgrade
 from casem.adapters.storage.tables import orgs
+from casem.app.console.accounts import account_of_user, set_password
 from casem.app.context import AppContext
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org
 from casem.observability import configure_logging
@@ -31,7 +33,8 @@ BOOTSTRAP_FILE = "bootstrap-credentials.json"
 async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
     """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again."""
     if path.exists():
-        return BootstrapCredentials(**json.loads(path.read_text()))
+        saved = json.loads(path.read_text())
+        return BootstrapCredentials(**{k: saved[k] for k in ("org_id", "user_id", "api_key", "app_key")})
     async with ctx.uow() as uow:
         if await uow.scalar(sa.select(sa.func.count()).select_from(orgs)):
             raise typer.BadParameter(
@@ -46,8 +49,27 @@ async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
     return creds
 
 
+async def _first_admin_password(ctx: AppContext, creds: BootstrapCredentials, path: Path) -> str | None:
+    """The first admin's console password: made once (random), set on their account and kept beside the keys
+    (0600) so every `casem up` can say how to sign in. None when someone already set a password another way."""
+    saved = json.loads(path.read_text())
+    if saved.get("console_password"):
+        return saved["console_password"]
+    async with ctx.uow() as uow:
+        if await account_of_user(uow, creds.org_id, creds.user_id) is not None:
+            return None
+        password = secrets.token_urlsafe(15)
+        await set_password(uow, creds.org_id, creds.user_id, password)
+        await uow.commit()
+    saved["console_password"] = password
+    path.write_text(json.dumps(saved, indent=2))
+    path.chmod(0o600)
+    return password
+
+
 def up(
     http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT", help="HTTP API port."),
+    console_port: int = typer.Option(8081, envvar="CASEM_CONSOLE_PORT", help="Web console port."),
     grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="gRPC API port."),
     host: str = typer.Option("127.0.0.1", envvar="CASEM_HOST", help="Interface to listen on."),
     temporal_port: int = typer.Option(
@@ -70,11 +92,13 @@ def up(
     async def main() -> None:
         from casem.adapters.bus import open_bus
         from casem.cli.local_stack import LocalWorkers
+        from casem.services.case_console.runner import ConsoleOptions, start_console
         from casem.services.caseworker.schedules import ensure_schedules
         from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
         from casem.services.caseworker.worker import build_worker
 
         creds = await _bootstrap(ctx, creds_path)
+        admin_password = await _first_admin_password(ctx, creds, creds_path)
         caseworker = await connect(temporal, temporal_namespace())
         blobs = blobs_from_env()
         await ensure_schedules(caseworker.client, list(ctx.databases), task_queue=caseworker.task_queue)
@@ -83,10 +107,25 @@ def up(
         bus = open_bus()
         workers = LocalWorkers(ctx, bus, extras={"caseworker": caseworker})
         flavors = await workers.start()
+        console_bus = open_bus()
+        web, web_task, console_url = await start_console(
+            ctx,
+            console_bus,
+            ConsoleOptions(host, console_port),
+            blobs=blobs,
+            attachment_lifecycle=caseworker,
+            caseworker=caseworker,
+        )
+        sign_in = (
+            f"sign in as [bold]admin@casem.local[/] with password [bold]{admin_password}[/] (change it in Settings)"
+            if admin_password
+            else "sign in with the admin's password (`casem admin set-password admin@casem.local` sets a new one)"
+        )
 
         def ready(url: str, grpc: str | None) -> None:
             console.print(
                 Panel.fit(
+                    f"[bold]Console[/]    {console_url}  ← open this: {sign_in}\n"
                     f"[bold]HTTP API[/]   {url}\n"
                     f"[bold]gRPC API[/]   {grpc or 'not available'}\n"
                     f"[bold]DD-API-KEY[/]         {creds.api_key}\n"
@@ -107,6 +146,9 @@ def up(
                 app_state={"blobs": blobs, "attachment_lifecycle": caseworker, "caseworker": caseworker},
             )
         finally:
+            web.should_exit = True
+            await web_task
+            await console_bus.close()
             await workers.stop()
             await worker.shutdown()  # in-flight activities finish; unfinished ones resume on the next start
             await worker_task
@@ -148,7 +190,7 @@ def run(
     """Run one service of the seed in the foreground, as each Kubernetes Deployment does.
 
     Services: case-api, case-intake, case-indexer, case-event-relay, case-event-handler --flavor F,
-    caseworker. Examples:
+    caseworker, case-console (the web console). Examples:
 
       casem run case-api                                  # HTTP :8080, gRPC :50051
       CASEM_KAFKA_BOOTSTRAP=kafka:9092 casem run case-event-relay
@@ -217,6 +259,22 @@ def run(
 
         ctx = AppContext.open(migrate=migrate)
         asyncio.run(run_chat_interactions(ctx, host, grpc_port, http_port, ops_port))
+        return
+    if service == "case-console":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_console.runner import options_from_env, run_console
+        from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
+
+        ctx = AppContext.open(migrate=migrate)
+
+        async def case_console() -> None:
+            state: dict[str, object] = {"blobs": blobs_from_env()}
+            address = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+            if address:  # as case-api: uploads start their lifecycle workflow, merges their merge workflow
+                state["attachment_lifecycle"] = state["caseworker"] = await connect(address, temporal_namespace())
+            await run_console(ctx, open_bus(), options_from_env(host, http_port), ops_port=ops_port, **state)
+
+        asyncio.run(case_console())
         return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
     raise typer.Exit(2)

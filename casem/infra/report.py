@@ -205,6 +205,7 @@ _KIND_COLORS = {
     service_registry.ServiceKind.INDEXER: "#dcfce7",
     service_registry.ServiceKind.POLLER: "#fef9c3",
     service_registry.ServiceKind.TEMPORAL_WORKER: "#f3e8ff",
+    service_registry.ServiceKind.WEB: "#fde2e4",
 }
 
 

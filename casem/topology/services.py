@@ -13,6 +13,7 @@ class ServiceKind(StrEnum):
     INDEXER = "Kafka consumer + search index writer"
     POLLER = "Postgres change poller + Kafka producer"
     TEMPORAL_WORKER = "Temporal worker"
+    WEB = "HTTP web console + Kafka consumer"
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,15 @@ SERVICES: tuple[Service, ...] = (
         "timelines and trigger follow-up automation.",
         grpc=True,
         http=True,  # the Slack and Teams bridges (casem/services/case_chat_interactions/__init__.py says why)
+    ),
+    # Not in the seed: casem's own web console (sessions, CSRF, SSE), a transport over the application layer
+    # like case-api, kept apart from the API's origin; each replica consumes the domain events for live pages.
+    Service(
+        "case-console",
+        ServiceKind.WEB,
+        "The web console people use to triage and work cases: server-rendered pages over the same use cases "
+        "as the API, with live updates fed by the tenant `domain-events` topics.",
+        http=True,
     ),
 )
 

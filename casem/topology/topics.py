@@ -95,3 +95,9 @@ def handler_group(flavor: str) -> str:
 
 def dead_letter_topic(flavor: str) -> str:
     return f"case-event-handler-{flavor}.dlq"
+
+
+def console_live_group(replica: str) -> str:
+    """Consumer group of one case-console replica's live feed: one group per replica, so each sees every
+    domain event (it fans them out to its own browsers) and starts at the end of the log."""
+    return f"case-console-live-{replica}"

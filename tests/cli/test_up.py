@@ -31,6 +31,7 @@ def _start(tmp_path: Path, http_port: int) -> tuple[subprocess.Popen[str], str]:
         **os.environ,
         "CASEM_DATA_DIR": str(tmp_path),
         "CASEM_HTTP_PORT": str(http_port),
+        "CASEM_CONSOLE_PORT": str(_free_port()),
         "CASEM_GRPC_PORT": str(_free_port()),
         "CASEM_TEMPORAL_PORT": str(_free_port()),
         "COLUMNS": "200",
@@ -104,9 +105,24 @@ def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 
+    # The printed console URL and first admin's password sign in to the web console.
+    console_url = re.search(r"Console\s+(http://127\.0\.0\.1:\d+)", output).group(1)
+    password = re.search(r"admin@casem\.local.*? with password (\S+)", output).group(1)
+    assert console_url and password
+
     # A second run reuses the data and shows the same keys.
     proc, output2 = _start(tmp_path, port)
-    proc.send_signal(signal.SIGTERM)
+    try:
+        console_url = re.search(r"Console\s+(http://127\.0\.0\.1:\d+)", output2).group(1)
+        with httpx.Client(base_url=console_url, timeout=30, follow_redirects=True) as browser:
+            form = browser.get("/sign-in")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+            signed_in = browser.post(
+                "/sign-in", data={"csrf_token": token, "email": "admin@casem.local", "password": password}
+            )
+            assert signed_in.status_code == 200 and "<title>Cases · casem</title>" in signed_in.text, signed_in.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert api_key in output2 and app_key in output2
     assert (tmp_path / "case-management.db").exists()
