@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -14,14 +15,15 @@ from rich.table import Table
 from casem.adapters.storage.tables import orgs, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.context import AppContext
-from casem.app.identity import service
+from casem.app.identity import keys, service
 from casem.domain.errors import DomainError
 from casem.domain.identity import API_KEY, APP_KEY
 
 app = typer.Typer(
     help="Administer orgs, users and API/application keys.\n\n"
     "Example: casem admin create-org Acme; casem admin create-user ORG_ID jane@acme.test; "
-    "casem admin create-key ORG_ID --kind application --user USER_ID",
+    "casem admin create-key ORG_ID --kind application --user USER_ID; casem admin list-keys ORG_ID; "
+    "casem admin revoke-key ORG_ID KEY_ID",
     no_args_is_help=True,
 )
 console = Console()
@@ -78,9 +80,9 @@ def create_key(
     """Issue a key and print the secret: it is shown only now, casem stores its hash."""
 
     async def go(uow: UnitOfWork) -> str:
-        if not await service.org_exists(uow, org_id):
-            raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
-        return service.issue_key(uow, org_id, kind, name, user_id=user).secret
+        await _require_org(uow, org_id)
+        # The shared use case: the user must be an enabled user of this org (checked before anything is stored).
+        return (await keys.create_key(uow, org_id, kind, name, owner_id=user)).secret
 
     console.print(_with_uow(go))
 
@@ -102,3 +104,105 @@ def list_orgs() -> None:
     for row in _with_uow(go):
         table.add_row(row[0], row[1], str(row[2]))
     console.print(table)
+
+
+async def _require_org(uow: UnitOfWork, org_id: str) -> None:
+    if not await service.org_exists(uow, org_id):
+        raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
+
+
+FORMAT_HELP = "table (for people) or json (for scripts)."
+
+
+def _check_format(output: str) -> None:
+    if output not in ("table", "json"):
+        raise typer.BadParameter(f"--format must be table or json, not {output!r}")
+
+
+@app.command("list-users")
+def list_users(
+    org_id: str,
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """List an org's users (id, email, name, status)."""
+    _check_format(output)
+
+    async def go(uow: UnitOfWork) -> list[dict[str, object]]:
+        await _require_org(uow, org_id)
+        found: list[dict[str, object]] = []
+        number = 0
+        while True:  # every page: the admin wants the whole org
+            batch, _total, _filtered = await service.list_users(
+                uow, org_id, service.page_of(number, service.PAGE_SIZE_MAX), sort="email"
+            )
+            found += [
+                {"id": u.id, "email": u.email, "name": u.name, "status": "disabled" if u.disabled else "active"}
+                for u in batch
+            ]
+            if len(batch) < service.PAGE_SIZE_MAX:
+                return found
+            number += 1
+
+    rows = _with_uow(go)
+    if output == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("user id", "email", "name", "status")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["email"]), str(row["name"] or ""), str(row["status"]))
+    console.print(table)
+
+
+@app.command("list-keys")
+def list_keys(
+    org_id: str,
+    kind: str | None = typer.Option(None, help=f"Only {API_KEY!r} or only {APP_KEY!r} keys; default both."),
+    user: str | None = typer.Option(None, help="Only the application keys of this user."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """List an org's live keys: id, kind, name, last four characters, owner. Secrets are never shown."""
+    _check_format(output)
+    if kind not in (None, API_KEY, APP_KEY):
+        raise typer.BadParameter(f"--kind must be {API_KEY!r} or {APP_KEY!r}")
+    kinds = [kind] if kind else ([APP_KEY] if user else [API_KEY, APP_KEY])
+
+    async def go(uow: UnitOfWork) -> list[dict[str, object]]:
+        await _require_org(uow, org_id)
+        if user is not None:
+            await keys.owner_in_org(uow, org_id, user)
+        rows: list[dict[str, object]] = []
+        for k in kinds:
+            found, _ = await keys.list_keys(uow, org_id, k, None, owner_id=user)
+            rows += [
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "name": c.name,
+                    "last4": c.last4,
+                    "owner": c.user_id,
+                    "created_at": c.created_at.isoformat(),
+                }
+                for c in found
+            ]
+        return rows
+
+    rows = _with_uow(go)
+    if output == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("key id", "kind", "name", "last4", "owner (user id)", "created")
+    for row in rows:
+        table.add_row(*(str(row[c] or "") for c in ("id", "kind", "name", "last4", "owner", "created_at")))
+    console.print(table)
+
+
+@app.command("revoke-key")
+def revoke_key(org_id: str, key_id: str) -> None:
+    """Revoke a key of the org: from the next request on it authenticates nothing."""
+
+    async def go(uow: UnitOfWork) -> str:
+        await _require_org(uow, org_id)
+        revoked = await keys.revoke_key(uow, org_id, key_id, actor_id=None)
+        return f"revoked {revoked.kind} key {revoked.id} ({revoked.name}, ...{revoked.last4})"
+
+    console.print(_with_uow(go))

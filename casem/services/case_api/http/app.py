@@ -39,6 +39,7 @@ def _routers() -> list:
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
     from casem.services.case_api.identity.views import router as identity
     from casem.services.case_api.insights.views import router as insights
+    from casem.services.case_api.keys.views import router as keys
     from casem.services.case_api.maintenance_windows.views import router as maintenance_windows
     from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
@@ -70,6 +71,7 @@ def _routers() -> list:
         case_links,
         maintenance_windows,
         insights,
+        keys,
         cases,
     ]
 
