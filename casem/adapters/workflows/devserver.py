@@ -202,7 +202,7 @@ def start_dev_server(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one prctl before exec; started before any thread
+        preexec_fn=_die_with_parent(),  # one prctl before exec
     )
     server = DevServer(process=process, host=host, port=port, db_file=db_file, binary=binary, log_file=log_file)
     while True:

@@ -4,7 +4,8 @@ Per message: parse the CloudEvent (a message that is not one goes straight to th
 topic), skip event types the flavor does not declare, then apply the effect in a unit of work
 that also records the event id as processed, so a redelivered event is a no-op. A failing effect
 is retried with exponential back-off; after `max_attempts` the message goes to the flavor's
-dead-letter topic with the error, and its offset is committed only after the dead letter is
+dead-letter topic with the error (an engine being away is not the message's fault: it waits, without using
+up attempts, until the engine is back), and its offset is committed only after the dead letter is
 acknowledged: nothing is dropped.
 """
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Message, Producer
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
@@ -62,6 +64,11 @@ class FlavorRunner:
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
         self.retry = retry or RetryPolicy()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """From now on an event waiting for an engine gives up (uncommitted) so the process can end."""
+        self._stopping = True
 
     async def process(self, message: Message) -> None:
         """The RunTask function: returns once the message's outcome is durable (applied or dead-lettered)."""
@@ -75,20 +82,32 @@ class FlavorRunner:
             HANDLED.labels(name, "skipped").inc()
             return
         backoff = self.retry.initial_backoff_s
-        for attempt in range(1, self.retry.max_attempts + 1):
+        attempt = 0
+        while True:
             try:
                 applied = await self.apply(event)
                 HANDLED.labels(name, "applied" if applied else "duplicate").inc()
                 return
             except PoisonMessage as exc:
-                await self.dead_letter(message, str(exc), attempts=attempt)
+                await self.dead_letter(message, str(exc), attempts=attempt + 1)
                 return
             except Exception as exc:  # any failure of the effect is retried, then dead-lettered
-                if attempt == self.retry.max_attempts:
-                    await self.dead_letter(message, f"{type(exc).__name__}: {exc}", attempts=attempt)
-                    return
-                HANDLED.labels(name, "retried").inc()
-                log.warning("effect failed; retrying", flavor=name, event_id=event.id, attempt=attempt, error=str(exc))
+                if is_unavailable(exc):
+                    if self._stopping:
+                        raise  # shutting down: left uncommitted, the next owner of the partition retries it
+                    # An engine is away (database, search, Temporal...): the event is fine, so it waits for the
+                    # engine however long that takes, uncommitted, instead of using up its attempts.
+                    HANDLED.labels(name, "waited").inc()
+                    log.warning("engine unavailable; waiting", flavor=name, event_id=event.id, error=repr(exc)[:300])
+                else:
+                    attempt += 1
+                    if attempt >= self.retry.max_attempts:
+                        await self.dead_letter(message, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                        return
+                    HANDLED.labels(name, "retried").inc()
+                    log.warning(
+                        "effect failed; retrying", flavor=name, event_id=event.id, attempt=attempt, error=str(exc)
+                    )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry.max_backoff_s)
 

@@ -77,7 +77,7 @@ async def run_flavor(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: (stop.set(), processor.stop()))
+        loop.add_signal_handler(sig, lambda: (stop.set(), runner.stop(), processor.stop()))
 
     readiness = database_readiness(context.databases)
 

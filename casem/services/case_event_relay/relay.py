@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import OutgoingMessage, Producer, PublishError
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
@@ -170,17 +171,22 @@ class Relay:
             try:
                 published = await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
                 backoff = self.settings.backoff_initial_s
-            except PublishError as exc:
+                if time.monotonic() - last_retention > self.settings.retention_every_s:
+                    last_retention = time.monotonic()
+                    await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
+                if published < self.settings.batch_size:
+                    await observe_backlog(self.db)
+            except Exception as exc:
+                # The bus refused or an engine (bus, database) is away: nothing was marked published, so
+                # the same rows are claimed again after the back-off. Anything else is a bug: raise it.
+                if not (isinstance(exc, PublishError) or is_unavailable(exc)):
+                    raise
                 FAILURES.labels(self.db.tenant).inc()
-                log.warning("publish failed; backing off", tenant=self.db.tenant, error=str(exc), backoff_s=backoff)
+                log.warning("relay pass failed; backing off", tenant=self.db.tenant, error=str(exc), backoff_s=backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self.settings.backoff_max_s)
                 continue
-            if time.monotonic() - last_retention > self.settings.retention_every_s:
-                last_retention = time.monotonic()
-                await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
             if published < self.settings.batch_size:
-                await observe_backlog(self.db)
                 await self._sleep(self.settings.idle_poll_s)
 
 

@@ -35,6 +35,7 @@ import grpc
 import structlog
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
     CommitOffsets,
@@ -164,7 +165,8 @@ class Indexer:
         if not refs:
             return
         backoff = self.settings.initial_backoff_s
-        for attempt in range(1, self.settings.index_attempts + 1):
+        attempt = 0
+        while True:
             try:
                 # The master, not a replica: the case was committed a moment ago.
                 async with self.context.uow(self.tenant, read_only=True) as uow:
@@ -175,10 +177,15 @@ class Indexer:
                     if case_id not in docs:  # deleted since it was ingested: it must not linger
                         await self.search.delete(self.tenant, org, case_id)
                 break
-            except (SearchBackendError, OSError) as exc:
-                if attempt == self.settings.index_attempts:
-                    raise
-                log.warning("index write failed; retrying", error=str(exc), attempt=attempt)
+            except Exception as exc:
+                # An engine away (the database for the read, the index for the write) is waited for however
+                # long it takes; other failures get `index_attempts`, then the indexer fails and restarts.
+                waiting = is_unavailable(exc) and not self._stopping
+                if not waiting:
+                    attempt += 1
+                    if attempt >= self.settings.index_attempts or not isinstance(exc, SearchBackendError | OSError):
+                        raise
+                log.warning("index write failed; retrying", error=repr(exc)[:300], attempt=attempt, waiting=waiting)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff_s)
         now = datetime.now(UTC)
