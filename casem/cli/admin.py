@@ -147,7 +147,10 @@ def list_users(
     if output == "json":
         print(json.dumps(rows, indent=2))
         return
-    table = Table("user id", "email", "name", "status")
+    table = Table()
+    table.add_column("user id", no_wrap=True, min_width=36)
+    for name in ("email", "name", "status"):
+        table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(str(row["id"]), str(row["email"]), str(row["name"] or ""), str(row["status"]))
     console.print(table)
@@ -170,29 +173,35 @@ def list_keys(
         await _require_org(uow, org_id)
         if user is not None:
             await keys.owner_in_org(uow, org_id, user)
-        rows: list[dict[str, object]] = []
-        for k in kinds:
-            found, _ = await keys.list_keys(uow, org_id, k, None, owner_id=user)
-            rows += [
-                {
-                    "id": c.id,
-                    "kind": c.kind,
-                    "name": c.name,
-                    "last4": c.last4,
-                    "owner": c.user_id,
-                    "created_at": c.created_at.isoformat(),
-                }
-                for c in found
-            ]
-        return rows
+        found = [c for k in kinds for c in (await keys.list_keys(uow, org_id, k, None, owner_id=user))[0]]
+        owners = {u.id: u.email for u in await keys.users_by_id(uow, org_id, {c.user_id for c in found} - {None})}
+        return [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "name": c.name,
+                "last4": c.last4,
+                "owner": c.user_id,
+                "owner_email": owners.get(c.user_id or ""),
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in found
+        ]
 
     rows = _with_uow(go)
     if output == "json":
         print(json.dumps(rows, indent=2))
         return
-    table = Table("key id", "kind", "name", "last4", "owner (user id)", "created")
+    table = Table()
+    # Ids are what `revoke-key` takes: never cut them; names and owners wrap instead (--format json has it all).
+    table.add_column("key id", no_wrap=True, min_width=36)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("last4", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("owner", overflow="fold")
     for row in rows:
-        table.add_row(*(str(row[c] or "") for c in ("id", "kind", "name", "last4", "owner", "created_at")))
+        kind = "app" if row["kind"] == APP_KEY else "api"
+        table.add_row(str(row["id"]), kind, str(row["last4"]), str(row["name"]), str(row["owner_email"] or "(org)"))
     console.print(table)
 
 
