@@ -12,3 +12,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if config.getoption("-k") or config.getoption("-m"):
                 continue  # a filtered run is not the whole suite
             raise pytest.UsageError(f"CASEM_REQUIRE_{engine.upper()}=1 but no test is marked @pytest.mark.{engine}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The outage test's counts (writes acknowledged, present, lost) in every run's output, passed or not."""
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, value in getattr(report, "user_properties", ()):
+            if name == "outage_report":
+                terminalreporter.write_sep("-", "engine outages")
+                terminalreporter.write_line(str(value))

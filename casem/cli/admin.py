@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -16,14 +17,15 @@ from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.console.accounts import set_password as set_console_password
 from casem.app.console.sessions import end_other_sessions
 from casem.app.context import AppContext
-from casem.app.identity import service
+from casem.app.identity import keys, service
 from casem.domain.errors import DomainError
 from casem.domain.identity import API_KEY, APP_KEY
 
 app = typer.Typer(
     help="Administer orgs, users and API/application keys.\n\n"
     "Example: casem admin create-org Acme; casem admin create-user ORG_ID jane@acme.test; "
-    "casem admin create-key ORG_ID --kind application --user USER_ID",
+    "casem admin create-key ORG_ID --kind application --user USER_ID; casem admin list-keys ORG_ID; "
+    "casem admin revoke-key ORG_ID KEY_ID",
     no_args_is_help=True,
 )
 console = Console()
@@ -80,9 +82,9 @@ def create_key(
     """Issue a key and print the secret: it is shown only now, casem stores its hash."""
 
     async def go(uow: UnitOfWork) -> str:
-        if not await service.org_exists(uow, org_id):
-            raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
-        return service.issue_key(uow, org_id, kind, name, user_id=user).secret
+        await _require_org(uow, org_id)
+        # The shared use case: the user must be an enabled user of this org (checked before anything is stored).
+        return (await keys.create_key(uow, org_id, kind, name, owner_id=user)).secret
 
     console.print(_with_uow(go))
 
@@ -128,5 +130,116 @@ def set_password(
         account = await set_console_password(uow, found[0].org_id, found[0].id, password)
         ended = await end_other_sessions(uow, account.id, keep=None)
         return f"password set for {account.email}; {ended} session(s) ended"
+
+    console.print(_with_uow(go))
+
+
+async def _require_org(uow: UnitOfWork, org_id: str) -> None:
+    if not await service.org_exists(uow, org_id):
+        raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
+
+
+FORMAT_HELP = "table (for people) or json (for scripts)."
+
+
+def _check_format(output: str) -> None:
+    if output not in ("table", "json"):
+        raise typer.BadParameter(f"--format must be table or json, not {output!r}")
+
+
+@app.command("list-users")
+def list_users(
+    org_id: str,
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """List an org's users (id, email, name, status)."""
+    _check_format(output)
+
+    async def go(uow: UnitOfWork) -> list[dict[str, object]]:
+        await _require_org(uow, org_id)
+        found: list[dict[str, object]] = []
+        number = 0
+        while True:  # every page: the admin wants the whole org
+            batch, _total, _filtered = await service.list_users(
+                uow, org_id, service.page_of(number, service.PAGE_SIZE_MAX), sort="email"
+            )
+            found += [
+                {"id": u.id, "email": u.email, "name": u.name, "status": "disabled" if u.disabled else "active"}
+                for u in batch
+            ]
+            if len(batch) < service.PAGE_SIZE_MAX:
+                return found
+            number += 1
+
+    rows = _with_uow(go)
+    if output == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    table.add_column("user id", no_wrap=True, min_width=36)
+    for name in ("email", "name", "status"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["email"]), str(row["name"] or ""), str(row["status"]))
+    console.print(table)
+
+
+@app.command("list-keys")
+def list_keys(
+    org_id: str,
+    kind: str | None = typer.Option(None, help=f"Only {API_KEY!r} or only {APP_KEY!r} keys; default both."),
+    user: str | None = typer.Option(None, help="Only the application keys of this user."),
+    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """List an org's live keys: id, kind, name, last four characters, owner. Secrets are never shown."""
+    _check_format(output)
+    if kind not in (None, API_KEY, APP_KEY):
+        raise typer.BadParameter(f"--kind must be {API_KEY!r} or {APP_KEY!r}")
+    kinds = [kind] if kind else ([APP_KEY] if user else [API_KEY, APP_KEY])
+
+    async def go(uow: UnitOfWork) -> list[dict[str, object]]:
+        await _require_org(uow, org_id)
+        if user is not None:
+            await keys.owner_in_org(uow, org_id, user)
+        found = [c for k in kinds for c in (await keys.list_keys(uow, org_id, k, None, owner_id=user))[0]]
+        owners = {u.id: u.email for u in await keys.users_by_id(uow, org_id, {c.user_id for c in found} - {None})}
+        return [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "name": c.name,
+                "last4": c.last4,
+                "owner": c.user_id,
+                "owner_email": owners.get(c.user_id or ""),
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in found
+        ]
+
+    rows = _with_uow(go)
+    if output == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    # Ids are what `revoke-key` takes: never cut them; names and owners wrap instead (--format json has it all).
+    table.add_column("key id", no_wrap=True, min_width=36)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("last4", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("owner", overflow="fold")
+    for row in rows:
+        kind = "app" if row["kind"] == APP_KEY else "api"
+        table.add_row(str(row["id"]), kind, str(row["last4"]), str(row["name"]), str(row["owner_email"] or "(org)"))
+    console.print(table)
+
+
+@app.command("revoke-key")
+def revoke_key(org_id: str, key_id: str) -> None:
+    """Revoke a key of the org: from the next request on it authenticates nothing."""
+
+    async def go(uow: UnitOfWork) -> str:
+        await _require_org(uow, org_id)
+        revoked = await keys.revoke_key(uow, org_id, key_id, actor_id=None)
+        return f"revoked {revoked.kind} key {revoked.id} ({revoked.name}, ...{revoked.last4})"
 
     console.print(_with_uow(go))

@@ -76,6 +76,47 @@ class Credential(EventRecorder):
     last4: str = ""
     created_at: datetime = field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    # Added by the Key Management API: who made and last changed the key, and Datadog's API key settings.
+    modified_at: datetime | None = None
+    created_by: str | None = None
+    modified_by: str | None = None
+    category: str | None = None
+    remote_config_read_enabled: bool = False
+
+    @property
+    def resource(self) -> str:
+        return "api_key" if self.kind == API_KEY else "application_key"
+
+    def record_created(self, actor_id: str | None) -> None:
+        self.created_by = actor_id
+        self._record("created", actor_id, {})
+
+    def update(self, actor_id: str | None, **changes: Any) -> None:
+        """Rename or re-set the key's settings; records which fields changed (never the secret or its hash)."""
+        changed = {name: value for name, value in changes.items() if getattr(self, name) != value}
+        for name, value in changed.items():
+            setattr(self, name, value)
+        self.modified_at, self.modified_by = utcnow(), actor_id
+        self._record("updated", actor_id, {"changed": sorted(changed)})
+
+    def revoke(self, actor_id: str | None) -> None:
+        """From now on the key authenticates nothing; the row stays for the audit trail."""
+        self.revoked_at = self.modified_at = utcnow()
+        self.modified_by = actor_id
+        self._record("revoked", actor_id, {})
+
+    def _record(self, what: str, actor_id: str | None, data: dict[str, Any]) -> None:
+        data = {"name": self.name, "last4": self.last4, "owner_id": self.user_id, **data}
+        self.record(
+            DomainEvent(
+                type=f"{self.resource}.{what}",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.id,
+                subject_type=self.resource,
+                data=data,
+            )
+        )
 
 
 def hash_key(secret: str) -> str:

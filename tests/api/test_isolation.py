@@ -97,6 +97,9 @@ WINDOW = {
     }
 }
 
+API_KEY_UPDATE = {"data": {"type": "api_keys", "id": "{api_key_id}", "attributes": {"name": "x"}}}
+APP_KEY_UPDATE = {"data": {"type": "application_keys", "id": "{app_key_id}", "attributes": {"name": "x"}}}
+
 PROBES: list[Probe] = [
     # projects
     Probe("GET", "/api/v2/cases/projects/{project_id}"),
@@ -264,6 +267,16 @@ PROBES: list[Probe] = [
     # users and teams
     Probe("GET", "/api/v2/users/{user_id}"),
     Probe("GET", "/api/v2/team/{team_id}"),
+    # key management: A's keys are out of B's reach, by the org-wide and by the current-user routes
+    Probe("GET", "/api/v2/api_keys/{api_key_id}"),
+    Probe("PATCH", "/api/v2/api_keys/{api_key_id}", API_KEY_UPDATE),
+    Probe("DELETE", "/api/v2/api_keys/{api_key_id}"),
+    Probe("GET", "/api/v2/application_keys/{app_key_id}"),
+    Probe("PATCH", "/api/v2/application_keys/{app_key_id}", APP_KEY_UPDATE),
+    Probe("DELETE", "/api/v2/application_keys/{app_key_id}"),
+    Probe("GET", "/api/v2/current_user/application_keys/{app_key_id}"),
+    Probe("PATCH", "/api/v2/current_user/application_keys/{app_key_id}", APP_KEY_UPDATE),
+    Probe("DELETE", "/api/v2/current_user/application_keys/{app_key_id}"),
 ]
 
 # Routes that create in the caller's own org and name nothing of another org: B may reuse A's unique
@@ -275,6 +288,8 @@ CREATES = {
     ("POST", "/api/v2/users"),
     ("POST", "/api/v2/team"),
     ("POST", "/api/v2/maintenance_windows"),
+    ("POST", "/api/v2/api_keys"),
+    ("POST", "/api/v2/current_user/application_keys"),
 }
 
 # Query strings for listing routes that filter: B's answers must still hold none of A's data.
@@ -390,7 +405,22 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "notification_id": org.server.call(_inbox_entry(org, case["id"], case["attributes"]["key"])),
         "merge_id": org.server.call(_merge_entry(org, case["id"])),
         **_build_views_links(org, project["id"], case["id"]),
+        **_build_keys(org),
     }
+
+
+def _build_keys(org: OrgClient) -> dict[str, str]:
+    """An API key and an application key of A's (not its bootstrap pair: a broken probe must not lock A out)."""
+    api_key = _ok(
+        org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": MARKER}}})
+    )
+    app_key = _ok(
+        org.http.post(
+            "/api/v2/current_user/application_keys",
+            json={"data": {"type": "application_keys", "attributes": {"name": MARKER}}},
+        )
+    )
+    return {"api_key_id": api_key["data"]["id"], "app_key_id": app_key["data"]["id"]}
 
 
 def _build_views_links(org: OrgClient, project_id: str, case_id: str) -> dict[str, str]:
@@ -581,7 +611,7 @@ def test_creating_never_collides_with_another_orgs_names(world: World) -> None:
         assert world.ids["project_id"] not in response.text
 
 
-@pytest.mark.parametrize("keys", ["none", "wrong", "mixed", "api-only"])
+@pytest.mark.parametrize("keys", ["none", "wrong", "mixed", "api-only", "swapped"])
 def test_every_route_refuses_bad_keys_with_403(world: World, server: LiveServer, keys: str) -> None:
     headers = {
         "none": {"DD-API-KEY": "", "DD-APPLICATION-KEY": ""},
@@ -589,6 +619,8 @@ def test_every_route_refuses_bad_keys_with_403(world: World, server: LiveServer,
         # Each key is valid, but they belong to different orgs.
         "mixed": {"DD-API-KEY": world.a.creds.api_key, "DD-APPLICATION-KEY": world.b.creds.app_key},
         "api-only": {"DD-API-KEY": world.a.creds.api_key, "DD-APPLICATION-KEY": ""},
+        # Each key is valid and of the same org, but in the other's header.
+        "swapped": {"DD-API-KEY": world.a.creds.app_key, "DD-APPLICATION-KEY": world.a.creds.api_key},
     }[keys]
     failures = []
     routes = sorted(_routes(server))

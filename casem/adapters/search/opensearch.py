@@ -214,10 +214,15 @@ class OpenSearchSearch(SearchPort):
             headers["content-type"] = "application/json"
         try:
             response = await self._http.request(method, path, content=content, headers=headers, params=params)
+        except httpx.TransportError as e:
+            raise SearchBackendError(f"{method} {path}: {e!r}", unavailable=True) from e
         except httpx.HTTPError as e:
             raise SearchBackendError(f"{method} {path}: {e}") from e
         if response.status_code not in ok:
-            raise SearchBackendError(f"{method} {path}: HTTP {response.status_code}: {response.text[:2000]}")
+            raise SearchBackendError(
+                f"{method} {path}: HTTP {response.status_code}: {response.text[:2000]}",
+                unavailable=response.status_code in (429, 502, 503, 504),
+            )
         return response
 
     async def _indices_behind(self, alias: str) -> list[str]:

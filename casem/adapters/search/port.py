@@ -60,7 +60,12 @@ Docs = Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 
 
 class SearchBackendError(RuntimeError):
-    """The engine refused or failed a request (its own message is kept)."""
+    """The engine refused or failed a request (its own message is kept). `unavailable`: the engine could not be
+    reached or said it cannot serve now (connection errors, 429, 502-504): retry later, the request was fine."""
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 class SearchPage(NamedTuple):

@@ -102,6 +102,13 @@ credentials = sa.Table(
     sa.Column("last4", sa.String(4), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime),
+    # Added in 0011_keys (the Key Management API).
+    sa.Column("modified_at", UTCDateTime),
+    sa.Column("created_by", ID),
+    sa.Column("modified_by", ID),
+    sa.Column("category", sa.String(64)),
+    sa.Column("remote_config_read_enabled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Index("ix_credentials_org_kind", "org_id", "kind", "revoked_at"),
 )
 
 projects = sa.Table(

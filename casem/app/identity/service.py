@@ -202,7 +202,7 @@ def page_of(number: int | None, size: int | None, default_size: int = 10) -> Pag
     return Page(number, size)
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -227,7 +227,7 @@ async def list_users(
     in_org = users.c.org_id == org_id
     conditions: list[Any] = [in_org]
     if text:
-        pattern = _like(text)
+        pattern = like_pattern(text)
         conditions.append(
             sa.or_(
                 *(sa.func.lower(c).like(pattern, escape="\\") for c in (users.c.email, users.c.handle, users.c.name))
@@ -274,7 +274,7 @@ async def list_teams(
         raise InvalidInput(f"sort must be one of {', '.join(sorted(TEAM_SORTS))}")
     conditions: list[Any] = [teams.c.org_id == org_id]
     if keyword:
-        pattern = _like(keyword)
+        pattern = like_pattern(keyword)
         columns = (teams.c.name, teams.c.handle, teams.c.description)
         conditions.append(sa.or_(*(sa.func.lower(c).like(pattern, escape="\\") for c in columns)))
     descending = sort == "-name"

@@ -218,8 +218,12 @@ class _Importer:
         if holder is not None:
             self.report._conflict("keys", where, f"the same key is already stored under id {holder}; left unchanged")
             return
-        if r.user_id is not None and await uow.session.get(User, r.user_id) is None:
-            raise ImportFileError(f"{where}: field 'user_id': user {r.user_id} is neither in the file nor stored")
+        owner = await uow.session.get(User, r.user_id) if r.user_id is not None else None
+        if r.user_id is not None and (owner is None or owner.org_id != org_id):
+            # A key acts as a user of its own org only: another org's user is as unknown as a missing one.
+            raise ImportFileError(
+                f"{where}: field 'user_id': user {r.user_id} is neither in the file nor stored in this org"
+            )
 
         async def issue() -> identity.IssuedKey:
             return identity.issue_key(

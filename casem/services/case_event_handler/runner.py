@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Message, Producer
 from casem.adapters.bus.strategies import DeadLetterPolicy, Retry, RetryPolicy
 from casem.adapters.storage.tables import handler_processed_events
@@ -55,7 +56,9 @@ class FlavorRunner:
         self.context = context
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
-        self.retry = retry or RetryPolicy()
+        # An engine being away (database, search, Temporal...) is not the event's fault: it waits for the
+        # engine however long that takes, uncommitted, instead of using up its attempts and dead-lettering.
+        self.retry = retry or RetryPolicy(wait_on=is_unavailable)
         # The policies the flavor's RunTask applies around `handle` (see service.build_processor).
         self.retrying = Retry(self.retry, on_retry=self._retrying)
         self.dead_letter = DeadLetterPolicy(
@@ -66,6 +69,10 @@ class FlavorRunner:
             on_dead_letter=self._dead_lettered,
         )
         self._process = self.retrying.wrap(self.handle, self.dead_letter)
+
+    def stop(self) -> None:
+        """From now on a retry or a wait for an engine gives up (uncommitted) so the process can end."""
+        self.retrying.stop()
 
     async def process(self, message: Message) -> None:
         """`handle` with the retries and dead letters of the pipeline, for callers outside one:
@@ -100,9 +107,10 @@ class FlavorRunner:
         return True
 
     def _retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
-        HANDLED.labels(self.flavor.name, "retried").inc()
+        waiting = self.retry.waits_for(error)
+        HANDLED.labels(self.flavor.name, "waited" if waiting else "retried").inc()
         log.warning(
-            "effect failed; retrying",
+            "engine unavailable; waiting" if waiting else "effect failed; retrying",
             flavor=self.flavor.name,
             event_id=dict(message.headers).get("ce_id", b"").decode(errors="replace") or None,
             offset=message.offset,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import structlog
 
 from casem.adapters.bus import Bus, Consumer
-from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RetryPolicy, RunTask, StreamProcessor
+from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
 from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
@@ -77,12 +77,12 @@ async def run_flavor(
     topics = await prepare_topics(bus, tenants, flavor_name)
     consumer = bus.consumer(handler_group(flavor_name), topics)
     producer = bus.producer()
-    runner = FlavorRunner(flavor, context, producer, services, RetryPolicy())
+    runner = FlavorRunner(flavor, context, producer, services)
     processor = build_processor(runner, consumer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: (stop.set(), processor.stop()))
+        loop.add_signal_handler(sig, lambda: (stop.set(), runner.stop(), processor.stop()))
 
     readiness = database_readiness(context.databases)
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
@@ -46,8 +47,9 @@ class RelaySettings:
     batch_size: int = 500
     idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
+    # (and while the database is away: the claim rolled back, nothing was marked).
     backoff: RetryPolicy = RetryPolicy(
-        max_attempts=None, initial_backoff_s=0.5, max_backoff_s=30.0, retry_on=PublishError
+        max_attempts=None, initial_backoff_s=0.5, max_backoff_s=30.0, retry_on=PublishError, wait_on=is_unavailable
     )
     retention: timedelta = timedelta(days=7)
     retention_every_s: float = 3600.0
@@ -159,6 +161,7 @@ class Relay:
         self.settings = settings or RelaySettings()
         self._stop = asyncio.Event()
         self._publish = Retry(self.settings.backoff, on_retry=self._publish_failed)
+        self._last_retention = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,28 +173,30 @@ class Relay:
 
     async def _relay_pass(self) -> int:
         try:
-            return await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
-        except PublishError:
-            FAILURES.labels(self.db.tenant).inc()  # every failed pass, the one cut short by stop() included
-            raise
-
-    def _publish_failed(self, error: BaseException, attempt: int, delay_s: float) -> None:
-        log.warning("publish failed; backing off", tenant=self.db.tenant, error=str(error), backoff_s=delay_s)
-
-    async def run(self) -> None:
-        last_retention = 0.0
-        while not self._stop.is_set():
-            try:
-                published = await self._publish.call(self._relay_pass)
-            except PublishError:
-                if self._stop.is_set():
-                    break  # stopped while backing off: the rows stay unpublished for the next run
-                raise
-            if time.monotonic() - last_retention > self.settings.retention_every_s:
-                last_retention = time.monotonic()
+            published = await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
+            if time.monotonic() - self._last_retention > self.settings.retention_every_s:
+                self._last_retention = time.monotonic()
                 await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
             if published < self.settings.batch_size:
                 await observe_backlog(self.db)
+            return published
+        except Exception as exc:
+            if isinstance(exc, PublishError) or is_unavailable(exc):
+                FAILURES.labels(self.db.tenant).inc()  # every failed pass, the one cut short by stop() included
+            raise
+
+    def _publish_failed(self, error: BaseException, attempt: int, delay_s: float) -> None:
+        log.warning("relay pass failed; backing off", tenant=self.db.tenant, error=str(error), backoff_s=delay_s)
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                published = await self._publish.call(self._relay_pass)
+            except Exception as exc:
+                if self._stop.is_set() and (isinstance(exc, PublishError) or is_unavailable(exc)):
+                    break  # stopped while backing off: the rows stay unpublished for the next run
+                raise
+            if published < self.settings.batch_size:
                 await self._sleep(self.settings.idle_poll_s)
 
 

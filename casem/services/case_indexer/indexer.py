@@ -34,6 +34,7 @@ import grpc
 import structlog
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
     Batch,
@@ -106,9 +107,14 @@ class IndexerSettings:
     ingest_retry: RetryPolicy = RetryPolicy(
         max_attempts=None, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=transient_rpc_error
     )
-    # Index writes: then the indexer fails (and restarts) rather than commit past the write.
+    # Index writes: then the indexer fails (and restarts) rather than commit past the write. An engine away
+    # (the database for the read, the index for the write) is waited for however long it takes.
     index_retry: RetryPolicy = RetryPolicy(
-        max_attempts=8, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=(SearchBackendError, OSError)
+        max_attempts=8,
+        initial_backoff_s=0.2,
+        max_backoff_s=10.0,
+        retry_on=(SearchBackendError, OSError),
+        wait_on=is_unavailable,
     )
     commit_every: int = 500
     session_timeout_s: float = 10.0
@@ -149,6 +155,7 @@ class Indexer:
     def stop(self) -> None:
         """Shutting down: IngestCase calls stop retrying, leaving their messages uncommitted for the next owner."""
         self.ingest_retry.stop()
+        self.index_retry.stop()  # a write waiting for its engine gives up: its batch stays uncommitted
 
     async def ingest(self, message: Message) -> None:
         """One attempt at step 1 (the pipeline retries it and dead-letters refused intakes)."""

@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from casem.adapters.availability import is_unavailable
 from casem.app.auth import AuthenticationFailed
 from casem.app.timeline.service import NotAuthor
 from casem.domain.errors import Conflict, DomainError, InvalidInput, NotFound, TenantUnavailable
@@ -21,6 +22,7 @@ log = structlog.get_logger("case-api.grpc")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+RETRY_AFTER_S = 2  # seconds before a retry when an engine is away
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
@@ -78,6 +80,14 @@ def to_status(exc: Exception, *, conflict: grpc.StatusCode) -> grpc.Status:
         return status_with_details(grpc.StatusCode.UNAVAILABLE, str(exc))
     if isinstance(exc, DomainError):
         return status_with_details(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if is_unavailable(exc):
+        delay = duration_pb2.Duration()
+        delay.FromSeconds(RETRY_AFTER_S)
+        return status_with_details(
+            grpc.StatusCode.UNAVAILABLE,
+            "a backing service is unavailable; retry after the delay in RetryInfo",
+            error_details_pb2.RetryInfo(retry_delay=delay),
+        )
     return status_with_details(grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged")
 
 
@@ -97,7 +107,10 @@ def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> C
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                log.exception("unhandled error", rpc=handler.__name__)
+                if is_unavailable(exc):
+                    log.warning("engine unavailable", rpc=handler.__name__, error=repr(exc)[:300])
+                else:
+                    log.exception("unhandled error", rpc=handler.__name__)
                 await context.abort_with_status(to_status(exc, conflict=conflict))
 
         return wrapper

@@ -12,8 +12,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from casem.adapters.availability import is_unavailable
+from casem.adapters.bus import BusError
+from casem.adapters.search import SearchBackendError
 from casem.app.context import AppContext
 from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable
 from casem.observability import configure_logging
@@ -23,6 +27,7 @@ from casem.services.case_api.jsonapi import error_response, forbidden
 log = structlog.get_logger("case-api.http")
 
 REQUESTS = Counter("casem_http_requests_total", "HTTP requests served", ["method", "route", "status"])
+RETRY_AFTER_S = 2  # seconds a client should wait when an engine is away (engines restart in seconds)
 LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 
@@ -39,6 +44,7 @@ def _routers() -> list:
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
     from casem.services.case_api.identity.views import router as identity
     from casem.services.case_api.insights.views import router as insights
+    from casem.services.case_api.keys.views import router as keys
     from casem.services.case_api.maintenance_windows.views import router as maintenance_windows
     from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
@@ -70,6 +76,7 @@ def _routers() -> list:
         case_links,
         maintenance_windows,
         insights,
+        keys,
         cases,
     ]
 
@@ -129,8 +136,26 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         titles = {404: "Not Found", 405: "Method Not Allowed"}
         return error_response(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
 
+    async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):  # an engine is away: the request was fine, it can be sent again shortly
+            log.warning("engine unavailable", path=request.url.path, error=repr(exc)[:300])
+            response = error_response(
+                503, "Service Unavailable", "a backing service is unavailable; retry after the delay in Retry-After"
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        log.exception("unhandled error", path=request.url.path)
+        return error_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
+
+    # The engines' own error types are answered here, inside the app: a handler for bare Exception runs in
+    # Starlette's outermost middleware, which re-raises after answering and so drops kept-alive connections.
+    for engine_error in (SQLAlchemyError, OSError, SearchBackendError, BusError):
+        app.add_exception_handler(engine_error, _engine_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            return await _engine_error(request, exc)
         log.exception("unhandled error", path=request.url.path)
         return error_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
 
