@@ -39,6 +39,9 @@ def _routers() -> list:
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
     from casem.services.case_api.identity.views import router as identity
     from casem.services.case_api.insights.views import router as insights
+    from casem.services.case_api.integrations.views import case_router as case_integrations
+    from casem.services.case_api.integrations.views import jira_router as jira_integration
+    from casem.services.case_api.integrations.views import servicenow_router as servicenow_integration
     from casem.services.case_api.maintenance_windows.views import router as maintenance_windows
     from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
@@ -70,6 +73,9 @@ def _routers() -> list:
         case_links,
         maintenance_windows,
         insights,
+        jira_integration,
+        servicenow_integration,
+        case_integrations,
         cases,
     ]
 
