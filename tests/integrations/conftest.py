@@ -19,6 +19,7 @@ from casem.app.integrations.remotes import RemoteSystems
 from tests.api.conftest import OrgClient, org, other_org, server  # noqa: F401 - the live case-api fixtures
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
+from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
 from tests.support.live_server import LiveServer
 
 LOOPBACK = AllowList.parse(["127.0.0.0/8"])
@@ -119,6 +120,7 @@ def connect_servicenow(
 
 __all__ = [
     "connect_jira",
+    "context",
     "connect_servicenow",
     "jira_api",
     "other_org",

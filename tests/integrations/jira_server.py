@@ -101,7 +101,7 @@ class JiraLoopback(LoopbackServer):
         self.access_tokens: dict[str, str] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.integration = self.add_user("casem-bot@example.com", "casem integration")
-        self.human = self.add_user("alice@example.com", "Alice")
+        self.human = self.add_user("carol@example.com", "Carol")
 
     # -- setup ---------------------------------------------------------------------------------------------
     def add_user(self, email: str, name: str) -> JiraUser:
