@@ -148,11 +148,13 @@ def run(
     """Run one service of the seed in the foreground, as each Kubernetes Deployment does.
 
     Services: case-api, case-intake, case-indexer, case-event-relay, case-event-handler --flavor F,
-    caseworker. Examples:
+    case-third-party-reader --flavor jira|servicenow, case-connector-ingress, caseworker. Examples:
 
       casem run case-api                                  # HTTP :8080, gRPC :50051
       CASEM_KAFKA_BOOTSTRAP=kafka:9092 casem run case-event-relay
       casem run case-event-handler --flavor audit-trail
+      casem run case-connector-ingress                    # webhook receivers on :8080, polling every minute
+      casem run case-third-party-reader --flavor jira
       CASEM_TEMPORAL_ADDRESS=temporal:7233 casem run caseworker
 
     Where to find the databases, bus, search and Temporal: `casem config show --service NAME`.
@@ -211,6 +213,27 @@ def run(
             raise typer.BadParameter(str(exc.args[0])) from None
         ctx = AppContext.open(migrate=migrate)
         asyncio.run(run_flavor(flavor, ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
+        return
+    if service == "case-third-party-reader":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_third_party_reader.service import check_flavor, run_reader
+        from casem.topology.services import THIRD_PARTY_READER_FLAVORS
+
+        if not flavor:
+            raise typer.BadParameter(f"--flavor is required; one of: {', '.join(THIRD_PARTY_READER_FLAVORS)}")
+        try:
+            check_flavor(flavor)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0])) from None
+        ctx = AppContext.open(migrate=migrate)
+        asyncio.run(run_reader(flavor, ctx, open_bus(), ops_host=host, ops_port=ops_port))
+        return
+    if service == "case-connector-ingress":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_connector_ingress.service import run_ingress
+
+        ctx = AppContext.open(migrate=migrate)
+        asyncio.run(run_ingress(ctx, open_bus(), host, http_port, ops_port=ops_port))
         return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
     raise typer.Exit(2)

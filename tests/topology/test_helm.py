@@ -124,7 +124,7 @@ def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str
     deployments = {d["metadata"]["name"]: d for d in kinds["Deployment"]}
     flavorless = sum(1 for s in SERVICES if not s.flavors)
     flavors = sum(len(s.flavors) for s in SERVICES)
-    assert len(deployments) == flavorless + flavors == len(WORKLOADS) == 25
+    assert len(deployments) == flavorless + flavors == len(WORKLOADS) == 26  # the seed's 25 + case-connector-ingress
     assert set(deployments) == set(WORKLOADS)
     for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert sorted(d["metadata"]["name"] for d in kinds[kind]) == sorted(WORKLOADS), kind
