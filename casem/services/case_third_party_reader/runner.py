@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,8 +48,16 @@ class RetryPolicy:
     max_backoff_s: float = 10.0
 
 
+# Remote change ids are longer than the idempotency record's id column: it keeps their UUIDv5 instead.
+PROCESSED_ID_NAMESPACE = uuid.UUID("5d0f3c1e-7d54-4f3a-9b0e-2a6c1f8e9d41")
+
+
 def processed_name(flavor: str) -> str:
     return f"case-third-party-reader:{flavor}"
+
+
+def processed_id(event_id: str) -> str:
+    return str(uuid.uuid5(PROCESSED_ID_NAMESPACE, event_id))
 
 
 class ReaderRunner:
@@ -98,10 +107,11 @@ class ReaderRunner:
         if event.tenant not in self.context.databases:
             raise PoisonMessage(f"change for tenant {event.tenant!r}, which this deployment does not serve")
         started = time.perf_counter()
+        record_id = processed_id(event.id)
         async with self.context.uow(event.tenant) as uow:
             seen = await uow.scalar(
                 sa.select(sa.literal(1)).where(
-                    handler_processed_events.c.flavor == self.record, handler_processed_events.c.event_id == event.id
+                    handler_processed_events.c.flavor == self.record, handler_processed_events.c.event_id == record_id
                 )
             )
             if seen:
@@ -109,7 +119,7 @@ class ReaderRunner:
             outcome = await apply_remote_event(uow, event)
             await uow.execute(
                 sa.insert(handler_processed_events).values(
-                    flavor=self.record, event_id=event.id, processed_at=datetime.now(UTC)
+                    flavor=self.record, event_id=record_id, processed_at=datetime.now(UTC)
                 )
             )
             await uow.commit()
