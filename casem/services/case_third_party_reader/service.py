@@ -35,9 +35,11 @@ async def prepare_topics(bus: Bus, flavor: str) -> str:
 
 
 def build_processor(
-    runner: ReaderRunner, consumer: Consumer, *, max_in_flight: int = 64, commit_every: int = 200
+    runner: ReaderRunner, consumer: Consumer, *, max_in_flight: int = 1000, commit_every: int = 200
 ) -> StreamProcessor:
-    """Each remote issue's changes in order (one key, one partition), partitions concurrently."""
+    """Each remote issue's changes in order (one key, one partition), partitions concurrently. A fetch brings
+    one partition's messages in a run: room for 1,000 in flight (small messages) lets every partition's run
+    be under way at once instead of one partition's filling the pipeline."""
     strategy = RunTask(
         runner.process, CommitOffsets(consumer, CommitPolicy(commit_every, 1.0)), max_in_flight=max_in_flight
     )
