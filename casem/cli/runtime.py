@@ -50,6 +50,9 @@ def up(
     http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT", help="HTTP API port."),
     grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="gRPC API port."),
     host: str = typer.Option("127.0.0.1", envvar="CASEM_HOST", help="Interface to listen on."),
+    connector_port: int = typer.Option(
+        8090, envvar="CASEM_CONNECTOR_PORT", help="Port of the Jira / ServiceNow webhook receivers."
+    ),
     temporal_port: int = typer.Option(
         7233,
         envvar="CASEM_TEMPORAL_PORT",
@@ -81,7 +84,9 @@ def up(
         worker = build_worker(caseworker.client, ctx, blobs, task_queue=caseworker.task_queue)
         worker_task = asyncio.create_task(worker.run())
         bus = open_bus()
-        workers = LocalWorkers(ctx, bus, extras={"caseworker": caseworker})
+        workers = LocalWorkers(
+            ctx, bus, extras={"caseworker": caseworker}, connector_port=connector_port, connector_host=host
+        )
         flavors = await workers.start()
 
         def ready(url: str, grpc: str | None) -> None:
@@ -92,7 +97,8 @@ def up(
                     f"[bold]DD-API-KEY[/]         {creds.api_key}\n"
                     f"[bold]DD-APPLICATION-KEY[/] {creds.app_key}\n"
                     f"[bold]workers[/]    case-event-relay, case-event-handler × {len(flavors)} flavors, "
-                    f"caseworker on Temporal {temporal}\n"
+                    f"case-third-party-reader × 2, caseworker on Temporal {temporal}\n"
+                    f"[bold]webhooks[/]   http://{host}:{connector_port}/webhooks/(jira|servicenow)/<account id>\n"
                     f"[dim]org {creds.org_id} · data in {data_dir()} · keys saved in {creds_path}[/]",
                     title="casem is up",
                 )

@@ -34,6 +34,7 @@ async def run_ingress(
     port: int,
     *,
     ops_port: int | None = 9090,
+    stop: asyncio.Event | None = None,
     remotes: RemoteSystems | None = None,
     poll_interval_s: float | None = None,
     lookback_s: float | None = None,
@@ -59,10 +60,11 @@ async def run_ingress(
         uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, **tls)
     )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own the signals
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:  # alone (`casem run`): SIGTERM stops it; inside `casem up` the stack's event does
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     http = asyncio.create_task(server.serve())
     while not server.started:
         if http.done():
