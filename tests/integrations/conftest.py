@@ -64,7 +64,7 @@ def live(server: LiveServer, jira: JiraLoopback) -> Iterator[LiveServer]:  # noq
     state.integrations = before
 
 
-def jira_api(org: OrgClient) -> JiraIntegrationApi:  # noqa: F811
+def jira_api(client: OrgClient) -> JiraIntegrationApi:
     for op in (
         "list_jira_accounts",
         "delete_jira_account",
@@ -74,24 +74,24 @@ def jira_api(org: OrgClient) -> JiraIntegrationApi:  # noqa: F811
         "update_jira_issue_template",
         "delete_jira_issue_template",
     ):
-        org.api_client.configuration.unstable_operations[op] = True
-    return JiraIntegrationApi(org.api_client)
+        client.api_client.configuration.unstable_operations[op] = True
+    return JiraIntegrationApi(client.api_client)
 
 
-def servicenow_api(org: OrgClient) -> ServiceNowIntegrationApi:  # noqa: F811
-    return ServiceNowIntegrationApi(org.api_client)
+def servicenow_api(client: OrgClient) -> ServiceNowIntegrationApi:
+    return ServiceNowIntegrationApi(client.api_client)
 
 
 def connect_jira(
-    org: OrgClient, jira: JiraLoopback, webhook_secret: str | None = "a-webhook-secret-of-32-chars!!!!"
-) -> dict[str, Any]:  # noqa: F811
+    client: OrgClient, jira: JiraLoopback, webhook_secret: str | None = "a-webhook-secret-of-32-chars!!!!"
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "instance_url": jira.url,
         "auth": {"type": "api_token", "email": jira.integration.email, "api_token": jira.integration.token},
     }
     if webhook_secret is not None:
         attributes["webhook_secret"] = webhook_secret
-    response = org.http.post(
+    response = client.http.post(
         "/api/v2/integration/jira/accounts", json={"data": {"type": "jira-account", "attributes": attributes}}
     )
     assert response.status_code == 201, response.text
@@ -99,11 +99,11 @@ def connect_jira(
 
 
 def connect_servicenow(
-    org: OrgClient,
+    client: OrgClient,
     snow: ServiceNowLoopback,
     name: str = "acme",
     webhook_secret: str | None = "a-servicenow-secret-of-32-chars!",
-) -> dict[str, Any]:  # noqa: F811
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "instance_name": name,
         "instance_url": snow.url,
@@ -111,7 +111,7 @@ def connect_servicenow(
     }
     if webhook_secret is not None:
         attributes["webhook_secret"] = webhook_secret
-    response = org.http.post(
+    response = client.http.post(
         "/api/v2/integration/servicenow/instances", json={"data": {"type": "instance", "attributes": attributes}}
     )
     assert response.status_code == 201, response.text

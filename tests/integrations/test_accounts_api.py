@@ -37,6 +37,7 @@ from datadog_api_client.v2.model.service_now_template_update_request_data import
 
 from casem.adapters.storage.tables import integration_accounts
 from tests.api.conftest import OrgClient
+from tests.api.helpers import make_case, make_project
 from tests.integrations.conftest import connect_jira, connect_servicenow, jira_api, servicenow_api
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
@@ -250,8 +251,6 @@ def test_oauth2_accounts_use_the_operators_app_and_refresh_rotating_tokens(
 
     # Expired access tokens are renewed with the refresh token; Atlassian rotates refresh tokens, so the new one
     # must have been kept for the second renewal to work.
-    from tests.api.helpers import make_case, make_project
-
     account_id = created.json()["data"]["id"]
     project_id = make_project(org).id
     for round_ in range(2):

@@ -4,6 +4,7 @@ link_incident and create_case_notebook (a clear 501). Remote refusals reach the 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from datadog_api_client.exceptions import ApiException, NotFoundException
 from datadog_api_client.v2.model.incident_relationship_data import IncidentRelationshipData
@@ -125,8 +126,6 @@ def test_an_unavailable_remote_leaves_the_creation_to_the_sync_flavor(
 
 def test_link_and_unlink_an_existing_jira_issue(live: LiveServer, org: OrgClient, jira: JiraLoopback) -> None:
     connect_jira(org, jira)
-    import httpx
-
     made = httpx.post(
         f"{jira.url}/rest/api/3/issue",
         auth=jira.auth_of(jira.human),

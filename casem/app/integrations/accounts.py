@@ -264,6 +264,8 @@ async def update_credentials(
     account = await get_account(uow, org_id, system, account_id)
     generated = None
     if attrs.get("auth") is not None:
+        # Checked like a new account; of that account only the credentials and the remote user are kept (its
+        # placeholder webhook secret is discarded: the secret changes only when `webhook_secret` is given).
         check = dict(attrs)
         if system == JIRA:
             check.setdefault("instance_url", account.base_url)
