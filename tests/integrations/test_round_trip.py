@@ -81,7 +81,7 @@ class Processes:
         assert not dead, f"processes ended: {dead}; see {self.logs}"
 
 
-def wait_for(check: Callable[[], Any], what: str, procs: Processes, timeout: float = 120) -> Any:
+def wait_for(check: Callable[[], Any], what: str, procs: Processes, timeout: float = 240) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = check()
@@ -123,7 +123,8 @@ def stack(
             procs.start("ingress", "case-connector-ingress", CASEM_HTTP_PORT=str(ingress_port))
             procs.start("reader-jira", "case-third-party-reader", "--flavor", "jira")
             procs.start("reader-servicenow", "case-third-party-reader", "--flavor", "servicenow")
-            wait_for(lambda: _up(ingress_port), "the connector ingress", procs, timeout=60)
+            # Six Python processes start at once: on a loaded machine that takes a while.
+            wait_for(lambda: _up(ingress_port), "the connector ingress", procs, timeout=240)
             yield live, procs, jira, snow, ingress_port
         finally:
             procs.stop_all()
