@@ -64,6 +64,11 @@ def _fresh_database(admin: str) -> str:
     return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_database(admin: str, dsn: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -275,6 +280,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await dead_letters.close()
     await bus.close()
     await ctx.close()
+    _drop_database(args.postgres, dsn)
 
     reader_rate = args.events / reader_s
     raw_rate = args.events / raw_s
