@@ -14,12 +14,21 @@ from pathlib import Path
 from datadog_api_client.v2.api.case_management_api import CaseManagementApi
 from datadog_api_client.v2.api.case_management_attribute_api import CaseManagementAttributeApi
 from datadog_api_client.v2.api.case_management_type_api import CaseManagementTypeApi
+from datadog_api_client.v2.api.jira_integration_api import JiraIntegrationApi
 from datadog_api_client.v2.api.key_management_api import KeyManagementApi
+from datadog_api_client.v2.api.service_now_integration_api import ServiceNowIntegrationApi
 
 from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
 
-APIS = (CaseManagementApi, CaseManagementTypeApi, CaseManagementAttributeApi, KeyManagementApi)
+APIS = (
+    CaseManagementApi,
+    CaseManagementTypeApi,
+    CaseManagementAttributeApi,
+    KeyManagementApi,
+    JiraIntegrationApi,
+    ServiceNowIntegrationApi,
+)
 
 
 def operations(api_cls: type) -> list[tuple[str, str, str]]:

@@ -1,5 +1,6 @@
-"""The in-process workers `casem up` runs beside case-api on the embedded bus: the outbox relay
-and every case-event-handler flavor this build has, each in its own consumer group."""
+"""The in-process workers `casem up` runs beside case-api on the embedded bus: the outbox relay,
+every case-event-handler flavor this build has (each in its own consumer group), both
+case-third-party-reader flavors, and the connector ingress's webhook receivers and poller."""
 
 from __future__ import annotations
 
@@ -14,15 +15,28 @@ from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import build_processor, load_flavor, prepare_topics
 from casem.services.case_event_relay.service import build_relays
-from casem.topology.topics import handler_group
+from casem.services.case_third_party_reader.runner import ReaderRunner
+from casem.services.case_third_party_reader.service import build_processor as build_reader
+from casem.services.case_third_party_reader.service import prepare_topics as prepare_feed
+from casem.topology.services import THIRD_PARTY_READER_FLAVORS
+from casem.topology.topics import handler_group, reader_group
 
 log = structlog.get_logger("casem.local")
 
 
 class LocalWorkers:
-    def __init__(self, context: AppContext, bus: Bus, extras: dict | None = None) -> None:
+    def __init__(
+        self,
+        context: AppContext,
+        bus: Bus,
+        extras: dict | None = None,
+        connector_port: int | None = None,
+        connector_host: str = "127.0.0.1",
+    ) -> None:
         self.context = context
         self.bus = bus
+        self.connector_port = connector_port
+        self.connector_host = connector_host
         self._tasks: list[asyncio.Task[None]] = []
         self._stoppers: list = []
         self._closables: list = []
@@ -58,7 +72,20 @@ class LocalWorkers:
             background = getattr(runner.flavor, "background", None)
             if background is not None:  # reminders and SLA clocks tick beside their consumer
                 self._tasks.append(asyncio.create_task(background(self.context, self._stop)))
-        log.info("local workers started", relays=len(relays), flavors=started)
+        for flavor in THIRD_PARTY_READER_FLAVORS:
+            consumer = self.bus.consumer(reader_group(flavor), [await prepare_feed(self.bus, flavor)])
+            self._closables.insert(0, consumer)
+            reader = build_reader(ReaderRunner(flavor, self.context, dead_letters), consumer)
+            self._stoppers.append(reader.stop)
+            self._tasks.append(asyncio.create_task(reader.run()))
+        if self.connector_port is not None:
+            from casem.services.case_connector_ingress.service import run_ingress
+
+            ingress = run_ingress(
+                self.context, self.bus, "127.0.0.1", self.connector_port, ops_port=None, stop=self._stop
+            )
+            self._tasks.append(asyncio.create_task(ingress))
+        log.info("local workers started", relays=len(relays), flavors=started, readers=list(THIRD_PARTY_READER_FLAVORS))
         return started
 
     async def stop(self) -> None:

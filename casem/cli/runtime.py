@@ -72,6 +72,9 @@ def up(
     console_port: int = typer.Option(8081, envvar="CASEM_CONSOLE_PORT", help="Web console port."),
     grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="gRPC API port."),
     host: str = typer.Option("127.0.0.1", envvar="CASEM_HOST", help="Interface to listen on."),
+    connector_port: int = typer.Option(
+        8090, envvar="CASEM_CONNECTOR_PORT", help="Port of the Jira / ServiceNow webhook receivers."
+    ),
     temporal_port: int = typer.Option(
         7233,
         envvar="CASEM_TEMPORAL_PORT",
@@ -105,7 +108,9 @@ def up(
         worker = build_worker(caseworker.client, ctx, blobs, task_queue=caseworker.task_queue)
         worker_task = asyncio.create_task(worker.run())
         bus = open_bus()
-        workers = LocalWorkers(ctx, bus, extras={"caseworker": caseworker})
+        workers = LocalWorkers(
+            ctx, bus, extras={"caseworker": caseworker}, connector_port=connector_port, connector_host=host
+        )
         flavors = await workers.start()
         console_bus = open_bus()
         web, web_task, console_url = await start_console(
@@ -131,7 +136,8 @@ def up(
                     f"[bold]DD-API-KEY[/]         {creds.api_key}\n"
                     f"[bold]DD-APPLICATION-KEY[/] {creds.app_key}\n"
                     f"[bold]workers[/]    case-event-relay, case-event-handler × {len(flavors)} flavors, "
-                    f"caseworker on Temporal {temporal}\n"
+                    f"case-third-party-reader × 2, caseworker on Temporal {temporal}\n"
+                    f"[bold]webhooks[/]   http://{host}:{connector_port}/webhooks/(jira|servicenow)/<account id>\n"
                     f"[dim]org {creds.org_id} · data in {data_dir()} · keys saved in {creds_path}[/]",
                     title="casem is up",
                 )
@@ -190,11 +196,14 @@ def run(
     """Run one service of the seed in the foreground, as each Kubernetes Deployment does.
 
     Services: case-api, case-intake, case-indexer, case-event-relay, case-event-handler --flavor F,
-    caseworker, case-console (the web console). Examples:
+    case-third-party-reader --flavor jira|servicenow, case-connector-ingress, case-chat-interactions, caseworker,
+    case-console (the web console). Examples:
 
       casem run case-api                                  # HTTP :8080, gRPC :50051
       CASEM_KAFKA_BOOTSTRAP=kafka:9092 casem run case-event-relay
       casem run case-event-handler --flavor audit-trail
+      casem run case-connector-ingress                    # webhook receivers on :8080, polling every minute
+      casem run case-third-party-reader --flavor jira
       CASEM_TEMPORAL_ADDRESS=temporal:7233 casem run caseworker
 
     Where to find the databases, bus, search and Temporal: `casem config show --service NAME`.
@@ -275,6 +284,27 @@ def run(
             await run_console(ctx, open_bus(), options_from_env(host, http_port), ops_port=ops_port, **state)
 
         asyncio.run(case_console())
+        return
+    if service == "case-third-party-reader":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_third_party_reader.service import check_flavor, run_reader
+        from casem.topology.services import THIRD_PARTY_READER_FLAVORS
+
+        if not flavor:
+            raise typer.BadParameter(f"--flavor is required; one of: {', '.join(THIRD_PARTY_READER_FLAVORS)}")
+        try:
+            check_flavor(flavor)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0])) from None
+        ctx = AppContext.open(migrate=migrate)
+        asyncio.run(run_reader(flavor, ctx, open_bus(), ops_host=host, ops_port=ops_port))
+        return
+    if service == "case-connector-ingress":
+        from casem.adapters.bus import open_bus
+        from casem.services.case_connector_ingress.service import run_ingress
+
+        ctx = AppContext.open(migrate=migrate)
+        asyncio.run(run_ingress(ctx, open_bus(), host, http_port, ops_port=ops_port))
         return
     console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
     raise typer.Exit(2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -110,6 +112,10 @@ class Case(EventRecorder):
     modified_at: datetime | None = None
     modified_by_id: str | None = None
     intake_key: str | None = None
+    # Datadog's `jira_issue` / `service_now_ticket` attributes: the link's status and result, as served
+    # (kept by casem/domain/integrations.py with the case's link to its remote issue).
+    jira_issue: dict[str, Any] | None = None
+    service_now_ticket: dict[str, Any] | None = None
 
     # -- creation -------------------------------------------------------------
     @classmethod
@@ -164,6 +170,14 @@ class Case(EventRecorder):
             setattr(self, name, new)
         self.modified_at = now
         self.modified_by_id = actor_id
+        data: dict[str, Any] = {
+            "changes": {name: {"old": _jsonable(old), "new": _jsonable(new)} for name, (old, new) in effective.items()},
+            "key": self.key,
+            "project_id": self.project_id,
+        }
+        origin = self.__dict__.get("_origin")
+        if origin:
+            data["origin"] = origin
         self.record(
             DomainEvent(
                 type=event_type,
@@ -172,16 +186,20 @@ class Case(EventRecorder):
                 subject_id=self.id,
                 case_id=self.id,
                 time=now,
-                data={
-                    "changes": {
-                        name: {"old": _jsonable(old), "new": _jsonable(new)} for name, (old, new) in effective.items()
-                    },
-                    "key": self.key,
-                    "project_id": self.project_id,
-                },
+                data=data,
             )
         )
         return True
+
+    @contextmanager
+    def changes_from(self, origin: dict[str, Any]) -> Iterator[Case]:
+        """Changes made inside this block came from elsewhere (a Jira issue, a ServiceNow ticket): their events
+        carry `origin`, so the timeline says where they came from and no sync sends them back there."""
+        self.__dict__["_origin"] = origin
+        try:
+            yield self
+        finally:
+            self.__dict__.pop("_origin", None)
 
     def retitle(self, title: str, actor_id: str | None) -> bool:
         return self._change("case.title_changed", actor_id, {"title": (self.title, validate_title(title))})

@@ -46,6 +46,13 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.merged": "CASE_MERGE",
     # A case now mirrors a chat channel or thread (casem/domain/chat.py).
     "case.chat_linked": "CHAT_LINK",
+    # Jira and ServiceNow (casem/domain/integrations.py): each link step and each change casem sent out.
+    "case.integration_linked": "INTEGRATION_LINK",
+    "case.integration_link_failed": "INTEGRATION_LINK",
+    "case.integration_unlinked": "INTEGRATION_LINK",
+    "case.integration_synced": "INTEGRATION_SYNC",
+    "case.integration_sync_failed": "INTEGRATION_SYNC",
+    "case.incident_linked": "INCIDENT_LINK",
 }
 
 
@@ -99,16 +106,46 @@ class TimelineCell(EventRecorder):
         cell._event("added", author_id, {"message": cell.content["message"]})
         return cell
 
-    def edit(self, message: str, actor_id: str | None) -> None:
+    @classmethod
+    def remote_comment(
+        cls,
+        *,
+        id: str,
+        org_id: str,
+        case_id: str,
+        message: str,
+        author_id: str | None,
+        origin: dict[str, Any],
+        created_at: datetime | None = None,
+    ) -> TimelineCell:
+        """A comment written on a linked Jira issue or ServiceNow ticket: its author is the casem user with the
+        remote author's e-mail (None when there is none), and `origin` names the remote author and comment."""
+        cell = cls(
+            id=id,
+            org_id=org_id,
+            case_id=case_id,
+            type=COMMENT,
+            content={"message": validate_comment(message), "origin": origin},
+            author_id=author_id,
+            created_at=created_at or utcnow(),
+        )
+        cell._event("added", author_id, {"message": message, "origin": origin})
+        return cell
+
+    @property
+    def origin(self) -> dict[str, Any] | None:
+        return self.content.get("origin")
+
+    def edit(self, message: str, actor_id: str | None, origin: dict[str, Any] | None = None) -> None:
         new = validate_comment(message)
         old = self.content.get("message")
-        self.content = {"message": new}
+        self.content = {"message": new, **({"origin": self.origin} if self.origin else {})}
         self.modified_at = utcnow()
-        self._event("updated", actor_id, {"old": old, "message": new})
+        self._event("updated", actor_id, {"old": old, "message": new, **({"origin": origin} if origin else {})})
 
-    def delete(self, actor_id: str | None) -> None:
+    def delete(self, actor_id: str | None, origin: dict[str, Any] | None = None) -> None:
         self.deleted_at = utcnow()
-        self._event("deleted", actor_id, {})
+        self._event("deleted", actor_id, {"origin": origin} if origin else {})
 
 
 def change_cell(event: DomainEvent, cell_id: str) -> TimelineCell | None:

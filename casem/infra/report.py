@@ -48,8 +48,8 @@ DATA_FLOWS: tuple[tuple[str, str, str], ...] = (
     ("caseworker", "case-api", "calls"),
     ("case-chat-interactions", "case-api", "append excerpts"),
     ("hermes", "case-chat-interactions", "chat events"),
-    ("connectors", "collaboration_integrations_jira", "ticket updates"),
-    ("connectors", "collaboration_integrations_servicenow", "ticket updates"),
+    ("connectors", "case-connector-ingress", "webhooks / polled changes"),
+    ("case-event-handler", "connectors", "jira-sync / servicenow-sync"),
 )
 EXTERNAL_NODES: dict[str, str] = {
     "clients": "API clients",
@@ -206,6 +206,7 @@ _KIND_COLORS = {
     service_registry.ServiceKind.POLLER: "#fef9c3",
     service_registry.ServiceKind.TEMPORAL_WORKER: "#f3e8ff",
     service_registry.ServiceKind.WEB: "#fde2e4",
+    service_registry.ServiceKind.WEBHOOK_INGRESS: "#dbeafe",
 }
 
 
@@ -233,7 +234,7 @@ def dataflow_dot() -> str:
         lines.append(f'  {_node_id("svc", svc.name)} [label={_q(label)}, fillcolor="{_KIND_COLORS[svc.kind]}"];')
     for topic in topic_registry.TOPICS:
         lines.append(f'  {_node_id("topic", topic.name)} [label={_q(topic.name)}, shape=cds, fillcolor="#ffedd5"];')
-        for producer in topic.producers:
+        for producer in (*topic.producers, *topic.added_producers):
             lines.append(f"  {_node_id('svc', producer)} -> {_node_id('topic', topic.name)};")
         for c in topic.consumers:
             lines.append(f"  {_node_id('topic', topic.name)} -> {_node_id('svc', c.service)} [label={_q(c.group)}];")

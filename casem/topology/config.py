@@ -371,7 +371,7 @@ def topic_bindings(service_name: str, flavor: str | None, deployed: tuple[str, .
     for topic in topic_registry.TOPICS:
         if topic.tenant is not None and topic.tenant not in deployed:
             continue  # no consumer (or producer) for a tenant this datacenter does not run
-        if svc.name in topic.producers:
+        if svc.name in topic.producers or svc.name in topic.added_producers:
             bindings.append(TopicBinding(topic=topic.name, role="produce", tenant=topic.tenant))
         for consumer in topic.consumers:
             if consumer.service == svc.name and consumer.flavor in (None, flavor):

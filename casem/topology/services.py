@@ -14,6 +14,7 @@ class ServiceKind(StrEnum):
     POLLER = "Postgres change poller + Kafka producer"
     TEMPORAL_WORKER = "Temporal worker"
     WEB = "HTTP web console + Kafka consumer"
+    WEBHOOK_INGRESS = "HTTPS webhook receiver + Kafka producer"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ SERVICES: tuple[Service, ...] = (
         "Consumes Jira and ServiceNow connector feeds so that external ticket updates can be "
         "reflected in Case Management timelines.",
         flavors=THIRD_PARTY_READER_FLAVORS,
+    ),
+    # Beyond the seed's eight: the connector feeds' producer, which the seed's footprint leaves unnamed.
+    Service(
+        "case-connector-ingress",
+        ServiceKind.WEBHOOK_INGRESS,
+        "Receives Jira webhooks (HMAC-signed) and ServiceNow outbound REST messages (shared secret), polls "
+        "both for what a webhook missed, and publishes each remote change to `collaboration_integrations_jira` "
+        "or `collaboration_integrations_servicenow`, keyed by the remote issue.",
+        http=True,
     ),
     Service(
         "caseworker",

@@ -26,6 +26,9 @@ from casem.app.merges.service import insert_merge
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox
+from tests.integrations.conftest import connect_jira, connect_servicenow, remote_systems
+from tests.integrations.jira_server import JiraLoopback
+from tests.integrations.servicenow_server import ServiceNowLoopback
 from tests.support.live_server import LiveServer
 
 MARKER = f"orgA-secret-{uuid.uuid4().hex[:8]}"  # in A's titles and names: must never appear in B's answers
@@ -99,6 +102,25 @@ WINDOW = {
 
 API_KEY_UPDATE = {"data": {"type": "api_keys", "id": "{api_key_id}", "attributes": {"name": "x"}}}
 APP_KEY_UPDATE = {"data": {"type": "application_keys", "id": "{app_key_id}", "attributes": {"name": "x"}}}
+JIRA_ISSUE = {
+    "data": {
+        "type": "issues",
+        "attributes": {"jira_account_id": "{account_id}", "project_id": "10000", "issue_type_id": "10001"},
+    }
+}
+JIRA_LINK = {"data": {"type": "issues", "attributes": {"jira_issue_url": "https://x.atlassian.net/browse/OPS-1"}}}
+ISSUE_TEMPLATE = {
+    "data": {
+        "type": "jira-issue-template",
+        "attributes": {"name": "t", "project_id": "1", "issue_type_id": "1", "jira-account": {"id": "{account_id}"}},
+    }
+}
+SN_TEMPLATE = {
+    "data": {
+        "type": "servicenow_templates",
+        "attributes": {"handle_name": "h", "instance_id": "{instance_id}", "servicenow_tablename": "incident"},
+    }
+}
 
 PROBES: list[Probe] = [
     # projects
@@ -264,6 +286,45 @@ PROBES: list[Probe] = [
     Probe("DELETE", "/api/v2/maintenance_windows/{maintenance_window_id}"),
     Probe("PUT", "/api/v2/cases/{case_id}/insights", INSIGHTS),
     Probe("DELETE", "/api/v2/cases/{case_id}/insights", INSIGHTS),
+    # Jira and ServiceNow: accounts, instances, templates, listings, and the case operations
+    Probe("DELETE", "/api/v2/integration/jira/accounts/{account_id}"),
+    Probe(
+        "PATCH",
+        "/api/v2/integration/jira/accounts/{account_id}",
+        {"data": {"type": "jira-account", "attributes": {"webhook_secret": "s" * 24}}},
+    ),
+    Probe("POST", "/api/v2/integration/jira/issue-templates", ISSUE_TEMPLATE),
+    Probe("GET", "/api/v2/integration/jira/issue-templates/{issue_template_id}"),
+    Probe(
+        "PATCH",
+        "/api/v2/integration/jira/issue-templates/{issue_template_id}",
+        {"data": {"type": "jira-issue-template", "attributes": {"name": "x"}}},
+    ),
+    Probe("DELETE", "/api/v2/integration/jira/issue-templates/{issue_template_id}"),
+    Probe("DELETE", "/api/v2/integration/servicenow/instances/{instance_id}"),
+    Probe(
+        "PATCH",
+        "/api/v2/integration/servicenow/instances/{instance_id}",
+        {"data": {"type": "instance", "attributes": {"webhook_secret": "s" * 24}}},
+    ),
+    Probe("POST", "/api/v2/integration/servicenow/handles", SN_TEMPLATE),
+    Probe("GET", "/api/v2/integration/servicenow/handles/{template_id}"),
+    Probe("PUT", "/api/v2/integration/servicenow/handles/{template_id}", SN_TEMPLATE),
+    Probe("DELETE", "/api/v2/integration/servicenow/handles/{template_id}"),
+    Probe("GET", "/api/v2/integration/servicenow/assignment_groups/{instance_id}"),
+    Probe("GET", "/api/v2/integration/servicenow/business_services/{instance_id}"),
+    Probe("GET", "/api/v2/integration/servicenow/users/{instance_id}"),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/jira_issues", JIRA_ISSUE),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/jira_issues", JIRA_ISSUE, own=("case_id",)),
+    Probe("PATCH", "/api/v2/cases/{case_id}/relationships/jira_issues", JIRA_LINK),
+    Probe("DELETE", "/api/v2/cases/{case_id}/relationships/jira_issues"),
+    Probe(
+        "POST",
+        "/api/v2/cases/{case_id}/relationships/servicenow_tickets",
+        {"data": {"type": "tickets", "attributes": {"instance_name": "acme"}}},
+    ),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/incidents", {"data": {"id": "INC-1", "type": "incidents"}}),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/notebook", {"data": {"type": "notebook"}}),
     # users and teams
     Probe("GET", "/api/v2/users/{user_id}"),
     Probe("GET", "/api/v2/team/{team_id}"),
@@ -290,6 +351,8 @@ CREATES = {
     ("POST", "/api/v2/maintenance_windows"),
     ("POST", "/api/v2/api_keys"),
     ("POST", "/api/v2/current_user/application_keys"),
+    ("POST", "/api/v2/integration/jira/accounts"),
+    ("POST", "/api/v2/integration/servicenow/instances"),
 }
 
 # Query strings for listing routes that filter: B's answers must still hold none of A's data.
@@ -308,6 +371,7 @@ class World:
     b: OrgClient
     ids: dict[str, str] = field(default_factory=dict)  # A's resources by path-parameter name
     own: dict[str, str] = field(default_factory=dict)  # B's
+    remotes: tuple[Any, ...] = ()  # the loopback Jira and ServiceNow A's integrations reach
 
     def secrets(self) -> list[str]:
         """What of A must never appear in an answer to B (emails excluded: both admins share one)."""
@@ -434,6 +498,30 @@ def _build_views_links(org: OrgClient, project_id: str, case_id: str) -> dict[st
     return {"view_id": view["data"]["id"], "link_id": link["data"]["id"], "maintenance_window_id": window["data"]["id"]}
 
 
+def _build_integrations(org: OrgClient, jira: JiraLoopback, snow: ServiceNowLoopback) -> dict[str, str]:
+    """A Jira account with an issue template, and a ServiceNow instance with a template, of the org's."""
+    account = connect_jira(org, jira)["data"]["id"]
+    instance = connect_servicenow(org, snow)["data"]["id"]
+    template = _ok(
+        org.http.post(
+            "/api/v2/integration/jira/issue-templates",
+            json=json.loads(_fill(json.dumps(ISSUE_TEMPLATE), {"account_id": account})),
+        )
+    )
+    handle = _ok(
+        org.http.post(
+            "/api/v2/integration/servicenow/handles",
+            json=json.loads(_fill(json.dumps(SN_TEMPLATE), {"instance_id": instance})),
+        )
+    )
+    return {
+        "account_id": account,
+        "instance_id": instance,
+        "issue_template_id": template["data"]["id"],
+        "template_id": handle["data"]["id"],
+    }
+
+
 async def _merge_entry(org: OrgClient, case_id: str) -> str:
     """A merge of A's, as POST .../merge records it (the live server has no Temporal to run it)."""
     request = MergeRequest(CASE_MANAGEMENT, org.org_id, str(uuid.uuid4()), case_id, [str(uuid.uuid4())], org.user_id)
@@ -473,8 +561,12 @@ def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
     had_blobs = getattr(state, "blobs", None)
     if had_blobs is None:
         state.blobs = open_blob_store(str(tmp_path_factory.mktemp("isolation-blobs")))
+    had_integrations = getattr(state, "integrations", None)
+    jira, snow = JiraLoopback().start(), ServiceNowLoopback().start()
+    state.integrations = remote_systems(jira)
     a, b = new_org(server), new_org(server)
-    w = World(a=a, b=b, ids=_build(a, "A"))
+    w = World(a=a, b=b, ids={**_build(a, "A"), **_build_integrations(a, jira, snow)})
+    w.remotes = (jira, snow)
     b_case = _ok(
         b.http.post(
             "/api/v2/cases",
@@ -495,6 +587,9 @@ def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
         org.api_client.close()
         org.http.close()
     state.blobs = had_blobs
+    state.integrations = had_integrations
+    jira.stop()
+    snow.stop()
 
 
 def _build_project(org: OrgClient) -> str:
@@ -537,6 +632,7 @@ def _route_of(probe: Probe) -> str:
 ORG_WIDE = {
     ("POST", "/api/v2/cases/aggregate"),
     ("POST", "/api/v2/casem/notifications/read"),
+    ("POST", "/api/v2/integration/jira/oauth/authorize"),
 }
 
 
@@ -554,6 +650,10 @@ def test_org_wide_actions_stay_in_the_org(world: World) -> None:
     assert world.b.http.post("/api/v2/casem/notifications/read").status_code == 204
     unread = _ok(world.a.http.get("/api/v2/casem/notifications", params={"unread": "true"}))
     assert world.ids["notification_id"] in json.dumps(unread)
+    # B's Jira consent link carries B's org as its state, nothing of A's.
+    consent = {"data": {"type": "jira_oauth_authorization", "attributes": {"redirect_uri": "https://b.example/cb"}}}
+    url = _ok(world.b.http.post("/api/v2/integration/jira/oauth/authorize", json=consent))["data"]["attributes"]["url"]
+    assert world.b.org_id in url and not any(v in url for v in world.secrets())
 
 
 def test_matrix_is_complete(server: LiveServer) -> None:
@@ -609,6 +709,10 @@ def test_creating_never_collides_with_another_orgs_names(world: World) -> None:
         response = world.b.http.post(url, json=body)
         assert response.status_code == 201, f"{url}: {response.text}"
         assert world.ids["project_id"] not in response.text
+    # The same Jira site and ServiceNow instance name as A's: each org connects its own.
+    jira, snow = world.remotes
+    for created in (connect_jira(world.b, jira), connect_servicenow(world.b, snow)):
+        assert not any(v in json.dumps(created) for v in world.ids.values())
 
 
 @pytest.mark.parametrize("keys", ["none", "wrong", "mixed", "api-only", "swapped"])

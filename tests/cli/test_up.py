@@ -34,6 +34,7 @@ def _start(tmp_path: Path, http_port: int) -> tuple[subprocess.Popen[str], str]:
         "CASEM_CONSOLE_PORT": str(_free_port()),
         "CASEM_GRPC_PORT": str(_free_port()),
         "CASEM_TEMPORAL_PORT": str(_free_port()),
+        "CASEM_CONNECTOR_PORT": str(_free_port()),
         "COLUMNS": "200",
     }
     for engine in ("CASEM_TEMPORAL_ADDRESS", "CASEM_KAFKA_BOOTSTRAP", "CASEM_SEARCH_URL", "CASEM_DATACENTER"):

@@ -229,3 +229,18 @@ def test_redact_dsn_masks_only_the_password() -> None:
     assert config.redact_dsn("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert config.redact_dsn("postgresql://u@h:5432/db") == "postgresql://u@h:5432/db"
     assert config.redact_dsn("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_the_connector_ingress_produces_the_feeds_the_readers_consume() -> None:
+    from casem.topology.config import topic_bindings
+    from casem.topology.topics import third_party_topic
+
+    bindings = topic_bindings("case-connector-ingress", None, ("case-management", "on-call"))
+    assert {(b.topic, b.role) for b in bindings} == {
+        (third_party_topic(f).name, "produce") for f in THIRD_PARTY_READER_FLAVORS
+    }
+    for flavor in THIRD_PARTY_READER_FLAVORS:
+        consumed = topic_bindings(READER, flavor, ("case-management",))
+        assert [(b.topic, b.role, b.group) for b in consumed] == [
+            (third_party_topic(flavor).name, "consume", "case-management")
+        ]

@@ -124,8 +124,8 @@ def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str
     deployments = {d["metadata"]["name"]: d for d in kinds["Deployment"]}
     flavorless = sum(1 for s in SERVICES if not s.flavors)
     flavors = sum(len(s.flavors) for s in SERVICES)
-    # The seed's 25 workloads and casem's web console (case-console).
-    assert len(deployments) == flavorless + flavors == len(WORKLOADS) == 26
+    # The seed's 25 workloads, casem's web console (case-console) and case-connector-ingress.
+    assert len(deployments) == flavorless + flavors == len(WORKLOADS) == 27
     assert set(deployments) == set(WORKLOADS)
     for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert sorted(d["metadata"]["name"] for d in kinds[kind]) == sorted(WORKLOADS), kind

@@ -198,6 +198,9 @@ cases = sa.Table(
     sa.Column("modified_by_id", ID),
     # Client-supplied intake idempotency key: the same key always yields the same case.
     sa.Column("intake_key", sa.String(255)),
+    # Added in 0012_integrations: Datadog's jira_issue / service_now_ticket as served.
+    sa.Column("jira_issue", JSON),
+    sa.Column("service_now_ticket", JSON),
     sa.UniqueConstraint("project_id", "number", name="uq_cases_project_number"),
     sa.UniqueConstraint("org_id", "intake_key", name="uq_cases_org_intake_key"),
     sa.Index("ix_cases_org_created", "org_id", "created_at"),
@@ -333,6 +336,7 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(cls, table)
     _map_views_links()
     _map_chat()
+    _map_integrations()
     _mapped = True
 
 
@@ -857,3 +861,126 @@ console_sessions = sa.Table(
 # The console's case list counts an org's live cases on every page: a covering index keeps that count off the
 # table (100k cases: ~30 ms instead of ~340 ms on SQLite), for the common status and priority filters too.
 sa.Index("ix_cases_org_archived_status", cases.c.org_id, cases.c.archived_at, cases.c.status, cases.c.priority)
+
+
+# -- integrations (0012): Jira sites and ServiceNow instances, templates, case links, sync bookkeeping ------------
+integration_accounts = sa.Table(
+    "integration_accounts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("system", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("base_url", sa.String(2048), nullable=False),
+    sa.Column("auth_type", sa.String(32), nullable=False),
+    sa.Column("principal", sa.String(255), nullable=False),
+    # Fernet tokens (casem/adapters/secrets.py): never returned by a read, opened only where used.
+    sa.Column("sealed_credentials", sa.Text, nullable=False),
+    sa.Column("sealed_webhook_secret", sa.Text, nullable=False),
+    sa.Column("remote_user_id", sa.String(255)),
+    sa.Column("remote_user_name", sa.String(255)),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Column("last_webhook_at", UTCDateTime),
+    sa.Column("deleted_at", UTCDateTime),
+    sa.Index("ix_integration_accounts_org", "org_id", "system"),
+)
+
+jira_issue_templates = sa.Table(
+    "jira_issue_templates",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("account_id", ID, sa.ForeignKey("integration_accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("project_id", sa.String(255), nullable=False),
+    sa.Column("issue_type_id", sa.String(255), nullable=False),
+    sa.Column("fields", JSON, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_jira_issue_templates_org", "org_id", "created_at"),
+)
+
+servicenow_templates = sa.Table(
+    "servicenow_templates",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("instance_id", ID, sa.ForeignKey("integration_accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("handle_name", sa.String(255), nullable=False),
+    sa.Column("table_name", sa.String(80), nullable=False),
+    sa.Column("assignment_group_id", ID),
+    sa.Column("business_service_id", ID),
+    sa.Column("user_id", ID),
+    sa.Column("fields_mapping", JSON, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.UniqueConstraint("org_id", "handle_name", name="uq_servicenow_templates_org_handle"),
+)
+
+# A case's link to its Jira issue / ServiceNow ticket (at most one per system), found by the remote id
+# when a remote change arrives.
+remote_links = sa.Table(
+    "remote_links",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("system", sa.String(16), nullable=False),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("remote_id", sa.String(255)),
+    sa.Column("remote_key", sa.String(255)),
+    sa.Column("remote_url", sa.String(2048)),
+    sa.Column("project_key", sa.String(255)),
+    sa.Column("error", sa.String(2048)),
+    # What was asked for when casem creates the remote issue (project, issue type, fields...), and who holds
+    # the attempt in progress: kept so an interrupted creation resumes without creating a second issue.
+    sa.Column("request", JSON),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("last_remote_change_at", UTCDateTime),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.UniqueConstraint("case_id", "system", name="uq_remote_links_case_system"),
+    sa.Index("ix_remote_links_remote", "account_id", "remote_id"),
+)
+
+# Remote objects (comments) paired with a timeline cell, whichever side wrote first: a comment casem sent
+# is not applied back when its webhook arrives, and a remote comment is applied once.
+remote_objects = sa.Table(
+    "remote_objects",
+    metadata,
+    sa.Column("account_id", ID, primary_key=True),
+    sa.Column("remote_object_id", sa.String(255), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("case_id", ID, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cell_id", ID, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),  # "casem" or the remote system
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_remote_objects_cell", "cell_id"),
+)
+
+# The reconciliation poller's watermark per account: remote changes up to here were published.
+integration_poll_state = sa.Table(
+    "integration_poll_state",
+    metadata,
+    sa.Column("account_id", ID, primary_key=True),
+    sa.Column("watermark", UTCDateTime, nullable=False),
+    sa.Column("polled_at", UTCDateTime, nullable=False),
+)
+
+
+def _map_integrations() -> None:
+    from casem.domain.integrations import IntegrationAccount, JiraIssueTemplate, RemoteLink, ServiceNowTemplate
+
+    for cls, table in (
+        (IntegrationAccount, integration_accounts),
+        (JiraIssueTemplate, jira_issue_templates),
+        (ServiceNowTemplate, servicenow_templates),
+        (RemoteLink, remote_links),
+    ):
+        mapper_registry.map_imperatively(cls, table)

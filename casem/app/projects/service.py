@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import case_types, cases, projects
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.integrations.settings import validate_integration_settings
 from casem.domain.cases import STANDARD_TYPE_ID
 from casem.domain.errors import Conflict, InvalidInput
 from casem.domain.projects import Project, validate_name, validate_project_key
@@ -91,9 +92,13 @@ async def update_project(
         )
     if "team_uuid" in changes:
         fields["team_id"] = changes["team_uuid"]
-    for name in ("settings", "columns_config"):
-        if changes.get(name) is not None:
-            fields[name] = changes[name]
+    if changes.get("settings") is not None:
+        if not isinstance(changes["settings"], dict):
+            raise InvalidInput("settings must be an object", "/data/attributes/settings")
+        await validate_integration_settings(uow, org_id, changes["settings"])
+        fields["settings"] = changes["settings"]
+    if changes.get("columns_config") is not None:
+        fields["columns_config"] = changes["columns_config"]
     project.update(actor_id, **fields)
     return project
 

@@ -44,6 +44,9 @@ def _routers() -> list:
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
     from casem.services.case_api.identity.views import router as identity
     from casem.services.case_api.insights.views import router as insights
+    from casem.services.case_api.integrations.views import case_router as case_integrations
+    from casem.services.case_api.integrations.views import jira_router as jira_integration
+    from casem.services.case_api.integrations.views import servicenow_router as servicenow_integration
     from casem.services.case_api.keys.views import router as keys
     from casem.services.case_api.maintenance_windows.views import router as maintenance_windows
     from casem.services.case_api.merges.views import router as merges
@@ -77,6 +80,9 @@ def _routers() -> list:
         maintenance_windows,
         insights,
         keys,
+        jira_integration,
+        servicenow_integration,
+        case_integrations,
         cases,
     ]
 
