@@ -44,6 +44,18 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.duplicate_suggested": "DUPLICATE_SUGGESTION",
     # Recorded by the caseworker on each duplicate it merged into a primary (casem/domain/merges.py).
     "case.merged": "CASE_MERGE",
+    # A case the paging flavor paged for, and what became of its page (casem/domain/oncall.py).
+    "case.page_triggered": "PAGE",
+    "case.page_acknowledged": "PAGE_ACKNOWLEDGEMENT",
+    "case.page_resolved": "PAGE_RESOLUTION",
+    # A page's own timeline (its case in the on-call tenant): who was targeted and notified, through what,
+    # when, and who acknowledged.
+    "page.triggered": "PAGE_TRIGGERED",
+    "page.step_reached": "PAGE_ESCALATION_STEP",
+    "page.notified": "PAGE_NOTIFICATION",
+    "page.acknowledged": "PAGE_ACKNOWLEDGEMENT",
+    "page.escalated": "PAGE_ESCALATION",
+    "page.resolved": "PAGE_RESOLUTION",
 }
 
 
