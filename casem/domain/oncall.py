@@ -139,9 +139,7 @@ def parse_target(raw: Any, pointer: str) -> StepTarget:
         if not isinstance(schedule, dict):
             raise InvalidInput('config is {"schedule": {"position": ...}}', f"{pointer}/config")
         position = _enum(schedule.get("position"), POSITIONS, f"{pointer}/config/schedule/position")
-    if kind == SCHEDULES and position is None:
-        position = "current"
-    return StepTarget(kind, ident.lower(), position)
+    return StepTarget(kind, ident.lower(), position)  # a schedule without a position: whoever is on call now
 
 
 def parse_steps(

@@ -727,6 +727,8 @@ oncall_schedules = sa.Table(
     sa.Column("created_by_id", ID),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("modified_at", UTCDateTime),
+    # The SHA-256 of the schedule's calendar feed token (the feed URL is the only credential a calendar has).
+    sa.Column("feed_token_hash", sa.String(64), unique=True),
     sa.Index("ix_oncall_schedules_org_name", "org_id", "name"),
 )
 

@@ -43,6 +43,11 @@ def _routers() -> list:
     from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
     from casem.services.case_api.notification_rules.views import router as notification_rules
+    from casem.services.case_api.oncall.notifications import router as oncall_notifications
+    from casem.services.case_api.oncall.pages import router as oncall_pages
+    from casem.services.case_api.oncall.policies import router as oncall_policies
+    from casem.services.case_api.oncall.routing import router as oncall_routing
+    from casem.services.case_api.oncall.schedules import router as oncall_schedules
     from casem.services.case_api.project_favorites.views import router as project_favorites
     from casem.services.case_api.projects.views import router as projects
     from casem.services.case_api.timeline.views import router as timeline
@@ -70,6 +75,11 @@ def _routers() -> list:
         case_links,
         maintenance_windows,
         insights,
+        oncall_schedules,
+        oncall_policies,
+        oncall_routing,
+        oncall_notifications,
+        oncall_pages,
         cases,
     ]
 
@@ -104,7 +114,7 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "Not Found", str(exc))
+        return error_response(404, "Not Found", str(exc), exc.pointer)
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:

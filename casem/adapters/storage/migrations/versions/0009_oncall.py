@@ -128,7 +128,9 @@ def upgrade() -> None:
         sa.Column("created_by_id", ID, nullable=True),
         sa.Column("created_at", UTC_DT(timezone=True), nullable=False),
         sa.Column("modified_at", UTC_DT(timezone=True), nullable=True),
+        sa.Column("feed_token_hash", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oncall_schedules")),
+        sa.UniqueConstraint("feed_token_hash", name=op.f("uq_oncall_schedules_feed_token_hash")),
     )
     with op.batch_alter_table("oncall_schedules", schema=None) as batch_op:
         batch_op.create_index("ix_oncall_schedules_org_name", ["org_id", "name"], unique=False)
