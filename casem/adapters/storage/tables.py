@@ -823,7 +823,7 @@ oncall_pages = sa.Table(
     sa.Column("urgency", sa.String(8), nullable=False),
     sa.Column("tags", JSON, nullable=False),
     sa.Column("target_type", sa.String(16), nullable=False),
-    sa.Column("target_id", ID, nullable=False),
+    sa.Column("target_id", sa.String(255), nullable=False),  # a user, team or schedule id, or a team handle
     sa.Column("team_id", ID),
     sa.Column("policy_id", ID),
     sa.Column("routing_rule_id", ID),

@@ -104,3 +104,15 @@ def full_user(user: User) -> dict[str, Any]:
 
 def restrictions_json(restrictions: Iterable[Any]) -> list[dict[str, str]]:
     return [r.to_json() for r in restrictions]
+
+
+def unique(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """JSON:API's `included` holds each resource once (by type and id), in the order first met."""
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for resource in resources:
+        identity = (resource["type"], resource["id"])
+        if identity not in seen:
+            seen.add(identity)
+            found.append(resource)
+    return found

@@ -21,6 +21,7 @@ from casem.services.case_api.oncall.common import (
     parse_include,
     team_ids_of,
     team_reference,
+    unique,
     user_reference,
 )
 from casem.services.case_api.oncall.schedules import schedule_data
@@ -128,7 +129,7 @@ async def policy_document(
                 "teams": {"data": [{"id": t, "type": "teams"} for t in policy.team_ids]},
             },
         },
-        "included": included,
+        "included": unique(included),
     }
 
 

@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("urgency", sa.String(length=8), nullable=False),
         sa.Column("tags", JSON, nullable=False),
         sa.Column("target_type", sa.String(length=16), nullable=False),
-        sa.Column("target_id", ID, nullable=False),
+        sa.Column("target_id", sa.String(length=255), nullable=False),
         sa.Column("team_id", ID, nullable=True),
         sa.Column("policy_id", ID, nullable=True),
         sa.Column("routing_rule_id", ID, nullable=True),

@@ -1,0 +1,144 @@
+"""On-Call Paging through the official client: pages for a team (by id or handle) or a user; acknowledge,
+escalate, resolve; pages are cases of the on-call tenant, found with the case query language and with a timeline.
+(The escalation itself runs on the caseworker: tests/caseworker/test_paging.py.)"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from datadog_api_client.exceptions import ApiException
+
+from tests.api.conftest import OrgClient
+from tests.api.helpers import add_user
+from tests.api.oncall_helpers import (
+    event_types_of,
+    make_team,
+    on_call,
+    oncall_outbox,
+    page_id,
+    page_request,
+    paging,
+    policy_request,
+    step,
+    target,
+)
+
+
+def team_with_policy(org: OrgClient, handle: str) -> tuple[str, str]:
+    team = make_team(org, handle, [org.user_id])
+    policy = on_call(org).create_on_call_escalation_policy(
+        body=policy_request(handle, [step([target("users", org.user_id)])], team_ids=[team])
+    )
+    return team, policy.data.id
+
+
+def test_a_page_for_a_team_is_a_case_with_a_timeline(org: OrgClient) -> None:
+    team, policy = team_with_policy(org, "storage")
+    api = paging(org)
+    created = api.create_on_call_page(
+        body=page_request("Disk full on db-3", "team_handle", "storage", tags=["service:db", "env:prod"])
+    )
+    assert str(created.data.type) == "pages"
+    page = org.http.get(f"/api/v2/casem/on-call/pages/{created.data.id}").json()["data"]
+    assert page["attributes"]["key"] == "PAGE-1" and page["attributes"]["status"] == "triggered"
+    assert page["relationships"]["team"]["data"]["id"] == team
+    assert page["relationships"]["policy"]["data"]["id"] == policy  # no routing rule: the team's policy
+
+    api.acknowledge_on_call_page(page_id=page_id(created.data.id))
+    api.acknowledge_on_call_page(page_id=page_id(created.data.id))  # again: accepted, nothing more recorded
+    api.escalate_on_call_page(page_id=page_id(created.data.id))  # acknowledged: nothing to escalate
+    api.resolve_on_call_page(page_id=page_id(created.data.id))
+    page = org.http.get(f"/api/v2/casem/on-call/pages/{created.data.id}").json()["data"]
+    assert page["attributes"]["status"] == "resolved"
+    assert page["relationships"]["acknowledged_by"]["data"]["id"] == org.user_id
+    cells = org.http.get(f"/api/v2/casem/on-call/pages/{created.data.id}/timeline").json()["data"]
+    kinds = [c["attributes"]["cell_type"] for c in cells]
+    assert kinds[:2] in (["CASE_CREATED", "PAGE_TRIGGERED"], ["PAGE_TRIGGERED", "CASE_CREATED"])
+    assert kinds[2:] == ["PAGE_ACKNOWLEDGEMENT", "STATUS_CHANGE", "PAGE_RESOLUTION", "STATUS_CHANGE"]
+    assert event_types_of(oncall_outbox(org)).count("page.acknowledged") == 1
+
+    # Found with the case query language, like cases: its tags are attributes, its urgency a priority.
+    def found(query: str) -> list[str]:
+        body = org.http.get("/api/v2/casem/on-call/pages", params={"filter": query}).json()
+        return [p["id"] for p in body["data"]]
+
+    assert found("service:db priority:P1") == [created.data.id]
+    assert found("status:closed disk") == [created.data.id]
+    assert found("env:staging") == []
+
+
+def test_routing_rules_pick_the_policy_and_the_urgency(org: OrgClient) -> None:
+    team, default_policy = team_with_policy(org, "web")
+    other = (
+        on_call(org)
+        .create_on_call_escalation_policy(body=policy_request("checkout", [step([target("users", org.user_id)])]))
+        .data.id
+    )
+    rules = {
+        "rules": [
+            {"query": "service:checkout", "policy_id": other, "urgency": "low"},
+            {"query": "", "policy_id": default_policy},
+        ]
+    }
+    response = org.http.put(
+        f"/api/v2/on-call/teams/{team}/routing-rules",
+        json={"data": {"type": "team_routing_rules", "attributes": rules}},
+    )
+    assert response.status_code == 200, response.text
+    checkout = paging(org).create_on_call_page(
+        body=page_request("Checkout down", "team_id", team, tags=["service:checkout"])
+    )
+    search = org.http.get(f"/api/v2/casem/on-call/pages/{checkout.data.id}").json()["data"]
+    assert search["relationships"]["policy"]["data"]["id"] == other and search["attributes"]["urgency"] == "low"
+    other_page = paging(org).create_on_call_page(body=page_request("Search slow", "team_id", team, urgency="low"))
+    read = org.http.get(f"/api/v2/casem/on-call/pages/{other_page.data.id}").json()["data"]
+    assert read["relationships"]["policy"]["data"]["id"] == default_policy
+
+
+def test_a_page_for_a_user_needs_no_policy(org: OrgClient) -> None:
+    bob = add_user(org, "bob@example.com")
+    created = paging(org).create_on_call_page(body=page_request("Look at this", "user_id", bob, urgency="low"))
+    page = org.http.get(f"/api/v2/casem/on-call/pages/{created.data.id}").json()["data"]
+    assert page["attributes"]["target"] == {"type": "user_id", "identifier": bob}
+    assert page["relationships"]["policy"]["data"] is None
+
+
+@pytest.mark.parametrize(
+    ("attributes", "status", "pointer"),
+    [
+        ({"title": "", "urgency": "high", "target": {"type": "user_id", "identifier": "{me}"}}, 400,
+         "/data/attributes/title"),
+        ({"title": "t", "urgency": "critical", "target": {"type": "user_id", "identifier": "{me}"}}, 400,
+         "/data/attributes/urgency"),
+        ({"title": "t", "urgency": "high", "target": {"type": "team_handle", "identifier": "nobody"}}, 404,
+         "/data/attributes/target/identifier"),
+        ({"title": "t", "urgency": "high", "target": {"type": "user_id", "identifier": "{missing}"}}, 404,
+         "/data/attributes/target/identifier"),
+        ({"title": "t", "urgency": "high", "target": {"type": "pager", "identifier": "x"}}, 400,
+         "/data/attributes/target/type"),
+        ({"title": "t", "urgency": "high", "target": {"type": "team_handle", "identifier": "lonely"}}, 400,
+         "/data/attributes/target/identifier"),
+        ({"title": "t", "urgency": "high", "tags": "x", "target": {"type": "user_id", "identifier": "{me}"}}, 400,
+         "/data/attributes/tags"),
+    ],
+)  # fmt: skip
+def test_bad_pages_are_refused_with_the_field(org: OrgClient, attributes: dict, status: int, pointer: str) -> None:
+    import json
+
+    make_team(org, "lonely")  # a team with no rules and no policy: nothing to run
+    raw = json.dumps({"data": {"type": "pages", "attributes": attributes}})
+    raw = raw.replace("{me}", org.user_id).replace("{missing}", str(uuid.uuid4()))
+    before = oncall_outbox(org)
+    response = org.http.post("/api/v2/on-call/pages", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert response.json()["errors"][0]["source"]["pointer"] == pointer
+    assert oncall_outbox(org) == before
+    assert org.http.get("/api/v2/casem/on-call/pages").json()["data"] == []
+
+
+def test_unknown_pages_are_not_found(org: OrgClient) -> None:
+    for action in ("acknowledge_on_call_page", "escalate_on_call_page", "resolve_on_call_page"):
+        with pytest.raises(ApiException) as missing:
+            getattr(paging(org), action)(page_id=uuid.uuid4())
+        assert missing.value.status == 404
