@@ -47,6 +47,7 @@ def _routers() -> list:
     from casem.services.case_api.oncall.pages import router as oncall_pages
     from casem.services.case_api.oncall.policies import router as oncall_policies
     from casem.services.case_api.oncall.routing import router as oncall_routing
+    from casem.services.case_api.oncall.schedules import feed_router as oncall_calendar_feeds
     from casem.services.case_api.oncall.schedules import router as oncall_schedules
     from casem.services.case_api.project_favorites.views import router as project_favorites
     from casem.services.case_api.projects.views import router as projects
@@ -76,6 +77,7 @@ def _routers() -> list:
         maintenance_windows,
         insights,
         oncall_schedules,
+        oncall_calendar_feeds,
         oncall_policies,
         oncall_routing,
         oncall_notifications,

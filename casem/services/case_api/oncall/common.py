@@ -7,14 +7,24 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from fastapi import Depends
+
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.oncall.directory import Directory
-from casem.domain.errors import InvalidInput
+from casem.domain.errors import InvalidInput, TenantUnavailable
 from casem.domain.identity import Team, User
-from casem.services.case_api.http import Caller
+from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso
 from casem.services.case_api.schemas import Strict
+from casem.topology.config import current_datacenter
 from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL
+
+
+async def on_call_tenant(who: Caller = Depends(caller)) -> None:
+    """Router dependency: where the on-call tenant is not deployed, every on-call route is a 503 before its body is
+    read (after authentication: an unauthenticated caller learns nothing)."""
+    if ON_CALL not in who.context.databases:
+        raise TenantUnavailable(ON_CALL, current_datacenter())
 
 
 @asynccontextmanager

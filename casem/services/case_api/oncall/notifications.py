@@ -15,10 +15,10 @@ from casem.app.oncall import notifications as service
 from casem.domain.oncall import EMAIL, PHONE, NotificationChannel, OnCallNotificationRule
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
-from casem.services.case_api.oncall.common import on_call, parse_include
+from casem.services.case_api.oncall.common import on_call, on_call_tenant, parse_include
 from casem.services.case_api.schemas import Strict
 
-router = APIRouter(tags=["on-call notifications"])
+router = APIRouter(tags=["on-call notifications"], dependencies=[Depends(on_call_tenant)])
 
 
 class ChannelAttributes(Strict):

@@ -21,12 +21,12 @@ from casem.app.oncall import pages as service
 from casem.domain.oncall import Page
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
-from casem.services.case_api.oncall.common import on_call
+from casem.services.case_api.oncall.common import on_call, on_call_tenant
 from casem.services.case_api.schemas import Strict
 from casem.topology.tenants import ON_CALL
 
 log = structlog.get_logger("case-api.paging")
-router = APIRouter(tags=["on-call paging"])
+router = APIRouter(tags=["on-call paging"], dependencies=[Depends(on_call_tenant)])
 
 
 class PageTarget(Strict):

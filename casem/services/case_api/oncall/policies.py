@@ -18,6 +18,7 @@ from casem.services.case_api.jsonapi import parse_body
 from casem.services.case_api.oncall.common import (
     TeamsRelationships,
     on_call,
+    on_call_tenant,
     parse_include,
     team_ids_of,
     team_reference,
@@ -28,7 +29,7 @@ from casem.services.case_api.oncall.schedules import schedule_data
 from casem.services.case_api.schemas import Strict
 from casem.topology.tenants import ON_CALL
 
-router = APIRouter(tags=["on-call escalation policies"])
+router = APIRouter(tags=["on-call escalation policies"], dependencies=[Depends(on_call_tenant)])
 
 POLICY_INCLUDES = ("teams", "steps", "steps.targets")
 

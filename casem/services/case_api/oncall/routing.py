@@ -11,10 +11,10 @@ from casem.app.oncall.schedules import parse_at
 from casem.domain.oncall import RoutingRule, TeamRouting
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
-from casem.services.case_api.oncall.common import full_user, on_call, parse_include
+from casem.services.case_api.oncall.common import full_user, on_call, on_call_tenant, parse_include
 from casem.services.case_api.schemas import Strict
 
-router = APIRouter(tags=["on-call routing"])
+router = APIRouter(tags=["on-call routing"], dependencies=[Depends(on_call_tenant)])
 
 
 class RoutingAttributes(Strict):

@@ -27,6 +27,7 @@ from casem.services.case_api.oncall.common import (
     TeamsRelationships,
     full_user,
     on_call,
+    on_call_tenant,
     parse_include,
     team_ids_of,
     team_reference,
@@ -35,7 +36,9 @@ from casem.services.case_api.oncall.common import (
 from casem.services.case_api.schemas import Strict
 from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL
 
-router = APIRouter(tags=["on-call schedules"])
+router = APIRouter(tags=["on-call schedules"], dependencies=[Depends(on_call_tenant)])
+# The calendar feed: authenticated by its URL's token, so outside the API-key router.
+feed_router = APIRouter()
 
 SCHEDULE_INCLUDES = ("teams", "layers", "layers.members", "layers.members.user")
 RESPONDER_INCLUDES = ("schedule", "responders", "responders.shifts", "responders.shifts.user")
@@ -408,7 +411,7 @@ async def issue_calendar_feed(schedule_id: str, request: Request, who: Caller = 
 
 # A calendar subscribes with a URL and cannot send API keys: the feed's secret token is its credential. It is
 # not part of the API document (and so not among the routes the API-key checks sweep).
-@router.get("/on-call/calendars/{token}", name="calendar_feed", include_in_schema=False)
+@feed_router.get("/on-call/calendars/{token}", name="calendar_feed", include_in_schema=False)
 async def calendar_feed(token: str, request: Request) -> Response:
     ctx = context_of(request)
     async with ctx.uow(ON_CALL, read_only=True) as uow:
