@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from cryptography.fernet import Fernet
 from datadog_api_client.exceptions import ApiException, NotFoundException
 from datadog_api_client.v2.model.create_email_notification_channel_config import CreateEmailNotificationChannelConfig
 from datadog_api_client.v2.model.create_notification_channel_attributes import CreateNotificationChannelAttributes
@@ -168,7 +169,10 @@ def test_bad_channels_are_refused_with_the_field(org: OrgClient, config: dict, p
     assert oncall_outbox(org) == before
 
 
-def test_a_push_channel_is_a_signed_webhook_whose_secret_is_shown_once(org: OrgClient) -> None:
+def test_a_push_channel_is_a_signed_webhook_whose_secret_is_shown_once(
+    org: OrgClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASEM_SECRET_KEYS", Fernet.generate_key().decode())  # the secret is sealed with it
     config = {"type": "push", "application_name": "casem", "device_name": "pixel", "url": "https://push.example.com/h"}
     response = org.http.post(
         f"/api/v2/on-call/users/{org.user_id}/notification-channels",

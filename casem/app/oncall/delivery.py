@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from casem.adapters.http import OutboundError
+from casem.adapters.http import AllowList, OutboundError, allow_list_from_env
 from casem.adapters.notify.push import PushClient
 from casem.adapters.notify.smtp import SmtpFailed, SmtpRejected, SmtpSettings, send_email
 from casem.adapters.notify.twilio import TwilioClient, TwilioError, TwilioSettings, created_at
@@ -83,11 +83,14 @@ class Senders:
         twilio: TwilioSettings | None = None,
         push: PushClient | None = None,
         env: Mapping[str, str] | None = None,
+        allow: AllowList | None = None,
     ) -> None:
+        """`allow`: destinations beyond public addresses (default: the operator's CASEM_OUTBOUND_ALLOW)."""
+        allow = allow if allow is not None else allow_list_from_env(env)
         self.smtp = smtp or SmtpSettings.from_env(env)
         settings = twilio or TwilioSettings.from_env(env)
-        self.twilio = TwilioClient(settings) if settings is not None else None
-        self.push = push or PushClient()
+        self.twilio = TwilioClient(settings, allow) if settings is not None else None
+        self.push = push or PushClient(allow)
 
     async def close(self) -> None:
         if self.twilio is not None:
