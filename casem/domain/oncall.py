@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -790,30 +790,30 @@ def validate_page_text(title: Any, description: Any) -> tuple[str, str]:
     return title, description
 
 
-# -- the source case (case-management) and its pages -------------------------------------------------------------
+# -- the source case (case-management) and its page ---------------------------------------------------------------
 
 
-def record_page_opened(case: Any, *, page_id: str, page_key: str, team_id: str | None, urgency: str) -> None:
-    """The paging flavor paged for this case: its timeline shows the page."""
+def record_page_opened(case: Any, page: Page, *, event_id: str) -> None:
+    """The paging flavor paged for this case: its timeline shows the page (`event_id`: made from the cause, so a
+    redelivered cause records nothing twice)."""
     case.record_fact(
         "case.page_triggered",
         None,
-        {
-            "message": f"paged the on-call team ({page_key})",
-            "page_id": page_id,
-            "page_key": page_key,
-            "team_id": team_id,
-            "urgency": urgency,
-        },
-    )
+        {"message": f"paged the on-call team ({page.key})", "page_id": page.id, "page_key": page.key,
+         "team_id": page.team_id, "urgency": page.urgency},
+        id=event_id,
+    )  # fmt: skip
 
 
-def record_page_progress(case: Any, *, kind: str, page_id: str, page_key: str, actor_id: str | None) -> None:
-    """The page of this case was acknowledged or resolved (`kind`), by `actor_id`."""
+def record_page_progress(
+    case: Any, *, kind: str, page_id: str, page_key: str, actor_id: str | None, event_id: str
+) -> None:
+    """The case's page was acknowledged or resolved (`kind`), by `actor_id`."""
     case.record_fact(
         f"case.page_{kind}",
         actor_id,
         {"message": f"page {page_key} {kind}", "page_id": page_id, "page_key": page_key, "by": actor_id},
+        id=event_id,
     )
 
 
@@ -824,3 +824,71 @@ def out_of_hours(instant: datetime, tz: ZoneInfo, opens: int = 9, closes: int = 
     """Outside Monday to Friday, `opens`:00 to `closes`:00, on the wall clock of `tz`."""
     wall = local_wall(instant, tz)
     return wall.weekday() >= 5 or not opens <= wall.hour < closes
+
+
+# -- paging for cases: a project's paging rule --------------------------------------------------------------------
+
+PAGING_TRIGGERS = frozenset(
+    {
+        "case.created",
+        "case.priority_changed",
+        "case.status_changed",
+        "case.attributes_changed",
+        "case.title_changed",
+        "case.description_changed",
+        "case.assigned",
+        "case.unassigned",
+        "case.unarchived",
+    }
+)
+_VIEW_FIELDS = {"status", "priority", "title", "description", "attributes", "assignee_id"}
+
+
+def view_before(after: CaseView, changes: Mapping[str, Any]) -> CaseView:
+    """The case as it was before an event's changes ({field: {old, new}})."""
+    old = {name: change.get("old") for name, change in changes.items() if name in _VIEW_FIELDS}
+    if "archived_at" in changes:
+        old["archived"] = changes["archived_at"].get("old") is not None
+    if "attributes" in old and old["attributes"] is None:
+        old["attributes"] = {}
+    return replace(after, **old)
+
+
+def should_page(query: str, event_type: str, after: CaseView, before: CaseView | None) -> bool:
+    """A project's paging rule pages when a case comes to match its query: created matching, or changed (raised to
+    P1, say) from not matching to matching. A case that already matched does not page again."""
+    if event_type not in PAGING_TRIGGERS or after.archived or not query_matches(query, after):
+        return False
+    return before is None or not query_matches(query, before)
+
+
+@dataclass(frozen=True)
+class PagingRule:
+    """Which of a project's cases page which on-call team, with what urgency."""
+
+    project_id: str
+    org_id: str
+    team_id: str
+    query: str
+    urgency: str = HIGH
+    enabled: bool = True
+
+
+def parse_paging_rule(attrs: Mapping[str, Any], project_id: str, org_id: str) -> PagingRule:
+    base = "/data/attributes"
+    _unknown(attrs, {"team_id", "query", "urgency", "enabled"}, base)
+    team_id = attrs.get("team_id")
+    if not isinstance(team_id, str) or not team_id:
+        raise InvalidInput("team_id names the on-call team to page", f"{base}/team_id")
+    query = attrs.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput("query says which cases page (for example priority:P1)", f"{base}/query")
+    try:
+        parse_query(query)
+    except QuerySyntaxError as exc:
+        raise InvalidInput(f"query: {exc}", f"{base}/query") from None
+    enabled = attrs.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidInput("enabled must be true or false", f"{base}/enabled")
+    urgency = _enum(attrs.get("urgency") or HIGH, (HIGH, LOW), f"{base}/urgency")
+    return PagingRule(project_id, org_id, team_id.lower(), query, urgency, enabled)

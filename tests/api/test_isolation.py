@@ -312,6 +312,7 @@ MEMBER = {
 ROLE = {"data": {"type": "team_memberships", "attributes": {"role": "admin"}}}
 TEAM_UPDATE = {"data": {"type": "team", "attributes": {"handle": "renamed", "name": "renamed"}}}
 RULE_ID = (("rule_id", "oncall_rule_id"),)
+PAGING_RULE = {"data": {"type": "paging_rule", "attributes": {"team_id": "{team_id}", "query": "priority:P1"}}}
 
 PROBES += [
     Probe("POST", "/api/v2/on-call/schedules", SCHEDULE),
@@ -373,6 +374,10 @@ PROBES += [
     Probe("DELETE", "/api/v2/team/{team_id}/memberships/{user_id}"),
     Probe("DELETE", "/api/v2/team/{team_id}/memberships/{user_id}", own=("team_id",)),
     Probe("GET", "/api/v2/users/{user_uuid}/memberships"),
+    Probe("PUT", "/api/v2/casem/projects/{project_id}/paging", PAGING_RULE),
+    Probe("PUT", "/api/v2/casem/projects/{project_id}/paging", PAGING_RULE, own=("project_id",)),
+    Probe("GET", "/api/v2/casem/projects/{project_id}/paging"),
+    Probe("DELETE", "/api/v2/casem/projects/{project_id}/paging"),
 ]
 
 # Routes that create in the caller's own org and name nothing of another org: B may reuse A's unique
@@ -499,11 +504,11 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "notification_id": org.server.call(_inbox_entry(org, case["id"], case["attributes"]["key"])),
         "merge_id": org.server.call(_merge_entry(org, case["id"])),
         **_build_views_links(org, project["id"], case["id"]),
-        **_build_oncall(org, team["id"]),
+        **_build_oncall(org, team["id"], project["id"]),
     }
 
 
-def _build_oncall(org: OrgClient, team_id: str) -> dict[str, str]:
+def _build_oncall(org: OrgClient, team_id: str, project_id: str) -> dict[str, str]:
     """A's on-call world: its user in its team, a schedule with an override, a policy the team's routing rules run,
     a phone channel with a rule, and a page for the team."""
     http = org.http
@@ -535,6 +540,8 @@ def _build_oncall(org: OrgClient, team_id: str) -> dict[str, str]:
             json=json.loads(_fill(json.dumps(ONCALL_RULE), ids)),
         )
     )["data"]
+    paging_rule = json.loads(_fill(json.dumps(PAGING_RULE), ids))
+    _ok(http.put(f"/api/v2/casem/projects/{project_id}/paging", json=paging_rule))
     page = _ok(
         http.post(
             "/api/v2/on-call/pages",
@@ -629,7 +636,7 @@ def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
     b_team = _ok(
         b.http.post("/api/v2/team", json={"data": {"type": "team", "attributes": {"handle": "b-team", "name": "b"}}})
     )["data"]
-    w.own = {"case_id": b_case["id"], "team_id": b_team["id"], "user_id": b.user_id}
+    w.own = {"case_id": b_case["id"], "team_id": b_team["id"], "user_id": b.user_id, "project_id": _build_project(b)}
     yield w
     for org in (a, b):
         org.api_client.close()

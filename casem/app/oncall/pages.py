@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from casem.adapters.storage.tables import oncall_notifications, oncall_pages, orgs, projects
+from casem.adapters.storage.tables import domain_events, oncall_notifications, oncall_pages, orgs, projects
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases.finder import CaseSearch
 from casem.app.cases.search import SearchParams
@@ -27,18 +27,22 @@ from casem.app.oncall import records
 from casem.app.oncall.directory import Directory
 from casem.app.oncall.routing import team_policy
 from casem.app.timeline.service import TimelinePage, list_timeline
+from casem.domain.case_links import CaseLink, EntityType, Relationship
 from casem.domain.cases import Case
 from casem.domain.errors import InvalidInput
 from casem.domain.events import utcnow
-from casem.domain.notifications import SLACK, Delivery
+from casem.domain.notifications import SLACK, CaseView, Delivery
 from casem.domain.oncall import (
     HIGH,
     LOW,
     PAGE_STATUS_CASE_STATUS,
     URGENCY_PRIORITY,
     Page,
+    PagingRule,
     page_view,
     parse_tags,
+    record_page_opened,
+    record_page_progress,
     tag_attributes,
     validate_page_text,
 )
@@ -301,3 +305,70 @@ async def page_notifications(uow: UnitOfWork, org_id: str, page_id: str) -> Sequ
         .order_by(oncall_notifications.c.created_at, oncall_notifications.c.idempotency_key)
     )
     return rows.all()
+
+
+# -- pages for cases (the paging flavor) ---------------------------------------------------------------------------
+
+
+def derived_id(event_id: str, what: str) -> str:
+    """An id made from the event that caused it: a redelivered event makes the same page, the same cell."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"casem:paging:{what}:{event_id}"))
+
+
+async def page_for_case(
+    uow: UnitOfWork, directory: Directory, rule: PagingRule, case: CaseView, event_id: str, tenant: str
+) -> tuple[Page, bool]:
+    """Page the rule's team for a case that came to match the project's paging rule (in the on-call unit of work)."""
+    tags = [f"case:{case.key}", f"project:{case.project_key}", f"priority:{case.priority}"]
+    tags += [f"{k}:{v}" for k, values in sorted(case.attributes.items()) for v in values][: 50 - len(tags)]
+    new = NewPage(
+        title=f"{case.key}: {case.title}"[:255],
+        urgency=rule.urgency,
+        target_type=TEAM_ID,
+        target_identifier=rule.team_id,
+        description=case.description[:30_000],
+        tags=tags,
+        page_id=derived_id(event_id, "page"),
+        source_tenant=tenant,
+        source_case_id=case.id,
+        source_case_key=case.key,
+    )
+    return await create_page(uow, directory, rule.org_id, None, new)
+
+
+async def _done(uow: UnitOfWork, event_id: str) -> bool:
+    return bool(await uow.scalar(sa.select(domain_events.c.id).where(domain_events.c.id == event_id)))
+
+
+async def show_page_on_case(uow: UnitOfWork, org_id: str, case_id: str, page: Page, cause_event_id: str) -> bool:
+    """The case's timeline shows its page, and a link ties them (case ESCALATES_TO page); once per cause."""
+    event_id = derived_id(cause_event_id, "case-page")
+    if await _done(uow, event_id):
+        return False
+    case = await get_case(uow, org_id, case_id)
+    record_page_opened(case, page, event_id=event_id)
+    link = CaseLink.create(
+        actor_id=None,
+        id=derived_id(cause_event_id, "case-link"),
+        org_id=org_id,
+        parent_entity_type=EntityType.CASE.value,
+        parent_entity_id=case.id,
+        child_entity_type=EntityType.PAGE.value,
+        child_entity_id=page.id,
+        relationship=Relationship.ESCALATES_TO.value,
+    )
+    uow.add(link)
+    return True
+
+
+async def show_page_progress_on_case(
+    uow: UnitOfWork, org_id: str, case_id: str, kind: str, page_id: str, page_key: str, actor_id: str | None,
+    cause_event_id: str,
+) -> bool:  # fmt: skip
+    """The page of a case was acknowledged or resolved: its timeline says so, once."""
+    event_id = derived_id(cause_event_id, f"case-page-{kind}")
+    if await _done(uow, event_id):
+        return False
+    case = await get_case(uow, org_id, case_id)
+    record_page_progress(case, kind=kind, page_id=page_id, page_key=page_key, actor_id=actor_id, event_id=event_id)
+    return True

@@ -61,6 +61,8 @@ class FlavorRunner:
         self.context = context
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
+        # Flavors that write to another tenant than their event's (paging) open its unit of work from here.
+        self.services.extras.setdefault("context", context)
         self.retry = retry or RetryPolicy()
 
     async def process(self, message: Message) -> None:

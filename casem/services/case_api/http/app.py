@@ -45,6 +45,7 @@ def _routers() -> list:
     from casem.services.case_api.notification_rules.views import router as notification_rules
     from casem.services.case_api.oncall.notifications import router as oncall_notifications
     from casem.services.case_api.oncall.pages import router as oncall_pages
+    from casem.services.case_api.oncall.paging_rules import router as oncall_paging_rules
     from casem.services.case_api.oncall.policies import router as oncall_policies
     from casem.services.case_api.oncall.routing import router as oncall_routing
     from casem.services.case_api.oncall.schedules import feed_router as oncall_calendar_feeds
@@ -82,6 +83,7 @@ def _routers() -> list:
         oncall_routing,
         oncall_notifications,
         oncall_pages,
+        oncall_paging_rules,
         cases,
     ]
 

@@ -9,6 +9,7 @@ from casem.services.case_event_handler.flavors import (  # noqa: F401
     email_delivery,
     msteams_delivery,
     notification_rules,
+    paging,
     retention_scheduling,
     search_indexing,
     sla_tracking,
