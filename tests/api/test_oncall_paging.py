@@ -5,10 +5,14 @@ escalate, resolve; pages are cases of the on-call tenant, found with the case qu
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from datadog_api_client.exceptions import ApiException
 
+from casem.adapters.storage.tables import oncall_notifications, oncall_pages
+from casem.topology.tenants import ON_CALL
 from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user
 from tests.api.oncall_helpers import (
@@ -142,3 +146,53 @@ def test_unknown_pages_are_not_found(org: OrgClient) -> None:
         with pytest.raises(ApiException) as missing:
             getattr(paging(org), action)(page_id=uuid.uuid4())
         assert missing.value.status == 404
+
+
+def test_on_call_analytics_per_team_per_responder_and_out_of_hours(org: OrgClient) -> None:
+    """MTTA and MTTR per team, pages per responder and out-of-hours pages, beside the case figures."""
+    team, _ = team_with_policy(org, "payments")
+    bob = add_user(org, "bob@example.com")
+    made = [paging(org).create_on_call_page(body=page_request(f"p{n}", "team_id", team)).data.id for n in range(3)]
+    paging(org).acknowledge_on_call_page(page_id=page_id(made[0]))
+    paging(org).acknowledge_on_call_page(page_id=page_id(made[1]))
+    paging(org).resolve_on_call_page(page_id=page_id(made[1]))
+    saturday_night = datetime(2025, 3, 8, 23, 0, tzinfo=UTC)  # Saturday in UTC; in Tokyo, Sunday morning
+    monday_noon = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)  # in Tokyo, 21:00
+    timings = {
+        made[0]: (saturday_night, saturday_night + timedelta(minutes=4), None),
+        made[1]: (monday_noon, monday_noon + timedelta(minutes=2), monday_noon + timedelta(hours=1)),
+        made[2]: (monday_noon, None, None),
+    }
+
+    async def backdate() -> None:
+        async with org.server.context.uow(ON_CALL) as uow:
+            for ident, (created, acked, resolved) in timings.items():
+                await uow.execute(
+                    sa.update(oncall_pages)
+                    .where(oncall_pages.c.id == ident)
+                    .values(created_at=created, acknowledged_at=acked, resolved_at=resolved)
+                )
+            for ident in made[:2]:  # as the caseworker records them: Bob notified of two pages
+                await uow.execute(
+                    sa.insert(oncall_notifications).values(
+                        id=str(uuid.uuid4()), org_id=org.org_id, page_id=ident, idempotency_key=f"{ident}/bob",
+                        user_id=bob, medium="sms", destination="+14155550100", round=0, step_index=0, status="sent",
+                        attempts=1, created_at=monday_noon,
+                    )
+                )  # fmt: skip
+            await uow.commit()
+
+    org.server.call(backdate())
+    body = org.http.get("/api/v2/casem/analytics").json()["data"]["attributes"]
+    assert "cases_created" in body  # beside the case figures
+    oncall = body["on_call"]
+    [stats] = oncall["teams"]
+    assert (stats["team_id"], stats["pages"], stats["acknowledged"], stats["resolved"]) == (team, 3, 2, 1)
+    assert stats["mean_time_to_acknowledge_seconds"] == 180.0 and stats["mean_time_to_resolve_seconds"] == 3600.0
+    responders = {r["user_id"]: r for r in oncall["responders"]}
+    assert responders[bob] == {"user_id": bob, "pages_notified": 2, "pages_acknowledged": 0}
+    assert responders[org.user_id]["pages_acknowledged"] == 2
+    assert (oncall["out_of_hours"]["pages"], oncall["out_of_hours"]["share"]) == (1, 1 / 3)
+    tokyo = org.http.get("/api/v2/casem/analytics", params={"time_zone": "Asia/Tokyo"}).json()["data"]["attributes"]
+    assert tokyo["on_call"]["out_of_hours"]["pages"] == 3
+    assert org.http.get("/api/v2/casem/analytics", params={"time_zone": "Moon/Base"}).status_code == 400
