@@ -5,6 +5,7 @@ Each counts what it received, so tests count notifications where they arrive."""
 from __future__ import annotations
 
 import base64
+import email.policy
 import json
 import re
 import socket
@@ -248,7 +249,7 @@ class SmtpSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content))
+            self.messages.append(message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 Message accepted for delivery"
 
     def by_idempotency_key(self) -> Counter[str]:

@@ -52,7 +52,6 @@ class PageActivities:
 
     @activity.defn
     async def notify_responder(self, request: NotifyRequest) -> NotifyResult:
-        activity.heartbeat(request.task.key)
         try:
             return await escalation.notify(
                 self.ctx, self.notifier, request.ref.tenant, request.ref.page_id, request.task

@@ -203,11 +203,16 @@ class CaseMergeWorkflow:
         return MergeResult(request.merge_id, status, self._steps, detail)
 
 
-# A notification is retried for as long as a page is worth sending: a provider down for a few minutes does not
-# lose it, and a person who cannot be reached does not hold the escalation back (the workflow moves on).
+# Paging is urgent: a worker that dies mid-step is noticed within seconds, not minutes. The page's database steps
+# are short; a notification is one outbound call (its adapters time out after 10 s), so an attempt that has not
+# answered in 30 s is given up and retried (with its idempotency key); retries go on for a few minutes, then the
+# escalation moves on without that notification rather than hold everyone else back.
+PAGE_STEP = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
+}
 NOTIFY = {
     "start_to_close_timeout": timedelta(seconds=30),
-    "heartbeat_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
@@ -276,7 +281,7 @@ class PageEscalationWorkflow:
 
     @workflow.run
     async def run(self, ref: PageRef) -> PageOutcome:
-        plan = await workflow.execute_activity_method(PageActivities.plan_page_escalation, ref, **STEP)
+        plan = await workflow.execute_activity_method(PageActivities.plan_page_escalation, ref, **PAGE_STEP)
         if plan.status != TRIGGERED:
             return PageOutcome(ref.page_id, "not-open")
         reached = 0
@@ -286,7 +291,7 @@ class PageEscalationWorkflow:
                     return PageOutcome(ref.page_id, self._stopped, reached, len(self._sent))
                 started = workflow.now()
                 reach = StepRequest(ref, round_, step.index, started.isoformat())
-                found = await workflow.execute_activity_method(PageActivities.reach_page_step, reach, **STEP)
+                found = await workflow.execute_activity_method(PageActivities.reach_page_step, reach, **PAGE_STEP)
                 reached += 1
                 if found.status != TRIGGERED:
                     return PageOutcome(ref.page_id, found.status, reached, len(self._sent))
@@ -306,7 +311,7 @@ class PageEscalationWorkflow:
                 if self._escalations > self._handled:
                     self._handled += 1  # one escalate signal moves on by one step
         if plan.resolve_at_end:
-            status = await workflow.execute_activity_method(PageActivities.end_page_policy, ref, **STEP)
+            status = await workflow.execute_activity_method(PageActivities.end_page_policy, ref, **PAGE_STEP)
             return PageOutcome(ref.page_id, status, reached, len(self._sent))
         return PageOutcome(ref.page_id, "exhausted", reached, len(self._sent))
 
