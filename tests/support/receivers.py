@@ -10,6 +10,7 @@ import json
 import re
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -245,11 +246,15 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.arrivals: list[tuple[float, str]] = []  # (perf_counter when accepted, subject)
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
+        arrived = time.perf_counter()
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=email.policy.default))
+            message = message_from_bytes(envelope.content, policy=email.policy.default)
+            self.messages.append(message)
+            self.arrivals.append((arrived, str(message["Subject"])))
         return "250 Message accepted for delivery"
 
     def by_idempotency_key(self) -> Counter[str]:
