@@ -196,3 +196,32 @@ def test_on_call_analytics_per_team_per_responder_and_out_of_hours(org: OrgClien
     tokyo = org.http.get("/api/v2/casem/analytics", params={"time_zone": "Asia/Tokyo"}).json()["data"]["attributes"]
     assert tokyo["on_call"]["out_of_hours"]["pages"] == 3
     assert org.http.get("/api/v2/casem/analytics", params={"time_zone": "Moon/Base"}).status_code == 400
+
+
+def test_a_routing_rule_posts_to_slack_and_teams_through_the_delivery_flavors(org: OrgClient) -> None:
+    team, policy = team_with_policy(org, "edge")
+    endpoint = {"kind": "MS_TEAMS_CHANNEL", "name": "edge-room", "url": "https://acme.webhook.office.com/hook"}
+    created = org.http.post(
+        "/api/v2/casem/notification_endpoints", json={"data": {"type": "notification_endpoint", "attributes": endpoint}}
+    )
+    assert created.status_code == 201, created.text
+    actions = [
+        {"type": "send_slack_message", "channel": "#edge", "workspace": "acme"},
+        {"type": "send_teams_message", "channel": "edge-room", "team": "Edge", "tenant": "acme"},
+    ]
+    rules = {
+        "data": {"type": "team_routing_rules", "attributes": {"rules": [{"policy_id": policy, "actions": actions}]}}
+    }
+    assert org.http.put(f"/api/v2/on-call/teams/{team}/routing-rules", json=rules).status_code == 200
+    page = paging(org).create_on_call_page(body=page_request("CDN errors", "team_id", team)).data.id
+    requested = [e for e in oncall_outbox(org) if e["type"] == "com.casem.notification.delivery_requested.v1"]
+    by_channel = {e["data"]["channel"]: e["data"] for e in requested}
+    assert set(by_channel) == {"slack", "msteams"} and all(e["caseid"] == page for e in requested)
+    assert by_channel["slack"]["target"] == {"channel": "#edge", "workspace": "acme"}
+    assert by_channel["msteams"]["target"]["url"] == endpoint["url"]
+    assert by_channel["msteams"]["payload"]["@type"] == "MessageCard"
+
+    actions[1]["channel"] = "no-such-room"
+    response = org.http.put(f"/api/v2/on-call/teams/{team}/routing-rules", json=rules)
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["source"]["pointer"] == "/data/attributes/rules/0/actions/1/channel"

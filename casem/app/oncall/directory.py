@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
-from casem.adapters.storage.tables import orgs, team_memberships, teams, users
+from casem.adapters.storage.tables import notification_endpoints, orgs, team_memberships, teams, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.ids import UUID_RE
 from casem.domain.errors import NotFound
@@ -83,3 +83,14 @@ class Directory:
             .order_by(team_memberships.c.created_at, team_memberships.c.user_id)
         )
         return [row.user_id for row in rows]
+
+    async def teams_connector(self, name: str) -> str | None:
+        """The URL of the org's Microsoft Teams connector of that name (a notification endpoint)."""
+        url = await self.uow.scalar(
+            sa.select(notification_endpoints.c.url).where(
+                notification_endpoints.c.org_id == self.org_id,
+                notification_endpoints.c.kind == "MS_TEAMS_CHANNEL",
+                notification_endpoints.c.name == name,
+            )
+        )
+        return str(url) if url else None

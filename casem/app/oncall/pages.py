@@ -31,7 +31,7 @@ from casem.domain.case_links import CaseLink, EntityType, Relationship
 from casem.domain.cases import Case
 from casem.domain.errors import InvalidInput
 from casem.domain.events import utcnow
-from casem.domain.notifications import SLACK, CaseView, Delivery
+from casem.domain.notifications import MSTEAMS, SLACK, CaseView, Delivery
 from casem.domain.oncall import (
     HIGH,
     LOW,
@@ -212,12 +212,33 @@ async def create_page(
     await records.insert_page(uow, page)
     for action in routed.actions:  # a rule's chat messages go out through the delivery flavors
         if action["type"] == "send_slack_message":
-            uow.add(_chat_delivery(page, SLACK, {"channel": action["channel"], "workspace": action["workspace"]}))
+            target = {"channel": action["channel"], "workspace": action["workspace"]}
+            uow.add(_chat_delivery(page, SLACK, target, {"text": _chat_text(page)}))
+        elif action["type"] == "send_teams_message":
+            url = await directory.teams_connector(action["channel"])
+            if url is not None:  # the connector was deleted since the rule was saved: nothing to post to
+                target = {"url": url, "channel": action["channel"], "team": action["team"], "tenant": action["tenant"]}
+                uow.add(_chat_delivery(page, MSTEAMS, target, _teams_card(page)))
     return page, True
 
 
-def _chat_delivery(page: Page, channel: str, target: dict[str, Any]) -> Delivery:
-    text = f"[{page.urgency.upper()}] {page.key}: {page.title}"
+def _chat_text(page: Page) -> str:
+    return f"[{page.urgency.upper()}] {page.key}: {page.title}"
+
+
+def _teams_card(page: Page) -> dict[str, Any]:
+    """A MessageCard, what a Teams incoming webhook accepts."""
+    return {
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "summary": _chat_text(page),
+        "themeColor": "D62728" if page.urgency == HIGH else "632CA6",
+        "title": _chat_text(page),
+        "sections": [{"facts": [{"name": "Page", "value": page.key}, {"name": "Urgency", "value": page.urgency}]}],
+    }
+
+
+def _chat_delivery(page: Page, channel: str, target: dict[str, Any], payload: dict[str, Any]) -> Delivery:
     return Delivery.request(
         org_id=page.org_id,
         rule_id=page.routing_rule_id,
@@ -225,7 +246,7 @@ def _chat_delivery(page: Page, channel: str, target: dict[str, Any]) -> Delivery
         case_id=page.id,
         channel=channel,
         target=target,
-        payload={"text": text},
+        payload=payload,
     )
 
 

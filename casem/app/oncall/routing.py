@@ -9,7 +9,7 @@ from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.oncall import records
 from casem.app.oncall.directory import Directory
 from casem.app.oncall.policies import step_responders
-from casem.domain.errors import InvalidInput
+from casem.domain.errors import InvalidInput, NotFound
 from casem.domain.oncall import EscalationPolicy, EscalationStep, TeamRouting, parse_routing_rules
 from casem.domain.oncall_schedules import Schedule
 
@@ -36,6 +36,9 @@ async def set_rules(
                 await records.load_policy(uow, org_id, action["policy_id"], pointer=f"{where}/policy_id")
             if action["type"] == "reroute_to_team":
                 await directory.team(action["destination_team_id"], f"{where}/destination_team_id")
+            if action["type"] == "send_teams_message" and await directory.teams_connector(action["channel"]) is None:
+                # casem posts to Teams through the org's connectors (notification endpoints), named by `channel`.
+                raise NotFound("Microsoft Teams connector", action["channel"], f"{where}/channel")
     routing = await records.load_routing(uow, org_id, team.id)
     routing.set_rules(rules, actor_id)
     await records.save_routing(uow, routing)
