@@ -96,12 +96,13 @@ def offset_spans(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[dat
     that close together."""
     spans: list[tuple[datetime, datetime, timedelta]] = []
     step = timedelta(hours=6)
+    last = end - timedelta(microseconds=1)  # the last instant inside [start, end)
     cur = start
     offset = _offset(tz, cur)
     probe = cur
     while probe < end:
-        nxt = min(probe + step, end)
-        nxt_offset = _offset(tz, nxt) if nxt < end else offset
+        nxt = min(probe + step, last)
+        nxt_offset = _offset(tz, nxt)
         if nxt_offset != offset:
             lo, hi = int(probe.timestamp()), int(nxt.timestamp())
             while hi - lo > 1:  # the first second with the new offset
@@ -113,7 +114,7 @@ def offset_spans(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[dat
             change = datetime.fromtimestamp(hi, UTC)
             spans.append((cur, change, offset))
             cur, offset = change, _offset(tz, change)
-        probe = nxt
+        probe = nxt if nxt < last else end
     spans.append((cur, end, offset))
     return [s for s in spans if s[0] < s[1]]
 

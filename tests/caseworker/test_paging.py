@@ -256,3 +256,19 @@ async def test_a_notification_is_sent_once_however_often_its_activity_runs(pager
     rows = {r.idempotency_key: r for r in await world.notifications(page.id)}
     assert rows[retry.key].attempts == 2 and rows[retry.key].status == "sent"
     await senders.close()
+
+
+async def test_a_page_for_a_schedule_reaches_whoever_is_on_call(
+    time_skipping: WorkflowEnvironment, pager: tuple[Pager, Receivers]
+) -> None:
+    world, receivers = pager
+    ann, bob = await world.person("ann"), await world.person("bob")
+    day0 = now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=4)  # ann on even days
+    schedule = await world.schedule([ann, bob], day0)
+    page = await world.page("schedule_id", schedule, urgency="low")
+    handle, queue = await start(time_skipping, world, receivers, page.id)
+    async with worker(time_skipping, world, receivers, queue):
+        outcome = await handle.result()
+    assert outcome.notifications == 1
+    [row] = await world.notifications(page.id)
+    assert row.user_id == ann and row.medium == "email"  # no low-urgency rule: the account's address

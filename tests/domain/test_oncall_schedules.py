@@ -327,3 +327,17 @@ def test_time_zones_are_checked() -> None:
     for bad in ("", "Nowhere/City", "../etc/passwd", 5):
         with pytest.raises(InvalidInput):
             zone(bad)
+
+
+def test_a_short_range_across_the_jump_reads_the_new_offset() -> None:
+    """Found by the property test: a range shorter than the offset probe step, ending just after the clocks jump,
+    must still see the jump (Sunday 03:00 EDT is inside a Sunday 03:00-03:30 window)."""
+    jump = datetime(2024, 3, 10, 7, 0, tzinfo=UTC)
+    sunday_early = Restriction(6, 3 * 3600, 6, 3 * 3600 + 1800)
+    layer = Layer(
+        "l", "l", jump - timedelta(days=1), jump, Interval(0, 3600), (LayerMember("m", "ann"),), (sunday_early,)
+    )
+    schedule = Schedule(id="s", org_id="o", name="s", time_zone="America/New_York", layers=[layer])
+    [segment] = schedule.timeline(jump - timedelta(minutes=1), jump + timedelta(minutes=1))
+    assert (segment.start, segment.end, segment.user_id) == (jump, jump + timedelta(minutes=1), "ann")
+    assert schedule.on_call_at(jump) == Reference(schedule).on_call_at(jump) == "ann"

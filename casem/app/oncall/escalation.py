@@ -132,8 +132,8 @@ async def _targets(
             person = people.get(page.target_id)
             return None, [person.id] if person is not None and not person.disabled else []
         schedule = await records.load_schedule(uow, page.org_id, page.target_id)
-        segment = schedule.shifts_around(at)["current"]
-        return None, await _enabled(directory, [segment.user_id] if segment else [])
+        user = schedule.on_call_at(at)
+        return None, await _enabled(directory, [user] if user else [])
     policy = await records.load_policy(uow, page.org_id, page.policy_id)
     step = policy.steps[index]
     users = await step_responders(uow, directory, page.org_id, step, at)

@@ -126,8 +126,12 @@ async def step_responders(
                 except NotFound:  # deleted since the policy was saved: it puts nobody on call
                     continue
                 cache[target.id] = schedule
-            segment = schedule.shifts_around(at)[target.position or "current"]
-            if segment is not None:
-                found.append(segment.user_id)
+            if target.position in (None, "current"):
+                user = schedule.on_call_at(at)  # the point query: no need to look around
+            else:
+                segment = schedule.shifts_around(at)[target.position]
+                user = segment.user_id if segment is not None else None
+            if user is not None:
+                found.append(user)
     people = await directory.users(found)
     return [u for u in dict.fromkeys(found) if u in people and not people[u].disabled]
