@@ -8,10 +8,13 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):  # noqa: N818 - reads as "raise NotFound(...)"
-    def __init__(self, resource: str, ident: str) -> None:
+    """`pointer`: the member of the request that named the missing resource (a reference in a body)."""
+
+    def __init__(self, resource: str, ident: str, pointer: str | None = None) -> None:
         super().__init__(f"{resource} {ident} not found")
         self.resource = resource
         self.ident = ident
+        self.pointer = pointer
 
 
 class InvalidInput(DomainError):  # noqa: N818

@@ -34,6 +34,25 @@ class User(EventRecorder):
     def record_created(self, actor_id: str | None) -> None:
         self.record(_created("user", self.id, self.org_id, actor_id, {"handle": self.handle}))
 
+    def disable(self, actor_id: str | None) -> bool:
+        """Datadog's DELETE /api/v2/users/{id}: the user stays (their history keeps its author) but can no longer
+        sign in or be paged. False when already disabled."""
+        if self.disabled:
+            return False
+        self.disabled = True
+        self.modified_at = utcnow()
+        self.record(
+            DomainEvent(
+                type="user.disabled",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.id,
+                subject_type="user",
+                data={"handle": self.handle},
+            )
+        )
+        return True
+
 
 @dataclass(eq=False)
 class Team(EventRecorder):
@@ -51,6 +70,36 @@ class Team(EventRecorder):
 
     def record_created(self, actor_id: str | None) -> None:
         self.record(_created("team", self.id, self.org_id, actor_id, {"handle": self.handle, "name": self.name}))
+
+    def _event(self, kind: str, actor_id: str | None, data: dict[str, Any]) -> None:
+        self.record(
+            DomainEvent(
+                type=f"team.{kind}",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.id,
+                subject_type="team",
+                data={"handle": self.handle, **data},
+            )
+        )
+
+    def update(self, actor_id: str | None, **changes: Any) -> bool:
+        effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        if not effective:
+            return False
+        old_handle = self.handle
+        for name, value in effective.items():
+            setattr(self, name, value)
+        self.modified_at = utcnow()
+        self._event("updated", actor_id, {"changes": effective, "old_handle": old_handle})
+        return True
+
+    def record_deleted(self, actor_id: str | None) -> None:
+        self._event("deleted", actor_id, {"name": self.name})
+
+    def record_member(self, kind: str, user_id: str, role: str | None, actor_id: str | None) -> None:
+        """A membership was added, changed or removed (`kind`): the caller writes the membership row."""
+        self._event(f"member_{kind}", actor_id, {"user_id": user_id, "role": role})
 
 
 def _created(kind: str, subject_id: str, org_id: str, actor_id: str | None, data: dict[str, Any]) -> DomainEvent:

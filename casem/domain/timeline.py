@@ -53,6 +53,18 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.integration_synced": "INTEGRATION_SYNC",
     "case.integration_sync_failed": "INTEGRATION_SYNC",
     "case.incident_linked": "INCIDENT_LINK",
+    # A case the paging flavor paged for, and what became of its page (casem/domain/oncall.py).
+    "case.page_triggered": "PAGE",
+    "case.page_acknowledged": "PAGE_ACKNOWLEDGEMENT",
+    "case.page_resolved": "PAGE_RESOLUTION",
+    # A page's own timeline (its case in the on-call tenant): who was targeted and notified, through what,
+    # when, and who acknowledged.
+    "page.triggered": "PAGE_TRIGGERED",
+    "page.step_reached": "PAGE_ESCALATION_STEP",
+    "page.notified": "PAGE_NOTIFICATION",
+    "page.acknowledged": "PAGE_ACKNOWLEDGEMENT",
+    "page.escalated": "PAGE_ESCALATION",
+    "page.resolved": "PAGE_RESOLUTION",
 }
 
 

@@ -26,6 +26,7 @@ from casem.app.merges.service import insert_merge
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox
+from tests.api.oncall_helpers import oncall_outbox
 from tests.integrations.conftest import connect_jira, connect_servicenow, remote_systems
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
@@ -44,6 +45,7 @@ class Probe:
     query: str = ""
     own: tuple[str, ...] = ()  # path parameters filled from B's world (the rest, and the body, name A's ids)
     upload: bool = False  # a multipart file upload instead of a JSON body
+    ids: tuple[tuple[str, str], ...] = ()  # path parameters filled from another of A's ids: (parameter, key of A's)
 
     @property
     def label(self) -> str:
@@ -340,6 +342,118 @@ PROBES: list[Probe] = [
     Probe("DELETE", "/api/v2/current_user/application_keys/{app_key_id}"),
 ]
 
+# -- on-call: schedules, policies, routing, notification channels and rules, pages; memberships ----------------
+ONCALL_LAYER = {
+    "name": "l",
+    "effective_date": "2025-01-01T00:00:00Z",
+    "rotation_start": "2025-01-01T00:00:00Z",
+    "interval": {"days": 1},
+    "members": [{"user": {"id": "{user_id}"}}],
+}
+SCHEDULE = {"data": {"type": "schedules", "attributes": {"name": "s", "time_zone": "UTC", "layers": [ONCALL_LAYER]}}}
+POLICY = {
+    "data": {
+        "type": "policies",
+        "attributes": {"name": "p", "steps": [{"targets": [{"type": "users", "id": "{user_id}"}]}]},
+    }
+}
+ROUTING = {"data": {"type": "team_routing_rules", "attributes": {"rules": [{"query": "", "policy_id": "{policy_id}"}]}}}
+CHANNEL = {
+    "data": {"type": "notification_channels", "attributes": {"config": {"type": "phone", "number": "+14155550100"}}}
+}
+ONCALL_RULE = {
+    "data": {
+        "type": "notification_rules",
+        "attributes": {"category": "high_urgency", "delay_minutes": 0},
+        "relationships": {"channel": {"data": {"id": "{channel_id}", "type": "notification_channels"}}},
+    }
+}
+PAGE = {
+    "data": {
+        "type": "pages",
+        "attributes": {"title": "t", "urgency": "high", "target": {"type": "team_id", "identifier": "{team_id}"}},
+    }
+}
+OVERRIDE = {
+    "data": {
+        "type": "overrides",
+        "attributes": {"user_id": "{user_id}", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"},
+    }
+}
+MEMBER = {
+    "data": {"type": "team_memberships", "relationships": {"user": {"data": {"id": "{user_id}", "type": "users"}}}}
+}
+ROLE = {"data": {"type": "team_memberships", "attributes": {"role": "admin"}}}
+TEAM_UPDATE = {"data": {"type": "team", "attributes": {"handle": "renamed", "name": "renamed"}}}
+RULE_ID = (("rule_id", "oncall_rule_id"),)
+PAGING_RULE = {"data": {"type": "paging_rule", "attributes": {"team_id": "{team_id}", "query": "priority:P1"}}}
+
+PROBES += [
+    Probe("POST", "/api/v2/on-call/schedules", SCHEDULE),
+    Probe("GET", "/api/v2/on-call/schedules/{schedule_id}"),
+    Probe("PUT", "/api/v2/on-call/schedules/{schedule_id}", SCHEDULE),
+    Probe("DELETE", "/api/v2/on-call/schedules/{schedule_id}"),
+    Probe("GET", "/api/v2/on-call/schedules/{schedule_id}/on-call"),
+    Probe("GET", "/api/v2/on-call/schedules/{schedule_id}/responders"),
+    Probe("POST", "/api/v2/casem/on-call/schedules/{schedule_id}/overrides", OVERRIDE),
+    Probe("GET", "/api/v2/casem/on-call/schedules/{schedule_id}/overrides"),
+    Probe("DELETE", "/api/v2/casem/on-call/schedules/{schedule_id}/overrides/{override_id}"),
+    Probe("GET", "/api/v2/casem/on-call/schedules/{schedule_id}/timeline"),
+    Probe("GET", "/api/v2/casem/on-call/schedules/{schedule_id}/calendar"),
+    Probe("POST", "/api/v2/casem/on-call/schedules/{schedule_id}/calendar-feed"),
+    Probe("POST", "/api/v2/on-call/escalation-policies", POLICY),
+    Probe("GET", "/api/v2/on-call/escalation-policies/{policy_id}"),
+    Probe("PUT", "/api/v2/on-call/escalation-policies/{policy_id}", POLICY),
+    Probe("DELETE", "/api/v2/on-call/escalation-policies/{policy_id}"),
+    Probe("GET", "/api/v2/on-call/teams/{team_id}/routing-rules"),
+    Probe("PUT", "/api/v2/on-call/teams/{team_id}/routing-rules", ROUTING),
+    Probe("PUT", "/api/v2/on-call/teams/{team_id}/routing-rules", ROUTING, own=("team_id",)),
+    Probe("GET", "/api/v2/on-call/teams/{team_id}/on-call"),
+    Probe("POST", "/api/v2/on-call/users/{user_id}/notification-channels", CHANNEL),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-channels"),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}"),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}", own=("user_id",)),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}"),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}", own=("user_id",)),
+    Probe("POST", "/api/v2/on-call/users/{user_id}/notification-rules", ONCALL_RULE),
+    Probe("POST", "/api/v2/on-call/users/{user_id}/notification-rules", ONCALL_RULE, own=("user_id",)),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-rules"),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", ids=RULE_ID),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", own=("user_id",), ids=RULE_ID),
+    Probe("PUT", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", ONCALL_RULE, ids=RULE_ID),
+    Probe(
+        "PUT",
+        "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}",
+        ONCALL_RULE,
+        own=("user_id",),
+        ids=RULE_ID,
+    ),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", ids=RULE_ID),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", own=("user_id",), ids=RULE_ID),
+    Probe("POST", "/api/v2/on-call/pages", PAGE),
+    Probe("POST", "/api/v2/on-call/pages/{page_id}/acknowledge"),
+    Probe("POST", "/api/v2/on-call/pages/{page_id}/escalate"),
+    Probe("POST", "/api/v2/on-call/pages/{page_id}/resolve"),
+    Probe("GET", "/api/v2/casem/on-call/pages/{page_id}"),
+    Probe("GET", "/api/v2/casem/on-call/pages/{page_id}/timeline"),
+    Probe("GET", "/api/v2/casem/on-call/pages/{page_id}/notifications"),
+    Probe("DELETE", "/api/v2/users/{user_id}"),
+    Probe("PATCH", "/api/v2/team/{team_id}", TEAM_UPDATE),
+    Probe("DELETE", "/api/v2/team/{team_id}"),
+    Probe("POST", "/api/v2/team/{team_id}/memberships", MEMBER),
+    Probe("POST", "/api/v2/team/{team_id}/memberships", MEMBER, own=("team_id",)),
+    Probe("GET", "/api/v2/team/{team_id}/memberships"),
+    Probe("PATCH", "/api/v2/team/{team_id}/memberships/{user_id}", ROLE),
+    Probe("PATCH", "/api/v2/team/{team_id}/memberships/{user_id}", ROLE, own=("team_id",)),
+    Probe("DELETE", "/api/v2/team/{team_id}/memberships/{user_id}"),
+    Probe("DELETE", "/api/v2/team/{team_id}/memberships/{user_id}", own=("team_id",)),
+    Probe("GET", "/api/v2/users/{user_uuid}/memberships"),
+    Probe("PUT", "/api/v2/casem/projects/{project_id}/paging", PAGING_RULE),
+    Probe("PUT", "/api/v2/casem/projects/{project_id}/paging", PAGING_RULE, own=("project_id",)),
+    Probe("GET", "/api/v2/casem/projects/{project_id}/paging"),
+    Probe("DELETE", "/api/v2/casem/projects/{project_id}/paging"),
+]
+
 # Routes that create in the caller's own org and name nothing of another org: B may reuse A's unique
 # names (keys, handles), which `test_creating_never_collides_with_another_orgs_names` checks.
 CREATES = {
@@ -470,6 +584,66 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "merge_id": org.server.call(_merge_entry(org, case["id"])),
         **_build_views_links(org, project["id"], case["id"]),
         **_build_keys(org),
+        **_build_oncall(org, team["id"], project["id"]),
+    }
+
+
+def _build_oncall(org: OrgClient, team_id: str, project_id: str) -> dict[str, str]:
+    """A's on-call world: its user in its team, a schedule with an override, a policy the team's routing rules run,
+    a phone channel with a rule, and a page for the team."""
+    http = org.http
+    _ok(
+        http.post(
+            f"/api/v2/team/{team_id}/memberships", json=json.loads(_fill(json.dumps(MEMBER), {"user_id": org.user_id}))
+        )
+    )
+    ids = {"user_id": org.user_id, "team_id": team_id}
+    named = json.loads(_fill(json.dumps(SCHEDULE), ids))
+    named["data"]["attributes"]["name"] = f"{MARKER} s"
+    schedule = _ok(http.post("/api/v2/on-call/schedules", json=named))["data"]
+    override = _ok(
+        http.post(
+            f"/api/v2/casem/on-call/schedules/{schedule['id']}/overrides",
+            json=json.loads(_fill(json.dumps(OVERRIDE), ids)),
+        )
+    )["data"]
+    policy = _ok(http.post("/api/v2/on-call/escalation-policies", json=json.loads(_fill(json.dumps(POLICY), ids))))[
+        "data"
+    ]
+    ids["policy_id"] = policy["id"]
+    _ok(http.put(f"/api/v2/on-call/teams/{team_id}/routing-rules", json=json.loads(_fill(json.dumps(ROUTING), ids))))
+    channel = _ok(http.post(f"/api/v2/on-call/users/{org.user_id}/notification-channels", json=CHANNEL))["data"]
+    ids["channel_id"] = channel["id"]
+    rule = _ok(
+        http.post(
+            f"/api/v2/on-call/users/{org.user_id}/notification-rules",
+            json=json.loads(_fill(json.dumps(ONCALL_RULE), ids)),
+        )
+    )["data"]
+    paging_rule = json.loads(_fill(json.dumps(PAGING_RULE), ids))
+    _ok(http.put(f"/api/v2/casem/projects/{project_id}/paging", json=paging_rule))
+    page = _ok(
+        http.post(
+            "/api/v2/on-call/pages",
+            json={
+                "data": {
+                    "type": "pages",
+                    "attributes": {
+                        "title": f"{MARKER} page",
+                        "urgency": "high",
+                        "target": {"type": "team_id", "identifier": team_id},
+                    },
+                }
+            },
+        )
+    )["data"]
+    return {
+        "schedule_id": schedule["id"],
+        "override_id": override["id"],
+        "policy_id": policy["id"],
+        "channel_id": channel["id"],
+        "oncall_rule_id": rule["id"],
+        "page_id": page["id"],
     }
 
 
@@ -581,7 +755,10 @@ def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
             },
         )
     )["data"]
-    w.own = {"case_id": b_case["id"]}
+    b_team = _ok(
+        b.http.post("/api/v2/team", json={"data": {"type": "team", "attributes": {"handle": "b-team", "name": "b"}}})
+    )["data"]
+    w.own = {"case_id": b_case["id"], "team_id": b_team["id"], "user_id": b.user_id, "project_id": _build_project(b)}
     yield w
     for org in (a, b):
         org.api_client.close()
@@ -609,7 +786,8 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 def _request(world: World, probe: Probe) -> tuple[str, str | None, list[str]]:
     """The probe's URL and body, and the A identifiers it names."""
-    params = {**world.ids, **{name: world.own[name] for name in probe.own}}
+    params = {**world.ids, **{name: world.ids[key] for name, key in probe.ids}}
+    params.update({name: world.own[name] for name in probe.own})
     url = _fill(probe.route, params)
     if probe.query:
         url += "?" + _fill(probe.query, params)
@@ -669,7 +847,7 @@ def test_matrix_is_complete(server: LiveServer) -> None:
 def test_another_orgs_ids_are_404(world: World, probe: Probe) -> None:
     url, body, named = _request(world, probe)
     assert named, "the probe names none of A's resources"
-    before = outbox(world.a)
+    before = outbox(world.a), oncall_outbox(world.a)
     if probe.upload:
         response = world.b.http.post(url, files={"file": ("x.txt", b"from B", "text/plain")})
     else:
@@ -680,7 +858,7 @@ def test_another_orgs_ids_are_404(world: World, probe: Probe) -> None:
     # The lookup of one of A's ids failed (not a routing miss), and said nothing more about it.
     assert any(v in detail for v in named), detail
     assert MARKER not in response.text
-    assert outbox(world.a) == before
+    assert (outbox(world.a), oncall_outbox(world.a)) == before
 
 
 def test_listings_never_include_another_orgs_data(world: World, server: LiveServer) -> None:

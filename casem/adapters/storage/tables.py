@@ -984,3 +984,198 @@ def _map_integrations() -> None:
         (RemoteLink, remote_links),
     ):
         mapper_registry.map_imperatively(cls, table)
+
+
+# -- on-call (0013): team memberships (case-management, beside teams) and the on-call tenant's own tables --------
+# Team members, as Datadog's Teams API serves them; in the case-management tenant with the teams and users.
+team_memberships = sa.Table(
+    "team_memberships",
+    metadata,
+    sa.Column("team_id", ID, sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("role", sa.String(16)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_team_memberships_user", "user_id"),
+)
+
+# The on-call tenant's tables refer to users and teams by id only: those live in the case-management tenant's
+# database, where no foreign key from here can reach (casem/app/oncall/directory.py checks the ids on write).
+# Layers are stored with their schedule (JSON): a schedule is replaced whole, in one row.
+oncall_schedules = sa.Table(
+    "oncall_schedules",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("layers", JSON, nullable=False),
+    sa.Column("team_ids", JSON, nullable=False),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    # The SHA-256 of the schedule's calendar feed token (the feed URL is the only credential a calendar has).
+    sa.Column("feed_token_hash", sa.String(64), unique=True),
+    sa.Index("ix_oncall_schedules_org_name", "org_id", "name"),
+)
+
+oncall_overrides = sa.Table(
+    "oncall_overrides",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("schedule_id", ID, sa.ForeignKey("oncall_schedules.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("start_at", UTCDateTime, nullable=False),
+    sa.Column("end_at", UTCDateTime, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_oncall_overrides_schedule", "schedule_id", "created_at"),
+)
+
+oncall_policies = sa.Table(
+    "oncall_policies",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("retries", sa.Integer, nullable=False),
+    sa.Column("resolve_page_on_policy_end", sa.Boolean, nullable=False),
+    sa.Column("steps", JSON, nullable=False),
+    sa.Column("team_ids", JSON, nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_oncall_policies_org", "org_id", "created_at"),
+)
+
+# One row per team: its ordered routing rules.
+oncall_routing_rules = sa.Table(
+    "oncall_routing_rules",
+    metadata,
+    sa.Column("team_id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("rules", JSON, nullable=False),
+    sa.Column("modified_by_id", ID),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+)
+
+# Where each round-robin step stands: the next responder's position among its targets.
+oncall_round_robin = sa.Table(
+    "oncall_round_robin",
+    metadata,
+    sa.Column("policy_id", ID, primary_key=True),
+    sa.Column("step_id", ID, primary_key=True),
+    sa.Column("next_index", sa.Integer, nullable=False),
+)
+
+oncall_channels = sa.Table(
+    "oncall_channels",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("config", JSON, nullable=False),
+    sa.Column("secret", sa.Text),  # push: the webhook signing secret, sealed (casem/adapters/secrets.py)
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_oncall_channels_user", "org_id", "user_id"),
+)
+
+oncall_notification_rules = sa.Table(
+    "oncall_notification_rules",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("channel_id", ID, sa.ForeignKey("oncall_channels.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("category", sa.String(16), nullable=False),
+    sa.Column("method", sa.String(8)),
+    sa.Column("delay_minutes", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("modified_at", UTCDateTime),
+    sa.Index("ix_oncall_notification_rules_user", "org_id", "user_id"),
+)
+
+# A page: its case (same id) holds the title, status and timeline; this row holds what paging needs.
+oncall_pages = sa.Table(
+    "oncall_pages",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("key", sa.String(32), nullable=False),
+    sa.Column("title", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("urgency", sa.String(8), nullable=False),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("target_type", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(255), nullable=False),  # a user, team or schedule id, or a team handle
+    sa.Column("team_id", ID),
+    sa.Column("policy_id", ID),
+    sa.Column("routing_rule_id", ID),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_by_id", ID),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("acknowledged_by_id", ID),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by_id", ID),
+    sa.Column("escalations", sa.Integer, nullable=False),
+    sa.Column("source_tenant", sa.String(32)),
+    sa.Column("source_case_id", ID),
+    sa.Column("source_case_key", sa.String(32)),
+    sa.Index("ix_oncall_pages_org_created", "org_id", "created_at"),
+    sa.Index("ix_oncall_pages_source_case", "source_case_id"),
+)
+
+# Who each step of a page's escalation targeted, resolved once (a retried activity reads it back).
+oncall_page_steps = sa.Table(
+    "oncall_page_steps",
+    metadata,
+    sa.Column("page_id", ID, sa.ForeignKey("oncall_pages.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("step_index", sa.Integer, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("user_ids", JSON, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=False),
+)
+
+# Every notification of a page, by idempotency key, with its outcome: `sent` is never sent again.
+oncall_notifications = sa.Table(
+    "oncall_notifications",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("page_id", ID, sa.ForeignKey("oncall_pages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("channel_id", ID),
+    sa.Column("medium", sa.String(8), nullable=False),
+    sa.Column("destination", sa.String(255), nullable=False),
+    sa.Column("round", sa.Integer, nullable=False),
+    sa.Column("step_index", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("provider_ref", sa.String(255)),
+    sa.Column("detail", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("attempted_at", UTCDateTime),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_oncall_notifications_page", "page_id", "created_at"),
+)
+
+# A project's paging rule: which of its cases page which on-call team (the paging flavor applies it).
+oncall_project_paging = sa.Table(
+    "oncall_project_paging",
+    metadata,
+    sa.Column("project_id", ID, primary_key=True),
+    sa.Column("org_id", ID, nullable=False),
+    sa.Column("team_id", ID, nullable=False),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("urgency", sa.String(8), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("modified_by_id", ID),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+)

@@ -61,6 +61,10 @@ class UnitOfWork:
     def add(self, obj: Any) -> None:
         self.session.add(obj)
 
+    def track(self, aggregate: EventRecorder) -> None:
+        """Collect the events of an aggregate stored with plain statements (not mapped) at commit."""
+        self._seen[id(aggregate)] = aggregate
+
     async def get(self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None) -> T:
         """Load one aggregate of the org. Another org's id is indistinguishable from a missing one."""
         obj = await self.session.get(cls, ident)

@@ -16,13 +16,17 @@ from casem.adapters.workflows.contracts import (
     CASE_RETENTION,
     CASE_UNARCHIVED,
     FILE_LIFECYCLE,
+    PAGE_ESCALATION,
     TASK_QUEUE,
     AttachmentRef,
     CaseRef,
     MergeRequest,
     MergeResult,
+    PageOutcome,
+    PageRef,
     PurgeResult,
     attachment_workflow_id,
+    page_workflow_id,
     retention_workflow_id,
 )
 from casem.domain.attachments import Attachment
@@ -112,6 +116,26 @@ class TemporalCaseworker:
             )
         except WorkflowAlreadyStartedError:
             return self.client.get_workflow_handle(workflow_id, result_type=MergeResult)
+
+    async def start_page_escalation(self, tenant: str, org_id: str, page_id: str) -> WorkflowHandle:
+        # One workflow per page, ever: a repeated start (the API, then the paging flavor's safety net, or a
+        # redelivered event) joins the running one or finds the finished one.
+        workflow_id = page_workflow_id(page_id)
+        try:
+            return await self.client.start_workflow(
+                PAGE_ESCALATION,
+                PageRef(tenant, org_id, page_id),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                result_type=PageOutcome,
+            )
+        except WorkflowAlreadyStartedError:
+            return self.client.get_workflow_handle(workflow_id, result_type=PageOutcome)
+
+    async def signal_page(self, page_id: str, signal: str) -> None:
+        await self._signal(page_workflow_id(page_id), signal)
 
     async def _signal(self, workflow_id: str, signal: str) -> None:
         try:

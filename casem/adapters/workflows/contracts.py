@@ -83,3 +83,30 @@ class MergeResult:
     status: str
     steps: list[StepResult] = field(default_factory=list)
     detail: str | None = None
+
+
+# -- on-call: one escalation workflow per page --------------------------------------------------------------------
+PAGE_ESCALATION = "PageEscalationWorkflow"
+PAGE_ACKNOWLEDGED = "page_acknowledged"  # stop: someone has it
+PAGE_ESCALATE = "page_escalate"  # move on to the next step now
+PAGE_RESOLVED = "page_resolved"  # stop: it is over
+PAGE_SIGNALS = (PAGE_ACKNOWLEDGED, PAGE_ESCALATE, PAGE_RESOLVED)
+
+
+def page_workflow_id(page_id: str) -> str:
+    return f"page-{page_id}"
+
+
+@dataclass
+class PageRef:
+    tenant: str
+    org_id: str
+    page_id: str
+
+
+@dataclass
+class PageOutcome:
+    page_id: str
+    status: str  # acknowledged | resolved | exhausted (the policy ran out, nobody acknowledged) | not-open
+    steps: int = 0  # steps reached, over all rounds
+    notifications: int = 0  # notifications sent by this run

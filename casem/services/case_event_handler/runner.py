@@ -56,6 +56,8 @@ class FlavorRunner:
         self.context = context
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
+        # Flavors that write to another tenant than their event's (paging) open its unit of work from here.
+        self.services.extras.setdefault("context", context)
         # An engine being away (database, search, Temporal...) is not the event's fault: it waits for the
         # engine however long that takes, uncommitted, instead of using up its attempts and dead-lettering.
         self.retry = retry or RetryPolicy(wait_on=is_unavailable)

@@ -12,8 +12,10 @@ from temporalio.worker import Worker
 from casem.adapters.blobs import BlobStore
 from casem.adapters.workflows.client import TemporalCaseworker
 from casem.app.context import AppContext
+from casem.app.oncall.delivery import Notifier, Senders
 from casem.services.caseworker.activities import CaseworkerActivities
 from casem.services.caseworker.merges import MergeActivities
+from casem.services.caseworker.paging import PageActivities
 from casem.services.caseworker.scanners import EicarScanner, Scanner
 from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
 
@@ -27,7 +29,9 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     extra_workflows: Sequence[type] = (),
     interceptors: Sequence[Any] = (),
+    notifier: Notifier | None = None,
 ) -> Worker:
+    """`notifier`: how pages reach people (casem's senders, configured from the environment, unless given)."""
     activities = CaseworkerActivities(
         ctx,
         blobs,
@@ -38,7 +42,11 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],  # extras: e.g. the bench's no-op baseline workflow
-        activities=[*activities.all(), *MergeActivities(ctx).all()],
+        activities=[
+            *activities.all(),
+            *MergeActivities(ctx).all(),
+            *PageActivities(ctx, notifier if notifier is not None else Senders()).all(),
+        ],
         interceptors=list(interceptors),
     )
 

@@ -52,6 +52,13 @@ def _routers() -> list:
     from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
     from casem.services.case_api.notification_rules.views import router as notification_rules
+    from casem.services.case_api.oncall.notifications import router as oncall_notifications
+    from casem.services.case_api.oncall.pages import router as oncall_pages
+    from casem.services.case_api.oncall.paging_rules import router as oncall_paging_rules
+    from casem.services.case_api.oncall.policies import router as oncall_policies
+    from casem.services.case_api.oncall.routing import router as oncall_routing
+    from casem.services.case_api.oncall.schedules import feed_router as oncall_calendar_feeds
+    from casem.services.case_api.oncall.schedules import router as oncall_schedules
     from casem.services.case_api.project_favorites.views import router as project_favorites
     from casem.services.case_api.projects.views import router as projects
     from casem.services.case_api.timeline.views import router as timeline
@@ -83,6 +90,13 @@ def _routers() -> list:
         jira_integration,
         servicenow_integration,
         case_integrations,
+        oncall_schedules,
+        oncall_calendar_feeds,
+        oncall_policies,
+        oncall_routing,
+        oncall_notifications,
+        oncall_pages,
+        oncall_paging_rules,
         cases,
     ]
 
@@ -117,7 +131,7 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "Not Found", str(exc))
+        return error_response(404, "Not Found", str(exc), exc.pointer)
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:

@@ -53,3 +53,51 @@ class TeamCreateData(Strict):
 
 class TeamCreateRequest(Strict):
     data: TeamCreateData
+
+
+class TeamUpdateAttributes(TeamCreateAttributes):
+    pass
+
+
+class TeamUpdateData(Strict):
+    type: Literal["team"]
+    attributes: TeamUpdateAttributes
+    relationships: dict[str, Any] | None = None  # team links are not modelled: accepted, not stored
+
+
+class TeamUpdateRequest(Strict):
+    data: TeamUpdateData
+
+
+class MembershipAttributes(Strict):
+    role: Any = None
+    provisioned_by: Any = None
+    provisioned_by_id: Any = None
+
+
+class MembershipUser(Strict):
+    data: RelationshipItem | None = None
+
+
+class MembershipRelationships(Strict):
+    user: MembershipUser | None = None
+    team: dict[str, Any] | None = None
+
+
+class MembershipCreateData(Strict):
+    type: Literal["team_memberships"]
+    attributes: MembershipAttributes | None = None
+    relationships: MembershipRelationships | None = None
+
+
+class MembershipCreateRequest(Strict):
+    data: MembershipCreateData
+
+
+class MembershipUpdateData(Strict):
+    type: Literal["team_memberships"]
+    attributes: MembershipAttributes | None = None
+
+
+class MembershipUpdateRequest(Strict):
+    data: MembershipUpdateData

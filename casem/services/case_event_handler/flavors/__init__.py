@@ -10,6 +10,7 @@ from casem.services.case_event_handler.flavors import (  # noqa: F401
     jira_sync,
     msteams_delivery,
     notification_rules,
+    paging,
     retention_scheduling,
     search_indexing,
     servicenow_sync,
