@@ -89,8 +89,15 @@ class FlavorRunner:
                     return
                 HANDLED.labels(name, "retried").inc()
                 log.warning("effect failed; retrying", flavor=name, event_id=event.id, attempt=attempt, error=str(exc))
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(self.delay(backoff, exc))
                 backoff = min(backoff * 2, self.retry.max_backoff_s)
+
+    def delay(self, backoff: float, exc: BaseException) -> float:
+        """The back-off, or longer when the failure carries a receiver's Retry-After (capped by the ceiling)."""
+        asked = getattr(exc, "retry_after", None)
+        if isinstance(asked, int | float) and asked > backoff:
+            return min(float(asked), self.retry.max_backoff_s)
+        return backoff
 
     async def apply(self, event: Event) -> bool:
         """Apply the effect once: False when this flavor already processed the event."""
