@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from casem.adapters.search import search_from_env
 from casem.adapters.search.port import SearchPort
+from casem.adapters.secrets import SecretBox, secret_box_from_env
 from casem.adapters.storage.database import TenantDatabase, open_tenant_database
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.unit_of_work import UnitOfWork
@@ -39,6 +40,14 @@ class AppContext:
     case_search: CaseSearch = field(default_factory=DatabaseCaseSearch)
     # Where URLs saved by tenants may point (the operator's allow-list, parsed once when the context opens).
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    # Seals the secrets casem stores for tenants (webhook signing secrets); read on first use.
+    secrets: SecretBox | None = None
+
+    def secret_box(self) -> SecretBox:
+        """The key that seals and opens stored secrets (CASEM_SECRET_KEYS, the secrets dir, or a local key)."""
+        if self.secrets is None:
+            self.secrets = secret_box_from_env()
+        return self.secrets
 
     def use_search_engine(self, engine: SearchPort | None) -> None:
         """Find cases through `engine` (None: through the database)."""

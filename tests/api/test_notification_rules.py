@@ -4,6 +4,7 @@ another org's project is a 404; bad input is a 400 JSON:API error with a pointer
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from datadog_api_client.exceptions import ApiException, NotFoundException
 from datadog_api_client.v2.model.case_notification_rule_attributes import CaseNotificationRuleAttributes
 from datadog_api_client.v2.model.case_notification_rule_create import CaseNotificationRuleCreate
@@ -19,6 +20,8 @@ from datadog_api_client.v2.model.case_notification_rule_trigger_data import Case
 from datadog_api_client.v2.model.case_notification_rule_update import CaseNotificationRuleUpdate
 from datadog_api_client.v2.model.case_notification_rule_update_request import CaseNotificationRuleUpdateRequest
 
+from casem.adapters.storage.tables import notification_endpoints
+from casem.app.context import AppContext
 from casem.app.outbound.service import allow_network
 from tests.api.conftest import OrgClient
 from tests.api.helpers import make_project
@@ -198,6 +201,9 @@ def test_notification_endpoints_keep_their_secret(org: OrgClient, other_org: Org
     assert created.status_code == 201, created.text
     data = created.json()["data"]
     assert len(data["attributes"]["secret"]) == 64  # generated: answered once
+    stored = org.server.call(_stored_secret(org.server.context, data["id"]))
+    assert stored.startswith("fernet:") and data["attributes"]["secret"] not in stored  # sealed at rest
+    assert org.server.context.secret_box().open(stored) == data["attributes"]["secret"]
     assert org.http.post("/api/v2/casem/notification_endpoints", json=document).status_code == 409
     listed = org.http.get("/api/v2/casem/notification_endpoints").json()["data"]
     assert listed == [
@@ -216,6 +222,13 @@ def test_notification_endpoints_keep_their_secret(org: OrgClient, other_org: Org
     assert bad.status_code == 400 and bad.json()["errors"][0]["source"]["pointer"] == "/data/attributes/url"
     assert org.http.delete(f"/api/v2/casem/notification_endpoints/{data['id']}").status_code == 204
     assert org.http.get("/api/v2/casem/notification_endpoints").json()["data"] == []
+
+
+async def _stored_secret(context: AppContext, endpoint_id: str) -> str:
+    async with context.uow(read_only=True) as uow:
+        return await uow.scalar(
+            sa.select(notification_endpoints.c.secret).where(notification_endpoints.c.id == endpoint_id)
+        )
 
 
 # -- the outbound guard at save time --------------------------------------------------------------------

@@ -177,7 +177,7 @@ async def save_endpoint(ctx: AppContext, org: Org, kind: str, name: str, url: st
     async with ctx.uow(read_only=True) as uow:
         policy = await destination_policy(uow, ctx.outbound, org.creds.org_id)
     async with ctx.uow() as uow:
-        await create_endpoint(uow, org.creds.org_id, kind, name, url, secret, policy=policy)
+        await create_endpoint(uow, org.creds.org_id, kind, name, url, secret, policy=policy, box=ctx.secret_box())
         await uow.commit()
 
 
@@ -309,6 +309,9 @@ async def test_webhooks_are_signed_retried_dead_lettered_and_never_sent_twice(
         await allow_loopback(context, org)
         await save_endpoint(context, org, "HTTP", "flaky", receiver.url + "/hook")
         await save_endpoint(context, org, "HTTP", "gone", gone.url + "/hook")
+        async with context.uow(read_only=True) as uow:  # the signing secret is stored sealed
+            stored = set(await uow.scalars(sa.select(notification_endpoints.c.secret)))
+        assert len(stored) == 2 and all(s.startswith("fernet:") and SECRET not in s for s in stored)
         case_id = await new_case(context, org, "Hook it")
         body = {"summary": "WHK-1 created", "case": {"key": "WHK-1"}, "event": {"type": "case.created"}}
         [flaky, retired] = await request_deliveries(

@@ -400,7 +400,7 @@ notification_endpoints = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("secret", sa.String(255)),
+    sa.Column("secret", sa.Text),  # sealed (casem.adapters.secrets, `fernet:...`) since 0013
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("org_id", "kind", "name", name="uq_notification_endpoints_org_kind_name"),
 )

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from casem.adapters.private_files import private_directory
+
 DEFAULT_PORT = 57233
 
 
@@ -97,7 +99,7 @@ def start_dev_server(
     binary = find_temporal_binary()
     if port_open(host, port):
         raise DevServerError(f"port {host}:{port} is already in use")
-    db_file.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(db_file.parent)  # the server's state: workflow inputs hold case data
     args = [str(binary), "server", "start-dev", "--ip", host, "--port", str(port), "--db-filename", str(db_file)]
     args += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port), "--ui-ip", host]
     for ns in namespaces:

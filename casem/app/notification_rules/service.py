@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from casem.adapters.http import DestinationPolicy, DestinationRefused, validate_destination
+from casem.adapters.secrets import SecretBox
 from casem.adapters.storage.tables import (
     notification_deliveries,
     notification_endpoints,
@@ -116,9 +117,10 @@ async def create_endpoint(
     secret: str | None,
     *,
     policy: DestinationPolicy,
+    box: SecretBox,
 ) -> dict:
     """A webhook or Teams connector the org's rules refer to by name. A webhook without a secret gets
-    a generated one (answered once, at creation).
+    a generated one (answered once, at creation: the database keeps it sealed with `box`).
 
     The URL must pass the outbound guard with `policy` (the org's allow-list joined with the operator's,
     `casem.app.outbound.service.destination_policy`, read beforehand): it is resolved here, before this
@@ -155,7 +157,8 @@ async def create_endpoint(
         "secret": secret,
         "created_at": datetime.now(UTC),
     }
-    await uow.execute(sa.insert(notification_endpoints).values(**values))
+    sealed = box.seal(secret) if secret is not None else None
+    await uow.execute(sa.insert(notification_endpoints).values({**values, "secret": sealed}))
     return values
 
 

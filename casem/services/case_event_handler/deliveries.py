@@ -36,6 +36,7 @@ from casem.adapters.http import (
     guarded_client,
     raise_for_response,
 )
+from casem.adapters.secrets import SecretBox, secret_box_from_env
 from casem.adapters.storage.tables import notification_endpoints
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.outbound.service import org_allow_list
@@ -44,6 +45,7 @@ from casem.services.case_event_handler.framework import Event, HandlerServices, 
 
 DEFAULT_HTTP_TIMEOUT_S = 10.0
 OPERATOR_ALLOW = "outbound_allow"  # HandlerServices.settings key: the operator's AllowList
+SECRET_BOX = "secret_box"  # HandlerServices.settings key: the SecretBox opening stored secrets
 
 
 class DeliveryRejected(PoisonMessage):
@@ -82,6 +84,15 @@ def load_operator_allow(services: HandlerServices) -> AllowList:
     if not isinstance(allow, AllowList):
         raise TypeError(f"HandlerServices.settings[{OPERATOR_ALLOW!r}] must be an AllowList")
     return allow
+
+
+def secret_box(services: HandlerServices) -> SecretBox:
+    """The key that opens stored secrets (the same as the API's: CASEM_SECRET_KEYS, the secrets dir or the
+    local key), read once."""
+    box = services.settings.get(SECRET_BOX)
+    if box is None:
+        box = services.settings[SECRET_BOX] = secret_box_from_env()
+    return box
 
 
 async def org_client(uow: UnitOfWork, org_id: str, services: HandlerServices) -> httpx.AsyncClient:

@@ -167,7 +167,14 @@ async def create_notification_endpoint(request: Request, who: Caller = Depends(c
         policy = await destination_policy(uow, who.context.outbound, who.org_id)
     async with who.uow() as uow:
         created = await service.create_endpoint(
-            uow, who.org_id, attrs.kind, attrs.name, attrs.url, attrs.secret, policy=policy
+            uow,
+            who.org_id,
+            attrs.kind,
+            attrs.name,
+            attrs.url,
+            attrs.secret,
+            policy=policy,
+            box=who.context.secret_box(),
         )
         await uow.commit()
     return {"data": serialize_endpoint(created, with_secret=True)}

@@ -1,7 +1,7 @@
 """webhook-delivery: POSTs `webhook` deliveries to the org's named HTTP endpoint.
 
 The body is the rendered JSON document; `X-Casem-Signature: sha256=<hex>` is the HMAC-SHA256 of the
-exact body bytes with the endpoint's secret (read here, never carried on the bus), and
+exact body bytes with the endpoint's secret (stored sealed, opened here, never carried on the bus), and
 `Idempotency-Key` / `X-Casem-Delivery` carry the delivery id so receivers can drop at-least-once
 duplicates. 5xx, 429 and connection errors are retried by the runner; other 4xx are dead-lettered.
 The URL goes through the guarded client (the org's and the operator's allow-lists, redirects not
@@ -24,6 +24,7 @@ from casem.services.case_event_handler.deliveries import (
     endpoint,
     org_client,
     outbound_call,
+    secret_box,
 )
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
 
@@ -52,7 +53,7 @@ class WebhookDelivery(DeliveryFlavor):
             "X-Casem-Event": str((delivery.payload.get("event") or {}).get("type", "")),
         }
         if target.secret:
-            headers[SIGNATURE_HEADER] = sign(target.secret, body)
+            headers[SIGNATURE_HEADER] = sign(secret_box(services).open(target.secret), body)
         async with outbound_call(), await org_client(uow, delivery.org_id, services) as client:
             response = await client.post(target.url, content=body, headers=headers)
         check_http(response)

@@ -1,4 +1,4 @@
-"""hardening: the per-org outbound allow-list
+"""hardening: the per-org outbound allow-list; webhook signing secrets sealed at rest
 
 Revision ID: 0013_hardening
 Revises: 0008
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import casem.adapters.storage.tables
+from casem.adapters.secrets import PREFIX, secret_box_from_env
 
 UTC_DT = casem.adapters.storage.tables.UTCDateTime
 ID = sa.String(length=36)
@@ -19,6 +20,8 @@ revision = "0013_hardening"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+
+_endpoints = sa.table("notification_endpoints", sa.column("id", ID), sa.column("secret", sa.Text))
 
 
 def upgrade() -> None:
@@ -33,7 +36,30 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("org_id", "network", name=op.f("pk_org_outbound_allow")),
     )
+    # A sealed 255-character secret is about 450 characters.
+    with op.batch_alter_table("notification_endpoints") as batch_op:
+        batch_op.alter_column("secret", existing_type=sa.String(length=255), type_=sa.Text(), existing_nullable=True)
+    _reseal(seal=True)
 
 
 def downgrade() -> None:
+    _reseal(seal=False)
+    with op.batch_alter_table("notification_endpoints") as batch_op:
+        batch_op.alter_column("secret", existing_type=sa.Text(), type_=sa.String(length=255), existing_nullable=True)
     op.drop_table("org_outbound_allow")
+
+
+def _reseal(*, seal: bool) -> None:
+    """Seal the plaintext secrets stored before this revision (or open them again on the way down).
+
+    The key comes from the environment like the running services' (casem.adapters.secrets): a database
+    with no secret to convert needs none, so none is created for it."""
+    bind = op.get_bind()
+    rows = bind.execute(sa.select(_endpoints.c.id, _endpoints.c.secret).where(_endpoints.c.secret.is_not(None)))
+    todo = [row for row in rows if row.secret.startswith(PREFIX) != seal]
+    if not todo:
+        return
+    box = secret_box_from_env()
+    for row in todo:
+        value = box.seal(row.secret) if seal else box.open(row.secret)
+        bind.execute(sa.update(_endpoints).where(_endpoints.c.id == row.id).values(secret=value))
