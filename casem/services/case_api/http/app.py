@@ -13,11 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from casem.app.context import AppContext
-from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable
+from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable, TooLarge, bounded
 from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
+from casem.services.case_api.http.boundary import BodyLimit
 from casem.services.case_api.jsonapi import error_response, forbidden
 
 log = structlog.get_logger("case-api.http")
@@ -95,12 +97,23 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(400, "Bad Request", exc.detail, exc.pointer)
+
+    @app.exception_handler(TooLarge)
+    async def _too_large(_: Request, exc: TooLarge) -> JSONResponse:
+        # The rest of an oversized body is not read: close the connection rather than drain it.
+        return error_response(413, "Payload Too Large", exc.detail, exc.pointer, headers={"Connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; it keeps a dropped upload from being logged as a server error.
+        return error_response(400, "Bad Request", "the client disconnected before the request was complete")
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -121,8 +134,12 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(400, "Bad Request", f"{where}: {first.get('msg')}")
+        loc = tuple(str(p) for p in first.get("loc", ()))
+        where = ".".join(loc)
+        detail = bounded(f"{where}: {first.get('msg')}")
+        if len(loc) == 2 and loc[0] == "query":
+            return error_response(400, "Bad Request", detail, parameter=loc[1])
+        return error_response(400, "Bad Request", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

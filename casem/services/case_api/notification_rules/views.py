@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from casem.app.cases.service import get_case
 from casem.app.notification_rules import service
 from casem.app.outbound.service import destination_policy
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.domain.notifications import NotificationRule
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
@@ -107,7 +108,7 @@ async def delete_project_notification_rule(
 async def list_notifications(
     unread: bool = Query(False, alias="filter[unread]"),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),
-    page_number: int = Query(0, alias="page[number]", ge=0),
+    page_number: int = Query(0, alias="page[number]", ge=0, le=MAX_PAGE_NUMBER),
     who: Caller = Depends(caller),
 ) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
