@@ -19,13 +19,22 @@ from casem.app.context import AppContext
 from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable, TooLarge, bounded
 from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
-from casem.services.case_api.http.boundary import BodyLimit
+from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
 from casem.services.case_api.jsonapi import error_response, forbidden
+from casem.services.common.rate_limit import RateLimited, RateLimiter
+from casem.topology.config import rate_limits
 
 log = structlog.get_logger("case-api.http")
 
 REQUESTS = Counter("casem_http_requests_total", "HTTP requests served", ["method", "route", "status"])
 LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["method", "route"])
+# Label values come from fixed sets only: any method a client invents is "other", any path no route
+# matches is "unmatched", so no request can add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
 
 
 def _routers() -> list:
@@ -97,6 +106,7 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    app.state.rate_limiter = RateLimiter(rate_limits())
     app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
@@ -126,6 +136,14 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     @app.exception_handler(TenantUnavailable)
     async def _tenant(_: Request, exc: TenantUnavailable) -> JSONResponse:
         return error_response(503, "Service Unavailable", str(exc))
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return error_response(429, "Too Many Requests", str(exc), headers=exc.decision.headers())
+
+    @app.exception_handler(RequestTimeout)
+    async def _request_timeout(_: Request, exc: RequestTimeout) -> JSONResponse:
+        return error_response(408, "Request Timeout", str(exc), headers={"Connection": "close"})
 
     @app.exception_handler(AuthenticationFailed)
     async def _forbidden(_: Request, _exc: AuthenticationFailed) -> JSONResponse:
@@ -158,8 +176,12 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        LATENCY.labels(request.method, path).observe(elapsed)
+        method = method_label(request.method)
+        REQUESTS.labels(method, path, str(response.status_code)).inc()
+        LATENCY.labels(method, path).observe(elapsed)
+        decision = getattr(request.state, "rate_limit", None)
+        if decision is not None and "X-RateLimit-Limit" not in response.headers:
+            response.headers.update(decision.headers())
         return response
 
     @app.get("/healthz", include_in_schema=False)

@@ -7,12 +7,17 @@ with `TooLarge`, which the app answers 413 too. So a 200 MB body is never held i
 refused. Attachment uploads get their file limit plus room for the multipart framing; every other
 route takes JSON:API documents of at most `MAX_BODY_BYTES`.
 
+A body that stalls (no bytes for `BODY_IDLE_TIMEOUT_S`, CASEM_HTTP_BODY_TIMEOUT_S) stops its view
+with `RequestTimeout`, answered 408: a client cannot hold a request open by sending nothing.
+
 It also refuses, with a 400, a path or query string holding a NUL character: no database stores one,
 and PostgreSQL fails on it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +30,11 @@ Scope = dict[str, Any]
 ASGIApp = Callable[..., Any]
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around an uploaded file
+BODY_IDLE_TIMEOUT_S = float(os.environ.get("CASEM_HTTP_BODY_TIMEOUT_S", "30"))
+
+
+class RequestTimeout(Exception):  # noqa: N818 - reads as "raise RequestTimeout(...)"
+    """The client stopped sending its body."""
 
 
 _UPLOAD = re.compile(r"^/api/v2/cases/[^/]+/attachments/?$")
@@ -54,9 +64,11 @@ class BodyLimit:
         self,
         app: ASGIApp,
         limit_for: Callable[[Scope], int] = body_limit,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.idle_timeout_s = idle_timeout_s
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
@@ -73,14 +85,24 @@ class BodyLimit:
             await _answer_too_large(limit, scope, receive, send)
             return
         received = 0
+        body_done = False
+        idle_timeout_s = BODY_IDLE_TIMEOUT_S if self.idle_timeout_s is None else self.idle_timeout_s
 
         async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body, receive() only waits for a disconnect: no deadline there
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), idle_timeout_s)
+            except TimeoutError:
+                raise RequestTimeout(f"the request body stalled: nothing arrived for {idle_timeout_s:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise too_large(limit)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         await self.app(scope, limited_receive, send)
