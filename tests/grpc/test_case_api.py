@@ -396,3 +396,26 @@ def test_query_limits_on_grpc_are_invalid_argument_with_a_bounded_message(
 def test_a_long_malformed_query_is_not_echoed_back(stub: case_api_pb2_grpc.CaseAPIStub, org: Org) -> None:
     err = error_of(lambda: stub.ListCases(pb.ListCasesRequest(filter="status: " + "x" * 4000), metadata=org.metadata))
     assert err.code() is grpc.StatusCode.INVALID_ARGUMENT and len(err.details()) < 200
+
+
+def test_a_nul_character_anywhere_in_a_request_is_invalid_argument(
+    stub: case_api_pb2_grpc.CaseAPIStub, org: Org
+) -> None:
+    """Found by the gRPC fuzz: PostgreSQL refuses NUL in text, which answered INTERNAL."""
+    project = make_project(stub, org)
+    case = make_case(stub, org, project.id)
+    for call, field in (
+        (
+            lambda: stub.CreateCase(pb.CreateCaseRequest(project_id=project.id, title="a\x00b"), metadata=org.metadata),
+            "/title",
+        ),
+        (lambda: stub.GetCase(pb.GetCaseRequest(id_or_key="\x00"), metadata=org.metadata), "/id_or_key"),
+        (
+            lambda: stub.AddComment(
+                pb.AddCommentRequest(case_id_or_key=case.id, message="\x00"), metadata=org.metadata
+            ),
+            "/message",
+        ),
+    ):
+        err = error_of(call)
+        assert err.code() is grpc.StatusCode.INVALID_ARGUMENT and field_violations(err)[0][0] == field
