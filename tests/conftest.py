@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.backends import ENGINES, required
+
+# One key seals and opens stored secrets for the whole run (API, handlers and the processes they start),
+# instead of a key file made under ./var on first use.
+os.environ.setdefault("CASEM_SECRET_KEYS", Fernet.generate_key().decode())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,9 +1,11 @@
-"""`casem admin`: orgs, users and keys (keys are printed once and stored hashed)."""
+"""`casem admin`: orgs, users and keys (keys are printed once and stored hashed), and the networks each
+org's outbound calls may reach besides public addresses."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -12,12 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from casem.adapters.http import ALLOW_ENV
 from casem.adapters.storage.tables import orgs, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.console.accounts import set_password as set_console_password
 from casem.app.console.sessions import end_other_sessions
 from casem.app.context import AppContext
 from casem.app.identity import keys, service
+from casem.app.outbound import service as outbound
 from casem.domain.errors import DomainError
 from casem.domain.identity import API_KEY, APP_KEY
 
@@ -243,3 +247,45 @@ def revoke_key(org_id: str, key_id: str) -> None:
         return f"revoked {revoked.kind} key {revoked.id} ({revoked.name}, ...{revoked.last4})"
 
     console.print(_with_uow(go))
+
+
+# -- the per-org outbound allow-list (operators only: no tenant API changes it) ----------------------------
+
+
+@app.command("allow-outbound")
+def allow_outbound(
+    org_id: str,
+    network: str = typer.Argument(..., help="A CIDR network or an address: 10.20.0.0/16, 192.168.5.7, fd00:1::/64."),
+    note: str | None = typer.Option(None, help="Why this org may reach it (shown by list-outbound)."),
+) -> None:
+    """Let an org's webhooks and connectors reach an internal network (an on-premises receiver)."""
+
+    async def go(uow: UnitOfWork) -> str:
+        return await outbound.allow_network(uow, org_id, network, note)
+
+    console.print(f"allowed {_with_uow(go)} for org {org_id}")
+
+
+@app.command("disallow-outbound")
+def disallow_outbound(org_id: str, network: str) -> None:
+    """Remove a network from an org's outbound allow-list."""
+
+    async def go(uow: UnitOfWork) -> str:
+        return await outbound.disallow_network(uow, org_id, network)
+
+    console.print(f"removed {_with_uow(go)} from org {org_id}")
+
+
+@app.command("list-outbound")
+def list_outbound(org_id: str | None = typer.Argument(None, help="One org; default: every org.")) -> None:
+    """List the networks orgs may reach besides public addresses (and the operator's CASEM_OUTBOUND_ALLOW)."""
+
+    async def go(uow: UnitOfWork) -> list[sa.Row]:
+        return await outbound.list_allowed(uow, org_id)
+
+    table = Table("org id", "network", "note", "added")
+    for row in _with_uow(go):
+        table.add_row(row.org_id, row.network, row.note or "", row.created_at.isoformat(timespec="seconds"))
+    console.print(table)
+    operator = os.environ.get(ALLOW_ENV, "")
+    console.print(f"operator-wide ({ALLOW_ENV}): {operator or '(none)'}")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from casem.adapters.private_files import open_private, private_directory
 from casem.adapters.storage.migrate import current_revision, upgrade
 from casem.adapters.storage.tables import orgs
 from casem.app.console.accounts import account_of_user, set_password
@@ -43,9 +44,9 @@ async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
             )
         creds = await bootstrap_org(uow, "casem", "admin@casem.local")
         await uow.commit()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(creds.__dict__, indent=2))
-    path.chmod(0o600)
+    private_directory(path.parent)
+    with open_private(path, "w", exclusive=False) as out:  # 0600 from the start: it holds the keys
+        out.write(json.dumps(creds.__dict__, indent=2))
     return creds
 
 

@@ -12,6 +12,7 @@ Precedence, highest first:
      CASEM_TENANT_<T>_SEARCH_URL, CASEM_SEARCH_URL          search endpoint (one tenant / all)
      CASEM_KAFKA_BOOTSTRAP                                  Kafka bootstrap servers
      CASEM_FEATURE_<NAME>=true|false                        e.g. CASEM_FEATURE_DYNAMIC_INSTRUMENTATION
+     CASEM_RATE_LIMIT_PERIOD_S, _PER_ORG, _PER_KEY          HTTP API rate limits (0 turns one off)
 2. the local file: CASEM_CONFIG, else ./casem.local.yaml when it exists (format: `LocalFile`;
    the Helm chart mounts one generated from the catalog)
 3. the datacenter catalog (datacenters.yaml)
@@ -43,6 +44,7 @@ from casem.topology.datacenters import (
     Datacenter,
     Endpoint,
     Features,
+    RateLimits,
     TenantName,
     UnknownDatacenterError,
     catalog,
@@ -102,6 +104,12 @@ class LocalKafka(_Strict):
     bootstrap: str | None = None
 
 
+class LocalRateLimits(_Strict):
+    period_s: int | None = Field(default=None, ge=1, le=3600)
+    per_org: int | None = Field(default=None, ge=0)
+    per_key: int | None = Field(default=None, ge=0)
+
+
 class LocalFile(_Strict):
     """Development and deployment overrides; every key optional."""
 
@@ -109,6 +117,7 @@ class LocalFile(_Strict):
     kafka: LocalKafka = LocalKafka()
     tenants: dict[TenantName, LocalTenant] = {}
     features: dict[str, bool] = {}
+    rate_limits: LocalRateLimits = LocalRateLimits()
 
 
 def _env(env: Env | None) -> Env:
@@ -231,6 +240,7 @@ class EffectiveConfig(BaseModel):
     not_deployed: list[str] = Field(description="tenants that do not run in this datacenter")
     messaging: MessagingConfig
     features: dict[str, bool]
+    rate_limits: RateLimits
     services: list[ServiceConfig]
 
     def tenant(self, name: str) -> TenantConfig:
@@ -356,6 +366,37 @@ def _features(dc: Datacenter | None, local: LocalFile, env: Env) -> dict[str, bo
     return features
 
 
+RATE_LIMIT_ENV = {
+    "period_s": "CASEM_RATE_LIMIT_PERIOD_S",
+    "per_org": "CASEM_RATE_LIMIT_PER_ORG",
+    "per_key": "CASEM_RATE_LIMIT_PER_KEY",
+}
+
+
+def _rate_limits(dc: Datacenter | None, local: LocalFile, env: Env) -> RateLimits:
+    values = (dc.rate_limits if dc is not None else RateLimits()).model_dump()
+    values.update(local.rate_limits.model_dump(exclude_none=True))
+    for name, var in RATE_LIMIT_ENV.items():
+        if env.get(var, "").strip():
+            try:
+                values[name] = int(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}={env[var]!r}: expected a whole number") from None
+    try:
+        return RateLimits.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid rate limits {values}: {exc.errors()[0]['msg']}") from None
+
+
+def rate_limits(datacenter: str | None = None, env: Env | None = None) -> RateLimits:
+    """The HTTP API's rate limits in a datacenter (default: the current one): environment, then the local
+    file's `rate_limits:`, then the catalog, then the defaults."""
+    env = _env(env)
+    local, _ = load_local_file(env)
+    name = datacenter or env.get(DATACENTER_ENV) or local.datacenter or LOCAL
+    return _rate_limits(None if name == LOCAL else catalog().get(name), local, env)
+
+
 def _is_event_handler(svc: service_registry.Service) -> bool:
     return svc.flavors == service_registry.EVENT_HANDLER_FLAVORS
 
@@ -442,6 +483,7 @@ def resolve(
         not_deployed=[t.name for t in TENANTS if t.name not in deployed],
         messaging=messaging,
         features=_features(dc, local, env),
+        rate_limits=_rate_limits(dc, local, env),
         services=[ServiceConfig(service=s, flavor=f, topics=topic_bindings(s, f, deployed)) for s, f in chosen],
     )
 

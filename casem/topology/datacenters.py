@@ -118,6 +118,16 @@ class Features(_Strict):
     dynamic_instrumentation: bool = Field(default=False, description="Datadog dynamic instrumentation in the tracer")
 
 
+class RateLimits(_Strict):
+    """Requests the HTTP API takes per period before answering 429 (Datadog's X-RateLimit-* headers).
+
+    Counted per API process: with N replicas behind a balancer an org gets up to N times these."""
+
+    period_s: int = Field(default=60, ge=1, le=3600, description="length of a rate-limit window, seconds")
+    per_org: int = Field(default=6000, ge=0, description="requests per period of one org, all keys; 0: unlimited")
+    per_key: int = Field(default=1200, ge=0, description="requests per period of one application key; 0: unlimited")
+
+
 class Datacenter(_Strict):
     name: Hostname
     environment: Environment
@@ -127,6 +137,7 @@ class Datacenter(_Strict):
     postgres: dict[TenantName, Postgres]
     search: dict[TenantName, ResourceName] = Field(description="search cluster per tenant")
     features: Features = Features()
+    rate_limits: RateLimits = RateLimits()
 
     @field_validator("kubernetes_clusters", "tenants")
     @classmethod

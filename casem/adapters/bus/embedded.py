@@ -54,6 +54,7 @@ from casem.adapters.bus.port import (
     TopicNotFound,
     TopicPartition,
 )
+from casem.adapters.private_files import private_sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class EmbeddedBus:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(self.path)  # the log holds every tenant's events: 0600 in a 0700 directory
         self._settings = _Settings(self.path, synchronous, busy_timeout_s)
         self._heartbeat_interval_s = heartbeat_interval_s
         self._max_poll_interval_s = max_poll_interval_s

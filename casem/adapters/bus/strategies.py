@@ -196,6 +196,15 @@ class RetryPolicy:
             return self.max_backoff_s
         return min(delay, self.max_backoff_s)
 
+    def delay_s(self, failures: int, error: BaseException) -> float:
+        """The back-off, or longer when the error carries a receiver's Retry-After (`retry_after`, seconds),
+        capped by `max_backoff_s`."""
+        backoff = self.backoff_s(failures)
+        asked = getattr(error, "retry_after", None)
+        if isinstance(asked, int | float) and asked > backoff:
+            return min(float(asked), self.max_backoff_s)
+        return backoff
+
     def exhausted(self, attempts: int) -> bool:
         """Whether `attempts` tries are all this policy allows."""
         return self.max_attempts is not None and attempts >= self.max_attempts
@@ -284,7 +293,7 @@ class Retry:
                 if self.policy.exhausted(attempts.count):
                     attempts.gave_up = True
                     raise
-                delay = self.policy.backoff_s(attempts.count)
+                delay = self.policy.delay_s(attempts.count, error)
                 if self._on_retry is not None:
                     self._on_retry(error, attempts.count, delay, *args)
                 if await self._stopped_within(delay):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from casem.adapters.private_files import private_sqlite_file
 from casem.adapters.search.document import (
     ATTR_SEPARATOR,
     PRIORITY_RANK,
@@ -154,10 +155,8 @@ class EmbeddedSearch(SearchPort):
     def _conn(self, tenant: str) -> tuple[sqlite3.Connection, threading.Lock]:
         with self._guard:
             if tenant not in self._conns:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.directory / f"search-{tenant}.db", isolation_level=None, check_same_thread=False
-                )
+                path = private_sqlite_file(self.directory / f"search-{tenant}.db")
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")

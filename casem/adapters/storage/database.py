@@ -7,13 +7,13 @@ so concurrent writers queue on the busy timeout instead of failing on a lock upg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from casem.adapters.private_files import private_sqlite_file
 from casem.adapters.storage.tables import start_mappers
 from casem.topology.config import database_endpoints
 from casem.topology.tenants import DatabaseEndpoints
@@ -23,8 +23,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     path = make_url(url).database
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path and path != ":memory:" and not path.startswith("file:"):
+        private_sqlite_file(path)  # 0600 in a 0700 directory; SQLite gives -wal and -shm the same mode
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")

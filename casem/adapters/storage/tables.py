@@ -412,9 +412,20 @@ notification_endpoints = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
-    sa.Column("secret", sa.String(255)),
+    sa.Column("secret", sa.Text),  # sealed (casem.adapters.secrets, `fernet:...`) since 0013
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("org_id", "kind", "name", name="uq_notification_endpoints_org_kind_name"),
+)
+
+# Networks an org's webhooks and connectors may reach although they are not public (an on-premises
+# receiver). Operators manage it with `casem admin outbound-allow ...`; tenants cannot: it is no API.
+org_outbound_allow = sa.Table(
+    "org_outbound_allow",
+    metadata,
+    sa.Column("org_id", ID, sa.ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("network", sa.String(64), primary_key=True),
+    sa.Column("note", sa.String(255)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
 # watcher-notifications flavor: a user's in-app inbox (one row per watcher per case event).

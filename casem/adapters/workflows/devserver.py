@@ -26,6 +26,8 @@ from pathlib import Path
 
 import structlog
 
+from casem.adapters.private_files import private_directory
+
 DEFAULT_PORT = 57233
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 STALE_STOP_TIMEOUT = 15.0
@@ -188,7 +190,7 @@ def start_dev_server(
     stop_stale_servers(db_file)
     if port_open(host, port):
         raise DevServerError(f"port {host}:{port} is already in use")
-    db_file.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(db_file.parent)  # the server's state: workflow inputs hold case data
     args = [str(binary), "server", "start-dev", "--ip", host, "--port", str(port), "--db-filename", str(db_file)]
     args += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port), "--ui-ip", host]
     for ns in namespaces:

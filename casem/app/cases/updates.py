@@ -213,7 +213,8 @@ class BulkAction:
 
 
 def parse_bulk_action(kind: Any, payload: dict[str, Any] | None) -> BulkAction:
-    if kind in BULK_UNSUPPORTED:
+    # A list or an object is unhashable: test the type before looking the value up in a set.
+    if isinstance(kind, str) and kind in BULK_UNSUPPORTED:
         raise InvalidInput(f"bulk action {kind!r} is not supported yet by casem", f"{ATTRS}/type")
     if not isinstance(kind, str) or kind not in BULK_PAYLOAD_MEMBERS:
         allowed = ", ".join([*BULK_PAYLOAD_MEMBERS, *sorted(BULK_UNSUPPORTED)])

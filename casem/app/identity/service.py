@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from casem.adapters.storage.tables import orgs, team_memberships, teams, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.ids import UUID_RE
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.domain.errors import Conflict, InvalidInput, NotFound
 from casem.domain.identity import (
     API_KEY,
@@ -196,8 +197,8 @@ class Page:
 def page_of(number: int | None, size: int | None, default_size: int = 10) -> Page:
     number = 0 if number is None else number
     size = default_size if size is None else size
-    if number < 0:
-        raise InvalidInput("page[number] must be 0 or more")
+    if not 0 <= number <= MAX_PAGE_NUMBER:
+        raise InvalidInput(f"page[number] must be between 0 and {MAX_PAGE_NUMBER}")
     if not 1 <= size <= PAGE_SIZE_MAX:
         raise InvalidInput(f"page[size] must be between 1 and {PAGE_SIZE_MAX}")
     return Page(number, size)

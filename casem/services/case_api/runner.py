@@ -13,6 +13,7 @@ import uvicorn
 
 from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
+from casem.services.case_api.http.server import server_config
 
 log = structlog.get_logger("case-api")
 
@@ -53,10 +54,10 @@ async def serve(
     app = create_app(context)
     for name, value in (app_state or {}).items():  # e.g. the blob store and the attachment lifecycle
         setattr(app.state, name, value)
-    config = uvicorn.Config(
+    config = server_config(
         app,
-        host=listen.http_host,
-        port=listen.http_port,
+        listen.http_host,
+        listen.http_port,
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),

@@ -11,6 +11,7 @@ import structlog
 from casem.adapters.bus import Bus, Consumer
 from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
+from casem.services.case_event_handler.deliveries import load_operator_allow
 from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.common.ops import database_readiness, serve_ops
@@ -64,6 +65,7 @@ async def run_flavor(
 ) -> None:
     flavor = load_flavor(flavor_name)
     services = services or HandlerServices()
+    load_operator_allow(services)  # a malformed CASEM_OUTBOUND_ALLOW stops the handler here, not at a delivery
     required = "caseworker" in getattr(flavor, "requires", ())
     wanted = required or "caseworker" in getattr(flavor, "uses", ())  # `uses`: optional, connected when configured
     if wanted and "caseworker" not in services.extras:

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -91,6 +93,34 @@ def to_status(exc: Exception, *, conflict: grpc.StatusCode) -> grpc.Status:
     return status_with_details(grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged")
 
 
+def nul_field(message: Message, prefix: str = "") -> str | None:
+    """The path of the first string in `message` (at any depth: nested messages, lists, maps, Structs)
+    holding a NUL character, which no database stores (PostgreSQL refuses it); None when there is none."""
+    for field, value in message.ListFields():
+        path = f"{prefix}/{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            if any("\x00" in item for item in (value if field.is_repeated else [value])):
+                return path
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if isinstance(key, str) and "\x00" in key:
+                        return path
+                    if isinstance(item, Message):
+                        found = nul_field(item, f"{path}/{key}")
+                    else:
+                        found = f"{path}/{key}" if isinstance(item, str) and "\x00" in item else None
+                    if found is not None:
+                        return found
+            else:
+                items = value if field.is_repeated else [value]
+                for index, item in enumerate(items):
+                    found = nul_field(item, f"{path}/{index}" if field.is_repeated else path)
+                    if found is not None:
+                        return found
+    return None
+
+
 def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> Callable[[Handler], Handler]:
     """Wrap a servicer method: domain and auth errors become a rich status; anything else INTERNAL (and logged).
 
@@ -100,6 +130,9 @@ def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> C
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            where = nul_field(request) if isinstance(request, Message) else None
+            if where is not None:
+                await context.abort_with_status(bad_request(where, f"{where} holds a NUL character (\\u0000)"))
             try:
                 return await handler(self, request, context)
             except (DomainError, AuthenticationFailed) as exc:

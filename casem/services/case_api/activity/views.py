@@ -17,6 +17,7 @@ from casem.adapters.storage.tables import audit_log
 from casem.app.analytics.service import summary
 from casem.app.cases.service import get_case
 from casem.app.oncall.analytics import summary as on_call_summary
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects.service import get_project
 from casem.domain.oncall_schedules import zone
 from casem.services.case_api.http import Caller, caller
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/api/v2/casem", tags=["casem"])
 async def audit(
     case_id: str | None = Query(None, description="A case id or key; omit for the whole org."),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),
-    page_number: int = Query(0, alias="page[number]", ge=0),
+    page_number: int = Query(0, alias="page[number]", ge=0, le=MAX_PAGE_NUMBER),
     who: Caller = Depends(caller),
 ) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:

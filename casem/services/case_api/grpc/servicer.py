@@ -20,6 +20,7 @@ from casem.app.internal_auth import (
     authenticate_internal,
     configured_token,
 )
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects import service as projects
 from casem.app.timeline import service as timeline
 from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
@@ -33,15 +34,21 @@ from casem.services.common.grpc_errors import rpc
 
 
 def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[int, int]:
-    """(page size, page number) from a request; the token is the next page's number."""
+    """(page size, page number) from a request; the token is the next page's number.
+
+    Only ASCII digits make a token (str.isdigit() also accepts "²", which int() refuses), and at most
+    MAX_PAGE_NUMBER: anything else is a token this server never issued."""
     if page_size < 0:
         raise InvalidInput("page_size must not be negative", "/page_size")
     size = min(page_size or default, maximum)
     if not page_token:
         return size, 0
-    if not page_token.isdigit():
+    if not (page_token.isascii() and page_token.isdigit() and len(page_token) <= 8):
         raise InvalidInput("page_token is not one this server issued", "/page_token")
-    return size, int(page_token)
+    number = int(page_token)
+    if number > MAX_PAGE_NUMBER:
+        raise InvalidInput("page_token is not one this server issued", "/page_token")
+    return size, number
 
 
 def _attributes(attributes: Any) -> dict[str, list[str]]:

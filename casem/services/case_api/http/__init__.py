@@ -9,6 +9,8 @@ from fastapi import Request
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.auth import AuthenticationFailed, Principal, authenticate
 from casem.app.context import AppContext
+from casem.domain.identity import hash_key
+from casem.services.common.rate_limit import RateLimited, RateLimiter
 from casem.topology.tenants import CASE_MANAGEMENT
 
 
@@ -34,12 +36,20 @@ def context_of(request: Request) -> AppContext:
 
 
 async def caller(request: Request) -> Caller:
-    """FastAPI dependency: authenticate DD-API-KEY + DD-APPLICATION-KEY (403 otherwise)."""
+    """FastAPI dependency: authenticate DD-API-KEY + DD-APPLICATION-KEY (403 otherwise), then count the
+    request against the org's and the application key's rate limits (429 past either)."""
     ctx = context_of(request)
     api_key = request.headers.get("dd-api-key")
     app_key = request.headers.get("dd-application-key")
     async with ctx.uow(read_only=True) as uow:
         principal = await authenticate(uow, api_key, app_key)
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and app_key:
+        decision = limiter.hit(principal.org_id, hash_key(app_key))
+        if decision is not None:
+            request.state.rate_limit = decision  # its headers go on the answer, whatever it is
+            if not decision.allowed:
+                raise RateLimited(decision)
     return Caller(principal=principal, context=ctx)
 
 

@@ -14,21 +14,32 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import BusError
 from casem.adapters.search import SearchBackendError
 from casem.app.context import AppContext
-from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable
+from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable, TooLarge, bounded
 from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
+from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
 from casem.services.case_api.jsonapi import error_response, forbidden
+from casem.services.common.rate_limit import RateLimited, RateLimiter
+from casem.topology.config import rate_limits
 
 log = structlog.get_logger("case-api.http")
 
 REQUESTS = Counter("casem_http_requests_total", "HTTP requests served", ["method", "route", "status"])
 RETRY_AFTER_S = 2  # seconds a client should wait when an engine is away (engines restart in seconds)
 LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["method", "route"])
+# Label values come from fixed sets only: any method a client invents is "other", any path no route
+# matches is "unmatched", so no request can add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
 
 
 def _routers() -> list:
@@ -122,12 +133,24 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    app.state.rate_limiter = RateLimiter(rate_limits())
+    app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(400, "Bad Request", exc.detail, exc.pointer)
+
+    @app.exception_handler(TooLarge)
+    async def _too_large(_: Request, exc: TooLarge) -> JSONResponse:
+        # The rest of an oversized body is not read: close the connection rather than drain it.
+        return error_response(413, "Payload Too Large", exc.detail, exc.pointer, headers={"Connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; it keeps a dropped upload from being logged as a server error.
+        return error_response(400, "Bad Request", "the client disconnected before the request was complete")
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -141,6 +164,14 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     async def _tenant(_: Request, exc: TenantUnavailable) -> JSONResponse:
         return error_response(503, "Service Unavailable", str(exc))
 
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return error_response(429, "Too Many Requests", str(exc), headers=exc.decision.headers())
+
+    @app.exception_handler(RequestTimeout)
+    async def _request_timeout(_: Request, exc: RequestTimeout) -> JSONResponse:
+        return error_response(408, "Request Timeout", str(exc), headers={"Connection": "close"})
+
     @app.exception_handler(AuthenticationFailed)
     async def _forbidden(_: Request, _exc: AuthenticationFailed) -> JSONResponse:
         return forbidden()
@@ -148,8 +179,12 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(400, "Bad Request", f"{where}: {first.get('msg')}")
+        loc = tuple(str(p) for p in first.get("loc", ()))
+        where = ".".join(loc)
+        detail = bounded(f"{where}: {first.get('msg')}")
+        if len(loc) == 2 and loc[0] == "query":
+            return error_response(400, "Bad Request", detail, parameter=loc[1])
+        return error_response(400, "Bad Request", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -186,8 +221,12 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        LATENCY.labels(request.method, path).observe(elapsed)
+        method = method_label(request.method)
+        REQUESTS.labels(method, path, str(response.status_code)).inc()
+        LATENCY.labels(method, path).observe(elapsed)
+        decision = getattr(request.state, "rate_limit", None)
+        if decision is not None and "X-RateLimit-Limit" not in response.headers:
+            response.headers.update(decision.headers())
         return response
 
     @app.get("/healthz", include_in_schema=False)
