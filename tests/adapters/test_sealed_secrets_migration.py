@@ -1,4 +1,4 @@
-"""Migration 0013 seals the webhook signing secrets stored in plaintext before it, on SQLite and PostgreSQL,
+"""Migration 0014 seals the webhook signing secrets stored in plaintext before it, on SQLite and PostgreSQL,
 and opens them again on the way down."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from casem.adapters.storage.migrate import sync_url, upgrade
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.support.databases import tenant_endpoints
 
-BEFORE = "0008"
+BEFORE = "0013_oncall"  # the revision before the one that seals
 PLAINTEXT = "a-plaintext-secret-from-before"
 
 
