@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from casem.adapters.storage.tables import orgs, users
-from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.context import AppContext
-from casem.app.identity import service
-from casem.domain.errors import DomainError
+from casem.cli.output import Column, Format, LazyConsole, format_option, print_rows
 from casem.domain.identity import API_KEY, APP_KEY
+
+if TYPE_CHECKING:  # the database stack is imported when a command runs, so `--help` stays quick
+    from casem.adapters.storage.unit_of_work import UnitOfWork
+
 
 app = typer.Typer(
     help="Administer orgs, users and API/application keys.\n\n"
@@ -24,11 +20,18 @@ app = typer.Typer(
     "casem admin create-key ORG_ID --kind application --user USER_ID",
     no_args_is_help=True,
 )
-console = Console()
 T = TypeVar("T")
 
 
+console = LazyConsole()
+
+
 def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    import asyncio
+
+    from casem.app.context import AppContext
+    from casem.domain.errors import DomainError
+
     async def main() -> T:
         ctx = AppContext.open()
         try:
@@ -50,6 +53,8 @@ def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
 def create_org(name: str) -> None:
     """Create an org and print its id."""
 
+    from casem.app.identity import service
+
     async def go(uow: UnitOfWork) -> str:
         return (await service.create_org(uow, name)).id
 
@@ -59,6 +64,8 @@ def create_org(name: str) -> None:
 @app.command("create-user")
 def create_user(org_id: str, email: str, name: str | None = typer.Option(None)) -> None:
     """Create a user in an org and print its id."""
+    from casem.app.identity import service
+    from casem.domain.errors import DomainError
 
     async def go(uow: UnitOfWork) -> str:
         if not await service.org_exists(uow, org_id):
@@ -76,6 +83,8 @@ def create_key(
     name: str = typer.Option("cli", help="A label for the key."),
 ) -> None:
     """Issue a key and print the secret: it is shown only now, casem stores its hash."""
+    from casem.app.identity import service
+    from casem.domain.errors import DomainError
 
     async def go(uow: UnitOfWork) -> str:
         if not await service.org_exists(uow, org_id):
@@ -86,10 +95,13 @@ def create_key(
 
 
 @app.command("list-orgs")
-def list_orgs() -> None:
+def list_orgs(fmt: Format = format_option()) -> None:
     """List orgs with their user counts."""
+    import sqlalchemy as sa
 
-    async def go(uow: UnitOfWork) -> list[sa.Row]:
+    from casem.adapters.storage.tables import orgs, users
+
+    async def go(uow: UnitOfWork) -> list[Any]:
         stmt = (
             sa.select(orgs.c.id, orgs.c.name, sa.func.count(users.c.id))
             .select_from(orgs.outerjoin(users, users.c.org_id == orgs.c.id))
@@ -98,7 +110,10 @@ def list_orgs() -> None:
         )
         return list((await uow.execute(stmt)).all())
 
-    table = Table("org id", "name", "users")
-    for row in _with_uow(go):
-        table.add_row(row[0], row[1], str(row[2]))
-    console.print(table)
+    rows = [{"id": row[0], "name": row[1], "users": row[2]} for row in _with_uow(go)]
+    columns = [
+        Column("org id", "id", priority=9),
+        Column("name", "name", priority=8),
+        Column("users", "users", 1, "right"),
+    ]
+    print_rows(rows, columns, fmt, empty="no orgs yet: `casem up` creates the first one")

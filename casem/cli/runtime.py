@@ -1,4 +1,7 @@
-"""`casem up`, `casem run SERVICE` and `casem db`: start services and manage their databases."""
+"""`casem up` and `casem run SERVICE`: start services.
+
+Only typer and the registries are imported here; each command imports what it runs, so `--help` is quick.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,30 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.panel import Panel
 
-from casem.adapters.storage.migrate import current_revision, upgrade
-from casem.adapters.storage.tables import orgs
-from casem.app.context import AppContext
-from casem.app.identity.service import BootstrapCredentials, bootstrap_org
-from casem.observability import configure_logging
-from casem.services.case_api.runner import Listen, serve
-from casem.topology.config import database_endpoints
+from casem.cli.output import LazyConsole
 from casem.topology.services import SERVICES_BY_NAME
-from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, data_dir
+from casem.topology.tenants import TENANTS, data_dir
 
-console = Console(stderr=True)
-db_app = typer.Typer(help="Tenant databases: migrate and inspect.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from casem.app.context import AppContext
+    from casem.app.identity.service import BootstrapCredentials
+
+console = LazyConsole(stderr=True)
 
 BOOTSTRAP_FILE = "bootstrap-credentials.json"
 
 
 async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
     """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again."""
+    import sqlalchemy as sa
+
+    from casem.adapters.storage.tables import orgs
+    from casem.app.identity.service import BootstrapCredentials, bootstrap_org
+
     if path.exists():
         return BootstrapCredentials(**json.loads(path.read_text()))
     async with ctx.uow() as uow:
@@ -61,6 +64,14 @@ def up(
     Example: `casem up`, then point datadog-api-client at the printed URL with the printed keys.
     Stop with Ctrl-C: in-flight requests finish first.
     """
+    from rich.panel import Panel
+
+    from casem.adapters.storage.migrate import upgrade
+    from casem.app.context import AppContext
+    from casem.observability import configure_logging
+    from casem.services.case_api.runner import Listen, serve
+    from casem.topology.config import database_endpoints
+
     configure_logging("casem")
     for t in TENANTS:
         upgrade(database_endpoints(t.name).master)
@@ -160,6 +171,10 @@ def run(
     """
     if service not in SERVICES_BY_NAME:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of: {', '.join(SERVICES_BY_NAME)}")
+    from casem.app.context import AppContext
+    from casem.observability import configure_logging
+    from casem.services.case_api.runner import Listen, serve
+
     configure_logging(service)
     migrate = os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1"
     if service == "case-api":
@@ -242,23 +257,4 @@ async def _intake_or_indexer(
         await ops
 
 
-@db_app.command("upgrade")
-def db_upgrade(tenant: list[str] = typer.Option(None, help="Tenant(s) to migrate; default: all.")) -> None:
-    """Apply Alembic migrations to each tenant's database (`casem db upgrade --tenant on-call`)."""
-    for t in tenant or [t.name for t in TENANTS]:
-        url = database_endpoints(t).master
-        upgrade(url)
-        console.print(f"{t}: at revision {current_revision(url)}")
-
-
-@db_app.command("status")
-def db_status() -> None:
-    """Show each tenant's database URL (password hidden) and schema revision."""
-    from sqlalchemy.engine import make_url
-
-    for t in TENANTS:
-        url = database_endpoints(t.name).master
-        console.print(f"{t.name}: {make_url(url).render_as_string(hide_password=True)} @ {current_revision(url)}")
-
-
-__all__ = ["CASE_MANAGEMENT", "db_app", "run", "up"]
+__all__ = ["run", "up"]
