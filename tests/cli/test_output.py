@@ -71,3 +71,39 @@ def test_every_listing_speaks_json(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
     orgs = runner.invoke(app, ["admin", "list-orgs", "--format", "json"])
     assert orgs.exit_code == 0, orgs.output
     assert json.loads(orgs.stdout) == []
+
+
+def test_dlq_list_shows_every_flavor_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from casem.adapters.bus.embedded import EmbeddedBus
+    from casem.topology.topics import dead_letter_topic
+
+    monkeypatch.setenv("CASEM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "160")
+    for var in ("CASEM_KAFKA_BOOTSTRAP", "CASEM_BUS_PATH", "CASEM_BUS_NAMESPACE"):
+        monkeypatch.delenv(var, raising=False)
+
+    async def dead_letter(flavors: list[str]) -> None:
+        bus = EmbeddedBus(tmp_path / "bus.db")
+        producer = bus.producer()
+        for flavor in flavors:
+            await bus.ensure_topic(dead_letter_topic(flavor), 1)
+            headers = (("dlq_error", f"{flavor} broke".encode()), ("dlq_attempts", b"5"), ("dlq_source", b"t/0/1"))
+            await producer.publish(dead_letter_topic(flavor), b"k", b"not an event", headers)
+        await producer.close()
+        await bus.close()
+
+    asyncio.run(dead_letter(["webhook-delivery", "audit-trail"]))
+    runner = CliRunner()
+    table = runner.invoke(app, ["dlq", "list"])
+    assert table.exit_code == 0, table.output
+    assert "webhook-delivery broke" in table.stdout and "audit-trail broke" in table.stdout
+    assert "2 dead letter(s)" in table.stdout
+    rows = json.loads(runner.invoke(app, ["dlq", "list", "--format", "json"]).stdout)
+    assert sorted((r["flavor"], r["error"], r["attempts"]) for r in rows) == [
+        ("audit-trail", "audit-trail broke", 5),
+        ("webhook-delivery", "webhook-delivery broke", 5),
+    ]
+    one = runner.invoke(app, ["dlq", "list", "--flavor", "analytics"])
+    assert "no dead letters for analytics" in one.stdout
