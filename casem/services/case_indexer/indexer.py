@@ -300,7 +300,7 @@ async def run_indexer(
     settings: IndexerSettings | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """`casem run case-indexer`: run until SIGINT/SIGTERM (or `stop`), then finish and commit in-flight work.
+    """`casem run case-indexer`: run until `stop` (without one: SIGINT/SIGTERM), then finish and commit in-flight work.
 
     `context`: tenant databases (read only, for the enriched read). `case_api_address`: case-api's gRPC
     host:port. `token`: the service credential (default CASEM_INTERNAL_TOKEN; case-api must have the same).
@@ -322,11 +322,12 @@ async def run_indexer(
     channel = grpc.aio.insecure_channel(case_api_address)
     indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), context, search, producer, token, settings)
     processor = build_processor(indexer, consumer)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, stop.set)
 
     async def stopper() -> None:
         await stop.wait()
