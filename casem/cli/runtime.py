@@ -279,6 +279,12 @@ def _print_banner(stack: Stack, running: list[tuple[str, Running]], creds: Any, 
             f"  curl -s -H 'DD-API-KEY: {creds.api_key}' -H 'DD-APPLICATION-KEY: {creds.app_key}' "
             f"{http}/api/v2/cases/projects",
         ]
+        example = Path("examples/list_projects.py")
+        if example.exists():  # run from a checkout: the official client's example, with its one install
+            python = _relative(Path(sys.executable))
+            lines.append(
+                f"With Datadog's Python client: {python} -m pip install datadog-api-client && {python} {example}"
+            )
     lines.append("Stop: Ctrl-C")
     # Plain prints: a terminal wraps long lines softly, so the curl line copies whole.
     for line in lines:

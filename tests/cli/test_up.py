@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,6 +74,12 @@ def test_up_serves_the_api_with_the_printed_keys_and_stops_gracefully(tmp_path: 
             )
             assert api.create_project(body=body).data.attributes.key == "UP"
             assert [p.attributes.key for p in api.get_projects().data] == ["UP"]
+        # So does the example the README and the banner show for the official client.
+        example = Path(__file__).parents[2] / "examples" / "list_projects.py"
+        env = {**os.environ, "CASEM_DATA_DIR": str(tmp_path), "CASEM_HTTP_PORT": str(port)}
+        listed = subprocess.run([sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.splitlines() == ["1 project(s)", "UP Up"]
         # The caseworker runs too: an upload goes through its file lifecycle workflow to "available".
         headers = {"DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
