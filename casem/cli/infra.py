@@ -113,10 +113,9 @@ def datacenters_cmd(
 
 
 def _temporal_lines(dc: Any) -> list[str]:
-    temporal = getattr(dc, "temporal", None)
-    if temporal is None:
-        return ["-"]
-    return [temporal.address, f"namespace {temporal.namespace}"]
+    if dc.temporal is None:
+        return ["not in the catalog"]
+    return [dc.temporal.address, f"namespace {dc.temporal.namespace}", f"task queue {dc.temporal.task_queue}"]
 
 
 @app.command("validate")
@@ -233,9 +232,9 @@ def show_cmd(
     """Print the configuration each service gets in a datacenter.
 
     Per tenant: master DSN (writes), replica DSN (lag-tolerant reads), search cluster, index alias and
-    endpoint, domain-events topic. Then Kafka clusters and bootstrap, feature flags, and the topics
-    and consumer groups of each service (flavor). Tenants not deployed there are listed as such;
-    their consumers do not start. Passwords are masked unless --show-secrets.
+    endpoint, domain-events topic. Then Kafka clusters and bootstrap, Temporal (address, namespace, task
+    queue), feature flags, and the topics and consumer groups of each service (flavor). Tenants not
+    deployed there are listed as such; their consumers do not start. Passwords are masked unless --show-secrets.
 
     Credentials: CASEM_TENANT_<T>_PG_USER/_PG_PASSWORD, else CASEM_PG_USER/CASEM_PG_PASSWORD, else
     files pg-user/pg-password (or <tenant>-pg-user/<tenant>-pg-password) in CASEM_SECRETS_DIR
@@ -302,6 +301,14 @@ def _print_config(cfg: EffectiveConfig) -> None:
         bootstrap = m.bootstrap or "[yellow]not in the catalog: set CASEM_KAFKA_BOOTSTRAP[/]"
         clusters = f"producer {m.producer_cluster}, consumer {m.consumer_cluster}, " if m.producer_cluster else ""
         out.print(f"[bold]Kafka[/] {clusters}bootstrap {bootstrap}", highlight=False)
+    t = cfg.temporal
+    if t.address:
+        where = f"{t.address} (from {t.source})"
+    elif t.source == "embedded":
+        where = "a dev server `casem up` starts (CASEM_TEMPORAL_ADDRESS points elsewhere)"
+    else:
+        where = "[yellow]not in the catalog: set CASEM_TEMPORAL_ADDRESS (Helm: temporal.address)[/]"
+    out.print(f"[bold]Temporal[/] {where}, namespace {t.namespace}, task queue {t.task_queue}", highlight=False)
     out.print(
         "[bold]Features[/] " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in cfg.features.items()),
         highlight=False,

@@ -114,7 +114,7 @@ def up(
 
     chosen = _choose(services, LOCAL_SERVICES_BY_NAME)
     options = StackOptions(_bind_host(host, all_interfaces), http_port, grpc_port, intake_port)
-    temporal = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+    temporal = _temporal_address()
     dev_server_needed = not temporal and any(LOCAL_SERVICES_BY_NAME[n].needs_temporal for n in chosen)
     ports = [p for s in LOCAL_SERVICES if s.name in chosen for p in s.ports(options)]
     temporal_ports = [PortOption("Temporal dev server", temporal_port, "--temporal-port", "CASEM_TEMPORAL_PORT")]
@@ -152,6 +152,13 @@ def up(
         await _run_stack(chosen, options, temporal, dev_server is not None, stop, started)
 
     run_until_stopped("casem", main, host=options.host, ports=ports, after=release)
+
+
+def _temporal_address() -> str | None:
+    """CASEM_TEMPORAL_ADDRESS, else the configuration file's or the datacenter catalog's."""
+    from casem.topology.config import temporal_settings
+
+    return temporal_settings().address
 
 
 def _choose(services: str | None, runnable: dict[str, Any]) -> list[str]:
@@ -321,7 +328,7 @@ async def _run_case_api(o: RunOptions, context: AppContext, stop: asyncio.Event)
     from casem.services.caseworker.service import blobs_from_env, connect, temporal_namespace
 
     state: dict[str, object] = {"blobs": blobs_from_env()}
-    address = os.environ.get("CASEM_TEMPORAL_ADDRESS")
+    address = _temporal_address()
     if address:  # uploads start their file lifecycle workflow at once; merges start theirs
         state["attachment_lifecycle"] = state["caseworker"] = await connect(address, temporal_namespace())
     await serve(context, Listen(o.host, o.http_port, f"{o.host}:{o.grpc_port}"), app_state=state, stop=stop)
@@ -429,8 +436,11 @@ def run(
         raise fail(f"{service} cannot be started by this build yet: it is tracked in the project's issues", code=2)
     if service == "case-event-handler":
         _check_flavor(flavor)
-    if service == "caseworker" and not os.environ.get("CASEM_TEMPORAL_ADDRESS"):
-        raise typer.BadParameter("the caseworker needs a Temporal: set CASEM_TEMPORAL_ADDRESS (host:port)")
+    if service == "caseworker" and not _temporal_address():
+        raise typer.BadParameter(
+            "the caseworker needs a Temporal: set CASEM_TEMPORAL_ADDRESS (host:port), or `temporal.address` "
+            "in the configuration file or the datacenter catalog"
+        )
     options = RunOptions(service, flavor, _bind_host(host, all_interfaces), http_port, grpc_port, ops_port)
     ports = runnable.ports(options)
     problem = port_problem(options.host, ports)

@@ -11,6 +11,7 @@ Precedence, highest first:
      CASEM_TENANT_<T>_DATABASE                              database name on the catalog endpoint
      CASEM_TENANT_<T>_SEARCH_URL, CASEM_SEARCH_URL          search endpoint (one tenant / all)
      CASEM_KAFKA_BOOTSTRAP                                  Kafka bootstrap servers
+     CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE      the Temporal cluster
      CASEM_FEATURE_<NAME>=true|false                        e.g. CASEM_FEATURE_DYNAMIC_INSTRUMENTATION
 2. the local file: CASEM_CONFIG, else ./casem.local.yaml when it exists (format: `LocalFile`;
    the Helm chart mounts one generated from the catalog)
@@ -102,11 +103,18 @@ class LocalKafka(_Strict):
     bootstrap: str | None = None
 
 
+class LocalTemporal(_Strict):
+    address: str | None = Field(default=None, description="host:port of the Temporal frontend")
+    namespace: str | None = None
+    task_queue: str | None = None
+
+
 class LocalFile(_Strict):
     """Development and deployment overrides; every key optional."""
 
     datacenter: str | None = None
     kafka: LocalKafka = LocalKafka()
+    temporal: LocalTemporal = LocalTemporal()
     tenants: dict[TenantName, LocalTenant] = {}
     features: dict[str, bool] = {}
 
@@ -210,6 +218,17 @@ class MessagingConfig(BaseModel):
     bootstrap: str | None = Field(default=None, description="None on Kafka: not in the catalog")
 
 
+DEFAULT_TEMPORAL_NAMESPACE = "default"
+DEFAULT_TASK_QUEUE = "caseworker"  # casem.adapters.workflows.contracts.TASK_QUEUE
+
+
+class TemporalConfig(BaseModel):
+    address: str | None = Field(description="None: not configured (`casem up` starts a dev server)")
+    namespace: str
+    task_queue: str
+    source: Source | Literal["missing"] = Field(description="where the address comes from")
+
+
 class TopicBinding(BaseModel):
     topic: str
     role: Literal["produce", "consume"]
@@ -230,6 +249,7 @@ class EffectiveConfig(BaseModel):
     tenants: dict[str, TenantConfig]
     not_deployed: list[str] = Field(description="tenants that do not run in this datacenter")
     messaging: MessagingConfig
+    temporal: TemporalConfig
     features: dict[str, bool]
     services: list[ServiceConfig]
 
@@ -356,6 +376,38 @@ def _features(dc: Datacenter | None, local: LocalFile, env: Env) -> dict[str, bo
     return features
 
 
+def _temporal(dc: Datacenter | None, local: LocalFile, env: Env) -> TemporalConfig:
+    """CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE, then the local file, then the catalog."""
+    catalog_t = dc.temporal if dc is not None else None
+    source: Source | Literal["missing"]
+    if env.get("CASEM_TEMPORAL_ADDRESS"):
+        address, source = env["CASEM_TEMPORAL_ADDRESS"], "env"
+    elif local.temporal.address:
+        address, source = local.temporal.address, "file"
+    elif catalog_t is not None:
+        address, source = catalog_t.address, "catalog"
+    else:
+        address, source = None, "embedded" if dc is None else "missing"
+    namespace = (
+        env.get("CASEM_TEMPORAL_NAMESPACE")
+        or local.temporal.namespace
+        or (catalog_t.namespace if catalog_t else DEFAULT_TEMPORAL_NAMESPACE)
+    )
+    queue = (
+        env.get("CASEM_TEMPORAL_TASK_QUEUE")
+        or local.temporal.task_queue
+        or (catalog_t.task_queue if catalog_t else DEFAULT_TASK_QUEUE)
+    )
+    return TemporalConfig(address=address, namespace=namespace, task_queue=queue, source=source)
+
+
+def temporal_settings(env: Env | None = None) -> TemporalConfig:
+    """Where the current datacenter's Temporal is (what the caseworker and the workflow starters use)."""
+    env = _env(env)
+    local, _ = load_local_file(env)
+    return _temporal(_catalog_entry(None, env), local, env)
+
+
 def _is_event_handler(svc: service_registry.Service) -> bool:
     return svc.flavors == service_registry.EVENT_HANDLER_FLAVORS
 
@@ -441,6 +493,7 @@ def resolve(
         tenants=tenants,
         not_deployed=[t.name for t in TENANTS if t.name not in deployed],
         messaging=messaging,
+        temporal=_temporal(dc, local, env),
         features=_features(dc, local, env),
         services=[ServiceConfig(service=s, flavor=f, topics=topic_bindings(s, f, deployed)) for s, f in chosen],
     )
@@ -474,6 +527,7 @@ __all__ = [
     "require_tenant",
     "resolve",
     "resolved_dsns",
+    "temporal_settings",
     "tenant_deployed",
     "topic_bindings",
     "workloads",

@@ -259,3 +259,62 @@ def test_helm_values_cli_single_datacenter_and_errors() -> None:
     assert runner.invoke(app, ["infra", "helm-values", "--all"]).exit_code == 2
     bad = runner.invoke(app, ["infra", "helm-values", "--datacenter", "mars.prod.dog"])
     assert bad.exit_code == 2 and "unknown datacenter" in bad.output
+
+
+def _env_of(deployment: dict[str, Any]) -> dict[str, str | None]:
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_temporal_is_set_where_known_and_named_missing_where_not(
+    helm_tools: HelmTools, rendered: dict[str, str], values_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No catalog datacenter names its Temporal (the seed gives none): the chart leaves the address out ...
+    for dc, text in rendered.items():
+        for d in (d for d in _docs(text) if d["kind"] == "Deployment"):
+            env = _env_of(d)
+            assert "CASEM_TEMPORAL_ADDRESS" not in env, dc
+            assert (env["CASEM_TEMPORAL_NAMESPACE"], env["CASEM_TEMPORAL_TASK_QUEUE"]) == ("default", "caseworker")
+    # ... and an install that sets it gives it to every workload and to the mounted configuration.
+    address = "temporal-frontend.us1.prod.dog:7233"
+    result = _run(
+        [
+            str(helm_tools.helm),
+            "template",
+            "casem",
+            str(CHART_DIR),
+            "--kube-version",
+            helm_tools.kubernetes_version,
+            "-f",
+            str(values_dir / "us1.prod.dog.yaml"),
+            "--set",
+            f"temporal.address={address}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    docs = _docs(result.stdout)
+    assert {_env_of(d).get("CASEM_TEMPORAL_ADDRESS") for d in docs if d["kind"] == "Deployment"} == {address}
+    assert next(d for d in docs if d["kind"] == "ConfigMap")["data"]["temporal-address"] == address
+
+
+def test_a_catalog_temporal_reaches_the_values_and_the_pods_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from casem.infra import helm_values as helm_module
+    from casem.topology import datacenters
+
+    raw = yaml.safe_load(datacenters.CATALOG_PATH.read_text())
+    raw["datacenters"][1]["temporal"] = {"address": "temporal.us1.prod.dog:7233", "namespace": "casem"}
+    variant = tmp_path / "catalog.yaml"
+    variant.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(helm_module, "catalog", lambda: datacenters.load_catalog(variant))
+    monkeypatch.setattr(config, "catalog", lambda: datacenters.load_catalog(variant))
+    values = helm_module.helm_values("us1.prod.dog")
+    assert values["temporal"] == {
+        "address": "temporal.us1.prod.dog:7233",
+        "namespace": "casem",
+        "taskQueue": "caseworker",
+    }
+    path = tmp_path / "casem.yaml"
+    path.write_text(yaml.safe_dump(values["config"]))
+    pod = config.temporal_settings({"CASEM_CONFIG": str(path), "CASEM_SECRETS_DIR": str(tmp_path)})
+    assert (pod.address, pod.namespace, pod.source) == ("temporal.us1.prod.dog:7233", "casem", "file")
