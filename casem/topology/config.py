@@ -436,9 +436,11 @@ def topic_bindings(service_name: str, flavor: str | None, deployed: tuple[str, .
     return bindings
 
 
-def workloads() -> list[tuple[str, str | None]]:
-    """(service, flavor) of every workload: one per flavorless service, one per flavor."""
-    return [(svc.name, flavor) for svc in service_registry.SERVICES for flavor in (svc.flavors or (None,))]
+def workloads(*, built_only: bool = False) -> list[tuple[str, str | None]]:
+    """(service, flavor) of every workload: one per flavorless service, one per flavor (with `built_only`,
+    only those this build runs: see service_registry.NOT_BUILT_YET)."""
+    every = [(svc.name, flavor) for svc in service_registry.SERVICES for flavor in (svc.flavors or (None,))]
+    return [w for w in every if service_registry.built(*w)] if built_only else every
 
 
 def resolve(

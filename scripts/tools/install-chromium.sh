@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Headless Chromium checks the HTML infrastructure report's layout (tests/topology/test_report_layout.py,
+# driven by Playwright for Python against this browser): install Debian's package when it is missing.
+# Quiet and instant when it is already there. Prints the browser's path on stdout.
+set -euo pipefail
+BROWSER=${CASEM_CHROMIUM:-/usr/bin/chromium}
+if [ -x "$BROWSER" ]; then echo "$BROWSER"; exit 0; fi
+# Parallel test workers may get here together: one installs, the others wait and find it done.
+exec 9>"${TMPDIR:-/tmp}/casem-install-chromium.lock"
+flock 9
+if [ -x "$BROWSER" ]; then echo "$BROWSER"; exit 0; fi
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+echo "install-chromium: installing Debian package chromium" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh them only when the install needs it.
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+  || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+[ -x "$BROWSER" ] || { echo "install-chromium: $BROWSER still missing" >&2; exit 1; }
+echo "$BROWSER"
