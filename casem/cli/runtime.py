@@ -175,10 +175,11 @@ def _choose(services: str | None, runnable: dict[str, Any]) -> list[str]:
 
 
 def _configure_logging_for_a_person() -> None:
-    from casem.observability import configure_logging
+    from casem.observability import configure_logging, configure_tracing
 
     # At a terminal the banner is the point: warnings and errors only, unless CASEM_LOG_LEVEL asks for more.
     configure_logging("casem", os.environ.get("CASEM_LOG_LEVEL", "WARNING"))
+    configure_tracing("casem")  # spans go out over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
 
 
 def _migrate() -> None:
@@ -447,9 +448,10 @@ def run(
     if problem:
         raise fail(problem)
     from casem.app.context import AppContext
-    from casem.observability import configure_logging
+    from casem.observability import configure_logging, configure_tracing
 
     configure_logging(service)
+    configure_tracing(service)  # spans go out over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     name = f"{service} --flavor {flavor}" if flavor else service
     try:
         with interruptible_startup():

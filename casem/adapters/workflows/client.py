@@ -43,8 +43,16 @@ def task_queue(env: dict[str, str] | None = None) -> str:
     return temporal_settings(env).task_queue
 
 
+async def connect_client(address: str, namespace: str = "default") -> Client:
+    """A Temporal client whose workflow starts carry the current trace on, and whose workers (they inherit
+    the client's interceptors) run workflows and activities in spans of that trace."""
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return await Client.connect(address, namespace=namespace, interceptors=[TracingInterceptor()])
+
+
 async def connect(address: str, namespace: str = "default", queue: str | None = None) -> TemporalCaseworker:
-    return TemporalCaseworker(await Client.connect(address, namespace=namespace), queue or task_queue())
+    return TemporalCaseworker(await connect_client(address, namespace), queue or task_queue())
 
 
 class TemporalCaseworker:

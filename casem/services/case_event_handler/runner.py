@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.bus import Message, Producer
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
+from casem.observability import context_from_headers, continued_span
 from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
 from casem.topology.topics import dead_letter_topic
 
@@ -64,7 +66,9 @@ class FlavorRunner:
         self.retry = retry or RetryPolicy()
 
     async def process(self, message: Message) -> None:
-        """The RunTask function: returns once the message's outcome is durable (applied or dead-lettered)."""
+        """The RunTask function: returns once the message's outcome is durable (applied or dead-lettered).
+        A traced event this flavor handles gets a span of its trace, so what the flavor changes or starts
+        carries the trace on."""
         name = self.flavor.name
         try:
             event = Event.from_bytes(message.value)
@@ -74,6 +78,13 @@ class FlavorRunner:
         if not handles(self.flavor, event):
             HANDLED.labels(name, "skipped").inc()
             return
+        attributes = {"casem.flavor": name, "casem.event.id": event.id, "casem.event.type": event.type}
+        parent = context_from_headers(message.headers)
+        with continued_span(f"{name} {event.type}", parent, SpanKind.CONSUMER, attributes):
+            await self._apply_with_retries(message, event)
+
+    async def _apply_with_retries(self, message: Message, event: Event) -> None:
+        name = self.flavor.name
         backoff = self.retry.initial_backoff_s
         for attempt in range(1, self.retry.max_attempts + 1):
             try:

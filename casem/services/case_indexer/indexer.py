@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 import grpc
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
@@ -48,6 +49,7 @@ from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
 from casem.app.internal_auth import configured_token, internal_metadata
 from casem.app.search.documents import case_documents
+from casem.observability import context_from_headers, continued_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
@@ -119,6 +121,14 @@ class Indexer:
         self._stopping = True
 
     async def ingest(self, message: Message) -> None:
+        """Continues the intake's trace (carried in the message headers) through the call to case-api."""
+        attributes = {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset}
+        with continued_span(
+            "case-indexer ingest", context_from_headers(message.headers), SpanKind.CONSUMER, attributes
+        ):
+            await self._ingest(message)
+
+    async def _ingest(self, message: Message) -> None:
         position = (message.topic, message.partition, message.offset)
         try:
             payload = IntakePayload.from_bytes(message.value)
@@ -126,7 +136,7 @@ class Indexer:
             await self.dead_letter(message, str(exc))
             self._ingested[position] = None
             return
-        metadata = internal_metadata(self.token, payload.org_id, payload.user_id)
+        metadata = internal_metadata(self.token, payload.org_id, payload.user_id) + tuple(trace_context().items())
         backoff = self.settings.initial_backoff_s
         while True:
             try:

@@ -17,7 +17,7 @@ from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import intake_service_pb2, intake_service_pb2_grpc
 from casem.services.case_intake.publisher import IntakePublisher, PublisherSettings
 from casem.services.case_intake.servicer import IntakeServicer
-from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_options
+from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_interceptors, server_options
 from casem.services.common.listen import add_grpc_port
 from casem.topology.topics import intake_topic
 
@@ -71,7 +71,9 @@ def create_intake_server(
     Raises PortInUse when the address is taken."""
     publisher = IntakePublisher(producer, settings)
     # Batches of up to 1000 intakes: four times the usual request size.
-    server = grpc.aio.server(options=server_options(receive_bytes=MAX_MESSAGE_BYTES * 4))
+    server = grpc.aio.server(
+        options=server_options(receive_bytes=MAX_MESSAGE_BYTES * 4), interceptors=server_interceptors()
+    )
     intake_service_pb2_grpc.add_CaseIntakeServiceServicer_to_server(IntakeServicer(context, publisher), server)
     health_servicer = IntakeHealth(publisher)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

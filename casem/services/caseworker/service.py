@@ -8,10 +8,15 @@ import os
 import signal
 
 import structlog
-from temporalio.client import Client
 
 from casem.adapters.blobs import BlobStore, open_blob_store
-from casem.adapters.workflows.client import connect, task_queue, temporal_address, temporal_namespace
+from casem.adapters.workflows.client import (
+    connect,
+    connect_client,
+    task_queue,
+    temporal_address,
+    temporal_namespace,
+)
 from casem.app.context import AppContext
 from casem.services.caseworker.schedules import ensure_schedules
 from casem.services.caseworker.worker import build_worker
@@ -46,7 +51,7 @@ async def run_caseworker(
     readiness = database_readiness(context.databases)
     ops = start_ops(readiness, ops_host, ops_port, stop)  # first: a taken port fails before anything starts
     try:
-        client = await Client.connect(address, namespace=namespace)
+        client = await connect_client(address, namespace)
     except BaseException:
         stop.set()
         await ops

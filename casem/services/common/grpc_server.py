@@ -13,3 +13,10 @@ def server_options(*, receive_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str,
         # the kernel splits connections between the two (one instance answering with the other's keys).
         ("grpc.so_reuseport", 0),
     ]
+
+
+def server_interceptors() -> list[object]:
+    """Interceptors every casem gRPC server runs: a span per call (casem/services/common/tracing.py)."""
+    from casem.services.common.tracing import GrpcTracing
+
+    return [GrpcTracing()]

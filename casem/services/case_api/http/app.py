@@ -19,6 +19,7 @@ from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavaila
 from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
 from casem.services.case_api.jsonapi import error_response, forbidden
+from casem.services.common.tracing import HttpTracing
 
 log = structlog.get_logger("case-api.http")
 
@@ -144,6 +145,8 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         REQUESTS.labels(request.method, path, str(response.status_code)).inc()
         LATENCY.labels(request.method, path).observe(elapsed)
         return response
+
+    app.add_middleware(HttpTracing)  # outermost: a request's span covers everything it does
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
