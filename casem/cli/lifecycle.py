@@ -9,19 +9,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:  # asyncio is imported when a service runs: `--help` does without it
+    import asyncio
 
 GRACE_SECONDS = 10.0  # in-flight requests and messages get this long (servers use the same figure)
 HARD_STOP_SECONDS = GRACE_SECONDS + 5.0  # then the process exits whatever is still running
@@ -145,11 +146,15 @@ class StopSignals:
     to finish before it exits anyway, and a second signal exits at once."""
 
     def __init__(self, name: str) -> None:
+        import asyncio
+
         self.name = name
         self.stop = asyncio.Event()
         self.received: str | None = None
 
     def install(self) -> None:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -161,6 +166,8 @@ class StopSignals:
         self.received = sig.name
         say(f"{self.name}: {sig.name} received, stopping (in-flight work gets up to {GRACE_SECONDS:.0f} s)")
         self.stop.set()
+        import threading
+
         timer = threading.Timer(HARD_STOP_SECONDS, self._hard_stop)
         timer.daemon = True
         timer.start()
@@ -181,6 +188,8 @@ def run_until_stopped(
     """Check the ports, run `main(stop)` until a signal sets `stop`, run `after` (what outlives the event loop,
     e.g. a child process) and say that it stopped. A port taken after the check is reported like the check
     reports it; any other failure keeps its traceback (it is a bug)."""
+    import asyncio
+
     from casem.services.common.listen import PortInUse
 
     signals = StopSignals(name)

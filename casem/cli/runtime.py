@@ -193,7 +193,7 @@ def _migrate() -> None:
 def _start_temporal_dev_server(port: int) -> Any:
     from casem.adapters.workflows.devserver import DevServerError, start_dev_server
 
-    say(f"starting the Temporal dev server on port {port} (its log: {data_dir() / 'temporal.log'})")
+    say(f"starting the Temporal dev server on port {port} (its log: {_relative(data_dir() / 'temporal.log')})")
     try:
         return start_dev_server(data_dir() / "temporal" / "dev.db", port=port, log_file=data_dir() / "temporal.log")
     except DevServerError as exc:
@@ -277,7 +277,7 @@ def _print_banner(stack: Stack, running: list[tuple[str, Running]], creds: Any, 
     console = Console(stderr=True)
     console.print(Panel.fit(grid, title=f"casem is up ({took:.0f} s)", title_align="left"), highlight=False)
     lines = [
-        f"org {creds.org_id} · data in {data_dir()} · keys saved in {data_dir() / BOOTSTRAP_FILE}",
+        f"org {creds.org_id} · data in {_relative(data_dir())} · keys in {_relative(data_dir() / BOOTSTRAP_FILE)}",
         f"The command: {_command_hint()}",
     ]
     http = next((s.summary[0].removeprefix("HTTP ") for n, s in running if n == "case-api"), None)

@@ -13,8 +13,22 @@ import pytest
 
 from casem.cli.main import COMMANDS
 
-# What a help screen must not load: the web, database, gRPC, bus, workflow and validation stacks.
-HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "grpc", "confluent_kafka", "temporalio", "pydantic", "boto3", "yaml")
+# What a help screen must not load: the web, database, gRPC, bus, workflow, validation and tracing stacks, nor
+# rich (help is plain text) or asyncio (nothing runs).
+HEAVY = (
+    "sqlalchemy",
+    "fastapi",
+    "uvicorn",
+    "grpc",
+    "confluent_kafka",
+    "temporalio",
+    "pydantic",
+    "boto3",
+    "yaml",
+    "opentelemetry",
+    "rich",
+    "asyncio",
+)
 
 PROBE = """
 import json, sys
