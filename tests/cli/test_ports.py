@@ -159,3 +159,18 @@ def test_a_stop_signal_during_start_up_ends_it_at_once(tmp_path: Path) -> None:
     assert took < 15, took
     assert "casem stopped" in casem.output.rstrip().splitlines()[-1]
     assert "Traceback" not in casem.output
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ("case-api,nope", "unknown service 'nope'"),
+        ("case-chat-interactions", "case-chat-interactions is not built yet"),
+    ],
+)
+def test_up_services_names_what_it_can_run(tmp_path: Path, services: str, message: str) -> None:
+    casem = Casem.start(["up", "--services", services], casem_env(tmp_path, http=free_port(), grpc=free_port()))
+    assert casem.exit_code() == 2
+    [line] = error_lines(casem.output)
+    assert message in line and "case-api, case-event-relay" in line
+    assert not (tmp_path / "case-management.db").exists()
