@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -177,12 +176,6 @@ def print_table(
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """One clear line on stderr and the exit code; raise the result."""
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code)
 
 
 class LazyConsole:

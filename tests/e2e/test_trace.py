@@ -134,6 +134,7 @@ async def test_one_case_is_one_trace(tmp_path: Path) -> None:
         await bus.close()
         await context.close()
         temporal.stop()
+        exporter.shutdown()  # the provider stays installed for this process; it keeps nothing from now on
 
     by_id = {s.context.span_id: s for s in spans}
 
