@@ -1,42 +1,39 @@
-"""`casem admin`: orgs, users and keys (keys are printed once and stored hashed), and the networks each
-org's outbound calls may reach besides public addresses."""
+"""`casem admin`: orgs, users, keys, console passwords and the outbound allow-list (keys are printed once
+and stored hashed)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from casem.adapters.http import ALLOW_ENV
-from casem.adapters.storage.tables import orgs, users
-from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.console.accounts import set_password as set_console_password
-from casem.app.console.sessions import end_other_sessions
-from casem.app.context import AppContext
-from casem.app.identity import keys, service
-from casem.app.outbound import service as outbound
-from casem.domain.errors import DomainError
+from casem.cli.output import Column, Format, LazyConsole, format_option, print_rows
 from casem.domain.identity import API_KEY, APP_KEY
 
+if TYPE_CHECKING:  # the database stack is imported when a command runs, so `--help` stays quick
+    from casem.adapters.storage.unit_of_work import UnitOfWork
+
+
 app = typer.Typer(
-    help="Administer orgs, users and API/application keys.\n\n"
+    help="Administer orgs, users, API/application keys, console passwords and the outbound allow-list.\n\n"
     "Example: casem admin create-org Acme; casem admin create-user ORG_ID jane@acme.test; "
     "casem admin create-key ORG_ID --kind application --user USER_ID; casem admin list-keys ORG_ID; "
     "casem admin revoke-key ORG_ID KEY_ID",
     no_args_is_help=True,
 )
-console = Console()
 T = TypeVar("T")
 
 
+console = LazyConsole()
+
+
 def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    import asyncio
+
+    from casem.app.context import AppContext
+    from casem.domain.errors import DomainError
+
     async def main() -> T:
         ctx = AppContext.open()
         try:
@@ -54,9 +51,19 @@ def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+async def _require_org(uow: UnitOfWork, org_id: str) -> None:
+    from casem.app.identity import service
+    from casem.domain.errors import DomainError
+
+    if not await service.org_exists(uow, org_id):
+        raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
+
+
 @app.command("create-org")
 def create_org(name: str) -> None:
     """Create an org and print its id."""
+
+    from casem.app.identity import service
 
     async def go(uow: UnitOfWork) -> str:
         return (await service.create_org(uow, name)).id
@@ -67,10 +74,10 @@ def create_org(name: str) -> None:
 @app.command("create-user")
 def create_user(org_id: str, email: str, name: str | None = typer.Option(None)) -> None:
     """Create a user in an org and print its id."""
+    from casem.app.identity import service
 
     async def go(uow: UnitOfWork) -> str:
-        if not await service.org_exists(uow, org_id):
-            raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
+        await _require_org(uow, org_id)
         return (await service.create_user(uow, org_id, email, name=name)).id
 
     console.print(_with_uow(go))
@@ -84,6 +91,7 @@ def create_key(
     name: str = typer.Option("cli", help="A label for the key."),
 ) -> None:
     """Issue a key and print the secret: it is shown only now, casem stores its hash."""
+    from casem.app.identity import keys
 
     async def go(uow: UnitOfWork) -> str:
         await _require_org(uow, org_id)
@@ -94,10 +102,13 @@ def create_key(
 
 
 @app.command("list-orgs")
-def list_orgs() -> None:
+def list_orgs(fmt: Format = format_option()) -> None:
     """List orgs with their user counts."""
+    import sqlalchemy as sa
 
-    async def go(uow: UnitOfWork) -> list[sa.Row]:
+    from casem.adapters.storage.tables import orgs, users
+
+    async def go(uow: UnitOfWork) -> list[Any]:
         stmt = (
             sa.select(orgs.c.id, orgs.c.name, sa.func.count(users.c.id))
             .select_from(orgs.outerjoin(users, users.c.org_id == orgs.c.id))
@@ -106,58 +117,19 @@ def list_orgs() -> None:
         )
         return list((await uow.execute(stmt)).all())
 
-    table = Table("org id", "name", "users")
-    for row in _with_uow(go):
-        table.add_row(row[0], row[1], str(row[2]))
-    console.print(table)
-
-
-@app.command("set-password")
-def set_password(
-    email: str,
-    org_id: str | None = typer.Option(None, "--org", help="The user's org, when the e-mail is in several."),
-    password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters (asked for)."
-    ),
-) -> None:
-    """Set a user's web console password (creating their console account); their other sessions end."""
-
-    async def go(uow: UnitOfWork) -> str:
-        conditions = [sa.func.lower(users.c.email) == email.lower()]
-        if org_id:
-            conditions.append(users.c.org_id == org_id)
-        found = (await uow.execute(sa.select(users.c.id, users.c.org_id).where(*conditions))).all()
-        if not found:
-            raise DomainError(f"no user with e-mail {email}; create one with `casem admin create-user`")
-        if len(found) > 1:
-            raise DomainError(f"{email} is a user in {len(found)} orgs: name one with --org")
-        account = await set_console_password(uow, found[0].org_id, found[0].id, password)
-        ended = await end_other_sessions(uow, account.id, keep=None)
-        return f"password set for {account.email}; {ended} session(s) ended"
-
-    console.print(_with_uow(go))
-
-
-async def _require_org(uow: UnitOfWork, org_id: str) -> None:
-    if not await service.org_exists(uow, org_id):
-        raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
-
-
-FORMAT_HELP = "table (for people) or json (for scripts)."
-
-
-def _check_format(output: str) -> None:
-    if output not in ("table", "json"):
-        raise typer.BadParameter(f"--format must be table or json, not {output!r}")
+    rows = [{"id": row[0], "name": row[1], "users": row[2]} for row in _with_uow(go)]
+    columns = [
+        Column("org id", "id", priority=9),
+        Column("name", "name", priority=8),
+        Column("users", "users", 1, "right"),
+    ]
+    print_rows(rows, columns, fmt, empty="no orgs yet: `casem up` creates the first one")
 
 
 @app.command("list-users")
-def list_users(
-    org_id: str,
-    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
-) -> None:
+def list_users(org_id: str, fmt: Format = format_option()) -> None:
     """List an org's users (id, email, name, status)."""
-    _check_format(output)
+    from casem.app.identity import service
 
     async def go(uow: UnitOfWork) -> list[dict[str, object]]:
         await _require_org(uow, org_id)
@@ -168,24 +140,20 @@ def list_users(
                 uow, org_id, service.page_of(number, service.PAGE_SIZE_MAX), sort="email"
             )
             found += [
-                {"id": u.id, "email": u.email, "name": u.name, "status": "disabled" if u.disabled else "active"}
+                {"id": u.id, "email": u.email, "name": u.name or "", "status": "disabled" if u.disabled else "active"}
                 for u in batch
             ]
             if len(batch) < service.PAGE_SIZE_MAX:
                 return found
             number += 1
 
-    rows = _with_uow(go)
-    if output == "json":
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table()
-    table.add_column("user id", no_wrap=True, min_width=36)
-    for name in ("email", "name", "status"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(str(row["id"]), str(row["email"]), str(row["name"] or ""), str(row["status"]))
-    console.print(table)
+    columns = [
+        Column("user id", "id", priority=9),
+        Column("email", "email", priority=8),
+        Column("name", "name", priority=2),
+        Column("status", "status", priority=5),
+    ]
+    print_rows(_with_uow(go), columns, fmt, empty="no users in this org")
 
 
 @app.command("list-keys")
@@ -193,10 +161,11 @@ def list_keys(
     org_id: str,
     kind: str | None = typer.Option(None, help=f"Only {API_KEY!r} or only {APP_KEY!r} keys; default both."),
     user: str | None = typer.Option(None, help="Only the application keys of this user."),
-    output: str = typer.Option("table", "--format", help=FORMAT_HELP),
+    fmt: Format = format_option(),
 ) -> None:
     """List an org's live keys: id, kind, name, last four characters, owner. Secrets are never shown."""
-    _check_format(output)
+    from casem.app.identity import keys
+
     if kind not in (None, API_KEY, APP_KEY):
         raise typer.BadParameter(f"--kind must be {API_KEY!r} or {APP_KEY!r}")
     kinds = [kind] if kind else ([APP_KEY] if user else [API_KEY, APP_KEY])
@@ -214,37 +183,64 @@ def list_keys(
                 "name": c.name,
                 "last4": c.last4,
                 "owner": c.user_id,
-                "owner_email": owners.get(c.user_id or ""),
+                "owner_email": owners.get(c.user_id or ""),  # none: an API key belongs to the org
                 "created_at": c.created_at.isoformat(),
             }
             for c in found
         ]
 
-    rows = _with_uow(go)
-    if output == "json":
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table()
-    # Ids are what `revoke-key` takes: never cut them; names and owners wrap instead (--format json has it all).
-    table.add_column("key id", no_wrap=True, min_width=36)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("last4", no_wrap=True)
-    table.add_column("name", overflow="fold")
-    table.add_column("owner", overflow="fold")
-    for row in rows:
-        kind = "app" if row["kind"] == APP_KEY else "api"
-        table.add_row(str(row["id"]), kind, str(row["last4"]), str(row["name"]), str(row["owner_email"] or "(org)"))
-    console.print(table)
+    # Ids are what `revoke-key` takes: they have the highest priority, so a narrow terminal drops others first.
+    columns = [
+        Column("key id", "id", priority=9),
+        Column("kind", "kind", priority=7),
+        Column("last4", "last4", priority=6),
+        Column("name", "name", priority=3),
+        Column("owner", "owner_email", priority=4),
+    ]
+    print_rows(_with_uow(go), columns, fmt, empty="no live keys in this org")
 
 
 @app.command("revoke-key")
 def revoke_key(org_id: str, key_id: str) -> None:
     """Revoke a key of the org: from the next request on it authenticates nothing."""
+    from casem.app.identity import keys
 
     async def go(uow: UnitOfWork) -> str:
         await _require_org(uow, org_id)
         revoked = await keys.revoke_key(uow, org_id, key_id, actor_id=None)
         return f"revoked {revoked.kind} key {revoked.id} ({revoked.name}, ...{revoked.last4})"
+
+    console.print(_with_uow(go))
+
+
+@app.command("set-password")
+def set_password(
+    email: str,
+    org_id: str | None = typer.Option(None, "--org", help="The user's org, when the e-mail is in several."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters (asked for)."
+    ),
+) -> None:
+    """Set a user's web console password (creating their console account); their other sessions end."""
+    import sqlalchemy as sa
+
+    from casem.adapters.storage.tables import users
+    from casem.app.console.accounts import set_password as set_console_password
+    from casem.app.console.sessions import end_other_sessions
+    from casem.domain.errors import DomainError
+
+    async def go(uow: UnitOfWork) -> str:
+        conditions = [sa.func.lower(users.c.email) == email.lower()]
+        if org_id:
+            conditions.append(users.c.org_id == org_id)
+        found = (await uow.execute(sa.select(users.c.id, users.c.org_id).where(*conditions))).all()
+        if not found:
+            raise DomainError(f"no user with e-mail {email}; create one with `casem admin create-user`")
+        if len(found) > 1:
+            raise DomainError(f"{email} is a user in {len(found)} orgs: name one with --org")
+        account = await set_console_password(uow, found[0].org_id, found[0].id, password)
+        ended = await end_other_sessions(uow, account.id, keep=None)
+        return f"password set for {account.email}; {ended} session(s) ended"
 
     console.print(_with_uow(go))
 
@@ -259,6 +255,7 @@ def allow_outbound(
     note: str | None = typer.Option(None, help="Why this org may reach it (shown by list-outbound)."),
 ) -> None:
     """Let an org's webhooks and connectors reach an internal network (an on-premises receiver)."""
+    from casem.app.outbound import service as outbound
 
     async def go(uow: UnitOfWork) -> str:
         return await outbound.allow_network(uow, org_id, network, note)
@@ -269,6 +266,7 @@ def allow_outbound(
 @app.command("disallow-outbound")
 def disallow_outbound(org_id: str, network: str) -> None:
     """Remove a network from an org's outbound allow-list."""
+    from casem.app.outbound import service as outbound
 
     async def go(uow: UnitOfWork) -> str:
         return await outbound.disallow_network(uow, org_id, network)
@@ -277,15 +275,34 @@ def disallow_outbound(org_id: str, network: str) -> None:
 
 
 @app.command("list-outbound")
-def list_outbound(org_id: str | None = typer.Argument(None, help="One org; default: every org.")) -> None:
+def list_outbound(
+    org_id: str | None = typer.Argument(None, help="One org; default: every org."), fmt: Format = format_option()
+) -> None:
     """List the networks orgs may reach besides public addresses (and the operator's CASEM_OUTBOUND_ALLOW)."""
+    import os
 
-    async def go(uow: UnitOfWork) -> list[sa.Row]:
+    from casem.adapters.http import ALLOW_ENV
+    from casem.app.outbound import service as outbound
+
+    async def go(uow: UnitOfWork) -> list[Any]:
         return await outbound.list_allowed(uow, org_id)
 
-    table = Table("org id", "network", "note", "added")
-    for row in _with_uow(go):
-        table.add_row(row.org_id, row.network, row.note or "", row.created_at.isoformat(timespec="seconds"))
-    console.print(table)
-    operator = os.environ.get(ALLOW_ENV, "")
-    console.print(f"operator-wide ({ALLOW_ENV}): {operator or '(none)'}")
+    rows = [
+        {
+            "org_id": row.org_id,
+            "network": row.network,
+            "note": row.note or "",
+            "added": row.created_at.isoformat(timespec="seconds"),
+        }
+        for row in _with_uow(go)
+    ]
+    columns = [
+        Column("org id", "org_id", priority=9),
+        Column("network", "network", priority=9),
+        Column("note", "note", priority=2),
+        Column("added", "added", priority=3),
+    ]
+    print_rows(rows, columns, fmt, empty="no org may reach internal networks")
+    if fmt != Format.json:
+        operator = os.environ.get(ALLOW_ENV, "")
+        console.print(f"operator-wide ({ALLOW_ENV}): {operator or '(none)'}")

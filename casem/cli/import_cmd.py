@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from casem.app.context import AppContext
-from casem.app.importer import ImportFileError, ImportReport, import_file
-from casem.app.importer.service import KINDS, total_cases
+if TYPE_CHECKING:  # the database stack is imported when the command runs, so `--help` stays quick
+    from casem.app.importer import ImportReport
 
 HELP = """Import FILE.json into the configured databases, keeping every id, case key and API key.
 
@@ -37,7 +33,11 @@ and a record whose id is stored with different content is reported as a conflict
 """
 
 
-def _print_report(console: Console, report: ImportReport) -> None:
+def _print_report(console: Any, report: ImportReport) -> None:
+    from rich.table import Table
+
+    from casem.app.importer.service import KINDS
+
     table = Table(title="casem import")
     for column in ("records", "created", "unchanged", "conflicts"):
         table.add_column(column, justify="left" if column == "records" else "right")
@@ -53,6 +53,15 @@ def import_command(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The JSON file to import."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the summary."),
 ) -> None:
+    import asyncio
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casem.app.context import AppContext
+    from casem.app.importer import ImportFileError, import_file
+    from casem.app.importer.service import total_cases
+
     console = Console()
     try:
         cases = total_cases(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 _recorded = itertools.count()  # recording order across aggregates within one process
 
 SPEC_VERSION = "1.0"
+TRACE_ATTRIBUTES = ("traceparent", "tracestate")
 SOURCE = "casem/case-api"
 EVENT_VERSION = 1
 
@@ -44,8 +46,13 @@ class DomainEvent:
     def cloudevent_type(self) -> str:
         return f"com.casem.{self.type}.v{self.version}"
 
-    def envelope(self, tenant: str, sequence: int | None = None) -> dict[str, Any]:
-        """The CloudEvents structured-mode envelope, with casem's extension attributes."""
+    def envelope(
+        self, tenant: str, sequence: int | None = None, trace: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The CloudEvents structured-mode envelope, with casem's extension attributes, and the trace the
+        change was made in (`traceparent`/`tracestate`, CloudEvents' distributed tracing extension) when
+        there is one: plain strings, so the domain knows nothing of the tracing library."""
+        traced = {k: trace[k] for k in TRACE_ATTRIBUTES if trace and trace.get(k)}
         return {
             "specversion": SPEC_VERSION,
             "id": self.id,
@@ -59,6 +66,7 @@ class DomainEvent:
             "actorid": self.actor_id,
             "sequence": sequence,
             "tenant": tenant,
+            **traced,
             "data": self.data,
         }
 

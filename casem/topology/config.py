@@ -11,6 +11,7 @@ Precedence, highest first:
      CASEM_TENANT_<T>_DATABASE                              database name on the catalog endpoint
      CASEM_TENANT_<T>_SEARCH_URL, CASEM_SEARCH_URL          search endpoint (one tenant / all)
      CASEM_KAFKA_BOOTSTRAP                                  Kafka bootstrap servers
+     CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE      the Temporal cluster
      CASEM_FEATURE_<NAME>=true|false                        e.g. CASEM_FEATURE_DYNAMIC_INSTRUMENTATION
      CASEM_RATE_LIMIT_PERIOD_S, _PER_ORG, _PER_KEY          HTTP API rate limits (0 turns one off)
 2. the local file: CASEM_CONFIG, else ./casem.local.yaml when it exists (format: `LocalFile`;
@@ -110,11 +111,18 @@ class LocalRateLimits(_Strict):
     per_key: int | None = Field(default=None, ge=0)
 
 
+class LocalTemporal(_Strict):
+    address: str | None = Field(default=None, description="host:port of the Temporal frontend")
+    namespace: str | None = None
+    task_queue: str | None = None
+
+
 class LocalFile(_Strict):
     """Development and deployment overrides; every key optional."""
 
     datacenter: str | None = None
     kafka: LocalKafka = LocalKafka()
+    temporal: LocalTemporal = LocalTemporal()
     tenants: dict[TenantName, LocalTenant] = {}
     features: dict[str, bool] = {}
     rate_limits: LocalRateLimits = LocalRateLimits()
@@ -219,6 +227,17 @@ class MessagingConfig(BaseModel):
     bootstrap: str | None = Field(default=None, description="None on Kafka: not in the catalog")
 
 
+DEFAULT_TEMPORAL_NAMESPACE = "default"
+DEFAULT_TASK_QUEUE = "caseworker"  # casem.adapters.workflows.contracts.TASK_QUEUE
+
+
+class TemporalConfig(BaseModel):
+    address: str | None = Field(description="None: not configured (`casem up` starts a dev server)")
+    namespace: str
+    task_queue: str
+    source: Source | Literal["missing"] = Field(description="where the address comes from")
+
+
 class TopicBinding(BaseModel):
     topic: str
     role: Literal["produce", "consume"]
@@ -239,6 +258,7 @@ class EffectiveConfig(BaseModel):
     tenants: dict[str, TenantConfig]
     not_deployed: list[str] = Field(description="tenants that do not run in this datacenter")
     messaging: MessagingConfig
+    temporal: TemporalConfig
     features: dict[str, bool]
     rate_limits: RateLimits
     services: list[ServiceConfig]
@@ -397,6 +417,38 @@ def rate_limits(datacenter: str | None = None, env: Env | None = None) -> RateLi
     return _rate_limits(None if name == LOCAL else catalog().get(name), local, env)
 
 
+def _temporal(dc: Datacenter | None, local: LocalFile, env: Env) -> TemporalConfig:
+    """CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE, then the local file, then the catalog."""
+    catalog_t = dc.temporal if dc is not None else None
+    source: Source | Literal["missing"]
+    if env.get("CASEM_TEMPORAL_ADDRESS"):
+        address, source = env["CASEM_TEMPORAL_ADDRESS"], "env"
+    elif local.temporal.address:
+        address, source = local.temporal.address, "file"
+    elif catalog_t is not None:
+        address, source = catalog_t.address, "catalog"
+    else:
+        address, source = None, "embedded" if dc is None else "missing"
+    namespace = (
+        env.get("CASEM_TEMPORAL_NAMESPACE")
+        or local.temporal.namespace
+        or (catalog_t.namespace if catalog_t else DEFAULT_TEMPORAL_NAMESPACE)
+    )
+    queue = (
+        env.get("CASEM_TEMPORAL_TASK_QUEUE")
+        or local.temporal.task_queue
+        or (catalog_t.task_queue if catalog_t else DEFAULT_TASK_QUEUE)
+    )
+    return TemporalConfig(address=address, namespace=namespace, task_queue=queue, source=source)
+
+
+def temporal_settings(env: Env | None = None) -> TemporalConfig:
+    """Where the current datacenter's Temporal is (what the caseworker and the workflow starters use)."""
+    env = _env(env)
+    local, _ = load_local_file(env)
+    return _temporal(_catalog_entry(None, env), local, env)
+
+
 def _is_event_handler(svc: service_registry.Service) -> bool:
     return svc.flavors == service_registry.EVENT_HANDLER_FLAVORS
 
@@ -425,9 +477,11 @@ def topic_bindings(service_name: str, flavor: str | None, deployed: tuple[str, .
     return bindings
 
 
-def workloads() -> list[tuple[str, str | None]]:
-    """(service, flavor) of every workload: one per flavorless service, one per flavor."""
-    return [(svc.name, flavor) for svc in service_registry.SERVICES for flavor in (svc.flavors or (None,))]
+def workloads(*, built_only: bool = False) -> list[tuple[str, str | None]]:
+    """(service, flavor) of every workload: one per flavorless service, one per flavor (with `built_only`,
+    only those this build runs: see service_registry.NOT_BUILT_YET)."""
+    every = [(svc.name, flavor) for svc in service_registry.SERVICES for flavor in (svc.flavors or (None,))]
+    return [w for w in every if service_registry.built(*w)] if built_only else every
 
 
 def resolve(
@@ -482,6 +536,7 @@ def resolve(
         tenants=tenants,
         not_deployed=[t.name for t in TENANTS if t.name not in deployed],
         messaging=messaging,
+        temporal=_temporal(dc, local, env),
         features=_features(dc, local, env),
         rate_limits=_rate_limits(dc, local, env),
         services=[ServiceConfig(service=s, flavor=f, topics=topic_bindings(s, f, deployed)) for s, f in chosen],
@@ -516,6 +571,7 @@ __all__ = [
     "require_tenant",
     "resolve",
     "resolved_dsns",
+    "temporal_settings",
     "tenant_deployed",
     "topic_bindings",
     "workloads",

@@ -2,7 +2,9 @@
 
 Each datacenter names its environment, its three Kubernetes clusters, its Kafka producer and
 consumer clusters (and broker address where one is known), the Postgres master and replica of
-every tenant deployed there, the search cluster of each tenant, and feature switches.
+every tenant deployed there, the search cluster of each tenant, its Temporal cluster (address,
+namespace, task queue; optional: where the catalog does not know it, it is set at deploy time),
+and feature switches.
 
 Tenant names are checked against the tenant registry (casem/topology/tenants.py), so the
 catalog cannot invent a tenant. The built-in `local` datacenter (`make up`, embedded backends)
@@ -114,6 +116,26 @@ class Postgres(_Strict):
         return self.placement.note
 
 
+_NAMESPACE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def _namespace(value: str) -> str:
+    if not _NAMESPACE.match(value) or len(value) > 255:
+        raise ValueError(f"{value!r} is not a Temporal namespace or task queue name (letters, digits, . _ -)")
+    return value
+
+
+TemporalName = Annotated[str, AfterValidator(_namespace)]
+
+
+class Temporal(_Strict):
+    """The Temporal cluster the caseworker polls and the services start workflows on."""
+
+    address: Endpoint = Field(description="frontend host:port")
+    namespace: TemporalName = "default"
+    task_queue: TemporalName = Field(default="caseworker", description="the caseworker's task queue")
+
+
 class Features(_Strict):
     dynamic_instrumentation: bool = Field(default=False, description="Datadog dynamic instrumentation in the tracer")
 
@@ -136,6 +158,7 @@ class Datacenter(_Strict):
     tenants: tuple[TenantName, ...] = Field(min_length=1, description="tenants deployed here")
     postgres: dict[TenantName, Postgres]
     search: dict[TenantName, ResourceName] = Field(description="search cluster per tenant")
+    temporal: Temporal | None = Field(default=None, description="only where known; else set at deploy time")
     features: Features = Features()
     rate_limits: RateLimits = RateLimits()
 

@@ -20,6 +20,7 @@ from casem.adapters.storage.tables import domain_events
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
 from casem.domain.timeline import change_cell
+from casem.observability import trace_context
 
 T = TypeVar("T")
 
@@ -110,6 +111,7 @@ class UnitOfWork:
                 self.session.add(cell)
         await self.session.flush()
         if events:
+            trace = trace_context()  # the request or message this change was made for, when traced
             await self.session.execute(
                 sa.insert(domain_events),
                 [
@@ -121,7 +123,7 @@ class UnitOfWork:
                         "case_id": ev.case_id,
                         "actor_id": ev.actor_id,
                         "time": ev.time,
-                        "envelope": ev.envelope(self.db.tenant),
+                        "envelope": ev.envelope(self.db.tenant, trace=trace),
                     }
                     for ev in events
                 ],

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -31,26 +29,34 @@ from casem.adapters.workflows.contracts import (
 )
 from casem.domain.attachments import Attachment
 from casem.domain.merges import merge_workflow_id
+from casem.topology.config import temporal_settings
 
 
 def temporal_address(env: dict[str, str] | None = None) -> str | None:
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_ADDRESS")
+    """CASEM_TEMPORAL_ADDRESS, else the local file's or the datacenter catalog's `temporal.address`."""
+    return temporal_settings(env).address
 
 
 def temporal_namespace(env: dict[str, str] | None = None) -> str:
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_NAMESPACE", "default")
+    return temporal_settings(env).namespace
 
 
 def task_queue(env: dict[str, str] | None = None) -> str:
-    """CASEM_TEMPORAL_TASK_QUEUE: workers and the services starting workflows must agree on it."""
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_TASK_QUEUE") or TASK_QUEUE
+    """CASEM_TEMPORAL_TASK_QUEUE (else the file or catalog): workers and the services starting workflows
+    must agree on it."""
+    return temporal_settings(env).task_queue
+
+
+async def connect_client(address: str, namespace: str = "default") -> Client:
+    """A Temporal client whose workflow starts carry the current trace on, and whose workers (they inherit
+    the client's interceptors) run workflows and activities in spans of that trace."""
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return await Client.connect(address, namespace=namespace, interceptors=[TracingInterceptor()])
 
 
 async def connect(address: str, namespace: str = "default", queue: str | None = None) -> TemporalCaseworker:
-    return TemporalCaseworker(await Client.connect(address, namespace=namespace), queue or task_queue())
+    return TemporalCaseworker(await connect_client(address, namespace), queue or task_queue())
 
 
 class TemporalCaseworker:

@@ -20,7 +20,8 @@ from casem.app.context import AppContext
 from casem.app.integrations.remotes import RemoteSystems, remote_systems_from_env
 from casem.services.case_connector_ingress.app import Ingress, create_ingress_app
 from casem.services.case_connector_ingress.poller import run_poller
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.listen import bind_tcp, managed_uvicorn
+from casem.services.common.ops import database_readiness, start_ops
 from casem.topology.services import THIRD_PARTY_READER_FLAVORS
 from casem.topology.topics import third_party_topic
 
@@ -56,16 +57,19 @@ async def run_ingress(
     tls = {}
     if os.environ.get("CASEM_TLS_CERT_FILE") and os.environ.get("CASEM_TLS_KEY_FILE"):
         tls = {"ssl_certfile": os.environ["CASEM_TLS_CERT_FILE"], "ssl_keyfile": os.environ["CASEM_TLS_KEY_FILE"]}
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, **tls)
+    # Bound here: a taken port is PortInUse now, not a log line from inside uvicorn.
+    sock = bind_tcp(host, port, "case-connector-ingress HTTP")
+    server = managed_uvicorn(  # the caller owns the signals
+        uvicorn.Config(
+            app, host=host, port=sock.getsockname()[1], log_level="warning", timeout_graceful_shutdown=10, **tls
+        )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own the signals
     if stop is None:  # alone (`casem run`): SIGTERM stops it; inside `casem up` the stack's event does
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    http = asyncio.create_task(server.serve())
+    http = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if http.done():
             await http  # surfaces the bind error
@@ -79,11 +83,7 @@ async def run_ingress(
         else None
     )
     # /healthz, /readyz and /metrics also on the ops port, where the chart's probes look for every worker.
-    ops = (
-        asyncio.create_task(serve_ops(database_readiness(context.databases), host, ops_port, stop))
-        if ops_port
-        else None
-    )
+    ops = start_ops(database_readiness(context.databases), host, ops_port, stop) if ops_port else None
     log.info("ingress started", host=host, port=port, polling_every_s=interval or None)
     try:
         await stop.wait()

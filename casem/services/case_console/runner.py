@@ -17,7 +17,8 @@ from casem.app.context import AppContext
 from casem.services.case_console.app import create_app
 from casem.services.case_console.live import LiveFeed
 from casem.services.case_console.oidc import oidc_from_env
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.listen import bind_tcp, managed_uvicorn
+from casem.services.common.ops import database_readiness, start_ops
 
 log = structlog.get_logger("case-console")
 
@@ -47,25 +48,25 @@ async def start_console(
     context: AppContext, bus: Bus | None, options: ConsoleOptions, **state: Any
 ) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Start serving in this loop; returns the server (set should_exit to stop), its task and its URL."""
+    sock = bind_tcp(options.host, options.port, "case-console HTTP")  # a taken port: PortInUse, nothing started
     app = build_app(context, bus, options, **state)
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
         host=options.host,
-        port=options.port,
+        port=port,
         log_level="warning",
         lifespan="on",
         proxy_headers=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the caller owns the signals
-    task = asyncio.create_task(server.serve())
+    server = managed_uvicorn(config)  # the caller owns the signals
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             await task
             raise RuntimeError(f"the console did not start on {options.host}:{options.port}")
         await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
     return server, task, f"http://{options.host}:{port}"
 
 
@@ -76,14 +77,17 @@ async def run_console(
     *,
     ops_port: int,
     on_ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
     **state: Any,
 ) -> None:
-    """`casem run case-console`: serve until SIGTERM/SIGINT, then let in-flight requests finish."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    ops = asyncio.create_task(serve_ops(database_readiness(context.databases), options.host, ops_port, stop))
+    """`casem run case-console`: serve until `stop` (without one: SIGTERM/SIGINT), then let in-flight requests
+    finish."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    ops = start_ops(database_readiness(context.databases), options.host, ops_port, stop)  # a taken port fails here
     server, task, url = await start_console(context, bus, options, **state)
     log.info("case-console ready", url=url)
     if on_ready is not None:

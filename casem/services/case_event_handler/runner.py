@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.availability import is_unavailable
@@ -22,6 +23,7 @@ from casem.adapters.bus import Message, Producer
 from casem.adapters.bus.strategies import DeadLetterPolicy, Retry, RetryPolicy
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
+from casem.observability import context_from_headers, continued_span
 from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
 from casem.topology.topics import dead_letter_topic
 
@@ -87,7 +89,11 @@ class FlavorRunner:
         if not handles(self.flavor, event):
             HANDLED.labels(self.flavor.name, "skipped").inc()
             return
-        applied = await self.apply(event)
+        # A traced event gets a span of its trace, so what the flavor changes or starts carries the trace on.
+        attributes = {"casem.flavor": self.flavor.name, "casem.event.id": event.id, "casem.event.type": event.type}
+        parent = context_from_headers(message.headers)
+        with continued_span(f"{self.flavor.name} {event.type}", parent, SpanKind.CONSUMER, attributes):
+            applied = await self.apply(event)
         HANDLED.labels(self.flavor.name, "applied" if applied else "duplicate").inc()
 
     async def apply(self, event: Event) -> bool:

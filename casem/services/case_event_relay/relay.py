@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 
 from casem.adapters.availability import is_unavailable
@@ -31,6 +32,7 @@ from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
 from casem.domain.events import with_sequence
+from casem.observability import bus_headers, context_from, start_span
 
 log = structlog.get_logger("case-event-relay")
 
@@ -55,7 +57,8 @@ class RelaySettings:
     retention_every_s: float = 3600.0
 
 
-def message_for(row: sa.Row, topic: str) -> OutgoingMessage:
+def message_for(row: sa.Row, topic: str, trace: tuple[tuple[str, bytes], ...] = ()) -> OutgoingMessage:
+    """The event's message; `trace` (the relay's span) goes in the headers, where consumers look for it."""
     envelope = with_sequence(row.envelope, row.seq)
     # Keyed by case so its events stay ordered; events not about a case are keyed by their subject.
     key = (row.case_id or envelope.get("subject") or row.id).encode()
@@ -64,8 +67,20 @@ def message_for(row: sa.Row, topic: str) -> OutgoingMessage:
         ("ce_type", row.type.encode()),
         ("ce_id", row.id.encode()),
         ("content-type", b"application/cloudevents+json"),
+        *trace,
     )
     return OutgoingMessage(topic=topic, key=key, value=json.dumps(envelope).encode(), headers=headers)
+
+
+def _publish_span(row: sa.Row, topic: str) -> Span | None:
+    """A span for publishing an event whose change was traced (its envelope carries the trace); untraced
+    events get none. Not made current: each row's span is a child of its own change, not of the last row's."""
+    return start_span(
+        f"case-event-relay publish {row.type}",
+        context_from(row.envelope if isinstance(row.envelope, dict) else None),
+        SpanKind.PRODUCER,
+        {"casem.event.id": row.id, "casem.event.type": row.type, "messaging.destination.name": topic},
+    )
 
 
 async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> list[sa.Row]:
@@ -109,7 +124,23 @@ async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_s
         rows = await _claim(conn, batch_size)
         if not rows:
             return 0
-        await producer.publish_batch([message_for(row, topic) for row in rows])
+        spans = [_publish_span(row, topic) for row in rows]
+        messages = [
+            message_for(row, topic, bus_headers(span) if span is not None else ())
+            for row, span in zip(rows, spans, strict=True)
+        ]
+        try:
+            await producer.publish_batch(messages)
+        except BaseException as exc:
+            for span in spans:
+                if span is not None:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)))
+            raise
+        finally:  # a traced event's span ends when the bus acknowledged it (or refused)
+            for span in spans:
+                if span is not None:
+                    span.end()
         await conn.execute(
             sa.update(domain_events)
             .where(domain_events.c.seq.in_([row.seq for row in rows]))

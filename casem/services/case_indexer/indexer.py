@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 import grpc
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.availability import is_unavailable
@@ -51,6 +52,7 @@ from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
 from casem.app.internal_auth import configured_token, internal_metadata
 from casem.app.search.documents import case_documents
+from casem.observability import context_from_headers, continued_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
@@ -158,11 +160,19 @@ class Indexer:
         self.index_retry.stop()  # a write waiting for its engine gives up: its batch stays uncommitted
 
     async def ingest(self, message: Message) -> None:
-        """One attempt at step 1 (the pipeline retries it and dead-letters refused intakes)."""
+        """One attempt at step 1 (the pipeline retries it and dead-letters refused intakes); continues the
+        intake's trace (carried in the message headers) through the call to case-api."""
+        attributes = {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset}
+        with continued_span(
+            "case-indexer ingest", context_from_headers(message.headers), SpanKind.CONSUMER, attributes
+        ):
+            await self._ingest(message)
+
+    async def _ingest(self, message: Message) -> None:
         position = (message.topic, message.partition, message.offset)
         self._ingested.pop(position, None)
         payload = IntakePayload.from_bytes(message.value)
-        metadata = internal_metadata(self.token, payload.org_id, payload.user_id)
+        metadata = internal_metadata(self.token, payload.org_id, payload.user_id) + tuple(trace_context().items())
         response = await self.stub.IngestCase(payload.intake, metadata=metadata, timeout=self.settings.rpc_timeout_s)
         INDEXED.labels("created" if response.created else "existing").inc()
         self._ingested[position] = (payload.org_id, response.case.id, payload.accepted_at)
@@ -240,7 +250,7 @@ async def run_indexer(
     settings: IndexerSettings | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """`casem run case-indexer`: run until SIGINT/SIGTERM (or `stop`), then finish and commit in-flight work.
+    """`casem run case-indexer`: run until `stop` (without one: SIGINT/SIGTERM), then finish and commit in-flight work.
 
     `context`: tenant databases (read only, for the enriched read). `case_api_address`: case-api's gRPC
     host:port. `token`: the service credential (default CASEM_INTERNAL_TOKEN; case-api must have the same).
@@ -262,11 +272,12 @@ async def run_indexer(
     channel = grpc.aio.insecure_channel(case_api_address)
     indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), context, search, producer, token, settings)
     processor = build_processor(indexer, consumer)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, stop.set)
 
     async def stopper() -> None:
         await stop.wait()

@@ -12,7 +12,7 @@ from casem.adapters.bus import Bus, Consumer
 from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
 from casem.services.case_third_party_reader.runner import ReaderRunner, RetryPolicy
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.ops import database_readiness, start_ops
 from casem.topology.services import THIRD_PARTY_READER_FLAVORS
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, reader_dead_letter_topic, reader_group, third_party_topic
 
@@ -46,34 +46,41 @@ def build_processor(
     return StreamProcessor(consumer, strategy)
 
 
+async def _stop_when_set(stop: asyncio.Event, processor: StreamProcessor) -> None:
+    await stop.wait()
+    processor.stop()
+
+
 async def run_reader(
     flavor: str,
     context: AppContext,
     bus: Bus,
     *,
     retry: RetryPolicy | None = None,
-    ops_host: str = "0.0.0.0",
+    ops_host: str = "127.0.0.1",
     ops_port: int | None = 9090,
+    stop: asyncio.Event | None = None,
 ) -> None:
+    """Consume the flavor's feed until `stop` (without one: SIGINT/SIGTERM); in-flight changes finish."""
     check_flavor(flavor)
+    own_signals = stop is None
+    stop = stop or asyncio.Event()
+    ops = start_ops(database_readiness(context.databases), ops_host, ops_port, stop) if ops_port else None
     topic = await prepare_topics(bus, flavor)
     consumer = bus.consumer(reader_group(flavor), [topic])
     producer = bus.producer()
     processor = build_processor(ReaderRunner(flavor, context, producer, retry), consumer)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: (stop.set(), processor.stop()))
-    ops = (
-        asyncio.create_task(serve_ops(database_readiness(context.databases), ops_host, ops_port, stop))
-        if ops_port
-        else None
-    )
+    if own_signals:  # alone (`casem run`); inside `casem up` the stack's event stops it
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.create_task(_stop_when_set(stop, processor))
     log.info("reader started", flavor=flavor, group=reader_group(flavor), topic=topic)
     try:
         await processor.run()  # returns after stop(): in-flight changes finish and are committed
     finally:
         stop.set()
+        await stopping
         if ops:
             await ops
         await consumer.close()

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from casem.adapters.blobs import BlobStore
-from casem.adapters.workflows.client import TemporalCaseworker
+from casem.adapters.workflows.client import TemporalCaseworker, connect_client
 from casem.app.context import AppContext
 from casem.app.oncall.delivery import Notifier, Senders
 from casem.services.caseworker.activities import CaseworkerActivities
@@ -53,6 +53,6 @@ def build_worker(
 
 async def run_worker(address: str, ctx: AppContext, blobs: BlobStore, *, namespace: str = "default") -> None:
     """Run until cancelled (`casem up` and the caseworker deployment call this)."""
-    client = await Client.connect(address, namespace=namespace)
+    client = await connect_client(address, namespace)
     async with build_worker(client, ctx, blobs):
         await asyncio.Event().wait()  # the worker polls until this task is cancelled

@@ -26,6 +26,7 @@ from casem.services.case_api.http import AuthenticationFailed
 from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
 from casem.services.case_api.jsonapi import error_response, forbidden
 from casem.services.common.rate_limit import RateLimited, RateLimiter
+from casem.services.common.tracing import HttpTracing
 from casem.topology.config import rate_limits
 
 log = structlog.get_logger("case-api.http")
@@ -228,6 +229,8 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         if decision is not None and "X-RateLimit-Limit" not in response.headers:
             response.headers.update(decision.headers())
         return response
+
+    app.add_middleware(HttpTracing)  # outermost: a request's span covers everything it does
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
