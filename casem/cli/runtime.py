@@ -180,6 +180,12 @@ def up(
         lock.release()
 
     try:
+        if dev_server_needed:
+            # A dev server an earlier crashed run left on our state file holds our port: it is ours to stop
+            # (we hold the data directory's lock), not a reason to refuse to start.
+            from casem.adapters.workflows.devserver import stop_stale_servers
+
+            stop_stale_servers(data_dir() / "temporal" / "dev.db")
         problem = port_problem(options.host, ports + (temporal_ports if dev_server_needed else []))
         if problem:
             raise fail(problem)

@@ -39,6 +39,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 # Names the suites save as webhook URLs, with the addresses the guard sees for them (never connected to).
 TEST_HOSTS = {
     "hooks.example.com": ["8.8.8.8"],  # public
+    "acme.webhook.office.com": ["52.96.0.10"],  # public: a Teams incoming webhook
     "internal.example.com": ["10.20.0.5"],  # private: refused unless an allow-list names 10.20.0.0/16
     "rebind.example.com": ["8.8.8.8", "127.0.0.1"],  # refused: one of its addresses is loopback
 }

@@ -43,7 +43,7 @@ def test_operators_allow_list_and_remove_an_orgs_networks(data_dir: Path) -> Non
     assert "allowed 10.20.0.0/16" in casem("admin", "allow-outbound", org, "10.20.0.0/16", "--note", "jira")
     assert "allowed 192.168.5.7/32" in casem("admin", "allow-outbound", org, "192.168.5.7")
     casem("admin", "allow-outbound", org, "10.20.0.0/16")  # again: no duplicate
-    listed = casem("admin", "list-outbound", org)
+    listed = casem("admin", "list-outbound", org, "--format", "json")
     assert "10.20.0.0/16" in listed and "192.168.5.7/32" in listed and "jira" in listed
     assert asyncio.run(_allow_list(org)) == ["10.20.0.0/16", "192.168.5.7/32"]
     assert asyncio.run(_allow_list(other)) == []

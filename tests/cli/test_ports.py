@@ -165,7 +165,7 @@ def test_a_stop_signal_during_start_up_ends_it_at_once(tmp_path: Path) -> None:
     ("services", "message"),
     [
         ("case-api,nope", "unknown service 'nope'"),
-        ("case-chat-interactions", "case-chat-interactions is not built yet"),
+        ("case-api,case-api-v9", "unknown service 'case-api-v9'"),
     ],
 )
 def test_up_services_names_what_it_can_run(tmp_path: Path, services: str, message: str) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from tests.console.server import PASSWORD
 
@@ -24,6 +24,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# Assertions wait as long as actions do: on a loaded two-core CI machine a page's fetch can take seconds.
+expect.set_options(timeout=15_000)
 
 
 def launch(playwright: Playwright, executable: str) -> Browser:

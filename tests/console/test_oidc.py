@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import uvicorn
-from authlib.jose import JsonWebKey, jwt
 from fastapi import FastAPI, Form, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from casem.adapters.http import DestinationPolicy, allow_list_from_env
 from casem.services.case_console.oidc import OidcProvider
@@ -34,7 +35,7 @@ class IdentityProvider:
     """Signs in whoever `next_user` names (subject, e-mail, verified) at the authorization endpoint."""
 
     def __init__(self) -> None:
-        self.key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "k1"})
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
         self.codes: dict[str, dict[str, Any]] = {}
         self.next_user: dict[str, Any] = {}
         self.app = FastAPI()
@@ -62,7 +63,7 @@ class IdentityProvider:
 
         @app.get("/jwks")
         async def jwks() -> dict[str, Any]:
-            return {"keys": [self.key.as_dict(is_private=False)]}
+            return {"keys": [self.key.as_dict(private=False)]}
 
         @app.get("/authorize")
         async def authorize(request: Request) -> RedirectResponse:
@@ -88,7 +89,7 @@ class IdentityProvider:
             assert grant_type == "authorization_code" and redirect_uri == grant["redirect"]
             now = int(time.time())
             claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 300, "nonce": grant["nonce"]}
-            id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, {**claims, **self.next_user}, self.key).decode()
+            id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, {**claims, **self.next_user}, self.key)
             return JSONResponse({"access_token": "at", "token_type": "Bearer", "id_token": id_token, "expires_in": 300})
 
     def start(self) -> IdentityProvider:

@@ -1,4 +1,4 @@
-"""OpenID Connect sign-in (authorization code flow with PKCE, authlib), for operators with an identity provider.
+"""OpenID Connect sign-in (authorization code flow with PKCE), for operators with an identity provider.
 
 Configured by CASEM_OIDC_ISSUER, CASEM_OIDC_CLIENT_ID and CASEM_OIDC_CLIENT_SECRET (CASEM_OIDC_NAME names
 the button). The provider's discovery document, token endpoint and keys are fetched through casem's guarded
@@ -6,6 +6,10 @@ HTTP client: a provider on an internal address must be listed in CASEM_OUTBOUND_
 destination. The ID token is checked for its signature (the provider's JWKS), issuer, audience, expiry and
 the nonce this browser was given; the person then signs in to the account bound to the token's subject, or
 to the one account whose e-mail the provider says is verified (see casem.app.console.accounts).
+
+authlib builds the PKCE challenge and the authorization URL and joserfc (authlib's JOSE successor) checks the
+ID token; the token request goes through the guarded httpx client itself, because authlib's httpx
+integration is deprecated in favour of httpx2, which our guarded transport is not written for.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.jose import JsonWebKey, jwt
-from authlib.jose.errors import JoseError
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
-from casem.adapters.http import DestinationPolicy, GuardedAsyncTransport, allow_list_from_env, guarded_client
+from casem.adapters.http import DestinationPolicy, allow_list_from_env, guarded_client
 from casem.app.console import accounts, sessions
 from casem.app.console.accounts import SignInFailed
 from casem.services.case_console.web import context_of, is_secure, render, safe_next, set_session_cookie
@@ -46,16 +53,41 @@ class OidcProvider:
     _metadata: dict[str, Any] | None = None
     _metadata_at: float = 0.0
 
-    def client(self, redirect_uri: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            scope="openid email profile",
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            transport=GuardedAsyncTransport(self.policy),
-            timeout=10.0,
+    def authorization_url(self, endpoint: str, redirect_uri: str, state: str, nonce: str, verifier: str) -> str:
+        return add_params_to_uri(
+            endpoint,
+            [
+                ("response_type", "code"),
+                ("client_id", self.client_id),
+                ("redirect_uri", redirect_uri),
+                ("scope", "openid email profile"),
+                ("state", state),
+                ("nonce", nonce),
+                ("code_challenge", create_s256_code_challenge(verifier)),
+                ("code_challenge_method", "S256"),
+            ],
         )
+
+    async def exchange_code(self, endpoint: str, redirect_uri: str, code: str, verifier: str) -> dict[str, Any]:
+        """The token request, authenticated with client_secret_basic (the OpenID Connect default)."""
+        async with guarded_client(policy=self.policy, timeout=10.0) as client:
+            response = await client.post(
+                endpoint,
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": redirect_uri,
+                    "code_verifier": verifier,
+                },
+                auth=httpx.BasicAuth(self.client_id, self.client_secret),
+                headers={"Accept": "application/json"},
+            )
+        if response.status_code != 200:
+            raise OidcError(f"the token endpoint answered {response.status_code}")
+        found = response.json()
+        if not isinstance(found, dict) or not isinstance(found.get("id_token"), str):
+            raise OidcError("the token endpoint's answer has no ID token")
+        return found
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._metadata_at > DISCOVERY_TTL_SECONDS:
@@ -73,7 +105,7 @@ class OidcProvider:
         async with guarded_client(policy=self.policy) as client:
             response = await client.get(meta["jwks_uri"])
             response.raise_for_status()
-            return JsonWebKey.import_key_set(response.json())
+            return KeySet.import_key_set(response.json())
 
 
 def oidc_from_env(env: dict[str, str] | None = None) -> OidcProvider | None:
@@ -105,10 +137,7 @@ async def oidc_start(request: Request, next: str = "") -> Response:
         return _failed(request, "This console has no identity provider configured.")
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(48)
     meta = await provider.metadata()
-    async with provider.client(_redirect_uri(request)) as client:
-        url, _ = client.create_authorization_url(
-            meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
-        )
+    url = provider.authorization_url(meta["authorization_endpoint"], _redirect_uri(request), state, nonce, verifier)
     response = RedirectResponse(url, status_code=303)
     # Lax: the provider sends the browser back with a top-level GET, which carries Lax cookies.
     response.set_cookie(
@@ -132,20 +161,18 @@ async def oidc_callback(request: Request, code: str = "", state: str = "") -> Re
     _state, nonce, verifier, next_ = saved
     try:
         meta = await provider.metadata()
-        async with provider.client(_redirect_uri(request)) as client:
-            token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=verifier)
-        claims = jwt.decode(
-            token["id_token"],
-            await provider.keys(),
-            claims_options={
-                "iss": {"essential": True, "value": provider.issuer},
-                "aud": {"essential": True, "value": provider.client_id},
-                "sub": {"essential": True},
-                "nonce": {"essential": True, "value": nonce},
-            },
-        )
-        claims.validate(leeway=60)
-    except (JoseError, OidcError, KeyError, ValueError) as exc:
+        token = await provider.exchange_code(meta["token_endpoint"], _redirect_uri(request), code, verifier)
+        decoded = jwt.decode(token["id_token"], await provider.keys(), algorithms=["RS256", "ES256", "PS256", "EdDSA"])
+        jwt.JWTClaimsRegistry(
+            leeway=60,
+            iss={"essential": True, "value": provider.issuer},
+            aud={"essential": True, "value": provider.client_id},
+            sub={"essential": True},
+            exp={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        ).validate(decoded.claims)
+        claims = decoded.claims
+    except (JoseError, OidcError, httpx.HTTPError, KeyError, ValueError) as exc:
         return _failed(request, f"The identity provider's answer could not be verified ({type(exc).__name__}).")
     ctx = context_of(request)
     try:

@@ -161,18 +161,24 @@
   });
 
   // -- board: drag and drop (SortableJS) and the keyboard ---------------------------------------------------
+  // Moves are sent one after another, in the order the person made them: two quick key presses must not
+  // race (the later status landing first, then being overwritten by the earlier). The board is re-read once
+  // the last queued move is done, so a refresh never shows a card between two of its moves.
+  let moves = Promise.resolve(), queued = 0;
+  const sendMove = (key, status) => fetch("/cases/" + encodeURIComponent(key) + "/status", {
+    method: "POST",
+    headers: { "X-CSRF-Token": csrf(), "X-Casem-Board": "1", "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ status }),
+    credentials: "same-origin",
+  }).then((r) => {
+    if (!r.ok) throw new Error(String(r.status));
+    live(key + " moved to " + status.replace("_", " ").toLowerCase());
+  }).catch(() => flash("Could not move " + key + "; the board was reloaded", "error"));
   const moveCase = (card, status) => {
     const key = card.dataset.caseKey;
-    return fetch("/cases/" + encodeURIComponent(key) + "/status", {
-      method: "POST",
-      headers: { "X-CSRF-Token": csrf(), "X-Casem-Board": "1", "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ status }),
-      credentials: "same-origin",
-    }).then((r) => {
-      if (!r.ok) throw new Error(String(r.status));
-      live(key + " moved to " + status.replace("_", " ").toLowerCase());
-      refreshBoard();
-    }).catch(() => { flash("Could not move " + key + "; the board was reloaded", "error"); refreshBoard(); });
+    queued++;
+    moves = moves.then(() => sendMove(key, status)).finally(() => { if (--queued === 0) refreshBoard(); });
+    return moves;
   };
   const refreshBoard = () => {
     const board = document.getElementById("board");
@@ -215,13 +221,37 @@
     let listTimer = null;
     // One refresh at a time; notices that arrive meanwhile cause one more refresh after it.
     let inFlight = false, again = false;
+    // The person's own changes to the case (each htmx POST that swaps #case-body), counted when they start
+    // and when they end: a refresh that read the case while one was on its way may predate it, and swapping
+    // it in would show the page from before their change (the status select going back, a timeline without
+    // the new cell). Such a refresh is dropped and read again.
+    let ownWrites = 0;
+    const ownWrite = (e) => {
+      const verb = (e.detail.requestConfig && e.detail.requestConfig.verb) || "";
+      if (verb.toLowerCase() !== "get" && e.detail.target && e.detail.target.id === "case-body") ownWrites++;
+    };
+    document.body.addEventListener("htmx:beforeRequest", ownWrite);
+    document.body.addEventListener("htmx:afterRequest", ownWrite);
     const refreshCase = (key) => {
       if (inFlight) { again = true; return; }
       // Not while the person is typing in the case body: their edit would be lost (the next notice retries).
       if (typing(document.activeElement) && document.getElementById("case-body")?.contains(document.activeElement)) return;
       inFlight = true;
-      htmx.ajax("GET", "/cases/" + encodeURIComponent(key) + "?part=body", { target: "#case-body", swap: "outerHTML" })
-        .then(() => live(key + " was updated"))
+      const before = ownWrites;
+      fetch("/cases/" + encodeURIComponent(key) + "?part=body", { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
+        .then((html) => {
+          if (ownWrites !== before) { again = true; return; }
+          const body = document.getElementById("case-body");
+          const parsed = document.createElement("template");
+          parsed.innerHTML = html.trim();
+          const fresh = parsed.content.firstElementChild;
+          if (!body || !fresh) return;
+          body.replaceWith(fresh);
+          htmx.process(fresh);
+          live(key + " was updated");
+        })
+        .catch(() => {}) // the next notice, or a reload, reads it again
         .finally(() => { inFlight = false; if (again) { again = false; refreshCase(key); } });
     };
     source.addEventListener("change", (msg) => {
@@ -232,7 +262,7 @@
       if (page === "case" && casePage && notice.case_id === casePage.dataset.caseId) {
         refreshCase(casePage.dataset.caseKey);
       } else if (page === "board" && document.getElementById("board")) {
-        if (!document.querySelector(".sortable-chosen")) refreshBoard();
+        if (!document.querySelector(".sortable-chosen") && queued === 0) refreshBoard();
       } else if (page === "cases" && notice.case_id) {
         if (document.querySelector("#case-table input[name=case_id]:checked")) return; // keep a selection
         clearTimeout(listTimer);
