@@ -61,9 +61,16 @@ class UnitOfWork:
     def add(self, obj: Any) -> None:
         self.session.add(obj)
 
-    async def get(self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None) -> T:
-        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one."""
-        obj = await self.session.get(cls, ident)
+    async def get(
+        self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None, lock: bool = False
+    ) -> T:
+        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one.
+
+        `lock` takes the row's write lock until commit (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write
+        transactions already hold the database lock): changes to one aggregate then commit one at a time, in
+        the order their events get their outbox sequence.
+        """
+        obj = await self.session.get(cls, ident, with_for_update=True if lock else None)
         owner = getattr(obj, "org_id", None)
         if obj is None or (org_id is not None and owner is not None and owner != org_id):
             raise NotFound(resource or cls.__name__.lower(), ident)

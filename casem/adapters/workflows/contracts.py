@@ -17,6 +17,7 @@ ATTACHMENT_SWEEP = "AttachmentSweepWorkflow"
 CASE_RETENTION = "CaseRetentionWorkflow"
 RETENTION_SWEEP = "RetentionSweepWorkflow"
 CASE_MERGE = "CaseMergeWorkflow"
+AUTO_CLOSE_SWEEP = "AutoCloseSweepWorkflow"
 
 # Signals.
 ATTACHMENT_DELETED = "deleted"  # FileLifecycleWorkflow: the user deleted the attachment
@@ -60,6 +61,26 @@ class MergeRequest:
 @dataclass
 class RetentionSweepInput:
     tenants: list[str]
+
+
+@dataclass
+class AutoCloseSweepInput:
+    tenants: list[str]
+
+
+@dataclass
+class AutoCloseTenantInput:
+    tenant: str
+    as_of: str  # ISO 8601, the workflow's clock: inactivity is measured against it
+
+
+@dataclass
+class AutoCloseTenantReport:
+    tenant: str
+    projects: int = 0
+    candidates: int = 0
+    closed: int = 0
+    spared: int = 0
 
 
 @dataclass

@@ -13,6 +13,7 @@ from casem.adapters.blobs import BlobStore
 from casem.adapters.workflows.client import TemporalCaseworker
 from casem.app.context import AppContext
 from casem.services.caseworker.activities import CaseworkerActivities
+from casem.services.caseworker.auto_close import AutoCloseActivities
 from casem.services.caseworker.merges import MergeActivities
 from casem.services.caseworker.scanners import EicarScanner, Scanner
 from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
@@ -38,7 +39,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],  # extras: e.g. the bench's no-op baseline workflow
-        activities=[*activities.all(), *MergeActivities(ctx).all()],
+        activities=[*activities.all(), *MergeActivities(ctx).all(), *AutoCloseActivities(ctx).all()],
         interceptors=list(interceptors),
     )
 

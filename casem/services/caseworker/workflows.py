@@ -18,6 +18,9 @@ with workflow.unsafe.imports_passed_through():
     from casem.adapters.workflows.contracts import (
         TASK_QUEUE,
         AttachmentRef,
+        AutoCloseSweepInput,
+        AutoCloseTenantInput,
+        AutoCloseTenantReport,
         CaseRef,
         MergeRequest,
         MergeResult,
@@ -37,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         SweepInput,
         SweepReport,
     )
+    from casem.services.caseworker.auto_close import AutoCloseActivities
     from casem.services.caseworker.merges import MergeActivities, MergeFinish, MergeStep
 
 # Storage and databases fail transiently: retry with backoff, for long enough to ride out an outage.
@@ -197,12 +201,28 @@ class CaseMergeWorkflow:
         return MergeResult(request.merge_id, status, self._steps, detail)
 
 
+@workflow.defn(name=contracts.AUTO_CLOSE_SWEEP)
+class AutoCloseSweepWorkflow:
+    """Run by the auto-close schedule: each tenant's inactive cases (projects with auto-close on) are closed."""
+
+    @workflow.run
+    async def run(self, data: AutoCloseSweepInput) -> list[AutoCloseTenantReport]:
+        as_of = workflow.now().isoformat()
+        return [
+            await workflow.execute_activity_method(
+                AutoCloseActivities.close_inactive_cases, AutoCloseTenantInput(tenant, as_of), **SWEEP
+            )
+            for tenant in data.tenants
+        ]
+
+
 WORKFLOWS = [
     FileLifecycleWorkflow,
     AttachmentSweepWorkflow,
     CaseRetentionWorkflow,
     RetentionSweepWorkflow,
     CaseMergeWorkflow,
+    AutoCloseSweepWorkflow,
 ]
 
 __all__ = ["TASK_QUEUE", "WORKFLOWS", "attachment_workflow_id", "retention_workflow_id"]  # re-exported for the worker
