@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import StrictBool, StrictInt, StrictStr
 
-from casem.services.case_api.schemas import Relationship, Strict
+from casem.services.case_api.schemas import Strict
 
 # -- project settings: the shapes of datadog_api_client's ProjectSettings and its parts ------------------------
 
@@ -77,7 +77,6 @@ class ProjectCreateAttributes(Strict):
 class ProjectCreate(Strict):
     type: Literal["project"]
     attributes: ProjectCreateAttributes
-    relationships: dict[str, Relationship] | None = None
 
 
 class ProjectCreateRequest(Strict):
