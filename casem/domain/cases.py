@@ -115,8 +115,13 @@ class Case(EventRecorder):
 
     # -- creation -------------------------------------------------------------
     @classmethod
-    def open(cls, *, actor_id: str | None, **fields: Any) -> Case:
+    def open(cls, *, actor_id: str | None, history_imported: bool = False, **fields: Any) -> Case:
+        """A new case. `history_imported`: an import brings the case's timeline (its creation cell included),
+        so the creation records its event but no timeline cell."""
         case = cls(created_by_id=actor_id, **fields)
+        data = case.snapshot()
+        if history_imported:
+            data["imported_history"] = True
         case.record(
             DomainEvent(
                 type="case.created",
@@ -125,7 +130,7 @@ class Case(EventRecorder):
                 subject_id=case.id,
                 case_id=case.id,
                 time=case.created_at,
-                data=case.snapshot(),
+                data=data,
             )
         )
         return case
