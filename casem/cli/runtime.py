@@ -15,7 +15,7 @@ from rich.panel import Panel
 from casem.adapters.storage.migrate import current_revision, upgrade
 from casem.adapters.storage.tables import orgs
 from casem.app.context import AppContext
-from casem.app.identity.service import BootstrapCredentials, bootstrap_org
+from casem.app.identity.service import BootstrapCredentials, bootstrap_existing_org, bootstrap_org
 from casem.observability import configure_logging
 from casem.services.case_api.runner import Listen, serve
 from casem.topology.config import database_endpoints
@@ -28,21 +28,36 @@ db_app = typer.Typer(help="Tenant databases: migrate and inspect.", no_args_is_h
 BOOTSTRAP_FILE = "bootstrap-credentials.json"
 
 
+def save_bootstrap(path: Path, creds: BootstrapCredentials) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps(creds.__dict__, indent=2))
+
+
 async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
-    """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again."""
+    """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again.
+
+    After `casem import` into a fresh data directory the database has orgs but no saved keys: with one org,
+    `up` issues a key pair for it (imported keys' secrets never travel); with several, it names the command
+    that does it for the org of your choice."""
     if path.exists():
         return BootstrapCredentials(**json.loads(path.read_text()))
     async with ctx.uow() as uow:
-        if await uow.scalar(sa.select(sa.func.count()).select_from(orgs)):
+        found = (await uow.execute(sa.select(orgs.c.id, orgs.c.name).order_by(orgs.c.name))).all()
+        if len(found) > 1:
+            listing = ", ".join(f"{row.id} ({row.name})" for row in found)
             raise typer.BadParameter(
-                f"the database already has orgs but {path} is missing; create a key with "
-                "`casem admin create-key` instead"
+                f"the database has {len(found)} orgs and no {path.name}: choose the org `up` shows keys for with "
+                f"`casem admin bootstrap-credentials ORG_ID` (orgs: {listing}), then run `casem up` again"
             )
-        creds = await bootstrap_org(uow, "casem", "admin@casem.local")
+        if found:
+            creds = await bootstrap_existing_org(uow, found[0].id)
+            console.print(f"[bold]imported org {found[0].name}[/]: issued a key pair for it (saved in {path})")
+        else:
+            creds = await bootstrap_org(uow, "casem", "admin@casem.local")
         await uow.commit()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(creds.__dict__, indent=2))
-    path.chmod(0o600)
+    save_bootstrap(path, creds)
     return creds
 
 

@@ -295,8 +295,12 @@ class Importer:
                     await step(uow, org.id, f"{base}.{kind}[{i}] (id {record.id})", record)
                 await uow.session.flush()  # later sections refer to these rows
 
-    async def case_batch(self, org_id: str, records: list[tuple[str, CaseRecord]]) -> None:
-        """Cases (with their timelines and watchers) in one transaction; project counters follow them."""
+    async def case_batch(
+        self, org_id: str, records: list[tuple[str, CaseRecord]], links: list[tuple[str, LinkRecord]] = ()
+    ) -> None:
+        """Cases (with their timelines and watchers) in one transaction; project counters follow them. `links`:
+        those whose case ends are stored by now (this batch's or earlier ones); the others wait for the batch
+        that brings their other end."""
         async with self.transaction() as uow:
             highest: dict[str, int] = {}
             for where, record in records:
@@ -317,6 +321,8 @@ class Importer:
                     .where(projects.c.id == project_id, projects.c.case_counter < number)
                     .values(case_counter=number)
                 )
+            for where, link in links:
+                await self.link(uow, org_id, where, link)
 
     # -- identity ---------------------------------------------------------------------
     async def user(self, uow: UnitOfWork, org_id: str, where: str, r: UserRecord) -> None:
