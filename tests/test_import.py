@@ -284,8 +284,8 @@ def test_the_cli_imports_with_a_summary_and_is_idempotent(tmp_path: Path, monkey
     second = runner.invoke(app, ["import", str(path), "--quiet"], terminal_width=160)
     assert second.exit_code == 0, second.output
     rows = {cells[0]: cells[1:] for cells in _table(second.output)}
-    assert rows["cases"] == ["0", "3", "0"]
-    assert rows["keys"] == ["0", "2", "0"]
+    assert rows["cases"] == ["0", "3", "0", "0"]
+    assert rows["keys"] == ["0", "2", "0", "0"]
 
     bad = write(tmp_path, _broken(lambda o: o["cases"][0].pop("project_id")), "bad.json")
     failed = runner.invoke(app, ["import", str(bad)], terminal_width=160)
@@ -295,4 +295,4 @@ def test_the_cli_imports_with_a_summary_and_is_idempotent(tmp_path: Path, monkey
 
 def _table(output: str) -> list[list[str]]:
     """The rows of the summary table as stripped cells."""
-    return [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines() if line.count("│") == 5]
+    return [[c.strip() for c in line.split("│")[1:-1]] for line in output.splitlines() if line.count("│") == 6]

@@ -84,8 +84,9 @@ class UnitOfWork:
     async def scalar(self, statement: Any) -> Any:
         return await self.session.scalar(statement)
 
-    async def execute(self, statement: Any) -> sa.Result[Any]:
-        return await self.session.execute(statement)
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.Result[Any]:
+        """`parameters`: a list of rows runs the statement once per row (executemany)."""
+        return await self.session.execute(statement, parameters)
 
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:

@@ -31,6 +31,7 @@ from casem.adapters.storage.tables import (
     watchers,
 )
 from casem.adapters.storage.tables import cases as cases_table
+from casem.adapters.storage.tables import users as users_table
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.automation import rules as automation_service
 from casem.app.case_links import service as links_service
@@ -302,18 +303,19 @@ class Importer:
         those whose case ends are stored by now (this batch's or earlier ones); the others wait for the batch
         that brings their other end."""
         async with self.transaction() as uow:
+            batch = await _Batch.read(uow, org_id, [r for _, r in records])
             highest: dict[str, int] = {}
             for where, record in records:
-                number = await self.case(uow, org_id, where, record)
+                number = await self.case(uow, org_id, where, record, batch)
                 if number is not None:
                     highest[record.project_id] = max(number, highest.get(record.project_id, 0))
                 self.on_case()
             await uow.session.flush()
             for where, record in records:
                 if record.timeline is not None:
-                    await self.timeline(uow, org_id, where, record.id, record.timeline)
+                    await self.timeline(uow, org_id, where, record.id, record.timeline, batch)
                 if record.watchers is not None:
-                    await self.watchers(uow, org_id, where, record.id, record.watchers)
+                    await self.watchers(uow, org_id, where, record.id, record.watchers, batch)
             for project_id, number in highest.items():
                 # New cases continue after the highest imported number, never reusing an imported key.
                 await uow.execute(
@@ -495,22 +497,21 @@ class Importer:
             self._settle("views", where, stored, wanted)
 
     # -- cases and their history ------------------------------------------------------------
-    async def case(self, uow: UnitOfWork, org_id: str, where: str, r: CaseRecord) -> int | None:
+    async def case(
+        self, uow: UnitOfWork, org_id: str, where: str, r: CaseRecord, batch: _Batch | None = None
+    ) -> int | None:
         """Create or compare one case; returns its number when created (to raise the project's counter)."""
+        batch = batch or await _Batch.read(uow, org_id, [r])
         try:
-            wanted = await self._case_fields(uow, org_id, r)
+            wanted = await self._case_fields(uow, org_id, r, batch)
         except DomainError as exc:
             raise _file_error(where, exc) from None
-        stored = await uow.session.get(Case, r.id)
+        stored = batch.cases.get(r.id)
         if stored is not None:
             if self._owned("cases", where, stored, org_id):
                 self._settle("cases", where, stored, {k: v for k, v in wanted.items() if k in _compared(r)})
             return None
-        taken = await uow.scalar(
-            sa.select(cases_table.c.id).where(
-                cases_table.c.project_id == r.project_id, cases_table.c.number == wanted["number"]
-            )
-        )
+        taken = batch.numbers.get((r.project_id, wanted["number"]))
         if taken is not None:
             self.report._conflict("cases", where, f"key {r.key} is already used by case {taken}; left unchanged")
             return None
@@ -532,18 +533,22 @@ class Importer:
             if value is not None:
                 setattr(case, name, value)  # as the source last saw it: history, not a change made here
         uow.add(case)
+        batch.numbers[(r.project_id, case.number)] = case.id
         self.created.append(case)
         self.report._created("cases")
         return case.number
 
-    async def _case_fields(self, uow: UnitOfWork, org_id: str, r: CaseRecord) -> dict[str, Any]:
+    async def _case_fields(self, uow: UnitOfWork, org_id: str, r: CaseRecord, batch: _Batch) -> dict[str, Any]:
         """The case as it would be stored, validated exactly as the API validates a new case."""
         project = await uow.get(Project, org_id, r.project_id, resource="project")
         prefix, _, digits = r.key.rpartition("-")
         if prefix != project.key or not digits.isdigit() or int(digits) < 1:
             raise InvalidInput(f"key {r.key!r} is not {project.key}-<number> of project {project.key}", "/key")
-        type_id = await cases.check_type(uow, org_id, r.type_id, "/type_id")
-        assignee = await cases.check_user(uow, org_id, r.assignee_id, "/assignee_id") if r.assignee_id else None
+        type_id = r.type_id if r.type_id in batch.types else await cases.check_type(uow, org_id, r.type_id, "/type_id")
+        batch.types.add(type_id)
+        assignee = r.assignee_id if r.assignee_id in batch.users else None
+        if r.assignee_id is not None and assignee is None:
+            assignee = await cases.check_user(uow, org_id, r.assignee_id, "/assignee_id")
         custom = (
             await cases.coerce_custom_attributes(uow, org_id, type_id, r.custom_attributes, "/custom_attributes")
             if r.custom_attributes
@@ -571,15 +576,22 @@ class Importer:
         }
 
     async def timeline(
-        self, uow: UnitOfWork, org_id: str, where: str, case_id: str, cells: list[TimelineCellRecord]
+        self,
+        uow: UnitOfWork,
+        org_id: str,
+        where: str,
+        case_id: str,
+        cells: list[TimelineCellRecord],
+        batch: _Batch | None = None,
     ) -> None:
         """The case's cells as history: new ones inserted as they were, stored ones compared."""
         if not cells:
             return
-        stored = {
-            c.id: c
-            for c in await uow.scalars(sa.select(TimelineCell).where(timeline_cells.c.id.in_([c.id for c in cells])))
-        }
+        if batch is not None:
+            stored = batch.cells
+        else:
+            query = sa.select(TimelineCell).where(timeline_cells.c.id.in_([c.id for c in cells]))
+            stored = {c.id: c for c in await uow.scalars(query)}
         rows = []
         for i, cell in enumerate(cells):
             wanted = {
@@ -601,10 +613,23 @@ class Importer:
             await uow.execute(sa.insert(timeline_cells), rows)
             self.report._created("timeline", len(rows))
 
-    async def watchers(self, uow: UnitOfWork, org_id: str, where: str, case_id: str, user_ids: list[str]) -> None:
-        present = set(await uow.scalars(sa.select(watchers.c.user_id).where(watchers.c.case_id == case_id)))
+    async def watchers(
+        self,
+        uow: UnitOfWork,
+        org_id: str,
+        where: str,
+        case_id: str,
+        user_ids: list[str],
+        batch: _Batch | None = None,
+    ) -> None:
+        if batch is not None:
+            present = batch.watchers.get(case_id, set())
+        else:
+            present = set(await uow.scalars(sa.select(watchers.c.user_id).where(watchers.c.case_id == case_id)))
         new = [u for u in dict.fromkeys(user_ids) if u not in present]
         for user_id in new:
+            if batch is not None and user_id in batch.users:
+                continue
             try:
                 await cases.check_user(uow, org_id, user_id, "/watchers")
             except NotFound:
@@ -648,6 +673,46 @@ class Importer:
                 if found is None:
                     return True
         return False
+
+
+@dataclass
+class _Batch:
+    """What a batch of cases needs to know of what is stored, read in a few queries instead of several per case."""
+
+    cases: dict[str, Case]
+    numbers: dict[tuple[str, int], str]  # (project, number) → the case that has it
+    users: set[str]  # the org's user ids
+    types: set[str]  # case types known to exist
+    cells: dict[str, TimelineCell]
+    watchers: dict[str, set[str]]
+
+    @classmethod
+    async def read(cls, uow: UnitOfWork, org_id: str, records: list[CaseRecord]) -> _Batch:
+        ids = [r.id for r in records]
+        stored = {c.id: c for c in await uow.scalars(sa.select(Case).where(cases_table.c.id.in_(ids)))}
+        numbers: dict[tuple[str, int], str] = {}
+        wanted = {(r.project_id, int(r.key.rpartition("-")[2])) for r in records if r.key.rpartition("-")[2].isdigit()}
+        if wanted:
+            rows = await uow.execute(
+                sa.select(cases_table.c.id, cases_table.c.project_id, cases_table.c.number).where(
+                    cases_table.c.project_id.in_({p for p, _ in wanted}),
+                    cases_table.c.number.in_({n for _, n in wanted}),
+                )
+            )
+            numbers = {(row.project_id, row.number): row.id for row in rows}
+        cells = [c.id for r in records for c in r.timeline or ()]
+        found_cells = (
+            {c.id: c for c in await uow.scalars(sa.select(TimelineCell).where(timeline_cells.c.id.in_(cells)))}
+            if cells
+            else {}
+        )
+        watching: dict[str, set[str]] = {}
+        for row in await uow.execute(
+            sa.select(watchers.c.case_id, watchers.c.user_id).where(watchers.c.case_id.in_(ids))
+        ):
+            watching.setdefault(row.case_id, set()).add(row.user_id)
+        users = set(await uow.scalars(sa.select(users_table.c.id).where(users_table.c.org_id == org_id)))
+        return cls(stored, numbers, users, {STANDARD_TYPE_ID}, found_cells, watching)
 
 
 class _RowView:
