@@ -24,7 +24,7 @@ from casem.app.identity.service import bootstrap_org
 from casem.app.projects.service import create_project, update_project
 from casem.app.timeline.service import add_comment, list_timeline
 from casem.domain.cases import AUTO_CLOSED
-from casem.services.caseworker.schedules import auto_close_schedule_id, ensure_schedules
+from casem.services.caseworker.schedules import auto_close_schedule_id, ensure_schedules, schedule_ids
 from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import AutoCloseSweepWorkflow
 from casem.topology.tenants import CASE_MANAGEMENT
@@ -202,8 +202,8 @@ async def test_the_caseworker_schedule_closes_inactive_cases(tmp_path: Path) -> 
                     run = client.get_workflow_handle_for(AutoCloseSweepWorkflow.run, workflow_id)
                     [report] = await asyncio.wait_for(run.result(), 60)
                 finally:
-                    await handle.delete()
-                    await client.get_schedule_handle(f"casem-retention-sweep-{queue}").delete()
+                    for schedule_id in schedule_ids(queue):
+                        await client.get_schedule_handle(schedule_id).delete()
             assert (report.tenant, report.closed, report.candidates) == (CASE_MANAGEMENT, 1, 1)
             assert (await p.status(stale), await p.status(fresh)) == ("CLOSED", "OPEN")
         finally:

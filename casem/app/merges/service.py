@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,6 +69,28 @@ async def request_merge(
     request = MergeRequest(tenant, org_id, str(uuid.uuid4()), primary.id, ids, actor_id, "api")
     await insert_merge(uow, request)
     return request
+
+
+async def pending_merges(uow: UnitOfWork, tenant: str, older_than: datetime) -> list[MergeRequest]:
+    """Merges still PENDING since before `older_than`: accepted, but their workflow never began (the process
+    that recorded them stopped before starting it)."""
+    rows = await uow.execute(
+        sa.select(case_merges)
+        .where(case_merges.c.status == MergeStatus.PENDING.value, case_merges.c.created_at < older_than)
+        .order_by(case_merges.c.created_at)
+    )
+    return [
+        MergeRequest(
+            tenant,
+            row.org_id,
+            row.id,
+            row.primary_case_id,
+            list(row.duplicate_ids),
+            row.requested_by_id,
+            row.source,
+        )
+        for row in rows
+    ]
 
 
 async def mark_unstarted(uow: UnitOfWork, merge_id: str, detail: str) -> None:

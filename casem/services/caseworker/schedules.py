@@ -4,6 +4,9 @@ retention sweep: every `CASEM_RETENTION_SWEEP_SECONDS` (default hourly) a Retent
 the retention workflow of every closed, archived case that lacks one, so a lost `case.archived` event
 (or a retention policy set after the archive) still ends in a purge.
 
+pending-merge sweep: every `CASEM_MERGE_SWEEP_SECONDS` (default every 5 minutes) a PendingMergeSweepWorkflow
+starts the workflow of every merge left PENDING (or marks it FAILED when it cannot start).
+
 auto-close sweep: every `CASEM_AUTO_CLOSE_SWEEP_SECONDS` (default every 10 minutes) an AutoCloseSweepWorkflow
 closes the inactive cases of projects whose `auto_close_inactive_cases` setting is on.
 """
@@ -31,14 +34,17 @@ from temporalio.client import (
 
 from casem.adapters.workflows.contracts import (
     AUTO_CLOSE_SWEEP,
+    PENDING_MERGE_SWEEP,
     RETENTION_SWEEP,
     TASK_QUEUE,
     AutoCloseSweepInput,
+    PendingMergeSweepInput,
     RetentionSweepInput,
 )
 
 DEFAULT_SWEEP_EVERY = timedelta(hours=1)
 DEFAULT_AUTO_CLOSE_EVERY = timedelta(minutes=10)
+DEFAULT_MERGE_SWEEP_EVERY = timedelta(minutes=5)
 
 
 def retention_sweep_schedule_id(task_queue: str = TASK_QUEUE) -> str:
@@ -48,6 +54,19 @@ def retention_sweep_schedule_id(task_queue: str = TASK_QUEUE) -> str:
 
 def auto_close_schedule_id(task_queue: str = TASK_QUEUE) -> str:
     return f"casem-auto-close-{task_queue}"
+
+
+def pending_merge_schedule_id(task_queue: str = TASK_QUEUE) -> str:
+    return f"casem-pending-merges-{task_queue}"
+
+
+def schedule_ids(task_queue: str = TASK_QUEUE) -> list[str]:
+    """Every schedule `ensure_schedules` keeps for the task queue."""
+    return [
+        retention_sweep_schedule_id(task_queue),
+        auto_close_schedule_id(task_queue),
+        pending_merge_schedule_id(task_queue),
+    ]
 
 
 def _interval(env: dict[str, str] | None, name: str, default: timedelta) -> timedelta:
@@ -62,6 +81,10 @@ def sweep_interval(env: dict[str, str] | None = None) -> timedelta:
 
 def auto_close_interval(env: dict[str, str] | None = None) -> timedelta:
     return _interval(env, "CASEM_AUTO_CLOSE_SWEEP_SECONDS", DEFAULT_AUTO_CLOSE_EVERY)
+
+
+def merge_sweep_interval(env: dict[str, str] | None = None) -> timedelta:
+    return _interval(env, "CASEM_MERGE_SWEEP_SECONDS", DEFAULT_MERGE_SWEEP_EVERY)
 
 
 def _every(workflow: str, argument: Any, workflow_id: str, task_queue: str, every: timedelta) -> Schedule:
@@ -81,6 +104,11 @@ def retention_sweep_schedule(tenants: Sequence[str], task_queue: str, every: tim
 
 def auto_close_schedule(tenants: Sequence[str], task_queue: str, every: timedelta) -> Schedule:
     return _every(AUTO_CLOSE_SWEEP, AutoCloseSweepInput(list(tenants)), f"auto-close-{task_queue}", task_queue, every)
+
+
+def pending_merge_schedule(tenants: Sequence[str], task_queue: str, every: timedelta) -> Schedule:
+    argument = PendingMergeSweepInput(list(tenants))
+    return _every(PENDING_MERGE_SWEEP, argument, f"pending-merges-{task_queue}", task_queue, every)
 
 
 async def _ensure(client: Client, schedule_id: str, schedule: Schedule) -> ScheduleHandle:
@@ -108,6 +136,11 @@ async def ensure_schedules(
 ) -> ScheduleHandle:
     """Create the caseworker's schedules, or update them to this worker's settings: safe at every start.
     Returns the retention sweep's handle."""
+    await _ensure(
+        client,
+        pending_merge_schedule_id(task_queue),
+        pending_merge_schedule(tenants, task_queue, merge_sweep_interval()),
+    )
     await _ensure(
         client,
         auto_close_schedule_id(task_queue),

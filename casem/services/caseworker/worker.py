@@ -15,6 +15,7 @@ from casem.app.context import AppContext
 from casem.services.caseworker.activities import CaseworkerActivities
 from casem.services.caseworker.auto_close import AutoCloseActivities
 from casem.services.caseworker.merges import MergeActivities
+from casem.services.caseworker.pending_merges import PendingMergeActivities
 from casem.services.caseworker.scanners import EicarScanner, Scanner
 from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
 
@@ -29,17 +30,18 @@ def build_worker(
     extra_workflows: Sequence[type] = (),
     interceptors: Sequence[Any] = (),
 ) -> Worker:
-    activities = CaseworkerActivities(
-        ctx,
-        blobs,
-        [EicarScanner()] if scanners is None else scanners,
-        retention=TemporalCaseworker(client, task_queue),  # the retention sweep starts workflows on this queue
-    )
+    starter = TemporalCaseworker(client, task_queue)  # the sweeps start workflows on this queue
+    activities = CaseworkerActivities(ctx, blobs, [EicarScanner()] if scanners is None else scanners, retention=starter)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, *extra_workflows],  # extras: e.g. the bench's no-op baseline workflow
-        activities=[*activities.all(), *MergeActivities(ctx).all(), *AutoCloseActivities(ctx).all()],
+        activities=[
+            *activities.all(),
+            *MergeActivities(ctx).all(),
+            *AutoCloseActivities(ctx).all(),
+            *PendingMergeActivities(ctx, starter).all(),
+        ],
         interceptors=list(interceptors),
     )
 

@@ -24,6 +24,9 @@ with workflow.unsafe.imports_passed_through():
         CaseRef,
         MergeRequest,
         MergeResult,
+        PendingMergeReport,
+        PendingMergeSweepInput,
+        PendingMergeTenantInput,
         PurgeResult,
         RetentionSweepInput,
         StepResult,
@@ -42,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from casem.services.caseworker.auto_close import AutoCloseActivities
     from casem.services.caseworker.merges import MergeActivities, MergeFinish, MergeStep
+    from casem.services.caseworker.pending_merges import PendingMergeActivities
 
 # Storage and databases fail transiently: retry with backoff, for long enough to ride out an outage.
 RETRY = RetryPolicy(
@@ -216,6 +220,22 @@ class AutoCloseSweepWorkflow:
         ]
 
 
+@workflow.defn(name=contracts.PENDING_MERGE_SWEEP)
+class PendingMergeSweepWorkflow:
+    """Run by the pending-merge schedule: merges left PENDING get their workflow started, or fail."""
+
+    @workflow.run
+    async def run(self, data: PendingMergeSweepInput) -> list[PendingMergeReport]:
+        return [
+            await workflow.execute_activity_method(
+                PendingMergeActivities.sweep_pending_merges,
+                PendingMergeTenantInput(tenant, data.grace_seconds),
+                **SWEEP,
+            )
+            for tenant in data.tenants
+        ]
+
+
 WORKFLOWS = [
     FileLifecycleWorkflow,
     AttachmentSweepWorkflow,
@@ -223,6 +243,7 @@ WORKFLOWS = [
     RetentionSweepWorkflow,
     CaseMergeWorkflow,
     AutoCloseSweepWorkflow,
+    PendingMergeSweepWorkflow,
 ]
 
 __all__ = ["TASK_QUEUE", "WORKFLOWS", "attachment_workflow_id", "retention_workflow_id"]  # re-exported for the worker
