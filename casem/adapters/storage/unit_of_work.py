@@ -25,14 +25,17 @@ T = TypeVar("T")
 
 
 class UnitOfWork:
-    def __init__(self, db: TenantDatabase, *, read_only: bool = False) -> None:
+    def __init__(self, db: TenantDatabase, *, read_only: bool = False, session_key: str | None = None) -> None:
         self.db = db
         self.read_only = read_only
+        # Who is reading or writing (an API caller): reads after its own writes wait for the replica.
+        self.session_key = session_key
         self.session: AsyncSession
         self.committed_events: list[DomainEvent] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self.db.sessions(read_only=self.read_only)()
+        engine = await self.db.reader_for(self.session_key) if self.read_only else None
+        self.session = self.db.sessions(read_only=self.read_only, engine=engine)()
         # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
         # and then dropped by the caller could be collected before commit, taking its recorded events
         # with it. Keep a strong reference to every aggregate this unit of work has seen.
@@ -132,4 +135,5 @@ class UnitOfWork:
             )
         await self.session.commit()
         self.committed_events = events
+        await self.db.after_write(self.session_key)
         return events
