@@ -14,7 +14,9 @@ from temporalio.client import Client
 
 from casem.adapters.storage.tables import case_merges, cases
 from casem.adapters.workflows.contracts import PendingMergeSweepInput
+from casem.app.case_links.service import delete_link, list_links
 from casem.app.merges.service import request_merge
+from casem.domain.errors import Conflict
 from casem.domain.events import utcnow
 from casem.services.caseworker.schedules import ensure_schedules, pending_merge_schedule_id, schedule_ids
 from casem.services.caseworker.worker import build_worker
@@ -78,7 +80,13 @@ async def test_the_sweep_starts_or_fails_merges_left_pending(world: World) -> No
         assert (await _status(world, fresh))[0] == "PENDING"  # within the grace period: not the sweep's yet
         async with world.ctx.uow(read_only=True) as uow:
             closed = await uow.scalar(sa.select(cases.c.status).where(cases.c.id == duplicate))
+            [link] = await list_links(uow, world.org_id, "CASE", duplicate, None)
         assert closed == "CLOSED"
+        # The merge's link is a case link like any (Datadog's DUPLICATES), and it cannot be removed.
+        assert (link.relationship, link.child_entity_id, link.merge_id) == ("DUPLICATES", primary, orphan)
+        with pytest.raises(Conflict):
+            async with world.ctx.uow() as uow:
+                await delete_link(uow, world.org_id, world.user_id, link.id)
 
         # The schedule is created beside the others, and a run of it finds nothing left to do but the fresh one.
         await ensure_schedules(client, [CASE_MANAGEMENT], task_queue=queue, every=timedelta(days=1))
