@@ -196,6 +196,8 @@ cases = sa.Table(
     sa.Index("ix_cases_org_created", "org_id", "created_at"),
     sa.Index("ix_cases_org_key", "org_id", "key"),
     sa.Index("ix_cases_org_status", "org_id", "status"),
+    # Added in 0010_fidelity: raised by every commit with an event about the case (its search document's version).
+    sa.Column("revision", sa.BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 timeline_cells = sa.Table(

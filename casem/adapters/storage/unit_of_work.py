@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.tables import cases, domain_events
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
 from casem.domain.timeline import change_cell
@@ -133,6 +133,12 @@ class UnitOfWork:
                     for ev in events
                 ],
             )
+            touched = sorted({ev.case_id for ev in events if ev.case_id})
+            if touched:
+                # The cases' revision: what their search documents are versioned by (newer never loses to older).
+                await self.session.execute(
+                    sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
+                )
         await self.session.commit()
         self.committed_events = events
         await self.db.after_write(self.session_key)
