@@ -70,12 +70,15 @@ class AppContext:
             ctx.use_search_engine(search_from_env())
         return ctx
 
-    def uow(self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False) -> UnitOfWork:
-        """Identity and cases live in the case-management tenant; on-call data in its own."""
+    def uow(
+        self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False, session_key: str | None = None
+    ) -> UnitOfWork:
+        """Identity and cases live in the case-management tenant; on-call data in its own. `session_key` names
+        the caller: its reads after its own writes see them, even with a lagging replica."""
         db = self.databases.get(tenant)
         if db is None:
             raise TenantUnavailable(tenant, current_datacenter())
-        return UnitOfWork(db, read_only=read_only)
+        return UnitOfWork(db, read_only=read_only, session_key=session_key)
 
     async def close(self) -> None:
         for db in self.databases.values():

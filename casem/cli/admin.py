@@ -101,6 +101,23 @@ def create_key(
     console.print(_with_uow(go))
 
 
+@app.command("bootstrap-credentials")
+def bootstrap_credentials(org_id: str) -> None:
+    """Issue the key pair `casem up` prints for an org (e.g. one that came in by `casem import`) and save it
+    beside the data, where `casem up` finds it."""
+    from casem.app.identity import service
+    from casem.cli.runtime import BOOTSTRAP_FILE, save_bootstrap
+    from casem.topology.tenants import data_dir
+
+    async def go(uow: UnitOfWork) -> service.BootstrapCredentials:
+        return await service.bootstrap_existing_org(uow, org_id)
+
+    creds = _with_uow(go)
+    path = data_dir() / BOOTSTRAP_FILE
+    save_bootstrap(path, creds)
+    console.print(f"DD-API-KEY {creds.api_key}\nDD-APPLICATION-KEY {creds.app_key}\nsaved in {path} (0600)")
+
+
 @app.command("list-orgs")
 def list_orgs(fmt: Format = format_option()) -> None:
     """List orgs with their user counts."""

@@ -69,29 +69,43 @@ def _bind_host(host: str, all_interfaces: bool) -> str:
     return ALL_INTERFACES if all_interfaces else host
 
 
-async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
-    """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again."""
-    import sqlalchemy as sa
-
-    from casem.adapters.storage.tables import orgs
-    from casem.app.identity.service import BootstrapCredentials, bootstrap_org
-
-    if path.exists():
-        saved = json.loads(path.read_text())
-        return BootstrapCredentials(**{k: saved[k] for k in ("org_id", "user_id", "api_key", "app_key")})
-    async with ctx.uow() as uow:
-        if await uow.scalar(sa.select(sa.func.count()).select_from(orgs)):
-            raise typer.BadParameter(
-                f"the database already has orgs but {path} is missing; create a key with "
-                "`casem admin create-key` instead"
-            )
-        creds = await bootstrap_org(uow, "casem", "admin@casem.local")
-        await uow.commit()
+def save_bootstrap(path: Path, creds: BootstrapCredentials) -> None:
     from casem.adapters.private_files import open_private, private_directory
 
     private_directory(path.parent)
     with open_private(path, "w", exclusive=False) as out:  # 0600 from the start: it holds the keys
         out.write(json.dumps(creds.__dict__, indent=2))
+
+
+async def _bootstrap(ctx: AppContext, path: Path) -> BootstrapCredentials:
+    """First run: an org, an admin user and a key pair, saved (0600) so later runs can show them again.
+
+    After `casem import` into a fresh data directory the database has orgs but no saved keys: with one org,
+    `up` issues a key pair for it (imported keys' secrets never travel); with several, it names the command
+    that does it for the org of your choice."""
+    import sqlalchemy as sa
+
+    from casem.adapters.storage.tables import orgs
+    from casem.app.identity.service import BootstrapCredentials, bootstrap_existing_org, bootstrap_org
+
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return BootstrapCredentials(**{k: saved[k] for k in ("org_id", "user_id", "api_key", "app_key")})
+    async with ctx.uow() as uow:
+        found = (await uow.execute(sa.select(orgs.c.id, orgs.c.name).order_by(orgs.c.name))).all()
+        if len(found) > 1:
+            listing = ", ".join(f"{row.id} ({row.name})" for row in found)
+            raise typer.BadParameter(
+                f"the database has {len(found)} orgs and no {path.name}: choose the org `up` shows keys for with "
+                f"`casem admin bootstrap-credentials ORG_ID` (orgs: {listing}), then run `casem up` again"
+            )
+        if found:
+            creds = await bootstrap_existing_org(uow, found[0].id)
+            say(f"imported org {found[0].name}: issued a key pair for it (saved in {_relative(path)})")
+        else:
+            creds = await bootstrap_org(uow, "casem", "admin@casem.local")
+        await uow.commit()
+    save_bootstrap(path, creds)
     return creds
 
 

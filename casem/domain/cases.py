@@ -22,6 +22,8 @@ WORKFLOW_REQUESTED = "case.workflow_requested"
 DUPLICATE_SUGGESTED = "case.duplicate_suggested"
 MERGED = "case.merged"
 PURGED = "case.purged"
+# Why a status change happened, when a rule and not a person made it.
+AUTO_CLOSED = "auto_closed_inactive"
 
 TITLE_MAX = 255
 DESCRIPTION_MAX = 30_000  # Datadog rejects descriptions past this size.
@@ -119,8 +121,13 @@ class Case(EventRecorder):
 
     # -- creation -------------------------------------------------------------
     @classmethod
-    def open(cls, *, actor_id: str | None, **fields: Any) -> Case:
+    def open(cls, *, actor_id: str | None, history_imported: bool = False, **fields: Any) -> Case:
+        """A new case. `history_imported`: an import brings the case's timeline (its creation cell included),
+        so the creation records its event but no timeline cell."""
         case = cls(created_by_id=actor_id, **fields)
+        data = case.snapshot()
+        if history_imported:
+            data["imported_history"] = True
         case.record(
             DomainEvent(
                 type="case.created",
@@ -129,7 +136,7 @@ class Case(EventRecorder):
                 subject_id=case.id,
                 case_id=case.id,
                 time=case.created_at,
-                data=case.snapshot(),
+                data=data,
             )
         )
         return case
@@ -160,8 +167,15 @@ class Case(EventRecorder):
         return self.archived_at is not None
 
     # -- changes --------------------------------------------------------------
-    def _change(self, event_type: str, actor_id: str | None, changes: dict[str, tuple[Any, Any]]) -> bool:
-        """Apply field changes; record one event carrying old and new values. No-op changes record nothing."""
+    def _change(
+        self,
+        event_type: str,
+        actor_id: str | None,
+        changes: dict[str, tuple[Any, Any]],
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Apply field changes; record one event carrying old and new values (and `extra`, e.g. why the change
+        happened). No-op changes record nothing."""
         effective = {name: (old, new) for name, (old, new) in changes.items() if old != new}
         if not effective:
             return False
@@ -175,6 +189,7 @@ class Case(EventRecorder):
             "key": self.key,
             "project_id": self.project_id,
         }
+        data.update(extra or {})
         origin = self.__dict__.get("_origin")
         if origin:
             data["origin"] = origin
@@ -216,6 +231,24 @@ class Case(EventRecorder):
         elif new != Status.CLOSED and self.closed_at is not None:
             changes["closed_at"] = (self.closed_at, None)
         return self._change("case.status_changed", actor_id, changes)
+
+    def close_for_inactivity(self, inactive_seconds: int, last_activity_at: datetime, limit_text: str) -> bool:
+        """The project's auto-close closed the case: nobody touched it for `inactive_seconds`. The status change
+        carries why, so its timeline cell says so; a closed case is left alone (idempotent)."""
+        if self.status == Status.CLOSED:
+            return False
+        return self._change(
+            "case.status_changed",
+            None,
+            {"status": (self.status, Status.CLOSED.value), "closed_at": (self.closed_at, utcnow())},
+            {
+                "reason": AUTO_CLOSED,
+                "message": f"closed automatically: no activity for {limit_text} (last activity "
+                f"{last_activity_at.isoformat()})",
+                "inactive_seconds": inactive_seconds,
+                "last_activity_at": last_activity_at.isoformat(),
+            },
+        )
 
     def prioritize(self, priority: str, actor_id: str | None) -> bool:
         new = parse_enum(Priority, priority, "/data/attributes/priority").value

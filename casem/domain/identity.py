@@ -167,6 +167,21 @@ class Credential(EventRecorder):
             )
         )
 
+    def rotate(self, key_hash: str, last4: str) -> None:
+        """A new secret for the key (an import's --reissue-keys): the old one stops working at commit. The event
+        names the key, never its hash."""
+        self.key_hash, self.last4 = key_hash, last4
+        self.record(
+            DomainEvent(
+                type="credential.rotated",
+                org_id=self.org_id,
+                actor_id=None,
+                subject_id=self.id,
+                subject_type="credential",
+                data={"name": self.name, "kind": self.kind, "last4": last4},
+            )
+        )
+
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -65,7 +65,11 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "page.acknowledged": "PAGE_ACKNOWLEDGEMENT",
     "page.escalated": "PAGE_ESCALATION",
     "page.resolved": "PAGE_RESOLUTION",
+    # An import whose file won over what was stored (`casem import --on-conflict replace`).
+    "case.import_replaced": "IMPORT_CHANGE",
 }
+# A case created by an import that brings the case's own timeline: its creation writes no cell of its own.
+IMPORTED_HISTORY = "imported_history"
 
 
 def validate_comment(message: Any, pointer: str = "/data/attributes/comment") -> str:
@@ -163,7 +167,7 @@ class TimelineCell(EventRecorder):
 def change_cell(event: DomainEvent, cell_id: str) -> TimelineCell | None:
     """The timeline cell that records one case change, or None for events that are not case changes."""
     cell_type = CHANGE_CELL_TYPES.get(event.type)
-    if cell_type is None or event.case_id is None:
+    if cell_type is None or event.case_id is None or event.data.get(IMPORTED_HISTORY):
         return None
     return TimelineCell(
         id=cell_id,

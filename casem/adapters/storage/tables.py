@@ -206,6 +206,8 @@ cases = sa.Table(
     sa.Index("ix_cases_org_created", "org_id", "created_at"),
     sa.Index("ix_cases_org_key", "org_id", "key"),
     sa.Index("ix_cases_org_status", "org_id", "status"),
+    # Added in 0016_fidelity: raised by every commit with an event about the case (its search document's version).
+    sa.Column("revision", sa.BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 timeline_cells = sa.Table(
@@ -606,20 +608,6 @@ case_merge_progress = sa.Table(
     sa.Column("done_at", UTCDateTime, nullable=False),
 )
 
-# Links between cases. A duplicate is linked to one primary (`duplicate_of`); links outlive purges (history).
-case_links = sa.Table(
-    "case_links",
-    metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("org_id", ID, nullable=False),
-    sa.Column("case_id", ID, nullable=False),
-    sa.Column("linked_case_id", ID, nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("merge_id", ID),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("case_id", "kind", name="uq_case_links_case_kind"),
-    sa.Index("ix_case_links_linked", "linked_case_id", "kind"),
-)
 
 # -- views and links (0008): saved case views, case links, project favorites, maintenance windows, insights --
 case_views = sa.Table(
@@ -638,9 +626,10 @@ case_views = sa.Table(
     sa.Index("ix_case_views_project", "org_id", "project_id", "created_at"),
 )
 
-# Datadog's case links (POST /api/v2/cases/link). Not the merges' `case_links` (one `duplicate_of` per
-# case, written by the caseworker): these are any of the model's relationships, between a case and a
-# case, incident, page or agent conversation; a non-case end is kept by its id only.
+# Datadog's case links (POST /api/v2/cases/link): any of the model's relationships, between a case and a
+# case, incident, page or agent conversation; a non-case end is kept by its id only. The one table of links
+# between cases: a merge links each duplicate to its primary here too (DUPLICATES, with the merge's id, added
+# in 0009; one per duplicate). Links outlive purges (history).
 case_entity_links = sa.Table(
     "case_entity_links",
     metadata,
@@ -664,6 +653,15 @@ case_entity_links = sa.Table(
     ),
     sa.Index("ix_case_entity_links_parent", "org_id", "parent_entity_type", "parent_entity_id"),
     sa.Index("ix_case_entity_links_child", "org_id", "child_entity_type", "child_entity_id"),
+    sa.Column("merge_id", ID),
+    sa.Index(
+        "uq_case_entity_links_merged",
+        "parent_entity_type",
+        "parent_entity_id",
+        unique=True,
+        sqlite_where=sa.text("merge_id IS NOT NULL"),
+        postgresql_where=sa.text("merge_id IS NOT NULL"),
+    ),
 )
 
 project_favorites = sa.Table(

@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.tables import cases, domain_events
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
 from casem.domain.timeline import change_cell
@@ -26,14 +26,17 @@ T = TypeVar("T")
 
 
 class UnitOfWork:
-    def __init__(self, db: TenantDatabase, *, read_only: bool = False) -> None:
+    def __init__(self, db: TenantDatabase, *, read_only: bool = False, session_key: str | None = None) -> None:
         self.db = db
         self.read_only = read_only
+        # Who is reading or writing (an API caller): reads after its own writes wait for the replica.
+        self.session_key = session_key
         self.session: AsyncSession
         self.committed_events: list[DomainEvent] = []
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self.db.sessions(read_only=self.read_only)()
+        engine = await self.db.reader_for(self.session_key) if self.read_only else None
+        self.session = self.db.sessions(read_only=self.read_only, engine=engine)()
         # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
         # and then dropped by the caller could be collected before commit, taking its recorded events
         # with it. Keep a strong reference to every aggregate this unit of work has seen.
@@ -66,9 +69,16 @@ class UnitOfWork:
         """Collect the events of an aggregate stored with plain statements (not mapped) at commit."""
         self._seen[id(aggregate)] = aggregate
 
-    async def get(self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None) -> T:
-        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one."""
-        obj = await self.session.get(cls, ident)
+    async def get(
+        self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None, lock: bool = False
+    ) -> T:
+        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one.
+
+        `lock` takes the row's write lock until commit (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write
+        transactions already hold the database lock): changes to one aggregate then commit one at a time, in
+        the order their events get their outbox sequence.
+        """
+        obj = await self.session.get(cls, ident, with_for_update=True if lock else None)
         owner = getattr(obj, "org_id", None)
         if obj is None or (org_id is not None and owner is not None and owner != org_id):
             raise NotFound(resource or cls.__name__.lower(), ident)
@@ -82,8 +92,9 @@ class UnitOfWork:
     async def scalar(self, statement: Any) -> Any:
         return await self.session.scalar(statement)
 
-    async def execute(self, statement: Any) -> sa.Result[Any]:
-        return await self.session.execute(statement)
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.Result[Any]:
+        """`parameters`: a list of rows runs the statement once per row (executemany)."""
+        return await self.session.execute(statement, parameters)
 
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:
@@ -128,6 +139,13 @@ class UnitOfWork:
                     for ev in events
                 ],
             )
+            touched = sorted({ev.case_id for ev in events if ev.case_id})
+            if touched:
+                # The cases' revision: what their search documents are versioned by (newer never loses to older).
+                await self.session.execute(
+                    sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
+                )
         await self.session.commit()
         self.committed_events = events
+        await self.db.after_write(self.session_key)
         return events

@@ -17,6 +17,8 @@ ATTACHMENT_SWEEP = "AttachmentSweepWorkflow"
 CASE_RETENTION = "CaseRetentionWorkflow"
 RETENTION_SWEEP = "RetentionSweepWorkflow"
 CASE_MERGE = "CaseMergeWorkflow"
+AUTO_CLOSE_SWEEP = "AutoCloseSweepWorkflow"
+PENDING_MERGE_SWEEP = "PendingMergeSweepWorkflow"
 
 # Signals.
 ATTACHMENT_DELETED = "deleted"  # FileLifecycleWorkflow: the user deleted the attachment
@@ -60,6 +62,45 @@ class MergeRequest:
 @dataclass
 class RetentionSweepInput:
     tenants: list[str]
+
+
+@dataclass
+class AutoCloseSweepInput:
+    tenants: list[str]
+
+
+@dataclass
+class AutoCloseTenantInput:
+    tenant: str
+    as_of: str  # ISO 8601, the workflow's clock: inactivity is measured against it
+
+
+@dataclass
+class AutoCloseTenantReport:
+    tenant: str
+    projects: int = 0
+    candidates: int = 0
+    closed: int = 0
+    spared: int = 0
+
+
+@dataclass
+class PendingMergeSweepInput:
+    tenants: list[str]
+    grace_seconds: int = 120  # a merge younger than this may still be starting normally: left alone
+
+
+@dataclass
+class PendingMergeTenantInput:
+    tenant: str
+    grace_seconds: int = 120
+
+
+@dataclass
+class PendingMergeReport:
+    tenant: str
+    started: list[str] = field(default_factory=list)  # merge ids whose workflow the sweep started
+    failed: list[str] = field(default_factory=list)  # merge ids marked FAILED: their workflow cannot start
 
 
 @dataclass

@@ -77,7 +77,8 @@ async def upload_attachment(
         raise TooLarge(f"the file is larger than the {limit} byte limit", limit, "/file") from None
     try:
         async with uow_factory() as uow:
-            await uow.get(Case, org_id, case_id, resource="case")  # deleted meanwhile: don't attach to nothing
+            # Deleted meanwhile: don't attach to nothing. Locked: the upload's event keeps the case's order.
+            await uow.get(Case, org_id, case_id, resource="case", lock=True)
             attachment = Attachment.upload(
                 id=attachment_id,
                 org_id=org_id,

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casem.adapters.storage.tables import case_links, case_merge_progress, case_merges, cases
+from casem.adapters.storage.tables import case_entity_links, case_merge_progress, case_merges, cases
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.attachments.service import list_attachments
 from casem.app.case_links.service import list_links
@@ -101,10 +101,17 @@ async def load_case_page(uow: UnitOfWork, org_id: str, case_ref: str) -> CasePag
     configs = await attribute_configs(uow, org_id, case.type_id)
     people, _total, _filtered = await list_users(uow, org_id, page_of(0, 100))
     merge_rows = await merges_of(uow, org_id, case.id)
+    # A merge leaves a DUPLICATES link from this case (the duplicate) to the primary, carrying its merge id.
+    links_c = case_entity_links.c
     merged_into = await uow.scalar(
         sa.select(cases.c.key)
-        .join(case_links, case_links.c.linked_case_id == cases.c.id)
-        .where(case_links.c.case_id == case.id, case_links.c.kind == "duplicate_of")
+        .join(case_entity_links, links_c.child_entity_id == cases.c.id)
+        .where(
+            links_c.org_id == org_id,
+            links_c.parent_entity_type == "CASE",
+            links_c.parent_entity_id == case.id,
+            links_c.merge_id.is_not(None),
+        )
     )
     related = {case.id}
     for link in links:

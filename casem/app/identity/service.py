@@ -181,6 +181,23 @@ async def bootstrap_org(uow: UnitOfWork, org_name: str, email: str) -> Bootstrap
     return BootstrapCredentials(org.id, user.id, api.secret, app.secret)
 
 
+BOOTSTRAP_EMAIL = "admin@casem.local"
+
+
+async def bootstrap_existing_org(uow: UnitOfWork, org_id: str, email: str = BOOTSTRAP_EMAIL) -> BootstrapCredentials:
+    """Keys for an org that came in by import (its own keys' secrets never travel): the org's `email` user,
+    created as a service account when it is not there, and a new API + application key pair acting as it."""
+    if not await org_exists(uow, org_id):
+        raise NotFound("org", org_id)
+    user = await uow.scalar(sa.select(User).where(users.c.org_id == org_id, users.c.email == email.lower()))
+    if user is None:
+        user = await create_user(uow, org_id, email, name="casem admin", service_account=True)
+        await uow.session.flush()
+    api = issue_key(uow, org_id, API_KEY, "bootstrap")
+    app = issue_key(uow, org_id, APP_KEY, "bootstrap", user_id=user.id)
+    return BootstrapCredentials(org_id, user.id, api.secret, app.secret)
+
+
 # -- reads behind /api/v2/users and /api/v2/team ----------------------------------------------
 PAGE_SIZE_MAX = 100
 USER_SORTS = {"name": users.c.name, "email": users.c.email, "handle": users.c.handle}

@@ -47,12 +47,17 @@ def _validated(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_rule(
-    uow: UnitOfWork, org_id: str, actor_id: str | None, project_id: str, attrs: dict[str, Any]
+    uow: UnitOfWork,
+    org_id: str,
+    actor_id: str | None,
+    project_id: str,
+    attrs: dict[str, Any],
+    rule_id: str | None = None,
 ) -> NotificationRule:
     project = await get_project(uow, org_id, project_id)
     values = {"query": "", "is_enabled": True, **_validated(attrs)}
     rule = NotificationRule(
-        id=str(uuid.uuid4()), org_id=org_id, project_id=project.id, created_by_id=actor_id, **values
+        id=rule_id or str(uuid.uuid4()), org_id=org_id, project_id=project.id, created_by_id=actor_id, **values
     )
     await uow.execute(sa.insert(notification_rules).values(**vars(rule)))
     return rule

@@ -150,6 +150,10 @@ def _pointer(loc: tuple[Any, ...]) -> str:
 def _describe(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     where = _pointer(err["loc"])
+    if kind == "literal_error" and err["loc"] and err["loc"][-1] == "type":
+        # A resource object's or resource identifier's `type`: Datadog's words.
+        expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        return f'got type "{err.get("input")}" expected one of ' + ", ".join(f'"{e}"' for e in expected)
     if kind == "missing":
         return f"{where} is required"
     if kind == "extra_forbidden":

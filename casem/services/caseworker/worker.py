@@ -14,8 +14,10 @@ from casem.adapters.workflows.client import TemporalCaseworker, connect_client
 from casem.app.context import AppContext
 from casem.app.oncall.delivery import Notifier, Senders
 from casem.services.caseworker.activities import CaseworkerActivities
+from casem.services.caseworker.auto_close import AutoCloseActivities
 from casem.services.caseworker.merges import MergeActivities
 from casem.services.caseworker.paging import PageActivities
+from casem.services.caseworker.pending_merges import PendingMergeActivities
 from casem.services.caseworker.scanners import EicarScanner, Scanner
 from casem.services.caseworker.workflows import TASK_QUEUE, WORKFLOWS
 
@@ -32,12 +34,8 @@ def build_worker(
     notifier: Notifier | None = None,
 ) -> Worker:
     """`notifier`: how pages reach people (casem's senders, configured from the environment, unless given)."""
-    activities = CaseworkerActivities(
-        ctx,
-        blobs,
-        [EicarScanner()] if scanners is None else scanners,
-        retention=TemporalCaseworker(client, task_queue),  # the retention sweep starts workflows on this queue
-    )
+    starter = TemporalCaseworker(client, task_queue)  # the sweeps start workflows on this queue
+    activities = CaseworkerActivities(ctx, blobs, [EicarScanner()] if scanners is None else scanners, retention=starter)
     return Worker(
         client,
         task_queue=task_queue,
@@ -46,6 +44,8 @@ def build_worker(
             *activities.all(),
             *MergeActivities(ctx).all(),
             *PageActivities(ctx, notifier if notifier is not None else Senders()).all(),
+            *AutoCloseActivities(ctx).all(),
+            *PendingMergeActivities(ctx, starter).all(),
         ],
         interceptors=list(interceptors),
     )

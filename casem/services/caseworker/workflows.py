@@ -19,11 +19,17 @@ with workflow.unsafe.imports_passed_through():
     from casem.adapters.workflows.contracts import (
         TASK_QUEUE,
         AttachmentRef,
+        AutoCloseSweepInput,
+        AutoCloseTenantInput,
+        AutoCloseTenantReport,
         CaseRef,
         MergeRequest,
         MergeResult,
         PageOutcome,
         PageRef,
+        PendingMergeReport,
+        PendingMergeSweepInput,
+        PendingMergeTenantInput,
         PurgeResult,
         RetentionSweepInput,
         StepResult,
@@ -42,8 +48,10 @@ with workflow.unsafe.imports_passed_through():
         SweepInput,
         SweepReport,
     )
+    from casem.services.caseworker.auto_close import AutoCloseActivities
     from casem.services.caseworker.merges import MergeActivities, MergeFinish, MergeStep
     from casem.services.caseworker.paging import NotifyRequest, PageActivities, StepRequest
+    from casem.services.caseworker.pending_merges import PendingMergeActivities
 
 # Storage and databases fail transiently: retry with backoff, for long enough to ride out an outage.
 RETRY = RetryPolicy(
@@ -316,6 +324,37 @@ class PageEscalationWorkflow:
         return PageOutcome(ref.page_id, "exhausted", reached, len(self._sent))
 
 
+@workflow.defn(name=contracts.AUTO_CLOSE_SWEEP)
+class AutoCloseSweepWorkflow:
+    """Run by the auto-close schedule: each tenant's inactive cases (projects with auto-close on) are closed."""
+
+    @workflow.run
+    async def run(self, data: AutoCloseSweepInput) -> list[AutoCloseTenantReport]:
+        as_of = workflow.now().isoformat()
+        return [
+            await workflow.execute_activity_method(
+                AutoCloseActivities.close_inactive_cases, AutoCloseTenantInput(tenant, as_of), **SWEEP
+            )
+            for tenant in data.tenants
+        ]
+
+
+@workflow.defn(name=contracts.PENDING_MERGE_SWEEP)
+class PendingMergeSweepWorkflow:
+    """Run by the pending-merge schedule: merges left PENDING get their workflow started, or fail."""
+
+    @workflow.run
+    async def run(self, data: PendingMergeSweepInput) -> list[PendingMergeReport]:
+        return [
+            await workflow.execute_activity_method(
+                PendingMergeActivities.sweep_pending_merges,
+                PendingMergeTenantInput(tenant, data.grace_seconds),
+                **SWEEP,
+            )
+            for tenant in data.tenants
+        ]
+
+
 WORKFLOWS = [
     FileLifecycleWorkflow,
     AttachmentSweepWorkflow,
@@ -323,6 +362,8 @@ WORKFLOWS = [
     RetentionSweepWorkflow,
     CaseMergeWorkflow,
     PageEscalationWorkflow,
+    AutoCloseSweepWorkflow,
+    PendingMergeSweepWorkflow,
 ]
 
 __all__ = ["TASK_QUEUE", "WORKFLOWS", "attachment_workflow_id", "retention_workflow_id"]  # re-exported for the worker

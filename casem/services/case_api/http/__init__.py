@@ -27,8 +27,13 @@ class Caller:
     def user_id(self) -> str:
         return self.principal.user_id
 
+    @property
+    def session_key(self) -> str:
+        """One session per org user: what they wrote, they read back, whichever request comes next."""
+        return f"{self.principal.org_id}/{self.principal.user_id}"
+
     def uow(self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False) -> UnitOfWork:
-        return self.context.uow(tenant, read_only=read_only)
+        return self.context.uow(tenant, read_only=read_only, session_key=self.session_key)
 
 
 def context_of(request: Request) -> AppContext:

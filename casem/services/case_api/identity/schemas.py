@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import RoleIdentifier, Strict, UsersIdentifier
 
 
 class UserCreateAttributes(Strict):
@@ -11,11 +11,19 @@ class UserCreateAttributes(Strict):
     title: Any = None
 
 
+class RolesRelationship(Strict):
+    data: list[RoleIdentifier] | None = None
+
+
+class UserRelationships(Strict):
+    roles: RolesRelationship | None = None
+
+
 class UserCreateData(Strict):
     type: Literal["users"]
     attributes: UserCreateAttributes
     # Roles are not modelled in casem: accepted so Datadog's request shape works, and not stored.
-    relationships: dict[str, Any] | None = None
+    relationships: UserRelationships | None = None
 
 
 class UserCreateRequest(Strict):
@@ -32,13 +40,8 @@ class TeamCreateAttributes(Strict):
     hidden_modules: list[str] | None = None
 
 
-class RelationshipItem(Strict):
-    id: str
-    type: str
-
-
 class UsersRelationship(Strict):
-    data: list[RelationshipItem] | None = None
+    data: list[UsersIdentifier] | None = None
 
 
 class TeamCreateRelationships(Strict):
@@ -76,7 +79,7 @@ class MembershipAttributes(Strict):
 
 
 class MembershipUser(Strict):
-    data: RelationshipItem | None = None
+    data: UsersIdentifier | None = None
 
 
 class MembershipRelationships(Strict):
