@@ -1,4 +1,4 @@
-"""`casem dlq`: what a case-event-handler flavor could not handle, and replaying it once fixed."""
+"""`casem dlq`: what a case-event-handler flavor or a third-party reader could not handle, and replaying it."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ from typing import Any
 import typer
 
 from casem.cli.output import Column, Format, format_option, print_rows
-from casem.topology.services import EVENT_HANDLER_FLAVORS
+from casem.topology.services import EVENT_HANDLER_FLAVORS, THIRD_PARTY_READER_FLAVORS
 
 app = typer.Typer(
-    help="Dead letters of the case-event-handler flavors.\n\n"
+    help="Dead letters of the case-event-handler flavors and the case-third-party-reader.\n\n"
     "A message a flavor could not handle after its retries lands on the flavor's dead-letter topic "
-    "with the error. Look at them with `casem dlq list` (every flavor) or `casem dlq list --flavor F`; "
+    "with the error; so does a Jira or ServiceNow change the reader could not apply. Look at them with "
+    "`casem dlq list` (all of them), `casem dlq list --flavor F` or `casem dlq list --reader jira`; "
     "once the cause is fixed (an endpoint back up, a bad setting corrected), `casem dlq replay --flavor F` "
-    "applies each of them "
-    "once through the flavor.",
+    "(or `--reader R`) applies each of them once.",
     no_args_is_help=True,
 )
+
+READER_PREFIX = "case-third-party-reader "  # how the listing names a reader flavor's dead letters
 
 
 def _console() -> Any:
@@ -33,35 +35,54 @@ def _check(flavor: str | None) -> str | None:
     return flavor
 
 
+def _check_reader(reader: str | None) -> str | None:
+    if reader is not None and reader not in THIRD_PARTY_READER_FLAVORS:
+        raise typer.BadParameter(f"unknown reader {reader!r}; one of: {', '.join(THIRD_PARTY_READER_FLAVORS)}")
+    return reader
+
+
 @app.command("list")
 def list_command(
     flavor: str | None = typer.Option(
-        None, help="Only this flavor, e.g. webhook-delivery (default: every flavor).", callback=_check
+        None, help="Only this handler flavor, e.g. webhook-delivery (default: all).", callback=_check
+    ),
+    reader: str | None = typer.Option(
+        None, help="Only this third-party reader flavor: jira or servicenow (default: all).", callback=_check_reader
     ),
     fmt: Format = format_option(),
 ) -> None:
-    """List dead letters: the flavor, where they came from, the error, the attempts.
+    """List dead letters: whose, where they came from, the error, the attempts.
 
-    Examples: `casem dlq list`, `casem dlq list --flavor webhook-delivery --format json`.
+    Examples: `casem dlq list`, `casem dlq list --flavor webhook-delivery --format json`,
+    `casem dlq list --reader jira`.
     """
     import asyncio
 
     from casem.adapters.bus import open_bus
     from casem.services.case_event_handler.dlq import list_dead_letters
+    from casem.services.case_third_party_reader.dlq import list_reader_dead_letters
 
-    flavors = [flavor] if flavor else list(EVENT_HANDLER_FLAVORS)
+    if flavor and reader:
+        raise typer.BadParameter("give --flavor or --reader, not both")
+    if flavor or reader:
+        flavors, readers = ([flavor] if flavor else []), ([reader] if reader else [])
+    else:
+        flavors, readers = list(EVENT_HANDLER_FLAVORS), list(THIRD_PARTY_READER_FLAVORS)
+    names = flavors + [READER_PREFIX + r for r in readers]
 
     async def go() -> list[tuple[str, list]]:
         bus = open_bus()
         try:
-            # Each topic is read to its end concurrently: listing every flavor takes as long as one.
-            found = await asyncio.gather(*(list_dead_letters(bus, f) for f in flavors))
-            return list(zip(flavors, found, strict=True))
+            # Each topic is read to its end concurrently: listing all of them takes as long as one.
+            found = await asyncio.gather(
+                *(list_dead_letters(bus, f) for f in flavors), *(list_reader_dead_letters(bus, r) for r in readers)
+            )
+            return list(zip(names, found, strict=True))
         finally:
             await bus.close()
 
     rows = [{"flavor": name, **dataclasses.asdict(d)} for name, letters in asyncio.run(go()) for d in letters]
-    where = flavor or f"any of the {len(flavors)} flavors"
+    where = flavor or (f"the {reader} reader" if reader else f"any of the {len(names)} flavors and readers")
     if fmt is Format.json:
         print_rows(rows, [], fmt)
         return
@@ -79,23 +100,30 @@ def list_command(
     ]
     print_rows(rows, columns, fmt, title="Dead letters", empty=f"no dead letters for {where}")
     if rows:
-        replay = f"--flavor {flavor}" if flavor else "--flavor F"
+        replay = f"--flavor {flavor}" if flavor else f"--reader {reader}" if reader else "--flavor F (or --reader R)"
         _console().print(f"{len(rows)} dead letter(s). Replay once fixed: casem dlq replay {replay}", highlight=False)
 
 
 @app.command("replay")
-def replay_command(flavor: str = typer.Option(..., help="Flavor, e.g. webhook-delivery.", callback=_check)) -> None:
-    """Apply each dead letter not replayed yet through the flavor (idempotent: applied events are skipped)."""
+def replay_command(
+    flavor: str | None = typer.Option(None, help="Handler flavor, e.g. webhook-delivery.", callback=_check),
+    reader: str | None = typer.Option(
+        None, help="Third-party reader flavor: jira or servicenow.", callback=_check_reader
+    ),
+) -> None:
+    """Apply each dead letter not replayed yet (idempotent: what was applied already is skipped).
+
+    Examples: `casem dlq replay --flavor webhook-delivery`, `casem dlq replay --reader jira`.
+    """
     import asyncio
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from casem.adapters.bus import open_bus
     from casem.app.context import AppContext
-    from casem.services.case_event_handler.dlq import replay_dead_letters
-    from casem.services.case_event_handler.runner import FlavorRunner
-    from casem.services.case_event_handler.service import load_flavor
 
+    if (flavor is None) == (reader is None):
+        raise typer.BadParameter("give one of --flavor F or --reader R")
     console = _console()
 
     async def go():  # type: ignore[no-untyped-def]
@@ -103,10 +131,21 @@ def replay_command(flavor: str = typer.Option(..., help="Flavor, e.g. webhook-de
         context = AppContext.open()
         producer = bus.producer()
         try:
-            runner = FlavorRunner(load_flavor(flavor), context, producer)
             with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
                 task = bar.add_task("replay", total=None)
-                return await replay_dead_letters(bus, runner, lambda n: bar.advance(task, n))
+                if reader is not None:
+                    from casem.services.case_third_party_reader.dlq import replay_reader_dead_letters
+                    from casem.services.case_third_party_reader.runner import ReaderRunner
+
+                    runner = ReaderRunner(reader, context, producer)
+                    return await replay_reader_dead_letters(bus, runner, lambda n: bar.advance(task, n))
+                from casem.services.case_event_handler.dlq import replay_dead_letters
+                from casem.services.case_event_handler.runner import FlavorRunner
+                from casem.services.case_event_handler.service import load_flavor
+
+                assert flavor is not None
+                handler = FlavorRunner(load_flavor(flavor), context, producer)
+                return await replay_dead_letters(bus, handler, lambda n: bar.advance(task, n))
         finally:
             await producer.close()
             await context.close()

@@ -73,11 +73,11 @@ def test_every_listing_speaks_json(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
     assert json.loads(orgs.stdout) == []
 
 
-def test_dlq_list_shows_every_flavor_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dlq_list_shows_every_flavor_and_reader_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
     from casem.adapters.bus.embedded import EmbeddedBus
-    from casem.topology.topics import dead_letter_topic
+    from casem.topology.topics import dead_letter_topic, reader_dead_letter_topic
 
     monkeypatch.setenv("CASEM_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "160")
@@ -91,6 +91,9 @@ def test_dlq_list_shows_every_flavor_by_default(monkeypatch: pytest.MonkeyPatch,
             await bus.ensure_topic(dead_letter_topic(flavor), 1)
             headers = (("dlq_error", f"{flavor} broke".encode()), ("dlq_attempts", b"5"), ("dlq_source", b"t/0/1"))
             await producer.publish(dead_letter_topic(flavor), b"k", b"not an event", headers)
+        await bus.ensure_topic(reader_dead_letter_topic("jira"), 1)
+        headers = (("dlq_error", b"jira change broke"), ("dlq_attempts", b"1"), ("dlq_source", b"t/0/2"))
+        await producer.publish(reader_dead_letter_topic("jira"), b"k", b"not a change", headers)
         await producer.close()
         await bus.close()
 
@@ -99,11 +102,21 @@ def test_dlq_list_shows_every_flavor_by_default(monkeypatch: pytest.MonkeyPatch,
     table = runner.invoke(app, ["dlq", "list"])
     assert table.exit_code == 0, table.output
     assert "webhook-delivery broke" in table.stdout and "audit-trail broke" in table.stdout
-    assert "2 dead letter(s)" in table.stdout
+    assert "jira change broke" in table.stdout and "3 dead letter(s)" in table.stdout
     rows = json.loads(runner.invoke(app, ["dlq", "list", "--format", "json"]).stdout)
     assert sorted((r["flavor"], r["error"], r["attempts"]) for r in rows) == [
         ("audit-trail", "audit-trail broke", 5),
+        ("case-third-party-reader jira", "jira change broke", 1),
         ("webhook-delivery", "webhook-delivery broke", 5),
     ]
+    reader = runner.invoke(app, ["dlq", "list", "--reader", "jira"])
+    assert "jira change broke" in reader.stdout and "webhook-delivery" not in reader.stdout
+    assert "casem dlq replay --reader jira" in reader.stdout
+    assert (
+        "no dead letters for the servicenow reader"
+        in runner.invoke(app, ["dlq", "list", "--reader", "servicenow"]).stdout
+    )
+    assert runner.invoke(app, ["dlq", "list", "--reader", "zendesk"]).exit_code == 2
+    assert runner.invoke(app, ["dlq", "replay"]).exit_code == 2  # neither --flavor nor --reader
     one = runner.invoke(app, ["dlq", "list", "--flavor", "analytics"])
     assert "no dead letters for analytics" in one.stdout

@@ -20,6 +20,7 @@ import uvicorn
 
 from casem.adapters.bus import Bus, Message
 from casem.adapters.bus.embedded import EmbeddedBus
+from casem.adapters.bus.strategies import DeadLetterInfo, dead_letter_headers
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.cases import updates
 from casem.app.cases.service import get_case
@@ -33,9 +34,10 @@ from casem.services.case_connector_ingress.poller import poll_once
 from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
+from casem.services.case_third_party_reader.dlq import list_reader_dead_letters, replay_reader_dead_letters
 from casem.services.case_third_party_reader.runner import ReaderRunner, RetryPolicy, processed_name
 from casem.services.case_third_party_reader.service import build_processor, prepare_topics
-from casem.topology.topics import reader_group, third_party_topic
+from casem.topology.topics import reader_dead_letter_topic, reader_group, third_party_topic
 from tests.integrations.conftest import remote_systems
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import SECRET_HEADER, ServiceNowLoopback
@@ -450,3 +452,86 @@ async def test_servicenow_messages_and_poll(stack: Stack, snow: ServiceNowLoopba
         await reader.stop()
     assert len(await cells(stack.ctx, case_id, "COMMENT")) == 1
     assert len(await cells(stack.ctx, case_id, "STATUS_CHANGE")) == 1
+
+
+async def dead_letters_on(bus: Bus, flavor: str) -> list[Message]:
+    consumer = bus.consumer(f"dlq-probe-{time.monotonic_ns()}", [reader_dead_letter_topic(flavor)])
+    try:
+        found: list[Message] = []
+        while batch := await consumer.poll(500, timeout=1.0):
+            found.extend(batch)
+        return found
+    finally:
+        await consumer.close()
+
+
+async def test_a_change_that_cannot_be_read_is_dead_lettered_at_once_and_listed(stack: Stack) -> None:
+    producer = stack.bus.producer()
+    try:
+        await producer.publish(third_party_topic("jira").name, b"acct:1", b"not a change at all")
+    finally:
+        await producer.close()
+    reader = Reader(stack, "jira")
+    try:
+
+        async def dead_lettered() -> bool:
+            return len(await dead_letters_on(stack.bus, "jira")) == 1
+
+        await until(dead_lettered, "the unreadable change on the dead-letter topic")
+    finally:
+        await reader.stop()
+    [letter] = await dead_letters_on(stack.bus, "jira")
+    info = DeadLetterInfo.of(letter.headers)
+    assert letter.value == b"not a change at all" and letter.key == b"acct:1"
+    assert info.attempts == 1  # poison: no retries
+    assert info.extra["flavor"] == "case-third-party-reader-jira"
+    assert info.source.startswith(third_party_topic("jira").name)
+    [listed] = await list_reader_dead_letters(stack.bus, "jira")
+    assert listed.event_id is None and listed.error == info.error and "not a casem integration event" in listed.error
+    assert await list_reader_dead_letters(stack.bus, "servicenow") == []
+
+
+async def test_dead_letters_are_replayed_once_through_the_reader(stack: Stack, jira: JiraLoopback) -> None:
+    case_id, key = await linked_jira_case(stack, jira)
+    await asyncio.to_thread(jira.webhooks.wait_idle)
+    with human(jira) as http:
+        text = {"type": "paragraph", "content": [{"type": "text", "text": "Replayed from the dead letters"}]}
+        body = {"body": {"type": "doc", "version": 1, "content": [text]}}
+        http.post(f"/rest/api/3/issue/{key}/comment", json=body)
+    await asyncio.to_thread(jira.webhooks.wait_idle)
+    changes = [m for m in await feed(stack.bus, "jira") if RemoteEvent.from_bytes(m.value).is_comment]
+    assert len(changes) == 1
+    # As if the reader had given up on it while its database was away (no reader ran on the feed).
+    topic = reader_dead_letter_topic("jira")
+    producer = stack.bus.producer()
+    gone = "OperationalError: the database is away"
+
+    async def dead_letter(message: Message) -> None:
+        headers = dead_letter_headers(message, gone, 5, {"flavor": "case-third-party-reader-jira"})
+        await producer.publish(topic, message.key, message.value, headers)
+
+    runner = ReaderRunner("jira", stack.ctx, producer)
+    try:
+        await dead_letter(changes[0])
+        [listed] = await list_reader_dead_letters(stack.bus, "jira")
+        assert listed.error == gone and listed.attempts == 5
+        assert listed.event_id == RemoteEvent.from_bytes(changes[0].value).id
+        first = await replay_reader_dead_letters(stack.bus, runner)
+        assert (first.applied, first.already_applied, first.failed) == (1, 0, None)
+        [cell] = await cells(stack.ctx, case_id, "COMMENT")
+        assert cell["content"]["message"] == "Replayed from the dead letters"
+        # Replayed once: the replay group committed it, so a second replay finds nothing new.
+        second = await replay_reader_dead_letters(stack.bus, runner)
+        assert (second.applied, second.already_applied, second.failed) == (0, 0, None)
+        # The same change dead-lettered again (a redelivery) is recognised as applied; an unreadable one stops
+        # the replay there, uncommitted, and stays for the next.
+        await dead_letter(changes[0])
+        await producer.publish(topic, b"acct:2", b"garbage", dead_letter_headers(changes[0], "bad", 1))
+        third = await replay_reader_dead_letters(stack.bus, runner)
+        assert (third.applied, third.already_applied) == (0, 1)
+        assert third.failed is not None and third.failed.event_id is None and "PoisonMessage" in (third.failure or "")
+        again = await replay_reader_dead_letters(stack.bus, runner)
+        assert again.failed is not None and again.failed.offset == third.failed.offset
+    finally:
+        await producer.close()
+    assert len(await cells(stack.ctx, case_id, "COMMENT")) == 1

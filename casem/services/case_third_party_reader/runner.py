@@ -1,25 +1,27 @@
 """Applies one remote change per message: idempotent by the change's id, retried, dead-lettered when it cannot be.
 
 The change and its idempotency record (`handler_processed_events`, flavor `case-third-party-reader:<flavor>`)
-commit in one transaction, so a redelivered or re-polled change is a no-op. A failure is retried with
-exponential back-off (`RetryPolicy`); after the last attempt the message goes to the flavor's dead-letter
-topic with the error, and its offset is committed only once the dead letter is acknowledged. Messages of
-one remote issue share a key, hence a partition, and RunTask applies a partition in order.
+commit in one transaction, so a redelivered or re-polled change is a no-op. Retries and dead letters are the
+bus strategies' (`Retry`, `DeadLetterPolicy`), as for the handler flavors: a failure is retried with
+exponential back-off, an engine being away is waited out without using up attempts, and after the last
+attempt (at once for a change that cannot be read) the message goes to the flavor's dead-letter topic, its
+offset committed only once the dead letter is acknowledged (`casem dlq list --reader F` shows them).
+Messages of one remote issue share a key, hence a partition, and RunTask applies a partition in order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Message, Producer
+from casem.adapters.bus.strategies import DeadLetterPolicy, Retry, RetryPolicy
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
 from casem.app.events import PoisonMessage
@@ -41,12 +43,7 @@ LAG_SECONDS = Histogram(
 )
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    initial_backoff_s: float = 0.2
-    max_backoff_s: float = 10.0
-
+__all__ = ["ReaderRunner", "RetryPolicy", "processed_id", "processed_name"]
 
 # Remote change ids are longer than the idempotency record's id column: it keeps their UUIDv5 instead.
 PROCESSED_ID_NAMESPACE = uuid.UUID("5d0f3c1e-7d54-4f3a-9b0e-2a6c1f8e9d41")
@@ -67,41 +64,32 @@ class ReaderRunner:
         self.flavor = flavor
         self.context = context
         self.dead_letters = dead_letters
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy(wait_on=is_unavailable)
         self.record = processed_name(flavor)
+        self.retrying = Retry(self.retry, on_retry=self._retrying)
+        self.dead_letter = DeadLetterPolicy(
+            dead_letters,
+            lambda _message: reader_dead_letter_topic(flavor),
+            {"flavor": f"case-third-party-reader-{flavor}"},
+            poison=PoisonMessage,
+            on_dead_letter=self._dead_lettered,
+        )
+        self._process = self.retrying.wrap(self.handle, self.dead_letter)
+
+    def stop(self) -> None:
+        """From now on a retry or a wait for an engine gives up (uncommitted) so the process can end."""
+        self.retrying.stop()
 
     async def process(self, message: Message) -> None:
         """The RunTask function: returns once the message's outcome is durable (applied or dead-lettered)."""
-        try:
-            event = RemoteEvent.from_bytes(message.value)
-            if event.system != self.flavor:
-                raise PoisonMessage(f"a {event.system} change on the {self.flavor} feed")
-        except PoisonMessage as exc:
-            await self.dead_letter(message, str(exc), attempts=0)
-            return
-        backoff = self.retry.initial_backoff_s
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                outcome = await self.apply(event)
-                EVENTS.labels(self.flavor, outcome).inc()
-                return
-            except PoisonMessage as exc:
-                await self.dead_letter(message, str(exc), attempts=attempt)
-                return
-            except Exception as exc:  # any failure is retried, then dead-lettered
-                if attempt == self.retry.max_attempts:
-                    await self.dead_letter(message, f"{type(exc).__name__}: {exc}", attempts=attempt)
-                    return
-                EVENTS.labels(self.flavor, "retried").inc()
-                log.warning(
-                    "remote change failed; retrying",
-                    flavor=self.flavor,
-                    event_id=event.id,
-                    attempt=attempt,
-                    error=str(exc),
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.retry.max_backoff_s)
+        await self._process(message)
+
+    async def handle(self, message: Message) -> None:
+        """One attempt at a message: read the change, apply it once."""
+        event = RemoteEvent.from_bytes(message.value)
+        if event.system != self.flavor:
+            raise PoisonMessage(f"a {event.system} change on the {self.flavor} feed")
+        EVENTS.labels(self.flavor, await self.apply(event)).inc()
 
     async def apply(self, event: RemoteEvent) -> str:
         if event.tenant not in self.context.databases:
@@ -128,17 +116,25 @@ class ReaderRunner:
             LAG_SECONDS.labels(self.flavor).observe(max(0.0, (datetime.now(UTC) - event.occurred_at).total_seconds()))
         return outcome
 
-    async def dead_letter(self, message: Message, error: str, attempts: int) -> None:
+    def _retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
+        waiting = self.retry.waits_for(error)
+        EVENTS.labels(self.flavor, "waited" if waiting else "retried").inc()
+        log.warning(
+            "engine unavailable; waiting" if waiting else "remote change failed; retrying",
+            flavor=self.flavor,
+            offset=message.offset,
+            attempt=attempt,
+            backoff_s=delay_s,
+            error=str(error),
+        )
+
+    def _dead_lettered(self, message: Message, error: str, attempts: int) -> None:
         EVENTS.labels(self.flavor, "dead_lettered").inc()
         log.error(
-            "dead-lettering remote change", flavor=self.flavor, topic=message.topic, offset=message.offset, error=error
+            "dead-lettering remote change",
+            flavor=self.flavor,
+            topic=message.topic,
+            offset=message.offset,
+            attempts=attempts,
+            error=error,
         )
-        headers = (
-            *message.headers,
-            ("dlq_error", error[:2000].encode()),
-            ("dlq_flavor", f"case-third-party-reader-{self.flavor}".encode()),
-            ("dlq_attempts", str(attempts).encode()),
-            ("dlq_source", f"{message.topic}/{message.partition}/{message.offset}".encode()),
-            ("dlq_at", datetime.now(UTC).isoformat().encode()),
-        )
-        await self.dead_letters.publish(reader_dead_letter_topic(self.flavor), message.key, message.value, headers)

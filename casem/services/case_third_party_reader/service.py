@@ -46,8 +46,9 @@ def build_processor(
     return StreamProcessor(consumer, strategy)
 
 
-async def _stop_when_set(stop: asyncio.Event, processor: StreamProcessor) -> None:
+async def _stop_when_set(stop: asyncio.Event, processor: StreamProcessor, runner: ReaderRunner) -> None:
     await stop.wait()
+    runner.stop()  # a change waiting out a retry or an engine gives up, uncommitted: it comes back after restart
     processor.stop()
 
 
@@ -69,12 +70,13 @@ async def run_reader(
     topic = await prepare_topics(bus, flavor)
     consumer = bus.consumer(reader_group(flavor), [topic])
     producer = bus.producer()
-    processor = build_processor(ReaderRunner(flavor, context, producer, retry), consumer)
+    runner = ReaderRunner(flavor, context, producer, retry)
+    processor = build_processor(runner, consumer)
     if own_signals:  # alone (`casem run`); inside `casem up` the stack's event stops it
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    stopping = asyncio.create_task(_stop_when_set(stop, processor))
+    stopping = asyncio.create_task(_stop_when_set(stop, processor, runner))
     log.info("reader started", flavor=flavor, group=reader_group(flavor), topic=topic)
     try:
         await processor.run()  # returns after stop(): in-flight changes finish and are committed
