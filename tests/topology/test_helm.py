@@ -327,3 +327,41 @@ def test_a_catalog_temporal_reaches_the_values_and_the_pods_configuration(
     path.write_text(yaml.safe_dump(values["config"]))
     pod = config.temporal_settings({"CASEM_CONFIG": str(path), "CASEM_SECRETS_DIR": str(tmp_path)})
     assert (pod.address, pod.namespace, pod.source) == ("temporal.us1.prod.dog:7233", "casem", "file")
+
+
+def test_notification_providers_reach_every_workload_with_their_secrets_from_the_secret(
+    helm_tools: HelmTools, values_dir: Path, tmp_path: Path
+) -> None:
+    # Unset by default: no provider variables at all (deliveries then fail with "no SMTP server configured").
+    plain = _docs(_template(helm_tools, values_dir / "us1.prod.dog.yaml"))
+    assert not any("CASEM_SMTP_HOST" in _env_of(d) for d in plain if d["kind"] == "Deployment")
+    settings = [
+        "notifications.smtp.host=smtp.example.com",
+        "notifications.smtp.username=casem",
+        "notifications.twilio.accountSid=AC0123",
+        "notifications.twilio.from=+15550100",
+    ]
+    args = [str(helm_tools.helm), "template", "casem", str(CHART_DIR), "--kube-version", helm_tools.kubernetes_version]
+    args += ["-f", str(values_dir / "us1.prod.dog.yaml")]
+    for setting in settings:
+        args += ["--set", setting]
+    result = _run(args)
+    assert result.returncode == 0, result.stderr
+    deployments = [d for d in _docs(result.stdout) if d["kind"] == "Deployment"]
+    for deployment in deployments:
+        env = _env_of(deployment)
+        assert env["CASEM_SMTP_HOST"] == "smtp.example.com" and env["CASEM_SMTP_PORT"] == "587"
+        assert env["CASEM_SMTP_STARTTLS"] == "true" and env["CASEM_TWILIO_ACCOUNT_SID"] == "AC0123"
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        refs = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in container["env"]
+            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+        }
+        assert refs["CASEM_SMTP_PASSWORD"]["key"] == "smtp-password" and refs["CASEM_SMTP_PASSWORD"]["optional"] is True
+        assert refs["CASEM_TWILIO_AUTH_TOKEN"]["key"] == "twilio-auth-token"
+    # Still valid Kubernetes with the providers set.
+    path = tmp_path / "with-providers.yaml"
+    path.write_text(result.stdout)
+    checked = _kubeconform(helm_tools, path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
