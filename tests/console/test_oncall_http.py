@@ -92,6 +92,7 @@ def test_acknowledge_and_resolve_as_the_paging_api_reports_them(console: Console
     client = sign_in(console, world.person.email)
     listing = client.get("/on-call/pages")
     assert listing.status_code == 200
+    assert '<a href="/on-call" aria-current="page">On-call</a>' in listing.text
     assert page_rows(listing.text) == [second, first]  # newest first
     token = csrf_of(client, "/on-call/pages")
 
