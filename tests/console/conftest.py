@@ -12,6 +12,7 @@ import pytest
 
 from tests.console.server import ConsoleServer
 from tests.support.databases import tenant_endpoints
+from tests.support.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -26,6 +27,16 @@ def console(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def case_api(console: ConsoleServer) -> Iterator[LiveServer]:
+    """The public API over the console's databases: what the Paging and On-Call APIs report after a console change."""
+    server = LiveServer(console.endpoints).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,7 @@ class World:
 
 class ConsoleServer:
     def __init__(self, endpoints: dict[str, DatabaseEndpoints], workdir: Path, oidc: Any | None = None) -> None:
+        self.endpoints = endpoints  # a case-api on the same databases reads what the console changed
         self.context = AppContext.open(endpoints)
         self.bus = EmbeddedBus(workdir / "bus.db")
         self.live = LiveFeed(self.bus, list(self.context.databases))

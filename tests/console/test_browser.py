@@ -254,3 +254,52 @@ def test_settings_analytics_and_a_forged_form(console: ConsoleServer, page: Page
     assert page.url.startswith(console.url)
     page.goto(f"{console.url}/cases/{key}")
     expect(page.get_by_label("Status")).to_have_value("OPEN")
+
+
+def test_on_call_pages_acknowledge_then_resolve(console: ConsoleServer, page: Page) -> None:
+    from tests.console.oncall_world import TIME_ZONE, build_on_call
+
+    world = console.new_world()
+    oc = build_on_call(console, world, pages_to_open=2)
+    shots = screenshot_dir()
+    sign_in(page, console.url, world.person.email)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="On-call").click()
+    expect(page.get_by_role("heading", name="Who is on call now")).to_be_visible()
+    row = page.locator(f'tr[data-team-id="{oc.team_id}"]')
+    expect(row.locator(".on-call-now strong")).to_have_text(re.compile(f"^({oc.alice}|{oc.bob})$"))
+    check_page(page, "on-call", shots)
+
+    row.get_by_role("link", name=oc.schedule_name).click()
+    expect(page.get_by_role("heading", name=oc.schedule_name)).to_be_visible()
+    expect(page.locator("#schedule-zone")).to_contain_text(TIME_ZONE)
+    expect(page.locator(".tl-final .tl-block.now")).to_have_count(1)
+    expect(page.locator("#on-call-now strong")).to_have_text(re.compile(f"^({oc.alice}|{oc.bob})$"))
+    check_page(page, "on-call-schedule", shots)
+
+    page.goto(f"{console.url}/on-call/pages")
+    first = page.locator(f"#page-{oc.page_ids[0]}")
+    expect(page.locator("tr.page-row")).to_have_count(2)
+    check_page(page, "on-call-pages", shots)
+    # Keyboard: focus the button and press Enter; the row changes in place and keeps the focus.
+    first.get_by_role("button", name=f"Acknowledge {oc.page_keys[0]}").focus()
+    page.keyboard.press("Enter")
+    expect(first.locator(".page-status")).to_contain_text("Acknowledged")
+    expect(page.locator("#flash")).to_contain_text(f"{oc.page_keys[0]} acknowledged")
+    expect(first.get_by_role("button", name=f"Resolve {oc.page_keys[0]}")).to_be_focused()
+    first.get_by_role("button", name=f"Resolve {oc.page_keys[0]}").click()
+    expect(first.locator(".page-status")).to_contain_text("Resolved")
+    expect(first.get_by_role("button")).to_have_count(0)
+    expect(page.locator("#flash")).to_contain_text(f"{oc.page_keys[0]} resolved")
+    # The status filter: only the other page is still triggered.
+    page.get_by_label("Status").select_option("triggered")
+    expect(page.locator("tr.page-row")).to_have_count(1)
+    expect(page.locator(f"#page-{oc.page_ids[1]}")).to_be_visible()
+    page.get_by_label("Status").select_option("")
+    expect(page.locator("tr.page-row")).to_have_count(2)
+    check_page(page, "on-call-pages-after", shots)
+    # Dark theme, phone width: the timeline again.
+    page.goto(f"{console.url}/on-call/schedules/{oc.schedule_id}")
+    page.locator("#theme-toggle").click()
+    check_page(page, "on-call-schedule-dark", shots)
+    page.locator("#theme-toggle").click()

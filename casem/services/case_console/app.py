@@ -20,7 +20,16 @@ from casem.app.timeline.service import NotAuthor
 from casem.domain.errors import Conflict, InvalidInput, NotFound
 from casem.services.case_console import oidc as oidc_views
 from casem.services.case_console.live import LiveFeed
-from casem.services.case_console.views import analytics, auth, board, case_page, cases, live_events, settings
+from casem.services.case_console.views import (
+    analytics,
+    auth,
+    board,
+    case_page,
+    cases,
+    live_events,
+    oncall,
+    settings,
+)
 from casem.services.case_console.web import HERE, CsrfRejected, NotSignedIn, is_htmx, render
 
 log = structlog.get_logger("case-console")
@@ -79,7 +88,7 @@ def create_app(
     app.state.vendor = assets
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    for module in (auth, oidc_views, cases, case_page, board, live_events, analytics, settings):
+    for module in (auth, oidc_views, cases, case_page, board, live_events, analytics, settings, oncall):
         app.include_router(module.router)
 
     @app.exception_handler(NotSignedIn)
@@ -100,6 +109,16 @@ def create_app(
             title="Request refused",
             detail="This form was not sent from a page of this console (its security token is missing or "
             "out of date). Reload the page and try again.",
+        )
+
+    @app.exception_handler(oncall.OnCallMissing)
+    async def _no_on_call(request: Request, _exc: oncall.OnCallMissing) -> Response:
+        return render(
+            request,
+            "error.html",
+            503,
+            title="On-call is not available here",
+            detail="The on-call tenant is not deployed in this datacenter.",
         )
 
     @app.exception_handler(NotFound)

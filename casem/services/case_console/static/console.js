@@ -38,6 +38,19 @@
     flash("The change was not saved (" + e.detail.xhr.status + "). Reload the page and try again.", "error");
   });
 
+  // -- on-call pages: acknowledge/resolve swap the page's row; the keyboard focus stays on that row ----------
+  let pageRow = null;
+  document.body.addEventListener("htmx:beforeRequest", (e) => {
+    const row = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("tr.page-row");
+    pageRow = row ? row.id : null;
+  });
+  document.body.addEventListener("htmx:afterSettle", () => {
+    const row = pageRow && document.getElementById(pageRow);
+    if (!row) return;
+    pageRow = null;
+    (row.querySelector("button") || row.querySelector(".page-status")).focus();
+  });
+
   // -- search box suggestions (a combobox: arrows move, Enter/Tab accept, Escape closes) --------------------
   const q = document.getElementById("q");
   if (q) {
