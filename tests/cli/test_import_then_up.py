@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.test_up import _free_port, _start
+from tests.cli.processes import free_port
+from tests.cli.test_up import _start
 from tests.test_import import export, write
 
 
@@ -33,8 +34,8 @@ def test_up_after_an_import_into_a_fresh_data_dir_issues_keys_for_the_imported_o
     )
     assert imported.returncode == 0, imported.stdout + imported.stderr
 
-    port = _free_port()
-    proc, output = _start(tmp_path, port)
+    port = free_port()
+    casem, output = _start(tmp_path, port)
     try:
         assert "imported org Migrated Inc" in output
         api_key = re.search(r"DD-API-KEY\s+([0-9a-f]{32})", output).group(1)
@@ -48,6 +49,7 @@ def test_up_after_an_import_into_a_fresh_data_dir_issues_keys_for_the_imported_o
             # No second org appeared: the keys are the imported org's.
             assert [p["id"] for p in http.get("/api/v2/cases/projects").json()["data"]] == [org["projects"][0]["id"]]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        code, _took = casem.stop(signal.SIGTERM)
+        casem.kill()
+    assert code == 0, casem.output
     assert (tmp_path / "bootstrap-credentials.json").stat().st_mode & 0o777 == 0o600

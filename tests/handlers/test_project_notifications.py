@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from casem.adapters.http import AllowList
 from casem.adapters.storage.tables import domain_events, notification_deliveries, notifications
 from casem.app.cases.service import get_case
 from casem.app.context import AppContext
@@ -19,6 +20,7 @@ from casem.app.timeline.service import add_comment
 from casem.app.watchers.service import watch
 from casem.domain.automation import record_due_date_reminder, record_sla_breach
 from casem.domain.events import utcnow
+from casem.services.case_event_handler.deliveries import OPERATOR_ALLOW
 from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
@@ -26,6 +28,7 @@ from casem.topology.topics import dead_letter_topic
 from tests.bus.conftest import Harness
 from tests.handlers.test_deliveries import (
     FAST,
+    LOOPBACK,
     HttpReceiver,
     deliveries,
     request_deliveries,
@@ -218,7 +221,9 @@ async def test_slack_direct_message_finds_the_user_by_email(
     bus = harness.bus()
     topic, _ = await publish_outbox(context, harness, bus)
     await bus.ensure_topic(dead_letter_topic("slack-delivery"), 1)
-    services = HandlerServices(settings={"slack_api_url": slack.url + "/api", "slack_token": "xoxb-test"})
+    # The Slack API URL is the operator's: the loopback stand-in is reachable because the operator allows it.
+    settings = {"slack_api_url": slack.url + "/api", "slack_token": "xoxb-test"}
+    services = HandlerServices(settings={**settings, OPERATOR_ALLOW: AllowList.parse([LOOPBACK])})
     runner = FlavorRunner(load_flavor("slack-delivery"), context, harness.producer(bus), services, FAST)
 
     async def done() -> bool:
