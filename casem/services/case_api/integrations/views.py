@@ -506,7 +506,7 @@ async def link_incident(case_id: str, request: Request, who: Caller = Depends(ca
 
 
 @case_router.post("/notebook", status_code=501, response_model=None)
-@contract(body=schemas.NotebookCreateRequest)
+@contract(body=schemas.NotebookCreateRequest, errors=(501,))
 async def create_case_notebook(case_id: str, request: Request, who: Caller = Depends(caller)) -> JSONResponse:
     await parse_body(request, schemas.NotebookCreateRequest)
     async with who.uow(read_only=True) as uow:
