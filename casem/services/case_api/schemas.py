@@ -56,3 +56,23 @@ class NullableUserRelationship(Strict):
 def dump_set(model: BaseModel) -> dict[str, Any]:
     """Only the members the client actually sent (PATCH semantics)."""
     return model.model_dump(exclude_unset=True)
+
+
+# -- answers: what the views serialize, for the OpenAPI document (members beyond these may be added) ----------
+
+
+class Answer(BaseModel):
+    """An answer document: extra members are allowed, as Datadog's clients keep unknown members."""
+
+
+class ResourceIdentifier(Answer):
+    id: str
+    type: str
+
+
+class ToOne(Answer):
+    data: ResourceIdentifier | None
+
+
+class ToMany(Answer):
+    data: list[ResourceIdentifier]

@@ -19,12 +19,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from pydantic import BaseModel, Field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from casem.domain.errors import InvalidInput
 
 POINTER = "/file"
+MEDIA_TYPE = "multipart/form-data"
+
+
+class UploadForm(BaseModel):
+    """The form an upload is, as `file_part` reads it (for the OpenAPI document): one `file` part, whose
+    file name and content type are kept with the attachment."""
+
+    file: bytes = Field(description="The file; its part's filename and Content-Type are kept.")
 
 
 @dataclass

@@ -12,9 +12,10 @@ from fastapi.responses import StreamingResponse
 from casem.adapters.blobs import BlobStore, open_blob_store
 from casem.app.attachments import service
 from casem.domain.attachments import Attachment
-from casem.services.case_api.attachments.multipart import file_part
+from casem.services.case_api.attachments.multipart import MEDIA_TYPE, UploadForm, file_part
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso
+from casem.services.case_api.openapi import contract
 from casem.topology.tenants import CASE_MANAGEMENT
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}/attachments", tags=["attachments"])
@@ -73,6 +74,7 @@ def content_disposition(filename: str) -> str:
 
 
 @router.post("", status_code=201)
+@contract(body=UploadForm, body_media_type=MEDIA_TYPE)
 async def upload(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     part = await file_part(request.headers.get("content-type"), request.stream().__aiter__())
     attachment = await service.upload_attachment(

@@ -37,6 +37,7 @@ from casem.services.case_api.automation_rules.schemas import (
 )
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.openapi import contract
 
 router = APIRouter(prefix="/api/v2/cases/projects/{project_id}/rules", tags=["automation rules"])
 casem_router = APIRouter(prefix="/api/v2/casem/projects/{project_id}", tags=["casem"])
@@ -70,6 +71,7 @@ def _attributes(model: Any) -> dict[str, Any] | None:
 
 
 @router.post("", status_code=201)
+@contract(body=RuleCreateRequest)
 async def create_case_automation_rule(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     body = await parse_body(request, RuleCreateRequest)
     async with who.uow() as uow:
@@ -93,6 +95,7 @@ async def get_case_automation_rule(project_id: str, rule_id: str, who: Caller = 
 
 
 @router.put("/{rule_id}")
+@contract(body=RuleUpdateRequest)
 async def update_case_automation_rule(
     project_id: str, rule_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -157,6 +160,7 @@ async def get_sla(project_id: str, who: Caller = Depends(caller)) -> dict[str, A
 
 
 @casem_router.put("/sla")
+@contract(body=SlaRequest)
 async def put_sla(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, SlaRequest)
     targets = {p: t.model_dump() for p, t in body.data.attributes.targets.items()}
@@ -174,6 +178,7 @@ async def get_reminders(project_id: str, who: Caller = Depends(caller)) -> dict[
 
 
 @casem_router.put("/reminders")
+@contract(body=RemindersRequest)
 async def put_reminders(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, RemindersRequest)
     async with who.uow() as uow:
@@ -192,6 +197,7 @@ async def get_duplicate_detection(project_id: str, who: Caller = Depends(caller)
 
 
 @casem_router.put("/duplicate_detection")
+@contract(body=DuplicatesRequest)
 async def put_duplicate_detection(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     body = await parse_body(request, DuplicatesRequest)
     async with who.uow() as uow:

@@ -14,6 +14,7 @@ from casem.domain.errors import Conflict
 from casem.services.case_api.case_links.schemas import CaseLinkCreateRequest
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
+from casem.services.case_api.openapi import contract
 
 router = APIRouter(prefix="/api/v2/cases/link", tags=["case links"])
 
@@ -33,6 +34,7 @@ def serialize_link(link: CaseLink) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=CaseLinkCreateRequest)
 async def create_case_link(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseLinkCreateRequest)).data.attributes
     try:

@@ -11,6 +11,7 @@ from casem.domain.case_types import CaseType
 from casem.services.case_api.case_types.schemas import CaseTypeCreateRequest, CaseTypeUpdateRequest
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import dump_set
 
 router = APIRouter(prefix="/api/v2/cases/types", tags=["case types"])
@@ -30,6 +31,7 @@ def serialize_case_type(t: CaseType) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=CaseTypeCreateRequest)
 async def create_case_type(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseTypeCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -48,6 +50,7 @@ async def get_all_case_types(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @router.put("/{case_type_id}")
+@contract(body=CaseTypeUpdateRequest)
 async def update_case_type(case_type_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseTypeUpdateRequest)
     changes = dump_set(body.data.attributes) if body.data.attributes else {}

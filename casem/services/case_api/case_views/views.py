@@ -11,6 +11,7 @@ from casem.domain.case_views import CaseView
 from casem.services.case_api.case_views.schemas import CaseViewCreateRequest, CaseViewUpdateRequest
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import dump_set
 
 router = APIRouter(prefix="/api/v2/cases/views", tags=["case views"])
@@ -42,6 +43,7 @@ def serialize_view(view: CaseView) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=CaseViewCreateRequest)
 async def create_case_view(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseViewCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -74,6 +76,7 @@ async def get_case_view(view_id: str, who: Caller = Depends(caller)) -> dict[str
 
 
 @router.put("/{view_id}")
+@contract(body=CaseViewUpdateRequest)
 async def update_case_view(view_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseViewUpdateRequest)
     changes = dump_set(body.data.attributes) if body.data.attributes is not None else {}

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from casem.services.case_api.schemas import NullableUserRelationship, ProjectRelationship, Strict
+from pydantic import Field
+
+from casem.services.case_api.schemas import Answer, NullableUserRelationship, ProjectRelationship, Strict, ToOne
 
 
 class CaseCreateAttributes(Strict):
@@ -207,3 +209,60 @@ class AggregateData(Strict):
 
 class AggregateRequest(Strict):
     data: AggregateData
+
+
+# -- answers (serialize_case in views.py) ------------------------------------------------------------------------
+
+
+class CaseAnswerAttributes(Answer):
+    key: str
+    title: str
+    description: str
+    status: str
+    status_group: str
+    priority: str
+    type_id: str
+    type: Literal["STANDARD"] | None = Field(None, description="Only on cases of the standard type.")
+    attributes: dict[str, list[str]]
+    custom_attributes: dict[str, Any]
+    created_at: str
+    modified_at: str | None
+    closed_at: str | None
+    archived_at: str | None
+    due_date: str | None
+    resolved_reason: str | None
+    jira_issue: dict[str, Any] | None = None
+    service_now_ticket: dict[str, Any] | None = None
+
+
+class CaseAnswerRelationships(Answer):
+    assignee: ToOne
+    created_by: ToOne
+    modified_by: ToOne
+    project: ToOne
+
+
+class CaseResource(Answer):
+    id: str
+    type: Literal["case"]
+    attributes: CaseAnswerAttributes
+    relationships: CaseAnswerRelationships
+
+
+class CaseResponse(Answer):
+    data: CaseResource
+
+
+class CasesPage(Answer):
+    current: int
+    size: int
+    total: int
+
+
+class CasesMeta(Answer):
+    page: CasesPage
+
+
+class CasesResponse(Answer):
+    data: list[CaseResource]
+    meta: CasesMeta

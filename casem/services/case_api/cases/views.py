@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases import search, service, updates
@@ -17,6 +17,8 @@ from casem.services.case_api.cases.schemas import (
     BulkUpdateRequest,
     CaseCreateRequest,
     CaseEmptyRequest,
+    CaseResponse,
+    CasesResponse,
     CustomAttributeUpdateRequest,
     DescriptionUpdateRequest,
     DueDateUpdateRequest,
@@ -28,6 +30,7 @@ from casem.services.case_api.cases.schemas import (
 )
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.openapi import contract
 
 router = APIRouter(prefix="/api/v2/cases", tags=["cases"])
 
@@ -76,6 +79,7 @@ def serialize_case(case: Case) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=CaseCreateRequest, returns=CaseResponse)
 async def create_case(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseCreateRequest)
     attrs, rels = body.data.attributes, body.data.relationships
@@ -99,14 +103,18 @@ async def create_case(request: Request, who: Caller = Depends(caller)) -> dict[s
 
 # Static paths first: /count and /bulk must not be taken for a case id by /{case_id}.
 @router.get("")
-async def search_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
-    query = request.query_params
+@contract(returns=CasesResponse)
+async def search_cases(
+    who: Caller = Depends(caller),
+    # Strings here: SearchParams.parse checks them with casem's own messages (a JSON:API 400 naming the parameter).
+    page_size: str | None = Query(None, alias="page[size]", description="Cases per page."),
+    page_number: str | None = Query(None, alias="page[number]", description="The page, from 0."),
+    sort_field: str | None = Query(None, alias="sort[field]", description="The field cases are sorted by."),
+    sort_asc: str | None = Query(None, alias="sort[asc]", description="true: ascending; false: descending."),
+    filter: str | None = Query(None, description="A search query over the cases."),  # noqa: A002 - Datadog's name
+) -> dict[str, Any]:
     params = search.SearchParams.parse(
-        page_size=query.get("page[size]"),
-        page_number=query.get("page[number]"),
-        sort_field=query.get("sort[field]"),
-        sort_asc=query.get("sort[asc]"),
-        filter=query.get("filter"),
+        page_size=page_size, page_number=page_number, sort_field=sort_field, sort_asc=sort_asc, filter=filter
     )
     async with who.uow(read_only=True) as uow:
         found, total = await who.context.case_search.search(uow, who.org_id, params)
@@ -117,14 +125,16 @@ async def search_cases(request: Request, who: Caller = Depends(caller)) -> dict[
 
 
 @router.get("/count")
-async def count_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
-    query = request.query_params
-    group_bys = search.parse_group_bys(query.get("group_bys"))
-    limit = search.int_param(query.get("limit"), "limit", search.COUNT_LIMIT_DEFAULT, 1, search.COUNT_LIMIT_MAX)
+async def count_cases(
+    who: Caller = Depends(caller),
+    query_filter: str | None = Query(None, description="A search query: only the cases it finds are counted."),
+    group_bys: str | None = Query(None, description="Comma-separated fields to count the cases by."),
+    limit: str | None = Query(None, description="The most groups answered per field."),
+) -> dict[str, Any]:
+    groups_by = search.parse_group_bys(group_bys)
+    most = search.int_param(limit, "limit", search.COUNT_LIMIT_DEFAULT, 1, search.COUNT_LIMIT_MAX)
     async with who.uow(read_only=True) as uow:
-        total, counted = await who.context.case_search.count(
-            uow, who.org_id, query.get("query_filter"), group_bys, limit
-        )
+        total, counted = await who.context.case_search.count(uow, who.org_id, query_filter, groups_by, most)
     groups = [
         {"group": g.group, "group_values": [{"value": v, "count": n} for v, n in g.group_values]} for g in counted
     ]
@@ -133,6 +143,7 @@ async def count_cases(request: Request, who: Caller = Depends(caller)) -> dict[s
 
 
 @router.post("/aggregate")
+@contract(body=AggregateRequest)
 async def aggregate_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, AggregateRequest)
     attrs = body.data.attributes
@@ -143,6 +154,7 @@ async def aggregate_cases(request: Request, who: Caller = Depends(caller)) -> di
 
 
 @router.post("/bulk", status_code=200)
+@contract(body=BulkUpdateRequest)
 async def bulk_update_cases(request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, BulkUpdateRequest)
     attrs = body.data.attributes
@@ -158,6 +170,7 @@ async def bulk_update_cases(request: Request, who: Caller = Depends(caller)) -> 
 
 
 @router.get("/{case_id}")
+@contract(returns=CaseResponse)
 async def get_case(case_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         case = await service.get_case(uow, who.org_id, case_id)
@@ -173,6 +186,7 @@ async def _commit(uow: UnitOfWork, case: Case) -> dict[str, Any]:
 
 
 @router.post("/{case_id}/title")
+@contract(body=TitleUpdateRequest, returns=CaseResponse)
 async def update_case_title(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, TitleUpdateRequest)
     async with who.uow() as uow:
@@ -181,6 +195,7 @@ async def update_case_title(case_id: str, request: Request, who: Caller = Depend
 
 
 @router.post("/{case_id}/description")
+@contract(body=DescriptionUpdateRequest, returns=CaseResponse)
 async def update_case_description(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, DescriptionUpdateRequest)
     async with who.uow() as uow:
@@ -189,6 +204,7 @@ async def update_case_description(case_id: str, request: Request, who: Caller = 
 
 
 @router.post("/{case_id}/status")
+@contract(body=StatusUpdateRequest, returns=CaseResponse)
 async def update_status(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, StatusUpdateRequest)
     status = updates.resolve_status(body.data.attributes.status, body.data.attributes.status_name)
@@ -198,6 +214,7 @@ async def update_status(case_id: str, request: Request, who: Caller = Depends(ca
 
 
 @router.post("/{case_id}/priority")
+@contract(body=PriorityUpdateRequest, returns=CaseResponse)
 async def update_priority(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, PriorityUpdateRequest)
     async with who.uow() as uow:
@@ -206,6 +223,7 @@ async def update_priority(case_id: str, request: Request, who: Caller = Depends(
 
 
 @router.post("/{case_id}/attributes")
+@contract(body=AttributesUpdateRequest, returns=CaseResponse)
 async def update_attributes(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, AttributesUpdateRequest)
     async with who.uow() as uow:
@@ -214,6 +232,7 @@ async def update_attributes(case_id: str, request: Request, who: Caller = Depend
 
 
 @router.post("/{case_id}/custom_attributes/{custom_attribute_key}")
+@contract(body=CustomAttributeUpdateRequest, returns=CaseResponse)
 async def update_case_custom_attribute(
     case_id: str, custom_attribute_key: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -225,6 +244,7 @@ async def update_case_custom_attribute(
 
 
 @router.delete("/{case_id}/custom_attributes/{custom_attribute_key}")
+@contract(returns=CaseResponse)
 async def delete_case_custom_attribute(
     case_id: str, custom_attribute_key: str, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -234,6 +254,7 @@ async def delete_case_custom_attribute(
 
 
 @router.post("/{case_id}/due_date")
+@contract(body=DueDateUpdateRequest, returns=CaseResponse)
 async def update_case_due_date(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, DueDateUpdateRequest)
     async with who.uow() as uow:
@@ -242,6 +263,7 @@ async def update_case_due_date(case_id: str, request: Request, who: Caller = Dep
 
 
 @router.post("/{case_id}/resolved_reason")
+@contract(body=ResolvedReasonUpdateRequest, returns=CaseResponse)
 async def update_case_resolved_reason(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, ResolvedReasonUpdateRequest)
     reason = body.data.attributes.security_resolved_reason
@@ -251,6 +273,7 @@ async def update_case_resolved_reason(case_id: str, request: Request, who: Calle
 
 
 @router.post("/{case_id}/assign")
+@contract(body=AssignRequest, returns=CaseResponse)
 async def assign_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, AssignRequest)
     async with who.uow() as uow:
@@ -259,6 +282,7 @@ async def assign_case(case_id: str, request: Request, who: Caller = Depends(call
 
 
 @router.post("/{case_id}/unassign")
+@contract(body=CaseEmptyRequest, returns=CaseResponse)
 async def unassign_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     await parse_body(request, CaseEmptyRequest)
     async with who.uow() as uow:
@@ -267,6 +291,7 @@ async def unassign_case(case_id: str, request: Request, who: Caller = Depends(ca
 
 
 @router.post("/{case_id}/archive")
+@contract(body=CaseEmptyRequest, returns=CaseResponse)
 async def archive_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     await parse_body(request, CaseEmptyRequest)
     async with who.uow() as uow:
@@ -275,6 +300,7 @@ async def archive_case(case_id: str, request: Request, who: Caller = Depends(cal
 
 
 @router.post("/{case_id}/unarchive")
+@contract(body=CaseEmptyRequest, returns=CaseResponse)
 async def unarchive_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     await parse_body(request, CaseEmptyRequest)
     async with who.uow() as uow:
@@ -283,6 +309,7 @@ async def unarchive_case(case_id: str, request: Request, who: Caller = Depends(c
 
 
 @router.patch("/{case_id}/relationships/project")
+@contract(body=MoveRequest, returns=CaseResponse)
 async def move_case_to_project(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, MoveRequest)
     async with who.uow() as uow:

@@ -17,6 +17,7 @@ from casem.services.case_api.custom_attributes.schemas import (
 )
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import dump_set
 
 router = APIRouter(prefix="/api/v2/cases/types", tags=["custom attributes"])
@@ -54,6 +55,7 @@ async def get_all_custom_attributes(who: Caller = Depends(caller)) -> dict[str, 
 
 
 @router.post("/{case_type_id}/custom_attributes", status_code=201)
+@contract(body=CustomAttributeCreateRequest)
 async def create_custom_attribute_config(
     case_type_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -87,6 +89,7 @@ async def get_all_custom_attribute_configs_by_case_type(
 
 
 @router.put("/{case_type_id}/custom_attributes/{custom_attribute_id}")
+@contract(body=CustomAttributeUpdateRequest)
 async def update_custom_attribute_config(
     case_type_id: str, custom_attribute_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
 from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
 from casem.services.case_api.jsonapi import error_response, forbidden
+from casem.services.case_api.openapi import install as install_openapi
 from casem.services.common.rate_limit import RateLimited, RateLimiter
 from casem.services.common.tracing import HttpTracing
 from casem.topology.config import rate_limits
@@ -138,6 +139,7 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
+    install_openapi(app)  # request bodies, answers and errors from the routes' own models
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:

@@ -18,6 +18,7 @@ from casem.services.case_api.identity.schemas import (
     UserCreateRequest,
 )
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.openapi import contract
 
 router = APIRouter(tags=["users and teams"])
 
@@ -71,6 +72,7 @@ def serialize_team(t: Team, fields: list[str] | None = None, user_count: int = 0
 
 
 @router.post("/api/v2/users", status_code=201)
+@contract(body=UserCreateRequest)
 async def create_user(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, UserCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -130,6 +132,7 @@ def _team_extras(attrs: Any) -> dict[str, Any]:
 
 
 @router.post("/api/v2/team", status_code=201)
+@contract(body=TeamCreateRequest)
 async def create_team(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, TeamCreateRequest)).data
     rels = body.relationships
@@ -228,6 +231,7 @@ async def disable_user(user_id: str, who: Caller = Depends(caller)) -> Response:
 
 
 @router.patch("/api/v2/team/{team_id}")
+@contract(body=TeamUpdateRequest)
 async def update_team(team_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, TeamUpdateRequest)).data
     attrs = body.attributes
@@ -265,6 +269,7 @@ def serialize_membership(m: service.Membership) -> dict[str, Any]:
 
 
 @router.post("/api/v2/team/{team_id}/memberships")
+@contract(body=MembershipCreateRequest)
 async def add_team_member(team_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, MembershipCreateRequest)).data
     user = body.relationships.user.data if body.relationships and body.relationships.user else None
@@ -298,6 +303,7 @@ async def list_team_members(
 
 
 @router.patch("/api/v2/team/{team_id}/memberships/{user_id}")
+@contract(body=MembershipUpdateRequest)
 async def update_team_member(
     team_id: str, user_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

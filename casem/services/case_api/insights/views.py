@@ -14,6 +14,7 @@ from casem.services.case_api.cases.views import serialize_case
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.insights.schemas import CaseInsightsRequest
 from casem.services.case_api.jsonapi import parse_body
+from casem.services.case_api.openapi import contract
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}/insights", tags=["case insights"])
 
@@ -27,6 +28,7 @@ async def _case_with_insights(uow: UnitOfWork, case: Case) -> dict[str, Any]:
 
 
 @router.put("")
+@contract(body=CaseInsightsRequest)
 async def add_case_insights(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseInsightsRequest)
     async with who.uow() as uow:
@@ -38,6 +40,7 @@ async def add_case_insights(case_id: str, request: Request, who: Caller = Depend
 
 
 @router.delete("")
+@contract(body=CaseInsightsRequest)
 async def remove_case_insights(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseInsightsRequest)
     async with who.uow() as uow:

@@ -26,6 +26,7 @@ from casem.services.case_api.cases.views import serialize_case
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.integrations import schemas
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
+from casem.services.case_api.openapi import contract
 
 jira_router = APIRouter(prefix="/api/v2/integration/jira", tags=["jira integration"])
 servicenow_router = APIRouter(prefix="/api/v2/integration/servicenow", tags=["servicenow integration"])
@@ -96,6 +97,7 @@ async def list_jira_accounts(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @jira_router.post("/accounts", status_code=201)
+@contract(body=schemas.JiraAccountRequest)
 async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     new = await accounts.prepare_jira_account(
@@ -108,6 +110,7 @@ async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @jira_router.patch("/accounts/{account_id}")
+@contract(body=schemas.JiraAccountRequest)
 async def update_jira_account(account_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     attrs = body.data.attributes.model_dump(exclude_unset=True)
@@ -128,6 +131,7 @@ async def delete_jira_account(account_id: str, who: Caller = Depends(caller)) ->
 
 
 @jira_router.post("/oauth/authorize")
+@contract(body=schemas.OAuthAuthorizeRequest)
 async def jira_oauth_authorize(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     """Where to send a person to let casem act on their Jira site (OAuth 2.0 3LO with the operator's app)."""
     body = await parse_body(request, schemas.OAuthAuthorizeRequest)
@@ -158,6 +162,7 @@ def template_json(template: JiraIssueTemplate, account: IntegrationAccount) -> d
 
 
 @jira_router.post("/issue-templates", status_code=201)
+@contract(body=schemas.IssueTemplateCreateRequest)
 async def create_jira_issue_template(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.IssueTemplateCreateRequest)
     if body.data is None or body.data.attributes is None:
@@ -192,6 +197,7 @@ async def get_jira_issue_template(issue_template_id: str, who: Caller = Depends(
 
 
 @jira_router.patch("/issue-templates/{issue_template_id}")
+@contract(body=schemas.IssueTemplateUpdateRequest)
 async def update_jira_issue_template(
     issue_template_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -224,6 +230,7 @@ async def list_service_now_instances(who: Caller = Depends(caller)) -> dict[str,
 
 
 @servicenow_router.post("/instances", status_code=201)
+@contract(body=schemas.ServiceNowInstanceRequest)
 async def add_service_now_instance(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowInstanceRequest)
     new = await accounts.prepare_servicenow_instance(
@@ -236,6 +243,7 @@ async def add_service_now_instance(request: Request, who: Caller = Depends(calle
 
 
 @servicenow_router.patch("/instances/{instance_id}")
+@contract(body=schemas.ServiceNowInstanceRequest)
 async def update_service_now_instance(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -274,6 +282,7 @@ def servicenow_template_json(t: ServiceNowTemplate) -> dict[str, Any]:
 
 
 @servicenow_router.post("/handles", status_code=201)
+@contract(body=schemas.ServiceNowTemplateRequest)
 async def create_service_now_template(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowTemplateRequest)
     try:
@@ -302,6 +311,7 @@ async def get_service_now_template(template_id: str, who: Caller = Depends(calle
 
 
 @servicenow_router.put("/handles/{template_id}")
+@contract(body=schemas.ServiceNowTemplateRequest)
 async def update_service_now_template(
     template_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -419,6 +429,7 @@ def _creation_answer(result: links.CreationResult) -> Response:
 
 
 @case_router.post("/jira_issues", status_code=202, response_model=None)
+@contract(body=schemas.JiraIssueCreateRequest)
 async def create_case_jira_issue(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueCreateRequest)
     asked = links.jira_request(body.data.attributes.model_dump())
@@ -434,6 +445,7 @@ async def create_case_jira_issue(case_id: str, request: Request, who: Caller = D
 
 
 @case_router.patch("/jira_issues", status_code=204, response_model=None)
+@contract(body=schemas.JiraIssueLinkRequest)
 async def link_jira_issue_to_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueLinkRequest)
     try:
@@ -458,6 +470,7 @@ async def unlink_jira_issue(case_id: str, who: Caller = Depends(caller)) -> Resp
 
 
 @case_router.post("/servicenow_tickets", status_code=202, response_model=None)
+@contract(body=schemas.ServiceNowTicketCreateRequest)
 async def create_case_service_now_ticket(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.ServiceNowTicketCreateRequest)
     asked = links.servicenow_request(body.data.attributes.model_dump())
@@ -481,6 +494,7 @@ async def create_case_service_now_ticket(case_id: str, request: Request, who: Ca
 
 
 @case_router.post("/incidents")
+@contract(body=schemas.IncidentLinkRequest)
 async def link_incident(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.IncidentLinkRequest)
     async with who.uow() as uow:
@@ -492,6 +506,7 @@ async def link_incident(case_id: str, request: Request, who: Caller = Depends(ca
 
 
 @case_router.post("/notebook", status_code=501, response_model=None)
+@contract(body=schemas.NotebookCreateRequest, errors=(501,))
 async def create_case_notebook(case_id: str, request: Request, who: Caller = Depends(caller)) -> JSONResponse:
     await parse_body(request, schemas.NotebookCreateRequest)
     async with who.uow(read_only=True) as uow:

@@ -23,6 +23,7 @@ from casem.services.case_api.keys.schemas import (
     ApplicationKeyCreateRequest,
     ApplicationKeyUpdateRequest,
 )
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import dump_set
 
 router = APIRouter(tags=["key management"])
@@ -143,6 +144,7 @@ async def list_api_keys(
 
 
 @router.post("/api/v2/api_keys", status_code=201)
+@contract(body=APIKeyCreateRequest)
 async def create_api_key(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, APIKeyCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -169,6 +171,7 @@ async def get_api_key(api_key_id: str, include: str | None = None, who: Caller =
 
 
 @router.patch("/api/v2/api_keys/{api_key_id}")
+@contract(body=APIKeyUpdateRequest)
 async def update_api_key(api_key_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, APIKeyUpdateRequest)).data
     _same_id(api_key_id, data.id)
@@ -246,6 +249,7 @@ async def list_current_user_application_keys(
 
 
 @router.post("/api/v2/current_user/application_keys", status_code=201)
+@contract(body=ApplicationKeyCreateRequest)
 async def create_current_user_application_key(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, ApplicationKeyCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -290,6 +294,7 @@ async def get_application_key(
 
 
 @router.patch("/api/v2/application_keys/{app_key_id}")
+@contract(body=ApplicationKeyUpdateRequest)
 async def update_application_key(app_key_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     return await _update_app_key(who, app_key_id, None, request)
 
@@ -305,6 +310,7 @@ async def get_current_user_application_key(app_key_id: str, who: Caller = Depend
 
 
 @router.patch("/api/v2/current_user/application_keys/{app_key_id}")
+@contract(body=ApplicationKeyUpdateRequest)
 async def update_current_user_application_key(
     app_key_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

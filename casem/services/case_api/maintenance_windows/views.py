@@ -14,6 +14,7 @@ from casem.services.case_api.maintenance_windows.schemas import (
     MaintenanceWindowCreateRequest,
     MaintenanceWindowUpdateRequest,
 )
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import dump_set
 
 router = APIRouter(prefix="/api/v2/maintenance_windows", tags=["maintenance windows"])
@@ -35,6 +36,7 @@ def serialize_window(window: MaintenanceWindow) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=MaintenanceWindowCreateRequest)
 async def create_maintenance_window(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, MaintenanceWindowCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -59,6 +61,7 @@ async def list_maintenance_windows(who: Caller = Depends(caller)) -> dict[str, A
 
 
 @router.put("/{maintenance_window_id}")
+@contract(body=MaintenanceWindowUpdateRequest)
 async def update_maintenance_window(
     maintenance_window_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

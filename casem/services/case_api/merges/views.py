@@ -21,6 +21,7 @@ from casem.app.merges import service
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
 from casem.services.case_api.merges.schemas import MergeCreateRequest
+from casem.services.case_api.openapi import contract
 from casem.topology.tenants import CASE_MANAGEMENT
 
 log = structlog.get_logger("case-api.merges")
@@ -68,6 +69,7 @@ def _caseworker(request: Request) -> Any:
 
 
 @router.post("/cases/{case_id}/merge", status_code=202, response_model=None)
+@contract(body=MergeCreateRequest)
 async def merge_cases(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any] | JSONResponse:
     body = await parse_body(request, MergeCreateRequest)
     refs = [d.id for d in body.data.relationships.duplicates.data]

@@ -39,6 +39,7 @@ from casem.services.case_api.notification_rules.schemas import (
     RuleCreateRequest,
     RuleUpdateRequest,
 )
+from casem.services.case_api.openapi import contract
 
 router = APIRouter(prefix="/api/v2/cases/projects/{project_id}/notification_rules", tags=["notification rules"])
 casem_router = APIRouter(prefix="/api/v2/casem", tags=["casem"])
@@ -63,6 +64,7 @@ def _attributes(model: Any) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=RuleCreateRequest)
 async def create_project_notification_rule(
     project_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -81,6 +83,7 @@ async def get_project_notification_rules(project_id: str, who: Caller = Depends(
 
 
 @router.put("/{notification_rule_id}", status_code=204)
+@contract(body=RuleUpdateRequest)
 async def update_project_notification_rule(
     project_id: str, notification_rule_id: str, request: Request, who: Caller = Depends(caller)
 ) -> Response:
@@ -162,6 +165,7 @@ def serialize_endpoint(values: Any, *, with_secret: bool = False) -> dict[str, A
 
 
 @casem_router.post("/notification_endpoints", status_code=201)
+@contract(body=EndpointCreateRequest)
 async def create_notification_endpoint(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, EndpointCreateRequest)).data.attributes
     async with who.uow(read_only=True) as uow:

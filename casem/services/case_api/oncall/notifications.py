@@ -16,6 +16,7 @@ from casem.domain.oncall import EMAIL, PHONE, NotificationChannel, OnCallNotific
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.oncall.common import on_call, on_call_tenant, parse_include
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
 
 router = APIRouter(tags=["on-call notifications"], dependencies=[Depends(on_call_tenant)])
@@ -93,6 +94,7 @@ def rule_resource(rule: OnCallNotificationRule) -> dict[str, Any]:
 
 
 @router.post("/api/v2/on-call/users/{user_id}/notification-channels", status_code=201)
+@contract(body=ChannelRequest)
 async def create_channel(user_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, ChannelRequest)).data
     attrs = data.attributes.model_dump() if data.attributes else {}
@@ -132,6 +134,7 @@ def _rule_document(rule: OnCallNotificationRule, channel: NotificationChannel, i
 
 
 @router.post("/api/v2/on-call/users/{user_id}/notification-rules", status_code=201)
+@contract(body=RuleCreateRequest)
 async def create_rule(user_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, RuleCreateRequest)).data
     attrs = data.attributes.model_dump(exclude_unset=True) if data.attributes else {}
@@ -166,6 +169,7 @@ async def get_rule(
 
 
 @router.put("/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}")
+@contract(body=RuleUpdateRequest)
 async def update_rule(
     user_id: str, rule_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

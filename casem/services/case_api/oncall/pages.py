@@ -22,6 +22,7 @@ from casem.domain.oncall import Page
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.oncall.common import on_call, on_call_tenant
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
 from casem.topology.tenants import ON_CALL
 
@@ -84,6 +85,7 @@ def page_resource(page: Page) -> dict[str, Any]:
 
 
 @router.post("/api/v2/on-call/pages")
+@contract(body=PageRequest)
 async def create_page(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, PageRequest)).data.attributes
     target = attrs.target or PageTarget()

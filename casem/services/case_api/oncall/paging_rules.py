@@ -16,6 +16,7 @@ from casem.domain.oncall import PagingRule
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
 from casem.services.case_api.oncall.common import on_call, on_call_tenant
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
 
 router = APIRouter(tags=["on-call paging rules"], dependencies=[Depends(on_call_tenant)])
@@ -45,6 +46,7 @@ def rule_document(rule: PagingRule) -> dict[str, Any]:
 
 
 @router.put("/api/v2/casem/projects/{project_id}/paging")
+@contract(body=PagingRuleRequest)
 async def put_paging_rule(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, PagingRuleRequest)).data.attributes
     async with on_call(who) as (uow, directory):

@@ -26,6 +26,7 @@ from casem.services.case_api.oncall.common import (
     user_reference,
 )
 from casem.services.case_api.oncall.schedules import schedule_data
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
 from casem.topology.tenants import ON_CALL
 
@@ -135,6 +136,7 @@ async def policy_document(
 
 
 @router.post("/api/v2/on-call/escalation-policies", status_code=201)
+@contract(body=PolicyCreateRequest)
 async def create_policy(request: Request, include: str | None = None, who: Caller = Depends(caller)) -> dict:
     wanted = parse_include(include, POLICY_INCLUDES)
     data = (await parse_body(request, PolicyCreateRequest)).data
@@ -156,6 +158,7 @@ async def get_policy(policy_id: str, include: str | None = None, who: Caller = D
 
 
 @router.put("/api/v2/on-call/escalation-policies/{policy_id}")
+@contract(body=PolicyUpdateRequest)
 async def update_policy(
     policy_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from casem.domain.oncall import RoutingRule, TeamRouting
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
 from casem.services.case_api.oncall.common import full_user, on_call, on_call_tenant, parse_include
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
 
 router = APIRouter(tags=["on-call routing"], dependencies=[Depends(on_call_tenant)])
@@ -65,6 +66,7 @@ async def get_routing_rules(team_id: str, include: str | None = None, who: Calle
 
 
 @router.put("/api/v2/on-call/teams/{team_id}/routing-rules")
+@contract(body=RoutingRequest)
 async def set_routing_rules(
     team_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

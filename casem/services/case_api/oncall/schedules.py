@@ -33,6 +33,7 @@ from casem.services.case_api.oncall.common import (
     team_reference,
     user_reference,
 )
+from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
 from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL
 
@@ -175,6 +176,7 @@ async def _document(who: Caller, schedule: Schedule, include: set[str]) -> dict[
 
 
 @router.post("/api/v2/on-call/schedules", status_code=201)
+@contract(body=ScheduleCreateRequest)
 async def create_schedule(request: Request, include: str | None = None, who: Caller = Depends(caller)) -> dict:
     wanted = parse_include(include, SCHEDULE_INCLUDES)
     data = (await parse_body(request, ScheduleCreateRequest)).data
@@ -234,6 +236,7 @@ async def get_schedule(schedule_id: str, include: str | None = None, who: Caller
 
 
 @router.put("/api/v2/on-call/schedules/{schedule_id}")
+@contract(body=ScheduleUpdateRequest)
 async def update_schedule(
     schedule_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -330,6 +333,7 @@ async def schedule_responders(
 
 
 @router.post("/api/v2/casem/on-call/schedules/{schedule_id}/overrides", status_code=201)
+@contract(body=OverrideRequest)
 async def add_override(schedule_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, OverrideRequest)).data
     async with on_call(who) as (uow, directory):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict, ToMany
 
 # -- project settings: the shapes of datadog_api_client's ProjectSettings and its parts ------------------------
 
@@ -98,3 +98,40 @@ class ProjectUpdate(Strict):
 
 class ProjectUpdateRequest(Strict):
     data: ProjectUpdate
+
+
+# -- answers (serialize_project in views.py) ---------------------------------------------------------------------
+
+
+class ProjectAnswerAttributes(Answer):
+    key: str
+    name: str
+    restricted: bool
+    enabled_custom_case_types: list[str]
+    settings: dict[str, Any] | None = None
+    columns_config: dict[str, Any] | None = None
+
+
+class ProjectAnswerRelationships(Answer):
+    member_team: ToMany
+    member_user: ToMany
+
+
+class ProjectResource(Answer):
+    id: str
+    type: Literal["project"]
+    attributes: ProjectAnswerAttributes
+    relationships: ProjectAnswerRelationships
+
+
+class ProjectWarnings(Answer):
+    warnings: list[Any]
+
+
+class ProjectResponse(Answer):
+    data: ProjectResource
+    meta: ProjectWarnings | None = Field(None, description="Settings stored but not acted on, when some are.")
+
+
+class ProjectsResponse(Answer):
+    data: list[ProjectResource]

@@ -11,7 +11,13 @@ from casem.domain.project_settings import unavailable_notices
 from casem.domain.projects import Project
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
-from casem.services.case_api.projects.schemas import ProjectCreateRequest, ProjectUpdateRequest
+from casem.services.case_api.openapi import contract
+from casem.services.case_api.projects.schemas import (
+    ProjectCreateRequest,
+    ProjectResponse,
+    ProjectsResponse,
+    ProjectUpdateRequest,
+)
 from casem.services.case_api.schemas import dump_set
 
 router = APIRouter(prefix="/api/v2/cases/projects", tags=["projects"])
@@ -37,6 +43,7 @@ def serialize_project(p: Project) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
+@contract(body=ProjectCreateRequest, returns=ProjectResponse)
 async def create_project(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, ProjectCreateRequest)
     attrs = body.data.attributes
@@ -55,6 +62,7 @@ async def create_project(request: Request, who: Caller = Depends(caller)) -> dic
 
 
 @router.get("")
+@contract(returns=ProjectsResponse)
 async def get_projects(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         projects = await service.list_projects(uow, who.org_id)
@@ -62,6 +70,7 @@ async def get_projects(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @router.get("/{project_id}")
+@contract(returns=ProjectResponse)
 async def get_project(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         project = await service.get_project(uow, who.org_id, project_id)
@@ -69,6 +78,7 @@ async def get_project(project_id: str, who: Caller = Depends(caller)) -> dict[st
 
 
 @router.patch("/{project_id}")
+@contract(body=ProjectUpdateRequest, returns=ProjectResponse)
 async def update_project(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, ProjectUpdateRequest)
     async with who.uow() as uow:

@@ -21,7 +21,8 @@ from casem.domain.identity import User
 from casem.domain.timeline import TimelineCell
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
-from casem.services.case_api.timeline.schemas import CommentRequest
+from casem.services.case_api.openapi import contract
+from casem.services.case_api.timeline.schemas import CommentRequest, TimelineResponse
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}", tags=["timeline"])
 
@@ -62,6 +63,7 @@ def _not_author(exc: service.NotAuthor) -> JSONResponse:
 
 
 @router.post("/comment")
+@contract(body=CommentRequest, returns=TimelineResponse)
 async def comment_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CommentRequest)
     async with who.uow() as uow:
@@ -72,6 +74,7 @@ async def comment_case(case_id: str, request: Request, who: Caller = Depends(cal
 
 
 @router.put("/comment/{cell_id}", response_model=None)
+@contract(body=CommentRequest, returns=TimelineResponse)
 async def update_case_comment(
     case_id: str, cell_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -100,6 +103,7 @@ async def delete_case_comment(case_id: str, cell_id: str, who: Caller = Depends(
 
 
 @router.get("/timelines")
+@contract(returns=TimelineResponse)
 async def list_case_timeline(
     case_id: str,
     page_size: Annotated[int, Query(alias="page[size]", ge=1, le=service.MAX_PAGE_SIZE)] = service.DEFAULT_PAGE_SIZE,

@@ -1,0 +1,139 @@
+"""The case-api OpenAPI document is complete: bodies, errors, and the same body models the routes parse with.
+
+The document is read as served (/api/openapi.json); the body models are checked against the views' code:
+each view's `parse_body(request, Model)` must parse with the model its `@contract(body=...)` documents.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from typing import Any
+
+import httpx
+import pytest
+
+from casem.services.case_api.openapi import api_routes, contract_of
+from tests.support.live_server import LiveServer
+
+BODY_METHODS = {"post", "put", "patch"}
+METHODS = BODY_METHODS | {"get", "delete"}
+
+# Operations that take a body-taking method but read no body, each with its reason.
+NO_BODY = {
+    ("post", "/api/v2/cases/projects/{project_id}/favorites"): "the path names the project; no body",
+    ("post", "/api/v2/cases/{case_id}/watchers/{user_uuid}"): "the path names the case and the watcher",
+    ("post", "/api/v2/casem/notifications/read"): "marks every notification of the caller read",
+    ("post", "/api/v2/casem/notifications/{notification_id}/read"): "the path names the notification",
+    ("post", "/api/v2/cases/projects/{project_id}/rules/{rule_id}/enable"): "the path names the rule",
+    ("post", "/api/v2/cases/projects/{project_id}/rules/{rule_id}/disable"): "the path names the rule",
+    ("post", "/api/v2/casem/on-call/schedules/{schedule_id}/calendar-feed"): "issues a feed URL; nothing to send",
+    ("post", "/api/v2/on-call/pages/{page_id}/acknowledge"): "Datadog's page actions take no body",
+    ("post", "/api/v2/on-call/pages/{page_id}/escalate"): "Datadog's page actions take no body",
+    ("post", "/api/v2/on-call/pages/{page_id}/resolve"): "Datadog's page actions take no body",
+}
+
+
+@pytest.fixture(scope="module")
+def document(server: LiveServer) -> dict[str, Any]:
+    return httpx.get(server.url + "/api/openapi.json").raise_for_status().json()
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_every_body_taking_operation_documents_its_body(document: dict[str, Any]) -> None:
+    found = operations(document)
+    missing = [
+        f"{m.upper()} {p}"
+        for m, p, op in found
+        if m in BODY_METHODS and "requestBody" not in op and (m, p) not in NO_BODY
+    ]
+    assert not missing, "operations without a requestBody:\n" + "\n".join(missing)
+    stale = [f"{m.upper()} {p}" for (m, p) in NO_BODY if "requestBody" in document["paths"].get(p, {}).get(m, {})]
+    assert not stale, "listed as taking no body, yet documented with one:\n" + "\n".join(stale)
+    assert sum(1 for m, _, _ in found if m in BODY_METHODS) > 70
+
+
+def test_every_operation_documents_its_errors(document: dict[str, Any]) -> None:
+    error_ref = "#/components/schemas/ErrorResponse"
+    problems = []
+    for method, path, operation in operations(document):
+        responses = operation["responses"]
+        errors = {status for status in responses if status.startswith("4")}
+        if not errors:
+            problems.append(f"{method.upper()} {path}: no 4xx response")
+        if "422" in responses:
+            problems.append(f"{method.upper()} {path}: documents a 422, which casem never answers")
+        for status in errors:
+            schema = responses[status].get("content", {}).get("application/json", {}).get("schema")
+            if schema != {"$ref": error_ref}:
+                problems.append(f"{method.upper()} {path}: {status} is not an ErrorResponse")
+        if "requestBody" in operation and not {"400", "413"} <= errors:
+            problems.append(f"{method.upper()} {path}: takes a body but documents no 400 and 413")
+    assert not problems, "\n".join(problems)
+    assert "ErrorResponse" in document["components"]["schemas"]
+
+
+def test_case_search_documents_its_query_parameters(document: dict[str, Any]) -> None:
+    names = {p["name"] for p in document["paths"]["/api/v2/cases"]["get"]["parameters"] if p["in"] == "query"}
+    assert {"page[size]", "page[number]", "sort[field]", "sort[asc]", "filter"} <= names
+
+
+def test_main_answers_are_typed(document: dict[str, Any]) -> None:
+    typed = {
+        ("get", "/api/v2/cases/{case_id}"): ("200", "CaseResponse"),
+        ("post", "/api/v2/cases"): ("201", "CaseResponse"),
+        ("get", "/api/v2/cases"): ("200", "CasesResponse"),
+        ("get", "/api/v2/cases/projects/{project_id}"): ("200", "ProjectResponse"),
+        ("get", "/api/v2/cases/{case_id}/timelines"): ("200", "TimelineResponse"),
+    }
+    for (method, path), (status, model) in typed.items():
+        schema = document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{model}"}, (method, path)
+        assert document["components"]["schemas"][model]["properties"]["data"]
+
+
+def _parsed_models(endpoint: Any) -> list[Any]:
+    """The models a view passes to parse_body, resolved in the view's module."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(endpoint)))
+    models = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "parse_body":
+            models.append(eval(compile(ast.Expression(node.args[1]), "<model>", "eval"), endpoint.__globals__))  # noqa: S307 - a name in the view's own module
+    return models
+
+
+def test_documented_bodies_are_the_models_the_views_parse(server: LiveServer) -> None:
+    """One source of truth: the documented body is the model parse_body validates with, on every route."""
+    mismatches = []
+    checked = 0
+    for route in api_routes(server.app.routes):
+        declared = contract_of(route).body
+        # A view may hand its request to a shared helper of its module (the application key updates do).
+        parsed = _parsed_models(route.endpoint) or [
+            model for helper in _called_helpers(route.endpoint) for model in _parsed_models(helper)
+        ]
+        if declared is None and not parsed:
+            continue
+        checked += 1
+        if declared is not None and declared.__module__.endswith("multipart") and not parsed:
+            continue  # the upload form is read by attachments/multipart.py's streaming parser, not parse_body
+        if parsed != [declared]:
+            mismatches.append(f"{sorted(route.methods)} {route.path_format}: documents {declared}, parses {parsed}")
+    assert not mismatches, "\n".join(mismatches)
+    assert checked > 70
+
+
+def _called_helpers(endpoint: Any) -> list[Any]:
+    """Module-level functions a view calls by name (a view may hand its request to a shared helper)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(endpoint)))
+    names = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return [endpoint.__globals__[name] for name in names if inspect.isfunction(endpoint.__globals__.get(name))]
