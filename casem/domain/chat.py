@@ -355,9 +355,12 @@ def came_from(data: dict[str, Any]) -> Conversation | None:
         return None
 
 
-def mirror_line(event_type: str, data: dict[str, Any], key: str, linked: Conversation) -> str | None:
+def mirror_line(
+    event_type: str, data: dict[str, Any], key: str, linked: Conversation, *, bold: str = "*"
+) -> str | None:
     """The line casem posts into a linked conversation for one case event, or None (not mirrored; or the event
-    came from that very conversation, which must not be echoed back)."""
+    came from that very conversation, which must not be echoed back). `bold` marks the case key: `*` in Slack's
+    mrkdwn, `**` in Teams' Markdown."""
     template = _MIRRORED.get(event_type)
     if template is None:
         return None
@@ -369,4 +372,31 @@ def mirror_line(event_type: str, data: dict[str, Any], key: str, linked: Convers
     if len(message) > 500:
         message = message[:500] + "…"
     body = template.format(new=change.get("new") or "none", message=message, summary=data.get("summary") or "")
-    return f"*{key}* {body}"
+    return f"{bold}{key}{bold} {body}"
+
+
+# -- cards casem posts into Teams ----------------------------------------------------------------------------
+
+# The Adaptive Card universal action verbs of casem's Teams buttons (the Teams bridge acts on them).
+TEAMS_VERBS = {"acknowledge": ACKNOWLEDGE, "assign_to_me": ASSIGN_TO_ME, "close": CLOSE}
+_TEAMS_BUTTONS = (("acknowledge", "Acknowledge"), ("assign_to_me", "Assign to me"), ("close", "Close"))
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def teams_case_activity(line: str, case_id: str, case_key: str, case_url: str) -> dict[str, Any]:
+    """A Bot Framework message activity carrying an Adaptive Card (1.4): the line, the case's buttons as universal
+    actions (Action.Execute, data `caseId`; no `refresh`, so the card is not re-rendered per viewer) and a link to
+    the case. `summary` is what clients that cannot show cards (and notifications) display."""
+    actions: list[dict[str, Any]] = [
+        {"type": "Action.Execute", "title": title, "verb": verb, "data": {"caseId": case_id}}
+        for verb, title in _TEAMS_BUTTONS
+    ]
+    actions.append({"type": "Action.OpenUrl", "title": f"Open {case_key}", "url": case_url})
+    card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.4",
+        "body": [{"type": "TextBlock", "text": line, "wrap": True}],
+        "actions": actions,
+    }
+    return {"type": "message", "summary": line, "attachments": [{"contentType": ADAPTIVE_CARD, "content": card}]}

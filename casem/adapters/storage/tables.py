@@ -736,6 +736,8 @@ chat_installations = sa.Table(
     sa.Column("installed_by_id", ID),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime),
+    # Teams: the Bot Connector service URL of the tenant's latest validated activity (where casem posts to it).
+    sa.Column("service_url", sa.String(2048)),
     sa.UniqueConstraint("platform", "workspace_id", name="uq_chat_installations_workspace"),
     sa.Index("ix_chat_installations_org", "org_id"),
 )

@@ -15,6 +15,8 @@ from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.domain.chat import validate_platform
 from casem.domain.errors import Conflict, InvalidInput, NotFound
 
+SERVICE_URL_MAX = 2048
+
 
 @dataclass(frozen=True)
 class Installation:
@@ -27,6 +29,7 @@ class Installation:
     bot_user_id: str | None
     sealed_token: str | None
     default_project_id: str | None
+    service_url: str | None = None  # Teams: the Bot Connector service URL casem posts to
 
     def bot_token(self, box: SecretBox) -> str:
         if not self.sealed_token:
@@ -45,6 +48,7 @@ def _installation(row: sa.Row) -> Installation:
         bot_user_id=row.bot_user_id,
         sealed_token=row.bot_token,
         default_project_id=row.default_project_id,
+        service_url=row.service_url,
     )
 
 
@@ -68,6 +72,25 @@ async def installation_for(
     if found is None or (org_id is not None and found.org_id != org_id):
         raise NotFound("chat workspace", workspace_id)
     return found
+
+
+async def remember_service_url(uow: UnitOfWork, platform: str, workspace_id: str, service_url: str) -> bool:
+    """Keep the workspace's Bot Connector service URL (Teams sends it with every activity; it changes rarely, e.g.
+    when a tenant moves region). Only a URL from a validated activity may be passed here: casem posts to it.
+    Nothing is written when it is unchanged or the workspace is not installed; True when it was written."""
+    if not service_url.startswith(("https://", "http://")) or len(service_url) > SERVICE_URL_MAX:
+        raise InvalidInput(f"serviceUrl must be an http(s) URL of at most {SERVICE_URL_MAX} characters", "/serviceUrl")
+    column = chat_installations.c.service_url
+    result = await uow.execute(
+        sa.update(chat_installations)
+        .where(
+            chat_installations.c.platform == platform,
+            chat_installations.c.workspace_id == workspace_id,
+            sa.or_(column.is_(None), column != service_url),
+        )
+        .values(service_url=service_url, updated_at=datetime.now(UTC))
+    )
+    return bool(result.rowcount)
 
 
 async def org_installations(uow: UnitOfWork, org_id: str, platform: str) -> list[Installation]:

@@ -7,10 +7,14 @@ its key endorsing the activity's channel, and its `serviceurl` claim equal to th
 failure is a 401 and nothing is recorded.
 
 Supported: the "Add to case" message action (invoke `composeExtension/submitAction`, command `addToCase`,
-the case key in the `caseKey` parameter), the notification buttons as Adaptive Card universal actions
-(invoke `adaptiveCard/action`, verbs `acknowledge`, `assign_to_me`, `close`, data `caseId`), and `link CODE`
-said to the bot. Invokes are answered in the HTTP response (Teams shows it), so they are applied inline; they
-still go through the inbox, so a redelivered activity (same id) is applied once.
+the case key in the `caseKey` parameter: the message becomes an excerpt and the case is linked to the message's
+thread, so casem's changes to the case are posted there), the buttons of the cards casem posts as Adaptive Card
+universal actions (invoke `adaptiveCard/action`, verbs `acknowledge`, `assign_to_me`, `close`, data `caseId`),
+and `link CODE` said to the bot. Invokes are answered in the HTTP response (Teams shows it), so they are applied
+inline; they still go through the inbox, so a redelivered activity (same id) is applied once.
+
+Each validated activity's `serviceUrl` is remembered for its tenant's installation: it is where the
+msteams-delivery flavor posts casem's cards (casem/adapters/chat/bot_connector.py).
 """
 
 from __future__ import annotations
@@ -31,18 +35,28 @@ from casem.app.auth import AuthenticationFailed
 from casem.app.chat import inbox, installations, service, users
 from casem.app.chat.access import ChatIdentity, acting_user, mapped_user
 from casem.app.context import AppContext
-from casem.domain.chat import ACKNOWLEDGE, ASSIGN_TO_ME, CLOSE, TEAMS, ChatAction, Conversation, chat_message
+from casem.domain.chat import (
+    ACKNOWLEDGE,
+    ASSIGN_TO_ME,
+    CLOSE,
+    TEAMS,
+    TEAMS_VERBS,
+    ChatAction,
+    Conversation,
+    chat_message,
+)
 from casem.domain.errors import DomainError, NotFound
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 
 log = structlog.get_logger("case-chat-interactions.teams")
 TEAMS_REQUESTS = Counter("casem_chat_teams_activities_total", "Teams activities", ["kind", "outcome"])
 
-VERBS = {"acknowledge": ACKNOWLEDGE, "assign_to_me": ASSIGN_TO_ME, "close": CLOSE}
+VERBS = TEAMS_VERBS
 DONE = {ACKNOWLEDGE: "acknowledged", ASSIGN_TO_ME: "assigned to you", CLOSE: "closed"}
 ADD_TO_CASE = "addToCase"
 CLOCK_SKEW_S = 300
 _TAG = re.compile(r"<[^>]+>")
+THREAD_MARK = ";messageid="
 
 
 class InvalidToken(Exception):  # noqa: N818 - reads as "raise InvalidToken(...)"
@@ -112,6 +126,10 @@ class TeamsBridge:
             new = await inbox.accept(
                 uow, delivery_id=delivery, platform=TEAMS, workspace_id=tenant, kind="teams.activity", payload=activity
             )
+            service_url = activity.get("serviceUrl")
+            if _usable_service_url(service_url):
+                # Validated above (the token's serviceurl claim): where casem's posts to this tenant go.
+                await installations.remember_service_url(uow, TEAMS, tenant, str(service_url))
             await uow.commit()
         answer = await self._apply(tenant, f"{TEAMS}:{tenant}:{delivery}"[:512], activity) if new else None
         TEAMS_REQUESTS.labels(str(kind), "applied" if new else "duplicate").inc()
@@ -178,7 +196,10 @@ class TeamsBridge:
             )
             case_key = str((value.get("data") or {}).get("caseKey") or "").strip()
             adder = await mapped_user(uow, inst, who)
-            outcome = await service.append_excerpt(uow, inst.org_id, adder, case_key, conversation, [message])
+            # The message's thread: its excerpt comes from there, and the case is linked to it (mirrored there).
+            source = Conversation(TEAMS, inst.workspace_id, conversation.channel_id, _thread_of(activity, payload))
+            outcome = await service.append_excerpt(uow, inst.org_id, adder, case_key, source, [message])
+            await service.link_case(uow, inst.org_id, adder, outcome.case.id, source)
             said = "Added to" if outcome.cell is not None else "Already on"
             return {"composeExtension": {"type": "message", "text": f"{said} {outcome.case.key}."}}
         if activity.get("type") == "message":
@@ -190,8 +211,27 @@ class TeamsBridge:
 
 def _conversation(tenant: str, activity: dict[str, Any]) -> Conversation:
     data = activity.get("channelData") or {}
-    channel = str((data.get("channel") or {}).get("id") or (activity.get("conversation") or {}).get("id") or "")
+    conversation_id = str((activity.get("conversation") or {}).get("id") or "").split(THREAD_MARK, 1)[0]
+    channel = str((data.get("channel") or {}).get("id") or conversation_id)
     return Conversation(TEAMS, tenant, channel or "unknown", str(activity.get("replyToId") or ""))
+
+
+def _usable_service_url(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and value.startswith(("https://", "http://"))
+        and len(value) <= installations.SERVICE_URL_MAX
+    )
+
+
+def _thread_of(activity: dict[str, Any], payload: dict[str, Any]) -> str:
+    """The id of the channel thread (its root message) a message was said in; "" outside channels (chats have
+    no threads). A reply names its root in replyToId; Teams also puts the root in the conversation id."""
+    conversation = activity.get("conversation") or {}
+    if conversation.get("conversationType") != "channel":
+        return ""
+    _, _, root = str(conversation.get("id") or "").partition(THREAD_MARK)
+    return str(payload.get("replyToId") or root or payload.get("id") or "")
 
 
 def _time(value: Any) -> datetime:

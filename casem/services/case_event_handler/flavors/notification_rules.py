@@ -107,11 +107,11 @@ class NotificationRules:
         case = await case_view(uow, event.case_id)
         if case is None:
             return  # deleted since: nobody is told about a case that no longer exists
-        for mirrored in await mirror_deliveries(uow, event, case.key):
+        url = case_url(services, case.key)
+        for mirrored in await mirror_deliveries(uow, event, case.key, url):
             uow.add(mirrored)
         sent_to: set[tuple[str, str]] = set()
         meta = {"id": event.id, "time": event.envelope.get("time"), "actor_id": event.actor_id}
-        url = case_url(services, case.key)
         for notice in await people_to_notify(uow, event, case.project_id, case.assignee_id):
             await self._tell(uow, event, case, url, meta, notice, sent_to)
         for rule in await project_rules(uow, event.org_id, case.project_id):
