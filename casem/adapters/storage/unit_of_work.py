@@ -7,7 +7,9 @@ transaction as the change itself: a change and its event commit together or not 
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -19,9 +21,17 @@ from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
-from casem.domain.timeline import change_cell
+from casem.domain.timeline import TimelineCell, change_cell
 
 T = TypeVar("T")
+
+
+@functools.cache
+def _row_shape(cls: type) -> tuple[sa.Table, list[tuple[str, str]]]:
+    """The table a mapped class is stored in, and (attribute, column) names of its columns."""
+    mapper = sa.inspect(cls)
+    columns = [(prop.key, prop.columns[0].key) for prop in mapper.column_attrs]
+    return mapper.local_table, columns  # type: ignore[return-value]
 
 
 class UnitOfWork:
@@ -80,6 +90,21 @@ class UnitOfWork:
     async def execute(self, statement: Any) -> sa.Result[Any]:
         return await self.session.execute(statement)
 
+    async def insert_new(self, objects: Sequence[Any]) -> None:
+        """Write new aggregates with one multi-row INSERT per table, bypassing the ORM's per-object flush
+        (batch creation). They stay detached from the session; their events are still collected at commit."""
+        if not objects:
+            return
+        by_class: dict[type, list[Any]] = {}
+        for obj in objects:
+            by_class.setdefault(type(obj), []).append(obj)
+            if isinstance(obj, EventRecorder):
+                self._seen[id(obj)] = obj
+        await self.session.flush()  # what the ORM holds goes first: the new rows may refer to it
+        for cls, group in by_class.items():
+            table, columns = _row_shape(cls)
+            await self.session.execute(sa.insert(table), [{c: getattr(o, a) for a, c in columns} for o in group])
+
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:
         touched = [
@@ -100,11 +125,11 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("read-only unit of work cannot commit")
         events = self._pending_events()
-        for ev in events:
-            cell = change_cell(ev, str(uuid.uuid4()))
-            if cell is not None:
-                self.session.add(cell)
+        cells = [cell for ev in events if (cell := change_cell(ev, str(uuid.uuid4()))) is not None]
         await self.session.flush()
+        if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
+            table, columns = _row_shape(TimelineCell)
+            await self.session.execute(sa.insert(table), [{c: getattr(o, a) for a, c in columns} for o in cells])
         if events:
             await self.session.execute(
                 sa.insert(domain_events),

@@ -81,6 +81,23 @@ def to_status(exc: Exception, *, conflict: grpc.StatusCode) -> grpc.Status:
     return status_with_details(grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged")
 
 
+def error_parts(exc: Exception, *, conflict: grpc.StatusCode) -> tuple[grpc.StatusCode, str, str]:
+    """(code, message, field pointer) of a domain error: one item's refusal inside a batch response."""
+    if isinstance(exc, InvalidInput):
+        return grpc.StatusCode.INVALID_ARGUMENT, exc.detail, request_pointer(exc.pointer)
+    if isinstance(exc, NotFound):
+        return grpc.StatusCode.NOT_FOUND, str(exc), ""
+    if isinstance(exc, Conflict):
+        return conflict, exc.detail, ""
+    if isinstance(exc, AuthenticationFailed | NotAuthor):
+        return grpc.StatusCode.PERMISSION_DENIED, str(exc), ""
+    if isinstance(exc, TenantUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, str(exc), ""
+    if isinstance(exc, DomainError):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ""
+    return grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged", ""
+
+
 def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> Callable[[Handler], Handler]:
     """Wrap a servicer method: domain and auth errors become a rich status; anything else INTERNAL (and logged).
 
