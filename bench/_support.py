@@ -80,8 +80,11 @@ class Service:
     def start(self, timeout: float = 120.0) -> Service:
         self.log = Path(tempfile.mkstemp(prefix=f"casem-bench-{self.name}-", suffix=".log")[1])
         with self.log.open("wb") as out:
+            # CASEM_BENCH_PROFILE_DIR=DIR: each service runs under cProfile, its stats saved to DIR/<name>.prof.
+            profile_dir = os.environ.get("CASEM_BENCH_PROFILE_DIR")
+            profile = ["-m", "cProfile", "-o", f"{profile_dir}/{self.name}.prof"] if profile_dir else []
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "casem.cli.main", "run", self.name, *self.args],
+                [sys.executable, *profile, "-m", "casem.cli.main", "run", self.name, *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -115,18 +115,23 @@ class Case(EventRecorder):
     @classmethod
     def open(cls, *, actor_id: str | None, **fields: Any) -> Case:
         case = cls(created_by_id=actor_id, **fields)
-        case.record(
+        case.record_opened()
+        return case
+
+    def record_opened(self) -> None:
+        """Record the `case.created` event of this new case (`open` does; so does batch creation, which
+        builds its cases without the per-attribute bookkeeping of the mapped constructor)."""
+        self.record(
             DomainEvent(
                 type="case.created",
-                org_id=case.org_id,
-                actor_id=actor_id,
-                subject_id=case.id,
-                case_id=case.id,
-                time=case.created_at,
-                data=case.snapshot(),
+                org_id=self.org_id,
+                actor_id=self.created_by_id,
+                subject_id=self.id,
+                case_id=self.id,
+                time=self.created_at,
+                data=self.snapshot(),
             )
         )
-        return case
 
     def snapshot(self) -> dict[str, Any]:
         return {

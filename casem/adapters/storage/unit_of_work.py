@@ -7,6 +7,7 @@ transaction as the change itself: a change and its event commit together or not 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import uuid
 from collections.abc import Sequence
@@ -18,12 +19,22 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.tables import domain_events, timeline_cells
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
-from casem.domain.timeline import TimelineCell, change_cell
+from casem.domain.timeline import change_cell_fields
 
 T = TypeVar("T")
+
+
+def _row(obj: Any, columns: list[tuple[str, str]]) -> dict[str, Any]:
+    values = obj.__dict__  # set attributes are plain entries of it: reading them skips the descriptors
+    return {column: values[attr] if attr in values else getattr(obj, attr) for attr, column in columns}
+
+
+@functools.cache
+def _defaults(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.init]
 
 
 @functools.cache
@@ -90,6 +101,19 @@ class UnitOfWork:
     async def execute(self, statement: Any) -> sa.Result[Any]:
         return await self.session.execute(statement)
 
+    @staticmethod
+    def build(cls: type[T], **fields: Any) -> T:
+        """A new (transient) domain object of a mapped dataclass, its omitted fields at their defaults, made
+        without the mapped constructor's per-attribute change tracking: for objects written by
+        `insert_new`, which needs none (batch creation builds thousands)."""
+        values = dict(fields)
+        for f in _defaults(cls):
+            if f.name not in values:
+                values[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        obj = sa.inspect(cls).class_manager.new_instance()
+        obj.__dict__.update(values)
+        return obj
+
     async def insert_new(self, objects: Sequence[Any]) -> None:
         """Write new aggregates with one multi-row INSERT per table, bypassing the ORM's per-object flush
         (batch creation). They stay detached from the session; their events are still collected at commit."""
@@ -103,7 +127,7 @@ class UnitOfWork:
         await self.session.flush()  # what the ORM holds goes first: the new rows may refer to it
         for cls, group in by_class.items():
             table, columns = _row_shape(cls)
-            await self.session.execute(sa.insert(table), [{c: getattr(o, a) for a, c in columns} for o in group])
+            await self.session.execute(sa.insert(table), [_row(o, columns) for o in group])
 
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:
@@ -125,11 +149,10 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("read-only unit of work cannot commit")
         events = self._pending_events()
-        cells = [cell for ev in events if (cell := change_cell(ev, str(uuid.uuid4()))) is not None]
+        cells = [cell for ev in events if (cell := change_cell_fields(ev, str(uuid.uuid4()))) is not None]
         await self.session.flush()
         if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
-            table, columns = _row_shape(TimelineCell)
-            await self.session.execute(sa.insert(table), [{c: getattr(o, a) for a, c in columns} for o in cells])
+            await self.session.execute(sa.insert(timeline_cells), cells)
         if events:
             await self.session.execute(
                 sa.insert(domain_events),

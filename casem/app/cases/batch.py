@@ -277,8 +277,9 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
         project = block[0][1]
         for number, (c, _, custom) in enumerate(block, start=firsts[project_id]):
             new = c.item.new
-            case = Case.open(
-                actor_id=c.item.actor_id,
+            case = uow.build(
+                Case,
+                created_by_id=c.item.actor_id,
                 id=new.case_id or str(uuid.uuid4()),
                 org_id=c.item.org_id,
                 project_id=project_id,
@@ -294,6 +295,7 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
                 custom_attributes=custom,
                 intake_key=new.intake_key,
             )
+            case.record_opened()
             if c.status is Status.CLOSED:
                 case.closed_at = case.created_at
             outcomes[c.index].case = case

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from casem.app.auth import AuthenticationFailed, Principal, authenticate
+from casem.app.cache import TtlCache
 from casem.app.cases import search, updates
 from casem.app.cases import service as cases
 from casem.app.cases.batch import BatchItem, create_cases_retrying
@@ -34,6 +35,8 @@ from casem.services.case_api.grpc import convert
 from casem.services.common.grpc_auth import invocation_metadata, key_pair
 from casem.services.common.grpc_errors import error_parts, rpc
 
+ACTING_CACHE_TTL_S = 5.0
+
 
 def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[int, int]:
     """(page size, page number) from a request; the token is the next page's number."""
@@ -55,6 +58,9 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
     def __init__(self, context: AppContext, internal_token: str | None = None) -> None:
         self.ctx = context
         self.internal_token = internal_token or configured_token()  # trusted internal callers (case-indexer)
+        # (org, user) pairs the service credential may act as, seen lately: a batch of a busy stream names the
+        # same few, and a user disabled keeps being acted as for at most ACTING_CACHE_TTL_S.
+        self._acting: TtlCache[tuple[str, str], bool] = TtlCache(ACTING_CACHE_TTL_S)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         metadata = invocation_metadata(context)
@@ -111,8 +117,13 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             raise AuthenticationFailed("IngestCases takes the service credential only")
         check_internal_token(self.internal_token, token)
         errors: dict[int, Exception] = {}
-        async with self.ctx.uow(read_only=True) as uow:
-            allowed = await users_to_act_as(uow, {(item.org_id, item.user_id) for item in request.items})
+        wanted = {(item.org_id, item.user_id) for item in request.items}
+        allowed = {pair for pair in wanted if self._acting.get(pair)}
+        if unknown := wanted - allowed:
+            async with self.ctx.uow(read_only=True) as uow:
+                for pair in await users_to_act_as(uow, unknown):
+                    self._acting.put(pair, True)
+                    allowed.add(pair)
         batch: list[BatchItem] = []
         positions: list[int] = []  # request index of each batch item
         for i, item in enumerate(request.items):
