@@ -32,6 +32,12 @@ def _row(obj: Any, columns: list[tuple[str, str]]) -> dict[str, Any]:
     return {column: values[attr] if attr in values else getattr(obj, attr) for attr, column in columns}
 
 
+def stored_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
+    """An envelope as the outbox keeps it: without "sequence", which the database assigns and the relay
+    puts in front of the stored text when it publishes (so it never has to parse the envelope)."""
+    return {name: value for name, value in envelope.items() if name != "sequence"}
+
+
 @functools.cache
 def _defaults(cls: type) -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(cls) if f.init]
@@ -165,7 +171,7 @@ class UnitOfWork:
                         "case_id": ev.case_id,
                         "actor_id": ev.actor_id,
                         "time": ev.time,
-                        "envelope": ev.envelope(self.db.tenant),
+                        "envelope": stored_envelope(ev.envelope(self.db.tenant)),
                     }
                     for ev in events
                 ],

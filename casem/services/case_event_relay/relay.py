@@ -1,14 +1,19 @@
 """The outbox relay: domain_events rows → the tenant's Kafka topic, at least once, in per-case order.
 
-One pass (`relay_once`) claims a batch of unpublished rows in sequence order, publishes them keyed
-by case id (so one case's events share a partition and keep their order), and stamps
-`published_at` only after the bus acknowledged every message. A failure rolls the claim back:
-nothing is marked, so nothing is lost; the rows go out again on the next pass.
+One pass claims a batch of unpublished rows in sequence order, publishes them keyed by case id (so one
+case's events share a partition and keep their order), and stamps `published_at` only after the bus
+acknowledged every message. A failure rolls the claim back: nothing is marked, so nothing is lost; the
+rows go out again on the next pass.
+
+The relay only forwards envelopes: it reads each one as the JSON text the outbox stored (cast to text by
+the database, never decoded here) and adds its sequence number in front (`published_envelope`).
 
 Several relay replicas may run against PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED,
-and a replica drops from its batch every case that still has an earlier unpublished row it did
-not claim (another replica holds it), so no replica can overtake another within one case.
-SQLite (the embedded default) has one writer at a time; its claim is the database write lock.
+and a pass drops from its batch every case that still has an earlier unpublished row it did not claim
+(another replica or an earlier pass of this one holds it), so no pass can overtake another within one
+case. That is also what lets one relay pipeline its passes on PostgreSQL: the next batch is claimed while
+the previous one is being published. SQLite (the embedded default) has one writer at a time; its claim
+is the database write lock, so there a pass runs alone.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
-from casem.adapters.bus import OutgoingMessage, Producer, PublishError
+from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
@@ -44,6 +53,7 @@ DELETED = Counter("casem_relay_retention_deleted_total", "Published rows deleted
 @dataclass(frozen=True)
 class RelaySettings:
     batch_size: int = 500
+    pipeline_depth: int = 2  # batches in flight at once on PostgreSQL (claim the next while one is published)
     idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
     backoff: RetryPolicy = RetryPolicy(
@@ -53,22 +63,52 @@ class RelaySettings:
     retention_every_s: float = 3600.0
 
 
+def published_envelope(stored: str, sequence: int) -> bytes:
+    """The envelope as published: the stored JSON text with its sequence number added in front.
+
+    The outbox stores envelopes without "sequence" (the database assigns it); rows written before that
+    carry `"sequence": null`, and an event's own data may use the word: those few are decoded instead."""
+    if '"sequence"' in stored or not stored.startswith("{") or stored[1:].lstrip().startswith("}"):
+        return json.dumps(with_sequence(json.loads(stored), sequence)).encode()
+    return f'{{"sequence":{sequence},{stored[1:]}'.encode()
+
+
 def message_for(row: sa.Row, topic: str) -> OutgoingMessage:
-    envelope = with_sequence(row.envelope, row.seq)
     # Keyed by case so its events stay ordered; events not about a case are keyed by their subject.
-    key = (row.case_id or envelope.get("subject") or row.id).encode()
+    key = (row.case_id or row.subject or row.id).encode()
     headers = (
         ("ce_specversion", b"1.0"),
         ("ce_type", row.type.encode()),
         ("ce_id", row.id.encode()),
         ("content-type", b"application/cloudevents+json"),
     )
-    return OutgoingMessage(topic=topic, key=key, value=json.dumps(envelope).encode(), headers=headers)
+    return OutgoingMessage(topic=topic, key=key, value=published_envelope(row.envelope, row.seq), headers=headers)
 
 
-async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> list[sa.Row]:
+# What a pass reads of each row: the envelope as text (the database serialises it; the relay never parses it)
+# and the subject, which keys the events that are not about a case.
+CLAIMED_COLUMNS = (
+    domain_events.c.seq,
+    domain_events.c.id,
+    domain_events.c.type,
+    domain_events.c.case_id,
+    sa.cast(domain_events.c.envelope, sa.Text).label("envelope"),
+    sa.case((domain_events.c.case_id.is_(None), domain_events.c.envelope["subject"].as_string()), else_=None).label(
+        "subject"
+    ),
+)
+
+
+def _seq_array(seqs: list[int]) -> sa.ColumnElement[Any]:
+    """Sequence numbers as one PostgreSQL array parameter, for `= ANY(...)`. A 500-value IN list would be 500
+    parameters rendered and parsed on every pass; the array's text form is one string, built at once."""
+    return sa.cast(sa.literal("{" + ",".join(map(str, seqs)) + "}"), postgresql.ARRAY(sa.BigInteger))
+
+
+async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple[list[sa.Row], int]:
+    """(the rows this pass may publish, how many unpublished rows it looked at)."""
     query = (
-        sa.select(domain_events)
+        sa.select(*CLAIMED_COLUMNS)
         .where(domain_events.c.published_at.is_(None))
         .order_by(domain_events.c.seq)
         .limit(batch_size)
@@ -77,45 +117,151 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> list[
         query = query.with_for_update(skip_locked=True)
     rows = list((await conn.execute(query)).all())
     if not rows or conn.dialect.name != "postgresql":
-        return rows
-    # Drop cases with an earlier unpublished row that this replica did not claim (another holds it).
+        return rows, len(rows)
+    # Drop cases with an earlier unpublished row this pass did not claim: another pass or replica holds it
+    # (SKIP LOCKED passed over it), and its events must go first. This pass took the first free rows, so
+    # the unpublished rows before its last one that are not its own are few: the ones others hold.
     claimed = {row.seq for row in rows}
     first_claimed: dict[str | None, int] = {}
     for row in rows:
         first_claimed.setdefault(row.case_id, row.seq)
-    case_ids = [c for c in first_claimed if c is not None]
-    if not case_ids:
-        return rows
-    earlier = await conn.execute(
-        sa.select(domain_events.c.case_id, sa.func.min(domain_events.c.seq))
-        .where(
-            domain_events.c.published_at.is_(None),
-            domain_events.c.case_id.in_(case_ids),
-            domain_events.c.seq < max(claimed),
-            domain_events.c.seq.not_in(claimed),
-        )
-        .group_by(domain_events.c.case_id)
+    if all(case_id is None for case_id in first_claimed):
+        return rows, len(rows)
+    before_last = sa.select(domain_events.c.seq, domain_events.c.case_id).where(
+        domain_events.c.published_at.is_(None), domain_events.c.seq < max(claimed)
     )
-    blocked = {case_id for case_id, seq in earlier if seq < first_claimed[case_id]}
-    return [row for row in rows if row.case_id not in blocked]
+    # In sequence order with a limit, the pending-rows index answers without touching published rows; when the
+    # limit is reached (many rows held elsewhere), read them all.
+    limit = 4 * len(rows)
+    before = (await conn.execute(before_last.order_by(domain_events.c.seq).limit(limit))).all()
+    if len(before) == limit:
+        before = (await conn.execute(before_last)).all()
+    blocked = {
+        case_id
+        for seq, case_id in before
+        if seq not in claimed and case_id in first_claimed and seq < first_claimed[case_id]
+    }
+    return [row for row in rows if row.case_id not in blocked], len(rows)
+
+
+@dataclass
+class _Claim:
+    """A claimed batch: its rows stay locked by the open transaction until they are marked or let go."""
+
+    conn: AsyncConnection
+    transaction: AsyncTransaction
+    rows: list[sa.Row]
+    started: float
+    seen: int  # unpublished rows the claim looked at: fewer than the batch size means the outbox is drained
+
+
+async def _open_claim(db: TenantDatabase, batch_size: int) -> _Claim:
+    """A claim of up to `batch_size` rows; when it has none (nothing to do, or every case it saw is held by
+    another pass), its transaction is already closed."""
+    started = time.perf_counter()
+    conn = await db.writer.connect()
+    try:
+        transaction = await conn.begin()
+        rows, seen = await _claim(conn, batch_size)
+    except BaseException:
+        await conn.close()
+        raise
+    if not rows:
+        await transaction.rollback()
+        await conn.close()
+    return _Claim(conn, transaction, rows, started, seen)
+
+
+async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool) -> None:
+    """Mark the rows published (after the bus acknowledged them) or let them go for a later pass."""
+    try:
+        if published:
+            seqs = [row.seq for row in claim.rows]
+            await claim.conn.execute(
+                sa.update(domain_events)
+                .where(
+                    domain_events.c.seq == sa.any_(_seq_array(seqs))
+                    if db.dialect == "postgresql"
+                    else domain_events.c.seq.in_(seqs)
+                )
+                .values(published_at=datetime.now(UTC))
+            )
+            await claim.transaction.commit()
+            PUBLISHED.labels(db.tenant).inc(len(claim.rows))
+            PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
+        else:
+            await claim.transaction.rollback()
+    finally:
+        await claim.conn.close()
 
 
 async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_size: int = 500) -> int:
     """One claim → publish → mark pass. Returns how many events were published."""
-    started = time.perf_counter()
-    async with db.writer.connect() as conn, conn.begin():
-        rows = await _claim(conn, batch_size)
-        if not rows:
-            return 0
-        await producer.publish_batch([message_for(row, topic) for row in rows])
-        await conn.execute(
-            sa.update(domain_events)
-            .where(domain_events.c.seq.in_([row.seq for row in rows]))
-            .values(published_at=datetime.now(UTC))
-        )
-    PUBLISHED.labels(db.tenant).inc(len(rows))
-    PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - started)
-    return len(rows)
+    claim = await _open_claim(db, batch_size)
+    if not claim.rows:
+        return 0
+    try:
+        await producer.publish_batch([message_for(row, topic) for row in claim.rows])
+    except BaseException:
+        await _close_claim(db, claim, published=False)
+        raise
+    await _close_claim(db, claim, published=True)
+    return len(claim.rows)
+
+
+async def relay_pipelined(
+    db: TenantDatabase,
+    producer: Producer,
+    topic: str,
+    batch_size: int = 500,
+    depth: int = 2,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Passes until the outbox is drained (or `stop` is set), up to `depth` of them at once: while one batch is
+    being published, the next is claimed (PostgreSQL; on SQLite `depth` is 1). Batches are marked in claim
+    order, each once its own publish is acknowledged; a failed publish lets its rows go and is raised once the
+    passes in flight are settled. Returns how many events were published."""
+    if db.dialect != "postgresql":
+        depth = 1
+    in_flight: deque[tuple[_Claim, asyncio.Task[list[Delivery]]]] = deque()
+    total = 0
+    more = True
+    failure: BaseException | None = None
+    try:
+        while more or in_flight:
+            if stop is not None and stop.is_set():
+                more = False
+            if more and failure is None and len(in_flight) < depth:
+                claim = await _open_claim(db, batch_size)
+                more = claim.seen == batch_size
+                if claim.rows:
+                    messages = [message_for(row, topic) for row in claim.rows]
+                    in_flight.append((claim, asyncio.create_task(producer.publish_batch(messages))))
+                    continue
+                if not in_flight:
+                    break  # nothing left, or all of it held by another replica: it publishes those first
+            if not in_flight:
+                continue
+            claim, publishing = in_flight.popleft()
+            try:
+                await publishing
+            except BaseException as error:  # settle the others first: what they published is marked
+                failure = failure or error
+                more = False
+                await _close_claim(db, claim, published=False)
+                continue
+            await _close_claim(db, claim, published=True)
+            total += len(claim.rows)
+    except BaseException:
+        for claim, publishing in in_flight:
+            publishing.cancel()
+            with contextlib.suppress(BaseException):
+                await publishing
+            await _close_claim(db, claim, published=False)
+        raise
+    if failure is not None:
+        raise failure
+    return total
 
 
 async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
@@ -170,7 +316,14 @@ class Relay:
 
     async def _relay_pass(self) -> int:
         try:
-            return await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
+            return await relay_pipelined(
+                self.db,
+                self.producer,
+                self.topic,
+                self.settings.batch_size,
+                self.settings.pipeline_depth,
+                self._stop,
+            )
         except PublishError:
             FAILURES.labels(self.db.tenant).inc()  # every failed pass, the one cut short by stop() included
             raise
@@ -182,7 +335,7 @@ class Relay:
         last_retention = 0.0
         while not self._stop.is_set():
             try:
-                published = await self._publish.call(self._relay_pass)
+                await self._publish.call(self._relay_pass)
             except PublishError:
                 if self._stop.is_set():
                     break  # stopped while backing off: the rows stay unpublished for the next run
@@ -190,9 +343,8 @@ class Relay:
             if time.monotonic() - last_retention > self.settings.retention_every_s:
                 last_retention = time.monotonic()
                 await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
-            if published < self.settings.batch_size:
-                await observe_backlog(self.db)
-                await self._sleep(self.settings.idle_poll_s)
+            await observe_backlog(self.db)  # drained: every pass runs until a batch comes back short
+            await self._sleep(self.settings.idle_poll_s)
 
 
 async def run_relays(relays: Sequence[Relay]) -> None:
