@@ -1,4 +1,4 @@
-"""Which operations of datadog-api-client's case management APIs casem serves, and which tests call.
+"""Which operations of datadog-api-client's case management and On-Call APIs casem serves, and which tests call.
 
 usage: .venv/bin/python scripts/api_coverage.py [--markdown]
 Reads the client's endpoint table (method + path per operation) and casem's routes; an operation is
@@ -14,11 +14,25 @@ from pathlib import Path
 from datadog_api_client.v2.api.case_management_api import CaseManagementApi
 from datadog_api_client.v2.api.case_management_attribute_api import CaseManagementAttributeApi
 from datadog_api_client.v2.api.case_management_type_api import CaseManagementTypeApi
+from datadog_api_client.v2.api.jira_integration_api import JiraIntegrationApi
+from datadog_api_client.v2.api.key_management_api import KeyManagementApi
+from datadog_api_client.v2.api.on_call_api import OnCallApi
+from datadog_api_client.v2.api.on_call_paging_api import OnCallPagingApi
+from datadog_api_client.v2.api.service_now_integration_api import ServiceNowIntegrationApi
 
 from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
 
-APIS = (CaseManagementApi, CaseManagementTypeApi, CaseManagementAttributeApi)
+APIS = (
+    CaseManagementApi,
+    CaseManagementTypeApi,
+    CaseManagementAttributeApi,
+    KeyManagementApi,
+    JiraIntegrationApi,
+    ServiceNowIntegrationApi,
+    OnCallApi,
+    OnCallPagingApi,
+)
 
 
 def operations(api_cls: type) -> list[tuple[str, str, str]]:

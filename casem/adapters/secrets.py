@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from casem.adapters.private_files import private_directory
 from casem.topology.tenants import data_dir
 
 PREFIX = "fernet:"
@@ -59,13 +60,12 @@ class SecretBox:
         return "SecretBox(<keys hidden>)"
 
 
-def _key_file(path: Path, create: bool) -> bytes | None:
+def _key_file(path: Path, create: bool, root: Path | None = None) -> bytes | None:
     if path.is_file():
         return path.read_bytes().strip()
     if not create:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    private_directory(path.parent, root=root)
     key = Fernet.generate_key()
     # O_EXCL: two processes starting together must not each write their own key.
     try:
@@ -87,6 +87,7 @@ def secret_box_from_env(env: Mapping[str, str] | None = None) -> SecretBox:
         if key is None:
             raise SecretError(f"{DIR_ENV} is set but {Path(env[DIR_ENV]) / KEY_FILE} does not exist")
         return SecretBox([key])
-    key = _key_file(data_dir(dict(env)) / "secrets" / KEY_FILE, create=True)
+    root = data_dir(dict(env))
+    key = _key_file(root / "secrets" / KEY_FILE, create=True, root=root)
     assert key is not None
     return SecretBox([key])

@@ -22,22 +22,28 @@ class AuthenticationFailed(Exception):
 
 
 async def authenticate(uow: UnitOfWork, api_key: str | None, app_key: str | None) -> Principal:
-    """Both keys must be valid, unrevoked and of the same org; the app key's user must be enabled."""
+    """Both keys must be valid, unrevoked, of the same org and each in its own header (an application
+    key sent as DD-API-KEY, or an API key as DD-APPLICATION-KEY, is refused); the app key's user must be
+    enabled."""
     if not api_key or not app_key:
         raise AuthenticationFailed("missing DD-API-KEY or DD-APPLICATION-KEY")
     rows = (
         await uow.execute(
-            sa.select(credentials.c.kind, credentials.c.org_id, credentials.c.user_id).where(
+            sa.select(credentials.c.kind, credentials.c.key_hash, credentials.c.org_id, credentials.c.user_id).where(
                 credentials.c.key_hash.in_([hash_key(api_key), hash_key(app_key)]),
                 credentials.c.revoked_at.is_(None),
             )
         )
     ).all()
-    by_kind = {row.kind: row for row in rows}
-    api, app = by_kind.get(API_KEY), by_kind.get(APP_KEY)
-    if api is None or app is None or api.org_id != app.org_id or app.user_id is None:
+    by_hash = {row.key_hash: row for row in rows}
+    api, app = by_hash.get(hash_key(api_key)), by_hash.get(hash_key(app_key))
+    if api is None or app is None or api.kind != API_KEY or app.kind != APP_KEY:
         raise AuthenticationFailed("invalid keys")
-    disabled = await uow.scalar(sa.select(users.c.disabled).where(users.c.id == app.user_id))
+    if api.org_id != app.org_id or app.user_id is None:
+        raise AuthenticationFailed("invalid keys")
+    disabled = await uow.scalar(
+        sa.select(users.c.disabled).where(users.c.id == app.user_id, users.c.org_id == app.org_id)
+    )
     if disabled is None or disabled:
         raise AuthenticationFailed("user disabled")
     return Principal(org_id=api.org_id, user_id=app.user_id)

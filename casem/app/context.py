@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 
 from casem.adapters.search import search_from_env
 from casem.adapters.search.port import SearchPort
+from casem.adapters.secrets import SecretBox, secret_box_from_env
 from casem.adapters.storage.database import TenantDatabase, open_tenant_database
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases.finder import CaseSearch, DatabaseCaseSearch, EngineCaseSearch
+from casem.app.outbound.service import OutboundSettings
 from casem.domain.errors import TenantUnavailable
 from casem.topology.config import current_datacenter, database_endpoints, tenant_deployed
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints
@@ -36,6 +38,16 @@ class AppContext:
     # The search engine serving case search, when case_search_backend() is "engine".
     search: SearchPort | None = None
     case_search: CaseSearch = field(default_factory=DatabaseCaseSearch)
+    # Where URLs saved by tenants may point (the operator's allow-list, parsed once when the context opens).
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    # Seals the secrets casem stores for tenants (webhook signing secrets); read on first use.
+    secrets: SecretBox | None = None
+
+    def secret_box(self) -> SecretBox:
+        """The key that seals and opens stored secrets (CASEM_SECRET_KEYS, the secrets dir, or a local key)."""
+        if self.secrets is None:
+            self.secrets = secret_box_from_env()
+        return self.secrets
 
     def use_search_engine(self, engine: SearchPort | None) -> None:
         """Find cases through `engine` (None: through the database)."""
@@ -44,7 +56,7 @@ class AppContext:
 
     @classmethod
     def open(cls, endpoints: dict[str, DatabaseEndpoints] | None = None, *, migrate: bool = True) -> AppContext:
-        ctx = cls()
+        ctx = cls(outbound=OutboundSettings.from_env())  # a bad CASEM_OUTBOUND_ALLOW stops the start here
         for t in TENANTS:
             if endpoints is None and not tenant_deployed(t.name):
                 continue  # e.g. no on-call tenant in us1.fed.dog: no database, no consumers
@@ -58,12 +70,15 @@ class AppContext:
             ctx.use_search_engine(search_from_env())
         return ctx
 
-    def uow(self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False) -> UnitOfWork:
-        """Identity and cases live in the case-management tenant; on-call data in its own."""
+    def uow(
+        self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False, session_key: str | None = None
+    ) -> UnitOfWork:
+        """Identity and cases live in the case-management tenant; on-call data in its own. `session_key` names
+        the caller: its reads after its own writes see them, even with a lagging replica."""
         db = self.databases.get(tenant)
         if db is None:
             raise TenantUnavailable(tenant, current_datacenter())
-        return UnitOfWork(db, read_only=read_only)
+        return UnitOfWork(db, read_only=read_only, session_key=session_key)
 
     async def close(self) -> None:
         for db in self.databases.values():

@@ -1,34 +1,39 @@
-"""`casem admin`: orgs, users and keys (keys are printed once and stored hashed)."""
+"""`casem admin`: orgs, users, keys, console passwords and the outbound allow-list (keys are printed once
+and stored hashed)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from casem.adapters.storage.tables import orgs, users
-from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.context import AppContext
-from casem.app.identity import service
-from casem.domain.errors import DomainError
+from casem.cli.output import Column, Format, LazyConsole, format_option, print_rows
 from casem.domain.identity import API_KEY, APP_KEY
 
+if TYPE_CHECKING:  # the database stack is imported when a command runs, so `--help` stays quick
+    from casem.adapters.storage.unit_of_work import UnitOfWork
+
+
 app = typer.Typer(
-    help="Administer orgs, users and API/application keys.\n\n"
+    help="Administer orgs, users, API/application keys, console passwords and the outbound allow-list.\n\n"
     "Example: casem admin create-org Acme; casem admin create-user ORG_ID jane@acme.test; "
-    "casem admin create-key ORG_ID --kind application --user USER_ID",
+    "casem admin create-key ORG_ID --kind application --user USER_ID; casem admin list-keys ORG_ID; "
+    "casem admin revoke-key ORG_ID KEY_ID",
     no_args_is_help=True,
 )
-console = Console()
 T = TypeVar("T")
 
 
+console = LazyConsole()
+
+
 def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    import asyncio
+
+    from casem.app.context import AppContext
+    from casem.domain.errors import DomainError
+
     async def main() -> T:
         ctx = AppContext.open()
         try:
@@ -46,9 +51,19 @@ def _with_uow(fn: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+async def _require_org(uow: UnitOfWork, org_id: str) -> None:
+    from casem.app.identity import service
+    from casem.domain.errors import DomainError
+
+    if not await service.org_exists(uow, org_id):
+        raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
+
+
 @app.command("create-org")
 def create_org(name: str) -> None:
     """Create an org and print its id."""
+
+    from casem.app.identity import service
 
     async def go(uow: UnitOfWork) -> str:
         return (await service.create_org(uow, name)).id
@@ -59,10 +74,10 @@ def create_org(name: str) -> None:
 @app.command("create-user")
 def create_user(org_id: str, email: str, name: str | None = typer.Option(None)) -> None:
     """Create a user in an org and print its id."""
+    from casem.app.identity import service
 
     async def go(uow: UnitOfWork) -> str:
-        if not await service.org_exists(uow, org_id):
-            raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
+        await _require_org(uow, org_id)
         return (await service.create_user(uow, org_id, email, name=name)).id
 
     console.print(_with_uow(go))
@@ -76,20 +91,41 @@ def create_key(
     name: str = typer.Option("cli", help="A label for the key."),
 ) -> None:
     """Issue a key and print the secret: it is shown only now, casem stores its hash."""
+    from casem.app.identity import keys
 
     async def go(uow: UnitOfWork) -> str:
-        if not await service.org_exists(uow, org_id):
-            raise DomainError(f"org {org_id} not found; list orgs with `casem admin list-orgs`")
-        return service.issue_key(uow, org_id, kind, name, user_id=user).secret
+        await _require_org(uow, org_id)
+        # The shared use case: the user must be an enabled user of this org (checked before anything is stored).
+        return (await keys.create_key(uow, org_id, kind, name, owner_id=user)).secret
 
     console.print(_with_uow(go))
 
 
-@app.command("list-orgs")
-def list_orgs() -> None:
-    """List orgs with their user counts."""
+@app.command("bootstrap-credentials")
+def bootstrap_credentials(org_id: str) -> None:
+    """Issue the key pair `casem up` prints for an org (e.g. one that came in by `casem import`) and save it
+    beside the data, where `casem up` finds it."""
+    from casem.app.identity import service
+    from casem.cli.runtime import BOOTSTRAP_FILE, save_bootstrap
+    from casem.topology.tenants import data_dir
 
-    async def go(uow: UnitOfWork) -> list[sa.Row]:
+    async def go(uow: UnitOfWork) -> service.BootstrapCredentials:
+        return await service.bootstrap_existing_org(uow, org_id)
+
+    creds = _with_uow(go)
+    path = data_dir() / BOOTSTRAP_FILE
+    save_bootstrap(path, creds)
+    console.print(f"DD-API-KEY {creds.api_key}\nDD-APPLICATION-KEY {creds.app_key}\nsaved in {path} (0600)")
+
+
+@app.command("list-orgs")
+def list_orgs(fmt: Format = format_option()) -> None:
+    """List orgs with their user counts."""
+    import sqlalchemy as sa
+
+    from casem.adapters.storage.tables import orgs, users
+
+    async def go(uow: UnitOfWork) -> list[Any]:
         stmt = (
             sa.select(orgs.c.id, orgs.c.name, sa.func.count(users.c.id))
             .select_from(orgs.outerjoin(users, users.c.org_id == orgs.c.id))
@@ -98,7 +134,192 @@ def list_orgs() -> None:
         )
         return list((await uow.execute(stmt)).all())
 
-    table = Table("org id", "name", "users")
-    for row in _with_uow(go):
-        table.add_row(row[0], row[1], str(row[2]))
-    console.print(table)
+    rows = [{"id": row[0], "name": row[1], "users": row[2]} for row in _with_uow(go)]
+    columns = [
+        Column("org id", "id", priority=9),
+        Column("name", "name", priority=8),
+        Column("users", "users", 1, "right"),
+    ]
+    print_rows(rows, columns, fmt, empty="no orgs yet: `casem up` creates the first one")
+
+
+@app.command("list-users")
+def list_users(org_id: str, fmt: Format = format_option()) -> None:
+    """List an org's users (id, email, name, status)."""
+    from casem.app.identity import service
+
+    async def go(uow: UnitOfWork) -> list[dict[str, object]]:
+        await _require_org(uow, org_id)
+        found: list[dict[str, object]] = []
+        number = 0
+        while True:  # every page: the admin wants the whole org
+            batch, _total, _filtered = await service.list_users(
+                uow, org_id, service.page_of(number, service.PAGE_SIZE_MAX), sort="email"
+            )
+            found += [
+                {"id": u.id, "email": u.email, "name": u.name or "", "status": "disabled" if u.disabled else "active"}
+                for u in batch
+            ]
+            if len(batch) < service.PAGE_SIZE_MAX:
+                return found
+            number += 1
+
+    columns = [
+        Column("user id", "id", priority=9),
+        Column("email", "email", priority=8),
+        Column("name", "name", priority=2),
+        Column("status", "status", priority=5),
+    ]
+    print_rows(_with_uow(go), columns, fmt, empty="no users in this org")
+
+
+@app.command("list-keys")
+def list_keys(
+    org_id: str,
+    kind: str | None = typer.Option(None, help=f"Only {API_KEY!r} or only {APP_KEY!r} keys; default both."),
+    user: str | None = typer.Option(None, help="Only the application keys of this user."),
+    fmt: Format = format_option(),
+) -> None:
+    """List an org's live keys: id, kind, name, last four characters, owner. Secrets are never shown."""
+    from casem.app.identity import keys
+
+    if kind not in (None, API_KEY, APP_KEY):
+        raise typer.BadParameter(f"--kind must be {API_KEY!r} or {APP_KEY!r}")
+    kinds = [kind] if kind else ([APP_KEY] if user else [API_KEY, APP_KEY])
+
+    async def go(uow: UnitOfWork) -> list[dict[str, object]]:
+        await _require_org(uow, org_id)
+        if user is not None:
+            await keys.owner_in_org(uow, org_id, user)
+        found = [c for k in kinds for c in (await keys.list_keys(uow, org_id, k, None, owner_id=user))[0]]
+        owners = {u.id: u.email for u in await keys.users_by_id(uow, org_id, {c.user_id for c in found} - {None})}
+        return [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "name": c.name,
+                "last4": c.last4,
+                "owner": c.user_id,
+                "owner_email": owners.get(c.user_id or ""),  # none: an API key belongs to the org
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in found
+        ]
+
+    # Ids are what `revoke-key` takes: they have the highest priority, so a narrow terminal drops others first.
+    columns = [
+        Column("key id", "id", priority=9),
+        Column("kind", "kind", priority=7),
+        Column("last4", "last4", priority=6),
+        Column("name", "name", priority=3),
+        Column("owner", "owner_email", priority=4),
+    ]
+    print_rows(_with_uow(go), columns, fmt, empty="no live keys in this org")
+
+
+@app.command("revoke-key")
+def revoke_key(org_id: str, key_id: str) -> None:
+    """Revoke a key of the org: from the next request on it authenticates nothing."""
+    from casem.app.identity import keys
+
+    async def go(uow: UnitOfWork) -> str:
+        await _require_org(uow, org_id)
+        revoked = await keys.revoke_key(uow, org_id, key_id, actor_id=None)
+        return f"revoked {revoked.kind} key {revoked.id} ({revoked.name}, ...{revoked.last4})"
+
+    console.print(_with_uow(go))
+
+
+@app.command("set-password")
+def set_password(
+    email: str,
+    org_id: str | None = typer.Option(None, "--org", help="The user's org, when the e-mail is in several."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters (asked for)."
+    ),
+) -> None:
+    """Set a user's web console password (creating their console account); their other sessions end."""
+    import sqlalchemy as sa
+
+    from casem.adapters.storage.tables import users
+    from casem.app.console.accounts import set_password as set_console_password
+    from casem.app.console.sessions import end_other_sessions
+    from casem.domain.errors import DomainError
+
+    async def go(uow: UnitOfWork) -> str:
+        conditions = [sa.func.lower(users.c.email) == email.lower()]
+        if org_id:
+            conditions.append(users.c.org_id == org_id)
+        found = (await uow.execute(sa.select(users.c.id, users.c.org_id).where(*conditions))).all()
+        if not found:
+            raise DomainError(f"no user with e-mail {email}; create one with `casem admin create-user`")
+        if len(found) > 1:
+            raise DomainError(f"{email} is a user in {len(found)} orgs: name one with --org")
+        account = await set_console_password(uow, found[0].org_id, found[0].id, password)
+        ended = await end_other_sessions(uow, account.id, keep=None)
+        return f"password set for {account.email}; {ended} session(s) ended"
+
+    console.print(_with_uow(go))
+
+
+# -- the per-org outbound allow-list (operators only: no tenant API changes it) ----------------------------
+
+
+@app.command("allow-outbound")
+def allow_outbound(
+    org_id: str,
+    network: str = typer.Argument(..., help="A CIDR network or an address: 10.20.0.0/16, 192.168.5.7, fd00:1::/64."),
+    note: str | None = typer.Option(None, help="Why this org may reach it (shown by list-outbound)."),
+) -> None:
+    """Let an org's webhooks and connectors reach an internal network (an on-premises receiver)."""
+    from casem.app.outbound import service as outbound
+
+    async def go(uow: UnitOfWork) -> str:
+        return await outbound.allow_network(uow, org_id, network, note)
+
+    console.print(f"allowed {_with_uow(go)} for org {org_id}")
+
+
+@app.command("disallow-outbound")
+def disallow_outbound(org_id: str, network: str) -> None:
+    """Remove a network from an org's outbound allow-list."""
+    from casem.app.outbound import service as outbound
+
+    async def go(uow: UnitOfWork) -> str:
+        return await outbound.disallow_network(uow, org_id, network)
+
+    console.print(f"removed {_with_uow(go)} from org {org_id}")
+
+
+@app.command("list-outbound")
+def list_outbound(
+    org_id: str | None = typer.Argument(None, help="One org; default: every org."), fmt: Format = format_option()
+) -> None:
+    """List the networks orgs may reach besides public addresses (and the operator's CASEM_OUTBOUND_ALLOW)."""
+    import os
+
+    from casem.adapters.http import ALLOW_ENV
+    from casem.app.outbound import service as outbound
+
+    async def go(uow: UnitOfWork) -> list[Any]:
+        return await outbound.list_allowed(uow, org_id)
+
+    rows = [
+        {
+            "org_id": row.org_id,
+            "network": row.network,
+            "note": row.note or "",
+            "added": row.created_at.isoformat(timespec="seconds"),
+        }
+        for row in _with_uow(go)
+    ]
+    columns = [
+        Column("org id", "org_id", priority=9),
+        Column("network", "network", priority=9),
+        Column("note", "note", priority=2),
+        Column("added", "added", priority=3),
+    ]
+    print_rows(rows, columns, fmt, empty="no org may reach internal networks")
+    if fmt != Format.json:
+        operator = os.environ.get(ALLOW_ENV, "")
+        console.print(f"operator-wide ({ALLOW_ENV}): {operator or '(none)'}")

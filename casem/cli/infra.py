@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from casem.topology.config import (
-    ConfigError,
-    EffectiveConfig,
-    redact_dsn,
-    resolve,
-)
-from casem.topology.datacenters import LOCAL, Catalog, CatalogError, UnknownDatacenterError, catalog, load_catalog
+from casem.cli.output import Column, Format, print_json, print_rows, print_table
+
+if TYPE_CHECKING:  # imported when a command runs, so `--help` does not load pydantic and the catalog
+    from casem.topology.config import EffectiveConfig
+    from casem.topology.datacenters import Catalog
 
 app = typer.Typer(
     help=(
@@ -51,7 +46,9 @@ config_app = typer.Typer(
 )
 
 
-def _console(stderr: bool = False) -> Console:
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
     # Made per call, so the terminal width (COLUMNS) is read when the command runs.
     return Console(stderr=stderr)
 
@@ -59,11 +56,6 @@ def _console(stderr: bool = False) -> Console:
 class ReportFormat(StrEnum):
     md = "md"
     html = "html"
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -76,27 +68,54 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command("datacenters")
 def datacenters_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the catalog as JSON.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table (fits the terminal) or json.")] = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json.")] = False,
 ) -> None:
-    """List the datacenters of the catalog.
+    """List the datacenters of the catalog: clusters, Kafka, Temporal, tenants, features.
 
-    Example: casem infra datacenters --json | jq '.[].name'
+    Example: casem infra datacenters --format json | jq '.[].name'
     """
+    from casem.topology.datacenters import LOCAL
+
     cat = _catalog()
-    if as_json:
-        print(json.dumps([dc.model_dump(mode="json") for dc in cat.datacenters], indent=2))
+    if as_json or fmt is Format.json:
+        print_json([dc.model_dump(mode="json") for dc in cat.datacenters])
         return
-    table = Table(title="Datacenter catalog", title_justify="left")
-    for header in ("Datacenter", "Env", "Kubernetes clusters", "Kafka", "Tenants", "Features"):
-        table.add_column(header)
+    rows = []
     for dc in cat.datacenters:
-        kafka = dc.kafka.producer_cluster + (f"\n{dc.kafka.broker_url}" if dc.kafka.broker_url else "")
-        features = ", ".join(k for k, v in dc.features.model_dump().items() if v) or "-"
-        table.add_row(
-            dc.name, dc.environment.value, "\n".join(dc.kubernetes_clusters), kafka, "\n".join(dc.tenants), features
+        kafka = [dc.kafka.producer_cluster]
+        if dc.kafka.consumer_cluster != dc.kafka.producer_cluster:
+            kafka.append(f"consumer {dc.kafka.consumer_cluster}")
+        if dc.kafka.broker_url:
+            kafka.append(dc.kafka.broker_url)
+        rows.append(
+            {
+                "name": dc.name,
+                "environment": dc.environment.value,
+                "kubernetes": list(dc.kubernetes_clusters),
+                "kafka": kafka,
+                "temporal": _temporal_lines(dc),
+                "tenants": list(dc.tenants),
+                "features": [k for k, v in dc.features.model_dump().items() if v] or ["-"],
+            }
         )
-    _console().print(table)
+    columns = [
+        Column("Datacenter", "name", priority=9),
+        Column("Env", "environment", priority=3),
+        Column("Kubernetes clusters", "kubernetes", priority=4),
+        Column("Kafka", "kafka", priority=6),
+        Column("Temporal", "temporal", priority=5),
+        Column("Tenants", "tenants", priority=7),
+        Column("Features", "features", priority=1),
+    ]
+    print_rows(rows, columns, Format.table, title="Datacenter catalog")
     _console().print(f"Plus the built-in [bold]{LOCAL}[/] datacenter (embedded backends) for development.")
+
+
+def _temporal_lines(dc: Any) -> list[str]:
+    if dc.temporal is None:
+        return ["not in the catalog"]
+    return [dc.temporal.address, f"namespace {dc.temporal.namespace}", f"task queue {dc.temporal.task_queue}"]
 
 
 @app.command("validate")
@@ -107,6 +126,8 @@ def validate_cmd(
 
     Example: casem infra validate casem/topology/datacenters.yaml
     """
+    from casem.topology.datacenters import CatalogError, load_catalog
+
     try:
         cat = load_catalog(path) if path else load_catalog()
     except CatalogError as exc:
@@ -136,6 +157,7 @@ def helm_values_cmd(
       casem infra helm-values --all --out build/helm-values
     """
     from casem.infra.helm_values import render, write_all
+    from casem.topology.datacenters import UnknownDatacenterError
 
     if all_ == bool(datacenter):
         raise _fail("pass either --datacenter NAME or --all --out DIR")
@@ -185,6 +207,8 @@ def report_cmd(
 
 
 def _catalog() -> Catalog:
+    from casem.topology.datacenters import CatalogError, catalog
+
     try:
         return catalog()
     except CatalogError as exc:
@@ -202,15 +226,15 @@ def show_cmd(
         str | None,
         typer.Option("--datacenter", "-d", help="Datacenter (default: CASEM_DATACENTER, else local)."),
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="text or json.")] = OutputFormat.text,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table (fits the terminal) or json.")] = Format.table,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print DSNs with their passwords.")] = False,
 ) -> None:
     """Print the configuration each service gets in a datacenter.
 
     Per tenant: master DSN (writes), replica DSN (lag-tolerant reads), search cluster, index alias and
-    endpoint, domain-events topic. Then Kafka clusters and bootstrap, feature flags, and the topics
-    and consumer groups of each service (flavor). Tenants not deployed there are listed as such;
-    their consumers do not start. Passwords are masked unless --show-secrets.
+    endpoint, domain-events topic. Then Kafka clusters and bootstrap, Temporal (address, namespace, task
+    queue), feature flags, and the topics and consumer groups of each service (flavor). Tenants not
+    deployed there are listed as such; their consumers do not start. Passwords are masked unless --show-secrets.
 
     Credentials: CASEM_TENANT_<T>_PG_USER/_PG_PASSWORD, else CASEM_PG_USER/CASEM_PG_PASSWORD, else
     files pg-user/pg-password (or <tenant>-pg-user/<tenant>-pg-password) in CASEM_SECRETS_DIR
@@ -224,6 +248,9 @@ def show_cmd(
 
       casem config show --format json | jq .tenants
     """
+    from casem.topology.config import ConfigError, redact_dsn, resolve
+    from casem.topology.datacenters import CatalogError, UnknownDatacenterError
+
     if flavor and not service:
         raise _fail("--flavor needs --service")
     try:
@@ -236,7 +263,7 @@ def show_cmd(
         for t in cfg.tenants.values():
             t.database.master_dsn = redact_dsn(t.database.master_dsn)
             t.database.replica_dsn = redact_dsn(t.database.replica_dsn)
-    if fmt is OutputFormat.json:
+    if fmt is Format.json:
         print(cfg.model_dump_json(indent=2))
         return
     _print_config(cfg)
@@ -249,21 +276,18 @@ def _print_config(cfg: EffectiveConfig) -> None:
         + (f"   config file: {cfg.config_file}" if cfg.config_file else ""),
         highlight=False,
     )
+    setting, value = Column("Setting", "setting", priority=2), Column("Value", "value", priority=9)
     for t in cfg.tenants.values():
         db = t.database
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(overflow="fold")
-        grid.add_row("master (writes)", db.master_dsn)
-        grid.add_row("replica (lag-tolerant reads)", db.replica_dsn)
-        grid.add_row(
-            "source", f"{db.source}; credentials {db.credentials}" + (f"; {db.placement}" if db.placement else "")
-        )
         url = t.search.url or ("embedded" if t.search.cluster is None else "resolved from the cluster name")
-        grid.add_row("search", f"cluster {t.search.cluster or 'embedded'}, alias {t.search.index_alias}, url {url}")
-        grid.add_row("domain events topic", t.domain_events_topic)
-        out.print(f"[bold]Tenant {t.name}[/]")
-        out.print(grid, highlight=False)
+        rows = [
+            ("master (writes)", db.master_dsn),
+            ("replica (lag-tolerant reads)", db.replica_dsn),
+            ("source", f"{db.source}; credentials {db.credentials}" + (f"; {db.placement}" if db.placement else "")),
+            ("search", f"cluster {t.search.cluster or 'embedded'}, alias {t.search.index_alias}, url {url}"),
+            ("domain events topic", t.domain_events_topic),
+        ]
+        print_table(out, [setting, value], [[[k], [v]] for k, v in rows], title=f"Tenant {t.name}")
     for name in cfg.not_deployed:
         out.print(
             f"[bold]Tenant {name}[/] [yellow]not deployed in this datacenter[/]: no consumers start, "
@@ -277,16 +301,27 @@ def _print_config(cfg: EffectiveConfig) -> None:
         bootstrap = m.bootstrap or "[yellow]not in the catalog: set CASEM_KAFKA_BOOTSTRAP[/]"
         clusters = f"producer {m.producer_cluster}, consumer {m.consumer_cluster}, " if m.producer_cluster else ""
         out.print(f"[bold]Kafka[/] {clusters}bootstrap {bootstrap}", highlight=False)
+    t = cfg.temporal
+    if t.address:
+        where = f"{t.address} (from {t.source})"
+    elif t.source == "embedded":
+        where = "a dev server `casem up` starts (CASEM_TEMPORAL_ADDRESS points elsewhere)"
+    else:
+        where = "[yellow]not in the catalog: set CASEM_TEMPORAL_ADDRESS (Helm: temporal.address)[/]"
+    out.print(f"[bold]Temporal[/] {where}, namespace {t.namespace}, task queue {t.task_queue}", highlight=False)
     out.print(
         "[bold]Features[/] " + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in cfg.features.items()),
         highlight=False,
     )
-    services = Table(title="Services", title_justify="left")
-    for header in ("Workload", "Produces", "Consumes (group)"):
-        services.add_column(header)
-    for s in cfg.services:
-        name = f"{s.service} --flavor {s.flavor}" if s.flavor else s.service
-        produces = "\n".join(b.topic for b in s.topics if b.role == "produce") or "-"
-        consumes = "\n".join(f"{b.topic} ({b.group})" for b in s.topics if b.role == "consume") or "-"
-        services.add_row(name, produces, consumes)
-    out.print(services)
+    columns = [
+        Column("Workload", "workload", priority=9),
+        Column("Produces", "produces", priority=5),
+        Column("Consumes (group)", "consumes", priority=7),
+    ]
+    cells = []
+    for svc in cfg.services:
+        name = f"{svc.service} --flavor {svc.flavor}" if svc.flavor else svc.service
+        produces = [b.topic for b in svc.topics if b.role == "produce"] or ["-"]
+        consumes = [f"{b.topic} ({b.group})" for b in svc.topics if b.role == "consume"] or ["-"]
+        cells.append([[name], produces, consumes])
+    print_table(out, columns, cells, title="Services")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from casem.adapters.search import search_from_env
-from casem.app.context import AppContext
-from casem.app.search.maintenance import VerifyReport, reindex_tenant, verify_tenant
+from casem.cli.output import LazyConsole
+
+if TYPE_CHECKING:  # the database and search stacks are imported when a command runs
+    from casem.app.context import AppContext
+    from casem.app.search.maintenance import VerifyReport
 
 app = typer.Typer(help="The case search index: rebuild it, check it against the database.", no_args_is_help=True)
-console = Console()
+console = LazyConsole()
 
 
 def _tenants(context: AppContext, tenant: list[str] | None) -> list[str]:
@@ -28,13 +27,20 @@ def _tenants(context: AppContext, tenant: list[str] | None) -> list[str]:
 @app.command()
 def reindex(tenant: list[str] = typer.Option(None, help="Tenant(s) to rebuild; default: all.")) -> None:
     """Build a new index from the database, then move the alias onto it (searches answer throughout)."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from casem.adapters.search import search_from_env
+    from casem.app.context import AppContext
+    from casem.app.search.maintenance import reindex_tenant
 
     async def main() -> None:
         context = AppContext.open(migrate=False)
         search = search_from_env()
         try:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console) as progress:
+            with Progress(*columns, console=console.real) as progress:
                 for name in _tenants(context, tenant):
                     task = progress.add_task(f"reindex {name}", total=None)
                     index, count = await reindex_tenant(
@@ -57,6 +63,8 @@ def _print_report(report: VerifyReport, show: int) -> None:
     console.print(f"{report.tenant}: database {report.database}, index {report.index}: {verdict}")
     if report.ok:
         return
+    from rich.table import Table
+
     table = Table("difference", "case id")
     for kind, ids in (
         ("missing from index", report.missing),
@@ -77,6 +85,11 @@ def verify(
     show: int = typer.Option(20, help="Differences listed per kind."),
 ) -> None:
     """Compare database and index (counts and per-case checksums); exit code 1 when they differ."""
+    import asyncio
+
+    from casem.adapters.search import search_from_env
+    from casem.app.context import AppContext
+    from casem.app.search.maintenance import verify_tenant
 
     async def main() -> bool:
         context = AppContext.open(migrate=False)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from casem.domain.cases import parse_enum
-from casem.domain.errors import InvalidInput
+from casem.domain.errors import Conflict, InvalidInput
 from casem.domain.events import DomainEvent, EventRecorder, utcnow
 
 ENTITY_ID_MAX = 255
@@ -60,6 +60,22 @@ class CaseLink(EventRecorder):
     relationship: str
     created_by_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    merge_id: str | None = None  # set on the link a merge made (duplicate DUPLICATES primary)
+
+    @classmethod
+    def merged(cls, *, id: str, org_id: str, duplicate_id: str, primary_id: str, merge_id: str) -> CaseLink:
+        """The link a merge leaves: the duplicate DUPLICATES the primary (the merge's `case.merged` says so on
+        the bus; this link records no event of its own)."""
+        return cls(
+            id=id,
+            org_id=org_id,
+            parent_entity_type=EntityType.CASE.value,
+            parent_entity_id=duplicate_id,
+            child_entity_type=EntityType.CASE.value,
+            child_entity_id=primary_id,
+            relationship=Relationship.DUPLICATES.value,
+            merge_id=merge_id,
+        )
 
     @property
     def case_ids(self) -> list[str]:
@@ -107,4 +123,6 @@ class CaseLink(EventRecorder):
         return mine == theirs
 
     def delete(self, actor_id: str | None) -> None:
+        if self.merge_id is not None:
+            raise Conflict(f"this link records merge {self.merge_id}: a merge is not undone by removing its link")
         self._event("deleted", actor_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -20,6 +22,8 @@ WORKFLOW_REQUESTED = "case.workflow_requested"
 DUPLICATE_SUGGESTED = "case.duplicate_suggested"
 MERGED = "case.merged"
 PURGED = "case.purged"
+# Why a status change happened, when a rule and not a person made it.
+AUTO_CLOSED = "auto_closed_inactive"
 
 TITLE_MAX = 255
 DESCRIPTION_MAX = 30_000  # Datadog rejects descriptions past this size.
@@ -110,17 +114,26 @@ class Case(EventRecorder):
     modified_at: datetime | None = None
     modified_by_id: str | None = None
     intake_key: str | None = None
+    # Datadog's `jira_issue` / `service_now_ticket` attributes: the link's status and result, as served
+    # (kept by casem/domain/integrations.py with the case's link to its remote issue).
+    jira_issue: dict[str, Any] | None = None
+    service_now_ticket: dict[str, Any] | None = None
 
     # -- creation -------------------------------------------------------------
     @classmethod
-    def open(cls, *, actor_id: str | None, **fields: Any) -> Case:
+    def open(cls, *, actor_id: str | None, history_imported: bool = False, **fields: Any) -> Case:
+        """A new case. `history_imported`: an import brings the case's timeline (its creation cell included),
+        so the creation records its event but no timeline cell."""
         case = cls(created_by_id=actor_id, **fields)
-        case.record_opened()
+        case.record_opened(history_imported=history_imported)
         return case
 
-    def record_opened(self) -> None:
+    def record_opened(self, *, history_imported: bool = False) -> None:
         """Record the `case.created` event of this new case (`open` does; so does batch creation, which
         builds its cases without the per-attribute bookkeeping of the mapped constructor)."""
+        data = self.snapshot()
+        if history_imported:
+            data["imported_history"] = True
         self.record(
             DomainEvent(
                 type="case.created",
@@ -129,7 +142,7 @@ class Case(EventRecorder):
                 subject_id=self.id,
                 case_id=self.id,
                 time=self.created_at,
-                data=self.snapshot(),
+                data=data,
             )
         )
 
@@ -159,8 +172,15 @@ class Case(EventRecorder):
         return self.archived_at is not None
 
     # -- changes --------------------------------------------------------------
-    def _change(self, event_type: str, actor_id: str | None, changes: dict[str, tuple[Any, Any]]) -> bool:
-        """Apply field changes; record one event carrying old and new values. No-op changes record nothing."""
+    def _change(
+        self,
+        event_type: str,
+        actor_id: str | None,
+        changes: dict[str, tuple[Any, Any]],
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Apply field changes; record one event carrying old and new values (and `extra`, e.g. why the change
+        happened). No-op changes record nothing."""
         effective = {name: (old, new) for name, (old, new) in changes.items() if old != new}
         if not effective:
             return False
@@ -169,6 +189,15 @@ class Case(EventRecorder):
             setattr(self, name, new)
         self.modified_at = now
         self.modified_by_id = actor_id
+        data: dict[str, Any] = {
+            "changes": {name: {"old": _jsonable(old), "new": _jsonable(new)} for name, (old, new) in effective.items()},
+            "key": self.key,
+            "project_id": self.project_id,
+        }
+        data.update(extra or {})
+        origin = self.__dict__.get("_origin")
+        if origin:
+            data["origin"] = origin
         self.record(
             DomainEvent(
                 type=event_type,
@@ -177,16 +206,20 @@ class Case(EventRecorder):
                 subject_id=self.id,
                 case_id=self.id,
                 time=now,
-                data={
-                    "changes": {
-                        name: {"old": _jsonable(old), "new": _jsonable(new)} for name, (old, new) in effective.items()
-                    },
-                    "key": self.key,
-                    "project_id": self.project_id,
-                },
+                data=data,
             )
         )
         return True
+
+    @contextmanager
+    def changes_from(self, origin: dict[str, Any]) -> Iterator[Case]:
+        """Changes made inside this block came from elsewhere (a Jira issue, a ServiceNow ticket): their events
+        carry `origin`, so the timeline says where they came from and no sync sends them back there."""
+        self.__dict__["_origin"] = origin
+        try:
+            yield self
+        finally:
+            self.__dict__.pop("_origin", None)
 
     def retitle(self, title: str, actor_id: str | None) -> bool:
         return self._change("case.title_changed", actor_id, {"title": (self.title, validate_title(title))})
@@ -203,6 +236,24 @@ class Case(EventRecorder):
         elif new != Status.CLOSED and self.closed_at is not None:
             changes["closed_at"] = (self.closed_at, None)
         return self._change("case.status_changed", actor_id, changes)
+
+    def close_for_inactivity(self, inactive_seconds: int, last_activity_at: datetime, limit_text: str) -> bool:
+        """The project's auto-close closed the case: nobody touched it for `inactive_seconds`. The status change
+        carries why, so its timeline cell says so; a closed case is left alone (idempotent)."""
+        if self.status == Status.CLOSED:
+            return False
+        return self._change(
+            "case.status_changed",
+            None,
+            {"status": (self.status, Status.CLOSED.value), "closed_at": (self.closed_at, utcnow())},
+            {
+                "reason": AUTO_CLOSED,
+                "message": f"closed automatically: no activity for {limit_text} (last activity "
+                f"{last_activity_at.isoformat()})",
+                "inactive_seconds": inactive_seconds,
+                "last_activity_at": last_activity_at.isoformat(),
+            },
+        )
 
     def prioritize(self, priority: str, actor_id: str | None) -> bool:
         new = parse_enum(Priority, priority, "/data/attributes/priority").value

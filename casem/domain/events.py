@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 _recorded = itertools.count()  # recording order across aggregates within one process
 
 SPEC_VERSION = "1.0"
+TRACE_ATTRIBUTES = ("traceparent", "tracestate")
 SOURCE = "casem/case-api"
 EVENT_VERSION = 1
 
@@ -44,8 +46,13 @@ class DomainEvent:
     def cloudevent_type(self) -> str:
         return f"com.casem.{self.type}.v{self.version}"
 
-    def envelope(self, tenant: str, sequence: int | None = None) -> dict[str, Any]:
-        """The CloudEvents structured-mode envelope, with casem's extension attributes."""
+    def envelope(
+        self, tenant: str, sequence: int | None = None, trace: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The CloudEvents structured-mode envelope, with casem's extension attributes, and the trace the
+        change was made in (`traceparent`/`tracestate`, CloudEvents' distributed tracing extension) when
+        there is one: plain strings, so the domain knows nothing of the tracing library."""
+        traced = {k: trace[k] for k in TRACE_ATTRIBUTES if trace and trace.get(k)}
         return {
             "specversion": SPEC_VERSION,
             "id": self.id,
@@ -59,6 +66,7 @@ class DomainEvent:
             "actorid": self.actor_id,
             "sequence": sequence,
             "tenant": tenant,
+            **traced,
             "data": self.data,
         }
 
@@ -85,3 +93,39 @@ class EventRecorder:
         events = list(self._events())
         self._events().clear()
         return events
+
+    def replace_from_import(self, changes: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """An import told to let its file win (`--on-conflict replace`): set the fields that differ and record
+        `<kind>.import_replaced` with their old and new values. Returns the effective changes (none: no event)."""
+        effective = {k: (getattr(self, k), v) for k, v in changes.items() if getattr(self, k) != v}
+        if not effective:
+            return {}
+        for name, (_old, new) in effective.items():
+            setattr(self, name, new)
+        kind = _IMPORT_KINDS.get(type(self).__name__, type(self).__name__.lower())
+        ident = str(getattr(self, "id", ""))
+        self.record(
+            DomainEvent(
+                type=f"{kind}.import_replaced",
+                org_id=str(getattr(self, "org_id", "")),
+                actor_id=None,
+                subject_id=ident,
+                subject_type=kind,
+                case_id=ident if kind == "case" else getattr(self, "case_id", None),
+                data={"changes": {k: {"old": _plain(o), "new": _plain(n)} for k, (o, n) in effective.items()}},
+            )
+        )
+        return effective
+
+
+_IMPORT_KINDS = {
+    "CaseType": "case_type",
+    "CustomAttributeConfig": "custom_attribute",
+    "TimelineCell": "timeline_cell",
+    "CaseView": "case_view",
+    "CaseLink": "case_link",
+}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -34,6 +34,25 @@ class User(EventRecorder):
     def record_created(self, actor_id: str | None) -> None:
         self.record(_created("user", self.id, self.org_id, actor_id, {"handle": self.handle}))
 
+    def disable(self, actor_id: str | None) -> bool:
+        """Datadog's DELETE /api/v2/users/{id}: the user stays (their history keeps its author) but can no longer
+        sign in or be paged. False when already disabled."""
+        if self.disabled:
+            return False
+        self.disabled = True
+        self.modified_at = utcnow()
+        self.record(
+            DomainEvent(
+                type="user.disabled",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.id,
+                subject_type="user",
+                data={"handle": self.handle},
+            )
+        )
+        return True
+
 
 @dataclass(eq=False)
 class Team(EventRecorder):
@@ -51,6 +70,36 @@ class Team(EventRecorder):
 
     def record_created(self, actor_id: str | None) -> None:
         self.record(_created("team", self.id, self.org_id, actor_id, {"handle": self.handle, "name": self.name}))
+
+    def _event(self, kind: str, actor_id: str | None, data: dict[str, Any]) -> None:
+        self.record(
+            DomainEvent(
+                type=f"team.{kind}",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.id,
+                subject_type="team",
+                data={"handle": self.handle, **data},
+            )
+        )
+
+    def update(self, actor_id: str | None, **changes: Any) -> bool:
+        effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        if not effective:
+            return False
+        old_handle = self.handle
+        for name, value in effective.items():
+            setattr(self, name, value)
+        self.modified_at = utcnow()
+        self._event("updated", actor_id, {"changes": effective, "old_handle": old_handle})
+        return True
+
+    def record_deleted(self, actor_id: str | None) -> None:
+        self._event("deleted", actor_id, {"name": self.name})
+
+    def record_member(self, kind: str, user_id: str, role: str | None, actor_id: str | None) -> None:
+        """A membership was added, changed or removed (`kind`): the caller writes the membership row."""
+        self._event(f"member_{kind}", actor_id, {"user_id": user_id, "role": role})
 
 
 def _created(kind: str, subject_id: str, org_id: str, actor_id: str | None, data: dict[str, Any]) -> DomainEvent:
@@ -76,6 +125,62 @@ class Credential(EventRecorder):
     last4: str = ""
     created_at: datetime = field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    # Added by the Key Management API: who made and last changed the key, and Datadog's API key settings.
+    modified_at: datetime | None = None
+    created_by: str | None = None
+    modified_by: str | None = None
+    category: str | None = None
+    remote_config_read_enabled: bool = False
+
+    @property
+    def resource(self) -> str:
+        return "api_key" if self.kind == API_KEY else "application_key"
+
+    def record_created(self, actor_id: str | None) -> None:
+        self.created_by = actor_id
+        self._record("created", actor_id, {})
+
+    def update(self, actor_id: str | None, **changes: Any) -> None:
+        """Rename or re-set the key's settings; records which fields changed (never the secret or its hash)."""
+        changed = {name: value for name, value in changes.items() if getattr(self, name) != value}
+        for name, value in changed.items():
+            setattr(self, name, value)
+        self.modified_at, self.modified_by = utcnow(), actor_id
+        self._record("updated", actor_id, {"changed": sorted(changed)})
+
+    def revoke(self, actor_id: str | None) -> None:
+        """From now on the key authenticates nothing; the row stays for the audit trail."""
+        self.revoked_at = self.modified_at = utcnow()
+        self.modified_by = actor_id
+        self._record("revoked", actor_id, {})
+
+    def _record(self, what: str, actor_id: str | None, data: dict[str, Any]) -> None:
+        data = {"name": self.name, "last4": self.last4, "owner_id": self.user_id, **data}
+        self.record(
+            DomainEvent(
+                type=f"{self.resource}.{what}",
+                org_id=self.org_id,
+                actor_id=actor_id,
+                subject_id=self.id,
+                subject_type=self.resource,
+                data=data,
+            )
+        )
+
+    def rotate(self, key_hash: str, last4: str) -> None:
+        """A new secret for the key (an import's --reissue-keys): the old one stops working at commit. The event
+        names the key, never its hash."""
+        self.key_hash, self.last4 = key_hash, last4
+        self.record(
+            DomainEvent(
+                type="credential.rotated",
+                org_id=self.org_id,
+                actor_id=None,
+                subject_id=self.id,
+                subject_type="credential",
+                data={"name": self.name, "kind": self.kind, "last4": last4},
+            )
+        )
 
 
 def hash_key(secret: str) -> str:

@@ -42,6 +42,11 @@ EVENT_CORRELATION_SIGNAL_CORRELATED = "EVENT_CORRELATION_SIGNAL_CORRELATED"
 PRIORITY_CHANGED = "PRIORITY_CHANGED"
 CASE_ASSIGNED = "CASE_ASSIGNED"
 COMMENT_ADDED = "COMMENT_ADDED"
+# casem extensions: the system's notices (a `notification.requested` with this reason) sent to a rule's recipients.
+DUE_DATE_REMINDER = "DUE_DATE_REMINDER"
+SLA_BREACHED = "SLA_BREACHED"
+NOTICE_REASONS = {DUE_DATE_REMINDER: "due_date_reminder", SLA_BREACHED: "sla_breached"}
+NOTICE_EVENT = "notification.requested"
 
 TRIGGER_TYPES = frozenset(
     {
@@ -52,6 +57,8 @@ TRIGGER_TYPES = frozenset(
         PRIORITY_CHANGED,
         CASE_ASSIGNED,
         COMMENT_ADDED,
+        DUE_DATE_REMINDER,
+        SLA_BREACHED,
     }
 )
 TRIGGER_DATA_KEYS = frozenset(
@@ -220,6 +227,8 @@ def trigger_matches(trigger: Mapping[str, Any], event_type: str, data: Mapping[s
         return event_type == "case.assigned"
     if kind == COMMENT_ADDED:
         return event_type == "case.comment_added"
+    if kind in NOTICE_REASONS:
+        return event_type == NOTICE_EVENT and data.get("reason") == NOTICE_REASONS[kind]
     if kind == STATUS_TRANSITIONED:
         if event_type != "case.status_changed":
             return False
@@ -346,6 +355,8 @@ _MAIN_FIELD = {
 
 def summarize(event_type: str, data: Mapping[str, Any], key: str, title: str) -> str:
     """One line about a case event, for inbox entries and message subjects."""
+    if event_type == NOTICE_EVENT and data.get("summary"):
+        return str(data["summary"])  # a reminder or SLA notice says it all
     change = (data.get("changes") or {}).get(_MAIN_FIELD.get(event_type, ""), {})
     template = _SUBJECTS.get(event_type, "{key} changed ({event})")
     return template.format(

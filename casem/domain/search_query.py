@@ -17,6 +17,12 @@ colons and dashes (``url:http://x``, ``key:PROJ-1``). A backslash outside quotes
 character literal (``\\-note``, ``a\\:b`` as a word). An empty (or all-blank) query matches every
 case.
 
+Limits, checked here before any backend builds a query from the AST: at most ``MAX_QUERY_LENGTH``
+characters, ``MAX_QUERY_TERMS`` terms (words, phrases and field values) and ``MAX_QUERY_DEPTH``
+levels of parentheses and negations. Deeper or longer queries would only serve to exhaust the SQL
+compiler, SQLite's expression depth or the engine's clause limit. Error messages quote at most a
+short excerpt of the query.
+
 Values of ``status`` and ``priority`` are normalised here so every backend compares the same
 canonical strings (``in progress``, ``in-progress`` and ``In_Progress`` are ``IN_PROGRESS``).
 Other comparisons are case-insensitive too; that is each backend's job, the AST keeps the text.
@@ -26,6 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+MAX_QUERY_LENGTH = 4096
+MAX_QUERY_TERMS = 100
+MAX_QUERY_DEPTH = 16
+_EXCERPT = 40
 
 # Field names with a meaning of their own; any other `name:` is an attribute key.
 KNOWN_FIELDS = frozenset({"status", "priority", "project", "assignee", "type", "key", "archived"})
@@ -38,9 +49,22 @@ class QuerySyntaxError(ValueError):
         self.query = query
         self.position = position
         self.expected = expected
-        self.found = found
-        found_text = "end of query" if found is None else repr(found)
+        self.found = found if found is None or len(found) <= _EXCERPT else found[: _EXCERPT - 1] + "…"
+        found_text = "end of query" if self.found is None else repr(self.found)
         super().__init__(f"query syntax error at position {position}: expected {expected}, found {found_text}")
+
+
+class QueryTooComplex(QuerySyntaxError):
+    """A query over one of the limits (length, terms, depth); the message says which and the limit.
+
+    A QuerySyntaxError, so every caller that turns a malformed query into a 400 does the same here."""
+
+    def __init__(self, message: str, position: int = 0) -> None:
+        ValueError.__init__(self, message)
+        self.query = ""  # not kept: it may be the very input that is too large
+        self.position = position
+        self.expected = message
+        self.found = None
 
 
 # --- AST --------------------------------------------------------------------------------------
@@ -216,9 +240,24 @@ class _Parser:
     """Recursive descent over the tokens; `field` is set inside a `name:( ... )` value group."""
 
     def __init__(self, query: str) -> None:
+        if len(query) > MAX_QUERY_LENGTH:
+            raise QueryTooComplex(f"the query is {len(query)} characters long; the limit is {MAX_QUERY_LENGTH}")
         self.query = query
         self.tokens = _tokenize(query)
+        terms = sum(1 for t in self.tokens if t.kind in (_Kind.WORD, _Kind.PHRASE))
+        if terms > MAX_QUERY_TERMS:
+            raise QueryTooComplex(f"the query has {terms} terms; the limit is {MAX_QUERY_TERMS}")
         self.i = 0
+        self.depth = 0
+
+    def nest(self, position: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_QUERY_DEPTH:
+            raise QueryTooComplex(
+                f"the query nests parentheses and negations deeper than {MAX_QUERY_DEPTH} levels "
+                f"(at position {position})",
+                position,
+            )
 
     def peek(self) -> _Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -259,7 +298,10 @@ class _Parser:
         tok = self.peek()
         if tok is not None and tok.kind in (_Kind.NOT, _Kind.MINUS):
             self.i += 1
-            return Not(self.parse_unary(field))
+            self.nest(tok.pos)
+            node = Not(self.parse_unary(field))
+            self.depth -= 1
+            return node
         return self.parse_primary(field)
 
     def parse_primary(self, field: str | None) -> Node:
@@ -269,10 +311,12 @@ class _Parser:
             raise self.fail(what)
         if tok.kind is _Kind.LPAREN:
             self.i += 1
+            self.nest(tok.pos)
             node = self.parse_or(field)
             if (close := self.peek()) is None or close.kind is not _Kind.RPAREN:
                 raise self.fail(f"')' to close the '(' at position {tok.pos}")
             self.i += 1
+            self.depth -= 1
             return node
         if tok.kind in (_Kind.WORD, _Kind.PHRASE):
             self.i += 1
@@ -312,7 +356,8 @@ def _flatten(kind: type[And] | type[Or], children: list[Node]) -> Node:
 
 
 def parse_query(query: str) -> Node:
-    """Parse a case search query; raises QuerySyntaxError saying where and what was expected."""
+    """Parse a case search query; raises QuerySyntaxError saying where and what was expected, or
+    QueryTooComplex when it is over a limit."""
     return _Parser(query).parse()
 
 

@@ -46,7 +46,30 @@ CHANGE_CELL_TYPES: dict[str, str] = {
     "case.merged": "CASE_MERGE",
     # A case now mirrors a chat channel or thread (casem/domain/chat.py).
     "case.chat_linked": "CHAT_LINK",
+    # Jira and ServiceNow (casem/domain/integrations.py): each link step and each change casem sent out.
+    "case.integration_linked": "INTEGRATION_LINK",
+    "case.integration_link_failed": "INTEGRATION_LINK",
+    "case.integration_unlinked": "INTEGRATION_LINK",
+    "case.integration_synced": "INTEGRATION_SYNC",
+    "case.integration_sync_failed": "INTEGRATION_SYNC",
+    "case.incident_linked": "INCIDENT_LINK",
+    # A case the paging flavor paged for, and what became of its page (casem/domain/oncall.py).
+    "case.page_triggered": "PAGE",
+    "case.page_acknowledged": "PAGE_ACKNOWLEDGEMENT",
+    "case.page_resolved": "PAGE_RESOLUTION",
+    # A page's own timeline (its case in the on-call tenant): who was targeted and notified, through what,
+    # when, and who acknowledged.
+    "page.triggered": "PAGE_TRIGGERED",
+    "page.step_reached": "PAGE_ESCALATION_STEP",
+    "page.notified": "PAGE_NOTIFICATION",
+    "page.acknowledged": "PAGE_ACKNOWLEDGEMENT",
+    "page.escalated": "PAGE_ESCALATION",
+    "page.resolved": "PAGE_RESOLUTION",
+    # An import whose file won over what was stored (`casem import --on-conflict replace`).
+    "case.import_replaced": "IMPORT_CHANGE",
 }
+# A case created by an import that brings the case's own timeline: its creation writes no cell of its own.
+IMPORTED_HISTORY = "imported_history"
 
 
 def validate_comment(message: Any, pointer: str = "/data/attributes/comment") -> str:
@@ -99,16 +122,46 @@ class TimelineCell(EventRecorder):
         cell._event("added", author_id, {"message": cell.content["message"]})
         return cell
 
-    def edit(self, message: str, actor_id: str | None) -> None:
+    @classmethod
+    def remote_comment(
+        cls,
+        *,
+        id: str,
+        org_id: str,
+        case_id: str,
+        message: str,
+        author_id: str | None,
+        origin: dict[str, Any],
+        created_at: datetime | None = None,
+    ) -> TimelineCell:
+        """A comment written on a linked Jira issue or ServiceNow ticket: its author is the casem user with the
+        remote author's e-mail (None when there is none), and `origin` names the remote author and comment."""
+        cell = cls(
+            id=id,
+            org_id=org_id,
+            case_id=case_id,
+            type=COMMENT,
+            content={"message": validate_comment(message), "origin": origin},
+            author_id=author_id,
+            created_at=created_at or utcnow(),
+        )
+        cell._event("added", author_id, {"message": message, "origin": origin})
+        return cell
+
+    @property
+    def origin(self) -> dict[str, Any] | None:
+        return self.content.get("origin")
+
+    def edit(self, message: str, actor_id: str | None, origin: dict[str, Any] | None = None) -> None:
         new = validate_comment(message)
         old = self.content.get("message")
-        self.content = {"message": new}
+        self.content = {"message": new, **({"origin": self.origin} if self.origin else {})}
         self.modified_at = utcnow()
-        self._event("updated", actor_id, {"old": old, "message": new})
+        self._event("updated", actor_id, {"old": old, "message": new, **({"origin": origin} if origin else {})})
 
-    def delete(self, actor_id: str | None) -> None:
+    def delete(self, actor_id: str | None, origin: dict[str, Any] | None = None) -> None:
         self.deleted_at = utcnow()
-        self._event("deleted", actor_id, {})
+        self._event("deleted", actor_id, {"origin": origin} if origin else {})
 
 
 def change_cell(event: DomainEvent, cell_id: str) -> TimelineCell | None:
@@ -120,7 +173,7 @@ def change_cell(event: DomainEvent, cell_id: str) -> TimelineCell | None:
 def change_cell_fields(event: DomainEvent, cell_id: str) -> dict[str, Any] | None:
     """The fields of `change_cell(event, cell_id)` (every field, defaults included), or None."""
     cell_type = CHANGE_CELL_TYPES.get(event.type)
-    if cell_type is None or event.case_id is None:
+    if cell_type is None or event.case_id is None or event.data.get(IMPORTED_HISTORY):
         return None
     return {
         "id": cell_id,

@@ -1,8 +1,9 @@
 """Helm values for deploy/helm/case-management, one file per datacenter, from the catalog.
 
 The chart is the same for every datacenter; these values are all that differs: the datacenter's
-identity, its Kafka clusters, the tenants it runs and their database endpoints, feature switches
-and the workloads (one per flavorless service, one per flavor) with the topics each one uses.
+identity, its Kafka clusters, its Temporal, the tenants it runs and their database endpoints, feature switches
+and the workloads (one per flavorless service, one per flavor) with the topics each one uses: those
+this build runs (the others are listed under notBuiltYet).
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 import yaml
 
 from casem.topology import services as service_registry
-from casem.topology.config import default_database_name, topic_bindings, workloads
+from casem.topology.config import (
+    DEFAULT_TASK_QUEUE,
+    DEFAULT_TEMPORAL_NAMESPACE,
+    default_database_name,
+    topic_bindings,
+    workloads,
+)
 from casem.topology.datacenters import Datacenter, catalog
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "case-management"
@@ -62,6 +69,8 @@ def helm_values(dc: Datacenter | str) -> dict[str, Any]:
     }
     if dc.kafka.broker_url:
         config["kafka"] = {"bootstrap": dc.kafka.broker_url}
+    if dc.temporal is not None:
+        config["temporal"] = dc.temporal.model_dump()
     return {
         "datacenter": {
             "name": dc.name,
@@ -81,9 +90,18 @@ def helm_values(dc: Datacenter | str) -> dict[str, Any]:
             }
             for t in dc.tenants
         ],
+        # Empty address: the catalog does not know this datacenter's Temporal; set it at install time
+        # (--set temporal.address=host:port) or the caseworker and the workflow starters have none.
+        "temporal": {
+            "address": dc.temporal.address if dc.temporal else "",
+            "namespace": dc.temporal.namespace if dc.temporal else DEFAULT_TEMPORAL_NAMESPACE,
+            "taskQueue": dc.temporal.task_queue if dc.temporal else DEFAULT_TASK_QUEUE,
+        },
         "features": {"dynamicInstrumentation": dc.features.dynamic_instrumentation},
         "config": config,
-        "workloads": [_workload(dc, s, f) for s, f in workloads()],
+        # Only what this build runs: a workload not built yet would exit at start and crash-loop.
+        "workloads": [_workload(dc, s, f) for s, f in workloads(built_only=True)],
+        "notBuiltYet": [workload_name(s, f) for s, f in workloads() if not service_registry.built(s, f)],
     }
 
 

@@ -34,22 +34,23 @@ Format = Literal["md", "html"]
 TENANT_LABELS: dict[str, str] = {CASE_MANAGEMENT: "Case", ON_CALL: "On-call"}
 TENANT_SHORT: dict[str, str] = {CASE_MANAGEMENT: "case", ON_CALL: "on-call"}
 
-# Links between services and the systems around them that the registries do not model
-# (they come from the services' responsibilities). Names are checked against the registry.
+# Links between services and the systems around them that the registries do not model (they come from
+# the services' responsibilities). Each end says what it is, "svc:", "topic:" or "ext:": a service and a
+# topic may share a name (case-intake), and the intake edge must reach the service, not the topic.
 DATA_FLOWS: tuple[tuple[str, str, str], ...] = (
-    ("clients", "case-intake", "gRPC intake"),
-    ("clients", "case-api", "HTTP / gRPC"),
-    ("case-indexer", "case-api", "enrich"),
-    ("case-indexer", "search", "index"),
-    ("case-api", "postgres", "transactions"),
-    ("case-api", "search", "query / update"),
-    ("case-event-relay", "postgres", "poll domain_events"),
-    ("caseworker", "temporal", "workflows"),
-    ("caseworker", "case-api", "calls"),
-    ("case-chat-interactions", "case-api", "append excerpts"),
-    ("hermes", "case-chat-interactions", "chat events"),
-    ("connectors", "collaboration_integrations_jira", "ticket updates"),
-    ("connectors", "collaboration_integrations_servicenow", "ticket updates"),
+    ("ext:clients", "svc:case-intake", "gRPC intake"),
+    ("ext:clients", "svc:case-api", "HTTP / gRPC"),
+    ("svc:case-indexer", "svc:case-api", "enrich"),
+    ("svc:case-indexer", "ext:search", "index"),
+    ("svc:case-api", "ext:postgres", "transactions"),
+    ("svc:case-api", "ext:search", "query / update"),
+    ("svc:case-event-relay", "ext:postgres", "poll domain_events"),
+    ("svc:caseworker", "ext:temporal", "workflows"),
+    ("svc:caseworker", "svc:case-api", "calls"),
+    ("svc:case-chat-interactions", "svc:case-api", "append excerpts"),
+    ("ext:hermes", "svc:case-chat-interactions", "chat events"),
+    ("ext:connectors", "svc:case-connector-ingress", "webhooks / polled changes"),
+    ("svc:case-event-handler", "ext:connectors", "jira-sync / servicenow-sync"),
 )
 EXTERNAL_NODES: dict[str, str] = {
     "clients": "API clients",
@@ -59,10 +60,18 @@ EXTERNAL_NODES: dict[str, str] = {
     "hermes": "Hermes\n(chat integrations)",
     "connectors": "Jira / ServiceNow\nconnectors",
 }
+
+
+def _check_flow_end(end: str) -> None:
+    kind, _, name = end.partition(":")
+    known = {"ext": EXTERNAL_NODES, "topic": topic_registry.TOPICS_BY_NAME, "svc": service_registry.SERVICES_BY_NAME}
+    if kind not in known or name not in known[kind]:
+        raise KeyError(f"data flow end {end!r}: not a known {kind or 'svc|topic|ext'}")
+
+
 for _src, _dst, _ in DATA_FLOWS:
-    for _end in (_src, _dst):
-        if _end not in EXTERNAL_NODES and _end not in topic_registry.TOPICS_BY_NAME:
-            service_registry.service(_end)  # KeyError on a misspelled service
+    _check_flow_end(_src)
+    _check_flow_end(_dst)
 
 
 @dataclass
@@ -158,8 +167,19 @@ def deployment_notes(dc: Datacenter) -> list[str]:
             notes.append(f"{label}: tenant not deployed in this datacenter")
         else:
             notes.append(f"{label}: master `{pg.master}`, replica `{pg.replica}`, {pg.note}")
-    consumers = sum(1 for _ in workloads())
-    notes.append(f"Workloads: {consumers} Deployments (one per service, one per flavor)")
+    if dc.temporal is not None:
+        notes.append(
+            f"Temporal: `{dc.temporal.address}`, namespace `{dc.temporal.namespace}`, "
+            f"task queue `{dc.temporal.task_queue}`"
+        )
+    else:
+        notes.append("Temporal: address not in the catalog; set it at install time (Helm value `temporal.address`)")
+    built = workloads(built_only=True)
+    missing = [workload_name(s, f) for s, f in workloads() if (s, f) not in built]
+    note = f"Workloads: {len(built)} Deployments (one per service, one per flavor)"
+    if missing:
+        note += f"; not built yet, so not deployed: {', '.join(missing)}"
+    notes.append(note)
     if dc.features.dynamic_instrumentation:
         notes.append("Features: DD dynamic instrumentation enabled")
     return notes
@@ -173,6 +193,11 @@ def service_rows() -> list[tuple[str, str, str]]:
             kind += f" with {len(svc.flavors)} flavors ({', '.join(svc.flavors)})"
         if svc.http:
             kind += " + HTTP API"
+        missing = [f for f in svc.flavors if not service_registry.built(svc.name, f)]
+        if not service_registry.built(svc.name):
+            kind += "; not built yet"
+        elif missing:
+            kind += f"; not built yet: {', '.join(missing)}"
         rows.append((svc.name, kind, svc.responsibility))
     return rows
 
@@ -180,6 +205,7 @@ def service_rows() -> list[tuple[str, str, str]]:
 def overview() -> list[str]:
     handler = _event_handler()
     deployments = len(workloads())
+    built = len(workloads(built_only=True))
     return [
         "The Case Management domain stitches together gRPC services, Kafka pipelines, Temporal "
         "workers, and multi-tenant datastores to collect, enrich, and disseminate case data. Requests "
@@ -191,6 +217,8 @@ def overview() -> list[str]:
         f"flavors), over {len(topic_registry.TOPICS)} Kafka topics and {len(TENANTS)} tenants "
         f"({', '.join(t.name for t in TENANTS)}), each with its own Postgres database, "
         "domain-events topic and search cluster.",
+        f'This build runs {built} of the {deployments} workloads; the others are marked "not built yet" '
+        "below and left out of the Helm chart until they are.",
     ]
 
 
@@ -205,6 +233,8 @@ _KIND_COLORS = {
     service_registry.ServiceKind.INDEXER: "#dcfce7",
     service_registry.ServiceKind.POLLER: "#fef9c3",
     service_registry.ServiceKind.TEMPORAL_WORKER: "#f3e8ff",
+    service_registry.ServiceKind.WEB: "#fde2e4",
+    service_registry.ServiceKind.WEBHOOK_INGRESS: "#dbeafe",
 }
 
 
@@ -217,22 +247,37 @@ def _node_id(prefix: str, name: str) -> str:
     return _q(f"{prefix}:{name}")
 
 
+_NOT_BUILT_STYLE = 'style="rounded,dashed,filled", fillcolor="#f8fafc", color="#94a3b8", fontcolor="#64748b"'
+
+
 def dataflow_dot() -> str:
+    # Top to bottom: a case enters at the top and its events fan out below, so the picture is about as
+    # wide as the page and drawn at full size (left to right, it was twice as wide and shrunk to fit).
     lines = [
         "digraph dataflow {",
-        f"  graph [rankdir=LR, nodesep=0.35, ranksep=0.7, bgcolor=transparent, {_FONT}];",
-        f'  node [shape=box, style="rounded,filled", fillcolor=white, color="#64748b", {_FONT}, fontsize=11];',
-        f'  edge [color="#64748b", {_FONT}, fontsize=9, fontcolor="#334155"];',
+        f"  graph [rankdir=TB, nodesep=0.3, ranksep=0.5, bgcolor=transparent, {_FONT}];",
+        f'  node [shape=box, style="rounded,filled", fillcolor=white, color="#64748b", {_FONT}, fontsize=12];',
+        f'  edge [color="#64748b", {_FONT}, fontsize=11, fontcolor="#334155"];',
     ]
     for name, label in EXTERNAL_NODES.items():
         shape = "cylinder" if name in ("postgres", "search") else "oval"
         lines.append(f'  {_node_id("ext", name)} [label={_q(label)}, shape={shape}, fillcolor="#f1f5f9"];')
     for svc in service_registry.SERVICES:
-        label = svc.name + (f"\n{len(svc.flavors)} flavors" if svc.flavors else "")
-        lines.append(f'  {_node_id("svc", svc.name)} [label={_q(label)}, fillcolor="{_KIND_COLORS[svc.kind]}"];')
+        label = svc.name
+        if svc.flavors:
+            missing = sum(1 for f in svc.flavors if not service_registry.built(svc.name, f))
+            label += f"\n{len(svc.flavors)} flavors" + (
+                f" ({missing} not built yet)" if 0 < missing < len(svc.flavors) else ""
+            )
+        if service_registry.built(svc.name):
+            lines.append(f'  {_node_id("svc", svc.name)} [label={_q(label)}, fillcolor="{_KIND_COLORS[svc.kind]}"];')
+        else:
+            lines.append(
+                f"  {_node_id('svc', svc.name)} [label={_q(label + NL + 'not built yet')}, {_NOT_BUILT_STYLE}];"
+            )
     for topic in topic_registry.TOPICS:
         lines.append(f'  {_node_id("topic", topic.name)} [label={_q(topic.name)}, shape=cds, fillcolor="#ffedd5"];')
-        for producer in topic.producers:
+        for producer in (*topic.producers, *topic.added_producers):
             lines.append(f"  {_node_id('svc', producer)} -> {_node_id('topic', topic.name)};")
         for c in topic.consumers:
             lines.append(f"  {_node_id('topic', topic.name)} -> {_node_id('svc', c.service)} [label={_q(c.group)}];")
@@ -241,28 +286,40 @@ def dataflow_dot() -> str:
             label = f"{len(handler.flavors)} groups"
             lines.append(f"  {_node_id('topic', topic.name)} -> {_node_id('svc', handler.name)} [label={_q(label)}];")
 
-    def ref(name: str) -> str:
-        if name in EXTERNAL_NODES:
-            return _node_id("ext", name)
-        if name in topic_registry.TOPICS_BY_NAME:
-            return _node_id("topic", name)
-        return _node_id("svc", name)
-
     for src, dst, label in DATA_FLOWS:
-        lines.append(f"  {ref(src)} -> {ref(dst)} [label={_q(label)}, style=dashed];")
+        lines.append(f"  {_q(src)} -> {_q(dst)} [label={_q(label)}, style=dashed];")
     lines.append("}")
     return "\n".join(lines)
 
 
+def host_label(host: str, width: int = 36) -> str:
+    """A hostname over as few lines as fit `width`, broken only after its dots."""
+    lines, current = [], ""
+    for piece in re.findall(r"[^.]+\.?", host):
+        if current and len(current) + len(piece) > width:
+            lines.append(current)
+            current = ""
+        current += piece
+    return "\n".join([*lines, current])
+
+
+def _workload_counts() -> str:
+    built = len(workloads(built_only=True))
+    missing = len(workloads()) - built
+    return f"{built} workloads each" + (f" ({missing} more not built yet)" if missing else "")
+
+
 def topology_dot(dc: Datacenter) -> str:
-    n_workloads = len(workloads())
+    k8s_label = f"Kubernetes: {len(dc.kubernetes_clusters)} clusters\n{_workload_counts()}"
+    if dc.features.dynamic_instrumentation:
+        k8s_label += "\nDD dynamic instrumentation enabled"
     lines = [
         f"digraph {_q(dc.name)} {{",
-        f"  graph [rankdir=LR, compound=true, nodesep=0.3, ranksep=0.9, bgcolor=transparent, {_FONT}, fontsize=12];",
-        f'  node [shape=box, style="rounded,filled", fillcolor=white, color="#64748b", {_FONT}, fontsize=10];',
-        f'  edge [color="#64748b", {_FONT}, fontsize=9, fontcolor="#334155"];',
+        f"  graph [rankdir=LR, compound=true, nodesep=0.3, ranksep=0.8, bgcolor=transparent, {_FONT}, fontsize=13];",
+        f'  node [shape=box, style="rounded,filled", fillcolor=white, color="#64748b", {_FONT}, fontsize=12];',
+        f'  edge [color="#64748b", {_FONT}, fontsize=11, fontcolor="#334155"];',
         "  subgraph cluster_k8s {",
-        f"    label={_q(f'Kubernetes: {len(dc.kubernetes_clusters)} clusters, {n_workloads} workloads each')};",
+        f"    label={_q(k8s_label)};",
         '    style="rounded,filled"; fillcolor="#eff6ff"; color="#93c5fd";',
     ]
     for cluster in dc.kubernetes_clusters:
@@ -276,7 +333,7 @@ def topology_dot(dc: Datacenter) -> str:
     if dc.kafka.consumer_cluster == dc.kafka.producer_cluster:
         kafka_label = f"Kafka producer + consumer\n{dc.kafka.producer_cluster}"
     if dc.kafka.broker_url:
-        kafka_label += f"\n{dc.kafka.broker_url}"
+        kafka_label += f"\n{host_label(dc.kafka.broker_url)}"
     lines.append(f'  kafka [label={_q(kafka_label)}, shape=cds, fillcolor="#ffedd5"];')
     lines.append(f'  {out}kafka [ltail=cluster_k8s, label="produce / consume", dir=both];')
     if dc.kafka.consumer_cluster != dc.kafka.producer_cluster:
@@ -285,6 +342,15 @@ def topology_dot(dc: Datacenter) -> str:
             'shape=cds, fillcolor="#ffedd5"];'
         )
         lines.append(f"  kafka_consumer -> {anchor} [lhead=cluster_k8s, label=consume];")
+    if dc.temporal is not None:
+        temporal = f"Temporal\n{host_label(dc.temporal.address)}\nnamespace {dc.temporal.namespace}"
+        lines.append(f'  temporal [label={_q(temporal)}, shape=oval, fillcolor="#f3e8ff"];')
+    else:
+        lines.append(
+            '  temporal [label="Temporal\\naddress not in the catalog", shape=oval, style="dashed", '
+            'color="#94a3b8", fontcolor="#64748b"];'
+        )
+    lines.append(f"  {out}temporal [ltail=cluster_k8s, label=workflows];")
 
     for t in TENANTS:
         label = TENANT_LABELS[t.name]
@@ -297,8 +363,8 @@ def topology_dot(dc: Datacenter) -> str:
             lines.append(f"  {out}{_node_id('absent', t.name)} [ltail=cluster_k8s, style=invis];")
             continue
         dashed = ",dashed" if pg.placement is Placement.FABRIC_PROXY else ""
-        master = _cylinder(_node_id("pgm", t.name), f"master\n{pg.master}", "#e0f2fe")
-        replica = _cylinder(_node_id("pgr", t.name), f"replica\n{pg.replica}", "#f0f9ff")
+        master = _cylinder(_node_id("pgm", t.name), f"master\n{host_label(pg.master)}", "#e0f2fe")
+        replica = _cylinder(_node_id("pgr", t.name), f"replica\n{host_label(pg.replica)}", "#f0f9ff")
         lines += [
             f"  subgraph {_q('cluster_pg_' + t.name)} {{",
             f'    label={_q(f"{label} Postgres: {pg.note}")}; style="rounded{dashed}"; color="#a3a3a3";',
@@ -310,9 +376,6 @@ def topology_dot(dc: Datacenter) -> str:
             "  " + _cylinder(_node_id("es", t.name), f"{label} search\n{dc.search[t.name]}", "#dcfce7"),
             f"  {out}{_node_id('es', t.name)} [ltail=cluster_k8s, label=index];",
         ]
-    if dc.features.dynamic_instrumentation:
-        lines.append('  features [label="DD dynamic instrumentation enabled", shape=note, fillcolor="#fef9c3"];')
-        lines.append(f"  features -> {anchor} [lhead=cluster_k8s, style=dotted, arrowhead=none];")
     lines.append("}")
     return "\n".join(lines)
 
@@ -337,6 +400,31 @@ def render_svg(dot_source: str) -> str:
         raise RuntimeError(f"dot failed: {result.stderr.strip()}")
     svg = result.stdout
     return svg[svg.index("<svg") :]
+
+
+# The widest a diagram is drawn in the HTML report (px): the content column of a 1,400 px window.
+DIAGRAM_MAX_WIDTH_PX = 1240
+_SVG_SIZE = re.compile(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
+
+
+def natural_size_px(svg: str) -> tuple[float, float]:
+    """Graphviz sizes its SVG in points; a CSS pixel is 3/4 of a point."""
+    match = _SVG_SIZE.search(svg)
+    if match is None:
+        raise ValueError("not a Graphviz SVG: no width/height in pt")
+    return float(match.group(1)) * 4 / 3, float(match.group(2)) * 4 / 3
+
+
+def common_scale(svgs: list[str]) -> float:
+    """The one factor (at most 1) that fits the widest of `svgs` in DIAGRAM_MAX_WIDTH_PX."""
+    widest = max(natural_size_px(svg)[0] for svg in svgs)
+    return min(1.0, DIAGRAM_MAX_WIDTH_PX / widest)
+
+
+def sized(svg: str, scale: float) -> str:
+    """The SVG with its width and height in px at `scale` (its viewBox keeps the drawing whole)."""
+    width, height = natural_size_px(svg)
+    return _SVG_SIZE.sub(f'<svg width="{width * scale:.0f}px" height="{height * scale:.0f}px"', svg, count=1)
 
 
 def diagram_filename(dc_name: str) -> str:
@@ -370,6 +458,11 @@ def build(with_diagrams: bool = True) -> Report:
         for section in report.datacenters:
             section.diagram = render_svg(topology_dot(section.dc))
             report.diagrams[section.diagram_file] = section.diagram
+        # Every datacenter drawn at one scale, so their sizes compare: the widest sets it.
+        scale = common_scale([s.diagram for s in report.datacenters])
+        for section in report.datacenters:
+            section.diagram = sized(section.diagram, scale)
+        report.dataflow_svg = sized(report.dataflow_svg, common_scale([report.dataflow_svg]))
     return report
 
 

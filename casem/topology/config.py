@@ -11,7 +11,9 @@ Precedence, highest first:
      CASEM_TENANT_<T>_DATABASE                              database name on the catalog endpoint
      CASEM_TENANT_<T>_SEARCH_URL, CASEM_SEARCH_URL          search endpoint (one tenant / all)
      CASEM_KAFKA_BOOTSTRAP                                  Kafka bootstrap servers
+     CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE      the Temporal cluster
      CASEM_FEATURE_<NAME>=true|false                        e.g. CASEM_FEATURE_DYNAMIC_INSTRUMENTATION
+     CASEM_RATE_LIMIT_PERIOD_S, _PER_ORG, _PER_KEY          HTTP API rate limits (0 turns one off)
 2. the local file: CASEM_CONFIG, else ./casem.local.yaml when it exists (format: `LocalFile`;
    the Helm chart mounts one generated from the catalog)
 3. the datacenter catalog (datacenters.yaml)
@@ -43,6 +45,7 @@ from casem.topology.datacenters import (
     Datacenter,
     Endpoint,
     Features,
+    RateLimits,
     TenantName,
     UnknownDatacenterError,
     catalog,
@@ -102,13 +105,27 @@ class LocalKafka(_Strict):
     bootstrap: str | None = None
 
 
+class LocalRateLimits(_Strict):
+    period_s: int | None = Field(default=None, ge=1, le=3600)
+    per_org: int | None = Field(default=None, ge=0)
+    per_key: int | None = Field(default=None, ge=0)
+
+
+class LocalTemporal(_Strict):
+    address: str | None = Field(default=None, description="host:port of the Temporal frontend")
+    namespace: str | None = None
+    task_queue: str | None = None
+
+
 class LocalFile(_Strict):
     """Development and deployment overrides; every key optional."""
 
     datacenter: str | None = None
     kafka: LocalKafka = LocalKafka()
+    temporal: LocalTemporal = LocalTemporal()
     tenants: dict[TenantName, LocalTenant] = {}
     features: dict[str, bool] = {}
+    rate_limits: LocalRateLimits = LocalRateLimits()
 
 
 def _env(env: Env | None) -> Env:
@@ -210,6 +227,17 @@ class MessagingConfig(BaseModel):
     bootstrap: str | None = Field(default=None, description="None on Kafka: not in the catalog")
 
 
+DEFAULT_TEMPORAL_NAMESPACE = "default"
+DEFAULT_TASK_QUEUE = "caseworker"  # casem.adapters.workflows.contracts.TASK_QUEUE
+
+
+class TemporalConfig(BaseModel):
+    address: str | None = Field(description="None: not configured (`casem up` starts a dev server)")
+    namespace: str
+    task_queue: str
+    source: Source | Literal["missing"] = Field(description="where the address comes from")
+
+
 class TopicBinding(BaseModel):
     topic: str
     role: Literal["produce", "consume"]
@@ -230,7 +258,9 @@ class EffectiveConfig(BaseModel):
     tenants: dict[str, TenantConfig]
     not_deployed: list[str] = Field(description="tenants that do not run in this datacenter")
     messaging: MessagingConfig
+    temporal: TemporalConfig
     features: dict[str, bool]
+    rate_limits: RateLimits
     services: list[ServiceConfig]
 
     def tenant(self, name: str) -> TenantConfig:
@@ -356,6 +386,69 @@ def _features(dc: Datacenter | None, local: LocalFile, env: Env) -> dict[str, bo
     return features
 
 
+RATE_LIMIT_ENV = {
+    "period_s": "CASEM_RATE_LIMIT_PERIOD_S",
+    "per_org": "CASEM_RATE_LIMIT_PER_ORG",
+    "per_key": "CASEM_RATE_LIMIT_PER_KEY",
+}
+
+
+def _rate_limits(dc: Datacenter | None, local: LocalFile, env: Env) -> RateLimits:
+    values = (dc.rate_limits if dc is not None else RateLimits()).model_dump()
+    values.update(local.rate_limits.model_dump(exclude_none=True))
+    for name, var in RATE_LIMIT_ENV.items():
+        if env.get(var, "").strip():
+            try:
+                values[name] = int(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}={env[var]!r}: expected a whole number") from None
+    try:
+        return RateLimits.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid rate limits {values}: {exc.errors()[0]['msg']}") from None
+
+
+def rate_limits(datacenter: str | None = None, env: Env | None = None) -> RateLimits:
+    """The HTTP API's rate limits in a datacenter (default: the current one): environment, then the local
+    file's `rate_limits:`, then the catalog, then the defaults."""
+    env = _env(env)
+    local, _ = load_local_file(env)
+    name = datacenter or env.get(DATACENTER_ENV) or local.datacenter or LOCAL
+    return _rate_limits(None if name == LOCAL else catalog().get(name), local, env)
+
+
+def _temporal(dc: Datacenter | None, local: LocalFile, env: Env) -> TemporalConfig:
+    """CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE, then the local file, then the catalog."""
+    catalog_t = dc.temporal if dc is not None else None
+    source: Source | Literal["missing"]
+    if env.get("CASEM_TEMPORAL_ADDRESS"):
+        address, source = env["CASEM_TEMPORAL_ADDRESS"], "env"
+    elif local.temporal.address:
+        address, source = local.temporal.address, "file"
+    elif catalog_t is not None:
+        address, source = catalog_t.address, "catalog"
+    else:
+        address, source = None, "embedded" if dc is None else "missing"
+    namespace = (
+        env.get("CASEM_TEMPORAL_NAMESPACE")
+        or local.temporal.namespace
+        or (catalog_t.namespace if catalog_t else DEFAULT_TEMPORAL_NAMESPACE)
+    )
+    queue = (
+        env.get("CASEM_TEMPORAL_TASK_QUEUE")
+        or local.temporal.task_queue
+        or (catalog_t.task_queue if catalog_t else DEFAULT_TASK_QUEUE)
+    )
+    return TemporalConfig(address=address, namespace=namespace, task_queue=queue, source=source)
+
+
+def temporal_settings(env: Env | None = None) -> TemporalConfig:
+    """Where the current datacenter's Temporal is (what the caseworker and the workflow starters use)."""
+    env = _env(env)
+    local, _ = load_local_file(env)
+    return _temporal(_catalog_entry(None, env), local, env)
+
+
 def _is_event_handler(svc: service_registry.Service) -> bool:
     return svc.flavors == service_registry.EVENT_HANDLER_FLAVORS
 
@@ -371,7 +464,7 @@ def topic_bindings(service_name: str, flavor: str | None, deployed: tuple[str, .
     for topic in topic_registry.TOPICS:
         if topic.tenant is not None and topic.tenant not in deployed:
             continue  # no consumer (or producer) for a tenant this datacenter does not run
-        if svc.name in topic.producers:
+        if svc.name in topic.producers or svc.name in topic.added_producers:
             bindings.append(TopicBinding(topic=topic.name, role="produce", tenant=topic.tenant))
         for consumer in topic.consumers:
             if consumer.service == svc.name and consumer.flavor in (None, flavor):
@@ -384,9 +477,11 @@ def topic_bindings(service_name: str, flavor: str | None, deployed: tuple[str, .
     return bindings
 
 
-def workloads() -> list[tuple[str, str | None]]:
-    """(service, flavor) of every workload: one per flavorless service, one per flavor."""
-    return [(svc.name, flavor) for svc in service_registry.SERVICES for flavor in (svc.flavors or (None,))]
+def workloads(*, built_only: bool = False) -> list[tuple[str, str | None]]:
+    """(service, flavor) of every workload: one per flavorless service, one per flavor (with `built_only`,
+    only those this build runs: see service_registry.NOT_BUILT_YET)."""
+    every = [(svc.name, flavor) for svc in service_registry.SERVICES for flavor in (svc.flavors or (None,))]
+    return [w for w in every if service_registry.built(*w)] if built_only else every
 
 
 def resolve(
@@ -441,7 +536,9 @@ def resolve(
         tenants=tenants,
         not_deployed=[t.name for t in TENANTS if t.name not in deployed],
         messaging=messaging,
+        temporal=_temporal(dc, local, env),
         features=_features(dc, local, env),
+        rate_limits=_rate_limits(dc, local, env),
         services=[ServiceConfig(service=s, flavor=f, topics=topic_bindings(s, f, deployed)) for s, f in chosen],
     )
 
@@ -474,6 +571,7 @@ __all__ = [
     "require_tenant",
     "resolve",
     "resolved_dsns",
+    "temporal_settings",
     "tenant_deployed",
     "topic_bindings",
     "workloads",

@@ -2,7 +2,9 @@
 
 Each datacenter names its environment, its three Kubernetes clusters, its Kafka producer and
 consumer clusters (and broker address where one is known), the Postgres master and replica of
-every tenant deployed there, the search cluster of each tenant, and feature switches.
+every tenant deployed there, the search cluster of each tenant, its Temporal cluster (address,
+namespace, task queue; optional: where the catalog does not know it, it is set at deploy time),
+and feature switches.
 
 Tenant names are checked against the tenant registry (casem/topology/tenants.py), so the
 catalog cannot invent a tenant. The built-in `local` datacenter (`make up`, embedded backends)
@@ -114,8 +116,38 @@ class Postgres(_Strict):
         return self.placement.note
 
 
+_NAMESPACE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def _namespace(value: str) -> str:
+    if not _NAMESPACE.match(value) or len(value) > 255:
+        raise ValueError(f"{value!r} is not a Temporal namespace or task queue name (letters, digits, . _ -)")
+    return value
+
+
+TemporalName = Annotated[str, AfterValidator(_namespace)]
+
+
+class Temporal(_Strict):
+    """The Temporal cluster the caseworker polls and the services start workflows on."""
+
+    address: Endpoint = Field(description="frontend host:port")
+    namespace: TemporalName = "default"
+    task_queue: TemporalName = Field(default="caseworker", description="the caseworker's task queue")
+
+
 class Features(_Strict):
     dynamic_instrumentation: bool = Field(default=False, description="Datadog dynamic instrumentation in the tracer")
+
+
+class RateLimits(_Strict):
+    """Requests the HTTP API takes per period before answering 429 (Datadog's X-RateLimit-* headers).
+
+    Counted per API process: with N replicas behind a balancer an org gets up to N times these."""
+
+    period_s: int = Field(default=60, ge=1, le=3600, description="length of a rate-limit window, seconds")
+    per_org: int = Field(default=6000, ge=0, description="requests per period of one org, all keys; 0: unlimited")
+    per_key: int = Field(default=1200, ge=0, description="requests per period of one application key; 0: unlimited")
 
 
 class Datacenter(_Strict):
@@ -126,7 +158,9 @@ class Datacenter(_Strict):
     tenants: tuple[TenantName, ...] = Field(min_length=1, description="tenants deployed here")
     postgres: dict[TenantName, Postgres]
     search: dict[TenantName, ResourceName] = Field(description="search cluster per tenant")
+    temporal: Temporal | None = Field(default=None, description="only where known; else set at deploy time")
     features: Features = Features()
+    rate_limits: RateLimits = RateLimits()
 
     @field_validator("kubernetes_clusters", "tenants")
     @classmethod

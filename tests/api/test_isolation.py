@@ -26,6 +26,10 @@ from casem.app.merges.service import insert_merge
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox
+from tests.api.oncall_helpers import oncall_outbox
+from tests.integrations.conftest import connect_jira, connect_servicenow, remote_systems
+from tests.integrations.jira_server import JiraLoopback
+from tests.integrations.servicenow_server import ServiceNowLoopback
 from tests.support.live_server import LiveServer
 
 MARKER = f"orgA-secret-{uuid.uuid4().hex[:8]}"  # in A's titles and names: must never appear in B's answers
@@ -41,6 +45,7 @@ class Probe:
     query: str = ""
     own: tuple[str, ...] = ()  # path parameters filled from B's world (the rest, and the body, name A's ids)
     upload: bool = False  # a multipart file upload instead of a JSON body
+    ids: tuple[tuple[str, str], ...] = ()  # path parameters filled from another of A's ids: (parameter, key of A's)
 
     @property
     def label(self) -> str:
@@ -94,6 +99,28 @@ WINDOW = {
             "start_at": "2030-01-01T00:00:00Z",
             "end_at": "2030-01-01T06:00:00Z",
         },
+    }
+}
+
+API_KEY_UPDATE = {"data": {"type": "api_keys", "id": "{api_key_id}", "attributes": {"name": "x"}}}
+APP_KEY_UPDATE = {"data": {"type": "application_keys", "id": "{app_key_id}", "attributes": {"name": "x"}}}
+JIRA_ISSUE = {
+    "data": {
+        "type": "issues",
+        "attributes": {"jira_account_id": "{account_id}", "project_id": "10000", "issue_type_id": "10001"},
+    }
+}
+JIRA_LINK = {"data": {"type": "issues", "attributes": {"jira_issue_url": "https://x.atlassian.net/browse/OPS-1"}}}
+ISSUE_TEMPLATE = {
+    "data": {
+        "type": "jira-issue-template",
+        "attributes": {"name": "t", "project_id": "1", "issue_type_id": "1", "jira-account": {"id": "{account_id}"}},
+    }
+}
+SN_TEMPLATE = {
+    "data": {
+        "type": "servicenow_templates",
+        "attributes": {"handle_name": "h", "instance_id": "{instance_id}", "servicenow_tablename": "incident"},
     }
 }
 
@@ -261,9 +288,170 @@ PROBES: list[Probe] = [
     Probe("DELETE", "/api/v2/maintenance_windows/{maintenance_window_id}"),
     Probe("PUT", "/api/v2/cases/{case_id}/insights", INSIGHTS),
     Probe("DELETE", "/api/v2/cases/{case_id}/insights", INSIGHTS),
+    # Jira and ServiceNow: accounts, instances, templates, listings, and the case operations
+    Probe("DELETE", "/api/v2/integration/jira/accounts/{account_id}"),
+    Probe(
+        "PATCH",
+        "/api/v2/integration/jira/accounts/{account_id}",
+        {"data": {"type": "jira-account", "attributes": {"webhook_secret": "s" * 24}}},
+    ),
+    Probe("POST", "/api/v2/integration/jira/issue-templates", ISSUE_TEMPLATE),
+    Probe("GET", "/api/v2/integration/jira/issue-templates/{issue_template_id}"),
+    Probe(
+        "PATCH",
+        "/api/v2/integration/jira/issue-templates/{issue_template_id}",
+        {"data": {"type": "jira-issue-template", "attributes": {"name": "x"}}},
+    ),
+    Probe("DELETE", "/api/v2/integration/jira/issue-templates/{issue_template_id}"),
+    Probe("DELETE", "/api/v2/integration/servicenow/instances/{instance_id}"),
+    Probe(
+        "PATCH",
+        "/api/v2/integration/servicenow/instances/{instance_id}",
+        {"data": {"type": "instance", "attributes": {"webhook_secret": "s" * 24}}},
+    ),
+    Probe("POST", "/api/v2/integration/servicenow/handles", SN_TEMPLATE),
+    Probe("GET", "/api/v2/integration/servicenow/handles/{template_id}"),
+    Probe("PUT", "/api/v2/integration/servicenow/handles/{template_id}", SN_TEMPLATE),
+    Probe("DELETE", "/api/v2/integration/servicenow/handles/{template_id}"),
+    Probe("GET", "/api/v2/integration/servicenow/assignment_groups/{instance_id}"),
+    Probe("GET", "/api/v2/integration/servicenow/business_services/{instance_id}"),
+    Probe("GET", "/api/v2/integration/servicenow/users/{instance_id}"),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/jira_issues", JIRA_ISSUE),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/jira_issues", JIRA_ISSUE, own=("case_id",)),
+    Probe("PATCH", "/api/v2/cases/{case_id}/relationships/jira_issues", JIRA_LINK),
+    Probe("DELETE", "/api/v2/cases/{case_id}/relationships/jira_issues"),
+    Probe(
+        "POST",
+        "/api/v2/cases/{case_id}/relationships/servicenow_tickets",
+        {"data": {"type": "tickets", "attributes": {"instance_name": "acme"}}},
+    ),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/incidents", {"data": {"id": "INC-1", "type": "incidents"}}),
+    Probe("POST", "/api/v2/cases/{case_id}/relationships/notebook", {"data": {"type": "notebook"}}),
     # users and teams
     Probe("GET", "/api/v2/users/{user_id}"),
     Probe("GET", "/api/v2/team/{team_id}"),
+    # key management: A's keys are out of B's reach, by the org-wide and by the current-user routes
+    Probe("GET", "/api/v2/api_keys/{api_key_id}"),
+    Probe("PATCH", "/api/v2/api_keys/{api_key_id}", API_KEY_UPDATE),
+    Probe("DELETE", "/api/v2/api_keys/{api_key_id}"),
+    Probe("GET", "/api/v2/application_keys/{app_key_id}"),
+    Probe("PATCH", "/api/v2/application_keys/{app_key_id}", APP_KEY_UPDATE),
+    Probe("DELETE", "/api/v2/application_keys/{app_key_id}"),
+    Probe("GET", "/api/v2/current_user/application_keys/{app_key_id}"),
+    Probe("PATCH", "/api/v2/current_user/application_keys/{app_key_id}", APP_KEY_UPDATE),
+    Probe("DELETE", "/api/v2/current_user/application_keys/{app_key_id}"),
+]
+
+# -- on-call: schedules, policies, routing, notification channels and rules, pages; memberships ----------------
+ONCALL_LAYER = {
+    "name": "l",
+    "effective_date": "2025-01-01T00:00:00Z",
+    "rotation_start": "2025-01-01T00:00:00Z",
+    "interval": {"days": 1},
+    "members": [{"user": {"id": "{user_id}"}}],
+}
+SCHEDULE = {"data": {"type": "schedules", "attributes": {"name": "s", "time_zone": "UTC", "layers": [ONCALL_LAYER]}}}
+POLICY = {
+    "data": {
+        "type": "policies",
+        "attributes": {"name": "p", "steps": [{"targets": [{"type": "users", "id": "{user_id}"}]}]},
+    }
+}
+ROUTING = {"data": {"type": "team_routing_rules", "attributes": {"rules": [{"query": "", "policy_id": "{policy_id}"}]}}}
+CHANNEL = {
+    "data": {"type": "notification_channels", "attributes": {"config": {"type": "phone", "number": "+14155550100"}}}
+}
+ONCALL_RULE = {
+    "data": {
+        "type": "notification_rules",
+        "attributes": {"category": "high_urgency", "delay_minutes": 0},
+        "relationships": {"channel": {"data": {"id": "{channel_id}", "type": "notification_channels"}}},
+    }
+}
+PAGE = {
+    "data": {
+        "type": "pages",
+        "attributes": {"title": "t", "urgency": "high", "target": {"type": "team_id", "identifier": "{team_id}"}},
+    }
+}
+OVERRIDE = {
+    "data": {
+        "type": "overrides",
+        "attributes": {"user_id": "{user_id}", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"},
+    }
+}
+MEMBER = {
+    "data": {"type": "team_memberships", "relationships": {"user": {"data": {"id": "{user_id}", "type": "users"}}}}
+}
+ROLE = {"data": {"type": "team_memberships", "attributes": {"role": "admin"}}}
+TEAM_UPDATE = {"data": {"type": "team", "attributes": {"handle": "renamed", "name": "renamed"}}}
+RULE_ID = (("rule_id", "oncall_rule_id"),)
+PAGING_RULE = {"data": {"type": "paging_rule", "attributes": {"team_id": "{team_id}", "query": "priority:P1"}}}
+
+PROBES += [
+    Probe("POST", "/api/v2/on-call/schedules", SCHEDULE),
+    Probe("GET", "/api/v2/on-call/schedules/{schedule_id}"),
+    Probe("PUT", "/api/v2/on-call/schedules/{schedule_id}", SCHEDULE),
+    Probe("DELETE", "/api/v2/on-call/schedules/{schedule_id}"),
+    Probe("GET", "/api/v2/on-call/schedules/{schedule_id}/on-call"),
+    Probe("GET", "/api/v2/on-call/schedules/{schedule_id}/responders"),
+    Probe("POST", "/api/v2/casem/on-call/schedules/{schedule_id}/overrides", OVERRIDE),
+    Probe("GET", "/api/v2/casem/on-call/schedules/{schedule_id}/overrides"),
+    Probe("DELETE", "/api/v2/casem/on-call/schedules/{schedule_id}/overrides/{override_id}"),
+    Probe("GET", "/api/v2/casem/on-call/schedules/{schedule_id}/timeline"),
+    Probe("GET", "/api/v2/casem/on-call/schedules/{schedule_id}/calendar"),
+    Probe("POST", "/api/v2/casem/on-call/schedules/{schedule_id}/calendar-feed"),
+    Probe("POST", "/api/v2/on-call/escalation-policies", POLICY),
+    Probe("GET", "/api/v2/on-call/escalation-policies/{policy_id}"),
+    Probe("PUT", "/api/v2/on-call/escalation-policies/{policy_id}", POLICY),
+    Probe("DELETE", "/api/v2/on-call/escalation-policies/{policy_id}"),
+    Probe("GET", "/api/v2/on-call/teams/{team_id}/routing-rules"),
+    Probe("PUT", "/api/v2/on-call/teams/{team_id}/routing-rules", ROUTING),
+    Probe("PUT", "/api/v2/on-call/teams/{team_id}/routing-rules", ROUTING, own=("team_id",)),
+    Probe("GET", "/api/v2/on-call/teams/{team_id}/on-call"),
+    Probe("POST", "/api/v2/on-call/users/{user_id}/notification-channels", CHANNEL),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-channels"),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}"),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}", own=("user_id",)),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}"),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}", own=("user_id",)),
+    Probe("POST", "/api/v2/on-call/users/{user_id}/notification-rules", ONCALL_RULE),
+    Probe("POST", "/api/v2/on-call/users/{user_id}/notification-rules", ONCALL_RULE, own=("user_id",)),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-rules"),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", ids=RULE_ID),
+    Probe("GET", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", own=("user_id",), ids=RULE_ID),
+    Probe("PUT", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", ONCALL_RULE, ids=RULE_ID),
+    Probe(
+        "PUT",
+        "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}",
+        ONCALL_RULE,
+        own=("user_id",),
+        ids=RULE_ID,
+    ),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", ids=RULE_ID),
+    Probe("DELETE", "/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}", own=("user_id",), ids=RULE_ID),
+    Probe("POST", "/api/v2/on-call/pages", PAGE),
+    Probe("POST", "/api/v2/on-call/pages/{page_id}/acknowledge"),
+    Probe("POST", "/api/v2/on-call/pages/{page_id}/escalate"),
+    Probe("POST", "/api/v2/on-call/pages/{page_id}/resolve"),
+    Probe("GET", "/api/v2/casem/on-call/pages/{page_id}"),
+    Probe("GET", "/api/v2/casem/on-call/pages/{page_id}/timeline"),
+    Probe("GET", "/api/v2/casem/on-call/pages/{page_id}/notifications"),
+    Probe("DELETE", "/api/v2/users/{user_id}"),
+    Probe("PATCH", "/api/v2/team/{team_id}", TEAM_UPDATE),
+    Probe("DELETE", "/api/v2/team/{team_id}"),
+    Probe("POST", "/api/v2/team/{team_id}/memberships", MEMBER),
+    Probe("POST", "/api/v2/team/{team_id}/memberships", MEMBER, own=("team_id",)),
+    Probe("GET", "/api/v2/team/{team_id}/memberships"),
+    Probe("PATCH", "/api/v2/team/{team_id}/memberships/{user_id}", ROLE),
+    Probe("PATCH", "/api/v2/team/{team_id}/memberships/{user_id}", ROLE, own=("team_id",)),
+    Probe("DELETE", "/api/v2/team/{team_id}/memberships/{user_id}"),
+    Probe("DELETE", "/api/v2/team/{team_id}/memberships/{user_id}", own=("team_id",)),
+    Probe("GET", "/api/v2/users/{user_uuid}/memberships"),
+    Probe("PUT", "/api/v2/casem/projects/{project_id}/paging", PAGING_RULE),
+    Probe("PUT", "/api/v2/casem/projects/{project_id}/paging", PAGING_RULE, own=("project_id",)),
+    Probe("GET", "/api/v2/casem/projects/{project_id}/paging"),
+    Probe("DELETE", "/api/v2/casem/projects/{project_id}/paging"),
 ]
 
 # Routes that create in the caller's own org and name nothing of another org: B may reuse A's unique
@@ -275,6 +463,10 @@ CREATES = {
     ("POST", "/api/v2/users"),
     ("POST", "/api/v2/team"),
     ("POST", "/api/v2/maintenance_windows"),
+    ("POST", "/api/v2/api_keys"),
+    ("POST", "/api/v2/current_user/application_keys"),
+    ("POST", "/api/v2/integration/jira/accounts"),
+    ("POST", "/api/v2/integration/servicenow/instances"),
 }
 
 # Query strings for listing routes that filter: B's answers must still hold none of A's data.
@@ -293,6 +485,7 @@ class World:
     b: OrgClient
     ids: dict[str, str] = field(default_factory=dict)  # A's resources by path-parameter name
     own: dict[str, str] = field(default_factory=dict)  # B's
+    remotes: tuple[Any, ...] = ()  # the loopback Jira and ServiceNow A's integrations reach
 
     def secrets(self) -> list[str]:
         """What of A must never appear in an answer to B (emails excluded: both admins share one)."""
@@ -390,7 +583,82 @@ def _build(org: OrgClient, tag: str) -> dict[str, str]:
         "notification_id": org.server.call(_inbox_entry(org, case["id"], case["attributes"]["key"])),
         "merge_id": org.server.call(_merge_entry(org, case["id"])),
         **_build_views_links(org, project["id"], case["id"]),
+        **_build_keys(org),
+        **_build_oncall(org, team["id"], project["id"]),
     }
+
+
+def _build_oncall(org: OrgClient, team_id: str, project_id: str) -> dict[str, str]:
+    """A's on-call world: its user in its team, a schedule with an override, a policy the team's routing rules run,
+    a phone channel with a rule, and a page for the team."""
+    http = org.http
+    _ok(
+        http.post(
+            f"/api/v2/team/{team_id}/memberships", json=json.loads(_fill(json.dumps(MEMBER), {"user_id": org.user_id}))
+        )
+    )
+    ids = {"user_id": org.user_id, "team_id": team_id}
+    named = json.loads(_fill(json.dumps(SCHEDULE), ids))
+    named["data"]["attributes"]["name"] = f"{MARKER} s"
+    schedule = _ok(http.post("/api/v2/on-call/schedules", json=named))["data"]
+    override = _ok(
+        http.post(
+            f"/api/v2/casem/on-call/schedules/{schedule['id']}/overrides",
+            json=json.loads(_fill(json.dumps(OVERRIDE), ids)),
+        )
+    )["data"]
+    policy = _ok(http.post("/api/v2/on-call/escalation-policies", json=json.loads(_fill(json.dumps(POLICY), ids))))[
+        "data"
+    ]
+    ids["policy_id"] = policy["id"]
+    _ok(http.put(f"/api/v2/on-call/teams/{team_id}/routing-rules", json=json.loads(_fill(json.dumps(ROUTING), ids))))
+    channel = _ok(http.post(f"/api/v2/on-call/users/{org.user_id}/notification-channels", json=CHANNEL))["data"]
+    ids["channel_id"] = channel["id"]
+    rule = _ok(
+        http.post(
+            f"/api/v2/on-call/users/{org.user_id}/notification-rules",
+            json=json.loads(_fill(json.dumps(ONCALL_RULE), ids)),
+        )
+    )["data"]
+    paging_rule = json.loads(_fill(json.dumps(PAGING_RULE), ids))
+    _ok(http.put(f"/api/v2/casem/projects/{project_id}/paging", json=paging_rule))
+    page = _ok(
+        http.post(
+            "/api/v2/on-call/pages",
+            json={
+                "data": {
+                    "type": "pages",
+                    "attributes": {
+                        "title": f"{MARKER} page",
+                        "urgency": "high",
+                        "target": {"type": "team_id", "identifier": team_id},
+                    },
+                }
+            },
+        )
+    )["data"]
+    return {
+        "schedule_id": schedule["id"],
+        "override_id": override["id"],
+        "policy_id": policy["id"],
+        "channel_id": channel["id"],
+        "oncall_rule_id": rule["id"],
+        "page_id": page["id"],
+    }
+
+
+def _build_keys(org: OrgClient) -> dict[str, str]:
+    """An API key and an application key of A's (not its bootstrap pair: a broken probe must not lock A out)."""
+    api_key = _ok(
+        org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": MARKER}}})
+    )
+    app_key = _ok(
+        org.http.post(
+            "/api/v2/current_user/application_keys",
+            json={"data": {"type": "application_keys", "attributes": {"name": MARKER}}},
+        )
+    )
+    return {"api_key_id": api_key["data"]["id"], "app_key_id": app_key["data"]["id"]}
 
 
 def _build_views_links(org: OrgClient, project_id: str, case_id: str) -> dict[str, str]:
@@ -402,6 +670,30 @@ def _build_views_links(org: OrgClient, project_id: str, case_id: str) -> dict[st
     window = _ok(http.post("/api/v2/maintenance_windows", json=WINDOW))
     _ok(http.put(f"/api/v2/cases/{case_id}/insights", json=INSIGHTS))
     return {"view_id": view["data"]["id"], "link_id": link["data"]["id"], "maintenance_window_id": window["data"]["id"]}
+
+
+def _build_integrations(org: OrgClient, jira: JiraLoopback, snow: ServiceNowLoopback) -> dict[str, str]:
+    """A Jira account with an issue template, and a ServiceNow instance with a template, of the org's."""
+    account = connect_jira(org, jira)["data"]["id"]
+    instance = connect_servicenow(org, snow)["data"]["id"]
+    template = _ok(
+        org.http.post(
+            "/api/v2/integration/jira/issue-templates",
+            json=json.loads(_fill(json.dumps(ISSUE_TEMPLATE), {"account_id": account})),
+        )
+    )
+    handle = _ok(
+        org.http.post(
+            "/api/v2/integration/servicenow/handles",
+            json=json.loads(_fill(json.dumps(SN_TEMPLATE), {"instance_id": instance})),
+        )
+    )
+    return {
+        "account_id": account,
+        "instance_id": instance,
+        "issue_template_id": template["data"]["id"],
+        "template_id": handle["data"]["id"],
+    }
 
 
 async def _merge_entry(org: OrgClient, case_id: str) -> str:
@@ -443,8 +735,12 @@ def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
     had_blobs = getattr(state, "blobs", None)
     if had_blobs is None:
         state.blobs = open_blob_store(str(tmp_path_factory.mktemp("isolation-blobs")))
+    had_integrations = getattr(state, "integrations", None)
+    jira, snow = JiraLoopback().start(), ServiceNowLoopback().start()
+    state.integrations = remote_systems(jira)
     a, b = new_org(server), new_org(server)
-    w = World(a=a, b=b, ids=_build(a, "A"))
+    w = World(a=a, b=b, ids={**_build(a, "A"), **_build_integrations(a, jira, snow)})
+    w.remotes = (jira, snow)
     b_case = _ok(
         b.http.post(
             "/api/v2/cases",
@@ -459,12 +755,18 @@ def world(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
             },
         )
     )["data"]
-    w.own = {"case_id": b_case["id"]}
+    b_team = _ok(
+        b.http.post("/api/v2/team", json={"data": {"type": "team", "attributes": {"handle": "b-team", "name": "b"}}})
+    )["data"]
+    w.own = {"case_id": b_case["id"], "team_id": b_team["id"], "user_id": b.user_id, "project_id": _build_project(b)}
     yield w
     for org in (a, b):
         org.api_client.close()
         org.http.close()
     state.blobs = had_blobs
+    state.integrations = had_integrations
+    jira.stop()
+    snow.stop()
 
 
 def _build_project(org: OrgClient) -> str:
@@ -484,7 +786,8 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 def _request(world: World, probe: Probe) -> tuple[str, str | None, list[str]]:
     """The probe's URL and body, and the A identifiers it names."""
-    params = {**world.ids, **{name: world.own[name] for name in probe.own}}
+    params = {**world.ids, **{name: world.ids[key] for name, key in probe.ids}}
+    params.update({name: world.own[name] for name in probe.own})
     url = _fill(probe.route, params)
     if probe.query:
         url += "?" + _fill(probe.query, params)
@@ -507,6 +810,7 @@ def _route_of(probe: Probe) -> str:
 ORG_WIDE = {
     ("POST", "/api/v2/cases/aggregate"),
     ("POST", "/api/v2/casem/notifications/read"),
+    ("POST", "/api/v2/integration/jira/oauth/authorize"),
 }
 
 
@@ -524,6 +828,10 @@ def test_org_wide_actions_stay_in_the_org(world: World) -> None:
     assert world.b.http.post("/api/v2/casem/notifications/read").status_code == 204
     unread = _ok(world.a.http.get("/api/v2/casem/notifications", params={"unread": "true"}))
     assert world.ids["notification_id"] in json.dumps(unread)
+    # B's Jira consent link carries B's org as its state, nothing of A's.
+    consent = {"data": {"type": "jira_oauth_authorization", "attributes": {"redirect_uri": "https://b.example/cb"}}}
+    url = _ok(world.b.http.post("/api/v2/integration/jira/oauth/authorize", json=consent))["data"]["attributes"]["url"]
+    assert world.b.org_id in url and not any(v in url for v in world.secrets())
 
 
 def test_matrix_is_complete(server: LiveServer) -> None:
@@ -539,7 +847,7 @@ def test_matrix_is_complete(server: LiveServer) -> None:
 def test_another_orgs_ids_are_404(world: World, probe: Probe) -> None:
     url, body, named = _request(world, probe)
     assert named, "the probe names none of A's resources"
-    before = outbox(world.a)
+    before = outbox(world.a), oncall_outbox(world.a)
     if probe.upload:
         response = world.b.http.post(url, files={"file": ("x.txt", b"from B", "text/plain")})
     else:
@@ -550,7 +858,7 @@ def test_another_orgs_ids_are_404(world: World, probe: Probe) -> None:
     # The lookup of one of A's ids failed (not a routing miss), and said nothing more about it.
     assert any(v in detail for v in named), detail
     assert MARKER not in response.text
-    assert outbox(world.a) == before
+    assert (outbox(world.a), oncall_outbox(world.a)) == before
 
 
 def test_listings_never_include_another_orgs_data(world: World, server: LiveServer) -> None:
@@ -579,9 +887,13 @@ def test_creating_never_collides_with_another_orgs_names(world: World) -> None:
         response = world.b.http.post(url, json=body)
         assert response.status_code == 201, f"{url}: {response.text}"
         assert world.ids["project_id"] not in response.text
+    # The same Jira site and ServiceNow instance name as A's: each org connects its own.
+    jira, snow = world.remotes
+    for created in (connect_jira(world.b, jira), connect_servicenow(world.b, snow)):
+        assert not any(v in json.dumps(created) for v in world.ids.values())
 
 
-@pytest.mark.parametrize("keys", ["none", "wrong", "mixed", "api-only"])
+@pytest.mark.parametrize("keys", ["none", "wrong", "mixed", "api-only", "swapped"])
 def test_every_route_refuses_bad_keys_with_403(world: World, server: LiveServer, keys: str) -> None:
     headers = {
         "none": {"DD-API-KEY": "", "DD-APPLICATION-KEY": ""},
@@ -589,6 +901,8 @@ def test_every_route_refuses_bad_keys_with_403(world: World, server: LiveServer,
         # Each key is valid, but they belong to different orgs.
         "mixed": {"DD-API-KEY": world.a.creds.api_key, "DD-APPLICATION-KEY": world.b.creds.app_key},
         "api-only": {"DD-API-KEY": world.a.creds.api_key, "DD-APPLICATION-KEY": ""},
+        # Each key is valid and of the same org, but in the other's header.
+        "swapped": {"DD-API-KEY": world.a.creds.app_key, "DD-APPLICATION-KEY": world.a.creds.api_key},
     }[keys]
     failures = []
     routes = sorted(_routes(server))

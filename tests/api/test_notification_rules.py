@@ -4,6 +4,7 @@ another org's project is a 404; bad input is a 400 JSON:API error with a pointer
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from datadog_api_client.exceptions import ApiException, NotFoundException
 from datadog_api_client.v2.model.case_notification_rule_attributes import CaseNotificationRuleAttributes
 from datadog_api_client.v2.model.case_notification_rule_create import CaseNotificationRuleCreate
@@ -19,6 +20,9 @@ from datadog_api_client.v2.model.case_notification_rule_trigger_data import Case
 from datadog_api_client.v2.model.case_notification_rule_update import CaseNotificationRuleUpdate
 from datadog_api_client.v2.model.case_notification_rule_update_request import CaseNotificationRuleUpdateRequest
 
+from casem.adapters.storage.tables import notification_endpoints
+from casem.app.context import AppContext
+from casem.app.outbound.service import allow_network
 from tests.api.conftest import OrgClient
 from tests.api.helpers import make_project
 
@@ -197,6 +201,9 @@ def test_notification_endpoints_keep_their_secret(org: OrgClient, other_org: Org
     assert created.status_code == 201, created.text
     data = created.json()["data"]
     assert len(data["attributes"]["secret"]) == 64  # generated: answered once
+    stored = org.server.call(_stored_secret(org.server.context, data["id"]))
+    assert stored.startswith("fernet:") and data["attributes"]["secret"] not in stored  # sealed at rest
+    assert org.server.context.secret_box().open(stored) == data["attributes"]["secret"]
     assert org.http.post("/api/v2/casem/notification_endpoints", json=document).status_code == 409
     listed = org.http.get("/api/v2/casem/notification_endpoints").json()["data"]
     assert listed == [
@@ -215,3 +222,61 @@ def test_notification_endpoints_keep_their_secret(org: OrgClient, other_org: Org
     assert bad.status_code == 400 and bad.json()["errors"][0]["source"]["pointer"] == "/data/attributes/url"
     assert org.http.delete(f"/api/v2/casem/notification_endpoints/{data['id']}").status_code == 204
     assert org.http.get("/api/v2/casem/notification_endpoints").json()["data"] == []
+
+
+async def _stored_secret(context: AppContext, endpoint_id: str) -> str:
+    async with context.uow(read_only=True) as uow:
+        return await uow.scalar(
+            sa.select(notification_endpoints.c.secret).where(notification_endpoints.c.id == endpoint_id)
+        )
+
+
+# -- the outbound guard at save time --------------------------------------------------------------------
+
+
+def endpoint_document(url: str, name: str = "hook") -> dict:
+    return {"data": {"type": "notification_endpoint", "attributes": {"kind": "HTTP", "name": name, "url": url}}}
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:8080/hook", "'127.0.0.1' is a loopback address"),
+        ("http://169.254.169.254/latest/meta-data/", "'169.254.169.254' is a link-local address"),
+        ("http://[::1]/hook", "'::1' is the loopback address"),
+        ("http://0x7f000001/hook", "numeric host form"),
+        ("http://2130706433/hook", "numeric host form"),
+        ("http://[::ffff:127.0.0.1]/hook", "'::ffff:127.0.0.1' is"),
+        ("http://localhost:8080/hook", "'localhost' is a loopback name"),
+        ("http://internal.example.com/hook", "'internal.example.com' resolves to a private address"),
+        ("http://rebind.example.com/hook", "'rebind.example.com' resolves to a loopback address"),
+        ("http://nowhere.example.com/hook", "does not resolve"),
+        ("http://user:pw@hooks.example.com/hook", "user name or password"),
+        ("http://hooks.example.com:6379/hook", "port 6379"),
+        ("ftp://hooks.example.com/hook", "only absolute http and https URLs"),
+    ],
+)
+def test_an_internal_or_disguised_webhook_url_is_refused_when_saved(org: OrgClient, url: str, why: str) -> None:
+    refused = org.http.post("/api/v2/casem/notification_endpoints", json=endpoint_document(url))
+    assert refused.status_code == 400, refused.text
+    [error] = refused.json()["errors"]
+    assert error["source"]["pointer"] == "/data/attributes/url"
+    assert error["detail"].startswith("url is refused: ") and why in error["detail"], error["detail"]
+    assert org.http.get("/api/v2/casem/notification_endpoints").json()["data"] == []
+
+
+def test_an_orgs_allow_list_admits_its_internal_network_and_no_one_elses(org: OrgClient, other_org: OrgClient) -> None:
+    async def allow() -> None:
+        async with org.server.context.uow() as uow:
+            await allow_network(uow, org.org_id, "10.20.0.0/16", "on-premises receiver")
+            await uow.commit()
+
+    org.server.call(allow())
+    internal = endpoint_document("http://internal.example.com/hook")
+    assert org.http.post("/api/v2/casem/notification_endpoints", json=internal).status_code == 201
+    # The allow-list is the org's own: another org saving the same URL is still refused.
+    assert other_org.http.post("/api/v2/casem/notification_endpoints", json=internal).status_code == 400
+    # It lifts the address checks for its network only: loopback and numeric disguises stay refused.
+    for url in ("http://127.0.0.1/hook", "http://0x0a140005/hook"):
+        refused = org.http.post("/api/v2/casem/notification_endpoints", json=endpoint_document(url, "x"))
+        assert refused.status_code == 400, refused.text

@@ -138,10 +138,19 @@ def test_duplicate_or_invalid_team_is_refused(org: OrgClient) -> None:
         response = org.http.post("/api/v2/team", json={"data": {"type": "team", "attributes": attributes}})
         assert response.status_code == 400, response.text
         assert response.json()["errors"][0]["source"]["pointer"] == pointer
-    members = {"users": {"data": [{"id": org.user_id, "type": "users"}]}}
+    # Members named at creation must be users of the org: the team is not made without them.
+    members = {"users": {"data": [{"id": org.user_id, "type": "users"}, {"id": str(uuid.uuid4()), "type": "users"}]}}
     response = org.http.post(
         "/api/v2/team",
         json={"data": {"type": "team", "attributes": {"handle": "ok", "name": "x"}, "relationships": members}},
     )
-    assert response.status_code == 400
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["source"]["pointer"] == "/data/relationships/users/data/1/id"
     assert [t.attributes.handle for t in org.teams.list_teams().data] == ["ops"]
+    members["users"]["data"].pop()
+    response = org.http.post(
+        "/api/v2/team",
+        json={"data": {"type": "team", "attributes": {"handle": "ok", "name": "x"}, "relationships": members}},
+    )
+    assert response.status_code == 201 and response.json()["data"]["attributes"]["user_count"] == 1
+    assert [t.attributes.handle for t in org.teams.list_teams(filter_me=True).data] == ["ok"]

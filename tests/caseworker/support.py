@@ -9,7 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casem.adapters.storage.tables import case_links, case_merge_progress, domain_events, timeline_cells, watchers
+from casem.adapters.storage.tables import (
+    case_entity_links,
+    case_merge_progress,
+    domain_events,
+    timeline_cells,
+    watchers,
+)
 from casem.app.cases.service import NewCase, create_case, get_case
 from casem.app.context import AppContext
 from casem.app.identity.service import create_user
@@ -114,7 +120,13 @@ async def assert_merged_once(ctx: AppContext, org_id: str, fixture: MergeFixture
         on_primary = set(
             (await uow.execute(sa.select(watchers.c.user_id).where(watchers.c.case_id == primary.id))).scalars()
         )
-        links = (await uow.execute(sa.select(case_links).where(case_links.c.case_id.in_(dups)))).all()
+        links = (
+            await uow.execute(
+                sa.select(case_entity_links).where(
+                    case_entity_links.c.parent_entity_id.in_(dups), case_entity_links.c.merge_id == merge_id
+                )
+            )
+        ).all()
         progress = (
             await uow.execute(sa.select(case_merge_progress).where(case_merge_progress.c.merge_id == merge_id))
         ).all()
@@ -134,8 +146,8 @@ async def assert_merged_once(ctx: AppContext, org_id: str, fixture: MergeFixture
         assert sorted(by_source[dup_id]) == sorted(fixture.cells[dup_id]), f"cells of {dup_id} not copied once"
     assert on_primary == fixture.watchers
     assert primary.attributes == fixture.attributes
-    assert sorted(link.case_id for link in links) == sorted(dups)
-    assert {link.linked_case_id for link in links} == {fixture.primary_id}
+    assert sorted(link.parent_entity_id for link in links) == sorted(dups)
+    assert {(link.relationship, link.child_entity_id) for link in links} == {("DUPLICATES", fixture.primary_id)}
     assert sorted((p.duplicate_id, p.outcome) for p in progress) == sorted((d, "merged") for d in dups)
     merged_events = await _events_of(ctx, "case.merged", dups)
     assert sorted(e.case_id for e in merged_events) == sorted(dups)  # one per duplicate

@@ -14,7 +14,7 @@ from temporalio.client import Client, ScheduleHandle, WorkflowExecutionStatus
 from casem.adapters.storage.tables import case_purges, cases, retention_policies
 from casem.app.cases.service import get_case
 from casem.services.caseworker.activities import RetentionSweepReport
-from casem.services.caseworker.schedules import ensure_schedules
+from casem.services.caseworker.schedules import ensure_schedules, schedule_ids
 from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import RetentionSweepWorkflow, retention_workflow_id
 from tests.backends import engine_address
@@ -96,4 +96,5 @@ async def test_triggered_sweep_starts_missing_retention_workflows(world: World) 
             assert purged == [expired]
             await waiting_wf.terminate("test over")
         finally:
-            await handle.delete()
+            for schedule_id in schedule_ids(queue):
+                await client.get_schedule_handle(schedule_id).delete()

@@ -104,8 +104,10 @@ async def _wait_for(check: Callable[[], Awaitable[bool]], what: str, seconds: fl
         await asyncio.sleep(0.5)
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[tuple[AppContext, dict[str, str], Caseworker, TemporalCaseworker]]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[AppContext, dict[str, str], Caseworker, TemporalCaseworker]]:
     address = engine_address("temporal")
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_TENANT_")}
@@ -118,7 +120,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[AppContext, dict[str, str
         "CASEM_HOST": "127.0.0.1",
         "CASEM_MIGRATE_ON_START": "0",
     }
-    with tenant_endpoints("sqlite", tmp_path) as endpoints:
+    with tenant_endpoints(request.param, tmp_path) as endpoints:
         for t in TENANTS:
             env[f"{t.env_prefix}_DSN"] = endpoints[t.name].master
         ctx = AppContext.open(endpoints)
@@ -162,6 +164,10 @@ async def test_kill_9_caseworker_mid_merge(
     assert result.status == "COMPLETED"
     assert sorted(s.duplicate_id for s in result.steps) == sorted(fixture.duplicate_ids)
     await assert_merged_once(ctx, org_id, fixture, request.merge_id)
+    print(
+        f"\ncaseworker crash mid-merge [{ctx.databases[CASE_MANAGEMENT].dialect}]: killed after {merged}/{DUPLICATES} "
+        f"duplicates, restarted; {len(result.steps)} merged once each"
+    )
 
 
 @pytest.mark.temporal
@@ -212,7 +218,7 @@ async def test_kill_9_caseworker_mid_purge(
 
     await _wait_for(schedule_exists, "the retention-sweep schedule", 60)
     await schedule.trigger()
-    await _kill_mid_way(worker, lambda: _count(ctx, case_purges, case_purges.c.case_id.in_(ids)), EXPIRED)
+    killed_at = await _kill_mid_way(worker, lambda: _count(ctx, case_purges, case_purges.c.case_id.in_(ids)), EXPIRED)
     worker.start()
 
     async def all_purged() -> bool:
@@ -241,3 +247,7 @@ async def test_kill_9_caseworker_mid_purge(
         return not await blobs.list(f"{org_id}/")
 
     await _wait_for(blobs_gone, "the purged cases' blobs deleted", 60)
+    print(
+        f"\ncaseworker crash mid-purge [{ctx.databases[CASE_MANAGEMENT].dialect}]: killed after {killed_at}/{EXPIRED} "
+        f"purges, restarted; {len(audit)} cases purged once each, {len(events)} case.purged events"
+    )

@@ -41,6 +41,16 @@ def test_the_envelope_is_a_cloudevent() -> None:
     assert event.envelope("acme", 7)["sequence"] == 7
 
 
+def test_the_envelope_carries_the_trace_it_was_made_in() -> None:
+    event = only_event(new_case(), lambda c: c.retitle("x", "u1"))
+    assert "traceparent" not in event.envelope("acme") and "tracestate" not in event.envelope("acme")
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = event.envelope("acme", trace={"traceparent": parent, "tracestate": "casem=1", "baggage": "no"})
+    assert (traced["traceparent"], traced["tracestate"]) == (parent, "casem=1")
+    assert "baggage" not in traced and all(ATTRIBUTE_NAME.match(name) for name in traced)
+    assert "tracestate" not in event.envelope("acme", trace={"traceparent": parent, "tracestate": ""})
+
+
 def test_sequence_is_added_to_a_copy() -> None:
     event = only_event(new_case(), lambda c: c.retitle("x", "u1"))
     stored = event.envelope("acme")

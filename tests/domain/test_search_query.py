@@ -7,6 +7,7 @@ round trip, and any text either parses or fails with a position and a `found` th
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from casem.domain.search_query import (
     Not,
     Or,
     QuerySyntaxError,
+    QueryTooComplex,
     Text,
     fields_in,
     normalize_field_value,
@@ -140,3 +142,35 @@ def test_normalizing_a_value_twice_changes_nothing(name: str, text: str) -> None
     assert normalize_field_value(name, once) == once
     if name in ("project", "service"):
         assert once == text  # only the enumerations (and archived) are normalised
+
+
+# -- limits (checked before any backend builds a query) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("(" * 17 + "a" + ")" * 17, "deeper than 16 levels"),
+        ("NOT " * 17 + "a", "deeper than 16 levels"),
+        ("-" * 17 + "a", "deeper than 16 levels"),
+        ("status:(" + " OR ".join(["open"] * 101) + ")", "101 terms; the limit is 100"),
+        ("a" * 4097, "4097 characters long; the limit is 4096"),
+    ],
+)
+def test_queries_over_a_limit_are_refused_saying_which(query: str, message: str) -> None:
+    with pytest.raises(QueryTooComplex, match=message) as caught:
+        parse_query(query)
+    assert isinstance(caught.value, QuerySyntaxError)  # every caller's 400 path handles it
+    assert len(str(caught.value)) < 200
+
+
+def test_queries_at_the_limits_parse() -> None:
+    assert isinstance(parse_query("(" * 16 + "a" + ")" * 16), Text)
+    assert isinstance(parse_query(" ".join(["a"] * 100)), And)
+    assert isinstance(parse_query("a" * 4096), Text)
+
+
+def test_a_syntax_error_quotes_a_short_excerpt() -> None:
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query("status: " + "x" * 3000)
+    assert len(str(caught.value)) < 200

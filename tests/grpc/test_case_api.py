@@ -355,3 +355,67 @@ def test_wrong_keys_are_permission_denied(stub: case_api_pb2_grpc.CaseAPIStub, o
     mixed = (("dd-api-key", org.creds.api_key), ("dd-application-key", other_org.creds.app_key))
     err = error_of(lambda: stub.ListProjects(pb.ListProjectsRequest(), metadata=mixed))
     assert err.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+# -- the request boundary (each of these answered INTERNAL before) ------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["\u00b2", "\u0663", "9" * 30, "99999999", "-1", "1e3"])
+def test_page_tokens_this_server_never_issued_are_invalid_argument(
+    stub: case_api_pb2_grpc.CaseAPIStub, org: Org, token: str
+) -> None:
+    case = make_case(stub, org, make_project(stub, org).id)
+    timeline = pb.ListTimelineRequest(case_id_or_key=case.id, page_token=token)
+    for call in (
+        lambda: stub.ListCases(pb.ListCasesRequest(page_token=token), metadata=org.metadata),
+        lambda: stub.ListTimeline(timeline, metadata=org.metadata),
+    ):
+        err = error_of(call)
+        assert err.code() is grpc.StatusCode.INVALID_ARGUMENT, err.details()
+        assert field_violations(err) == [("/page_token", "page_token is not one this server issued")]
+
+
+@pytest.mark.parametrize(
+    ("query", "limit"),
+    [
+        ("(" * 400 + "disk" + ")" * 400, "deeper than 16 levels"),
+        (" OR ".join(["a"] * 500), "terms; the limit is 100"),
+        (" OR ".join(f"w{i}" for i in range(1_000)), "characters long; the limit is 4096"),
+    ],
+)
+def test_query_limits_on_grpc_are_invalid_argument_with_a_bounded_message(
+    stub: case_api_pb2_grpc.CaseAPIStub, org: Org, query: str, limit: str
+) -> None:
+    err = error_of(lambda: stub.ListCases(pb.ListCasesRequest(filter=query), metadata=org.metadata))
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert limit in err.details() and len(err.details()) < 200
+    [(field, description)] = field_violations(err)
+    assert field == "" and limit in description
+
+
+def test_a_long_malformed_query_is_not_echoed_back(stub: case_api_pb2_grpc.CaseAPIStub, org: Org) -> None:
+    err = error_of(lambda: stub.ListCases(pb.ListCasesRequest(filter="status: " + "x" * 4000), metadata=org.metadata))
+    assert err.code() is grpc.StatusCode.INVALID_ARGUMENT and len(err.details()) < 200
+
+
+def test_a_nul_character_anywhere_in_a_request_is_invalid_argument(
+    stub: case_api_pb2_grpc.CaseAPIStub, org: Org
+) -> None:
+    """Found by the gRPC fuzz: PostgreSQL refuses NUL in text, which answered INTERNAL."""
+    project = make_project(stub, org)
+    case = make_case(stub, org, project.id)
+    for call, field in (
+        (
+            lambda: stub.CreateCase(pb.CreateCaseRequest(project_id=project.id, title="a\x00b"), metadata=org.metadata),
+            "/title",
+        ),
+        (lambda: stub.GetCase(pb.GetCaseRequest(id_or_key="\x00"), metadata=org.metadata), "/id_or_key"),
+        (
+            lambda: stub.AddComment(
+                pb.AddCommentRequest(case_id_or_key=case.id, message="\x00"), metadata=org.metadata
+            ),
+            "/message",
+        ),
+    ):
+        err = error_of(call)
+        assert err.code() is grpc.StatusCode.INVALID_ARGUMENT and field_violations(err)[0][0] == field

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 import sqlalchemy as sa
 
+from casem.adapters.http import AllowList
 from casem.adapters.storage.tables import domain_events, notification_deliveries, notifications
 from casem.app.cases.service import NewCase, create_case, get_case
 from casem.app.context import AppContext
@@ -122,7 +123,11 @@ async def test_rules_request_one_delivery_per_matching_recipient(context: AppCon
     org = await make_org(context, "RUL")
     oid = org.creds.org_id
     async with context.uow() as uow:
-        await create_endpoint(uow, oid, "HTTP", "hooks", "http://127.0.0.1:9/hook", "s" * 32)
+        # A loopback receiver needs an allow-list entry (the outbound guard checks the URL when saved).
+        loopback = context.outbound.policy(AllowList.parse(["127.0.0.1/32"]))
+        await create_endpoint(
+            uow, oid, "HTTP", "hooks", "http://127.0.0.1:9/hook", "s" * 32, policy=loopback, box=context.secret_box()
+        )
         created = await create_rule(
             uow,
             oid,

@@ -503,3 +503,54 @@ async def test_failed_reindex_keeps_the_old_index(port: SearchPort) -> None:
     assert await port.current_index(T) == old_index
     assert await found(port, "") == ids(*ORG_A_CASES)
     assert (await port.reindex(T, [C2])).endswith("-v2")  # the failed build left nothing behind
+
+
+# -- versions and writes during a reindex ---------------------------------------------------------------------
+
+
+async def test_an_older_version_never_overwrites_a_newer_one(port: SearchPort) -> None:
+    await port.ensure_index(T)
+    await port.bulk_upsert(T, [{**case(1, title="fifth"), "version": 5}])
+    await port.bulk_upsert(T, [{**case(1, title="third, arriving late"), "version": 3}])
+    await port.refresh(T)
+    stored = await port.get(T, ORG_A, case(1)["id"])
+    assert stored is not None and stored["title"] == "fifth"
+    assert "version" not in stored  # the version is not part of the document
+    assert stored["checksum"] == document_checksum(case(1, title="fifth"))
+    await port.bulk_upsert(T, [{**case(1, title="fifth, again"), "version": 5}])  # equal: replaces
+    await port.bulk_upsert(T, [{**case(1, title="sixth"), "version": 6}])
+    await port.refresh(T)
+    assert (await port.get(T, ORG_A, case(1)["id"]))["title"] == "sixth"  # type: ignore[index]
+    # Deleted: a late write of the case's last document does not bring it back.
+    assert await port.delete(T, ORG_A, case(1)["id"]) is True
+    await port.bulk_upsert(T, [{**case(1, title="sixth, late"), "version": 6}])
+    await port.refresh(T)
+    assert await port.get(T, ORG_A, case(1)["id"]) is None
+
+
+async def test_writes_during_a_reindex_land_in_both_indices(port: SearchPort) -> None:
+    await port.ensure_index(T)
+    await port.bulk_upsert(T, [{**case(n, title=f"case {n} v1"), "version": 1} for n in (1, 2, 3)])
+    building = asyncio.Event()
+    resume = asyncio.Event()
+
+    async def snapshot() -> AsyncIterator[dict[str, Any]]:
+        """The database as the reindex read it: version 1 of every case, read before the writes below."""
+        yield {**case(1, title="case 1 v1"), "version": 1}
+        building.set()
+        await resume.wait()
+        for n in (2, 3):
+            yield {**case(n, title=f"case {n} v1"), "version": 1}
+
+    task = asyncio.create_task(port.reindex(T, snapshot()))
+    await asyncio.wait_for(building.wait(), 30)
+    # Meanwhile (another process, through the port): case 1 and 2 change, case 3 is deleted, case 4 is new.
+    await port.bulk_upsert(T, [{**case(n, title=f"case {n} v2"), "version": 2} for n in (1, 2)])
+    await port.delete(T, ORG_A, case(3)["id"])
+    await port.bulk_upsert(T, [{**case(4, title="case 4 v1"), "version": 1}])
+    resume.set()
+    await asyncio.wait_for(task, 60)
+    await port.refresh(T)
+    titles = {n: (await port.get(T, ORG_A, case(n)["id"]) or {}).get("title") for n in (1, 2, 3, 4)}
+    assert titles == {1: "case 1 v2", 2: "case 2 v2", 3: None, 4: "case 4 v1"}
+    assert set(await port.all_checksums(T, ORG_A)) == {case(n)["id"] for n in (1, 2, 4)}

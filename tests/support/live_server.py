@@ -12,6 +12,7 @@ import uvicorn
 
 from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
+from casem.services.case_api.http.server import server_config
 from casem.topology.tenants import DatabaseEndpoints
 
 
@@ -19,7 +20,7 @@ class LiveServer:
     def __init__(self, endpoints: dict[str, DatabaseEndpoints]) -> None:
         self.context = AppContext.open(endpoints)
         self.app = create_app(self.context)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = server_config(self.app, "127.0.0.1", 0, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, name="case-api-test-server", daemon=True)

@@ -2,7 +2,8 @@
 
 The tools are installed by the project's own scripts when missing (never skipped): helm,
 kubeconform and the Kubernetes JSON schemas (scripts/tools/install-helm-tools.sh), Graphviz
-(scripts/tools/install-graphviz.sh). Both are idempotent and instant once done.
+(scripts/tools/install-graphviz.sh), Chromium (scripts/tools/install-chromium.sh). Each is idempotent and
+instant once done.
 """
 
 from __future__ import annotations
@@ -61,3 +62,9 @@ def helm_tools() -> HelmTools:
 @pytest.fixture(scope="session")
 def graphviz() -> None:
     _run_installer("install-graphviz.sh")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, which Playwright drives (its own browser downloads are not used)."""
+    return Path(_run_installer("install-chromium.sh").strip().splitlines()[-1])

@@ -97,6 +97,9 @@ def _write_variant(tmp_path: Path, mutate: Mutation) -> Path:
         (lambda dcs: dcs[5]["postgres"]["case-management"].update(placement="shared"), "placement"),
         (lambda dcs: dcs.append(dict(dcs[0])), "listed twice: us1.staging.dog"),
         (lambda dcs: dcs[0].update(name="local"), "built-in development datacenter"),
+        (lambda dcs: dcs[1].update(temporal={"address": "temporal.us1.prod.dog"}), "us1.prod.dog.temporal.address"),
+        (lambda dcs: dcs[1].update(temporal={"address": "t:7233", "namespace": "a b"}), "Temporal namespace"),
+        (lambda dcs: dcs[1].update(temporal={"address": "t:7233", "queue": "x"}), "us1.prod.dog.temporal.queue"),
     ],
 )
 def test_schema_rejects_malformed_catalogs_with_a_clear_message(
@@ -116,3 +119,18 @@ def test_unparsable_and_missing_files_are_catalog_errors(tmp_path: Path) -> None
         load_catalog(bad)
     with pytest.raises(CatalogError, match="cannot read"):
         load_catalog(tmp_path / "absent.yaml")
+
+
+def test_temporal_is_optional_per_datacenter(tmp_path: Path) -> None:
+    # The seed names Temporal workers but no Temporal endpoint: no shipped datacenter invents one.
+    assert [dc.name for dc in catalog().datacenters if dc.temporal is not None] == []
+    path = _write_variant(
+        tmp_path, lambda dcs: dcs[1].update(temporal={"address": "temporal-frontend.us1.prod.dog:7233"})
+    )
+    dc = load_catalog(path).get("us1.prod.dog")
+    assert dc.temporal is not None
+    assert (dc.temporal.address, dc.temporal.namespace, dc.temporal.task_queue) == (
+        "temporal-frontend.us1.prod.dog:7233",
+        "default",
+        "caseworker",
+    )

@@ -38,7 +38,7 @@ def test_config_show_json_for_ap2_masks_passwords(monkeypatch: pytest.MonkeyPatc
     assert cfg["tenants"][ON_CALL]["database"]["master_dsn"].startswith(
         "postgresql://casem:***@proxy-case-management-oncall-db."
     )
-    assert len(cfg["services"]) == 25
+    assert len(cfg["services"]) == 27  # the seed's 25 workloads, the web console and case-connector-ingress
     shown = runner.invoke(app, ["config", "show", "--format", "json", "--show-secrets"])
     assert "hunter2" in shown.stdout
 

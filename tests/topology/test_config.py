@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from casem.topology import config
+from casem.topology import datacenters as catalog_module
 from casem.topology.config import ConfigError, TenantNotDeployedError, database_endpoints
 from casem.topology.datacenters import UnknownDatacenterError, catalog
 from casem.topology.services import EVENT_HANDLER_FLAVORS, SERVICES, THIRD_PARTY_READER_FLAVORS
@@ -229,3 +230,57 @@ def test_redact_dsn_masks_only_the_password() -> None:
     assert config.redact_dsn("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert config.redact_dsn("postgresql://u@h:5432/db") == "postgresql://u@h:5432/db"
     assert config.redact_dsn("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_the_connector_ingress_produces_the_feeds_the_readers_consume() -> None:
+    from casem.topology.config import topic_bindings
+    from casem.topology.topics import third_party_topic
+
+    bindings = topic_bindings("case-connector-ingress", None, ("case-management", "on-call"))
+    assert {(b.topic, b.role) for b in bindings} == {
+        (third_party_topic(f).name, "produce") for f in THIRD_PARTY_READER_FLAVORS
+    }
+    for flavor in THIRD_PARTY_READER_FLAVORS:
+        consumed = topic_bindings(READER, flavor, ("case-management",))
+        assert [(b.topic, b.role, b.group) for b in consumed] == [
+            (third_party_topic(flavor).name, "consume", "case-management")
+        ]
+
+
+def test_temporal_comes_from_env_then_file_then_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = config.resolve(env=env())
+    assert (local.temporal.address, local.temporal.source) == (None, "embedded")  # `casem up` starts a dev server
+    prod = config.resolve(env=env(CASEM_DATACENTER="us1.prod.dog"))
+    assert (prod.temporal.address, prod.temporal.source) == (None, "missing")
+    assert (prod.temporal.namespace, prod.temporal.task_queue) == ("default", "caseworker")
+
+    raw = yaml.safe_load(Path(catalog_module.CATALOG_PATH).read_text())
+    raw["datacenters"][1]["temporal"] = {"address": "temporal.us1.prod.dog:7233", "namespace": "casem"}
+    variant = tmp_path / "catalog.yaml"
+    variant.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(config, "catalog", lambda: catalog_module.load_catalog(variant))
+    from_catalog = config.resolve(env=env(CASEM_DATACENTER="us1.prod.dog"))
+    assert (from_catalog.temporal.address, from_catalog.temporal.namespace) == ("temporal.us1.prod.dog:7233", "casem")
+    assert from_catalog.temporal.source == "catalog"
+
+    file = tmp_path / "casem.yaml"
+    file.write_text(yaml.safe_dump({"temporal": {"address": "from-file:7233", "task_queue": "cw-2"}}))
+    from_file = config.resolve(env=env(CASEM_DATACENTER="us1.prod.dog", CASEM_CONFIG=str(file)))
+    assert (from_file.temporal.address, from_file.temporal.task_queue, from_file.temporal.source) == (
+        "from-file:7233",
+        "cw-2",
+        "file",
+    )
+    from_env = config.temporal_settings(
+        env(CASEM_DATACENTER="us1.prod.dog", CASEM_CONFIG=str(file), CASEM_TEMPORAL_ADDRESS="from-env:7233")
+    )
+    assert (from_env.address, from_env.task_queue, from_env.source) == ("from-env:7233", "cw-2", "env")
+
+
+def test_the_workflow_client_reads_the_resolved_temporal(tmp_path: Path) -> None:
+    from casem.adapters.workflows.client import task_queue, temporal_address, temporal_namespace
+
+    file = tmp_path / "casem.yaml"
+    file.write_text(yaml.safe_dump({"temporal": {"address": "t:7233", "namespace": "ns", "task_queue": "q"}}))
+    pod = env(CASEM_CONFIG=str(file))
+    assert (temporal_address(pod), temporal_namespace(pod), task_queue(pod)) == ("t:7233", "ns", "q")

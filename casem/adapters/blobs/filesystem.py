@@ -11,14 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from casem.adapters.blobs.port import CHUNK, HEAD_BYTES, BlobInfo, BlobNotFound, BlobTooLarge, StoredBlob, check_key
+from casem.adapters.private_files import open_private, private_directory
 
 _PARTIAL = ".partial-"  # in-flight uploads; never listed, never read
 
 
 class FilesystemBlobStore:
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_directory(root.resolve())
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -27,14 +27,14 @@ class FilesystemBlobStore:
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, max_bytes: int | None = None
     ) -> StoredBlob:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         # Write beside the target then rename: the rename is atomic, so readers never see half a file.
         partial = path.with_name(f"{_PARTIAL}{uuid.uuid4().hex}")
         digest = hashlib.sha256()
         size = 0
         head = b""
         try:
-            with open(partial, "wb") as out:
+            with open_private(partial) as out:
                 async for chunk in chunks:
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:

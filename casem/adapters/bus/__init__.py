@@ -59,9 +59,11 @@ def open_bus(env: dict[str, str] | None = None) -> Bus:
 
         bus = KafkaBus(bootstrap)
     else:
-        from casem.adapters.bus.embedded import EmbeddedBus
+        from casem.adapters.bus.embedded import EmbeddedBus, Retention
 
-        bus = EmbeddedBus(Path(env.get("CASEM_BUS_PATH") or str(data_dir(env) / "bus.db")))
+        bus = EmbeddedBus(
+            Path(env.get("CASEM_BUS_PATH") or str(data_dir(env) / "bus.db")), retention=Retention.from_env(env)
+        )
     namespace = env.get("CASEM_BUS_NAMESPACE")
     if namespace:
         from casem.adapters.bus.namespace import NamespacedBus

@@ -22,6 +22,13 @@ held by a member that is gone, so two members never own a partition at once; a c
 accepted only from the lease holder. A member that leaves releases its leases at once; one
 that dies loses them after `session_timeout_s`, and its uncommitted messages are delivered
 again to the next owner (at-least-once, like Kafka).
+
+Retention (`Retention`, from CASEM_BUS_RETENTION_HOURS / CASEM_BUS_RETENTION_BYTES): a message is deleted once
+it is older than the age limit, or while its partition is over the size limit (oldest first), but never
+while a consumer group still needs it: no message at or past the lowest offset a group has committed on that
+partition goes, and none at all while a group known on the topic (committed elsewhere on it, or a live
+member subscribed to it) has committed nothing on the partition. The newest message of a partition is
+always kept: the next offset is computed from it, so offsets keep growing after a cleanup.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from casem.adapters.bus.port import (
     TopicNotFound,
     TopicPartition,
 )
+from casem.adapters.private_files import private_sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +131,102 @@ def _decode_headers(blob: bytes) -> Headers:
     return tuple(headers)
 
 
+DEFAULT_RETENTION_HOURS = 168.0  # Kafka's default log.retention.hours
+
+
+@dataclass(frozen=True)
+class Retention:
+    max_age_s: float | None = DEFAULT_RETENTION_HOURS * 3600
+    max_bytes: int | None = None  # per partition; None: no size limit (Kafka's default too)
+    check_every_s: float = 300.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Retention:
+        hours = env.get("CASEM_BUS_RETENTION_HOURS")
+        size = env.get("CASEM_BUS_RETENTION_BYTES")
+        every = env.get("CASEM_BUS_RETENTION_CHECK_SECONDS")
+        return cls(
+            max_age_s=float(hours) * 3600 if hours and float(hours) > 0 else (None if hours else cls.max_age_s),
+            max_bytes=int(size) if size and int(size) > 0 else None,
+            check_every_s=float(every) if every else cls.check_every_s,
+        )
+
+
+@dataclass
+class RetentionReport:
+    deleted: int = 0  # messages removed
+    held: int = 0  # messages past the limits but kept because a consumer group has not committed them
+
+
+def _message_size() -> str:
+    return "(LENGTH(value) + COALESCE(LENGTH(key), 0) + LENGTH(headers))"
+
+
+def _group_floor(conn: sqlite3.Connection, topic: str, partition: int, now: int) -> int | None:
+    """The lowest offset some group still needs on the partition (None: no group reads the topic)."""
+    committed = conn.execute(
+        "SELECT grp, next_offset FROM bus_group_offsets WHERE topic = ? AND partition = ?", (topic, partition)
+    ).fetchall()
+    groups = {grp for (grp,) in conn.execute("SELECT DISTINCT grp FROM bus_group_offsets WHERE topic = ?", (topic,))}
+    for grp, topics in conn.execute("SELECT grp, topics FROM bus_members WHERE expires_ms > ?", (now,)):
+        if topic in json.loads(topics):
+            groups.add(grp)
+    if groups - {grp for grp, _ in committed}:
+        return 0  # a group reads this topic but has committed nothing here: everything is still unread
+    return min((int(offset) for _, offset in committed), default=None)
+
+
+def enforce_retention(conn: sqlite3.Connection, retention: Retention, now_ms: int | None = None) -> RetentionReport:
+    """Delete what the retention allows, partition by partition, in one write transaction."""
+    now = _now_ms() if now_ms is None else now_ms
+    report = RetentionReport()
+    with _write_tx(conn):
+        for topic, partitions in conn.execute("SELECT name, partitions FROM bus_topics").fetchall():
+            for partition in range(partitions):
+                (head,) = conn.execute(
+                    "SELECT MAX(msg_offset) FROM bus_messages WHERE topic = ? AND partition = ?", (topic, partition)
+                ).fetchone()
+                if head is None:
+                    continue
+                upto = 0  # the policy drops offsets below this
+                if retention.max_age_s is not None:
+                    cutoff = now - int(retention.max_age_s * 1000)
+                    (aged,) = conn.execute(
+                        "SELECT MAX(msg_offset) FROM bus_messages WHERE topic = ? AND partition = ?"
+                        " AND timestamp_ms < ?",
+                        (topic, partition, cutoff),
+                    ).fetchone()
+                    upto = max(upto, aged + 1 if aged is not None else 0)
+                if retention.max_bytes is not None:
+                    # Keep the newest messages that fit in max_bytes; the rest go.
+                    kept, first_kept = 0, head + 1
+                    for offset, size in conn.execute(
+                        f"SELECT msg_offset, {_message_size()} FROM bus_messages WHERE topic = ? AND partition = ?"
+                        " ORDER BY msg_offset DESC",
+                        (topic, partition),
+                    ):
+                        if kept + size > retention.max_bytes:
+                            break
+                        kept, first_kept = kept + size, offset
+                    upto = max(upto, first_kept)
+                upto = min(upto, head)  # the newest message stays: the next offset follows it
+                floor = _group_floor(conn, topic, partition, now)
+                allowed = upto if floor is None else min(upto, floor)
+                if allowed > 0:
+                    report.deleted += conn.execute(
+                        "DELETE FROM bus_messages WHERE topic = ? AND partition = ? AND msg_offset < ?",
+                        (topic, partition, allowed),
+                    ).rowcount
+                if upto > allowed:
+                    (held,) = conn.execute(
+                        "SELECT COUNT(*) FROM bus_messages WHERE topic = ? AND partition = ?"
+                        " AND msg_offset >= ? AND msg_offset < ?",
+                        (topic, partition, allowed, upto),
+                    ).fetchone()
+                    report.held += held
+    return report
+
+
 @dataclass(frozen=True)
 class _Settings:
     path: Path
@@ -172,17 +276,45 @@ class EmbeddedBus:
         busy_timeout_s: float = 30.0,
         heartbeat_interval_s: float | None = None,
         max_poll_interval_s: float = 300.0,
+        retention: Retention | None = None,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(self.path)  # the log holds every tenant's events: 0600 in a 0700 directory
         self._settings = _Settings(self.path, synchronous, busy_timeout_s)
         self._heartbeat_interval_s = heartbeat_interval_s
         self._max_poll_interval_s = max_poll_interval_s
         self._worker = Worker("bus-embedded-admin")
         self._conn = self._worker.call(_connect, self._settings)
         self._worker.call(self._create_schema)
+        self.retention = retention
+        self._retention_stop = threading.Event()
+        self._retention_thread: threading.Thread | None = None
+        if retention is not None and (retention.max_age_s is not None or retention.max_bytes is not None):
+            self._retention_thread = threading.Thread(
+                target=self._retention_loop, args=(retention,), name="bus-embedded-retention", daemon=True
+            )
+            self._retention_thread.start()
+
+    def _retention_loop(self, retention: Retention) -> None:
+        """Apply the retention now and then, on a connection of its own (any process may: it is idempotent)."""
+        conn = _connect(self._settings)
+        try:
+            while not self._retention_stop.wait(retention.check_every_s):
+                try:
+                    report = enforce_retention(conn, retention)
+                    if report.deleted or report.held:
+                        log.info("bus retention: %d messages deleted, %d held for groups", report.deleted, report.held)
+                except BusError as exc:  # busy: the next round tries again
+                    log.warning("bus retention skipped: %s", exc)
+        finally:
+            conn.close()
+
+    async def enforce_retention(self, retention: Retention | None = None) -> RetentionReport:
+        """Apply `retention` (default: the bus's) now."""
+        chosen = retention or self.retention or Retention()
+        return await self._worker.run(enforce_retention, self._conn, chosen)
 
     def _create_schema(self) -> None:
         # Read first: opening an existing log must not need the write lock.
@@ -233,6 +365,9 @@ class EmbeddedBus:
         )
 
     async def close(self) -> None:
+        self._retention_stop.set()
+        if self._retention_thread is not None:
+            await asyncio.to_thread(self._retention_thread.join)
         await self._worker.run(self._conn.close)
         self._worker.shutdown()
 

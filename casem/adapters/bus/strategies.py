@@ -189,7 +189,9 @@ class RetryPolicy:
     Up to `max_attempts` tries in all (None: until the `Retry` is stopped). After the n-th
     consecutive failure the wait is `initial_backoff_s * multiplier ** (n - 1)`, at most
     `max_backoff_s`. Only errors `retry_on` matches (exception classes or a predicate) are retried;
-    any other error is raised at once.
+    any other error is raised at once. Errors `wait_on` matches (an engine being away, say) are not the
+    work's fault: they are waited out with the same back-off, however long it takes, without using up an
+    attempt, until the `Retry` is stopped.
     """
 
     max_attempts: int | None = 5
@@ -197,6 +199,7 @@ class RetryPolicy:
     max_backoff_s: float = 10.0
     multiplier: float = 2.0
     retry_on: ErrorMatcher = (Exception,)
+    wait_on: ErrorMatcher = ()
 
     def __post_init__(self) -> None:
         if self.max_attempts is not None and self.max_attempts < 1:
@@ -209,6 +212,9 @@ class RetryPolicy:
     def retryable(self, error: BaseException) -> bool:
         return _matches(self.retry_on, error)
 
+    def waits_for(self, error: BaseException) -> bool:
+        return _matches(self.wait_on, error)
+
     def backoff_s(self, failures: int) -> float:
         """The wait after the `failures`-th consecutive failure (1 for the first)."""
         if failures < 1:
@@ -218,6 +224,15 @@ class RetryPolicy:
         except OverflowError:  # retrying forever: the exponent outgrows a float long after the cap
             return self.max_backoff_s
         return min(delay, self.max_backoff_s)
+
+    def delay_s(self, failures: int, error: BaseException) -> float:
+        """The back-off, or longer when the error carries a receiver's Retry-After (`retry_after`, seconds),
+        capped by `max_backoff_s`."""
+        backoff = self.backoff_s(failures)
+        asked = getattr(error, "retry_after", None)
+        if isinstance(asked, int | float) and asked > backoff:
+            return min(float(asked), self.max_backoff_s)
+        return backoff
 
     def exhausted(self, attempts: int) -> bool:
         """Whether `attempts` tries are all this policy allows."""
@@ -286,17 +301,28 @@ class Retry:
         retryable: Callable[[BaseException], bool],
         attempts: _Attempts,
     ) -> T:
+        waits = 0
         while True:
             attempts.count += 1
             try:
                 return await fn(*args)
             except Exception as error:
+                if self.policy.waits_for(error) and not self.stopped:
+                    attempts.count -= 1  # waiting for an engine to come back uses up no attempt
+                    waits += 1
+                    delay = self.policy.backoff_s(waits)
+                    if self._on_retry is not None:
+                        self._on_retry(error, attempts.count, delay, *args)
+                    if await self._stopped_within(delay):
+                        raise
+                    continue
+                waits = 0
                 if not retryable(error) or self.stopped:
                     raise
                 if self.policy.exhausted(attempts.count):
                     attempts.gave_up = True
                     raise
-                delay = self.policy.backoff_s(attempts.count)
+                delay = self.policy.delay_s(attempts.count, error)
                 if self._on_retry is not None:
                     self._on_retry(error, attempts.count, delay, *args)
                 if await self._stopped_within(delay):

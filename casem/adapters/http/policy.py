@@ -102,7 +102,7 @@ ADDRESS_REFUSALS = frozenset(
 
 _ALLOW_HINT = (
     "Calls to internal or non-public addresses are refused. If this destination is intended, an operator "
-    f"can add its network to the outbound allow-list ({ALLOW_ENV}, comma-separated CIDRs)."
+    f"can add its network to the org's outbound allow-list (casem admin allow-outbound) or to {ALLOW_ENV}."
 )
 
 

@@ -49,9 +49,23 @@ class CaseDocument(TypedDict, total=False):
     modified_at: str
     closed_at: str | None
     checksum: str
+    # The case's revision when the document was built: a write never replaces a document of a higher one.
+    # Not part of the document's content (nor of its checksum); not stored in the returned document.
+    version: int
 
 
 REQUIRED_FIELDS = ("id", "org_id", "key", "status", "priority", "created_at")
+VERSION = "version"
+
+
+def content(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document as stored and returned: without its version."""
+    return {k: v for k, v in doc.items() if k != VERSION}
+
+
+def version_of(doc: Mapping[str, Any]) -> int | None:
+    value = doc.get(VERSION)
+    return int(value) if value is not None else None
 
 
 class InvalidDocumentError(ValueError):
@@ -65,7 +79,7 @@ def document_checksum(doc: Mapping[str, Any]) -> str:
     that are equal as JSON values have the same checksum whatever their key order, so the
     database side (`casem search verify`) can compute it from its own rows and compare.
     """
-    body = {k: v for k, v in doc.items() if k != "checksum"}
+    body = {k: v for k, v in doc.items() if k not in ("checksum", VERSION)}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

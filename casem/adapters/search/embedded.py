@@ -5,6 +5,10 @@ tenant's alias is a row in `meta` naming the current one, so a reindex fills the
 and swaps that row in one transaction, as the OpenSearch adapter swaps its alias. Each read runs
 in one read transaction (WAL), which pins the generation it started with.
 
+While a reindex builds, `meta` names the generation it builds ('building'): every write, from any
+process, goes to it as well as to the current one. A versioned document replaces only one of a lower
+or equal version, and a deleted case leaves a tombstone that refuses later versioned writes of it.
+
 SQLite calls are blocking: they run in worker threads, one connection per tenant behind a lock.
 """
 
@@ -19,15 +23,18 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from casem.adapters.private_files import private_sqlite_file
 from casem.adapters.search.document import (
     ATTR_SEPARATOR,
     PRIORITY_RANK,
     STATUS_RANK,
     CaseDocument,
     attribute_pairs,
+    content,
     epoch_millis,
     fold,
     prepare,
+    version_of,
     words,
 )
 from casem.adapters.search.port import (
@@ -74,7 +81,7 @@ def _schema(g: int) -> list[str]:
             project_id TEXT, project_key TEXT, type_id TEXT, type_name TEXT,
             assignee_id TEXT, assignee_handle TEXT, {folded}, archived INTEGER NOT NULL,
             created_ms INTEGER, modified_ms INTEGER, checksum TEXT NOT NULL, doc TEXT NOT NULL,
-            UNIQUE (org_id, id))""",
+            version INTEGER, UNIQUE (org_id, id))""",
         f"CREATE TABLE attrs_{g} (rid INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,"
         " pair_lc TEXT NOT NULL)",
         f"CREATE INDEX attrs_{g}_pair ON attrs_{g} (pair_lc, rid)",
@@ -154,13 +161,22 @@ class EmbeddedSearch(SearchPort):
     def _conn(self, tenant: str) -> tuple[sqlite3.Connection, threading.Lock]:
         with self._guard:
             if tenant not in self._conns:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.directory / f"search-{tenant}.db", isolation_level=None, check_same_thread=False
-                )
+                path = private_sqlite_file(self.directory / f"search-{tenant}.db")
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                conn.execute(
+                    # Per generation, as OpenSearch keeps its delete tombstones per index.
+                    "CREATE TABLE IF NOT EXISTS deleted_cases (gen INTEGER, org_id TEXT, id TEXT,"
+                    " PRIMARY KEY (gen, org_id, id))"
+                )
+                for (table,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE name GLOB 'cases_[0-9]*'"
+                ).fetchall():
+                    # Generations built before documents had versions get the column (NULL: unversioned).
+                    if "version" not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN version INTEGER")
                 self._conns[tenant] = conn
                 self._locks[tenant] = threading.Lock()
             return self._conns[tenant], self._locks[tenant]
@@ -201,9 +217,33 @@ class EmbeddedSearch(SearchPort):
     # --- writes --------------------------------------------------------------------------------
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument) -> None:
-        old = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"]))
-        if (row := old.fetchone()) is not None:
+    def _building(conn: sqlite3.Connection) -> int | None:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'building'").fetchone()
+        return int(row[0]) if row else None
+
+    def _generations(self, conn: sqlite3.Connection, tenant: str) -> list[int]:
+        """Where writes go: the current generation, and the one a reindex is building."""
+        g = self._generation(conn, tenant)
+        building = self._building(conn)
+        return [g] if building is None or building == g else [g, building]
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument) -> bool:
+        """Write the document unless a newer version of it is stored (or the case was deleted); False then."""
+        version = version_of(doc)
+        old = conn.execute(
+            f"SELECT rid, version FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"])
+        )
+        row = old.fetchone()
+        if version is not None:
+            if row is not None and row[1] is not None and row[1] > version:
+                return False
+            gone = conn.execute(
+                "SELECT 1 FROM deleted_cases WHERE gen = ? AND org_id = ? AND id = ?", (g, doc["org_id"], doc["id"])
+            )
+            if gone.fetchone() is not None:
+                return False
+        if row is not None:
             EmbeddedSearch._remove(conn, g, row[0])
         folded = {f"{c}_lc": fold(doc[c]) if doc.get(c) else None for c in _FOLDED}  # type: ignore[literal-required]
         values: dict[str, Any] = {
@@ -221,7 +261,8 @@ class EmbeddedSearch(SearchPort):
             "created_ms": epoch_millis(doc.get("created_at")),
             "modified_ms": epoch_millis(doc.get("modified_at")),
             "checksum": doc["checksum"],
-            "doc": json.dumps(doc, ensure_ascii=False),
+            "doc": json.dumps(content(doc), ensure_ascii=False),
+            "version": version,
         }
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -238,6 +279,7 @@ class EmbeddedSearch(SearchPort):
             f"INSERT INTO attrs_{g} (rid, name, value, pair_lc) VALUES (?, ?, ?, ?)",
             [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in attribute_pairs(doc)],
         )
+        return True
 
     @staticmethod
     def _remove(conn: sqlite3.Connection, g: int, rid: int) -> None:
@@ -269,21 +311,26 @@ class EmbeddedSearch(SearchPort):
         prepared = [prepare(d) for d in docs]
 
         def work(conn: sqlite3.Connection) -> int:
-            g = self._generation(conn, tenant)
-            for doc in prepared:
-                self._insert(conn, g, doc)
+            for g in self._generations(conn, tenant):
+                for doc in prepared:
+                    self._insert(conn, g, doc)
             return len(prepared)
 
         return await self._run(tenant, work, write=True)
 
     async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
-            g = self._generation(conn, tenant)
-            row = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
-            if (found := row.fetchone()) is None:
-                return False
-            self._remove(conn, g, found[0])
-            return True
+            # A deleted case never comes back: a late versioned write of its last document is refused.
+            removed = False
+            for n, g in enumerate(self._generations(conn, tenant)):
+                conn.execute(
+                    "INSERT OR IGNORE INTO deleted_cases (gen, org_id, id) VALUES (?, ?, ?)", (g, org_id, case_id)
+                )
+                row = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
+                if (found := row.fetchone()) is not None:
+                    self._remove(conn, g, found[0])
+                    removed = removed or n == 0
+            return removed
 
         return await self._run(tenant, work, write=True)
 
@@ -404,6 +451,8 @@ class EmbeddedSearch(SearchPort):
             g = max(gens) + 1
             for stmt in _schema(g):
                 conn.execute(stmt)
+            # From this commit on, every write lands in this generation too (see the module docstring).
+            conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('building', ?)", (str(g),))
             return g
 
         g = await self._run(tenant, create, write=True)
@@ -425,7 +474,14 @@ class EmbeddedSearch(SearchPort):
             if batch:
                 await self._run(tenant, fill(batch), write=True)
         except BaseException:
-            await self._run(tenant, lambda conn: [conn.execute(s) for s in _drop(g)], write=True)
+
+            def abandon(conn: sqlite3.Connection) -> None:
+                conn.execute("DELETE FROM meta WHERE name = 'building'")
+                conn.execute("DELETE FROM deleted_cases WHERE gen = ?", (g,))
+                for stmt in _drop(g):
+                    conn.execute(stmt)
+
+            await self._run(tenant, abandon, write=True)
             raise
 
         name = f"{alias}-v{g}"
@@ -433,6 +489,8 @@ class EmbeddedSearch(SearchPort):
         def swap(conn: sqlite3.Connection) -> None:
             old = self._generation(conn, tenant)
             conn.execute("UPDATE meta SET value = ? WHERE name = 'alias'", (name,))
+            conn.execute("DELETE FROM meta WHERE name = 'building'")
+            conn.execute("DELETE FROM deleted_cases WHERE gen = ?", (old,))
             for stmt in _drop(old):
                 conn.execute(stmt)
 
@@ -445,7 +503,8 @@ class EmbeddedSearch(SearchPort):
                 if m := re.fullmatch(r"cases_(\d+)", name):
                     for stmt in _drop(int(m.group(1))):
                         conn.execute(stmt)
-            conn.execute("DELETE FROM meta WHERE name = 'alias'")
+            conn.execute("DELETE FROM meta WHERE name IN ('alias', 'building')")
+            conn.execute("DELETE FROM deleted_cases")
 
         await self._run(tenant, work, write=True)
 

@@ -25,9 +25,11 @@ from casem.adapters.search.document import (
     STATUS_RANK,
     CaseDocument,
     attribute_pairs,
+    content,
     epoch_millis,
     fold,
     prepare,
+    version_of,
 )
 from casem.adapters.search.port import (
     GROUP_FIELDS,
@@ -164,12 +166,20 @@ def projection(doc: CaseDocument) -> dict[str, Any]:
         "modified_ms": epoch_millis(doc.get("modified_at")),
         "closed_ms": epoch_millis(doc.get("closed_at")),
         "checksum": doc["checksum"],
-        "source": doc,
+        "source": content(doc),
     }
 
 
 def _doc_id(org_id: str, case_id: str) -> str:
     return f"{org_id}:{case_id}"
+
+
+def _building(alias: str) -> str:
+    """The alias of the index a reindex is building (there only while it builds)."""
+    return f"{alias}-next"
+
+
+DELETED = 2**62  # the version of a deleted case's tombstone: above any revision a case reaches
 
 
 def _regex_literal(text: str) -> str:
@@ -214,10 +224,15 @@ class OpenSearchSearch(SearchPort):
             headers["content-type"] = "application/json"
         try:
             response = await self._http.request(method, path, content=content, headers=headers, params=params)
+        except httpx.TransportError as e:
+            raise SearchBackendError(f"{method} {path}: {e!r}", unavailable=True) from e
         except httpx.HTTPError as e:
             raise SearchBackendError(f"{method} {path}: {e}") from e
         if response.status_code not in ok:
-            raise SearchBackendError(f"{method} {path}: HTTP {response.status_code}: {response.text[:2000]}")
+            raise SearchBackendError(
+                f"{method} {path}: HTTP {response.status_code}: {response.text[:2000]}",
+                unavailable=response.status_code in (429, 502, 503, 504),
+            )
         return response
 
     async def _indices_behind(self, alias: str) -> list[str]:
@@ -236,6 +251,9 @@ class OpenSearchSearch(SearchPort):
         body: dict[str, Any] = {"settings": INDEX_SETTINGS, "mappings": MAPPINGS}
         if alias is not None:
             body["aliases"] = {alias: {}}
+        return await self._put_index(name, body)
+
+    async def _put_index(self, name: str, body: dict[str, Any]) -> bool:
         response = await self._request("PUT", f"/{name}", body, ok=(200, 400))
         if response.status_code == 400:
             error = response.json().get("error", {})
@@ -244,16 +262,40 @@ class OpenSearchSearch(SearchPort):
             raise SearchBackendError(f"PUT /{name}: {response.text[:2000]}")
         return True
 
-    async def _bulk(self, index: str, docs: list[CaseDocument], refresh: str) -> None:
+    async def _bulk(self, targets: list[str], docs: list[CaseDocument], refresh: str) -> int:
+        """Write each document to each of `targets` (aliases, `require_alias`: a target that is not there, such
+        as the building alias when no reindex runs, is skipped, never created). A versioned document replaces
+        only a document of a lower or equal version (external_gte): a stale write is skipped. Returns how many
+        documents the first target took."""
         lines: list[Any] = []
         for doc in docs:
-            lines.append({"index": {"_index": index, "_id": _doc_id(doc["org_id"], doc["id"])}})
-            lines.append(projection(doc))
-        response = await self._request("POST", "/_bulk", lines, refresh=refresh)
-        result = response.json()
-        if result.get("errors"):
-            failed = [item["index"] for item in result["items"] if "error" in item["index"]]
-            raise SearchBackendError(f"bulk write to {index}: {len(failed)} failed, first: {failed[0]['error']}")
+            version = version_of(doc)
+            for target in targets:
+                meta: dict[str, Any] = {"_index": target, "_id": _doc_id(doc["org_id"], doc["id"])}
+                if version is not None:
+                    meta |= {"version": version, "version_type": "external_gte"}
+                lines.append({"index": meta})
+                lines.append(projection(doc))
+        response = await self._request("POST", "/_bulk", lines, refresh=refresh, require_alias="true")
+        return self._settled(response.json(), targets, "index")
+
+    @staticmethod
+    def _settled(result: dict[str, Any], targets: list[str], action: str) -> int:
+        """Count what the first target took; tolerate stale versions and absent building aliases only."""
+        taken = 0
+        for n, item in enumerate(result.get("items") or []):
+            outcome = item[action]
+            target = targets[n % len(targets)]
+            error = outcome.get("error") or {}
+            if not error:
+                taken += target == targets[0]
+            elif error.get("type") == "version_conflict_engine_exception":
+                continue  # a newer version is there already
+            elif error.get("type") == "index_not_found_exception" and target != targets[0]:
+                continue  # no reindex is building a next index
+            else:
+                raise SearchBackendError(f"bulk {action} to {target}: {error}")
+        return taken
 
     async def _scoped_search(self, tenant: str, org_id: str | None, query: Node, **body: Any) -> dict[str, Any]:
         engine_query = compile_query(query)
@@ -281,16 +323,33 @@ class OpenSearchSearch(SearchPort):
         behind = await self._indices_behind(self.alias(tenant))
         return behind[-1] if behind else None
 
+    def _targets(self, tenant: str) -> list[str]:
+        """The alias, and the alias of the index a reindex is building (writes land in both until the swap)."""
+        alias = self.alias(tenant)
+        return [alias, _building(alias)]
+
     async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
         prepared = [prepare(d) for d in docs]
         for start in range(0, len(prepared), _BATCH):
-            await self._bulk(self.alias(tenant), prepared[start : start + _BATCH], self.write_refresh)
+            await self._bulk(self._targets(tenant), prepared[start : start + _BATCH], self.write_refresh)
         return len(prepared)
 
     async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:
-        path = f"/{self.alias(tenant)}/_doc/{quote(_doc_id(org_id, case_id), safe='')}"
-        response = await self._request("DELETE", path, ok=(200, 404), refresh=self.write_refresh)
-        return response.json().get("result") == "deleted"
+        # A deleted case never comes back: its delete outranks every version, so a late write of its last
+        # document is refused (for as long as the engine keeps the tombstone, index.gc_deletes).
+        targets = self._targets(tenant)
+        lines = [
+            {"delete": {"_index": t, "_id": _doc_id(org_id, case_id), "version": DELETED, "version_type": "external"}}
+            for t in targets
+        ]
+        response = await self._request("POST", "/_bulk", lines, refresh=self.write_refresh, require_alias="true")
+        items = response.json().get("items") or []
+        for target, item in zip(targets, items, strict=False):
+            kind = (item["delete"].get("error") or {}).get("type")
+            absent_building = kind == "index_not_found_exception" and target != targets[0]
+            if kind and not absent_building and kind != "version_conflict_engine_exception":  # conflict: deleted
+                raise SearchBackendError(f"delete from {target}: {item['delete']['error']}")
+        return bool(items) and items[0]["delete"].get("result") == "deleted"
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -390,7 +449,9 @@ class OpenSearchSearch(SearchPort):
         old = await self._indices_behind(alias)
         versions = await self._versions(alias)
         new = f"{alias}-v{(versions[-1] if versions else 0) + 1}"
-        if not await self._create_index(new, None):
+        # The new index carries the building alias from its first moment: from then on every write through the
+        # port lands in it as well as in the current one, so what changes during the build is not lost.
+        if not await self._create_index(new, _building(alias)):
             raise SearchBackendError(f"index {new} already exists: is another reindex running?")
         try:
             # No refreshes while loading; one at the end makes everything visible before the swap.
@@ -399,13 +460,16 @@ class OpenSearchSearch(SearchPort):
             async for doc in iterate(docs):
                 batch.append(prepare(doc))
                 if len(batch) >= _BATCH:
-                    await self._bulk(new, batch, "false")
+                    await self._bulk([_building(alias)], batch, "false")
                     batch = []
             if batch:
-                await self._bulk(new, batch, "false")
+                await self._bulk([_building(alias)], batch, "false")
             await self._request("PUT", f"/{new}/_settings", {"index": {"refresh_interval": None}})
             await self._request("POST", f"/{new}/_refresh")
-            actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": alias}}]
+            actions: list[dict[str, Any]] = [
+                {"add": {"index": new, "alias": alias}},
+                {"remove": {"index": new, "alias": _building(alias)}},
+            ]
             actions += [{"remove": {"index": index, "alias": alias}} for index in old]
             await self._request("POST", "/_aliases", {"actions": actions})
         except BaseException:

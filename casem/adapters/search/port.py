@@ -60,7 +60,12 @@ Docs = Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 
 
 class SearchBackendError(RuntimeError):
-    """The engine refused or failed a request (its own message is kept)."""
+    """The engine refused or failed a request (its own message is kept). `unavailable`: the engine could not be
+    reached or said it cannot serve now (connection errors, 429, 502-504): retry later, the request was fine."""
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 class SearchPage(NamedTuple):
@@ -112,11 +117,15 @@ class SearchPort(ABC):
 
     @abstractmethod
     async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
-        """Insert or wholly replace cases (by org and id); stamps their checksum. Returns how many."""
+        """Insert or wholly replace cases (by org and id); stamps their checksum. Returns how many.
+
+        A document with a `version` (the case's revision) replaces only a stored one of a lower or equal
+        version: an older write arriving late never overwrites a newer one. The version is not part of the
+        document's content: not in its checksum, not in what `get` returns."""
 
     @abstractmethod
     async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:
-        """Remove a case; False when that org had no such case."""
+        """Remove a case; False when that org had no such case. A later versioned write of it is refused."""
 
     @abstractmethod
     async def search(
@@ -145,8 +154,9 @@ class SearchPort(ABC):
     async def reindex(self, tenant: str, docs: Docs) -> str:
         """Build a new index from `docs`, then swap the alias onto it atomically and drop the old
         one. Searches keep answering from the old index until the swap. Writes made through the
-        port during the build land in the old index only: run `casem search verify` after a
-        reindex under write load. Returns the new index's name."""
+        port during the build, from any process, land in both indices (and versions keep the newest
+        of a build's snapshot and a later write), so `casem search verify` right after is clean.
+        Returns the new index's name."""
 
     @abstractmethod
     async def drop(self, tenant: str) -> None:

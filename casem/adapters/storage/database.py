@@ -2,18 +2,32 @@
 
 SQLite (the embedded default) runs in WAL mode; write transactions start with BEGIN IMMEDIATE
 so concurrent writers queue on the busy timeout instead of failing on a lock upgrade.
+
+Read-your-writes with a replica (`WriteFences`): a session (one API caller) that wrote reads from the master
+until the replica has replayed past its write, then from the replica again. The write's position is the
+master's WAL position right after its commit (`pg_current_wal_lsn()`); each later read of that session asks
+the replica how far it has replayed (`pg_last_wal_replay_lsn()`, one cheap query) and stays on the master
+while the replica is behind. Why positions rather than only a time window: a window either waits longer than
+the lag (reads pile onto the master for nothing) or shorter (a lagging replica serves stale reads); positions
+are exact. The window still bounds it (CASEM_READ_YOUR_WRITES_SECONDS, default 30): after it, or when the
+replica cannot tell its position (not a streaming replica), the session goes back to the replica, so a replica
+that stopped replaying cannot silently move every reader onto the master. Sessions are tracked per process:
+behind a load balancer, a caller's requests should stick to one case-api (or the lag stays visible to it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import os
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from casem.adapters.private_files import private_sqlite_file
 from casem.adapters.storage.tables import start_mappers
 from casem.topology.config import database_endpoints
 from casem.topology.tenants import DatabaseEndpoints
@@ -23,8 +37,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     path = make_url(url).database
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if path and path != ":memory:" and not path.startswith("file:"):
+        private_sqlite_file(path)  # 0600 in a 0700 directory; SQLite gives -wal and -shm the same mode
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -51,19 +65,89 @@ def make_engine(url: str, *, for_writes: bool = True) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+DEFAULT_FENCE_SECONDS = 30.0
+MAX_FENCES = 100_000  # sessions remembered at once; the oldest are forgotten first
+
+
+def parse_lsn(text: str) -> int:
+    """A PostgreSQL WAL position (`16/B374D848`) as a number, for comparing."""
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+@dataclass
+class WriteFences:
+    """Per session: where the master's WAL was after the session's last write, and when (monotonic)."""
+
+    window_s: float = DEFAULT_FENCE_SECONDS
+    fences: dict[str, tuple[int | None, float]] = field(default_factory=dict)
+
+    def written(self, session: str, lsn: int | None, now: float | None = None) -> None:
+        self.fences.pop(session, None)
+        self.fences[session] = (lsn, time.monotonic() if now is None else now)
+        while len(self.fences) > MAX_FENCES:
+            self.fences.pop(next(iter(self.fences)))
+
+    def needs_master(self, session: str | None, replayed: int | None, now: float | None = None) -> bool:
+        """Whether the session must read from the master, given how far the replica has replayed."""
+        fence = self.fences.get(session) if session else None
+        if fence is None:
+            return False
+        lsn, at = fence
+        now = time.monotonic() if now is None else now
+        if now - at > self.window_s or (lsn is not None and replayed is not None and replayed >= lsn):
+            del self.fences[session]  # type: ignore[arg-type]
+            return False
+        return True
+
+    def pending(self, session: str | None) -> bool:
+        return bool(session) and session in self.fences
+
+
+def fence_window(env: dict[str, str] | None = None) -> float:
+    value = (os.environ if env is None else env).get("CASEM_READ_YOUR_WRITES_SECONDS")
+    return float(value) if value else DEFAULT_FENCE_SECONDS
+
+
 @dataclass
 class TenantDatabase:
     tenant: str
     endpoints: DatabaseEndpoints
     writer: AsyncEngine
     reader: AsyncEngine
+    fences: WriteFences = field(default_factory=lambda: WriteFences(fence_window()))
 
     @property
     def dialect(self) -> str:
         return self.writer.dialect.name
 
-    def sessions(self, *, read_only: bool = False) -> async_sessionmaker:
-        return async_sessionmaker(self.reader if read_only else self.writer, expire_on_commit=False)
+    @property
+    def has_replica(self) -> bool:
+        return self.reader is not self.writer and self.endpoints.replica is not None
+
+    def sessions(self, *, read_only: bool = False, engine: AsyncEngine | None = None) -> async_sessionmaker:
+        return async_sessionmaker(engine or (self.reader if read_only else self.writer), expire_on_commit=False)
+
+    async def after_write(self, session: str | None) -> None:
+        """Remember where the master was after `session`'s write, so its reads wait for the replica."""
+        if not session or not self.has_replica:
+            return
+        lsn = None
+        if self.dialect == "postgresql":
+            async with self.writer.connect() as conn:
+                lsn = parse_lsn(str(await conn.scalar(sa.text("SELECT pg_current_wal_lsn()"))))
+        self.fences.written(session, lsn)
+
+    async def reader_for(self, session: str | None) -> AsyncEngine:
+        """The engine `session`'s reads go to: the replica, unless it has not replayed the session's write."""
+        if not self.has_replica or not self.fences.pending(session):
+            return self.reader
+        replayed = None
+        if self.reader.dialect.name == "postgresql":
+            async with self.reader.connect() as conn:
+                position = await conn.scalar(sa.text("SELECT pg_last_wal_replay_lsn()"))
+            replayed = parse_lsn(str(position)) if position is not None else None
+        return self.writer if self.fences.needs_master(session, replayed) else self.reader
 
     async def dispose(self) -> None:
         await self.writer.dispose()

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from casem.adapters.private_files import private_sqlite_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -17,7 +19,7 @@ def sync_url(url: str) -> str:
     if u.drivername == "sqlite+aiosqlite":
         u = u.set(drivername="sqlite")
         if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(u.database)  # 0600 before Alembic's engine creates it
     # psycopg 3 serves both sync and async under the same driver name.
     return u.render_as_string(hide_password=False)
 

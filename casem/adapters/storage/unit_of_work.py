@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -19,17 +19,24 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.tables import domain_events, timeline_cells
+from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
 from casem.domain.timeline import change_cell_fields
+from casem.observability import trace_context
 
 T = TypeVar("T")
 
 
-def _row(obj: Any, columns: list[tuple[str, str]]) -> dict[str, Any]:
+_UNSET = object()
+
+
+def _row(obj: Any, columns: list[tuple[str, str, Any]]) -> dict[str, Any]:
     values = obj.__dict__  # set attributes are plain entries of it: reading them skips the descriptors
-    return {column: values[attr] if attr in values else getattr(obj, attr) for attr, column in columns}
+    return {
+        column: values[attr] if attr in values else (getattr(obj, attr) if default is _UNSET else default)
+        for attr, column, default in columns
+    }
 
 
 def stored_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -44,22 +51,32 @@ def _defaults(cls: type) -> list[dataclasses.Field[Any]]:
 
 
 @functools.cache
-def _row_shape(cls: type) -> tuple[sa.Table, list[tuple[str, str]]]:
-    """The table a mapped class is stored in, and (attribute, column) names of its columns."""
+def _row_shape(cls: type) -> tuple[sa.Table, list[tuple[str, str, Any]]]:
+    """The table a mapped class is stored in, and (attribute, column, value when unset) of its columns. A column
+    the class does not declare (the case's `revision`) is left unset by `build`: it gets the column's default,
+    as the ORM's INSERT would give it."""
     mapper = sa.inspect(cls)
-    columns = [(prop.key, prop.columns[0].key) for prop in mapper.column_attrs]
+    columns = []
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        default = column.default.arg if column.default is not None and column.default.is_scalar else _UNSET
+        columns.append((prop.key, column.key, default))
     return mapper.local_table, columns  # type: ignore[return-value]
 
 
 class UnitOfWork:
-    def __init__(self, db: TenantDatabase, *, read_only: bool = False) -> None:
+    def __init__(self, db: TenantDatabase, *, read_only: bool = False, session_key: str | None = None) -> None:
         self.db = db
         self.read_only = read_only
+        # Who is reading or writing (an API caller): reads after its own writes wait for the replica.
+        self.session_key = session_key
         self.session: AsyncSession
         self.committed_events: list[DomainEvent] = []
+        self._case_traces: dict[str, Mapping[str, str]] = {}
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self.db.sessions(read_only=self.read_only)()
+        engine = await self.db.reader_for(self.session_key) if self.read_only else None
+        self.session = self.db.sessions(read_only=self.read_only, engine=engine)()
         # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
         # and then dropped by the caller could be collected before commit, taking its recorded events
         # with it. Keep a strong reference to every aggregate this unit of work has seen.
@@ -88,9 +105,20 @@ class UnitOfWork:
     def add(self, obj: Any) -> None:
         self.session.add(obj)
 
-    async def get(self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None) -> T:
-        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one."""
-        obj = await self.session.get(cls, ident)
+    def track(self, aggregate: EventRecorder) -> None:
+        """Collect the events of an aggregate stored with plain statements (not mapped) at commit."""
+        self._seen[id(aggregate)] = aggregate
+
+    async def get(
+        self, cls: type[T], org_id: str | None, ident: str, *, resource: str | None = None, lock: bool = False
+    ) -> T:
+        """Load one aggregate of the org. Another org's id is indistinguishable from a missing one.
+
+        `lock` takes the row's write lock until commit (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write
+        transactions already hold the database lock): changes to one aggregate then commit one at a time, in
+        the order their events get their outbox sequence.
+        """
+        obj = await self.session.get(cls, ident, with_for_update=True if lock else None)
         owner = getattr(obj, "org_id", None)
         if obj is None or (org_id is not None and owner is not None and owner != org_id):
             raise NotFound(resource or cls.__name__.lower(), ident)
@@ -104,8 +132,9 @@ class UnitOfWork:
     async def scalar(self, statement: Any) -> Any:
         return await self.session.scalar(statement)
 
-    async def execute(self, statement: Any) -> sa.Result[Any]:
-        return await self.session.execute(statement)
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.Result[Any]:
+        """`parameters`: a list of rows runs the statement once per row (executemany)."""
+        return await self.session.execute(statement, parameters)
 
     @staticmethod
     def build(cls: type[T], **fields: Any) -> T:
@@ -135,6 +164,11 @@ class UnitOfWork:
             table, columns = _row_shape(cls)
             await self.session.execute(sa.insert(table), [_row(o, columns) for o in group])
 
+    def trace_case(self, case_id: str, trace: Mapping[str, str]) -> None:
+        """The trace a case's events were made in, when it is not the current one (one batch creates cases for
+        many traced requests): their envelopes carry it instead."""
+        self._case_traces[case_id] = trace
+
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:
         touched = [
@@ -160,6 +194,7 @@ class UnitOfWork:
         if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
             await self.session.execute(sa.insert(timeline_cells), cells)
         if events:
+            trace = trace_context()  # the request or message this change was made for, when traced
             await self.session.execute(
                 sa.insert(domain_events),
                 [
@@ -171,11 +206,20 @@ class UnitOfWork:
                         "case_id": ev.case_id,
                         "actor_id": ev.actor_id,
                         "time": ev.time,
-                        "envelope": stored_envelope(ev.envelope(self.db.tenant)),
+                        "envelope": stored_envelope(
+                            ev.envelope(self.db.tenant, trace=self._case_traces.get(ev.case_id or "", trace))
+                        ),
                     }
                     for ev in events
                 ],
             )
+            touched = sorted({ev.case_id for ev in events if ev.case_id})
+            if touched:
+                # The cases' revision: what their search documents are versioned by (newer never loses to older).
+                await self.session.execute(
+                    sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
+                )
         await self.session.commit()
         self.committed_events = events
+        await self.db.after_write(self.session_key)
         return events

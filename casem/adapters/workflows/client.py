@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -16,37 +14,49 @@ from casem.adapters.workflows.contracts import (
     CASE_RETENTION,
     CASE_UNARCHIVED,
     FILE_LIFECYCLE,
+    PAGE_ESCALATION,
     TASK_QUEUE,
     AttachmentRef,
     CaseRef,
     MergeRequest,
     MergeResult,
+    PageOutcome,
+    PageRef,
     PurgeResult,
     attachment_workflow_id,
+    page_workflow_id,
     retention_workflow_id,
 )
 from casem.domain.attachments import Attachment
 from casem.domain.merges import merge_workflow_id
+from casem.topology.config import temporal_settings
 
 
 def temporal_address(env: dict[str, str] | None = None) -> str | None:
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_ADDRESS")
+    """CASEM_TEMPORAL_ADDRESS, else the local file's or the datacenter catalog's `temporal.address`."""
+    return temporal_settings(env).address
 
 
 def temporal_namespace(env: dict[str, str] | None = None) -> str:
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_NAMESPACE", "default")
+    return temporal_settings(env).namespace
 
 
 def task_queue(env: dict[str, str] | None = None) -> str:
-    """CASEM_TEMPORAL_TASK_QUEUE: workers and the services starting workflows must agree on it."""
-    env = dict(os.environ) if env is None else env
-    return env.get("CASEM_TEMPORAL_TASK_QUEUE") or TASK_QUEUE
+    """CASEM_TEMPORAL_TASK_QUEUE (else the file or catalog): workers and the services starting workflows
+    must agree on it."""
+    return temporal_settings(env).task_queue
+
+
+async def connect_client(address: str, namespace: str = "default") -> Client:
+    """A Temporal client whose workflow starts carry the current trace on, and whose workers (they inherit
+    the client's interceptors) run workflows and activities in spans of that trace."""
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return await Client.connect(address, namespace=namespace, interceptors=[TracingInterceptor()])
 
 
 async def connect(address: str, namespace: str = "default", queue: str | None = None) -> TemporalCaseworker:
-    return TemporalCaseworker(await Client.connect(address, namespace=namespace), queue or task_queue())
+    return TemporalCaseworker(await connect_client(address, namespace), queue or task_queue())
 
 
 class TemporalCaseworker:
@@ -112,6 +122,26 @@ class TemporalCaseworker:
             )
         except WorkflowAlreadyStartedError:
             return self.client.get_workflow_handle(workflow_id, result_type=MergeResult)
+
+    async def start_page_escalation(self, tenant: str, org_id: str, page_id: str) -> WorkflowHandle:
+        # One workflow per page, ever: a repeated start (the API, then the paging flavor's safety net, or a
+        # redelivered event) joins the running one or finds the finished one.
+        workflow_id = page_workflow_id(page_id)
+        try:
+            return await self.client.start_workflow(
+                PAGE_ESCALATION,
+                PageRef(tenant, org_id, page_id),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                result_type=PageOutcome,
+            )
+        except WorkflowAlreadyStartedError:
+            return self.client.get_workflow_handle(workflow_id, result_type=PageOutcome)
+
+    async def signal_page(self, page_id: str, signal: str) -> None:
+        await self._signal(page_workflow_id(page_id), signal)
 
     async def _signal(self, workflow_id: str, signal: str) -> None:
         try:

@@ -17,6 +17,8 @@ ATTACHMENT_SWEEP = "AttachmentSweepWorkflow"
 CASE_RETENTION = "CaseRetentionWorkflow"
 RETENTION_SWEEP = "RetentionSweepWorkflow"
 CASE_MERGE = "CaseMergeWorkflow"
+AUTO_CLOSE_SWEEP = "AutoCloseSweepWorkflow"
+PENDING_MERGE_SWEEP = "PendingMergeSweepWorkflow"
 
 # Signals.
 ATTACHMENT_DELETED = "deleted"  # FileLifecycleWorkflow: the user deleted the attachment
@@ -63,6 +65,45 @@ class RetentionSweepInput:
 
 
 @dataclass
+class AutoCloseSweepInput:
+    tenants: list[str]
+
+
+@dataclass
+class AutoCloseTenantInput:
+    tenant: str
+    as_of: str  # ISO 8601, the workflow's clock: inactivity is measured against it
+
+
+@dataclass
+class AutoCloseTenantReport:
+    tenant: str
+    projects: int = 0
+    candidates: int = 0
+    closed: int = 0
+    spared: int = 0
+
+
+@dataclass
+class PendingMergeSweepInput:
+    tenants: list[str]
+    grace_seconds: int = 120  # a merge younger than this may still be starting normally: left alone
+
+
+@dataclass
+class PendingMergeTenantInput:
+    tenant: str
+    grace_seconds: int = 120
+
+
+@dataclass
+class PendingMergeReport:
+    tenant: str
+    started: list[str] = field(default_factory=list)  # merge ids whose workflow the sweep started
+    failed: list[str] = field(default_factory=list)  # merge ids marked FAILED: their workflow cannot start
+
+
+@dataclass
 class PurgeResult:
     outcome: str  # "purged" | "not-eligible" | "already-purged" | "cancelled"
     counts: dict[str, int] = field(default_factory=dict)
@@ -83,3 +124,30 @@ class MergeResult:
     status: str
     steps: list[StepResult] = field(default_factory=list)
     detail: str | None = None
+
+
+# -- on-call: one escalation workflow per page --------------------------------------------------------------------
+PAGE_ESCALATION = "PageEscalationWorkflow"
+PAGE_ACKNOWLEDGED = "page_acknowledged"  # stop: someone has it
+PAGE_ESCALATE = "page_escalate"  # move on to the next step now
+PAGE_RESOLVED = "page_resolved"  # stop: it is over
+PAGE_SIGNALS = (PAGE_ACKNOWLEDGED, PAGE_ESCALATE, PAGE_RESOLVED)
+
+
+def page_workflow_id(page_id: str) -> str:
+    return f"page-{page_id}"
+
+
+@dataclass
+class PageRef:
+    tenant: str
+    org_id: str
+    page_id: str
+
+
+@dataclass
+class PageOutcome:
+    page_id: str
+    status: str  # acknowledged | resolved | exhausted (the policy ran out, nobody acknowledged) | not-open
+    steps: int = 0  # steps reached, over all rounds
+    notifications: int = 0  # notifications sent by this run

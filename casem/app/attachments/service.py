@@ -27,7 +27,7 @@ from casem.domain.attachments import (
     validate_filename,
 )
 from casem.domain.cases import Case
-from casem.domain.errors import Conflict, InvalidInput, NotFound
+from casem.domain.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,12 @@ async def upload_attachment(
     try:
         stored = await blobs.put(key, chunks, content_type=ctype, max_bytes=limits.max_bytes)
     except BlobTooLarge:
-        raise InvalidInput(f"the file is larger than the {limits.max_bytes} byte limit", "/file") from None
+        limit = limits.max_bytes
+        raise TooLarge(f"the file is larger than the {limit} byte limit", limit, "/file") from None
     try:
         async with uow_factory() as uow:
-            await uow.get(Case, org_id, case_id, resource="case")  # deleted meanwhile: don't attach to nothing
+            # Deleted meanwhile: don't attach to nothing. Locked: the upload's event keeps the case's order.
+            await uow.get(Case, org_id, case_id, resource="case", lock=True)
             attachment = Attachment.upload(
                 id=attachment_id,
                 org_id=org_id,

@@ -119,7 +119,7 @@ async def _fire(uow: UnitOfWork, reminder: sa.Row, now: datetime) -> bool:
     if claimed.rowcount != 1:
         return False  # another scheduler fired it
     try:
-        case = await uow.get(Case, reminder.org_id, reminder.case_id, resource="case")
+        case = await uow.get(Case, reminder.org_id, reminder.case_id, resource="case", lock=True)
     except NotFound:
         return False
     if case.status == Status.CLOSED or case.archived or case.due_date != reminder.due_date:

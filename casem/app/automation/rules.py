@@ -54,11 +54,18 @@ async def _validated(uow: UnitOfWork, org_id: str, attrs: dict[str, Any]) -> dic
 
 
 async def create_rule(
-    uow: UnitOfWork, org_id: str, actor_id: str | None, project_id: str, attrs: dict[str, Any]
+    uow: UnitOfWork,
+    org_id: str,
+    actor_id: str | None,
+    project_id: str,
+    attrs: dict[str, Any],
+    rule_id: str | None = None,
 ) -> AutomationRule:
     project = await get_project(uow, org_id, project_id)
     values = {"state": ENABLED, **await _validated(uow, org_id, attrs)}
-    rule = AutomationRule(id=str(uuid.uuid4()), org_id=org_id, project_id=project.id, created_by_id=actor_id, **values)
+    rule = AutomationRule(
+        id=rule_id or str(uuid.uuid4()), org_id=org_id, project_id=project.id, created_by_id=actor_id, **values
+    )
     await uow.execute(sa.insert(automation_rules).values(**asdict(rule)))
     return rule
 

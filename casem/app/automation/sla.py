@@ -101,7 +101,7 @@ async def check_breaches(uow: UnitOfWork, clock: sa.Row, now: datetime) -> list[
         if claimed.rowcount != 1:
             continue  # reported by a concurrent tick
         try:
-            case = await uow.get(Case, clock.org_id, clock.case_id, resource="case")
+            case = await uow.get(Case, clock.org_id, clock.case_id, resource="case", lock=True)
         except NotFound:
             continue
         due: datetime = getattr(clock, f"{kind}_due_at")

@@ -41,7 +41,9 @@ async def _entity_id(uow: UnitOfWork, org_id: str, kind: EntityType, ident: str)
     return ident
 
 
-async def create_link(uow: UnitOfWork, org_id: str, actor_id: str | None, attrs: NewLink) -> CaseLink:
+async def create_link(
+    uow: UnitOfWork, org_id: str, actor_id: str | None, attrs: NewLink, link_id: str | None = None
+) -> CaseLink:
     parent_type = parse_entity_type(attrs.parent_entity_type, f"{ATTRS}/parent_entity_type")
     child_type = parse_entity_type(attrs.child_entity_type, f"{ATTRS}/child_entity_type")
     relationship = parse_relationship(attrs.relationship, f"{ATTRS}/relationship")
@@ -51,7 +53,7 @@ async def create_link(uow: UnitOfWork, org_id: str, actor_id: str | None, attrs:
         raise InvalidInput("at least one end of a link must be a case", f"{ATTRS}/parent_entity_type")
     link = CaseLink.create(
         actor_id=actor_id,
-        id=str(uuid.uuid4()),
+        id=link_id or str(uuid.uuid4()),
         org_id=org_id,
         parent_entity_type=parent_type.value,
         parent_entity_id=await _entity_id(uow, org_id, parent_type, parent_id),

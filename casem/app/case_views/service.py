@@ -41,6 +41,7 @@ async def create_view(
     project_id: str,
     query: str,
     np_rule_id: str | None,
+    view_id: str | None = None,
 ) -> CaseView:
     name = validate_name(name, f"{ATTRS}/name")
     query = validate_view_query(query, f"{ATTRS}/query")
@@ -48,7 +49,7 @@ async def create_view(
     rule_id = await _check_rule(uow, org_id, project.id, np_rule_id) if np_rule_id else None
     view = CaseView.create(
         actor_id=actor_id,
-        id=str(uuid.uuid4()),
+        id=view_id or str(uuid.uuid4()),
         org_id=org_id,
         project_id=project.id,
         name=name,

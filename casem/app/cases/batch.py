@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,8 @@ class BatchItem:
     org_id: str
     actor_id: str | None
     new: NewCase
+    # The W3C trace context the item was sent in (plain strings): its case's event carries it, not the batch's.
+    trace: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -296,6 +298,8 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
                 intake_key=new.intake_key,
             )
             case.record_opened()
+            if c.item.trace:
+                uow.trace_case(case.id, c.item.trace)
             if c.status is Status.CLOSED:
                 case.closed_at = case.created_at
             outcomes[c.index].case = case

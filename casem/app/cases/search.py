@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import case_types, cases, projects, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.domain.cases import Case, Priority, Status
 from casem.domain.errors import InvalidInput
 from casem.domain.search_query import (
@@ -199,7 +200,7 @@ class SearchParams:
             filter=parse(filter, "filter"),
             query=filter or "",
             page_size=int_param(page_size, "page[size]", PAGE_SIZE_DEFAULT, 1, PAGE_SIZE_MAX),
-            page_number=int_param(page_number, "page[number]", 1, 1, 10_000_000),
+            page_number=int_param(page_number, "page[number]", 1, 1, MAX_PAGE_NUMBER),
             sort_field=field,
             sort_asc=bool_param(sort_asc, "sort[asc]", False),
         )

@@ -171,11 +171,24 @@ async def create_case(uow: UnitOfWork, org_id: str, actor_id: str | None, new: N
     return case
 
 
+async def lock_case(uow: UnitOfWork, case_id: str) -> None:
+    """Take the case row's write lock until commit, for a change recorded by another aggregate of the case
+    (an attachment step): its event then takes its place in the case's commit order."""
+    query = sa.select(cases.c.id).where(cases.c.id == case_id)
+    await uow.execute(query.with_for_update() if uow.db.dialect == "postgresql" else query)
+
+
 async def get_case(uow: UnitOfWork, org_id: str, case_id_or_key: str) -> Case:
-    """A case by uuid or by its key (PROJ-12); another org's case is not found."""
+    """A case by uuid or by its key (PROJ-12); another org's case is not found.
+
+    In a unit of work that writes, the case row stays locked until commit: every change to a case (comments
+    included) is serialised, so a case's events reach the outbox in the order their transactions commit.
+    """
+    lock = not uow.read_only
     if UUID_RE.match(case_id_or_key):
-        return await uow.get(Case, org_id, case_id_or_key.lower(), resource="case")
-    found = await uow.scalar(sa.select(Case).where(cases.c.org_id == org_id, cases.c.key == case_id_or_key.upper()))
+        return await uow.get(Case, org_id, case_id_or_key.lower(), resource="case", lock=lock)
+    query = sa.select(Case).where(cases.c.org_id == org_id, cases.c.key == case_id_or_key.upper())
+    found = await uow.scalar(query.with_for_update() if lock else query)
     if found is None:
         raise NotFound("case", case_id_or_key)
     return found

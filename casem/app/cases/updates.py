@@ -17,6 +17,7 @@ from casem.app.cases import service
 from casem.app.ids import UUID_RE
 from casem.domain.cases import STANDARD_TYPE_ID, Case, Priority, Status, parse_enum
 from casem.domain.errors import InvalidInput, NotFound
+from casem.domain.project_settings import auto_transition_on_self_assign
 from casem.domain.projects import Project
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -148,7 +149,11 @@ async def assign(uow: UnitOfWork, org_id: str, actor_id: str, case_id: str, assi
         raise InvalidInput(f"assignee_id {user_id!r} is not a valid UUID", pointer)
     case = await service.get_case(uow, org_id, case_id)
     await service.check_user(uow, org_id, user_id.lower(), pointer)
-    case.assign(user_id.lower(), actor_id)
+    if case.assign(user_id.lower(), actor_id) and case.assignee_id == actor_id and case.status == Status.OPEN:
+        # The project's auto-transition: taking a case yourself means you are working on it.
+        project = await uow.get(Project, org_id, case.project_id, resource="project")
+        if auto_transition_on_self_assign(project.settings):
+            case.transition(Status.IN_PROGRESS.value, actor_id)
     return case
 
 
@@ -213,7 +218,8 @@ class BulkAction:
 
 
 def parse_bulk_action(kind: Any, payload: dict[str, Any] | None) -> BulkAction:
-    if kind in BULK_UNSUPPORTED:
+    # A list or an object is unhashable: test the type before looking the value up in a set.
+    if isinstance(kind, str) and kind in BULK_UNSUPPORTED:
         raise InvalidInput(f"bulk action {kind!r} is not supported yet by casem", f"{ATTRS}/type")
     if not isinstance(kind, str) or kind not in BULK_PAYLOAD_MEMBERS:
         allowed = ", ".join([*BULK_PAYLOAD_MEMBERS, *sorted(BULK_UNSUPPORTED)])

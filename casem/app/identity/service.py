@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from casem.adapters.storage.tables import orgs, teams, users
+from casem.adapters.storage.tables import orgs, team_memberships, teams, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.ids import UUID_RE
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.domain.errors import Conflict, InvalidInput, NotFound
 from casem.domain.identity import (
     API_KEY,
@@ -179,6 +181,23 @@ async def bootstrap_org(uow: UnitOfWork, org_name: str, email: str) -> Bootstrap
     return BootstrapCredentials(org.id, user.id, api.secret, app.secret)
 
 
+BOOTSTRAP_EMAIL = "admin@casem.local"
+
+
+async def bootstrap_existing_org(uow: UnitOfWork, org_id: str, email: str = BOOTSTRAP_EMAIL) -> BootstrapCredentials:
+    """Keys for an org that came in by import (its own keys' secrets never travel): the org's `email` user,
+    created as a service account when it is not there, and a new API + application key pair acting as it."""
+    if not await org_exists(uow, org_id):
+        raise NotFound("org", org_id)
+    user = await uow.scalar(sa.select(User).where(users.c.org_id == org_id, users.c.email == email.lower()))
+    if user is None:
+        user = await create_user(uow, org_id, email, name="casem admin", service_account=True)
+        await uow.session.flush()
+    api = issue_key(uow, org_id, API_KEY, "bootstrap")
+    app = issue_key(uow, org_id, APP_KEY, "bootstrap", user_id=user.id)
+    return BootstrapCredentials(org_id, user.id, api.secret, app.secret)
+
+
 # -- reads behind /api/v2/users and /api/v2/team ----------------------------------------------
 PAGE_SIZE_MAX = 100
 USER_SORTS = {"name": users.c.name, "email": users.c.email, "handle": users.c.handle}
@@ -195,14 +214,14 @@ class Page:
 def page_of(number: int | None, size: int | None, default_size: int = 10) -> Page:
     number = 0 if number is None else number
     size = default_size if size is None else size
-    if number < 0:
-        raise InvalidInput("page[number] must be 0 or more")
+    if not 0 <= number <= MAX_PAGE_NUMBER:
+        raise InvalidInput(f"page[number] must be between 0 and {MAX_PAGE_NUMBER}")
     if not 1 <= size <= PAGE_SIZE_MAX:
         raise InvalidInput(f"page[size] must be between 1 and {PAGE_SIZE_MAX}")
     return Page(number, size)
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -227,7 +246,7 @@ async def list_users(
     in_org = users.c.org_id == org_id
     conditions: list[Any] = [in_org]
     if text:
-        pattern = _like(text)
+        pattern = like_pattern(text)
         conditions.append(
             sa.or_(
                 *(sa.func.lower(c).like(pattern, escape="\\") for c in (users.c.email, users.c.handle, users.c.name))
@@ -267,14 +286,22 @@ TEAM_SORTS = {"name", "-name", "user_count", "-user_count"}
 
 
 async def list_teams(
-    uow: UnitOfWork, org_id: str, page: Page, *, sort: str | None = None, keyword: str | None = None
+    uow: UnitOfWork,
+    org_id: str,
+    page: Page,
+    *,
+    sort: str | None = None,
+    keyword: str | None = None,
+    only: list[str] | None = None,
 ) -> tuple[list[Team], int]:
-    """One page of the org's teams and the total matching. Teams have no members yet: user_count sorts by name."""
+    """One page of the org's teams (`only`: of these ids) and the total matching. user_count sorts by name."""
     if sort is not None and sort not in TEAM_SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(sorted(TEAM_SORTS))}")
     conditions: list[Any] = [teams.c.org_id == org_id]
+    if only is not None:
+        conditions.append(teams.c.id.in_(only))
     if keyword:
-        pattern = _like(keyword)
+        pattern = like_pattern(keyword)
         columns = (teams.c.name, teams.c.handle, teams.c.description)
         conditions.append(sa.or_(*(sa.func.lower(c).like(pattern, escape="\\") for c in columns)))
     descending = sort == "-name"
@@ -284,3 +311,203 @@ async def list_teams(
         sa.select(Team).where(*conditions).order_by(*order).limit(page.size).offset(page.number * page.size)
     )
     return found, int(total or 0)
+
+
+# -- disabling users, changing and deleting teams, team memberships ---------------------------------------------
+
+
+async def disable_user(uow: UnitOfWork, org_id: str, user_id: str, actor_id: str | None) -> User:
+    user = await get_user(uow, org_id, user_id)
+    user.disable(actor_id)
+    return user
+
+
+async def update_team(uow: UnitOfWork, org_id: str, team_id: str, actor_id: str | None, **changes: Any) -> Team:
+    """PATCH /api/v2/team/{id}: handle and name are required by Datadog's model, the rest optional."""
+    team = await get_team(uow, org_id, team_id)
+    handle, name = changes.get("handle", team.handle), changes.get("name", team.name)
+    if not isinstance(handle, str) or not TEAM_HANDLE.match(handle):
+        raise InvalidInput(
+            "handle must be 1 to 195 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            "/data/attributes/handle",
+        )
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise InvalidInput("name must be a non-empty string of at most 200 characters", "/data/attributes/name")
+    if handle != team.handle:
+        taken = await uow.scalar(
+            sa.select(teams.c.id).where(teams.c.org_id == org_id, teams.c.handle == handle, teams.c.id != team.id)
+        )
+        if taken:
+            raise Conflict(f"a team with handle {handle!r} already exists in this org")
+    team.update(actor_id, **{**changes, "handle": handle, "name": name})
+    return team
+
+
+async def delete_team(uow: UnitOfWork, org_id: str, team_id: str, actor_id: str | None) -> None:
+    team = await get_team(uow, org_id, team_id)
+    team.record_deleted(actor_id)
+    await uow.execute(sa.delete(team_memberships).where(team_memberships.c.team_id == team.id))
+    await uow.session.delete(team)
+
+
+@dataclass(frozen=True)
+class Membership:
+    team_id: str
+    user_id: str
+    role: str | None
+    created_at: Any
+
+    @property
+    def id(self) -> str:
+        """Datadog's membership id is opaque: casem's is the team and the user it joins."""
+        return f"{self.team_id}:{self.user_id}"
+
+
+MEMBER_ROLES = ("admin",)
+MEMBERSHIP_SORTS = {
+    "name": users.c.name,
+    "handle": users.c.handle,
+    "email": users.c.email,
+    "manager_name": users.c.name,  # casem keeps no managers: ordered by name
+}
+
+
+def _role(value: Any, pointer: str = "/data/attributes/role") -> str | None:
+    if value is not None and value not in MEMBER_ROLES:
+        raise InvalidInput(f"invalid value {value!r}: role is admin or null", pointer)
+    return value
+
+
+async def _membership(uow: UnitOfWork, team_id: str, user_id: str) -> Membership | None:
+    row = (
+        await uow.execute(
+            sa.select(team_memberships).where(
+                team_memberships.c.team_id == team_id, team_memberships.c.user_id == user_id
+            )
+        )
+    ).first()
+    return Membership(row.team_id, row.user_id, row.role, row.created_at) if row else None
+
+
+async def add_member(
+    uow: UnitOfWork,
+    org_id: str,
+    team_id: str,
+    user_id: Any,
+    role: Any,
+    actor_id: str | None,
+    *,
+    pointer: str = "/data/relationships/user/data/id",
+) -> Membership:
+    team = await get_team(uow, org_id, team_id)
+    if not isinstance(user_id, str) or not user_id:
+        raise InvalidInput("the member is named by relationships.user.data.id", pointer)
+    if not UUID_RE.match(user_id):
+        raise NotFound("user", user_id, pointer)
+    user = await uow.scalar(sa.select(User).where(users.c.id == user_id.lower(), users.c.org_id == org_id))
+    if user is None:
+        raise NotFound("user", user_id, pointer)
+    if await _membership(uow, team.id, user.id) is not None:
+        raise Conflict(f"user {user.id} is already a member of team {team.handle}")
+    membership = Membership(team.id, user.id, _role(role), datetime.now(UTC))
+    await uow.execute(
+        sa.insert(team_memberships).values(
+            team_id=team.id, user_id=user.id, org_id=org_id, role=membership.role, created_at=membership.created_at
+        )
+    )
+    team.record_member("added", user.id, membership.role, actor_id)
+    return membership
+
+
+async def update_member(
+    uow: UnitOfWork, org_id: str, team_id: str, user_id: str, role: Any, actor_id: str | None
+) -> Membership:
+    team = await get_team(uow, org_id, team_id)
+    found = await _membership(uow, team.id, user_id.lower())
+    if found is None:
+        raise NotFound("team membership", user_id)
+    role = _role(role)
+    await uow.execute(
+        sa.update(team_memberships)
+        .where(team_memberships.c.team_id == team.id, team_memberships.c.user_id == found.user_id)
+        .values(role=role)
+    )
+    team.record_member("changed", found.user_id, role, actor_id)
+    return Membership(found.team_id, found.user_id, role, found.created_at)
+
+
+async def remove_member(uow: UnitOfWork, org_id: str, team_id: str, user_id: str, actor_id: str | None) -> None:
+    team = await get_team(uow, org_id, team_id)
+    found = await _membership(uow, team.id, user_id.lower())
+    if found is None:
+        raise NotFound("team membership", user_id)
+    await uow.execute(
+        sa.delete(team_memberships).where(
+            team_memberships.c.team_id == team.id, team_memberships.c.user_id == found.user_id
+        )
+    )
+    team.record_member("removed", found.user_id, found.role, actor_id)
+
+
+async def team_members(
+    uow: UnitOfWork, org_id: str, team_id: str, page: Page, *, sort: str | None = None, keyword: str | None = None
+) -> tuple[list[tuple[Membership, User]], int]:
+    team = await get_team(uow, org_id, team_id)
+    field = (sort or "name").lstrip("-")
+    column = MEMBERSHIP_SORTS.get(field)
+    if column is None:
+        raise InvalidInput(f"sort by {sort!r} is not supported; use one of {', '.join(MEMBERSHIP_SORTS)}")
+    conditions: list[Any] = [team_memberships.c.team_id == team.id, users.c.id == team_memberships.c.user_id]
+    if keyword:
+        pattern = like_pattern(keyword)
+        conditions.append(
+            sa.or_(
+                *(sa.func.lower(c).like(pattern, escape="\\") for c in (users.c.email, users.c.handle, users.c.name))
+            )
+        )
+    order = column.desc() if (sort or "").startswith("-") else column.asc()
+    total = await uow.scalar(sa.select(sa.func.count()).select_from(team_memberships.join(users)).where(*conditions))
+    rows = (
+        await uow.execute(
+            sa.select(team_memberships, User)
+            .join(User, users.c.id == team_memberships.c.user_id)
+            .where(*conditions)
+            .order_by(order, users.c.id)
+            .limit(page.size)
+            .offset(page.number * page.size)
+        )
+    ).all()
+    return [(Membership(r.team_id, r.user_id, r.role, r.created_at), r.User) for r in rows], int(total or 0)
+
+
+async def user_memberships(uow: UnitOfWork, org_id: str, user_id: str) -> list[tuple[Membership, Team]]:
+    user = await get_user(uow, org_id, user_id)
+    rows = (
+        await uow.execute(
+            sa.select(team_memberships, Team)
+            .join(Team, teams.c.id == team_memberships.c.team_id)
+            .where(team_memberships.c.user_id == user.id, teams.c.org_id == org_id)
+            .order_by(teams.c.name, teams.c.id)
+        )
+    ).all()
+    return [(Membership(r.team_id, r.user_id, r.role, r.created_at), r.Team) for r in rows]
+
+
+async def member_counts(uow: UnitOfWork, team_ids: list[str]) -> dict[str, int]:
+    if not team_ids:
+        return {}
+    rows = await uow.execute(
+        sa.select(team_memberships.c.team_id, sa.func.count())
+        .where(team_memberships.c.team_id.in_(team_ids))
+        .group_by(team_memberships.c.team_id)
+    )
+    return {team_id: n for team_id, n in rows.all()}
+
+
+async def teams_of(uow: UnitOfWork, org_id: str, user_id: str) -> list[str]:
+    rows = await uow.execute(
+        sa.select(team_memberships.c.team_id).where(
+            team_memberships.c.user_id == user_id, team_memberships.c.org_id == org_id
+        )
+    )
+    return [row.team_id for row in rows]

@@ -66,8 +66,9 @@ class KeyRecord(Record):
 
     @model_validator(mode="after")
     def _one_secret(self) -> KeyRecord:
-        if (self.secret is None) == (self.key_hash is None):
-            raise ValueError("give exactly one of the fields 'secret' and 'key_hash'")
+        # Neither: only with --reissue-keys (a Datadog export has no secrets), checked when importing.
+        if self.secret is not None and self.key_hash is not None:
+            raise ValueError("give one of the fields 'secret' and 'key_hash', not both")
         if self.kind == "application" and self.user_id is None:
             raise ValueError("an application key acts as a user: give its 'user_id'")
         return self
@@ -98,6 +99,19 @@ class ProjectRecord(Record):
     name: str
     team_id: Id | None = None
     enabled_custom_case_types: list[Id] = Field(default_factory=list)
+    settings: dict[str, Any] | None = None  # Datadog's ProjectSettings, checked as the API checks them
+
+
+class TimelineCellRecord(Record):
+    """A cell of a case's timeline as the source has it: a comment or a change, kept as history."""
+
+    id: Id
+    type: str = Field(min_length=1, max_length=32)
+    content: dict[str, Any] = Field(default_factory=dict)
+    author_id: Id | None = None
+    created_at: datetime
+    modified_at: datetime | None = None
+    deleted_at: datetime | None = None
 
 
 class CaseRecord(Record):
@@ -118,6 +132,46 @@ class CaseRecord(Record):
     created_by_id: Id | None = None
     closed_at: datetime | None = None
     archived_at: datetime | None = None
+    modified_at: datetime | None = None
+    modified_by_id: Id | None = None
+    # The case's history: given, it replaces the cell casem would write for the case's creation.
+    timeline: list[TimelineCellRecord] | None = None
+    watchers: list[Id] | None = None  # user ids
+
+
+class LinkRecord(Record):
+    id: Id
+    parent_entity_type: str
+    parent_entity_id: str
+    child_entity_type: str
+    child_entity_id: str
+    relationship: str
+
+
+class ViewRecord(Record):
+    id: Id
+    project_id: Id
+    name: str
+    query: str
+    np_rule_id: Id | None = None
+
+
+class AutomationRuleRecord(Record):
+    id: Id
+    project_id: Id
+    name: str
+    state: str = "ENABLED"
+    trigger: dict[str, Any]
+    action: dict[str, Any]
+
+
+class NotificationRuleRecord(Record):
+    id: Id
+    project_id: Id
+    triggers: list[dict[str, Any]]
+    recipients: list[dict[str, Any]]
+    query: str = ""
+    is_enabled: bool = True
 
 
 class OrgRecord(Record):
@@ -129,7 +183,11 @@ class OrgRecord(Record):
     case_types: list[CaseTypeRecord] = Field(default_factory=list)
     custom_attributes: list[CustomAttributeRecord] = Field(default_factory=list)
     projects: list[ProjectRecord] = Field(default_factory=list)
+    notification_rules: list[NotificationRuleRecord] = Field(default_factory=list)
+    automation_rules: list[AutomationRuleRecord] = Field(default_factory=list)
+    views: list[ViewRecord] = Field(default_factory=list)
     cases: list[CaseRecord] = Field(default_factory=list)
+    links: list[LinkRecord] = Field(default_factory=list)
 
 
 class ImportDocument(Record):

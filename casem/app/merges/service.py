@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from casem.adapters.storage.tables import case_links, case_merge_progress, case_merges, cases
+from casem.adapters.storage.tables import case_entity_links, case_merge_progress, case_merges, cases
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.adapters.workflows.contracts import MergeRequest
 from casem.app.cases.service import get_case
 from casem.app.ids import require_uuid
 from casem.domain.errors import Conflict, NotFound
 from casem.domain.events import utcnow
-from casem.domain.merges import DUPLICATE_OF, MergeStatus, merge_workflow_id, validate_duplicates
+from casem.domain.merges import MergeStatus, merge_workflow_id, validate_duplicates
 
 DUPLICATES = "/data/relationships/duplicates/data"
 
@@ -44,12 +45,13 @@ async def insert_merge(uow: UnitOfWork, request: MergeRequest, status: MergeStat
 
 async def _merged_into(uow: UnitOfWork, case_ids: list[str]) -> dict[str, str]:
     """case id → the key of the primary it was merged into, for those of `case_ids` that were."""
+    links = case_entity_links.c
     rows = await uow.execute(
-        sa.select(case_links.c.case_id, cases.c.key)
-        .join(cases, cases.c.id == case_links.c.linked_case_id, isouter=True)
-        .where(case_links.c.case_id.in_(case_ids), case_links.c.kind == DUPLICATE_OF)
+        sa.select(links.parent_entity_id, cases.c.key)
+        .join(cases, cases.c.id == links.child_entity_id, isouter=True)
+        .where(links.parent_entity_type == "CASE", links.parent_entity_id.in_(case_ids), links.merge_id.is_not(None))
     )
-    return {row.case_id: row.key or "a purged case" for row in rows}
+    return {row.parent_entity_id: row.key or "a purged case" for row in rows}
 
 
 async def request_merge(
@@ -68,6 +70,28 @@ async def request_merge(
     request = MergeRequest(tenant, org_id, str(uuid.uuid4()), primary.id, ids, actor_id, "api")
     await insert_merge(uow, request)
     return request
+
+
+async def pending_merges(uow: UnitOfWork, tenant: str, older_than: datetime) -> list[MergeRequest]:
+    """Merges still PENDING since before `older_than`: accepted, but their workflow never began (the process
+    that recorded them stopped before starting it)."""
+    rows = await uow.execute(
+        sa.select(case_merges)
+        .where(case_merges.c.status == MergeStatus.PENDING.value, case_merges.c.created_at < older_than)
+        .order_by(case_merges.c.created_at)
+    )
+    return [
+        MergeRequest(
+            tenant,
+            row.org_id,
+            row.id,
+            row.primary_case_id,
+            list(row.duplicate_ids),
+            row.requested_by_id,
+            row.source,
+        )
+        for row in rows
+    ]
 
 
 async def mark_unstarted(uow: UnitOfWork, merge_id: str, detail: str) -> None:

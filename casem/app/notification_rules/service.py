@@ -7,10 +7,11 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import sqlalchemy as sa
 
+from casem.adapters.http import DestinationPolicy, DestinationRefused, validate_destination
+from casem.adapters.secrets import SecretBox
 from casem.adapters.storage.tables import (
     notification_deliveries,
     notification_endpoints,
@@ -46,12 +47,17 @@ def _validated(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_rule(
-    uow: UnitOfWork, org_id: str, actor_id: str | None, project_id: str, attrs: dict[str, Any]
+    uow: UnitOfWork,
+    org_id: str,
+    actor_id: str | None,
+    project_id: str,
+    attrs: dict[str, Any],
+    rule_id: str | None = None,
 ) -> NotificationRule:
     project = await get_project(uow, org_id, project_id)
     values = {"query": "", "is_enabled": True, **_validated(attrs)}
     rule = NotificationRule(
-        id=str(uuid.uuid4()), org_id=org_id, project_id=project.id, created_by_id=actor_id, **values
+        id=rule_id or str(uuid.uuid4()), org_id=org_id, project_id=project.id, created_by_id=actor_id, **values
     )
     await uow.execute(sa.insert(notification_rules).values(**vars(rule)))
     return rule
@@ -107,16 +113,33 @@ async def delete_rule(uow: UnitOfWork, org_id: str, project_id: str, rule_id: st
 # -- named endpoints --------------------------------------------------------------------------------
 
 
-async def create_endpoint(uow: UnitOfWork, org_id: str, kind: str, name: str, url: str, secret: str | None) -> dict:
+async def create_endpoint(
+    uow: UnitOfWork,
+    org_id: str,
+    kind: str,
+    name: str,
+    url: str,
+    secret: str | None,
+    *,
+    policy: DestinationPolicy,
+    box: SecretBox,
+) -> dict:
     """A webhook or Teams connector the org's rules refer to by name. A webhook without a secret gets
-    a generated one (answered once, at creation)."""
+    a generated one (answered once, at creation: the database keeps it sealed with `box`).
+
+    The URL must pass the outbound guard with `policy` (the org's allow-list joined with the operator's,
+    `casem.app.outbound.service.destination_policy`, read beforehand): it is resolved here, before this
+    unit of work touches the database, so no write transaction waits on DNS."""
     if not name.strip() or len(name) > 255:
         raise InvalidInput("name must be 1 to 255 characters", f"{ATTRS}/name")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2048:
-        raise InvalidInput("url must be an absolute http(s) URL", f"{ATTRS}/url")
+    if len(url) > 2048:
+        raise InvalidInput("url must be at most 2048 characters", f"{ATTRS}/url")
     if secret is not None and not 16 <= len(secret) <= 255:
         raise InvalidInput("secret must be 16 to 255 characters", f"{ATTRS}/secret")
+    try:
+        await validate_destination(url, policy=policy)
+    except DestinationRefused as exc:
+        raise InvalidInput(f"url is refused: {exc.reason}", f"{ATTRS}/url") from None
     if kind == "HTTP" and secret is None:
         secret = secrets.token_hex(32)
     exists = await uow.scalar(
@@ -139,7 +162,8 @@ async def create_endpoint(uow: UnitOfWork, org_id: str, kind: str, name: str, ur
         "secret": secret,
         "created_at": datetime.now(UTC),
     }
-    await uow.execute(sa.insert(notification_endpoints).values(**values))
+    sealed = box.seal(secret) if secret is not None else None
+    await uow.execute(sa.insert(notification_endpoints).values({**values, "secret": sealed}))
     return values
 
 

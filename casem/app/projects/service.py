@@ -9,8 +9,16 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import case_types, cases, projects
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.ids import UUID_RE
+from casem.app.integrations.settings import validate_integration_settings
 from casem.domain.cases import STANDARD_TYPE_ID
 from casem.domain.errors import Conflict, InvalidInput
+from casem.domain.project_settings import (
+    INTEGRATION_MONITOR,
+    SETTINGS_POINTER,
+    merge_settings,
+    validate_settings,
+)
 from casem.domain.projects import Project, validate_name, validate_project_key
 
 RESERVED_KEYS = {"CASE"}  # Datadog: a project's key cannot be "CASE"
@@ -91,11 +99,29 @@ async def update_project(
         )
     if "team_uuid" in changes:
         fields["team_id"] = changes["team_uuid"]
-    for name in ("settings", "columns_config"):
-        if changes.get(name) is not None:
-            fields[name] = changes[name]
+    if changes.get("settings") is not None:
+        if not isinstance(changes["settings"], dict):
+            raise InvalidInput("settings must be an object", "/data/attributes/settings")
+        await validate_integration_settings(uow, org_id, changes["settings"])
+        fields["settings"] = await merged_settings(uow, org_id, project.settings, changes["settings"])
+    if changes.get("columns_config") is not None:
+        fields["columns_config"] = changes["columns_config"]
     project.update(actor_id, **fields)
     return project
+
+
+async def merged_settings(
+    uow: UnitOfWork, org_id: str, stored: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """The project's settings after a PATCH of some of their sections, with every value checked."""
+    merged = validate_settings(merge_settings(stored or {}, changes))
+    monitor_type = (merged.get(INTEGRATION_MONITOR) or {}).get("case_type_id")
+    if monitor_type is not None and (changes.get(INTEGRATION_MONITOR) or {}).get("case_type_id") is not None:
+        pointer = f"{SETTINGS_POINTER}/{INTEGRATION_MONITOR}/case_type_id"
+        if not UUID_RE.match(monitor_type):
+            raise InvalidInput(f"case_type_id {monitor_type!r} is not a valid UUID", pointer)
+        await _check_case_types(uow, org_id, [monitor_type], pointer)
+    return merged
 
 
 async def delete_project(uow: UnitOfWork, org_id: str, actor_id: str | None, project_id: str) -> None:

@@ -90,6 +90,7 @@ def _document(row: Any, comments: list[str]) -> CaseDocument:
         "created_at": _iso(row.created_at),  # type: ignore[typeddict-item]
         "modified_at": _iso(row.modified_at),  # type: ignore[typeddict-item]
         "closed_at": _iso(row.closed_at),
+        "version": int(row.revision or 0),
     }
 
 

@@ -12,13 +12,14 @@ from casem.adapters.storage.tables import timeline_cells, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases.service import get_case
 from casem.app.ids import require_uuid
+from casem.app.paging import MAX_PAGE_NUMBER as PAGE_NUMBER_LIMIT
 from casem.domain.errors import DomainError, NotFound
 from casem.domain.identity import User
 from casem.domain.timeline import TimelineCell
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-MAX_PAGE_NUMBER = 10_000_000  # keeps OFFSET within a 64-bit integer on every engine
+MAX_PAGE_NUMBER = PAGE_NUMBER_LIMIT  # keeps OFFSET within a 64-bit integer on every engine
 
 
 class NotAuthor(DomainError):  # noqa: N818 - reads as "raise NotAuthor(...)"

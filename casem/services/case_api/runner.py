@@ -1,8 +1,9 @@
-"""Run case-api: the HTTP API and (when available) the gRPC API in one asyncio loop, with graceful shutdown."""
+"""Run case-api: the HTTP API and the gRPC API in one asyncio loop, with graceful shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ import uvicorn
 
 from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
+from casem.services.case_api.http.server import server_config
+from casem.services.common.listen import bind_tcp, managed_uvicorn, split_address
 
 log = structlog.get_logger("case-api")
 
@@ -26,15 +29,70 @@ class Listen:
     grpc_address: str | None = "127.0.0.1:50051"
 
 
-async def _start_grpc(context: AppContext, address: str) -> Any | None:
+@dataclass
+class RunningCaseApi:
+    """case-api serving; `stop()` refuses new requests and lets in-flight ones finish (up to the grace)."""
+
+    url: str
+    grpc_address: str | None
+    http: uvicorn.Server
+    http_task: asyncio.Task[None]
+    grpc_server: Any | None
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        log.info("case-api shutting down", grace_seconds=grace)
+        self.http.should_exit = True
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.http_task), grace + 1)
+        except TimeoutError:  # uvicorn's own graceful timeout did not end it: stop waiting
+            self.http.force_exit = True
+            self.http_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.http_task
+
+
+async def start_case_api(
+    context: AppContext, listen: Listen, *, app_state: dict[str, Any] | None = None
+) -> RunningCaseApi:
+    """Bind both ports (PortInUse names the one that is taken; nothing is left running), then serve."""
+    from casem.services.case_api.grpc.server import create_bound_server
+
+    app = create_app(context)
+    for name, value in (app_state or {}).items():  # e.g. the blob store and the attachment lifecycle
+        setattr(app.state, name, value)
+    sock = bind_tcp(listen.http_host, listen.http_port, "case-api HTTP")
+    grpc_server, grpc_address = None, None
     try:
-        from casem.services.case_api.grpc.server import create_server
-    except ImportError:  # the gRPC server module is optional until it is built
-        log.warning("grpc server not available; serving HTTP only")
-        return None
-    server = await _maybe_await(create_server(context, address))
-    await server.start()
-    return server
+        if listen.grpc_address:
+            grpc_server, port = create_bound_server(context, listen.grpc_address)
+            grpc_address = f"{split_address(listen.grpc_address)[0]}:{port}"
+            await grpc_server.start()
+    except BaseException:
+        sock.close()
+        raise
+    # server_config: uvicorn with the request-header deadline (casem/services/case_api/http/server.py).
+    config = server_config(
+        app,
+        listen.http_host,
+        sock.getsockname()[1],
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
+    )
+    http = managed_uvicorn(config)  # the caller owns the signals
+    http_task = asyncio.create_task(http.serve(sockets=[sock]))
+    while not http.started:
+        if http_task.done():
+            if grpc_server is not None:
+                await grpc_server.stop(0)
+            await http_task  # surfaces the failure
+            raise RuntimeError(f"HTTP server failed to start on {listen.http_host}:{listen.http_port}")
+        await asyncio.sleep(0.02)
+    url = f"http://{listen.http_host}:{sock.getsockname()[1]}"
+    log.info("case-api ready", http=url, grpc=grpc_address)
+    return RunningCaseApi(url, grpc_address, http, http_task, grpc_server)
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -48,44 +106,20 @@ async def serve(
     *,
     close_context: bool = True,
     app_state: dict[str, Any] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM, then stop taking requests and let in-flight ones finish."""
-    app = create_app(context)
-    for name, value in (app_state or {}).items():  # e.g. the blob store and the attachment lifecycle
-        setattr(app.state, name, value)
-    config = uvicorn.Config(
-        app,
-        host=listen.http_host,
-        port=listen.http_port,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
-    )
-    http = uvicorn.Server(config)
-    http.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own the signals
-    grpc_server = await _start_grpc(context, listen.grpc_address) if listen.grpc_address else None
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    http_task = asyncio.create_task(http.serve())
-    while not http.started:
-        if http_task.done():
-            await http_task  # surfaces the bind error
-            raise RuntimeError(f"HTTP server failed to start on {listen.http_host}:{listen.http_port}")
-        await asyncio.sleep(0.05)
-    url = f"http://{listen.http_host}:{http.servers[0].sockets[0].getsockname()[1]}"
-    log.info("case-api ready", http=url, grpc=listen.grpc_address if grpc_server else None)
-    if on_ready is not None:
-        await _maybe_await(on_ready(url, listen.grpc_address if grpc_server else None))
-
-    await stop.wait()
-    log.info("case-api shutting down", grace_seconds=SHUTDOWN_GRACE_SECONDS)
-    http.should_exit = True
-    if grpc_server is not None:
-        await grpc_server.stop(SHUTDOWN_GRACE_SECONDS)
-    await http_task
-    if close_context:
-        await context.close()
+    """Serve until `stop` (without one: SIGINT/SIGTERM), then stop taking requests and let in-flight ones finish."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    running = await start_case_api(context, listen, app_state=app_state)
+    try:
+        if on_ready is not None:
+            await _maybe_await(on_ready(running.url, running.grpc_address))
+        await stop.wait()
+    finally:
+        await running.stop()
+        if close_context:
+            await context.close()

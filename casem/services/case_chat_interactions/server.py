@@ -11,7 +11,8 @@ from casem.proto_gen.casem.v1 import chat_interactions_pb2, chat_interactions_pb
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.servicer import ChatInteractionsServicer
 from casem.services.common.grpc_health import DatabaseHealth
-from casem.services.common.grpc_server import server_options
+from casem.services.common.grpc_server import server_interceptors, server_options
+from casem.services.common.listen import add_grpc_port
 
 CHAT_SERVICE = chat_interactions_pb2.DESCRIPTOR.services_by_name["ChatInteractionsService"].full_name
 
@@ -20,7 +21,7 @@ def create_bound_server(
     context: AppContext, address: str, *, internal_token: str | None = None, settings: BridgeSettings | None = None
 ) -> tuple[grpc.aio.Server, int]:
     """The server (not started) and its bound port (`host:0` picks one); call from the loop that will serve it."""
-    server = grpc.aio.server(options=server_options())
+    server = grpc.aio.server(options=server_options(), interceptors=server_interceptors())
     chat_interactions_pb2_grpc.add_ChatInteractionsServiceServicer_to_server(
         ChatInteractionsServicer(context, internal_token, settings), server
     )
@@ -28,7 +29,4 @@ def create_bound_server(
     reflection.enable_server_reflection(
         [CHAT_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise RuntimeError(f"case-chat-interactions could not bind {address}")
-    return server, port
+    return server, add_grpc_port(server, address, "case-chat-interactions gRPC")

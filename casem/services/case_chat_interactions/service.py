@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -21,7 +22,8 @@ from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.bridge.teams import TeamsBridge
 from casem.services.case_chat_interactions.bridge.worker import InboxWorker, InboxWriter
 from casem.services.case_chat_interactions.server import create_bound_server
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.listen import bind_tcp, managed_uvicorn
+from casem.services.common.ops import database_readiness, start_ops
 
 log = structlog.get_logger("case-chat-interactions")
 SHUTDOWN_GRACE_S = 10.0
@@ -58,31 +60,63 @@ def build_bridge(
     return Bridge(app, worker, writer, api, box, settings)
 
 
-async def run_chat_interactions(
-    ctx: AppContext, host: str, grpc_port: int, http_port: int, ops_port: int, *, stop: asyncio.Event | None = None
-) -> None:
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+@dataclass
+class RunningChat:
+    grpc_address: str
+    bridge_url: str
+    stop: Callable[[], Awaitable[None]]
+
+
+async def start_chat_interactions(
+    ctx: AppContext, host: str, grpc_port: int, http_port: int, stop: asyncio.Event
+) -> RunningChat:
+    """Bind both ports (a taken one raises PortInUse before anything runs), then serve until `stop`."""
+    sock = bind_tcp(host, http_port, "case-chat-interactions bridge HTTP")
     bridge = build_bridge(ctx)
-    server, port = create_bound_server(ctx, f"{host}:{grpc_port}", settings=bridge.settings)
-    await server.start()
-    http = uvicorn.Server(uvicorn.Config(bridge.app, host=host, port=http_port, log_level="warning"))
-    http.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # this function owns signals
-    tasks = [
-        asyncio.create_task(http.serve()),
-        asyncio.create_task(bridge.worker.run(stop)),
-        asyncio.create_task(serve_ops(database_readiness(ctx.databases), host, ops_port, stop)),
-    ]
-    log.info("case-chat-interactions serving", grpc_port=port, http_port=http_port, ops_port=ops_port)
     try:
-        await stop.wait()
-    finally:
+        server, port = create_bound_server(ctx, f"{host}:{grpc_port}", settings=bridge.settings)
+        await server.start()
+    except BaseException:
+        sock.close()
+        await bridge.close()
+        raise
+    http = managed_uvicorn(uvicorn.Config(bridge.app, host=host, port=sock.getsockname()[1], log_level="warning"))
+    tasks = [asyncio.create_task(http.serve(sockets=[sock])), asyncio.create_task(bridge.worker.run(stop))]
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    log.info("case-chat-interactions serving", grpc_port=port, bridge=url)
+
+    async def halt() -> None:
+        stop.set()
         http.should_exit = True
         await server.stop(SHUTDOWN_GRACE_S)
         await asyncio.gather(*tasks, return_exceptions=True)
         await bridge.close()
-        await ctx.close()
+        sock.close()
         log.info("case-chat-interactions stopped")
+
+    return RunningChat(f"{host}:{port}", url, halt)
+
+
+async def run_chat_interactions(
+    ctx: AppContext,
+    host: str,
+    grpc_port: int,
+    http_port: int,
+    ops_port: int,
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """`casem run case-chat-interactions`: until `stop` (without one: SIGINT/SIGTERM)."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+    ops = start_ops(database_readiness(ctx.databases), host, ops_port, stop)  # first: a taken port fails early
+    running = await start_chat_interactions(ctx, host, grpc_port, http_port, stop)
+    try:
+        await stop.wait()
+    finally:
+        await running.stop()
+        await ops

@@ -15,12 +15,15 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Message, Producer
 from casem.adapters.bus.strategies import DeadLetterPolicy, Retry, RetryPolicy
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
+from casem.observability import context_from_headers, continued_span
 from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
 from casem.topology.topics import dead_letter_topic
 
@@ -55,7 +58,11 @@ class FlavorRunner:
         self.context = context
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
-        self.retry = retry or RetryPolicy()
+        # Flavors that write to another tenant than their event's (paging) open its unit of work from here.
+        self.services.extras.setdefault("context", context)
+        # An engine being away (database, search, Temporal...) is not the event's fault: it waits for the
+        # engine however long that takes, uncommitted, instead of using up its attempts and dead-lettering.
+        self.retry = retry or RetryPolicy(wait_on=is_unavailable)
         # The policies the flavor's RunTask applies around `handle` (see service.build_processor).
         self.retrying = Retry(self.retry, on_retry=self._retrying)
         self.dead_letter = DeadLetterPolicy(
@@ -66,6 +73,10 @@ class FlavorRunner:
             on_dead_letter=self._dead_lettered,
         )
         self._process = self.retrying.wrap(self.handle, self.dead_letter)
+
+    def stop(self) -> None:
+        """From now on a retry or a wait for an engine gives up (uncommitted) so the process can end."""
+        self.retrying.stop()
 
     async def process(self, message: Message) -> None:
         """`handle` with the retries and dead letters of the pipeline, for callers outside one:
@@ -78,7 +89,11 @@ class FlavorRunner:
         if not handles(self.flavor, event):
             HANDLED.labels(self.flavor.name, "skipped").inc()
             return
-        applied = await self.apply(event)
+        # A traced event gets a span of its trace, so what the flavor changes or starts carries the trace on.
+        attributes = {"casem.flavor": self.flavor.name, "casem.event.id": event.id, "casem.event.type": event.type}
+        parent = context_from_headers(message.headers)
+        with continued_span(f"{self.flavor.name} {event.type}", parent, SpanKind.CONSUMER, attributes):
+            applied = await self.apply(event)
         HANDLED.labels(self.flavor.name, "applied" if applied else "duplicate").inc()
 
     async def apply(self, event: Event) -> bool:
@@ -100,9 +115,10 @@ class FlavorRunner:
         return True
 
     def _retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
-        HANDLED.labels(self.flavor.name, "retried").inc()
+        waiting = self.retry.waits_for(error)
+        HANDLED.labels(self.flavor.name, "waited" if waiting else "retried").inc()
         log.warning(
-            "effect failed; retrying",
+            "engine unavailable; waiting" if waiting else "effect failed; retrying",
             flavor=self.flavor.name,
             event_id=dict(message.headers).get("ce_id", b"").decode(errors="replace") or None,
             offset=message.offset,

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import structlog
 
 from casem.adapters.bus import Bus, Consumer
-from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RetryPolicy, RunTask, StreamProcessor
+from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
-from casem.services.case_event_handler.framework import FLAVORS, HandlerServices
+from casem.services.case_event_handler.deliveries import load_operator_allow
+from casem.services.case_event_handler.framework import FLAVORS, Flavor, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.ops import database_readiness, start_ops
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, dead_letter_topic, domain_events_topic, handler_group
 
 log = structlog.get_logger("case-event-handler")
@@ -52,6 +53,12 @@ def build_processor(
     return StreamProcessor(consumer, strategy)
 
 
+async def _stop_when_set(stop: asyncio.Event, processor: StreamProcessor, runner: FlavorRunner) -> None:
+    await stop.wait()
+    runner.stop()  # a retry or a wait for an engine gives up: the message stays uncommitted
+    processor.stop()
+
+
 async def run_flavor(
     flavor_name: str,
     context: AppContext,
@@ -59,11 +66,37 @@ async def run_flavor(
     tenants: Sequence[str],
     *,
     services: HandlerServices | None = None,
-    ops_host: str = "0.0.0.0",
+    ops_host: str = "127.0.0.1",
     ops_port: int | None = 9090,
+    stop: asyncio.Event | None = None,
 ) -> None:
+    """Consume until `stop` (without one: SIGINT/SIGTERM); in-flight messages finish and are committed."""
     flavor = load_flavor(flavor_name)
-    services = services or HandlerServices()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    readiness = database_readiness(context.databases)
+    ops = start_ops(readiness, ops_host, ops_port, stop) if ops_port else None  # first: a taken port fails early
+    try:
+        await _consume(flavor, context, bus, tenants, services or HandlerServices(), stop)
+    finally:
+        stop.set()
+        if ops:
+            await ops
+
+
+async def _consume(
+    flavor: Flavor,
+    context: AppContext,
+    bus: Bus,
+    tenants: Sequence[str],
+    services: HandlerServices,
+    stop: asyncio.Event,
+) -> None:
+    flavor_name = flavor.name
+    load_operator_allow(services)  # a malformed CASEM_OUTBOUND_ALLOW stops the handler here, not at a delivery
     required = "caseworker" in getattr(flavor, "requires", ())
     wanted = required or "caseworker" in getattr(flavor, "uses", ())  # `uses`: optional, connected when configured
     if wanted and "caseworker" not in services.extras:
@@ -77,16 +110,9 @@ async def run_flavor(
     topics = await prepare_topics(bus, tenants, flavor_name)
     consumer = bus.consumer(handler_group(flavor_name), topics)
     producer = bus.producer()
-    runner = FlavorRunner(flavor, context, producer, services, RetryPolicy())
+    runner = FlavorRunner(flavor, context, producer, services)
     processor = build_processor(runner, consumer)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: (stop.set(), processor.stop()))
-
-    readiness = database_readiness(context.databases)
-
-    ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop)) if ops_port else None
+    stopping = asyncio.create_task(_stop_when_set(stop, processor, runner))
     # Time-driven flavors (reminders, SLA clocks) also run a scheduler beside their consumer.
     background = getattr(flavor, "background", None)
     scheduler = asyncio.create_task(background(context, stop)) if background else None
@@ -95,8 +121,7 @@ async def run_flavor(
         await processor.run()  # returns after stop(): in-flight messages finish and are committed
     finally:
         stop.set()
-        if ops:
-            await ops
+        await stopping
         if scheduler:
             await scheduler
         await consumer.close()

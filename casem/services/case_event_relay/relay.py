@@ -30,15 +30,18 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
 from casem.domain.events import with_sequence
+from casem.observability import bus_headers, context_from, start_span
 
 log = structlog.get_logger("case-event-relay")
 
@@ -56,8 +59,9 @@ class RelaySettings:
     pipeline_depth: int = 2  # batches in flight at once on PostgreSQL (claim the next while one is published)
     idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
+    # (and while the database is away: the claim rolled back, nothing was marked).
     backoff: RetryPolicy = RetryPolicy(
-        max_attempts=None, initial_backoff_s=0.5, max_backoff_s=30.0, retry_on=PublishError
+        max_attempts=None, initial_backoff_s=0.5, max_backoff_s=30.0, retry_on=PublishError, wait_on=is_unavailable
     )
     retention: timedelta = timedelta(days=7)
     retention_every_s: float = 3600.0
@@ -73,7 +77,8 @@ def published_envelope(stored: str, sequence: int) -> bytes:
     return f'{{"sequence":{sequence},{stored[1:]}'.encode()
 
 
-def message_for(row: sa.Row, topic: str) -> OutgoingMessage:
+def message_for(row: sa.Row, topic: str, trace: tuple[tuple[str, bytes], ...] = ()) -> OutgoingMessage:
+    """The event's message; `trace` (the relay's span) goes in the headers, where consumers look for it."""
     # Keyed by case so its events stay ordered; events not about a case are keyed by their subject.
     key = (row.case_id or row.subject or row.id).encode()
     headers = (
@@ -81,12 +86,13 @@ def message_for(row: sa.Row, topic: str) -> OutgoingMessage:
         ("ce_type", row.type.encode()),
         ("ce_id", row.id.encode()),
         ("content-type", b"application/cloudevents+json"),
+        *trace,
     )
     return OutgoingMessage(topic=topic, key=key, value=published_envelope(row.envelope, row.seq), headers=headers)
 
 
-# What a pass reads of each row: the envelope as text (the database serialises it; the relay never parses it)
-# and the subject, which keys the events that are not about a case.
+# What a pass reads of each row: the envelope as text (the database serialises it; the relay never parses it),
+# the subject, which keys the events that are not about a case, and the trace the change was made in.
 CLAIMED_COLUMNS = (
     domain_events.c.seq,
     domain_events.c.id,
@@ -96,7 +102,41 @@ CLAIMED_COLUMNS = (
     sa.case((domain_events.c.case_id.is_(None), domain_events.c.envelope["subject"].as_string()), else_=None).label(
         "subject"
     ),
+    domain_events.c.envelope["traceparent"].as_string().label("traceparent"),
+    domain_events.c.envelope["tracestate"].as_string().label("tracestate"),
 )
+
+
+def _publish_span(row: sa.Row, topic: str) -> Span | None:
+    """A span for publishing an event whose change was traced (its envelope carries the trace); untraced
+    events get none. Not made current: each row's span is a child of its own change, not of the last row's."""
+    if not row.traceparent:
+        return None
+    return start_span(
+        f"case-event-relay publish {row.type}",
+        context_from({"traceparent": row.traceparent, "tracestate": row.tracestate or ""}),
+        SpanKind.PRODUCER,
+        {"casem.event.id": row.id, "casem.event.type": row.type, "messaging.destination.name": topic},
+    )
+
+
+def _messages(rows: list[sa.Row], topic: str) -> tuple[list[OutgoingMessage], list[Span]]:
+    """The rows' messages, and the spans of the traced ones (ended by `_end_spans` once the bus answered)."""
+    spans = [_publish_span(row, topic) for row in rows]
+    messages = [
+        message_for(row, topic, bus_headers(span) if span is not None else ())
+        for row, span in zip(rows, spans, strict=True)
+    ]
+    return messages, [span for span in spans if span is not None]
+
+
+def _end_spans(spans: list[Span], error: BaseException | None = None) -> None:
+    """A traced event's span ends when the bus acknowledged it (or refused)."""
+    for span in spans:
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, str(error)))
+        span.end()
 
 
 def _seq_array(seqs: list[int]) -> sa.ColumnElement[Any]:
@@ -200,11 +240,14 @@ async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_s
     claim = await _open_claim(db, batch_size)
     if not claim.rows:
         return 0
+    messages, spans = _messages(claim.rows, topic)
     try:
-        await producer.publish_batch([message_for(row, topic) for row in claim.rows])
-    except BaseException:
+        await producer.publish_batch(messages)
+    except BaseException as error:
+        _end_spans(spans, error)
         await _close_claim(db, claim, published=False)
         raise
+    _end_spans(spans)
     await _close_claim(db, claim, published=True)
     return len(claim.rows)
 
@@ -223,7 +266,7 @@ async def relay_pipelined(
     passes in flight are settled. Returns how many events were published."""
     if db.dialect != "postgresql":
         depth = 1
-    in_flight: deque[tuple[_Claim, asyncio.Task[list[Delivery]]]] = deque()
+    in_flight: deque[tuple[_Claim, list[Span], asyncio.Task[list[Delivery]]]] = deque()
     total = 0
     more = True
     failure: BaseException | None = None
@@ -235,28 +278,31 @@ async def relay_pipelined(
                 claim = await _open_claim(db, batch_size)
                 more = claim.seen == batch_size
                 if claim.rows:
-                    messages = [message_for(row, topic) for row in claim.rows]
-                    in_flight.append((claim, asyncio.create_task(producer.publish_batch(messages))))
+                    messages, spans = _messages(claim.rows, topic)
+                    in_flight.append((claim, spans, asyncio.create_task(producer.publish_batch(messages))))
                     continue
                 if not in_flight:
                     break  # nothing left, or all of it held by another replica: it publishes those first
             if not in_flight:
                 continue
-            claim, publishing = in_flight.popleft()
+            claim, spans, publishing = in_flight.popleft()
             try:
                 await publishing
             except BaseException as error:  # settle the others first: what they published is marked
+                _end_spans(spans, error)
                 failure = failure or error
                 more = False
                 await _close_claim(db, claim, published=False)
                 continue
+            _end_spans(spans)
             await _close_claim(db, claim, published=True)
             total += len(claim.rows)
     except BaseException:
-        for claim, publishing in in_flight:
+        for claim, spans, publishing in in_flight:
             publishing.cancel()
             with contextlib.suppress(BaseException):
                 await publishing
+            _end_spans(spans)
             await _close_claim(db, claim, published=False)
         raise
     if failure is not None:
@@ -305,6 +351,7 @@ class Relay:
         self.settings = settings or RelaySettings()
         self._stop = asyncio.Event()
         self._publish = Retry(self.settings.backoff, on_retry=self._publish_failed)
+        self._last_retention = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -316,7 +363,7 @@ class Relay:
 
     async def _relay_pass(self) -> int:
         try:
-            return await relay_pipelined(
+            published = await relay_pipelined(
                 self.db,
                 self.producer,
                 self.topic,
@@ -324,26 +371,28 @@ class Relay:
                 self.settings.pipeline_depth,
                 self._stop,
             )
-        except PublishError:
-            FAILURES.labels(self.db.tenant).inc()  # every failed pass, the one cut short by stop() included
+            if time.monotonic() - self._last_retention > self.settings.retention_every_s:
+                self._last_retention = time.monotonic()
+                await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
+            await observe_backlog(self.db)  # drained: a pipelined pass runs until a batch comes back short
+            return published
+        except Exception as exc:
+            if isinstance(exc, PublishError) or is_unavailable(exc):
+                FAILURES.labels(self.db.tenant).inc()  # every failed pass, the one cut short by stop() included
             raise
 
     def _publish_failed(self, error: BaseException, attempt: int, delay_s: float) -> None:
-        log.warning("publish failed; backing off", tenant=self.db.tenant, error=str(error), backoff_s=delay_s)
+        log.warning("relay pass failed; backing off", tenant=self.db.tenant, error=str(error), backoff_s=delay_s)
 
     async def run(self) -> None:
-        last_retention = 0.0
         while not self._stop.is_set():
             try:
                 await self._publish.call(self._relay_pass)
-            except PublishError:
-                if self._stop.is_set():
+            except Exception as exc:
+                if self._stop.is_set() and (isinstance(exc, PublishError) or is_unavailable(exc)):
                     break  # stopped while backing off: the rows stay unpublished for the next run
                 raise
-            if time.monotonic() - last_retention > self.settings.retention_every_s:
-                last_retention = time.monotonic()
-                await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
-            await observe_backlog(self.db)  # drained: every pass runs until a batch comes back short
+            # The passes ran until the outbox was drained (or until every row left was held by another replica).
             await self._sleep(self.settings.idle_poll_s)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from casem.adapters.bus import Bus
 from casem.app.context import AppContext
 from casem.services.case_event_relay.relay import Relay, RelaySettings
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.ops import database_readiness, start_ops
 from casem.topology.topics import domain_events_topic
 
 
@@ -27,17 +27,23 @@ async def build_relays(
 
 
 async def run_relay(
-    context: AppContext, bus: Bus, tenants: Sequence[str], *, ops_host: str = "0.0.0.0", ops_port: int = 9090
+    context: AppContext,
+    bus: Bus,
+    tenants: Sequence[str],
+    *,
+    ops_host: str = "127.0.0.1",
+    ops_port: int = 9090,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    relays, producers = await build_relays(context, bus, tenants)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
+    """Relay until `stop` (without one: SIGINT/SIGTERM)."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     readiness = database_readiness({t: context.databases[t] for t in tenants})
-
-    ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop))
+    ops = start_ops(readiness, ops_host, ops_port, stop)  # first: a taken port fails before anything starts
+    relays, producers = await build_relays(context, bus, tenants)
     tasks = [asyncio.create_task(r.run()) for r in relays]
     await stop.wait()
     for relay in relays:

@@ -33,8 +33,10 @@ from datetime import UTC, datetime
 
 import grpc
 import structlog
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
+from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
     Batch,
@@ -50,6 +52,7 @@ from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, configured_token
 from casem.app.search.documents import case_documents
+from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
@@ -121,9 +124,14 @@ class IndexerSettings:
     ingest_retry: RetryPolicy = RetryPolicy(
         max_attempts=None, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=transient_rpc_error
     )
-    # Index writes: then the indexer fails (and restarts) rather than commit past the write.
+    # Index writes: then the indexer fails (and restarts) rather than commit past the write. An engine away
+    # (the database for the read, the index for the write) is waited for however long it takes.
     index_retry: RetryPolicy = RetryPolicy(
-        max_attempts=8, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=(SearchBackendError, OSError)
+        max_attempts=8,
+        initial_backoff_s=0.2,
+        max_backoff_s=10.0,
+        retry_on=(SearchBackendError, OSError),
+        wait_on=is_unavailable,
     )
     commit_every: int = 500
     session_timeout_s: float = 10.0
@@ -164,6 +172,7 @@ class Indexer:
     def stop(self) -> None:
         """Shutting down: IngestCases calls stop retrying, leaving their messages uncommitted for the next owner."""
         self.ingest_retry.stop()
+        self.index_retry.stop()  # a write waiting for its engine gives up: its batch stays uncommitted
 
     async def ingest(self, messages: list[Message]) -> None:
         """Step 1 for a batch: create the cases (retried while case-api is unreachable); dead-letter refusals."""
@@ -175,7 +184,21 @@ class Indexer:
             except PayloadError as error:
                 await self.dead_letter.publish(message, error, 1)
         for chunk in self._by_size(parsed):
+            await self._ingest_or_split(chunk)
+
+    async def _ingest_or_split(self, chunk: list[tuple[Message, IntakePayload]]) -> None:
+        """A call case-api refuses whole for good (a NUL anywhere in the request, say) is sent again item by item,
+        so that only the intake at fault is dead-lettered."""
+        try:
             await self.ingest_retry.call(self._ingest_chunk, chunk)
+        except grpc.aio.AioRpcError as error:
+            if not refused_intake(error):
+                raise
+            if len(chunk) == 1:
+                await self.dead_letter.publish(chunk[0][0], error, 1)
+                return
+            for entry in chunk:
+                await self._ingest_or_split([entry])
 
     def _by_size(self, parsed: list[tuple[Message, IntakePayload]]) -> list[list[tuple[Message, IntakePayload]]]:
         chunks: list[list[tuple[Message, IntakePayload]]] = [[]]
@@ -192,12 +215,31 @@ class Indexer:
     async def _ingest_chunk(self, chunk: list[tuple[Message, IntakePayload]]) -> None:
         """One IngestCases call. Refused items are dead-lettered; an item refused for a reason that may pass
         (its user disabled a moment, say) fails the call, which is retried whole (it is idempotent)."""
+        # One span per intake, continuing the trace its message carries: the batch is no one's trace.
+        spans = [_ingest_span(message) for message, _ in chunk]
         request = case_api_pb2.IngestCasesRequest(
-            items=[case_api_pb2.IngestItem(org_id=p.org_id, user_id=p.user_id, intake=p.intake) for _, p in chunk]
+            items=[
+                case_api_pb2.IngestItem(
+                    org_id=p.org_id, user_id=p.user_id, intake=p.intake, trace=trace_context(span) if span else {}
+                )
+                for (_, p), span in zip(chunk, spans, strict=True)
+            ]
         )
-        response = await self.stub.IngestCases(
-            request, metadata=((INTERNAL_TOKEN_METADATA, self.token),), timeout=self.settings.rpc_timeout_s
-        )
+        try:
+            response = await self.stub.IngestCases(
+                request, metadata=((INTERNAL_TOKEN_METADATA, self.token),), timeout=self.settings.rpc_timeout_s
+            )
+        except BaseException as error:
+            for span in spans:
+                if span is not None:
+                    span.set_status(Status(StatusCode.ERROR, str(error)))
+                    span.end()
+            raise
+        for span, result in zip(spans, response.results, strict=True):
+            if span is not None:
+                if result.error_code:
+                    span.set_status(Status(StatusCode.ERROR, result.error_message))
+                span.end()
         refused: list[tuple[Message, ItemRefused]] = []
         for (message, payload), result in zip(chunk, response.results, strict=True):
             if result.error_code:
@@ -272,6 +314,17 @@ def build_processor(indexer: Indexer, consumer: object) -> StreamProcessor:
     return StreamProcessor(consumer, ingest, max_batch=s.ingest_batch)  # type: ignore[arg-type]
 
 
+def _ingest_span(message: Message) -> Span | None:
+    """A span for one intake's step 1, the child of the intake's own (its message headers carry it); None for an
+    untraced intake. Not made current: each intake of a batch has its own trace."""
+    return start_span(
+        "case-indexer ingest",
+        context_from_headers(message.headers),
+        SpanKind.CONSUMER,
+        {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset},
+    )
+
+
 def _status_code(number: int) -> grpc.StatusCode:
     return next((code for code in grpc.StatusCode if code.value[0] == number), grpc.StatusCode.UNKNOWN)
 
@@ -286,7 +339,7 @@ async def run_indexer(
     settings: IndexerSettings | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """`casem run case-indexer`: run until SIGINT/SIGTERM (or `stop`), then finish and commit in-flight work.
+    """`casem run case-indexer`: run until `stop` (without one: SIGINT/SIGTERM), then finish and commit in-flight work.
 
     `context`: tenant databases (read only, for the enriched read). `case_api_address`: case-api's gRPC
     host:port. `token`: the service credential (default CASEM_INTERNAL_TOKEN; case-api must have the same).
@@ -308,11 +361,12 @@ async def run_indexer(
     channel = grpc.aio.insecure_channel(case_api_address)
     indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), context, search, producer, token, settings)
     processor = build_processor(indexer, consumer)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, stop.set)
 
     async def stopper() -> None:
         await stop.wait()

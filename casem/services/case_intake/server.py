@@ -17,7 +17,8 @@ from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import intake_service_pb2, intake_service_pb2_grpc
 from casem.services.case_intake.publisher import IntakePublisher, PublisherSettings
 from casem.services.case_intake.servicer import IntakeServicer
-from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_options
+from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_interceptors, server_options
+from casem.services.common.listen import add_grpc_port
 from casem.topology.topics import intake_topic
 
 log = structlog.get_logger("case-intake")
@@ -66,19 +67,20 @@ class IntakeServer:
 def create_intake_server(
     context: AppContext, producer: Producer, address: str, settings: PublisherSettings | None = None
 ) -> IntakeServer:
-    """Bound, not started; call from the event loop that will serve it. The topic must exist."""
+    """Bound, not started; call from the event loop that will serve it. The topic must exist.
+    Raises PortInUse when the address is taken."""
     publisher = IntakePublisher(producer, settings)
     # Batches of up to 1000 intakes: four times the usual request size.
-    server = grpc.aio.server(options=server_options(receive_bytes=MAX_MESSAGE_BYTES * 4))
+    server = grpc.aio.server(
+        options=server_options(receive_bytes=MAX_MESSAGE_BYTES * 4), interceptors=server_interceptors()
+    )
     intake_service_pb2_grpc.add_CaseIntakeServiceServicer_to_server(IntakeServicer(context, publisher), server)
     health_servicer = IntakeHealth(publisher)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [INTAKE_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise RuntimeError(f"case-intake could not bind {address}")
+    port = add_grpc_port(server, address, "case-intake gRPC")
     return IntakeServer(server, port, publisher, health_servicer)
 
 
@@ -91,22 +93,27 @@ async def ensure_intake_topic(bus: Bus) -> str:
 async def run_intake(
     context: AppContext,
     bus: Bus,
-    address: str = "0.0.0.0:50052",
+    address: str = "127.0.0.1:50052",
     *,
     settings: PublisherSettings | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """`casem run case-intake`: serve until SIGINT/SIGTERM (or `stop`), then drain gracefully.
+    """`casem run case-intake`: serve until `stop` (without one: SIGINT/SIGTERM), then drain gracefully.
 
     `context` gives the tenant databases (credentials, projects, types: read only); `bus` is open_bus()."""
     await ensure_intake_topic(bus)
     producer = bus.producer()
-    intake = create_intake_server(context, producer, address, settings)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
+    try:
+        intake = create_intake_server(context, producer, address, settings)
+    except BaseException:
+        await producer.close()
+        raise
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                loop.add_signal_handler(sig, stop.set)
     await intake.server.start()
     log.info("case-intake serving", address=address, port=intake.port, topic=intake_topic().name)
     try:

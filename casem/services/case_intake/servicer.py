@@ -17,6 +17,7 @@ from casem.app.context import AppContext
 from casem.app.intake.payload import CONTENT_TYPE_HEADER, IntakePayload
 from casem.app.intake.validation import DataChecks, validate_shape
 from casem.domain.errors import InvalidInput
+from casem.observability import bus_headers
 from casem.proto_gen.casem.v1 import intake_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.proto_gen.casem.v1 import intake_service_pb2_grpc as pb_grpc
@@ -90,7 +91,9 @@ class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
         who = await self._principal(context)
         await self._validate(who, intakes, batch)
         payloads = [IntakePayload.new(who.org_id, who.user_id, intake) for intake in intakes]
-        messages = [OutgoingMessage(self.topic, p.key, p.to_bytes(), (CONTENT_TYPE_HEADER,)) for p in payloads]
+        # The call's trace rides along in the headers: the indexer continues it.
+        headers = (CONTENT_TYPE_HEADER, *bus_headers())
+        messages = [OutgoingMessage(self.topic, p.key, p.to_bytes(), headers) for p in payloads]
         try:
             deliveries = await self.publisher.publish(messages)
         except Backpressure as exc:

@@ -29,6 +29,7 @@ from casem.adapters.storage.tables import (
 )
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.adapters.workflows.contracts import AttachmentRef, CaseRef, PurgeResult
+from casem.app.cases.service import lock_case
 from casem.app.context import AppContext
 from casem.domain.attachments import Attachment, AttachmentState, sniff
 from casem.domain.cases import Case, Status
@@ -154,6 +155,7 @@ class CaseworkerActivities:
             return Verification(found.state, found.expires_at.isoformat(), found.detail)
         reason = await self._check(found)
         async with self.ctx.uow(ref.tenant) as uow:
+            await lock_case(uow, ref.case_id)
             attachment = await uow.session.get(Attachment, ref.attachment_id)
             assert attachment is not None
             if reason is None:
@@ -192,6 +194,7 @@ class CaseworkerActivities:
     @activity.defn
     async def make_available(self, ref: AttachmentRef) -> str:
         async with self.ctx.uow(ref.tenant) as uow:
+            await lock_case(uow, ref.case_id)
             attachment = await uow.session.get(Attachment, ref.attachment_id)
             if attachment is None:
                 return AttachmentState.DELETED.value
@@ -202,6 +205,7 @@ class CaseworkerActivities:
     @activity.defn
     async def expire_attachment(self, data: ExpireInput) -> str:
         async with self.ctx.uow(data.ref.tenant) as uow:
+            await lock_case(uow, data.ref.case_id)
             attachment = await uow.session.get(Attachment, data.ref.attachment_id)
             if attachment is None:
                 return AttachmentState.DELETED.value
@@ -218,6 +222,7 @@ class CaseworkerActivities:
             return AttachmentState.DELETED.value
         await self.blobs.delete(attachment.blob_key)
         async with self.ctx.uow(data.ref.tenant) as uow:
+            await lock_case(uow, data.ref.case_id)
             attachment = await uow.session.get(Attachment, data.ref.attachment_id)
             assert attachment is not None
             attachment.delete(None, data.reason)
@@ -292,7 +297,7 @@ class CaseworkerActivities:
                 # A retry after the commit: only the blobs may remain.
                 await self._delete_blobs(prefix)
                 return PurgeResult("already-purged")
-            case = await uow.session.get(Case, ref.case_id)
+            case = await uow.session.get(Case, ref.case_id, with_for_update=True)
             if case is None or case.org_id != ref.org_id:
                 return PurgeResult("not-eligible")
             # Re-checked inside the purging transaction: an unarchive that raced the timer wins.

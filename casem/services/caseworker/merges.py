@@ -16,16 +16,16 @@ import sqlalchemy as sa
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from casem.adapters.storage.tables import case_links, case_merge_progress, case_merges, timeline_cells, watchers
+from casem.adapters.storage.tables import case_entity_links, case_merge_progress, case_merges, timeline_cells, watchers
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.adapters.workflows.contracts import MergeRequest, StepResult
 from casem.app.context import AppContext
 from casem.app.merges.service import insert_merge
+from casem.domain.case_links import CaseLink
 from casem.domain.cases import Case, Status
 from casem.domain.events import utcnow
 from casem.domain.identity import Watcher
 from casem.domain.merges import (
-    DUPLICATE_OF,
     MergeStatus,
     Outcome,
     copied_content,
@@ -59,13 +59,43 @@ class MergeFinish:
 
 
 async def _link_of(uow: UnitOfWork, case_id: str) -> Any:
+    """The link a merge left on `case_id` (it was merged into `linked_case_id`), if any."""
+    links = case_entity_links.c
     return (
         await uow.execute(
-            sa.select(case_links.c.linked_case_id, case_links.c.merge_id).where(
-                case_links.c.case_id == case_id, case_links.c.kind == DUPLICATE_OF
+            sa.select(links.child_entity_id.label("linked_case_id"), links.merge_id).where(
+                links.parent_entity_type == "CASE", links.parent_entity_id == case_id, links.merge_id.is_not(None)
             )
         )
     ).first()
+
+
+async def _link_merged(uow: UnitOfWork, primary: Case, duplicate_id: str, merge_id: str) -> None:
+    """The duplicate DUPLICATES the primary, with the merge's id; a DUPLICATES link someone already stated
+    between them becomes the merge's (one row per link between two cases)."""
+    links = case_entity_links.c
+    stated = await uow.scalar(
+        sa.select(CaseLink).where(
+            links.org_id == primary.org_id,
+            links.parent_entity_type == "CASE",
+            links.parent_entity_id == duplicate_id,
+            links.child_entity_type == "CASE",
+            links.child_entity_id == primary.id,
+            links.relationship == "DUPLICATES",
+        )
+    )
+    if stated is not None:
+        stated.merge_id = merge_id
+        return
+    uow.add(
+        CaseLink.merged(
+            id=str(uuid.uuid4()),
+            org_id=primary.org_id,
+            duplicate_id=duplicate_id,
+            primary_id=primary.id,
+            merge_id=merge_id,
+        )
+    )
 
 
 class MergeActivities:
@@ -180,17 +210,7 @@ class MergeActivities:
             uow.add(Watcher.add(primary, user_id, actor))
         primary.set_attributes(union_attributes(primary.attributes, duplicate.attributes), actor)
 
-        await uow.execute(
-            sa.insert(case_links).values(
-                id=str(uuid.uuid4()),
-                org_id=primary.org_id,
-                case_id=duplicate.id,
-                linked_case_id=primary.id,
-                kind=DUPLICATE_OF,
-                merge_id=request.merge_id,
-                created_at=utcnow(),
-            )
-        )
+        await _link_merged(uow, primary, duplicate.id, request.merge_id)
         duplicate.transition(Status.CLOSED.value, actor)
         duplicate.set_resolved_reason(resolved_reason(primary.key), actor)
         duplicate.record_merged_into(primary, request.merge_id, len(copies), added, actor)

@@ -8,14 +8,19 @@ import os
 import signal
 
 import structlog
-from temporalio.client import Client
 
 from casem.adapters.blobs import BlobStore, open_blob_store
-from casem.adapters.workflows.client import connect, task_queue, temporal_address, temporal_namespace
+from casem.adapters.workflows.client import (
+    connect,
+    connect_client,
+    task_queue,
+    temporal_address,
+    temporal_namespace,
+)
 from casem.app.context import AppContext
 from casem.services.caseworker.schedules import ensure_schedules
 from casem.services.caseworker.worker import build_worker
-from casem.services.common.ops import database_readiness, serve_ops
+from casem.services.common.ops import database_readiness, start_ops
 from casem.topology.tenants import data_dir
 
 log = structlog.get_logger("caseworker")
@@ -32,23 +37,29 @@ async def run_caseworker(
     address: str,
     *,
     namespace: str = "default",
-    ops_host: str = "0.0.0.0",
+    ops_host: str = "127.0.0.1",
     ops_port: int = 9090,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """The worker until SIGTERM; on shutdown Temporal hands unfinished activities to another worker."""
-    client = await Client.connect(address, namespace=namespace)
-    blobs = blobs_from_env()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
+    """The worker until `stop` (without one: SIGINT/SIGTERM); on shutdown Temporal hands unfinished
+    activities to another worker."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     readiness = database_readiness(context.databases)
-
+    ops = start_ops(readiness, ops_host, ops_port, stop)  # first: a taken port fails before anything starts
+    try:
+        client = await connect_client(address, namespace)
+    except BaseException:
+        stop.set()
+        await ops
+        raise
+    blobs = blobs_from_env()
     queue = task_queue()
     # Idempotent: every replica's start creates the schedule or brings it up to date.
     await ensure_schedules(client, list(context.databases), task_queue=queue)
-    ops = asyncio.create_task(serve_ops(readiness, ops_host, ops_port, stop))
     worker = build_worker(client, context, blobs, task_queue=queue)
     run = asyncio.create_task(worker.run())
     log.info("caseworker started", temporal=address, namespace=namespace, task_queue=queue)

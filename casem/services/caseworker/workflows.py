@@ -6,6 +6,7 @@ time-skipping test server can fast-forward: a 90-day retention is tested in seco
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
@@ -18,16 +19,26 @@ with workflow.unsafe.imports_passed_through():
     from casem.adapters.workflows.contracts import (
         TASK_QUEUE,
         AttachmentRef,
+        AutoCloseSweepInput,
+        AutoCloseTenantInput,
+        AutoCloseTenantReport,
         CaseRef,
         MergeRequest,
         MergeResult,
+        PageOutcome,
+        PageRef,
+        PendingMergeReport,
+        PendingMergeSweepInput,
+        PendingMergeTenantInput,
         PurgeResult,
         RetentionSweepInput,
         StepResult,
         attachment_workflow_id,
         retention_workflow_id,
     )
+    from casem.app.oncall.escalation import NotificationTask, NotifyResult
     from casem.domain.merges import MergeStatus
+    from casem.domain.oncall import TRIGGERED
     from casem.services.caseworker.activities import (
         CaseworkerActivities,
         ExpireInput,
@@ -37,7 +48,10 @@ with workflow.unsafe.imports_passed_through():
         SweepInput,
         SweepReport,
     )
+    from casem.services.caseworker.auto_close import AutoCloseActivities
     from casem.services.caseworker.merges import MergeActivities, MergeFinish, MergeStep
+    from casem.services.caseworker.paging import NotifyRequest, PageActivities, StepRequest
+    from casem.services.caseworker.pending_merges import PendingMergeActivities
 
 # Storage and databases fail transiently: retry with backoff, for long enough to ride out an outage.
 RETRY = RetryPolicy(
@@ -197,12 +211,159 @@ class CaseMergeWorkflow:
         return MergeResult(request.merge_id, status, self._steps, detail)
 
 
+# Paging is urgent: a worker that dies mid-step is noticed within seconds, not minutes. The page's database steps
+# are short; a notification is one outbound call (its adapters time out after 10 s), so an attempt that has not
+# answered in 30 s is given up and retried (with its idempotency key); retries go on for a few minutes, then the
+# escalation moves on without that notification rather than hold everyone else back.
+PAGE_STEP = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
+}
+NOTIFY = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=12,
+    ),
+}
+
+
+@workflow.defn(name=contracts.PAGE_ESCALATION)
+class PageEscalationWorkflow:
+    """Walk a page's escalation policy: each step reaches its responders (resolved at that moment) and notifies
+    each of them by their rules and delays, then waits `escalate_after_seconds` for an acknowledgement before the
+    next step; the policy repeats `retries` times, then resolves the page if it says so.
+
+    Signals: acknowledged and resolved stop it; escalate moves on to the next step at once. Every activity re-reads
+    the page too, so an acknowledgement whose signal was lost still stops the escalation.
+    """
+
+    def __init__(self) -> None:
+        self._stopped: str | None = None
+        self._escalations = 0
+        self._handled = 0
+        self._sent: list[str] = []
+
+    @workflow.signal(name=contracts.PAGE_ACKNOWLEDGED)
+    def acknowledged(self) -> None:
+        self._stopped = self._stopped or "acknowledged"
+
+    @workflow.signal(name=contracts.PAGE_RESOLVED)
+    def resolved(self) -> None:
+        self._stopped = "resolved"
+
+    @workflow.signal(name=contracts.PAGE_ESCALATE)
+    def escalate(self) -> None:
+        self._escalations += 1
+
+    @workflow.query
+    def sent(self) -> list[str]:
+        """The idempotency keys of the notifications this run has sent."""
+        return self._sent
+
+    def _interrupted(self) -> bool:
+        return self._stopped is not None or self._escalations > self._handled
+
+    async def _wait_until(self, when: datetime) -> bool:
+        """Wait for `when`; False when a stop or an escalation interrupts the wait."""
+        remaining = when - workflow.now()
+        if self._interrupted():
+            return False
+        if remaining <= timedelta(0):
+            return True
+        try:
+            await workflow.wait_condition(self._interrupted, timeout=remaining)
+            return False
+        except TimeoutError:
+            return True
+
+    async def _notify(self, ref: PageRef, task: NotificationTask) -> NotifyResult | None:
+        try:
+            return await workflow.execute_activity_method(
+                PageActivities.notify_responder, NotifyRequest(ref, task), **NOTIFY
+            )
+        except ActivityError:  # retries exhausted: recorded as attempted; the escalation goes on
+            return None
+
+    @workflow.run
+    async def run(self, ref: PageRef) -> PageOutcome:
+        plan = await workflow.execute_activity_method(PageActivities.plan_page_escalation, ref, **PAGE_STEP)
+        if plan.status != TRIGGERED:
+            return PageOutcome(ref.page_id, "not-open")
+        reached = 0
+        for round_ in range(plan.retries + 1):
+            for step in plan.steps:
+                if self._stopped:
+                    return PageOutcome(ref.page_id, self._stopped, reached, len(self._sent))
+                started = workflow.now()
+                reach = StepRequest(ref, round_, step.index, started.isoformat())
+                found = await workflow.execute_activity_method(PageActivities.reach_page_step, reach, **PAGE_STEP)
+                reached += 1
+                if found.status != TRIGGERED:
+                    return PageOutcome(ref.page_id, found.status, reached, len(self._sent))
+                delays = sorted({t.delay_minutes for t in found.notifications})
+                for delay in delays:
+                    if not await self._wait_until(started + timedelta(minutes=delay)):
+                        break
+                    due = [t for t in found.notifications if t.delay_minutes == delay]
+                    results = await asyncio.gather(*(self._notify(ref, t) for t in due))
+                    self._sent += [r.key for r in results if r is not None and r.outcome == "sent"]
+                    closed = next((r.page_status for r in results if r is not None and r.outcome == "skipped"), None)
+                    if closed is not None:  # acknowledged or resolved without a signal reaching us
+                        return PageOutcome(ref.page_id, closed, reached, len(self._sent))
+                await self._wait_until(started + timedelta(seconds=step.escalate_after_seconds))
+                if self._stopped:
+                    return PageOutcome(ref.page_id, self._stopped, reached, len(self._sent))
+                if self._escalations > self._handled:
+                    self._handled += 1  # one escalate signal moves on by one step
+        if plan.resolve_at_end:
+            status = await workflow.execute_activity_method(PageActivities.end_page_policy, ref, **PAGE_STEP)
+            return PageOutcome(ref.page_id, status, reached, len(self._sent))
+        return PageOutcome(ref.page_id, "exhausted", reached, len(self._sent))
+
+
+@workflow.defn(name=contracts.AUTO_CLOSE_SWEEP)
+class AutoCloseSweepWorkflow:
+    """Run by the auto-close schedule: each tenant's inactive cases (projects with auto-close on) are closed."""
+
+    @workflow.run
+    async def run(self, data: AutoCloseSweepInput) -> list[AutoCloseTenantReport]:
+        as_of = workflow.now().isoformat()
+        return [
+            await workflow.execute_activity_method(
+                AutoCloseActivities.close_inactive_cases, AutoCloseTenantInput(tenant, as_of), **SWEEP
+            )
+            for tenant in data.tenants
+        ]
+
+
+@workflow.defn(name=contracts.PENDING_MERGE_SWEEP)
+class PendingMergeSweepWorkflow:
+    """Run by the pending-merge schedule: merges left PENDING get their workflow started, or fail."""
+
+    @workflow.run
+    async def run(self, data: PendingMergeSweepInput) -> list[PendingMergeReport]:
+        return [
+            await workflow.execute_activity_method(
+                PendingMergeActivities.sweep_pending_merges,
+                PendingMergeTenantInput(tenant, data.grace_seconds),
+                **SWEEP,
+            )
+            for tenant in data.tenants
+        ]
+
+
 WORKFLOWS = [
     FileLifecycleWorkflow,
     AttachmentSweepWorkflow,
     CaseRetentionWorkflow,
     RetentionSweepWorkflow,
     CaseMergeWorkflow,
+    PageEscalationWorkflow,
+    AutoCloseSweepWorkflow,
+    PendingMergeSweepWorkflow,
 ]
 
 __all__ = ["TASK_QUEUE", "WORKFLOWS", "attachment_workflow_id", "retention_workflow_id"]  # re-exported for the worker

@@ -8,10 +8,13 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from casem.adapters.availability import is_unavailable
 from casem.app.auth import AuthenticationFailed
 from casem.app.timeline.service import NotAuthor
 from casem.domain.errors import Conflict, DomainError, InvalidInput, NotFound, TenantUnavailable
@@ -21,6 +24,7 @@ log = structlog.get_logger("case-api.grpc")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+RETRY_AFTER_S = 2  # seconds before a retry when an engine is away
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
@@ -78,6 +82,14 @@ def to_status(exc: Exception, *, conflict: grpc.StatusCode) -> grpc.Status:
         return status_with_details(grpc.StatusCode.UNAVAILABLE, str(exc))
     if isinstance(exc, DomainError):
         return status_with_details(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    if is_unavailable(exc):
+        delay = duration_pb2.Duration()
+        delay.FromSeconds(RETRY_AFTER_S)
+        return status_with_details(
+            grpc.StatusCode.UNAVAILABLE,
+            "a backing service is unavailable; retry after the delay in RetryInfo",
+            error_details_pb2.RetryInfo(retry_delay=delay),
+        )
     return status_with_details(grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged")
 
 
@@ -89,13 +101,45 @@ def error_parts(exc: Exception, *, conflict: grpc.StatusCode) -> tuple[grpc.Stat
         return grpc.StatusCode.NOT_FOUND, str(exc), ""
     if isinstance(exc, Conflict):
         return conflict, exc.detail, ""
+    if isinstance(exc, MissingCredentials):
+        return grpc.StatusCode.UNAUTHENTICATED, str(exc), ""
     if isinstance(exc, AuthenticationFailed | NotAuthor):
         return grpc.StatusCode.PERMISSION_DENIED, str(exc), ""
     if isinstance(exc, TenantUnavailable):
         return grpc.StatusCode.UNAVAILABLE, str(exc), ""
     if isinstance(exc, DomainError):
         return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ""
+    if is_unavailable(exc):
+        return grpc.StatusCode.UNAVAILABLE, "a backing service is unavailable; retry", ""
     return grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged", ""
+
+
+def nul_field(message: Message, prefix: str = "") -> str | None:
+    """The path of the first string in `message` (at any depth: nested messages, lists, maps, Structs)
+    holding a NUL character, which no database stores (PostgreSQL refuses it); None when there is none."""
+    for field, value in message.ListFields():
+        path = f"{prefix}/{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            if any("\x00" in item for item in (value if field.is_repeated else [value])):
+                return path
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if isinstance(key, str) and "\x00" in key:
+                        return path
+                    if isinstance(item, Message):
+                        found = nul_field(item, f"{path}/{key}")
+                    else:
+                        found = f"{path}/{key}" if isinstance(item, str) and "\x00" in item else None
+                    if found is not None:
+                        return found
+            else:
+                items = value if field.is_repeated else [value]
+                for index, item in enumerate(items):
+                    found = nul_field(item, f"{path}/{index}" if field.is_repeated else path)
+                    if found is not None:
+                        return found
+    return None
 
 
 def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> Callable[[Handler], Handler]:
@@ -107,6 +151,9 @@ def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> C
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            where = nul_field(request) if isinstance(request, Message) else None
+            if where is not None:
+                await context.abort_with_status(bad_request(where, f"{where} holds a NUL character (\\u0000)"))
             try:
                 return await handler(self, request, context)
             except (DomainError, AuthenticationFailed) as exc:
@@ -114,7 +161,10 @@ def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> C
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                log.exception("unhandled error", rpc=handler.__name__)
+                if is_unavailable(exc):
+                    log.warning("engine unavailable", rpc=handler.__name__, error=repr(exc)[:300])
+                else:
+                    log.exception("unhandled error", rpc=handler.__name__)
                 await context.abort_with_status(to_status(exc, conflict=conflict))
 
         return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from casem.services.common.listen import bind_tcp, managed_uvicorn
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]  # returns failures by component; empty = ready
 
@@ -36,13 +39,23 @@ def ops_app(readiness: ReadinessCheck) -> FastAPI:
     return app
 
 
-async def serve_ops(readiness: ReadinessCheck, host: str, port: int, stop: asyncio.Event) -> None:
-    server = uvicorn.Server(uvicorn.Config(ops_app(readiness), host=host, port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the service owns signals
-    task = asyncio.create_task(server.serve())
+def start_ops(readiness: ReadinessCheck, host: str, port: int, stop: asyncio.Event) -> asyncio.Task[None]:
+    """Bind the port now (a taken one raises PortInUse here, not later in the task), serve until `stop`."""
+    sock = bind_tcp(host, port, "ops endpoint")
+    return asyncio.create_task(serve_ops(readiness, host, port, stop, sock=sock))
+
+
+async def serve_ops(
+    readiness: ReadinessCheck, host: str, port: int, stop: asyncio.Event, *, sock: socket.socket | None = None
+) -> None:
+    """Serve until `stop`, on `sock` when given (see start_ops), else on a socket bound here."""
+    sock = sock or bind_tcp(host, port, "ops endpoint")
+    server = managed_uvicorn(uvicorn.Config(ops_app(readiness), host=host, port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     await stop.wait()
     server.should_exit = True
     await task
+    sock.close()
 
 
 def database_readiness(databases: Mapping[str, Any]) -> ReadinessCheck:

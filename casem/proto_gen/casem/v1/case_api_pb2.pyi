@@ -112,14 +112,23 @@ class IngestCasesRequest(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[IngestItem, _Mapping]]] = ...) -> None: ...
 
 class IngestItem(_message.Message):
-    __slots__ = ("org_id", "user_id", "intake")
+    __slots__ = ("org_id", "user_id", "intake", "trace")
+    class TraceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     INTAKE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
     org_id: str
     user_id: str
     intake: _intake_pb2.CaseIntake
-    def __init__(self, org_id: _Optional[str] = ..., user_id: _Optional[str] = ..., intake: _Optional[_Union[_intake_pb2.CaseIntake, _Mapping]] = ...) -> None: ...
+    trace: _containers.ScalarMap[str, str]
+    def __init__(self, org_id: _Optional[str] = ..., user_id: _Optional[str] = ..., intake: _Optional[_Union[_intake_pb2.CaseIntake, _Mapping]] = ..., trace: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class IngestCasesResponse(_message.Message):
     __slots__ = ("results",)

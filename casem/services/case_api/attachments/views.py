@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
@@ -60,6 +61,17 @@ def serialize_attachment(a: Attachment) -> dict[str, Any]:
     }
 
 
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII `filename` every client reads, and `filename*` (RFC 8187, UTF-8) with the real
+    name when it is not plain ASCII. Header values are Latin-1 on the wire: a non-ASCII name written
+    into `filename` as it is cannot even be sent."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += "; filename*=UTF-8''" + quote(filename, safe="")
+    return value
+
+
 @router.post("", status_code=201)
 async def upload(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     part = await file_part(request.headers.get("content-type"), request.stream().__aiter__())
@@ -97,13 +109,12 @@ async def get_attachment(case_id: str, attachment_id: str, who: Caller = Depends
 @router.get("/{attachment_id}/content")
 async def download(case_id: str, attachment_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     attachment, chunks = await service.open_download(who.uow, blob_store(request), who.org_id, case_id, attachment_id)
-    quoted = attachment.filename.replace('"', "")
     return StreamingResponse(
         chunks,
         media_type=attachment.content_type,
         headers={
             "Content-Length": str(attachment.size),
-            "Content-Disposition": f'attachment; filename="{quoted}"',
+            "Content-Disposition": content_disposition(attachment.filename),
             "Digest": f"sha-256={attachment.sha256}",
             "X-Content-Type-Options": "nosniff",
         },

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from casem.services.case_api.schemas import NullableRelationship, Relationship, Strict
+from casem.services.case_api.schemas import NullableUserRelationship, ProjectRelationship, Strict
 
 
 class CaseCreateAttributes(Strict):
@@ -15,8 +15,8 @@ class CaseCreateAttributes(Strict):
 
 
 class CaseCreateRelationships(Strict):
-    project: Relationship
-    assignee: NullableRelationship | None = None
+    project: ProjectRelationship
+    assignee: NullableUserRelationship | None = None
 
 
 class CaseCreate(Strict):

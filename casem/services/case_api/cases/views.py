@@ -54,6 +54,11 @@ def serialize_case(case: Case) -> dict[str, Any]:
         "due_date": case.due_date.isoformat() if case.due_date else None,
         "resolved_reason": case.resolved_reason,
     }
+    # Datadog's JiraIssue / ServiceNowTicket: the link's status and, once created, where the issue is.
+    if case.jira_issue:
+        attributes["jira_issue"] = case.jira_issue
+    if case.service_now_ticket:
+        attributes["service_now_ticket"] = case.service_now_ticket
     if case.type_id == STANDARD_TYPE_ID:
         # `type` is Datadog's legacy enum with a single value; custom types are identified by type_id only.
         attributes["type"] = STANDARD_TYPE_NAME

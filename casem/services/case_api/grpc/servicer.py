@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from casem.app.auth import AuthenticationFailed, Principal, authenticate
 from casem.app.cache import TtlCache
@@ -24,10 +25,12 @@ from casem.app.internal_auth import (
     configured_token,
     users_to_act_as,
 )
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects import service as projects
 from casem.app.timeline import service as timeline
 from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
 from casem.domain.errors import DomainError, InvalidInput
+from casem.observability import context_from, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc as pb_grpc
 from casem.proto_gen.casem.v1 import intake_pb2
@@ -38,16 +41,42 @@ from casem.services.common.grpc_errors import error_parts, rpc
 ACTING_CACHE_TTL_S = 5.0
 
 
+INGEST_ITEM_SPAN = "casem.v1.CaseAPI/IngestCases item"
+
+
+def _item_span(item: pb.IngestItem) -> Span | None:
+    """A span per traced item of a batch, continuing the trace the item was sent in (the call's own span belongs
+    to no intake): its case's creation and event join that trace. None for an untraced item."""
+    return start_span(
+        INGEST_ITEM_SPAN,
+        context_from(dict(item.trace)),
+        SpanKind.SERVER,
+        {"rpc.system": "grpc", "rpc.method": "IngestCases", "casem.intake_key": item.intake.intake_key},
+    )
+
+
+def _end_span(span: Span, error: BaseException | None) -> None:
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, str(error)))
+    span.end()
+
+
 def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[int, int]:
-    """(page size, page number) from a request; the token is the next page's number."""
+    """(page size, page number) from a request; the token is the next page's number.
+
+    Only ASCII digits make a token (str.isdigit() also accepts "²", which int() refuses), and at most
+    MAX_PAGE_NUMBER: anything else is a token this server never issued."""
     if page_size < 0:
         raise InvalidInput("page_size must not be negative", "/page_size")
     size = min(page_size or default, maximum)
     if not page_token:
         return size, 0
-    if not page_token.isdigit():
+    if not (page_token.isascii() and page_token.isdigit() and len(page_token) <= 8):
         raise InvalidInput("page_token is not one this server issued", "/page_token")
-    return size, int(page_token)
+    number = int(page_token)
+    if number > MAX_PAGE_NUMBER:
+        raise InvalidInput("page_token is not one this server issued", "/page_token")
+    return size, number
 
 
 def _attributes(attributes: Any) -> dict[str, list[str]]:
@@ -126,15 +155,22 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
                     allowed.add(pair)
         batch: list[BatchItem] = []
         positions: list[int] = []  # request index of each batch item
+        spans = {i: span for i, item in enumerate(request.items) if (span := _item_span(item)) is not None}
         for i, item in enumerate(request.items):
             try:
                 if (item.org_id, item.user_id) not in allowed:
                     raise AuthenticationFailed("the user to act as is unknown, of another org, or disabled")
-                batch.append(BatchItem(item.org_id, item.user_id, self._intake_case(item.intake)))
+                trace = trace_context(spans[i]) if i in spans else None
+                batch.append(BatchItem(item.org_id, item.user_id, self._intake_case(item.intake), trace))
                 positions.append(i)
             except (DomainError, AuthenticationFailed) as exc:
                 errors[i] = exc
-        outcomes, _ = await create_cases_retrying(self.ctx.uow, batch) if batch else ([], [])
+        try:
+            outcomes, _ = await create_cases_retrying(self.ctx.uow, batch) if batch else ([], [])
+        except BaseException as exc:
+            for span in spans.values():
+                _end_span(span, exc)
+            raise
         results = [pb.IngestResult() for _ in request.items]
         for i, outcome in zip(positions, outcomes, strict=True):
             if outcome.error is not None:
@@ -147,6 +183,8 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
         for i, exc in errors.items():
             code, message, pointer = error_parts(exc, conflict=grpc.StatusCode.ALREADY_EXISTS)
             results[i] = pb.IngestResult(error_code=code.value[0], error_message=message, error_field=pointer)
+        for i, span in spans.items():
+            _end_span(span, errors.get(i))
         return pb.IngestCasesResponse(results=results)
 
     @staticmethod

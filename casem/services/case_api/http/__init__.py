@@ -9,6 +9,8 @@ from fastapi import Request
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.auth import AuthenticationFailed, Principal, authenticate
 from casem.app.context import AppContext
+from casem.domain.identity import hash_key
+from casem.services.common.rate_limit import RateLimited, RateLimiter
 from casem.topology.tenants import CASE_MANAGEMENT
 
 
@@ -25,8 +27,13 @@ class Caller:
     def user_id(self) -> str:
         return self.principal.user_id
 
+    @property
+    def session_key(self) -> str:
+        """One session per org user: what they wrote, they read back, whichever request comes next."""
+        return f"{self.principal.org_id}/{self.principal.user_id}"
+
     def uow(self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False) -> UnitOfWork:
-        return self.context.uow(tenant, read_only=read_only)
+        return self.context.uow(tenant, read_only=read_only, session_key=self.session_key)
 
 
 def context_of(request: Request) -> AppContext:
@@ -34,12 +41,20 @@ def context_of(request: Request) -> AppContext:
 
 
 async def caller(request: Request) -> Caller:
-    """FastAPI dependency: authenticate DD-API-KEY + DD-APPLICATION-KEY (403 otherwise)."""
+    """FastAPI dependency: authenticate DD-API-KEY + DD-APPLICATION-KEY (403 otherwise), then count the
+    request against the org's and the application key's rate limits (429 past either)."""
     ctx = context_of(request)
     api_key = request.headers.get("dd-api-key")
     app_key = request.headers.get("dd-application-key")
     async with ctx.uow(read_only=True) as uow:
         principal = await authenticate(uow, api_key, app_key)
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and app_key:
+        decision = limiter.hit(principal.org_id, hash_key(app_key))
+        if decision is not None:
+            request.state.rate_limit = decision  # its headers go on the answer, whatever it is
+            if not decision.allowed:
+                raise RateLimited(decision)
     return Caller(principal=principal, context=ctx)
 
 

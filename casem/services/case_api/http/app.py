@@ -12,18 +12,35 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from casem.adapters.availability import is_unavailable
+from casem.adapters.bus import BusError
+from casem.adapters.search import SearchBackendError
 from casem.app.context import AppContext
-from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable
+from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable, TooLarge, bounded
 from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
+from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
 from casem.services.case_api.jsonapi import error_response, forbidden
+from casem.services.common.rate_limit import RateLimited, RateLimiter
+from casem.services.common.tracing import HttpTracing
+from casem.topology.config import rate_limits
 
 log = structlog.get_logger("case-api.http")
 
 REQUESTS = Counter("casem_http_requests_total", "HTTP requests served", ["method", "route", "status"])
+RETRY_AFTER_S = 2  # seconds a client should wait when an engine is away (engines restart in seconds)
 LATENCY = Histogram("casem_http_request_seconds", "HTTP request latency", ["method", "route"])
+# Label values come from fixed sets only: any method a client invents is "other", any path no route
+# matches is "unmatched", so no request can add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
 
 
 def _routers() -> list:
@@ -39,10 +56,21 @@ def _routers() -> list:
     from casem.services.case_api.custom_attributes.views import router as custom_attributes
     from casem.services.case_api.identity.views import router as identity
     from casem.services.case_api.insights.views import router as insights
+    from casem.services.case_api.integrations.views import case_router as case_integrations
+    from casem.services.case_api.integrations.views import jira_router as jira_integration
+    from casem.services.case_api.integrations.views import servicenow_router as servicenow_integration
+    from casem.services.case_api.keys.views import router as keys
     from casem.services.case_api.maintenance_windows.views import router as maintenance_windows
     from casem.services.case_api.merges.views import router as merges
     from casem.services.case_api.notification_rules.views import casem_router as notifications
     from casem.services.case_api.notification_rules.views import router as notification_rules
+    from casem.services.case_api.oncall.notifications import router as oncall_notifications
+    from casem.services.case_api.oncall.pages import router as oncall_pages
+    from casem.services.case_api.oncall.paging_rules import router as oncall_paging_rules
+    from casem.services.case_api.oncall.policies import router as oncall_policies
+    from casem.services.case_api.oncall.routing import router as oncall_routing
+    from casem.services.case_api.oncall.schedules import feed_router as oncall_calendar_feeds
+    from casem.services.case_api.oncall.schedules import router as oncall_schedules
     from casem.services.case_api.project_favorites.views import router as project_favorites
     from casem.services.case_api.projects.views import router as projects
     from casem.services.case_api.timeline.views import router as timeline
@@ -70,6 +98,17 @@ def _routers() -> list:
         case_links,
         maintenance_windows,
         insights,
+        keys,
+        jira_integration,
+        servicenow_integration,
+        case_integrations,
+        oncall_schedules,
+        oncall_calendar_feeds,
+        oncall_policies,
+        oncall_routing,
+        oncall_notifications,
+        oncall_pages,
+        oncall_paging_rules,
         cases,
     ]
 
@@ -95,6 +134,8 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    app.state.rate_limiter = RateLimiter(rate_limits())
+    app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
 
@@ -102,9 +143,19 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(400, "Bad Request", exc.detail, exc.pointer)
 
+    @app.exception_handler(TooLarge)
+    async def _too_large(_: Request, exc: TooLarge) -> JSONResponse:
+        # The rest of an oversized body is not read: close the connection rather than drain it.
+        return error_response(413, "Payload Too Large", exc.detail, exc.pointer, headers={"Connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; it keeps a dropped upload from being logged as a server error.
+        return error_response(400, "Bad Request", "the client disconnected before the request was complete")
+
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, "Not Found", str(exc))
+        return error_response(404, "Not Found", str(exc), exc.pointer)
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
@@ -114,6 +165,14 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     async def _tenant(_: Request, exc: TenantUnavailable) -> JSONResponse:
         return error_response(503, "Service Unavailable", str(exc))
 
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return error_response(429, "Too Many Requests", str(exc), headers=exc.decision.headers())
+
+    @app.exception_handler(RequestTimeout)
+    async def _request_timeout(_: Request, exc: RequestTimeout) -> JSONResponse:
+        return error_response(408, "Request Timeout", str(exc), headers={"Connection": "close"})
+
     @app.exception_handler(AuthenticationFailed)
     async def _forbidden(_: Request, _exc: AuthenticationFailed) -> JSONResponse:
         return forbidden()
@@ -121,16 +180,38 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(400, "Bad Request", f"{where}: {first.get('msg')}")
+        loc = tuple(str(p) for p in first.get("loc", ()))
+        where = ".".join(loc)
+        detail = bounded(f"{where}: {first.get('msg')}")
+        if len(loc) == 2 and loc[0] == "query":
+            return error_response(400, "Bad Request", detail, parameter=loc[1])
+        return error_response(400, "Bad Request", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not Found", 405: "Method Not Allowed"}
         return error_response(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
 
+    async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):  # an engine is away: the request was fine, it can be sent again shortly
+            log.warning("engine unavailable", path=request.url.path, error=repr(exc)[:300])
+            response = error_response(
+                503, "Service Unavailable", "a backing service is unavailable; retry after the delay in Retry-After"
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
+        log.exception("unhandled error", path=request.url.path)
+        return error_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
+
+    # The engines' own error types are answered here, inside the app: a handler for bare Exception runs in
+    # Starlette's outermost middleware, which re-raises after answering and so drops kept-alive connections.
+    for engine_error in (SQLAlchemyError, OSError, SearchBackendError, BusError):
+        app.add_exception_handler(engine_error, _engine_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            return await _engine_error(request, exc)
         log.exception("unhandled error", path=request.url.path)
         return error_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged")
 
@@ -141,9 +222,15 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         elapsed = time.perf_counter() - started
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        LATENCY.labels(request.method, path).observe(elapsed)
+        method = method_label(request.method)
+        REQUESTS.labels(method, path, str(response.status_code)).inc()
+        LATENCY.labels(method, path).observe(elapsed)
+        decision = getattr(request.state, "rate_limit", None)
+        if decision is not None and "X-RateLimit-Limit" not in response.headers:
+            response.headers.update(decision.headers())
         return response
+
+    app.add_middleware(HttpTracing)  # outermost: a request's span covers everything it does
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

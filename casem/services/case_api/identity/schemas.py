@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import RoleIdentifier, Strict, UsersIdentifier
 
 
 class UserCreateAttributes(Strict):
@@ -11,11 +11,19 @@ class UserCreateAttributes(Strict):
     title: Any = None
 
 
+class RolesRelationship(Strict):
+    data: list[RoleIdentifier] | None = None
+
+
+class UserRelationships(Strict):
+    roles: RolesRelationship | None = None
+
+
 class UserCreateData(Strict):
     type: Literal["users"]
     attributes: UserCreateAttributes
     # Roles are not modelled in casem: accepted so Datadog's request shape works, and not stored.
-    relationships: dict[str, Any] | None = None
+    relationships: UserRelationships | None = None
 
 
 class UserCreateRequest(Strict):
@@ -32,13 +40,8 @@ class TeamCreateAttributes(Strict):
     hidden_modules: list[str] | None = None
 
 
-class RelationshipItem(Strict):
-    id: str
-    type: str
-
-
 class UsersRelationship(Strict):
-    data: list[RelationshipItem] | None = None
+    data: list[UsersIdentifier] | None = None
 
 
 class TeamCreateRelationships(Strict):
@@ -53,3 +56,51 @@ class TeamCreateData(Strict):
 
 class TeamCreateRequest(Strict):
     data: TeamCreateData
+
+
+class TeamUpdateAttributes(TeamCreateAttributes):
+    pass
+
+
+class TeamUpdateData(Strict):
+    type: Literal["team"]
+    attributes: TeamUpdateAttributes
+    relationships: dict[str, Any] | None = None  # team links are not modelled: accepted, not stored
+
+
+class TeamUpdateRequest(Strict):
+    data: TeamUpdateData
+
+
+class MembershipAttributes(Strict):
+    role: Any = None
+    provisioned_by: Any = None
+    provisioned_by_id: Any = None
+
+
+class MembershipUser(Strict):
+    data: UsersIdentifier | None = None
+
+
+class MembershipRelationships(Strict):
+    user: MembershipUser | None = None
+    team: dict[str, Any] | None = None
+
+
+class MembershipCreateData(Strict):
+    type: Literal["team_memberships"]
+    attributes: MembershipAttributes | None = None
+    relationships: MembershipRelationships | None = None
+
+
+class MembershipCreateRequest(Strict):
+    data: MembershipCreateData
+
+
+class MembershipUpdateData(Strict):
+    type: Literal["team_memberships"]
+    attributes: MembershipAttributes | None = None
+
+
+class MembershipUpdateRequest(Strict):
+    data: MembershipUpdateData

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -21,6 +22,8 @@ from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
 from casem.services.case_api.merges.schemas import MergeCreateRequest
 from casem.topology.tenants import CASE_MANAGEMENT
+
+log = structlog.get_logger("case-api.merges")
 
 router = APIRouter(prefix="/api/v2/casem", tags=["casem"])
 
@@ -77,11 +80,14 @@ async def merge_cases(case_id: str, request: Request, who: Caller = Depends(call
     try:
         await caseworker.start_merge(merge)
     except Exception as exc:
+        log.warning("merge workflow not started", merge_id=merge.merge_id, error=repr(exc)[:300])
         # The row exists: leave it saying why nothing happened rather than PENDING forever.
         async with who.uow() as uow:
             await service.mark_unstarted(uow, merge.merge_id, f"the merge workflow could not be started: {exc}")
             await uow.commit()
-        return error_response(503, "Service Unavailable", f"the merge workflow could not be started: {exc}")
+        response = error_response(503, "Service Unavailable", f"the merge workflow could not be started: {exc}")
+        response.headers["Retry-After"] = "2"  # Temporal restarts in seconds; the request can be sent again as is
+        return response
     async with who.uow(read_only=True) as uow:
         return serialize_merge(await service.get_merge(uow, who.org_id, merge.merge_id))
 

@@ -29,6 +29,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from casem.app.cases.service import get_case
 from casem.app.notification_rules import service
+from casem.app.outbound.service import destination_policy
+from casem.app.paging import MAX_PAGE_NUMBER
 from casem.domain.notifications import NotificationRule
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
@@ -106,7 +108,7 @@ async def delete_project_notification_rule(
 async def list_notifications(
     unread: bool = Query(False, alias="filter[unread]"),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),
-    page_number: int = Query(0, alias="page[number]", ge=0),
+    page_number: int = Query(0, alias="page[number]", ge=0, le=MAX_PAGE_NUMBER),
     who: Caller = Depends(caller),
 ) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
@@ -162,8 +164,19 @@ def serialize_endpoint(values: Any, *, with_secret: bool = False) -> dict[str, A
 @casem_router.post("/notification_endpoints", status_code=201)
 async def create_notification_endpoint(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, EndpointCreateRequest)).data.attributes
+    async with who.uow(read_only=True) as uow:
+        policy = await destination_policy(uow, who.context.outbound, who.org_id)
     async with who.uow() as uow:
-        created = await service.create_endpoint(uow, who.org_id, attrs.kind, attrs.name, attrs.url, attrs.secret)
+        created = await service.create_endpoint(
+            uow,
+            who.org_id,
+            attrs.kind,
+            attrs.name,
+            attrs.url,
+            attrs.secret,
+            policy=policy,
+            box=who.context.secret_box(),
+        )
         await uow.commit()
     return {"data": serialize_endpoint(created, with_secret=True)}
 

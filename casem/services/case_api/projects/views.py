@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from casem.app.projects import service
+from casem.domain.project_settings import unavailable_notices
 from casem.domain.projects import Project
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
@@ -71,9 +72,15 @@ async def get_project(project_id: str, who: Caller = Depends(caller)) -> dict[st
 async def update_project(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, ProjectUpdateRequest)
     async with who.uow() as uow:
-        project = await service.update_project(uow, who.org_id, who.user_id, project_id, dump_set(body.data.attributes))
+        changes = dump_set(body.data.attributes)
+        project = await service.update_project(uow, who.org_id, who.user_id, project_id, changes)
         await uow.commit()
-    return {"data": serialize_project(project)}
+    answer: dict[str, Any] = {"data": serialize_project(project)}
+    notices = unavailable_notices(changes.get("settings") or {})
+    if notices:
+        # Settings casem stores but cannot act on are said so, not silently ignored.
+        answer["meta"] = {"warnings": notices}
+    return answer
 
 
 @router.delete("/{project_id}", status_code=204)

@@ -40,6 +40,8 @@ def serialize_cell(cell: TimelineCell, authors: dict[str, User]) -> dict[str, An
         content: dict[str, Any] = {}
     elif cell.is_comment:
         content = {"message": cell.content.get("message", "")}
+        if cell.origin:  # a comment written on a linked Jira issue or ServiceNow ticket, and by whom
+            content["origin"] = cell.origin
     else:
         content = dict(cell.content)
     attributes: dict[str, Any] = {"type": cell.type, "cell_content": content, "created_at": iso(cell.created_at)}

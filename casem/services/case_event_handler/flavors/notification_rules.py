@@ -1,4 +1,5 @@
-"""notification-rules: evaluates the project's notification rules against each case event.
+"""notification-rules: evaluates the project's notification rules against each case event, and tells people
+what the project's notification settings and the system's notices (reminders, SLA breaches) say they hear of.
 
 For every enabled rule whose trigger fires and whose query matches the case, each recipient gets a
 delivery row and a `notification.delivery_requested` event, both written by this flavor's unit of
@@ -17,6 +18,8 @@ import sqlalchemy as sa
 from casem.adapters.storage.tables import case_types, cases, notification_rules, projects, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.chat.mirror import mirror_deliveries
+from casem.app.notification_rules.personal import PersonalNotice, add_inbox_entry, people_to_notify
+from casem.domain.automation import NOTIFICATION_REQUESTED
 from casem.domain.chat import MIRRORED_EVENTS
 from casem.domain.notifications import (
     EMAIL,
@@ -32,7 +35,9 @@ from casem.domain.notifications import (
     query_matches,
     render,
     rule_fires,
+    summarize,
 )
+from casem.domain.project_settings import DESTINATION_EMAIL, DESTINATION_IN_APP
 from casem.services.case_event_handler.deliveries import endpoint
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
 
@@ -92,8 +97,9 @@ async def project_rules(uow: UnitOfWork, org_id: str, project_id: str) -> list[N
 @flavor
 class NotificationRules:
     name: ClassVar[str] = "notification-rules"
-    # Rule events, and the events a case linked to a chat conversation posts there (casem/app/chat/mirror.py).
-    handles: ClassVar[frozenset[str]] = RULE_EVENTS | MIRRORED_EVENTS
+    # Rule events, the events a case linked to a chat conversation posts there (casem/app/chat/mirror.py), and
+    # personal notices the project's notification settings ask for.
+    handles: ClassVar[frozenset[str]] = RULE_EVENTS | MIRRORED_EVENTS | {NOTIFICATION_REQUESTED}
 
     async def apply(self, event: Event, uow: UnitOfWork, services: HandlerServices) -> None:
         if event.case_id is None:
@@ -105,6 +111,9 @@ class NotificationRules:
             uow.add(mirrored)
         sent_to: set[tuple[str, str]] = set()
         meta = {"id": event.id, "time": event.envelope.get("time"), "actor_id": event.actor_id}
+        url = case_url(services, case.key)
+        for notice in await people_to_notify(uow, event, case.project_id, case.assignee_id):
+            await self._tell(uow, event, case, url, meta, notice, sent_to)
         for rule in await project_rules(uow, event.org_id, case.project_id):
             if not rule_fires(rule, event.type, event.data) or not query_matches(rule.query, case):
                 continue
@@ -124,7 +133,7 @@ class NotificationRules:
                     "case_id": event.case_id,
                     "channel": channel,
                     "target": target,
-                    "payload": render(channel, event.type, event.data, case, case_url(services, case.key), meta),
+                    "payload": render(channel, event.type, event.data, case, url, meta),
                 }
                 if error is None:
                     uow.add(Delivery.request(**fields))
@@ -133,6 +142,52 @@ class NotificationRules:
                     failed = Delivery(id=str(uuid.uuid4()), **fields)
                     failed.status, failed.last_error = FAILED, error
                     uow.add(failed)
+
+    async def _tell(
+        self,
+        uow: UnitOfWork,
+        event: Event,
+        case: CaseView,
+        url: str,
+        meta: dict[str, Any],
+        notice: PersonalNotice,
+        sent_to: set[tuple[str, str]],
+    ) -> None:
+        """One person on each of their destinations: a delivery for email and Slack, an inbox entry in-app."""
+        for destination in notice.destinations:
+            if destination == DESTINATION_IN_APP:
+                await add_inbox_entry(
+                    uow,
+                    org_id=event.org_id,
+                    user_id=notice.person.user_id,
+                    case_id=case.id,
+                    case_key=case.key,
+                    event_id=event.id,
+                    event_type=event.type,
+                    actor_id=event.actor_id,
+                    summary=summarize(event.type, event.data, case.key, case.title),
+                    created_at=event.time,
+                )
+                continue
+            channel = EMAIL if destination == DESTINATION_EMAIL else SLACK
+            # Slack: a direct message to the Slack user with the person's email (slack-delivery looks them up).
+            target = {"email": notice.person.email} if channel == EMAIL else {"user_email": notice.person.email}
+            identity = (channel, repr(sorted(target.items())))
+            if identity in sent_to:
+                continue
+            sent_to.add(identity)
+            payload = render(channel, event.type, event.data, case, url, {**meta, "reason": notice.reason})
+            uow.add(
+                Delivery.request(
+                    org_id=event.org_id,
+                    rule_id=None,
+                    source_event_id=event.id,
+                    case_id=event.case_id,
+                    channel=channel,
+                    target=target,
+                    payload=payload,
+                )
+            )
 
     async def _target(
         self, uow: UnitOfWork, org_id: str, channel: str, recipient: dict[str, Any]

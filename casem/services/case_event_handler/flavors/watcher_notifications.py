@@ -4,13 +4,13 @@ someone else is told so; other watchers are not."""
 
 from __future__ import annotations
 
-import uuid
 from typing import ClassVar
 
 import sqlalchemy as sa
 
-from casem.adapters.storage.tables import cases, notifications, watchers
+from casem.adapters.storage.tables import cases, watchers
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.notification_rules.personal import add_inbox_entry
 from casem.domain.notifications import summarize
 from casem.domain.timeline import CHANGE_CELL_TYPES
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
@@ -46,17 +46,16 @@ class WatcherNotifications:
         recipients.discard(event.actor_id)  # nobody is notified of their own change
         summary = summarize(event.type, event.data, case.key, case.title)[:1024]
         for user_id in sorted(recipients):
-            await uow.execute(
-                sa.insert(notifications).values(
-                    id=str(uuid.uuid4()),
-                    org_id=event.org_id,
-                    user_id=user_id,
-                    case_id=event.case_id,
-                    case_key=case.key,
-                    event_id=event.id,
-                    event_type=event.type,
-                    actor_id=event.actor_id,
-                    summary=summary,
-                    created_at=event.time,
-                )
+            # The project's in-app notification settings may have written the same entry: once is enough.
+            await add_inbox_entry(
+                uow,
+                org_id=event.org_id,
+                user_id=user_id,
+                case_id=event.case_id,
+                case_key=case.key,
+                event_id=event.id,
+                event_type=event.type,
+                actor_id=event.actor_id,
+                summary=summary,
+                created_at=event.time,
             )

@@ -1,10 +1,11 @@
 """webhook-delivery: POSTs `webhook` deliveries to the org's named HTTP endpoint.
 
 The body is the rendered JSON document; `X-Casem-Signature: sha256=<hex>` is the HMAC-SHA256 of the
-exact body bytes with the endpoint's secret (read here, never carried on the bus), and
+exact body bytes with the endpoint's secret (stored sealed, opened here, never carried on the bus), and
 `Idempotency-Key` / `X-Casem-Delivery` carry the delivery id so receivers can drop at-least-once
-duplicates. 5xx, 429 and connection errors are retried by the runner; other 4xx are dead-lettered
-with the response in the error.
+duplicates. 5xx, 429 and connection errors are retried by the runner; other 4xx are dead-lettered.
+The URL goes through the guarded client (the org's and the operator's allow-lists, redirects not
+followed), and the stored error carries the status and casem's reason, never the receiver's answer.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import hmac
 import json
 from typing import ClassVar
 
-import httpx
-
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.domain.notifications import WEBHOOK, Delivery
 from casem.services.case_event_handler.deliveries import (
@@ -23,7 +22,9 @@ from casem.services.case_event_handler.deliveries import (
     DeliveryRejected,
     check_http,
     endpoint,
-    http_timeout,
+    org_client,
+    outbound_call,
+    secret_box,
 )
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
 
@@ -52,7 +53,7 @@ class WebhookDelivery(DeliveryFlavor):
             "X-Casem-Event": str((delivery.payload.get("event") or {}).get("type", "")),
         }
         if target.secret:
-            headers[SIGNATURE_HEADER] = sign(target.secret, body)
-        async with httpx.AsyncClient(timeout=http_timeout(services)) as client:
+            headers[SIGNATURE_HEADER] = sign(secret_box(services).open(target.secret), body)
+        async with outbound_call(), await org_client(uow, delivery.org_id, services) as client:
             response = await client.post(target.url, content=body, headers=headers)
         check_http(response)

@@ -1,0 +1,1 @@
+"""Jira and ServiceNow: accounts and instances, case links, project sync rules, and the two-way sync."""

@@ -1,0 +1,97 @@
+"""Per-org and per-key request rate limits, in fixed windows as Datadog counts them.
+
+Each request counts against its org's window and its application key's window; the tighter one is
+what the caller sees in Datadog's headers (`X-RateLimit-Limit`, `-Period`, `-Remaining`, `-Reset`,
+`-Name`), and a request over either limit is refused (429 on HTTP, RESOURCE_EXHAUSTED on gRPC) with
+`Retry-After`. Counters live in this process: behind N replicas an org gets up to N times the limit.
+Windows of idle callers are dropped as they end, so memory follows the active callers only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from casem.topology.datacenters import RateLimits
+
+ORG = "org"
+KEY = "key"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    name: str  # which limit the headers describe: "org" or "key"
+    limit: int
+    period_s: int
+    remaining: int
+    reset_s: int  # seconds until the window ends
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Period": str(self.period_s),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_s),
+            "X-RateLimit-Name": f"casem-{self.name}",
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_s)
+        return headers
+
+
+class RateLimiter:
+    def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._window_start = 0.0
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def _roll(self, now: float) -> None:
+        period = self.limits.period_s
+        start = math.floor(now / period) * period
+        if start != self._window_start:
+            self._window_start = start
+            self._counts.clear()  # every window ends together: idle callers cost nothing
+
+    def hit(self, org_id: str, key_id: str) -> Decision | None:
+        """Count one request; None when both limits are off."""
+        limits = self.limits
+        checks = [
+            (name, ident, limit)
+            for name, ident, limit in ((ORG, org_id, limits.per_org), (KEY, key_id, limits.per_key))
+            if limit > 0
+        ]
+        if not checks:
+            return None
+        now = self._clock()
+        self._roll(now)
+        reset = max(1, math.ceil(self._window_start + limits.period_s - now))
+        decisions = []
+        for name, ident, limit in checks:
+            used = self._counts.get((name, ident), 0)
+            allowed = used < limit
+            if allowed:
+                self._counts[(name, ident)] = used + 1
+            decisions.append(Decision(allowed, name, limit, limits.period_s, max(0, limit - used - allowed), reset))
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            # Undo the count the other window took: a refused request uses up nothing.
+            for decision, (name, ident, _limit) in zip(decisions, checks, strict=True):
+                if decision.allowed:
+                    self._counts[(name, ident)] -= 1
+            return refused[0]
+        return min(decisions, key=lambda d: d.remaining)
+
+
+class RateLimited(Exception):  # noqa: N818 - reads as "raise RateLimited(...)"
+    """A request over its org's or its key's limit; `decision` holds what the caller is told."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(
+            f"the rate limit of {decision.limit} requests per {decision.period_s} s for this {decision.name} is "
+            f"reached; retry in {decision.reset_s} s"
+        )
+        self.decision = decision

@@ -1,0 +1,46 @@
+"""Fixtures of the console suites: a live case-console (SQLite, and PostgreSQL when it runs) and Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.console.server import ConsoleServer
+from tests.support.databases import tenant_endpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def console(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
+    workdir: Path = tmp_path_factory.mktemp(f"console-{request.param}")
+    with tenant_endpoints(request.param, workdir) as endpoints:
+        server = ConsoleServer(endpoints, workdir).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium, installed by the project's own script when it is missing."""
+    if not Path(CHROMIUM).exists():
+        subprocess.run(["bash", str(ROOT / "scripts/tools/install-chromium.sh")], check=True)
+    found = shutil.which("chromium") or CHROMIUM
+    if not Path(found).exists():
+        pytest.fail("chromium is not installed and scripts/tools/install-chromium.sh could not install it")
+    return found
+
+
+def screenshot_dir() -> Path:
+    """Where the browser tests write their screenshots (var/console-screenshots unless told otherwise)."""
+    path = Path(os.environ.get("CASEM_SCREENSHOT_DIR") or ROOT / "var" / "console-screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
