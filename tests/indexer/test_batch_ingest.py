@@ -1,7 +1,8 @@
 """Batch creation (IngestCases) keeps creation's guarantees at batch sizes 1, 100 and 1,000, on SQLite and
 PostgreSQL: gap-free keys per project, exactly one case per intake key (with concurrent callers racing on the
 same keys, as concurrent indexers do after a rebalance), one `case.created` event and one creation cell per
-case, and a case's later events after its creation in the outbox order; and two indexers sharing the intake
+case, a case's later events after its creation in the outbox order and its revision as one-at-a-time creation
+leaves it; and two indexers sharing the intake
 stream make every intake searchable exactly once."""
 
 from __future__ import annotations
@@ -187,29 +188,36 @@ async def test_refused_items_are_reported_beside_created_ones(
             await context.close()
 
 
+@pytest.mark.parametrize("batch", BATCH_SIZES)
 async def test_a_case_created_in_a_batch_has_its_later_events_after_its_creation(
-    endpoints: dict[str, DatabaseEndpoints],
+    endpoints: dict[str, DatabaseEndpoints], batch: int
 ) -> None:
-    """Updates racing with the batch that creates their case: in the outbox, creation always comes first."""
+    """Updates racing with the batches that create their cases, sent by two callers at once with the same intakes
+    (two indexers after a rebalance): in the outbox, a case's creation always comes first, once, and its revision
+    counts the commits that changed it, as when cases are created one at a time."""
     with case_api_server(endpoints) as live:
         context = AppContext.open(endpoints, migrate=False)
         try:
             tenant = await new_tenant(context)
             org, user = tenant.creds.org_id, tenant.creds.user_id
+            n = 2 * batch if batch > 1 else 150
+            keys = [f"o-{i}" for i in range(n)]
+            updated_every = max(1, n // 150)  # about 150 updates racing with the creations: a few seconds
             async with grpc.aio.insecure_channel(live.address) as channel:
                 stub = case_api_pb2_grpc.CaseAPIStub(channel)
-                keys = [f"o-{i}" for i in range(300)]
                 created: asyncio.Queue[str] = asyncio.Queue()
 
-                async def create() -> None:
-                    for start in range(0, len(keys), 100):
-                        request = pb.IngestCasesRequest(
-                            items=[item(tenant, k, tenant.project_id) for k in keys[start : start + 100]]
-                        )
+                async def create(order: list[str], report: bool) -> None:
+                    for start in range(0, n, batch):
+                        chunk = order[start : start + batch]
+                        request = pb.IngestCasesRequest(items=[item(tenant, k, tenant.project_id) for k in chunk])
                         response = await stub.IngestCases(request, metadata=((INTERNAL_TOKEN_METADATA, TOKEN),))
-                        for result in response.results:
-                            created.put_nowait(result.case_id)
-                    created.put_nowait("")
+                        for k, result in zip(chunk, response.results, strict=True):
+                            assert result.error_code == 0, result
+                            if report and int(k.removeprefix("o-")) % updated_every == 0:
+                                created.put_nowait(result.case_id)
+                    if report:
+                        created.put_nowait("")
 
                 async def update() -> None:
                     while case_id := await created.get():
@@ -218,7 +226,7 @@ async def test_a_case_created_in_a_batch_has_its_later_events_after_its_creation
                             metadata=internal_metadata(TOKEN, org, user),
                         )
 
-                await asyncio.gather(create(), update())
+                await asyncio.gather(create(keys, True), create(keys[::-1], False), update())
             async with context.uow(read_only=True) as uow:
                 rows = (
                     await uow.execute(
@@ -227,11 +235,23 @@ async def test_a_case_created_in_a_batch_has_its_later_events_after_its_creation
                         .order_by(domain_events.c.seq)
                     )
                 ).all()
+                revisions = dict(
+                    (
+                        await uow.execute(sa.select(cases.c.intake_key, cases.c.revision).where(cases.c.org_id == org))
+                    ).all()
+                )
             by_case: dict[str, list[str]] = defaultdict(list)
             for case_id, event_type in rows:
                 by_case[case_id].append(event_type.removeprefix("com.casem.").rsplit(".v", 1)[0])
-            assert len(by_case) == len(keys)
-            assert all(events == ["case.created", "case.priority_changed"] for events in by_case.values())
+            assert len(by_case) == len(keys) == len(revisions)
+            updated = ["case.created", "case.priority_changed"]
+            assert Counter(tuple(events) for events in by_case.values()) == Counter(
+                {
+                    tuple(updated): len(range(0, n, updated_every)),
+                    ("case.created",): n - len(range(0, n, updated_every)),
+                }
+            )
+            assert revisions == {k: 2 if int(k.removeprefix("o-")) % updated_every == 0 else 1 for k in keys}
         finally:
             await context.close()
 
