@@ -147,41 +147,45 @@ def _seq_array(seqs: list[int]) -> sa.ColumnElement[Any]:
 
 async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple[list[sa.Row], int]:
     """(the rows this pass may publish, how many unpublished rows it looked at)."""
-    query = (
-        sa.select(*CLAIMED_COLUMNS)
+    first_pending = (
+        sa.select(domain_events.c.seq)
         .where(domain_events.c.published_at.is_(None))
         .order_by(domain_events.c.seq)
         .limit(batch_size)
     )
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        # The rows are chosen and locked by sequence number alone, then read: whatever plan picks them (with a
+        # large backlog, a sort of every pending row), it never handles the envelopes of rows it does not take.
+        first_pending = first_pending.with_for_update(skip_locked=True)
+    query = sa.select(*CLAIMED_COLUMNS).where(domain_events.c.seq.in_(first_pending)).order_by(domain_events.c.seq)
     rows = list((await conn.execute(query)).all())
     if not rows or conn.dialect.name != "postgresql":
         return rows, len(rows)
-    # Drop cases with an earlier unpublished row this pass did not claim: another pass or replica holds it
-    # (SKIP LOCKED passed over it), and its events must go first. This pass took the first free rows, so
-    # the unpublished rows before its last one that are not its own are few: the ones others hold.
+    # Leave out a case's rows that come after an unpublished row of the case this pass did not claim: another
+    # pass or replica holds it (SKIP LOCKED passed over it), and its event must go first. This pass took the
+    # first free rows, so the unpublished rows before its last one that are not its own are few: the ones
+    # others hold.
     claimed = {row.seq for row in rows}
-    first_claimed: dict[str | None, int] = {}
-    for row in rows:
-        first_claimed.setdefault(row.case_id, row.seq)
-    if all(case_id is None for case_id in first_claimed):
+    cases_claimed = {row.case_id for row in rows if row.case_id is not None}
+    if not cases_claimed:
         return rows, len(rows)
-    before_last = sa.select(domain_events.c.seq, domain_events.c.case_id).where(
-        domain_events.c.published_at.is_(None), domain_events.c.seq < max(claimed)
-    )
-    # In sequence order with a limit, the pending-rows index answers without touching published rows; when the
-    # limit is reached (many rows held elsewhere), read them all.
-    limit = 4 * len(rows)
-    before = (await conn.execute(before_last.order_by(domain_events.c.seq).limit(limit))).all()
-    if len(before) == limit:
-        before = (await conn.execute(before_last)).all()
-    blocked = {
-        case_id
-        for seq, case_id in before
-        if seq not in claimed and case_id in first_claimed and seq < first_claimed[case_id]
-    }
-    return [row for row in rows if row.case_id not in blocked], len(rows)
+    # The pending rows before this pass's last one are its own and the few others hold: read them all, unsorted
+    # (the pending-rows index finds them without touching published rows).
+    before = (
+        await conn.execute(
+            sa.select(domain_events.c.seq, domain_events.c.case_id).where(
+                domain_events.c.published_at.is_(None), domain_events.c.seq < max(claimed)
+            )
+        )
+    ).all()
+    # A case's rows from the first one held elsewhere on wait for it: the held row may sit before this pass's
+    # rows of the case or between them (another pass claimed it between two of ours), and goes first either way.
+    first_held: dict[str, int] = {}
+    for seq, case_id in before:
+        if seq not in claimed and case_id in cases_claimed and seq < first_held.get(case_id, seq + 1):
+            first_held[case_id] = seq
+    kept = [row for row in rows if row.case_id not in first_held or row.seq < first_held[row.case_id]]
+    return kept, len(rows)
 
 
 @dataclass
