@@ -1,20 +1,26 @@
 """Intake end to end: gRPC accept -> searchable, next to the raw producer and raw engine bulk rates.
 
 usage: .venv/bin/python bench/intake_e2e.py [--intakes 2000] [--batch 100] [--concurrency 4]
+       [--sustain-seconds 60] [--rate R]
        [--postgres ADMIN_DSN --bootstrap KAFKA --opensearch URL]
 
 Everything runs on this machine: on embedded defaults (SQLite tenant database, embedded bus, embedded
-search) in a temporary directory, or with the three real-engine options on PostgreSQL (fresh databases),
-Kafka (a scratch namespace) and OpenSearch (a scratch index prefix). case-api gRPC runs in a thread of its
-own, case-intake and case-indexer in this process. Prints one JSON object:
+search) in a temporary directory, or with the three real-engine options on PostgreSQL (fresh databases,
+dropped afterwards), Kafka (a scratch namespace) and OpenSearch (a scratch index prefix, dropped afterwards).
+case-api, case-intake and case-indexer each run as a process of their own (`casem run`), as deployed; this
+process submits intakes and watches the index. Prints one JSON object:
 
-- e2e.accept_rate: intakes/s acknowledged by case-intake (SubmitBatch, `--concurrency` callers);
-- e2e.searchable_rate: intakes/s from the first accept to the last case searchable;
-- e2e.time_to_searchable_ms p50/p99: per intake, accept -> its document first seen by a search
-  (the index is sampled every 20 ms, so add up to 20 ms of resolution);
+- backlog: `--intakes` submitted as fast as case-intake takes them (SubmitBatch of `--batch`, `--concurrency`
+  callers): accept_rate, searchable_rate (first accept -> last case searchable), time_to_searchable_ms p50/p99
+  (per intake, accept -> its document first seen in the index, which is watched every 10 ms embedded and
+  50 ms on OpenSearch), and searchable_to_raw_bulk = searchable_rate / raw.engine_bulk_rate;
+- sustained (with `--sustain-seconds` > 0): intakes offered at `--rate` per second (default: half the backlog's
+  searchable_rate) for that long, not as a backlog: time_to_searchable_ms p50/p99/max against the goal
+  (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
 - raw.producer_rate: 1 KiB messages/s published straight to the same bus (batches of 1000);
 - raw.engine_bulk_rate: documents/s written straight to the search port (bulk_upsert of 500);
-- engine_refresh_interval_ms: how long the engine may take to make a write searchable (0: at commit).
+- services: per process, peak RSS (VmHWM) and CPU seconds used over the run;
+- load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates).
 """
 
 from __future__ import annotations
@@ -23,16 +29,19 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import statistics
 import tempfile
-import threading
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 import grpc
+import httpx
 import psycopg
 import sqlalchemy as sa
+from _support import Service, cpu_seconds, free_port, load_average, peak_rss_mb
 from sqlalchemy.engine import make_url
 
 from casem.adapters.bus import Bus, OutgoingMessage
@@ -50,10 +59,11 @@ from casem.app.search.documents import iter_documents
 from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.proto_gen.casem.v1 import intake_service_pb2_grpc as pb_grpc
-from casem.services.case_api.grpc.server import create_bound_server
-from casem.services.case_indexer.indexer import IndexerSettings, run_indexer
-from casem.services.case_intake.server import create_intake_server, ensure_intake_topic
-from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, to_async_dsn
+from casem.services.case_intake.server import ensure_intake_topic
+from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, tenant, to_async_dsn
+
+EMBEDDED_GOAL_MS = 200.0
+OPENSEARCH_REFRESH_MS = 1000.0  # OpenSearch's default index.refresh_interval; the indexer writes with wait_for
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -61,34 +71,194 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-class CaseApiThread:
-    def __init__(self, endpoints: dict[str, DatabaseEndpoints]) -> None:
-        self.endpoints = endpoints
-        self.port = 0
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.stopping: asyncio.Event | None = None
-        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(self._serve()), daemon=True)
+def latency_summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+    return {
+        "p50": round(statistics.median(values), 1),
+        "p99": round(percentile(values, 99), 1),
+        "max": round(max(values), 1),
+    }
 
-    async def _serve(self) -> None:
-        context = AppContext.open(self.endpoints)
-        server, self.port = create_bound_server(context, "127.0.0.1:0")
-        await server.start()
-        self.stopping = asyncio.Event()
-        self.ready.set()
-        await self.stopping.wait()
-        await server.stop(2)
-        await context.close()
 
-    def start(self) -> CaseApiThread:
-        self.thread.start()
-        self.ready.wait(60)
-        return self
+class EmbeddedWatch:
+    """New documents of the org in the embedded index (the file the indexer writes), read incrementally."""
 
-    def stop(self) -> None:
-        assert self.stopping is not None
-        self.loop.call_soon_threadsafe(self.stopping.set)
-        self.thread.join(30)
+    interval_s = 0.01
+
+    def __init__(self, path: Path, org_id: str) -> None:
+        self.conn = sqlite3.connect(path)
+        self.org_id = org_id
+        self.after = 0
+
+    async def new(self) -> list[tuple[str, str]]:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = 'alias'").fetchone()
+        if row is None:
+            return []
+        table = "cases_" + row[0].rsplit("-v", 1)[1]
+        rows = self.conn.execute(
+            f"SELECT rid, id, json_extract(doc, '$.title') FROM {table} WHERE rid > ? AND org_id = ? ORDER BY rid",
+            (self.after, self.org_id),
+        ).fetchall()
+        if rows:
+            self.after = rows[-1][0]
+        return [(case_id, title) for _, case_id, title in rows]
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
+class OpenSearchWatch:
+    """New documents of the org in OpenSearch: those created since the oldest accepted intake not seen yet."""
+
+    interval_s = 0.05
+
+    def __init__(self, url: str, alias: str, org_id: str, oldest_unseen_ms: callable) -> None:  # type: ignore[valid-type]
+        self.http = httpx.AsyncClient(base_url=url, timeout=30)
+        self.alias = alias
+        self.org_id = org_id
+        self.oldest_unseen_ms = oldest_unseen_ms
+
+    async def new(self) -> list[tuple[str, str]]:
+        since = self.oldest_unseen_ms()
+        if since is None:
+            return []
+        body = {
+            "size": 10_000,
+            "_source": ["id", "title"],
+            "sort": [{"created_ms": "asc"}],
+            "query": {
+                "bool": {
+                    "filter": [{"term": {"org_id": self.org_id}}, {"range": {"created_ms": {"gte": since - 2000}}}]
+                }
+            },
+        }
+        response = await self.http.post(f"/{self.alias}/_search", json=body)
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return [(h["_source"]["id"], h["_source"]["title"]) for h in response.json()["hits"]["hits"]]
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class Tracker:
+    """Accept and first-seen times of each intake (keys are the case titles)."""
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, float] = {}
+        self.accepted_wall_ms: deque[tuple[int, str]] = deque()
+        self.seen: dict[str, float] = {}
+
+    def accept(self, keys: list[str]) -> None:
+        now, wall = time.perf_counter(), int(time.time() * 1000)
+        for k in keys:
+            self.accepted[k] = now
+            self.accepted_wall_ms.append((wall, k))
+
+    def oldest_unseen_ms(self) -> int | None:
+        while self.accepted_wall_ms and self.accepted_wall_ms[0][1] in self.seen:
+            self.accepted_wall_ms.popleft()
+        return self.accepted_wall_ms[0][0] if self.accepted_wall_ms else None
+
+    def latencies_ms(self, keys: list[str]) -> list[float]:
+        return [(self.seen[k] - self.accepted[k]) * 1000 for k in keys if k in self.seen and k in self.accepted]
+
+
+async def watch(watcher: EmbeddedWatch | OpenSearchWatch, tracker: Tracker, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        for _, key in await watcher.new():
+            tracker.seen.setdefault(key, time.perf_counter())
+        await asyncio.sleep(watcher.interval_s)
+
+
+async def wait_seen(tracker: Tracker, keys: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(k not in tracker.seen for k in keys[-50:]) or any(k not in tracker.seen for k in keys):
+        if time.monotonic() > deadline:
+            missing = sum(k not in tracker.seen for k in keys)
+            raise TimeoutError(f"{missing} of {len(keys)} intakes not searchable after {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
+    return pb.SubmitBatchRequest(
+        intakes=[
+            intake_pb2.CaseIntake(
+                schema_version=1,
+                intake_key=k,
+                project_id=project_id,
+                title=k,
+                description="benchmark intake",
+                priority=types_pb2.CASE_PRIORITY_P3,
+            )
+            for k in keys
+        ]
+    )
+
+
+async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tracker, args) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    keys = [f"backlog-{i}" for i in range(args.intakes)]
+    queue: asyncio.Queue[list[str]] = asyncio.Queue()
+    for start in range(0, len(keys), args.batch):
+        queue.put_nowait(keys[start : start + args.batch])
+
+    async def caller() -> None:
+        while not queue.empty():
+            batch = queue.get_nowait()
+            await stub.SubmitBatch(intake_request(batch, project_id), metadata=metadata)
+            tracker.accept(batch)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(args.concurrency)))
+    accept_elapsed = time.perf_counter() - started
+    await wait_seen(tracker, keys, 900)
+    searchable_elapsed = max(tracker.seen[k] for k in keys) - started
+    return {
+        "intakes": args.intakes,
+        "accept_rate": round(args.intakes / accept_elapsed, 1),
+        "searchable_rate": round(args.intakes / searchable_elapsed, 1),
+        "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
+    }
+
+
+async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: float) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    batch = max(1, round(rate / 50))  # about 50 submits a second
+    interval = batch / rate
+    keys: list[str] = []
+    in_flight: set[asyncio.Task[None]] = set()
+    late = 0
+
+    async def submit(chunk: list[str]) -> None:
+        await stub.SubmitBatch(intake_request(chunk, project_id), metadata=metadata)
+        tracker.accept(chunk)
+
+    started = time.perf_counter()
+    i = 0
+    while (now := time.perf_counter()) - started < seconds:
+        due = started + i * interval
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > interval:
+            late += 1  # this process fell behind its own schedule (it is counted, not hidden)
+        chunk = [f"steady-{i}-{j}" for j in range(batch)]
+        keys += chunk
+        task = asyncio.create_task(submit(chunk))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        i += 1
+    offered_elapsed = time.perf_counter() - started
+    await asyncio.gather(*in_flight)
+    await wait_seen(tracker, keys, 600)
+    return {
+        "offered_rate": round(rate, 1),
+        "seconds": seconds,
+        "intakes": len(keys),
+        "achieved_offer_rate": round(len(keys) / offered_elapsed, 1),
+        "submits_behind_schedule": late,
+        "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
+    }
 
 
 async def raw_producer_rate(bus: Bus, n: int) -> float:
@@ -125,18 +295,22 @@ def _fresh_postgres(admin: str, label: str) -> str:
     return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_postgres(admin: str, dsn: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
+    load_before = load_average()
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-intake-"))
     real = bool(args.postgres)
     if real:
         endpoints = {t.name: DatabaseEndpoints(master=_fresh_postgres(args.postgres, t.name)) for t in TENANTS}
-        for ep in endpoints.values():
-            upgrade(ep.master)
     else:
         endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp / (t.name + '.db')}") for t in TENANTS}
+    for ep in endpoints.values():
+        upgrade(ep.master)
     token = uuid.uuid4().hex
-    os.environ[INTERNAL_TOKEN_ENV] = token
-    api = CaseApiThread(endpoints).start()
     context = AppContext.open(endpoints, migrate=False)
     async with context.uow() as uow:
         creds = await bootstrap_org(uow, "bench", "bench@example.com")
@@ -146,115 +320,136 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await uow.commit()
     metadata = (("dd-api-key", creds.api_key), ("dd-application-key", creds.app_key))
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_")}
+    env.update({f"{t.env_prefix}_DSN": endpoints[t.name].master for t in TENANTS})
+    env.update(
+        {
+            "CASEM_DATA_DIR": str(tmp / "data"),
+            INTERNAL_TOKEN_ENV: token,
+            "CASEM_MIGRATE_ON_START": "0",
+            "CASEM_HOST": "127.0.0.1",
+            "CASEM_LOG_LEVEL": "warning",
+        }
+    )
     bus: Bus
     if real:
-        bus = NamespacedBus(KafkaBus(args.bootstrap), f"bench-{uuid.uuid4().hex[:8]}")
+        namespace = f"bench-{uuid.uuid4().hex[:8]}"
+        bus = NamespacedBus(KafkaBus(args.bootstrap), namespace)
         prefix = f"bench{uuid.uuid4().hex[:8]}-"
-        search: SearchPort = OpenSearchSearch(args.opensearch, index_prefix=prefix, write_refresh="wait_for")
-        refresh_ms = 1000  # OpenSearch's default index.refresh_interval; the indexer writes with wait_for
+        env.update(
+            {
+                "CASEM_KAFKA_BOOTSTRAP": args.bootstrap,
+                "CASEM_BUS_NAMESPACE": namespace,
+                "CASEM_SEARCH_URL": args.opensearch,
+                "CASEM_SEARCH_INDEX_PREFIX": prefix,
+            }
+        )
+        search: SearchPort = OpenSearchSearch(args.opensearch, index_prefix=prefix)
     else:
+        env["CASEM_BUS_PATH"] = str(tmp / "bus.db")
         bus = EmbeddedBus(tmp / "bus.db")
-        search = EmbeddedSearch(tmp / "search")
-        refresh_ms = 0  # the embedded index is searchable at commit
+        search = EmbeddedSearch(tmp / "data")
     await ensure_intake_topic(bus)
-    await search.ensure_index(CASE_MANAGEMENT)  # the sampler searches before the indexer's first write
-    producer = bus.producer()
-    intake = create_intake_server(context, producer, "127.0.0.1:0")
-    await intake.server.start()
-    stop = asyncio.Event()
-    indexer = asyncio.create_task(
-        run_indexer(
-            context, bus, f"127.0.0.1:{api.port}", search=search, token=token, settings=IndexerSettings(), stop=stop
+    await search.ensure_index(CASE_MANAGEMENT)  # the watcher reads before the indexer's first write
+
+    api_grpc, intake_grpc = free_port(), free_port()
+    services = [
+        Service(
+            "case-api",
+            {**env, "CASEM_GRPC_PORT": str(api_grpc), "CASEM_HTTP_PORT": str(free_port())},
+            ready_port=api_grpc,
+        ),
+        Service(
+            "case-intake",
+            {**env, "CASEM_GRPC_PORT": str(intake_grpc), "CASEM_OPS_PORT": str(free_port())},
+            ready_port=intake_grpc,
+        ),
+    ]
+    indexer_ops = free_port()
+    services.append(
+        Service(
+            "case-indexer",
+            {**env, "CASEM_CASE_API_GRPC": f"127.0.0.1:{api_grpc}", "CASEM_OPS_PORT": str(indexer_ops)},
+            ready_port=indexer_ops,
         )
     )
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{intake.port}")
-    stub = pb_grpc.CaseIntakeServiceStub(channel)
-
-    accepted: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    keys = [f"bench-{i}" for i in range(args.intakes)]
-    batches = [keys[i : i + args.batch] for i in range(0, len(keys), args.batch)]
-    queue: asyncio.Queue[list[str]] = asyncio.Queue()
-    for b in batches:
-        queue.put_nowait(b)
-
-    async def caller() -> None:
-        while not queue.empty():
-            batch = queue.get_nowait()
-            request = pb.SubmitBatchRequest(
-                intakes=[
-                    intake_pb2.CaseIntake(
-                        schema_version=1,
-                        intake_key=k,
-                        project_id=project.id,
-                        title=k,
-                        description="benchmark intake",
-                        priority=types_pb2.CASE_PRIORITY_P3,
-                    )
-                    for k in batch
-                ]
-            )
-            await stub.SubmitBatch(request, metadata=metadata)
-            now = time.perf_counter()
-            for k in batch:
-                accepted[k] = now
-
-    async def sampler() -> None:
-        while len(seen) < args.intakes:
-            ids = await search.all_checksums(CASE_MANAGEMENT, creds.org_id)
-            now = time.perf_counter()
-            for case_id in ids:
-                seen.setdefault(case_id, now)
-            await asyncio.sleep(0.02)
-
-    sampling = asyncio.create_task(sampler())
-    started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(args.concurrency)))
-    accept_elapsed = time.perf_counter() - started
-    await asyncio.wait_for(sampling, 600)
-    searchable_elapsed = max(seen.values()) - started
+    tracker = Tracker()
+    watcher: EmbeddedWatch | OpenSearchWatch = (
+        OpenSearchWatch(
+            args.opensearch,
+            prefix + tenant(CASE_MANAGEMENT).search_alias,
+            creds.org_id,
+            tracker.oldest_unseen_ms,
+        )
+        if real
+        else EmbeddedWatch(tmp / "data" / f"search-{CASE_MANAGEMENT}.db", creds.org_id)
+    )
+    stop_watching = asyncio.Event()
+    result: dict[str, object] = {
+        "backend": "Kafka + PostgreSQL + OpenSearch" if real else "embedded bus + SQLite + embedded search",
+        "engine_refresh_interval_ms": OPENSEARCH_REFRESH_MS if real else 0,
+        "batch": args.batch,
+        "concurrency": args.concurrency,
+    }
+    try:
+        for service in services:
+            service.start()
+        cpu_at_start = {s.name: s.cpu_seconds() for s in services}
+        watching = asyncio.create_task(watch(watcher, tracker, stop_watching))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{intake_grpc}") as channel:
+            stub = pb_grpc.CaseIntakeServiceStub(channel)
+            # Warm-up: the indexer has joined its group and every connection is open before the clock starts.
+            await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
+            tracker.accept(["warm-up"])
+            await wait_seen(tracker, ["warm-up"], 120)
+            result["backlog"] = await backlog(stub, metadata, project.id, tracker, args)
+            if args.sustain_seconds > 0:
+                rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]
+                steady = await sustained(stub, metadata, project.id, tracker, rate, args.sustain_seconds)
+                goal = OPENSEARCH_REFRESH_MS + 500 if real else EMBEDDED_GOAL_MS
+                steady["goal_p99_ms"] = goal
+                result["sustained"] = steady
+        stop_watching.set()
+        await watching
+        result["services"] = {
+            s.name: {"peak_rss_mb": s.peak_rss_mb(), "cpu_s": round(s.cpu_seconds() - cpu_at_start[s.name], 1)}
+            for s in services
+        }
+    finally:
+        for service in services:
+            service.stop()
+        await watcher.close()
 
     async with context.uow(read_only=True) as uow:
-        by_case = dict(
-            (await uow.execute(sa.select(cases.c.id, cases.c.intake_key).where(cases.c.org_id == creds.org_id))).all()
-        )
+        created = await uow.scalar(sa.select(sa.func.count()).select_from(cases).where(cases.c.org_id == creds.org_id))
         template = dict(await anext(iter_documents(uow, creds.org_id)))
-    latencies = [(seen[case_id] - accepted[by_case[case_id]]) * 1000 for case_id in seen]
-
-    stop.set()
-    await indexer
-    await channel.close()
-    await intake.stop(2)
-    await producer.close()
-    raw_producer = await raw_producer_rate(bus, args.intakes)
+    expected = 1 + args.intakes + (result.get("sustained", {}).get("intakes", 0))  # type: ignore[union-attr]
+    if created != expected:
+        raise AssertionError(f"{created} cases for {expected} distinct intakes")
+    raw_producer = await raw_producer_rate(bus, max(args.intakes, 2000))
     raw_search: SearchPort = (
         OpenSearchSearch(args.opensearch, index_prefix=f"raw{uuid.uuid4().hex[:8]}-")
         if real
         else EmbeddedSearch(tmp / "raw-search")
     )
-    raw_engine = await raw_engine_rate(raw_search, template, args.intakes)
+    raw_engine = await raw_engine_rate(raw_search, template, max(args.intakes, 2000))
     if real:
         await search.drop(CASE_MANAGEMENT)
     await search.close()
     await bus.close()
     await context.close()
-    api.stop()
-    return {
-        "intakes": args.intakes,
-        "batch": args.batch,
-        "concurrency": args.concurrency,
-        "backend": "Kafka + PostgreSQL + OpenSearch" if real else "embedded bus + SQLite + embedded search",
-        "engine_refresh_interval_ms": refresh_ms,
-        "e2e": {
-            "accept_rate": round(args.intakes / accept_elapsed, 1),
-            "searchable_rate": round(args.intakes / searchable_elapsed, 1),
-            "time_to_searchable_ms": {
-                "p50": round(statistics.median(latencies), 1),
-                "p99": round(percentile(latencies, 99), 1),
-            },
-        },
-        "raw": {"producer_rate": round(raw_producer, 1), "engine_bulk_rate": round(raw_engine, 1)},
-    }
+    if real:
+        for ep in endpoints.values():
+            _drop_postgres(args.postgres, ep.master)
+    result["raw"] = {"producer_rate": round(raw_producer, 1), "engine_bulk_rate": round(raw_engine, 1)}
+    backlog_result = result["backlog"]
+    backlog_result["searchable_to_raw_bulk"] = round(backlog_result["searchable_rate"] / raw_engine, 3)  # type: ignore[index]
+    result["services"]["bench (watcher, raw figures)"] = {
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_s": round(cpu_seconds(), 1),
+    }  # type: ignore[index]
+    result["load_average"] = {"start": load_before, "end": load_average()}
+    return result
 
 
 def main() -> None:
@@ -262,6 +457,8 @@ def main() -> None:
     parser.add_argument("--intakes", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--sustain-seconds", type=float, default=60.0, help="0: backlog only")
+    parser.add_argument("--rate", type=float, default=None, help="sustained intakes/s (default: half the backlog's)")
     parser.add_argument("--postgres", help="admin DSN: run on PostgreSQL (with --bootstrap and --opensearch)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
     parser.add_argument("--opensearch", help="OpenSearch URL")

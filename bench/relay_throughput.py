@@ -4,12 +4,14 @@ usage: .venv/bin/python bench/relay_throughput.py --postgres postgresql://postgr
            --bootstrap 127.0.0.1:59092 [--events 50000] [--batch 500] [--lag-rate 500] [--lag-seconds 10]
 
 Three measurements in one run, against the same database and broker:
-  relay       drain a backlog of N outbox rows (claim → publish → mark), events/s
+  relay       drain a backlog of N outbox rows as the running relay does (claim → publish → mark, the next
+              batch claimed while one is published), events/s
   raw         publish the same N messages with the bus producer directly, in the same batch size,
-              one batch in flight like the relay (and 4 in flight, the producer's pipelined best)
+              one batch in flight (and 4 in flight, the producer's pipelined best)
   lag         a writer commits events at --lag-rate/s while the relay runs with its default settings;
               a consumer reports (receive time − commit time) p50/p99
-Prints one JSON object; `ratio` = relay events/s ÷ raw msgs/s (same batch size, one in flight).
+Prints one JSON object; `ratio_relay_to_raw` = relay events/s ÷ raw msgs/s (same batch size, one in flight),
+with the peak RSS of this process (the relay runs in it) and the load average at the start and the end.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import sqlalchemy as sa
+from _support import load_average, peak_rss_mb
 from sqlalchemy.engine import make_url
 
 from casem.adapters.bus import OutgoingMessage, open_bus
@@ -31,8 +34,15 @@ from casem.adapters.bus.namespace import NamespacedBus
 from casem.adapters.storage.database import open_tenant_database
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.unit_of_work import stored_envelope
 from casem.domain.events import DomainEvent
-from casem.services.case_event_relay.relay import Relay, RelaySettings, message_for, relay_once
+from casem.services.case_event_relay.relay import (
+    CLAIMED_COLUMNS,
+    Relay,
+    RelaySettings,
+    message_for,
+    relay_pipelined,
+)
 from casem.topology.tenants import CASE_MANAGEMENT, DatabaseEndpoints, to_async_dsn
 
 ORG = str(uuid.uuid4())
@@ -59,7 +69,7 @@ def _rows(n: int, start: int = 0) -> list[dict]:
                 "case_id": event.case_id,
                 "actor_id": ORG,
                 "time": event.time,
-                "envelope": event.envelope(CASE_MANAGEMENT),
+                "envelope": stored_envelope(event.envelope(CASE_MANAGEMENT)),
             }
         )
     return rows
@@ -72,12 +82,18 @@ def _fresh_database(admin: str) -> str:
     return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_database(admin: str, dsn: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
+    load_before = load_average()
     dsn = _fresh_database(args.postgres)
     upgrade(dsn)
     db = open_tenant_database(CASE_MANAGEMENT, DatabaseEndpoints(master=dsn))
@@ -92,14 +108,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         for start in range(0, args.events, 5000):
             await conn.execute(sa.insert(domain_events), _rows(min(5000, args.events - start), start))
     started = time.perf_counter()
-    published = 0
-    while n := await relay_once(db, producer, topic, args.batch):
-        published += n
+    published = await relay_pipelined(db, producer, topic, args.batch, RelaySettings().pipeline_depth)
     relay_s = time.perf_counter() - started
 
     # -- raw producer: the same messages, straight to the bus ---------------------------------
     async with db.reader.connect() as conn:
-        rows = (await conn.execute(sa.select(domain_events).order_by(domain_events.c.seq))).all()
+        rows = (await conn.execute(sa.select(*CLAIMED_COLUMNS).order_by(domain_events.c.seq))).all()
     messages = [message_for(row, topic) for row in rows]
     batches = [messages[i : i + args.batch] for i in range(0, len(messages), args.batch)]
     started = time.perf_counter()
@@ -149,6 +163,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await producer.close()
     await bus.close()
     await db.dispose()
+    _drop_database(args.postgres, dsn)
 
     relay_rate = published / relay_s
     raw_rate = len(messages) / raw_s
@@ -169,6 +184,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "p50_ms": round(statistics.median(lags) * 1000, 1) if lags else None,
             "p99_ms": round(_percentile(lags, 0.99) * 1000, 1) if lags else None,
         },
+        "peak_rss_mb": {"bench process (relay, raw producer, lag consumer)": peak_rss_mb()},
+        "load_average": {"start": load_before, "end": load_average()},
     }
 
 

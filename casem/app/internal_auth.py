@@ -37,14 +37,33 @@ def internal_metadata(token: str, org_id: str, user_id: str) -> tuple[tuple[str,
     )
 
 
-async def authenticate_internal(
-    uow: UnitOfWork, expected: str | None, token: str, org_id: str | None, user_id: str | None
-) -> Principal:
+def check_internal_token(expected: str | None, token: str) -> None:
     if expected is None:
         raise AuthenticationFailed("internal credentials are not enabled on this server")
     # Constant-time comparison: the token must not leak through response timing.
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise AuthenticationFailed("invalid internal credentials")
+
+
+async def users_to_act_as(uow: UnitOfWork, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Of the wanted (org id, user id) pairs, those a service credential may act as (one query): real,
+    enabled users of that org. Call `check_internal_token` first."""
+    user_ids = sorted({user_id for _, user_id in wanted if user_id})
+    allowed: set[tuple[str, str]] = set()
+    for start in range(0, len(user_ids), 500):
+        rows = await uow.execute(
+            sa.select(users.c.org_id, users.c.id).where(
+                users.c.id.in_(user_ids[start : start + 500]), users.c.disabled.is_(False)
+            )
+        )
+        allowed.update((org_id, user_id) for org_id, user_id in rows if (org_id, user_id) in wanted)
+    return allowed
+
+
+async def authenticate_internal(
+    uow: UnitOfWork, expected: str | None, token: str, org_id: str | None, user_id: str | None
+) -> Principal:
+    check_internal_token(expected, token)
     if not org_id or not user_id:
         names = f"{ACT_AS_ORG_METADATA}/{ACT_AS_USER_METADATA}"
         raise AuthenticationFailed(f"internal calls name the org and the user to act as in {names}")

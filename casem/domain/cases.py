@@ -125,21 +125,26 @@ class Case(EventRecorder):
         """A new case. `history_imported`: an import brings the case's timeline (its creation cell included),
         so the creation records its event but no timeline cell."""
         case = cls(created_by_id=actor_id, **fields)
-        data = case.snapshot()
+        case.record_opened(history_imported=history_imported)
+        return case
+
+    def record_opened(self, *, history_imported: bool = False) -> None:
+        """Record the `case.created` event of this new case (`open` does; so does batch creation, which
+        builds its cases without the per-attribute bookkeeping of the mapped constructor)."""
+        data = self.snapshot()
         if history_imported:
             data["imported_history"] = True
-        case.record(
+        self.record(
             DomainEvent(
                 type="case.created",
-                org_id=case.org_id,
-                actor_id=actor_id,
-                subject_id=case.id,
-                case_id=case.id,
-                time=case.created_at,
+                org_id=self.org_id,
+                actor_id=self.created_by_id,
+                subject_id=self.id,
+                case_id=self.id,
+                time=self.created_at,
                 data=data,
             )
         )
-        return case
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -166,16 +166,24 @@ class TimelineCell(EventRecorder):
 
 def change_cell(event: DomainEvent, cell_id: str) -> TimelineCell | None:
     """The timeline cell that records one case change, or None for events that are not case changes."""
+    fields = change_cell_fields(event, cell_id)
+    return None if fields is None else TimelineCell(**fields)
+
+
+def change_cell_fields(event: DomainEvent, cell_id: str) -> dict[str, Any] | None:
+    """The fields of `change_cell(event, cell_id)` (every field, defaults included), or None."""
     cell_type = CHANGE_CELL_TYPES.get(event.type)
     if cell_type is None or event.case_id is None or event.data.get(IMPORTED_HISTORY):
         return None
-    return TimelineCell(
-        id=cell_id,
-        org_id=event.org_id,
-        case_id=event.case_id,
-        type=cell_type,
-        content={"event": event.type, **event.data},
-        author_id=event.actor_id,
-        created_at=event.time,
-        source_event_id=event.id,
-    )
+    return {
+        "id": cell_id,
+        "org_id": event.org_id,
+        "case_id": event.case_id,
+        "type": cell_type,
+        "content": {"event": event.type, **event.data},
+        "author_id": event.actor_id,
+        "created_at": event.time,
+        "modified_at": None,
+        "deleted_at": None,
+        "source_event_id": event.id,
+    }

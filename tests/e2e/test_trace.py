@@ -31,13 +31,14 @@ from casem.app.automation.rules import put_duplicates
 from casem.app.context import AppContext
 from casem.cli.local_stack import LocalWorkers
 from casem.observability import configure_tracing
+from casem.services.case_api.grpc.servicer import INGEST_ITEM_SPAN
 from casem.services.case_event_handler.framework import FLAVORS
 from casem.services.case_indexer.indexer import run_indexer
 from casem.services.caseworker.worker import build_worker
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
 
 SUBMIT = "casem.v1.CaseIntakeService/Submit"
-INGEST = "casem.v1.CaseAPI/IngestCase"
+INGEST = INGEST_ITEM_SPAN  # the indexer creates cases in batches: one span per intake of the batch
 
 
 def _free_port() -> int:

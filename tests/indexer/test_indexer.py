@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from casem.adapters.bus import TopicPartition
+from casem.adapters.bus import OutgoingMessage, TopicPartition
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search import EmbeddedSearch
 from casem.app.context import AppContext
@@ -157,3 +158,48 @@ async def test_ingest_retries_while_case_api_is_unreachable_then_stops_without_c
         await producer.close()
         await channel.close()
         await bus.close()
+
+
+async def test_an_intake_case_api_refuses_with_its_batch_is_dead_lettered_alone(tmp_path: Path) -> None:
+    """case-api refuses a whole IngestCases call holding a NUL character anywhere: the indexer sends that batch
+    again item by item, so the good intakes published beside the bad one still become cases."""
+    endpoints = sqlite_endpoints(tmp_path)
+    with case_api_server(endpoints) as live:
+        context = AppContext.open(endpoints, migrate=False)
+        bus = EmbeddedBus(tmp_path / "bus.db", heartbeat_interval_s=0.2)
+        search = EmbeddedSearch(tmp_path / "search")
+        tenant = await new_tenant(context)
+        await bus.ensure_topic(intake_topic().name, intake_topic().partitions)
+        await search.ensure_index(CASE_MANAGEMENT)
+        org, user = tenant.creds.org_id, tenant.creds.user_id
+        accepted = datetime.now(UTC).isoformat()
+        payloads = [
+            IntakePayload(org, user, intake(tenant, f"good-{i}", title=f"good {i}"), accepted) for i in range(6)
+        ]
+        payloads.insert(3, IntakePayload(org, user, intake(tenant, "bad", title="nul \x00 inside"), accepted))
+        producer = bus.producer()
+        await producer.publish_batch(
+            [OutgoingMessage(intake_topic().name, b"same-key", p.to_bytes()) for p in payloads]  # one partition
+        )
+        await producer.close()
+        stop = asyncio.Event()
+        indexer = asyncio.create_task(
+            run_indexer(context, bus, live.address, search=search, token=TOKEN, settings=IndexerSettings(), stop=stop)
+        )
+        try:
+
+            async def indexed() -> bool:
+                return len(await search.all_checksums(CASE_MANAGEMENT, org)) == 6
+
+            await wait_for(indexed)
+            dlq = bus.consumer("test-dlq", [dead_letter_topic()])
+            [dead] = await drain(dlq, 1)
+            await dlq.close()
+            assert IntakePayload.from_bytes(dead.value).intake.intake_key == "bad"
+            assert dict(dead.headers)["dlq_error"].startswith(b"INVALID_ARGUMENT")
+        finally:
+            stop.set()
+            await asyncio.wait_for(indexer, 30)
+            await search.close()
+            await bus.close()
+            await context.close()

@@ -88,6 +88,22 @@ class ProcessingStrategy(Protocol):
         ...
 
 
+# Optional on a step: `bind_wake(wake)`. The step calls `wake()` when `poll` has something to do (a task
+# finished, a linger or commit interval ran out), so the consumer loop polls it at once instead of after
+# its next fetch; steps pass it on to the next one.
+Wake = Callable[[], None]
+
+
+def _bind_next(step: object, wake: Wake) -> None:
+    bind = getattr(step, "bind_wake", None)
+    if bind is not None:
+        bind(wake)
+
+
+def _no_wake() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class CommitPolicy:
     """Commit after `every_messages` messages or `every_seconds` seconds, whichever comes first.
@@ -121,6 +137,11 @@ class CommitOffsets:
         self._pending = 0
         self._last_commit = clock()
         self.commits = 0  # how many commits reached the bus (observability, tests)
+        self._wake: Wake = _no_wake
+        self._timer: asyncio.TimerHandle | None = None
+
+    def bind_wake(self, wake: Wake) -> None:
+        self._wake = wake
 
     async def submit(self, message: Message) -> None:
         tp = message.topic_partition
@@ -129,6 +150,14 @@ class CommitOffsets:
         self._offsets[tp] = message.next_offset
         self._pending += 1
         await self._commit_if_due()
+        if self._pending and self._timer is None and self._policy.every_seconds is not None:
+            # The interval commit is due even if nothing else happens: be polled then.
+            delay = max(0.0, self._policy.every_seconds - (self._clock() - self._last_commit))
+            self._timer = asyncio.get_running_loop().call_later(delay, self._interval_due)
+
+    def _interval_due(self) -> None:
+        self._timer = None
+        self._wake()
 
     async def poll(self) -> None:
         await self._commit_if_due()
@@ -434,6 +463,9 @@ class Filter:
     async def poll(self) -> None:
         await self._next.poll()
 
+    def bind_wake(self, wake: Wake) -> None:
+        _bind_next(self._next, wake)
+
     async def wait_for_room(self, timeout: float) -> None:
         await _wait_for_room(self._next, timeout)
 
@@ -479,15 +511,22 @@ class RunTask:
         self._max_in_flight = max_in_flight
         self._in_flight: deque[tuple[Message, asyncio.Future[None]]] = deque()
         self._last_task: dict[TopicPartition, asyncio.Future[None]] = {}
+        self._wake: Wake = _no_wake
+
+    def bind_wake(self, wake: Wake) -> None:
+        self._wake = wake
+        _bind_next(self._next, wake)
 
     async def submit(self, message: Message) -> None:
         if len(self._in_flight) >= self._max_in_flight:
             raise MessageRejected
         if isinstance(message, FilteredMessage):
             self._in_flight.append((message, _done()))
+            self._wake()
             return
         previous = self._last_task.get(message.topic_partition)
         task = asyncio.create_task(self._run_after(previous, message))
+        task.add_done_callback(lambda _task: self._wake())
         self._last_task[message.topic_partition] = task
         self._in_flight.append((message, task))
 
@@ -569,6 +608,11 @@ class Batch:
         self._buffer: list[Message] = []
         self._since = 0.0
         self._pending: deque[tuple[list[Message], asyncio.Future[None]]] = deque()
+        self._wake: Wake = _no_wake
+
+    def bind_wake(self, wake: Wake) -> None:
+        self._wake = wake
+        _bind_next(self._next, wake)
 
     async def submit(self, message: Message) -> None:
         # Never refuse: the previous step has already handed the message over. When every slot is
@@ -578,6 +622,7 @@ class Batch:
             await self._forward_done()
         if not self._buffer:
             self._since = self._clock()
+            asyncio.get_running_loop().call_later(self._linger_s, self._wake)  # poll me when it is time to go
         self._buffer.append(message)
         if len(self._buffer) >= self._max_batch and len(self._pending) < self._max_pending:
             self._start()
@@ -585,7 +630,9 @@ class Batch:
     def _start(self) -> None:
         batch, self._buffer = self._buffer, []
         work = [m for m in batch if not isinstance(m, FilteredMessage)]
-        self._pending.append((batch, asyncio.ensure_future(self._fn(work)) if work else _done()))
+        task = asyncio.ensure_future(self._fn(work)) if work else _done()
+        task.add_done_callback(lambda _task: self._wake())
+        self._pending.append((batch, task))
 
     async def _forward_done(self) -> None:
         while self._pending and self._pending[0][1].done():
@@ -629,7 +676,10 @@ class Batch:
 
 
 class StreamProcessor:
-    """The consumer loop: poll, submit, honour back-pressure, shut down gracefully on `stop`."""
+    """The consumer loop: poll, submit, honour back-pressure, shut down gracefully on `stop`.
+
+    While a fetch waits for messages (up to `poll_timeout_s`), the loop also wakes when a step asks to be
+    polled (`bind_wake`), so finished work moves on and lingering batches go at once, not after the fetch."""
 
     def __init__(
         self,
@@ -646,6 +696,8 @@ class StreamProcessor:
         self._poll_timeout_s = poll_timeout_s
         self._join_timeout_s = join_timeout_s
         self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
+        _bind_next(strategy, self._woken.set)
         self.processed = 0  # messages accepted by the first step
 
     def stop(self) -> None:
@@ -653,25 +705,51 @@ class StreamProcessor:
 
     async def run(self) -> None:
         carried: deque[Message] = deque()
+        fetch: asyncio.Future[list[Message]] | None = None
         try:
             while not self._stopping.is_set():
+                self._woken.clear()
                 await self._strategy.poll()
-                if not carried:
-                    carried.extend(await self._consumer.poll(self._max_batch, self._poll_timeout_s))
                 while carried:
                     try:
                         await self._strategy.submit(carried[0])
                     except MessageRejected:
-                        # Full: stop fetching until the pipeline drains a little.
-                        await self._wait_for_room()
                         break
                     carried.popleft()
                     self.processed += 1
+                if carried:
+                    # Full: stop fetching until the pipeline drains a little.
+                    await self._wait_for_room()
+                    continue
+                if fetch is None:
+                    fetch = asyncio.ensure_future(self._consumer.poll(self._max_batch, self._poll_timeout_s))
+                await self._wait_for(fetch)
+                if fetch.done():
+                    carried.extend(fetch.result())
+                    fetch = None
         except BaseException:
+            await self._abandon(fetch)
             await self._strategy.close()
             raise
-        # Messages still carried were never submitted: not committed, so redelivered later.
+        # Messages fetched or carried but never submitted are not committed, so redelivered later.
+        await self._abandon(fetch)
         await self._strategy.join(self._join_timeout_s)
+
+    async def _wait_for(self, fetch: asyncio.Future[list[Message]]) -> None:
+        """Until the fetch returns, a step asks to be polled, or `stop`."""
+        woken = asyncio.ensure_future(self._woken.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetch, woken, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            stopping.cancel()
+
+    @staticmethod
+    async def _abandon(fetch: asyncio.Future[list[Message]] | None) -> None:
+        if fetch is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await fetch  # the consumer's own call finishes within its timeout; its messages are dropped
 
     async def _wait_for_room(self) -> None:
         await _wait_for_room(self._strategy, self._poll_timeout_s)

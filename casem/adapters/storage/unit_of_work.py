@@ -7,7 +7,10 @@ transaction as the change itself: a change and its event commit together or not 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import uuid
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,13 +19,49 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.tables import cases, domain_events
+from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
-from casem.domain.timeline import change_cell
+from casem.domain.timeline import change_cell_fields
 from casem.observability import trace_context
 
 T = TypeVar("T")
+
+
+_UNSET = object()
+
+
+def _row(obj: Any, columns: list[tuple[str, str, Any]]) -> dict[str, Any]:
+    values = obj.__dict__  # set attributes are plain entries of it: reading them skips the descriptors
+    return {
+        column: values[attr] if attr in values else (getattr(obj, attr) if default is _UNSET else default)
+        for attr, column, default in columns
+    }
+
+
+def stored_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
+    """An envelope as the outbox keeps it: without "sequence", which the database assigns and the relay
+    puts in front of the stored text when it publishes (so it never has to parse the envelope)."""
+    return {name: value for name, value in envelope.items() if name != "sequence"}
+
+
+@functools.cache
+def _defaults(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
+@functools.cache
+def _row_shape(cls: type) -> tuple[sa.Table, list[tuple[str, str, Any]]]:
+    """The table a mapped class is stored in, and (attribute, column, value when unset) of its columns. A column
+    the class does not declare (the case's `revision`) is left unset by `build`: it gets the column's default,
+    as the ORM's INSERT would give it."""
+    mapper = sa.inspect(cls)
+    columns = []
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        default = column.default.arg if column.default is not None and column.default.is_scalar else _UNSET
+        columns.append((prop.key, column.key, default))
+    return mapper.local_table, columns  # type: ignore[return-value]
 
 
 class UnitOfWork:
@@ -33,6 +72,7 @@ class UnitOfWork:
         self.session_key = session_key
         self.session: AsyncSession
         self.committed_events: list[DomainEvent] = []
+        self._case_traces: dict[str, Mapping[str, str]] = {}
 
     async def __aenter__(self) -> UnitOfWork:
         engine = await self.db.reader_for(self.session_key) if self.read_only else None
@@ -96,6 +136,39 @@ class UnitOfWork:
         """`parameters`: a list of rows runs the statement once per row (executemany)."""
         return await self.session.execute(statement, parameters)
 
+    @staticmethod
+    def build(cls: type[T], **fields: Any) -> T:
+        """A new (transient) domain object of a mapped dataclass, its omitted fields at their defaults, made
+        without the mapped constructor's per-attribute change tracking: for objects written by
+        `insert_new`, which needs none (batch creation builds thousands)."""
+        values = dict(fields)
+        for f in _defaults(cls):
+            if f.name not in values:
+                values[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        obj = sa.inspect(cls).class_manager.new_instance()
+        obj.__dict__.update(values)
+        return obj
+
+    async def insert_new(self, objects: Sequence[Any]) -> None:
+        """Write new aggregates with one multi-row INSERT per table, bypassing the ORM's per-object flush
+        (batch creation). They stay detached from the session; their events are still collected at commit."""
+        if not objects:
+            return
+        by_class: dict[type, list[Any]] = {}
+        for obj in objects:
+            by_class.setdefault(type(obj), []).append(obj)
+            if isinstance(obj, EventRecorder):
+                self._seen[id(obj)] = obj
+        await self.session.flush()  # what the ORM holds goes first: the new rows may refer to it
+        for cls, group in by_class.items():
+            table, columns = _row_shape(cls)
+            await self.session.execute(sa.insert(table), [_row(o, columns) for o in group])
+
+    def trace_case(self, case_id: str, trace: Mapping[str, str]) -> None:
+        """The trace a case's events were made in, when it is not the current one (one batch creates cases for
+        many traced requests): their envelopes carry it instead."""
+        self._case_traces[case_id] = trace
+
     # -- commit with outbox -----------------------------------------------------------
     def _pending_events(self) -> list[DomainEvent]:
         touched = [
@@ -116,11 +189,10 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("read-only unit of work cannot commit")
         events = self._pending_events()
-        for ev in events:
-            cell = change_cell(ev, str(uuid.uuid4()))
-            if cell is not None:
-                self.session.add(cell)
+        cells = [cell for ev in events if (cell := change_cell_fields(ev, str(uuid.uuid4()))) is not None]
         await self.session.flush()
+        if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
+            await self.session.execute(sa.insert(timeline_cells), cells)
         if events:
             trace = trace_context()  # the request or message this change was made for, when traced
             await self.session.execute(
@@ -134,7 +206,9 @@ class UnitOfWork:
                         "case_id": ev.case_id,
                         "actor_id": ev.actor_id,
                         "time": ev.time,
-                        "envelope": ev.envelope(self.db.tenant, trace=trace),
+                        "envelope": stored_envelope(
+                            ev.envelope(self.db.tenant, trace=self._case_traces.get(ev.case_id or "", trace))
+                        ),
                     }
                     for ev in events
                 ],

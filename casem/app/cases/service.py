@@ -99,7 +99,12 @@ async def coerce_custom_attributes(
     uow: UnitOfWork, org_id: str, type_id: str, values: dict[str, Any], pointer: str
 ) -> dict[str, Any]:
     """Validate custom attribute values against the case type's configs (Datadog's CustomAttributeValue)."""
-    configs = await attribute_configs(uow, org_id, type_id)
+    return coerce_with_configs(await attribute_configs(uow, org_id, type_id), values, pointer)
+
+
+def coerce_with_configs(
+    configs: dict[str, CustomAttributeConfig], values: dict[str, Any], pointer: str
+) -> dict[str, Any]:
     coerced: dict[str, Any] = {}
     for key, raw in values.items():
         config = configs.get(key)

@@ -48,6 +48,8 @@ def _integral(value: Any) -> Any:
 
 
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    if not struct.fields:  # the common case, and MessageToDict is not cheap
+        return {}
     return _integral(json_format.MessageToDict(struct))
 
 

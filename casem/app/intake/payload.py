@@ -16,10 +16,37 @@ from datetime import UTC, datetime
 
 from google.protobuf import json_format
 
-from casem.proto_gen.casem.v1 import intake_pb2
+from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 
 PAYLOAD_SCHEMA_VERSION = 1
 CONTENT_TYPE_HEADER = ("content-type", b"application/vnd.casem.intake.v1+json")
+
+
+# Intake fields whose proto3 JSON form is their plain JSON value, by the Python type that value has.
+_PLAIN_FIELDS = {
+    "schema_version": int,
+    "intake_key": str,
+    "project_id": str,
+    "title": str,
+    "description": str,
+    "type_id": str,
+}
+_PRIORITIES = {name: number for name, number in types_pb2.CasePriority.items()}
+
+
+def _intake_from_json(values: dict) -> intake_pb2.CaseIntake:  # type: ignore[type-arg]
+    """The intake of a payload. Most carry only plain fields and a priority name, which are set directly;
+    anything else (attributes, custom attributes, source, unknown names, odd values) goes through the full
+    proto3 JSON mapping, which is what this shortcut agrees with (it is also several times slower)."""
+    fields: dict[str, object] = {}
+    for name, value in values.items():
+        if type(value) is _PLAIN_FIELDS.get(name) and not (name == "schema_version" and value < 0):
+            fields[name] = value
+        elif name == "priority" and type(value) is str and value in _PRIORITIES:
+            fields[name] = _PRIORITIES[value]
+        else:
+            return json_format.ParseDict(values, intake_pb2.CaseIntake())
+    return intake_pb2.CaseIntake(**fields)  # type: ignore[arg-type]
 
 
 class PayloadError(ValueError):
@@ -58,7 +85,7 @@ class IntakePayload:
             body = json.loads(raw)
             if body.get("schema_version") != PAYLOAD_SCHEMA_VERSION:
                 raise PayloadError(f"unknown payload schema_version {body.get('schema_version')!r}")
-            intake = json_format.ParseDict(body["intake"], intake_pb2.CaseIntake())
+            intake = _intake_from_json(body["intake"])
             return cls(str(body["org_id"]), str(body["user_id"]), intake, str(body.get("accepted_at", "")))
         except PayloadError:
             raise

@@ -1,14 +1,19 @@
 """The outbox relay: domain_events rows → the tenant's Kafka topic, at least once, in per-case order.
 
-One pass (`relay_once`) claims a batch of unpublished rows in sequence order, publishes them keyed
-by case id (so one case's events share a partition and keep their order), and stamps
-`published_at` only after the bus acknowledged every message. A failure rolls the claim back:
-nothing is marked, so nothing is lost; the rows go out again on the next pass.
+One pass claims a batch of unpublished rows in sequence order, publishes them keyed by case id (so one
+case's events share a partition and keep their order), and stamps `published_at` only after the bus
+acknowledged every message. A failure rolls the claim back: nothing is marked, so nothing is lost; the
+rows go out again on the next pass.
+
+The relay only forwards envelopes: it reads each one as the JSON text the outbox stored (cast to text by
+the database, never decoded here) and adds its sequence number in front (`published_envelope`).
 
 Several relay replicas may run against PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED,
-and a replica drops from its batch every case that still has an earlier unpublished row it did
-not claim (another replica holds it), so no replica can overtake another within one case.
-SQLite (the embedded default) has one writer at a time; its claim is the database write lock.
+and a pass drops from its batch every case that still has an earlier unpublished row it did not claim
+(another replica or an earlier pass of this one holds it), so no pass can overtake another within one
+case. That is also what lets one relay pipeline its passes on PostgreSQL: the next batch is claimed while
+the previous one is being published. SQLite (the embedded default) has one writer at a time; its claim
+is the database write lock, so there a pass runs alone.
 """
 
 from __future__ import annotations
@@ -17,17 +22,21 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from casem.adapters.availability import is_unavailable
-from casem.adapters.bus import OutgoingMessage, Producer, PublishError
+from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
@@ -47,6 +56,7 @@ DELETED = Counter("casem_relay_retention_deleted_total", "Published rows deleted
 @dataclass(frozen=True)
 class RelaySettings:
     batch_size: int = 500
+    pipeline_depth: int = 2  # batches in flight at once on PostgreSQL (claim the next while one is published)
     idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
     # (and while the database is away: the claim rolled back, nothing was marked).
@@ -57,11 +67,20 @@ class RelaySettings:
     retention_every_s: float = 3600.0
 
 
+def published_envelope(stored: str, sequence: int) -> bytes:
+    """The envelope as published: the stored JSON text with its sequence number added in front.
+
+    The outbox stores envelopes without "sequence" (the database assigns it); rows written before that
+    carry `"sequence": null`, and an event's own data may use the word: those few are decoded instead."""
+    if '"sequence"' in stored or not stored.startswith("{") or stored[1:].lstrip().startswith("}"):
+        return json.dumps(with_sequence(json.loads(stored), sequence)).encode()
+    return f'{{"sequence":{sequence},{stored[1:]}'.encode()
+
+
 def message_for(row: sa.Row, topic: str, trace: tuple[tuple[str, bytes], ...] = ()) -> OutgoingMessage:
     """The event's message; `trace` (the relay's span) goes in the headers, where consumers look for it."""
-    envelope = with_sequence(row.envelope, row.seq)
     # Keyed by case so its events stay ordered; events not about a case are keyed by their subject.
-    key = (row.case_id or envelope.get("subject") or row.id).encode()
+    key = (row.case_id or row.subject or row.id).encode()
     headers = (
         ("ce_specversion", b"1.0"),
         ("ce_type", row.type.encode()),
@@ -69,86 +88,230 @@ def message_for(row: sa.Row, topic: str, trace: tuple[tuple[str, bytes], ...] = 
         ("content-type", b"application/cloudevents+json"),
         *trace,
     )
-    return OutgoingMessage(topic=topic, key=key, value=json.dumps(envelope).encode(), headers=headers)
+    return OutgoingMessage(topic=topic, key=key, value=published_envelope(row.envelope, row.seq), headers=headers)
+
+
+# What a pass reads of each row: the envelope as text (the database serialises it; the relay never parses it),
+# the subject, which keys the events that are not about a case, and the trace the change was made in.
+CLAIMED_COLUMNS = (
+    domain_events.c.seq,
+    domain_events.c.id,
+    domain_events.c.type,
+    domain_events.c.case_id,
+    sa.cast(domain_events.c.envelope, sa.Text).label("envelope"),
+    sa.case((domain_events.c.case_id.is_(None), domain_events.c.envelope["subject"].as_string()), else_=None).label(
+        "subject"
+    ),
+    domain_events.c.envelope["traceparent"].as_string().label("traceparent"),
+    domain_events.c.envelope["tracestate"].as_string().label("tracestate"),
+)
 
 
 def _publish_span(row: sa.Row, topic: str) -> Span | None:
     """A span for publishing an event whose change was traced (its envelope carries the trace); untraced
     events get none. Not made current: each row's span is a child of its own change, not of the last row's."""
+    if not row.traceparent:
+        return None
     return start_span(
         f"case-event-relay publish {row.type}",
-        context_from(row.envelope if isinstance(row.envelope, dict) else None),
+        context_from({"traceparent": row.traceparent, "tracestate": row.tracestate or ""}),
         SpanKind.PRODUCER,
         {"casem.event.id": row.id, "casem.event.type": row.type, "messaging.destination.name": topic},
     )
 
 
-async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> list[sa.Row]:
-    query = (
-        sa.select(domain_events)
+def _messages(rows: list[sa.Row], topic: str) -> tuple[list[OutgoingMessage], list[Span]]:
+    """The rows' messages, and the spans of the traced ones (ended by `_end_spans` once the bus answered)."""
+    spans = [_publish_span(row, topic) for row in rows]
+    messages = [
+        message_for(row, topic, bus_headers(span) if span is not None else ())
+        for row, span in zip(rows, spans, strict=True)
+    ]
+    return messages, [span for span in spans if span is not None]
+
+
+def _end_spans(spans: list[Span], error: BaseException | None = None) -> None:
+    """A traced event's span ends when the bus acknowledged it (or refused)."""
+    for span in spans:
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, str(error)))
+        span.end()
+
+
+def _seq_array(seqs: list[int]) -> sa.ColumnElement[Any]:
+    """Sequence numbers as one PostgreSQL array parameter, for `= ANY(...)`. A 500-value IN list would be 500
+    parameters rendered and parsed on every pass; the array's text form is one string, built at once."""
+    return sa.cast(sa.literal("{" + ",".join(map(str, seqs)) + "}"), postgresql.ARRAY(sa.BigInteger))
+
+
+async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple[list[sa.Row], int]:
+    """(the rows this pass may publish, how many unpublished rows it looked at)."""
+    first_pending = (
+        sa.select(domain_events.c.seq)
         .where(domain_events.c.published_at.is_(None))
         .order_by(domain_events.c.seq)
         .limit(batch_size)
     )
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        # The rows are chosen and locked by sequence number alone, then read: whatever plan picks them (with a
+        # large backlog, a sort of every pending row), it never handles the envelopes of rows it does not take.
+        first_pending = first_pending.with_for_update(skip_locked=True)
+    query = sa.select(*CLAIMED_COLUMNS).where(domain_events.c.seq.in_(first_pending)).order_by(domain_events.c.seq)
     rows = list((await conn.execute(query)).all())
     if not rows or conn.dialect.name != "postgresql":
-        return rows
-    # Drop cases with an earlier unpublished row that this replica did not claim (another holds it).
+        return rows, len(rows)
+    # Leave out a case's rows that come after an unpublished row of the case this pass did not claim: another
+    # pass or replica holds it (SKIP LOCKED passed over it), and its event must go first. This pass took the
+    # first free rows, so the unpublished rows before its last one that are not its own are few: the ones
+    # others hold.
     claimed = {row.seq for row in rows}
-    first_claimed: dict[str | None, int] = {}
-    for row in rows:
-        first_claimed.setdefault(row.case_id, row.seq)
-    case_ids = [c for c in first_claimed if c is not None]
-    if not case_ids:
-        return rows
-    earlier = await conn.execute(
-        sa.select(domain_events.c.case_id, sa.func.min(domain_events.c.seq))
-        .where(
-            domain_events.c.published_at.is_(None),
-            domain_events.c.case_id.in_(case_ids),
-            domain_events.c.seq < max(claimed),
-            domain_events.c.seq.not_in(claimed),
+    cases_claimed = {row.case_id for row in rows if row.case_id is not None}
+    if not cases_claimed:
+        return rows, len(rows)
+    # The pending rows before this pass's last one are its own and the few others hold: read them all, unsorted
+    # (the pending-rows index finds them without touching published rows).
+    before = (
+        await conn.execute(
+            sa.select(domain_events.c.seq, domain_events.c.case_id).where(
+                domain_events.c.published_at.is_(None), domain_events.c.seq < max(claimed)
+            )
         )
-        .group_by(domain_events.c.case_id)
-    )
-    blocked = {case_id for case_id, seq in earlier if seq < first_claimed[case_id]}
-    return [row for row in rows if row.case_id not in blocked]
+    ).all()
+    # A case's rows from the first one held elsewhere on wait for it: the held row may sit before this pass's
+    # rows of the case or between them (another pass claimed it between two of ours), and goes first either way.
+    first_held: dict[str, int] = {}
+    for seq, case_id in before:
+        if seq not in claimed and case_id in cases_claimed and seq < first_held.get(case_id, seq + 1):
+            first_held[case_id] = seq
+    kept = [row for row in rows if row.case_id not in first_held or row.seq < first_held[row.case_id]]
+    return kept, len(rows)
+
+
+@dataclass
+class _Claim:
+    """A claimed batch: its rows stay locked by the open transaction until they are marked or let go."""
+
+    conn: AsyncConnection
+    transaction: AsyncTransaction
+    rows: list[sa.Row]
+    started: float
+    seen: int  # unpublished rows the claim looked at: fewer than the batch size means the outbox is drained
+
+
+async def _open_claim(db: TenantDatabase, batch_size: int) -> _Claim:
+    """A claim of up to `batch_size` rows; when it has none (nothing to do, or every case it saw is held by
+    another pass), its transaction is already closed."""
+    started = time.perf_counter()
+    conn = await db.writer.connect()
+    try:
+        transaction = await conn.begin()
+        rows, seen = await _claim(conn, batch_size)
+    except BaseException:
+        await conn.close()
+        raise
+    if not rows:
+        await transaction.rollback()
+        await conn.close()
+    return _Claim(conn, transaction, rows, started, seen)
+
+
+async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool) -> None:
+    """Mark the rows published (after the bus acknowledged them) or let them go for a later pass."""
+    try:
+        if published:
+            seqs = [row.seq for row in claim.rows]
+            await claim.conn.execute(
+                sa.update(domain_events)
+                .where(
+                    domain_events.c.seq == sa.any_(_seq_array(seqs))
+                    if db.dialect == "postgresql"
+                    else domain_events.c.seq.in_(seqs)
+                )
+                .values(published_at=datetime.now(UTC))
+            )
+            await claim.transaction.commit()
+            PUBLISHED.labels(db.tenant).inc(len(claim.rows))
+            PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
+        else:
+            await claim.transaction.rollback()
+    finally:
+        await claim.conn.close()
 
 
 async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_size: int = 500) -> int:
     """One claim → publish → mark pass. Returns how many events were published."""
-    started = time.perf_counter()
-    async with db.writer.connect() as conn, conn.begin():
-        rows = await _claim(conn, batch_size)
-        if not rows:
-            return 0
-        spans = [_publish_span(row, topic) for row in rows]
-        messages = [
-            message_for(row, topic, bus_headers(span) if span is not None else ())
-            for row, span in zip(rows, spans, strict=True)
-        ]
-        try:
-            await producer.publish_batch(messages)
-        except BaseException as exc:
-            for span in spans:
-                if span is not None:
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, str(exc)))
-            raise
-        finally:  # a traced event's span ends when the bus acknowledged it (or refused)
-            for span in spans:
-                if span is not None:
-                    span.end()
-        await conn.execute(
-            sa.update(domain_events)
-            .where(domain_events.c.seq.in_([row.seq for row in rows]))
-            .values(published_at=datetime.now(UTC))
-        )
-    PUBLISHED.labels(db.tenant).inc(len(rows))
-    PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - started)
-    return len(rows)
+    claim = await _open_claim(db, batch_size)
+    if not claim.rows:
+        return 0
+    messages, spans = _messages(claim.rows, topic)
+    try:
+        await producer.publish_batch(messages)
+    except BaseException as error:
+        _end_spans(spans, error)
+        await _close_claim(db, claim, published=False)
+        raise
+    _end_spans(spans)
+    await _close_claim(db, claim, published=True)
+    return len(claim.rows)
+
+
+async def relay_pipelined(
+    db: TenantDatabase,
+    producer: Producer,
+    topic: str,
+    batch_size: int = 500,
+    depth: int = 2,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Passes until the outbox is drained (or `stop` is set), up to `depth` of them at once: while one batch is
+    being published, the next is claimed (PostgreSQL; on SQLite `depth` is 1). Batches are marked in claim
+    order, each once its own publish is acknowledged; a failed publish lets its rows go and is raised once the
+    passes in flight are settled. Returns how many events were published."""
+    if db.dialect != "postgresql":
+        depth = 1
+    in_flight: deque[tuple[_Claim, list[Span], asyncio.Task[list[Delivery]]]] = deque()
+    total = 0
+    more = True
+    failure: BaseException | None = None
+    try:
+        while more or in_flight:
+            if stop is not None and stop.is_set():
+                more = False
+            if more and failure is None and len(in_flight) < depth:
+                claim = await _open_claim(db, batch_size)
+                more = claim.seen == batch_size
+                if claim.rows:
+                    messages, spans = _messages(claim.rows, topic)
+                    in_flight.append((claim, spans, asyncio.create_task(producer.publish_batch(messages))))
+                    continue
+                if not in_flight:
+                    break  # nothing left, or all of it held by another replica: it publishes those first
+            if not in_flight:
+                continue
+            claim, spans, publishing = in_flight.popleft()
+            try:
+                await publishing
+            except BaseException as error:  # settle the others first: what they published is marked
+                _end_spans(spans, error)
+                failure = failure or error
+                more = False
+                await _close_claim(db, claim, published=False)
+                continue
+            _end_spans(spans)
+            await _close_claim(db, claim, published=True)
+            total += len(claim.rows)
+    except BaseException:
+        for claim, spans, publishing in in_flight:
+            publishing.cancel()
+            with contextlib.suppress(BaseException):
+                await publishing
+            _end_spans(spans)
+            await _close_claim(db, claim, published=False)
+        raise
+    if failure is not None:
+        raise failure
+    return total
 
 
 async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
@@ -204,12 +367,18 @@ class Relay:
 
     async def _relay_pass(self) -> int:
         try:
-            published = await relay_once(self.db, self.producer, self.topic, self.settings.batch_size)
+            published = await relay_pipelined(
+                self.db,
+                self.producer,
+                self.topic,
+                self.settings.batch_size,
+                self.settings.pipeline_depth,
+                self._stop,
+            )
             if time.monotonic() - self._last_retention > self.settings.retention_every_s:
                 self._last_retention = time.monotonic()
                 await delete_published_before(self.db, datetime.now(UTC) - self.settings.retention)
-            if published < self.settings.batch_size:
-                await observe_backlog(self.db)
+            await observe_backlog(self.db)  # drained: a pipelined pass runs until a batch comes back short
             return published
         except Exception as exc:
             if isinstance(exc, PublishError) or is_unavailable(exc):
@@ -222,13 +391,13 @@ class Relay:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                published = await self._publish.call(self._relay_pass)
+                await self._publish.call(self._relay_pass)
             except Exception as exc:
                 if self._stop.is_set() and (isinstance(exc, PublishError) or is_unavailable(exc)):
                     break  # stopped while backing off: the rows stay unpublished for the next run
                 raise
-            if published < self.settings.batch_size:
-                await self._sleep(self.settings.idle_poll_s)
+            # The passes ran until the outbox was drained (or until every row left was held by another replica).
+            await self._sleep(self.settings.idle_poll_s)
 
 
 async def run_relays(relays: Sequence[Relay]) -> None:

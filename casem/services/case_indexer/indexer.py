@@ -1,15 +1,16 @@
 """case-indexer: consumer group `case-indexer` on `case-intake`.
 
-Pipeline per message (strategies from casem.adapters.bus.strategies):
+Pipeline (strategies from casem.adapters.bus.strategies):
 
-1. `RunTask(ingest)`: parse the payload and call case-api `IngestCase` over gRPC, acting as the org and
-   user that case-intake authenticated (service credential, see casem/app/internal_auth.py). The
+1. `Batch(ingest)`: up to `ingest_batch` messages are parsed and handed to case-api `IngestCases` over gRPC
+   in one call (split by size), each item acting as the org and user that case-intake authenticated
+   (service credential, see casem/app/internal_auth.py). case-api creates the batch in one transaction; the
    call is idempotent by intake key, so a redelivered message finds its case instead of duplicating it.
-   Partitions run concurrently, messages of one partition in order.
 2. `Batch(index)`: the cases of up to `max_batch` messages are read enriched from the tenant database
    (project key, type name, assignee handle, custom attributes, comments) with the same builder as
-   `casem search reindex`/`verify`, and written to the index in one bulk request.
-3. `CommitOffsets`: offsets move only past messages whose document is written.
+   `casem search reindex`/`verify`, and written to the index in one bulk request. While batch N is being
+   indexed, batch N+1 is being created: each step keeps a bounded number of batches in flight.
+3. `CommitOffsets`: offsets move only past messages whose case is created and whose document is written.
 
 A crash anywhere before 3 redelivers the message; both effects are idempotent (same intake key -> same
 case, same case -> same document), so the index converges to the database: at-least-once, no doubles.
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 
 import grpc
 import structlog
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.availability import is_unavailable
@@ -44,16 +45,15 @@ from casem.adapters.bus.strategies import (
     DeadLetterPolicy,
     Retry,
     RetryPolicy,
-    RunTask,
     StreamProcessor,
 )
 from casem.adapters.search import SearchBackendError, SearchPort, search_from_env
 from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
-from casem.app.internal_auth import configured_token, internal_metadata
+from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, configured_token
 from casem.app.search.documents import case_documents
-from casem.observability import context_from_headers, continued_span, trace_context
-from casem.proto_gen.casem.v1 import case_api_pb2_grpc
+from casem.observability import context_from_headers, start_span, trace_context
+from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
 
@@ -83,13 +83,25 @@ def dead_letter_topic() -> str:
     return f"{intake_topic().name}.dlq"
 
 
+class ItemRefused(Exception):
+    """case-api refused one item of an IngestCases batch (its code and message)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, field: str = "") -> None:
+        super().__init__(f"{code.name}: {message}" + (f" ({field})" if field else ""))
+        self.code = code
+
+
 def transient_rpc_error(error: BaseException) -> bool:
     """A refusal a later call may not meet (unavailable, timeout, credentials being rotated...)."""
+    if isinstance(error, ItemRefused):
+        return error.code not in PERMANENT
     return isinstance(error, grpc.aio.AioRpcError) and error.code() not in PERMANENT
 
 
 def refused_intake(error: BaseException) -> bool:
     """The intake itself is wrong: not a payload, or one case-api refuses for good."""
+    if isinstance(error, ItemRefused):
+        return error.code in PERMANENT
     return isinstance(error, PayloadError) or (isinstance(error, grpc.aio.AioRpcError) and error.code() in PERMANENT)
 
 
@@ -101,11 +113,14 @@ def describe_refusal(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class IndexerSettings:
-    max_in_flight: int = 64  # concurrent IngestCase calls (across partitions)
-    max_batch: int = 500  # documents per bulk write
-    linger_s: float = 0.02  # how long a partial batch waits before it is written
-    rpc_timeout_s: float = 15.0
-    # IngestCase: retried until it passes or the indexer stops.
+    ingest_batch: int = 1000  # intakes per IngestCases transaction
+    ingest_in_flight: int = 2  # IngestCases batches at once (the next is created while one commits)
+    max_request_bytes: int = 3 * 1024 * 1024  # an IngestCases request is split below gRPC's message limit
+    max_batch: int = 1000  # documents per bulk write
+    index_in_flight: int = 8  # bulk writes at once: each may wait up to a refresh interval (wait_for)
+    linger_s: float = 0.005  # how long a partial batch waits for company before it goes
+    rpc_timeout_s: float = 30.0
+    # IngestCases: retried until it passes or the indexer stops.
     ingest_retry: RetryPolicy = RetryPolicy(
         max_attempts=None, initial_backoff_s=0.2, max_backoff_s=10.0, retry_on=transient_rpc_error
     )
@@ -155,27 +170,92 @@ class Indexer:
         )
 
     def stop(self) -> None:
-        """Shutting down: IngestCase calls stop retrying, leaving their messages uncommitted for the next owner."""
+        """Shutting down: IngestCases calls stop retrying, leaving their messages uncommitted for the next owner."""
         self.ingest_retry.stop()
         self.index_retry.stop()  # a write waiting for its engine gives up: its batch stays uncommitted
 
-    async def ingest(self, message: Message) -> None:
-        """One attempt at step 1 (the pipeline retries it and dead-letters refused intakes); continues the
-        intake's trace (carried in the message headers) through the call to case-api."""
-        attributes = {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset}
-        with continued_span(
-            "case-indexer ingest", context_from_headers(message.headers), SpanKind.CONSUMER, attributes
-        ):
-            await self._ingest(message)
+    async def ingest(self, messages: list[Message]) -> None:
+        """Step 1 for a batch: create the cases (retried while case-api is unreachable); dead-letter refusals."""
+        parsed: list[tuple[Message, IntakePayload]] = []
+        for message in messages:
+            self._ingested.pop((message.topic, message.partition, message.offset), None)
+            try:
+                parsed.append((message, IntakePayload.from_bytes(message.value)))
+            except PayloadError as error:
+                await self.dead_letter.publish(message, error, 1)
+        for chunk in self._by_size(parsed):
+            await self._ingest_or_split(chunk)
 
-    async def _ingest(self, message: Message) -> None:
-        position = (message.topic, message.partition, message.offset)
-        self._ingested.pop(position, None)
-        payload = IntakePayload.from_bytes(message.value)
-        metadata = internal_metadata(self.token, payload.org_id, payload.user_id) + tuple(trace_context().items())
-        response = await self.stub.IngestCase(payload.intake, metadata=metadata, timeout=self.settings.rpc_timeout_s)
-        INDEXED.labels("created" if response.created else "existing").inc()
-        self._ingested[position] = (payload.org_id, response.case.id, payload.accepted_at)
+    async def _ingest_or_split(self, chunk: list[tuple[Message, IntakePayload]]) -> None:
+        """A call case-api refuses whole for good (a NUL anywhere in the request, say) is sent again item by item,
+        so that only the intake at fault is dead-lettered."""
+        try:
+            await self.ingest_retry.call(self._ingest_chunk, chunk)
+        except grpc.aio.AioRpcError as error:
+            if not refused_intake(error):
+                raise
+            if len(chunk) == 1:
+                await self.dead_letter.publish(chunk[0][0], error, 1)
+                return
+            for entry in chunk:
+                await self._ingest_or_split([entry])
+
+    def _by_size(self, parsed: list[tuple[Message, IntakePayload]]) -> list[list[tuple[Message, IntakePayload]]]:
+        chunks: list[list[tuple[Message, IntakePayload]]] = [[]]
+        size = 0
+        for entry in parsed:
+            weight = len(entry[0].value)
+            if chunks[-1] and size + weight > self.settings.max_request_bytes:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(entry)
+            size += weight
+        return [c for c in chunks if c]
+
+    async def _ingest_chunk(self, chunk: list[tuple[Message, IntakePayload]]) -> None:
+        """One IngestCases call. Refused items are dead-lettered; an item refused for a reason that may pass
+        (its user disabled a moment, say) fails the call, which is retried whole (it is idempotent)."""
+        # One span per intake, continuing the trace its message carries: the batch is no one's trace.
+        spans = [_ingest_span(message) for message, _ in chunk]
+        request = case_api_pb2.IngestCasesRequest(
+            items=[
+                case_api_pb2.IngestItem(
+                    org_id=p.org_id, user_id=p.user_id, intake=p.intake, trace=trace_context(span) if span else {}
+                )
+                for (_, p), span in zip(chunk, spans, strict=True)
+            ]
+        )
+        try:
+            response = await self.stub.IngestCases(
+                request, metadata=((INTERNAL_TOKEN_METADATA, self.token),), timeout=self.settings.rpc_timeout_s
+            )
+        except BaseException as error:
+            for span in spans:
+                if span is not None:
+                    span.set_status(Status(StatusCode.ERROR, str(error)))
+                    span.end()
+            raise
+        for span, result in zip(spans, response.results, strict=True):
+            if span is not None:
+                if result.error_code:
+                    span.set_status(Status(StatusCode.ERROR, result.error_message))
+                span.end()
+        refused: list[tuple[Message, ItemRefused]] = []
+        for (message, payload), result in zip(chunk, response.results, strict=True):
+            if result.error_code:
+                error = ItemRefused(_status_code(result.error_code), result.error_message, result.error_field)
+                if not refused_intake(error):
+                    raise error
+                refused.append((message, error))
+                continue
+            INDEXED.labels("created" if result.created else "existing").inc()
+            self._ingested[(message.topic, message.partition, message.offset)] = (
+                payload.org_id,
+                result.case_id,
+                payload.accepted_at,
+            )
+        for message, error in refused:
+            await self.dead_letter.publish(message, error, 1)
 
     async def index(self, messages: list[Message]) -> None:
         """Write the documents of the cases these messages ingested (one read, one bulk write)."""
@@ -203,17 +283,17 @@ class Indexer:
             if case_id not in docs:  # deleted since it was ingested: it must not linger
                 await self.search.delete(self.tenant, org, case_id)
 
-    def _ingest_retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
-        INDEXED.labels("retried").inc()
+    def _ingest_retrying(
+        self, error: BaseException, attempt: int, delay_s: float, chunk: list[tuple[Message, IntakePayload]]
+    ) -> None:
+        INDEXED.labels("retried").inc(len(chunk))
         rpc = error if isinstance(error, grpc.aio.AioRpcError) else None
-        intake_key = None
-        with contextlib.suppress(PayloadError):  # it parsed before the call failed
-            intake_key = IntakePayload.from_bytes(message.value).intake.intake_key
         log.warning(
-            "IngestCase failed; retrying",
+            "IngestCases failed; retrying",
             code=rpc.code().name if rpc else type(error).__name__,
             details=rpc.details() if rpc else str(error),
-            intake_key=intake_key,
+            intakes=len(chunk),
+            first_intake_key=chunk[0][1].intake.intake_key if chunk else None,
             attempt=attempt,
             backoff_s=delay_s,
         )
@@ -229,15 +309,24 @@ class Indexer:
 def build_processor(indexer: Indexer, consumer: object) -> StreamProcessor:
     s = indexer.settings
     commit = CommitOffsets(consumer, CommitPolicy(s.commit_every, 1.0))  # type: ignore[arg-type]
-    batch = Batch(indexer.index, commit, max_batch=s.max_batch, linger_s=s.linger_s)
-    strategy = RunTask(
-        indexer.ingest,
-        batch,
-        max_in_flight=s.max_in_flight,
-        retry=indexer.ingest_retry,
-        dead_letter=indexer.dead_letter,
+    index = Batch(indexer.index, commit, max_batch=s.max_batch, linger_s=s.linger_s, max_pending=s.index_in_flight)
+    ingest = Batch(indexer.ingest, index, max_batch=s.ingest_batch, linger_s=s.linger_s, max_pending=s.ingest_in_flight)
+    return StreamProcessor(consumer, ingest, max_batch=s.ingest_batch)  # type: ignore[arg-type]
+
+
+def _ingest_span(message: Message) -> Span | None:
+    """A span for one intake's step 1, the child of the intake's own (its message headers carry it); None for an
+    untraced intake. Not made current: each intake of a batch has its own trace."""
+    return start_span(
+        "case-indexer ingest",
+        context_from_headers(message.headers),
+        SpanKind.CONSUMER,
+        {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset},
     )
-    return StreamProcessor(consumer, strategy, poll_timeout_s=0.05)  # type: ignore[arg-type]
+
+
+def _status_code(number: int) -> grpc.StatusCode:
+    return next((code for code in grpc.StatusCode if code.value[0] == number), grpc.StatusCode.UNKNOWN)
 
 
 async def run_indexer(

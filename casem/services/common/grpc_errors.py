@@ -93,6 +93,27 @@ def to_status(exc: Exception, *, conflict: grpc.StatusCode) -> grpc.Status:
     return status_with_details(grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged")
 
 
+def error_parts(exc: Exception, *, conflict: grpc.StatusCode) -> tuple[grpc.StatusCode, str, str]:
+    """(code, message, field pointer) of a domain error: one item's refusal inside a batch response."""
+    if isinstance(exc, InvalidInput):
+        return grpc.StatusCode.INVALID_ARGUMENT, exc.detail, request_pointer(exc.pointer)
+    if isinstance(exc, NotFound):
+        return grpc.StatusCode.NOT_FOUND, str(exc), ""
+    if isinstance(exc, Conflict):
+        return conflict, exc.detail, ""
+    if isinstance(exc, MissingCredentials):
+        return grpc.StatusCode.UNAUTHENTICATED, str(exc), ""
+    if isinstance(exc, AuthenticationFailed | NotAuthor):
+        return grpc.StatusCode.PERMISSION_DENIED, str(exc), ""
+    if isinstance(exc, TenantUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, str(exc), ""
+    if isinstance(exc, DomainError):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(exc), ""
+    if is_unavailable(exc):
+        return grpc.StatusCode.UNAVAILABLE, "a backing service is unavailable; retry", ""
+    return grpc.StatusCode.INTERNAL, "an unexpected error occurred; it has been logged", ""
+
+
 def nul_field(message: Message, prefix: str = "") -> str | None:
     """The path of the first string in `message` (at any depth: nested messages, lists, maps, Structs)
     holding a NUL character, which no database stores (PostgreSQL refuses it); None when there is none."""

@@ -105,6 +105,53 @@ class CreateCaseResponse(_message.Message):
     created: bool
     def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class IngestCasesRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[IngestItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[IngestItem, _Mapping]]] = ...) -> None: ...
+
+class IngestItem(_message.Message):
+    __slots__ = ("org_id", "user_id", "intake", "trace")
+    class TraceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    INTAKE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    org_id: str
+    user_id: str
+    intake: _intake_pb2.CaseIntake
+    trace: _containers.ScalarMap[str, str]
+    def __init__(self, org_id: _Optional[str] = ..., user_id: _Optional[str] = ..., intake: _Optional[_Union[_intake_pb2.CaseIntake, _Mapping]] = ..., trace: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class IngestCasesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[IngestResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[IngestResult, _Mapping]]] = ...) -> None: ...
+
+class IngestResult(_message.Message):
+    __slots__ = ("case_id", "case_key", "created", "error_code", "error_message", "error_field")
+    CASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_FIELD_NUMBER: _ClassVar[int]
+    case_id: str
+    case_key: str
+    created: bool
+    error_code: int
+    error_message: str
+    error_field: str
+    def __init__(self, case_id: _Optional[str] = ..., case_key: _Optional[str] = ..., created: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_field: _Optional[str] = ...) -> None: ...
+
 class GetCaseRequest(_message.Message):
     __slots__ = ("id_or_key",)
     ID_OR_KEY_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class CaseAPIStub:
                 request_serializer=casem_dot_v1_dot_intake__pb2.CaseIntake.SerializeToString,
                 response_deserializer=casem_dot_v1_dot_case__api__pb2.CreateCaseResponse.FromString,
                 _registered_method=True)
+        self.IngestCases = channel.unary_unary(
+                '/casem.v1.CaseAPI/IngestCases',
+                request_serializer=casem_dot_v1_dot_case__api__pb2.IngestCasesRequest.SerializeToString,
+                response_deserializer=casem_dot_v1_dot_case__api__pb2.IngestCasesResponse.FromString,
+                _registered_method=True)
         self.GetCase = channel.unary_unary(
                 '/casem.v1.CaseAPI/GetCase',
                 request_serializer=casem_dot_v1_dot_case__api__pb2.GetCaseRequest.SerializeToString,
@@ -99,6 +104,14 @@ class CaseAPIServicer:
 
     def IngestCase(self, request, context):
         """Create a case from the canonical intake payload (idempotent on its intake_key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestCases(self, request, context):
+        """Create a batch of intakes in one transaction (case-indexer). Each item names the org and user it acts
+        as (internal credentials only); each gets its own result, so one refused intake does not fail the rest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -166,6 +179,11 @@ def add_CaseAPIServicer_to_server(servicer, server):
                     servicer.IngestCase,
                     request_deserializer=casem_dot_v1_dot_intake__pb2.CaseIntake.FromString,
                     response_serializer=casem_dot_v1_dot_case__api__pb2.CreateCaseResponse.SerializeToString,
+            ),
+            'IngestCases': grpc.unary_unary_rpc_method_handler(
+                    servicer.IngestCases,
+                    request_deserializer=casem_dot_v1_dot_case__api__pb2.IngestCasesRequest.FromString,
+                    response_serializer=casem_dot_v1_dot_case__api__pb2.IngestCasesResponse.SerializeToString,
             ),
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
@@ -262,6 +280,33 @@ class CaseAPI:
             '/casem.v1.CaseAPI/IngestCase',
             casem_dot_v1_dot_intake__pb2.CaseIntake.SerializeToString,
             casem_dot_v1_dot_case__api__pb2.CreateCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/casem.v1.CaseAPI/IngestCases',
+            casem_dot_v1_dot_case__api__pb2.IngestCasesRequest.SerializeToString,
+            casem_dot_v1_dot_case__api__pb2.IngestCasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from casem.app.auth import Principal, authenticate
+from casem.app.auth import AuthenticationFailed, Principal, authenticate
+from casem.app.cache import TtlCache
 from casem.app.cases import search, updates
 from casem.app.cases import service as cases
+from casem.app.cases.batch import BatchItem, create_cases_retrying
 from casem.app.context import AppContext
 from casem.app.intake.convert import attributes_from_proto, priority_from_proto, status_from_proto, struct_to_dict
 from casem.app.intake.validation import INTAKE_SCHEMA_VERSIONS
@@ -18,19 +21,44 @@ from casem.app.internal_auth import (
     ACT_AS_USER_METADATA,
     INTERNAL_TOKEN_METADATA,
     authenticate_internal,
+    check_internal_token,
     configured_token,
+    users_to_act_as,
 )
 from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects import service as projects
 from casem.app.timeline import service as timeline
 from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
-from casem.domain.errors import InvalidInput
+from casem.domain.errors import DomainError, InvalidInput
+from casem.observability import context_from, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc as pb_grpc
 from casem.proto_gen.casem.v1 import intake_pb2
 from casem.services.case_api.grpc import convert
 from casem.services.common.grpc_auth import invocation_metadata, key_pair
-from casem.services.common.grpc_errors import rpc
+from casem.services.common.grpc_errors import error_parts, rpc
+
+ACTING_CACHE_TTL_S = 5.0
+
+
+INGEST_ITEM_SPAN = "casem.v1.CaseAPI/IngestCases item"
+
+
+def _item_span(item: pb.IngestItem) -> Span | None:
+    """A span per traced item of a batch, continuing the trace the item was sent in (the call's own span belongs
+    to no intake): its case's creation and event join that trace. None for an untraced item."""
+    return start_span(
+        INGEST_ITEM_SPAN,
+        context_from(dict(item.trace)),
+        SpanKind.SERVER,
+        {"rpc.system": "grpc", "rpc.method": "IngestCases", "casem.intake_key": item.intake.intake_key},
+    )
+
+
+def _end_span(span: Span, error: BaseException | None) -> None:
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, str(error)))
+    span.end()
 
 
 def _page(page_size: int, page_token: str, default: int, maximum: int) -> tuple[int, int]:
@@ -59,6 +87,9 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
     def __init__(self, context: AppContext, internal_token: str | None = None) -> None:
         self.ctx = context
         self.internal_token = internal_token or configured_token()  # trusted internal callers (case-indexer)
+        # (org, user) pairs the service credential may act as, seen lately: a batch of a busy stream names the
+        # same few, and a user disabled keeps being acted as for at most ACTING_CACHE_TTL_S.
+        self._acting: TtlCache[tuple[str, str], bool] = TtlCache(ACTING_CACHE_TTL_S)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         metadata = invocation_metadata(context)
@@ -103,6 +134,62 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
     @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
     async def IngestCase(self, request: intake_pb2.CaseIntake, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         who = await self._principal(context)
+        return await self._create(who, self._intake_case(request))
+
+    @rpc(conflict=grpc.StatusCode.ALREADY_EXISTS)
+    async def IngestCases(self, request: pb.IngestCasesRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        """A batch of intakes in one transaction; each item acts as its own org and user (service credential
+        only) and gets its own result, so a refused intake is reported beside the created ones."""
+        metadata = invocation_metadata(context)
+        token = metadata.get(INTERNAL_TOKEN_METADATA)
+        if not token:
+            raise AuthenticationFailed("IngestCases takes the service credential only")
+        check_internal_token(self.internal_token, token)
+        errors: dict[int, Exception] = {}
+        wanted = {(item.org_id, item.user_id) for item in request.items}
+        allowed = {pair for pair in wanted if self._acting.get(pair)}
+        if unknown := wanted - allowed:
+            async with self.ctx.uow(read_only=True) as uow:
+                for pair in await users_to_act_as(uow, unknown):
+                    self._acting.put(pair, True)
+                    allowed.add(pair)
+        batch: list[BatchItem] = []
+        positions: list[int] = []  # request index of each batch item
+        spans = {i: span for i, item in enumerate(request.items) if (span := _item_span(item)) is not None}
+        for i, item in enumerate(request.items):
+            try:
+                if (item.org_id, item.user_id) not in allowed:
+                    raise AuthenticationFailed("the user to act as is unknown, of another org, or disabled")
+                trace = trace_context(spans[i]) if i in spans else None
+                batch.append(BatchItem(item.org_id, item.user_id, self._intake_case(item.intake), trace))
+                positions.append(i)
+            except (DomainError, AuthenticationFailed) as exc:
+                errors[i] = exc
+        try:
+            outcomes, _ = await create_cases_retrying(self.ctx.uow, batch) if batch else ([], [])
+        except BaseException as exc:
+            for span in spans.values():
+                _end_span(span, exc)
+            raise
+        results = [pb.IngestResult() for _ in request.items]
+        for i, outcome in zip(positions, outcomes, strict=True):
+            if outcome.error is not None:
+                errors[i] = outcome.error
+            else:
+                assert outcome.case is not None
+                results[i] = pb.IngestResult(
+                    case_id=outcome.case.id, case_key=outcome.case.key, created=outcome.created
+                )
+        for i, exc in errors.items():
+            code, message, pointer = error_parts(exc, conflict=grpc.StatusCode.ALREADY_EXISTS)
+            results[i] = pb.IngestResult(error_code=code.value[0], error_message=message, error_field=pointer)
+        for i, span in spans.items():
+            _end_span(span, errors.get(i))
+        return pb.IngestCasesResponse(results=results)
+
+    @staticmethod
+    def _intake_case(request: intake_pb2.CaseIntake) -> cases.NewCase:
+        """An intake as a new case, with IngestCase's checks of the intake itself."""
         if request.schema_version not in INTAKE_SCHEMA_VERSIONS:
             known = ", ".join(str(v) for v in sorted(INTAKE_SCHEMA_VERSIONS))
             raise InvalidInput(
@@ -110,7 +197,7 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             )
         if not request.intake_key:
             raise InvalidInput("an intake needs its intake_key (the idempotency key)", "/intake_key")
-        new = cases.NewCase(
+        return cases.NewCase(
             project_id=request.project_id,
             title=request.title,
             type_id=request.type_id or STANDARD_TYPE_ID,
@@ -120,7 +207,6 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             custom_attributes=struct_to_dict(request.custom_attributes),
             intake_key=request.intake_key,
         )
-        return await self._create(who, new)
 
     @rpc()
     async def GetCase(self, request: pb.GetCaseRequest, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802

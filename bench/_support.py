@@ -1,0 +1,120 @@
+"""What the benches share: services started as processes of their own (as deployed), their peak memory and CPU
+time read from /proc, and the machine's load at the time of the run (figures on a shared machine are noisy;
+the raw figure measured in the same run, and the ratio to it, are what compare)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _status_kb(pid: int, name: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_rss_mb(pid: int | None = None) -> float | None:
+    """Peak resident memory (VmHWM) of a process, or of this one."""
+    if pid is None:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    kb = _status_kb(pid, "VmHWM")
+    return round(kb / 1024, 1) if kb is not None else None
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time a process has used so far (this one by default)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+@dataclass
+class Service:
+    """`casem run <name>` in a process of its own, with the given environment."""
+
+    name: str
+    env: dict[str, str]
+    ready_port: int
+    args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    def start(self, timeout: float = 120.0) -> Service:
+        self.log = Path(tempfile.mkstemp(prefix=f"casem-bench-{self.name}-", suffix=".log")[1])
+        with self.log.open("wb") as out:
+            # CASEM_BENCH_PROFILE_DIR=DIR: each service runs under cProfile, its stats saved to DIR/<name>.prof.
+            profile_dir = os.environ.get("CASEM_BENCH_PROFILE_DIR")
+            profile = ["-m", "cProfile", "-o", f"{profile_dir}/{self.name}.prof"] if profile_dir else []
+            self.process = subprocess.Popen(
+                [sys.executable, *profile, "-m", "casem.cli.main", "run", self.name, *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for_port(self.ready_port, timeout, self.process)
+        except Exception:
+            raise RuntimeError(f"{self.name} did not start; its log:\n{self.log.read_text()[-4000:]}") from None
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def peak_rss_mb(self) -> float | None:
+        return peak_rss_mb(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            clean = self.process.wait(timeout) in (0, -signal.SIGTERM)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            clean = False
+        if clean and self.log is not None:
+            self.log.unlink(missing_ok=True)  # kept only when the service did not stop cleanly

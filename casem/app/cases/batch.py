@@ -1,0 +1,328 @@
+"""Batch case creation (case-indexer's IngestCases): many intakes, one transaction, the rules of create_case.
+
+Each item is checked exactly as `create_case` checks one case (same errors, same pointers, same order), but
+the reads are set-based (one query per kind of reference for the whole batch) and the writes are one
+multi-row INSERT per table. Keys stay gap-free: each project's block of numbers is taken with one
+`UPDATE ... RETURNING` that adds the block's size, which holds the project row's lock (PostgreSQL) or the
+database write lock (SQLite) until commit, exactly like the one-case path. Idempotency by intake key holds
+within the batch (a repeated key gets the case of its first occurrence) and across batches (a known key gets
+its existing case). On PostgreSQL a batch that created some of the keys in the same project while this one
+waited for the project's lock is seen by a second look once the lock is held (the numbers not needed go back
+to the still-locked counter). The rare race left, one key sent to two projects at once, meets the unique
+constraint: the loser's transaction rolls back whole, counter included, and `create_cases_retrying` runs it
+again, now finding the winner's case.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from casem.adapters.storage.tables import case_types, cases, projects, users
+from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.cases.service import NewCase, attribute_configs, coerce_with_configs
+from casem.app.ids import UUID_RE
+from casem.domain.case_types import CustomAttributeConfig
+from casem.domain.cases import (
+    STANDARD_TYPE_ID,
+    Case,
+    Priority,
+    Status,
+    parse_enum,
+    validate_description,
+    validate_title,
+)
+from casem.domain.errors import DomainError, InvalidInput, NotFound
+from casem.domain.events import DomainEvent
+from casem.domain.projects import Project
+
+# Bound on the values of one IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
+_IN_CHUNK = 500
+# How often a batch that lost an intake-key race is run again before the conflict is reported.
+RACE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    org_id: str
+    actor_id: str | None
+    new: NewCase
+    # The W3C trace context the item was sent in (plain strings): its case's event carries it, not the batch's.
+    trace: Mapping[str, str] | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """What became of one item: its case (created now or found by intake key), or why it was refused."""
+
+    case: Case | None = None
+    created: bool = False
+    error: DomainError | None = None
+
+
+@dataclass
+class _Checked:
+    index: int
+    item: BatchItem
+    title: str
+    description: str
+    priority: Priority
+    status: Status
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _check_fields(index: int, item: BatchItem) -> _Checked:
+    """create_case's checks that need no database, in its order."""
+    new = item.new
+    title = validate_title(new.title)
+    description = validate_description(new.description) if new.description is not None else ""
+    priority = parse_enum(Priority, new.priority, "/data/attributes/priority") if new.priority else Priority.NOT_DEFINED
+    status = parse_enum(Status, new.status, "/data/attributes/status_name") if new.status else Status.OPEN
+    if not UUID_RE.match(new.project_id):
+        raise InvalidInput(f"project id {new.project_id!r} is not a valid UUID", "/data/relationships/project")
+    if new.type_id != STANDARD_TYPE_ID and not UUID_RE.match(new.type_id):
+        raise InvalidInput(f"type_id {new.type_id!r} is not a valid UUID", "/data/attributes/type_id")
+    return _Checked(index, item, title, description, priority, status)
+
+
+async def _existing_by_intake_key(uow: UnitOfWork, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Case]:
+    by_org: dict[str, list[str]] = defaultdict(list)
+    for org_id, key in wanted:
+        by_org[org_id].append(key)
+    found: dict[tuple[str, str], Case] = {}
+    for org_id, keys in by_org.items():
+        for chunk in _chunks(sorted(set(keys))):
+            for case in await uow.scalars(
+                sa.select(Case).where(cases.c.org_id == org_id, cases.c.intake_key.in_(chunk))
+            ):
+                found[(org_id, case.intake_key)] = case
+    return found
+
+
+async def _live_types(uow: UnitOfWork, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(org id, type id) pairs of the wanted ones that are live case types of that org."""
+    ids = sorted({type_id for _, type_id in wanted})
+    live: set[tuple[str, str]] = set()
+    for chunk in _chunks(ids):
+        rows = await uow.execute(
+            sa.select(case_types.c.org_id, case_types.c.id).where(
+                case_types.c.id.in_(chunk), case_types.c.deleted_at.is_(None)
+            )
+        )
+        live.update((org_id, type_id) for org_id, type_id in rows if (org_id, type_id) in wanted)
+    return live
+
+
+async def _projects(uow: UnitOfWork, ids: set[str]) -> dict[str, Project]:
+    found: dict[str, Project] = {}
+    for chunk in _chunks(sorted(ids)):
+        for project in await uow.scalars(sa.select(Project).where(projects.c.id.in_(chunk))):
+            found[project.id] = project
+    return found
+
+
+async def _users(uow: UnitOfWork, ids: set[str]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for chunk in _chunks(sorted(ids)):
+        rows = await uow.execute(sa.select(users.c.org_id, users.c.id).where(users.c.id.in_(chunk)))
+        found.update((org_id, user_id) for org_id, user_id in rows)
+    return found
+
+
+async def _allocate_block(uow: UnitOfWork, org_id: str, project_id: str, count: int) -> int | None:
+    """Take `count` consecutive case numbers of the project; returns the first, None if the project is gone."""
+    row = (
+        await uow.execute(
+            sa.update(projects)
+            .where(projects.c.id == project_id, projects.c.org_id == org_id, projects.c.deleted_at.is_(None))
+            .values(case_counter=projects.c.case_counter + count)
+            .returning(projects.c.case_counter)
+        )
+    ).one_or_none()
+    return None if row is None else row.case_counter - count + 1
+
+
+async def _drop_created_meanwhile(
+    uow: UnitOfWork,
+    by_project: dict[str, list[tuple[_Checked, Project, dict[str, Any]]]],
+    outcomes: list[BatchOutcome],
+) -> None:
+    """PostgreSQL, READ COMMITTED: a batch that created some of these intake keys in the same project committed
+    before this one got the project's lock, after the first look. Now that the locks are held, look again:
+    those items get the committed case, and their numbers go back to the counter (still locked: gap-free)."""
+    wanted = [(c.item.org_id, c.item.new.intake_key) for block in by_project.values() for c, _, _ in block]
+    found = await _existing_by_intake_key(uow, [(org, key) for org, key in wanted if key])
+    if not found:
+        return
+    for project_id, block in by_project.items():
+        kept = []
+        for entry in block:
+            c = entry[0]
+            case = found.get((c.item.org_id, c.item.new.intake_key)) if c.item.new.intake_key else None
+            if case is None:
+                kept.append(entry)
+            else:
+                outcomes[c.index].case = case
+        if len(kept) < len(block):
+            await uow.execute(
+                sa.update(projects)
+                .where(projects.c.id == project_id)
+                .values(case_counter=projects.c.case_counter - (len(block) - len(kept)))
+            )
+            block[:] = kept
+
+
+async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[BatchOutcome]:
+    """Create the batch's cases in the caller's transaction (commit it to keep them); one outcome per item."""
+    outcomes = [BatchOutcome() for _ in items]
+    leaders: dict[tuple[str, str], int] = {}
+    repeats: list[tuple[int, int]] = []
+    candidates: list[int] = []
+    for i, item in enumerate(items):
+        if item.new.intake_key:
+            first = leaders.setdefault((item.org_id, item.new.intake_key), i)
+            if first != i:
+                repeats.append((i, first))
+                continue
+        candidates.append(i)
+
+    existing = await _existing_by_intake_key(
+        uow, [(items[i].org_id, items[i].new.intake_key) for i in candidates if items[i].new.intake_key]
+    )
+    checked: list[_Checked] = []
+    for i in candidates:
+        item = items[i]
+        found = existing.get((item.org_id, item.new.intake_key)) if item.new.intake_key else None
+        if found is not None:
+            outcomes[i].case = found
+            continue
+        try:
+            checked.append(_check_fields(i, item))
+        except DomainError as error:
+            outcomes[i].error = error
+
+    # References, one query per kind for the whole batch.
+    types = await _live_types(
+        uow, {(c.item.org_id, c.item.new.type_id) for c in checked if c.item.new.type_id != STANDARD_TYPE_ID}
+    )
+    found_projects = await _projects(uow, {c.item.new.project_id for c in checked})
+    assignees = await _users(
+        uow,
+        {c.item.new.assignee_id for c in checked if c.item.new.assignee_id and UUID_RE.match(c.item.new.assignee_id)},
+    )
+    configs: dict[tuple[str, str], dict[str, CustomAttributeConfig]] = {}
+    ready: list[tuple[_Checked, Project, dict[str, Any]]] = []
+    for c in checked:
+        org_id, new = c.item.org_id, c.item.new
+        try:
+            if new.type_id != STANDARD_TYPE_ID and (org_id, new.type_id) not in types:
+                raise NotFound("case type", new.type_id)
+            project = found_projects.get(new.project_id)
+            if project is None or project.org_id != org_id or project.deleted_at is not None:
+                raise NotFound("project", new.project_id)
+            if (
+                new.type_id != STANDARD_TYPE_ID
+                and project.enabled_custom_case_types
+                and new.type_id not in project.enabled_custom_case_types
+            ):
+                raise InvalidInput(
+                    f"case type {new.type_id} is not enabled in project {project.key}", "/data/attributes/type_id"
+                )
+            if new.assignee_id:
+                if not UUID_RE.match(new.assignee_id):
+                    raise InvalidInput(
+                        f"user id {new.assignee_id!r} is not a valid UUID", "/data/relationships/assignee"
+                    )
+                if (org_id, new.assignee_id) not in assignees:
+                    raise NotFound("user", new.assignee_id)
+            custom: dict[str, Any] = {}
+            if new.custom_attributes:
+                if (org_id, new.type_id) not in configs:
+                    configs[(org_id, new.type_id)] = await attribute_configs(uow, org_id, new.type_id)
+                custom = coerce_with_configs(
+                    configs[(org_id, new.type_id)], new.custom_attributes, "/data/attributes/custom_attributes"
+                )
+        except DomainError as error:
+            outcomes[c.index].error = error
+            continue
+        ready.append((c, project, custom))
+
+    # Case numbers: one block per project, projects in id order (concurrent batches lock them alike).
+    by_project: dict[str, list[tuple[_Checked, Project, dict[str, Any]]]] = defaultdict(list)
+    for entry in ready:
+        by_project[entry[1].id].append(entry)
+    firsts: dict[str, int] = {}
+    for project_id in sorted(by_project):
+        block = by_project[project_id]
+        first = await _allocate_block(uow, block[0][1].org_id, project_id, len(block))
+        if first is None:  # deleted since it was read
+            for c, _, _ in by_project.pop(project_id):
+                outcomes[c.index].error = NotFound("project", project_id)
+            continue
+        firsts[project_id] = first
+    if uow.db.dialect != "sqlite":
+        await _drop_created_meanwhile(uow, by_project, outcomes)
+    created: list[Case] = []
+    for project_id, block in by_project.items():
+        if not block:  # every item of it was created meanwhile
+            continue
+        project = block[0][1]
+        for number, (c, _, custom) in enumerate(block, start=firsts[project_id]):
+            new = c.item.new
+            case = uow.build(
+                Case,
+                created_by_id=c.item.actor_id,
+                id=new.case_id or str(uuid.uuid4()),
+                org_id=c.item.org_id,
+                project_id=project_id,
+                number=number,
+                key=f"{project.key}-{number}",
+                title=c.title,
+                description=c.description,
+                type_id=new.type_id,
+                status=c.status.value,
+                priority=c.priority.value,
+                assignee_id=new.assignee_id,
+                attributes=dict(new.attributes or {}),
+                custom_attributes=custom,
+                intake_key=new.intake_key,
+            )
+            case.record_opened()
+            if c.item.trace:
+                uow.trace_case(case.id, c.item.trace)
+            if c.status is Status.CLOSED:
+                case.closed_at = case.created_at
+            outcomes[c.index].case = case
+            outcomes[c.index].created = True
+            created.append(case)
+    if created:
+        await uow.insert_new(created)
+    for i, first in repeats:
+        outcomes[i] = BatchOutcome(case=outcomes[first].case, created=False, error=outcomes[first].error)
+    return outcomes
+
+
+async def create_cases_retrying(
+    open_uow: Callable[[], UnitOfWork], items: Sequence[BatchItem]
+) -> tuple[list[BatchOutcome], list[DomainEvent]]:
+    """`create_cases` in a transaction of its own, committed; run again when it lost an intake-key race."""
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            async with open_uow() as uow:
+                outcomes = await create_cases(uow, items)
+                events = await uow.commit()
+            return outcomes, events
+        except IntegrityError:
+            if attempt == RACE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
