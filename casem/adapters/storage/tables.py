@@ -251,7 +251,7 @@ domain_events = sa.Table(
     sa.Column("envelope", JSON, nullable=False),
     sa.Column("published_at", UTCDateTime),
     sa.Index("ix_domain_events_unpublished", "published_at", "seq"),
-    # What the relay reads: the unpublished rows only, in sequence order (migration 0017_perf_outbox).
+    # What the relay reads: the unpublished rows only, in sequence order (migration 0018_perf_outbox).
     sa.Index(
         "ix_domain_events_pending",
         "seq",

@@ -4,8 +4,8 @@ The relay claims the first unpublished rows by sequence and looks at those befor
 published rows kept for days, only an index that holds nothing else keeps both reads proportional to the
 backlog rather than to the table.
 
-Revision ID: 0017_perf_outbox
-Revises: 0016_fidelity
+Revision ID: 0018_perf_outbox
+Revises: 0017_teams_service_url
 Create Date: 2026-12-10
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_perf_outbox"
-down_revision = "0016_fidelity"
+revision = "0018_perf_outbox"
+down_revision = "0017_teams_service_url"
 branch_labels = None
 depends_on = None
 
