@@ -17,7 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.api.conftest import OrgClient, new_org
+from tests.support.api_client import OrgClient, new_org
 from tests.support.live_server import LiveServer
 
 FUZZ_EXAMPLES = int(os.environ.get("CASEM_FUZZ_EXAMPLES", "8"))
