@@ -3,9 +3,22 @@ from __future__ import annotations
 import os
 
 import pytest
-from cryptography.fernet import Fernet
 
-from tests.backends import ENGINES, required
+# The helpers that moved out of the suites' conftest files keep pytest's assertion messages.
+pytest.register_assert_rewrite("tests.support")
+
+from cryptography.fernet import Fernet  # noqa: E402
+
+from tests.backends import ENGINES, required  # noqa: E402
+
+# Fixtures more than one suite uses, registered once here (pytest reads pytest_plugins in the root conftest only).
+# A suite never imports another suite's conftest.py: tests/test_test_layout.py fails if one does.
+pytest_plugins = [
+    "tests.support.fixtures.bus",
+    "tests.support.fixtures.case_api",
+    "tests.support.fixtures.search",
+    "tests.support.fixtures.tenants",
+]
 
 # One key seals and opens stored secrets for the whole run (API, handlers and the processes they start),
 # instead of a key file made under ./var on first use.

@@ -22,9 +22,8 @@ from casem.cli.import_cmd import import_command
 from casem.domain.cases import STANDARD_TYPE_ID
 from casem.domain.identity import hash_key
 from casem.topology.tenants import TENANTS
-from tests.api.conftest import OrgClient, _client_for
-from tests.api.conftest import server as server  # noqa: F401 - the live case-api on each backend
 from tests.api.helpers import make_case
+from tests.support.api_client import OrgClient, client_for
 from tests.support.live_server import LiveServer
 
 # Plaintext application keys of each exported org: the file itself only carries their hashes.
@@ -136,7 +135,7 @@ def stored_hashes(server: LiveServer, org_id: str) -> dict[str, str]:
 def imported_client(server: LiveServer, org: dict[str, Any]) -> OrgClient:
     admin = org["users"][0]["id"]
     api_secret = org["keys"][0]["secret"]
-    return _client_for(server, BootstrapCredentials(org["id"], admin, api_secret, APP_SECRETS[org["id"]]))
+    return client_for(server, BootstrapCredentials(org["id"], admin, api_secret, APP_SECRETS[org["id"]]))
 
 
 def counts(report: ImportReport) -> dict[str, tuple[int, int, int]]:

@@ -17,7 +17,6 @@ from casem.adapters.storage.tables import cases, credentials, domain_events, org
 from casem.app.importer.service import ImportOptions, import_file
 from casem.cli.import_cmd import import_command
 from casem.topology.tenants import TENANTS
-from tests.api.conftest import server as server  # noqa: F401 - the live case-api on each backend
 from tests.support.live_server import LiveServer
 from tests.test_import import _table, export, write
 

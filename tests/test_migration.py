@@ -29,10 +29,10 @@ from casem.app.importer.compare import compare_orgs
 from casem.app.importer.migration import MigrationState, migrate
 from tests.api import test_automation_rules as automation
 from tests.api import test_notification_rules as notification_rules
-from tests.api.conftest import OrgClient, _client_for
 from tests.api.helpers import make_case, make_case_type, make_comment, make_custom_attribute, make_project
 from tests.api.test_case_links import link
 from tests.api.test_case_views import create_view
+from tests.support.api_client import OrgClient, client_for
 from tests.support.migration import Side, add_people, seed_cases, two_sides
 
 SEEDED = 180  # with the 2 hand-made ones: 4 pages of 50 cases
@@ -105,7 +105,7 @@ def run(target: Side, source_api, state: Path, **kwargs):  # type: ignore[no-unt
 
 def test_interrupted_migration_resumes_and_leaves_equal_orgs(sides: tuple[Side, Side], tmp_path: Path) -> None:
     source, target = sides
-    org = _client_for(source, source.new_org("Source Inc"))  # type: ignore[arg-type]
+    org = client_for(source, source.new_org("Source Inc"))  # type: ignore[arg-type]
     build_source(org)
     project_id = org.cases.get_projects().data[0].id
 

@@ -16,7 +16,7 @@ from datadog_api_client.v2.model.project_relationship_data import ProjectRelatio
 from datadog_api_client.v2.model.project_resource_type import ProjectResourceType
 
 from casem.domain.cases import STANDARD_TYPE_ID
-from tests.api.conftest import OrgClient, unique_key
+from tests.support.api_client import OrgClient, unique_key
 
 
 def make_project(org: OrgClient, key: str | None = None, name: str = "Security Investigation"):
@@ -98,7 +98,7 @@ def as_user(org: OrgClient, user_id: str) -> OrgClient:
     """A client of the same org acting as another of its users (the org's API key, the user's own app key)."""
     from casem.app.identity.service import BootstrapCredentials, issue_key
     from casem.domain.identity import APP_KEY
-    from tests.api.conftest import _client_for
+    from tests.support.api_client import client_for
 
     async def _issue() -> str:
         async with org.server.context.uow() as uow:
@@ -108,7 +108,7 @@ def as_user(org: OrgClient, user_id: str) -> OrgClient:
 
     app_key = org.server.call(_issue())
     creds = BootstrapCredentials(org.org_id, user_id, org.creds.api_key, app_key)
-    return _client_for(org.server, creds)
+    return client_for(org.server, creds)
 
 
 def outbox(org: OrgClient) -> list[dict]:

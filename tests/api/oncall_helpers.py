@@ -64,7 +64,7 @@ from datadog_api_client.v2.model.schedule_target_position import ScheduleTargetP
 from datadog_api_client.v2.model.time_restriction import TimeRestriction
 from datadog_api_client.v2.model.weekday import Weekday
 
-from tests.api.conftest import OrgClient
+from tests.support.api_client import OrgClient
 
 
 def on_call(org: OrgClient) -> OnCallApi:

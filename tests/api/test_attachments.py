@@ -12,8 +12,8 @@ from casem.adapters.blobs.filesystem import FilesystemBlobStore
 from casem.app.attachments.service import AttachmentLimits
 from casem.services.caseworker.activities import AttachmentRef, CaseworkerActivities
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_project
+from tests.support.api_client import OrgClient
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 100
 

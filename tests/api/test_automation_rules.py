@@ -21,8 +21,8 @@ from datadog_api_client.v2.model.automation_rule_update_request import Automatio
 from datadog_api_client.v2.model.case_automation_rule_resource_type import CaseAutomationRuleResourceType
 from datadog_api_client.v2.model.case_automation_rule_state import CaseAutomationRuleState
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_project
+from tests.support.api_client import OrgClient
 
 
 def workflow_rule(

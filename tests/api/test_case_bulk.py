@@ -12,8 +12,8 @@ from datadog_api_client.v2.model.case_bulk_update_request import CaseBulkUpdateR
 from datadog_api_client.v2.model.case_bulk_update_request_attributes import CaseBulkUpdateRequestAttributes
 from datadog_api_client.v2.model.case_bulk_update_request_data import CaseBulkUpdateRequestData
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, event_types, make_case, make_project, outbox
+from tests.support.api_client import OrgClient
 
 
 def bulk(case_ids: list[str], action: str, payload: dict[str, str] | None = None) -> CaseBulkUpdateRequest:

@@ -7,8 +7,8 @@ import pytest
 from datadog_api_client.exceptions import NotFoundException
 
 from casem.domain.cases import STANDARD_TYPE_ID
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_project
+from tests.support.api_client import OrgClient
 
 
 def test_create_and_get_case_by_id_and_key(org: OrgClient) -> None:

@@ -11,8 +11,8 @@ from datadog_api_client.v2.model.case_insights_data import CaseInsightsData
 from datadog_api_client.v2.model.case_insights_request import CaseInsightsRequest
 from datadog_api_client.v2.model.case_resource_type import CaseResourceType
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import event_types, make_case, make_project, outbox
+from tests.support.api_client import OrgClient
 
 
 def insights_request(*items: tuple[str, str, str]) -> CaseInsightsRequest:

@@ -9,8 +9,8 @@ from datadog_api_client.v2.model.case_link_create import CaseLinkCreate
 from datadog_api_client.v2.model.case_link_create_request import CaseLinkCreateRequest
 from datadog_api_client.v2.model.case_link_resource_type import CaseLinkResourceType
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import event_types, make_case, make_project, outbox
+from tests.support.api_client import OrgClient
 
 
 def link_request(

@@ -6,8 +6,8 @@ import pytest
 from datadog_api_client.exceptions import ApiException
 from datadog_api_client.v2.model.case_sortable_field import CaseSortableField
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, make_case, make_project
+from tests.support.api_client import OrgClient
 
 
 def keys(response) -> list[str]:

@@ -8,8 +8,8 @@ from datadog_api_client.v2.model.case_type_update import CaseTypeUpdate
 from datadog_api_client.v2.model.case_type_update_request import CaseTypeUpdateRequest
 
 from casem.domain.cases import STANDARD_TYPE_ID
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_case_type, make_project
+from tests.support.api_client import OrgClient
 
 
 def update_request(name: str, **attrs: str) -> CaseTypeUpdateRequest:

@@ -44,8 +44,8 @@ from datadog_api_client.v2.model.project_relationship import ProjectRelationship
 from datadog_api_client.v2.model.project_relationship_data import ProjectRelationshipData
 from datadog_api_client.v2.model.project_resource_type import ProjectResourceType
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_case_type_with_attribute, add_user, event_types, make_case, make_project, outbox
+from tests.support.api_client import OrgClient
 
 CASE = CaseResourceType.CASE
 

@@ -15,8 +15,8 @@ from datadog_api_client.v2.model.case_view_update import CaseViewUpdate
 from datadog_api_client.v2.model.case_view_update_attributes import CaseViewUpdateAttributes
 from datadog_api_client.v2.model.case_view_update_request import CaseViewUpdateRequest
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import event_types, make_project, outbox
+from tests.support.api_client import OrgClient
 
 NOTIFICATION_RULE = {
     "triggers": [{"type": "CASE_CREATED"}],

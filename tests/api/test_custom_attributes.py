@@ -12,8 +12,8 @@ from datadog_api_client.v2.model.custom_attribute_select_option import CustomAtt
 from datadog_api_client.v2.model.custom_attribute_type import CustomAttributeType
 from datadog_api_client.v2.model.custom_attribute_type_data import CustomAttributeTypeData
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_case_type, make_custom_attribute, make_project
+from tests.support.api_client import OrgClient
 
 
 def update_request(**attrs) -> CustomAttributeConfigUpdateRequest:

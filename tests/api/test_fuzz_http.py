@@ -22,8 +22,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests.api.conftest import OrgClient, new_org
 from tests.api.helpers import make_case, make_comment, make_project
+from tests.support.api_client import OrgClient, new_org
 from tests.support.live_server import LiveServer
 
 FUZZ_EXAMPLES = int(os.environ.get("CASEM_FUZZ_EXAMPLES", "8"))

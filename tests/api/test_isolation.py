@@ -24,12 +24,12 @@ from casem.adapters.storage.tables import notifications
 from casem.adapters.workflows.contracts import MergeRequest
 from casem.app.merges.service import insert_merge
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.api.conftest import OrgClient, new_org, unique_key
 from tests.api.helpers import outbox
 from tests.api.oncall_helpers import oncall_outbox
-from tests.integrations.conftest import connect_jira, connect_servicenow, remote_systems
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
+from tests.support.api_client import OrgClient, new_org, unique_key
+from tests.support.integration_accounts import connect_jira, connect_servicenow, remote_systems
 from tests.support.live_server import LiveServer
 
 MARKER = f"orgA-secret-{uuid.uuid4().hex[:8]}"  # in A's titles and names: must never appear in B's answers

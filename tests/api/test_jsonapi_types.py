@@ -56,12 +56,12 @@ from datadog_api_client.v2.model.users_type import UsersType
 from tests.api import test_automation_rules as automation
 from tests.api import test_maintenance_windows as windows
 from tests.api import test_notification_rules as notification_rules
-from tests.api.conftest import OrgClient, unique_key
 from tests.api.helpers import case_request, comment_request, make_case, make_project
 from tests.api.test_case_insights import insights_request
 from tests.api.test_case_links import link_request
 from tests.api.test_case_views import update_request as view_update_request
 from tests.api.test_projects import ProjectCreate, ProjectCreateAttributes, ProjectCreateRequest
+from tests.support.api_client import OrgClient, unique_key
 
 
 def serialized(model: Any) -> dict[str, Any]:

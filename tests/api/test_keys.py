@@ -31,8 +31,8 @@ from datadog_api_client.v2.model.application_keys_sort import ApplicationKeysSor
 from datadog_api_client.v2.model.application_keys_type import ApplicationKeysType
 
 from casem.domain.identity import hash_key
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, as_user, outbox
+from tests.support.api_client import OrgClient
 
 
 def keys_api(org: OrgClient) -> KeyManagementApi:

@@ -19,7 +19,7 @@ from casem.services.case_api.http import server as http_server
 from casem.services.common.rate_limit import RateLimiter
 from casem.topology.config import ConfigError, rate_limits
 from casem.topology.datacenters import RateLimits
-from tests.api.conftest import OrgClient
+from tests.support.api_client import OrgClient
 from tests.support.live_server import LiveServer
 
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-period", "x-ratelimit-remaining", "x-ratelimit-reset")

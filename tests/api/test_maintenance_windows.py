@@ -15,8 +15,8 @@ from datadog_api_client.v2.model.maintenance_window_update import MaintenanceWin
 from datadog_api_client.v2.model.maintenance_window_update_attributes import MaintenanceWindowUpdateAttributes
 from datadog_api_client.v2.model.maintenance_window_update_request import MaintenanceWindowUpdateRequest
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import event_types, outbox
+from tests.support.api_client import OrgClient
 
 START = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
 WINDOW = "maintenance_window"

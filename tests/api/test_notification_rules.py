@@ -23,8 +23,8 @@ from datadog_api_client.v2.model.case_notification_rule_update_request import Ca
 from casem.adapters.storage.tables import notification_endpoints
 from casem.app.context import AppContext
 from casem.app.outbound.service import allow_network
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_project
+from tests.support.api_client import OrgClient
 
 MISSING = "5b3bd0b7-8d1c-4b6e-9d0a-2f3a3f6f4b11"
 

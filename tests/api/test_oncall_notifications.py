@@ -44,9 +44,9 @@ from datadog_api_client.v2.model.update_on_call_notification_rule_request_data i
     UpdateOnCallNotificationRuleRequestData,
 )
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user
 from tests.api.oncall_helpers import event_types_of, on_call, oncall_outbox
+from tests.support.api_client import OrgClient
 
 
 def email_channel(address: str) -> CreateUserNotificationChannelRequest:

@@ -13,7 +13,6 @@ from datadog_api_client.exceptions import ApiException
 
 from casem.adapters.storage.tables import oncall_notifications, oncall_pages
 from casem.topology.tenants import ON_CALL
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user
 from tests.api.oncall_helpers import (
     event_types_of,
@@ -27,6 +26,7 @@ from tests.api.oncall_helpers import (
     step,
     target,
 )
+from tests.support.api_client import OrgClient
 
 
 def team_with_policy(org: OrgClient, handle: str) -> tuple[str, str]:

@@ -32,7 +32,6 @@ from datadog_api_client.v2.model.time_restrictions import TimeRestrictions
 from datadog_api_client.v2.model.urgency import Urgency
 from datadog_api_client.v2.model.weekday import Weekday
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user
 from tests.api.oncall_helpers import (
     event_types_of,
@@ -45,6 +44,7 @@ from tests.api.oncall_helpers import (
     step,
     target,
 )
+from tests.support.api_client import OrgClient
 
 START = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=10)
 

@@ -18,7 +18,6 @@ from datadog_api_client.v2.model.schedule_update_request_data_attributes_layers_
 )
 from datadog_api_client.v2.model.schedule_update_request_data_type import ScheduleUpdateRequestDataType
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user
 from tests.api.oncall_helpers import (
     event_types_of,
@@ -33,6 +32,7 @@ from tests.api.oncall_helpers import (
     step,
     target,
 )
+from tests.support.api_client import OrgClient
 
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.api.conftest import OrgClient, new_org
 from tests.api.oncall_helpers import make_team
+from tests.support.api_client import OrgClient, new_org
 from tests.support.databases import tenant_endpoints
 from tests.support.live_server import LiveServer
 

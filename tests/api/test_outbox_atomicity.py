@@ -31,7 +31,6 @@ from casem.adapters.storage.tables import timeline_cells
 from casem.domain.events import DomainEvent
 from casem.domain.timeline import CHANGE_CELL_TYPES, COMMENT_MAX
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.api.conftest import OrgClient
 from tests.api.helpers import (
     add_user,
     event_types,
@@ -41,6 +40,7 @@ from tests.api.helpers import (
     outbox,
     update_comment_request,
 )
+from tests.support.api_client import OrgClient
 
 
 @dataclass

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from datadog_api_client.exceptions import NotFoundException
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, as_user, make_project, outbox
+from tests.support.api_client import OrgClient
 
 
 def favorites(org: OrgClient) -> list[str]:

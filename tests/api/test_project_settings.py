@@ -22,8 +22,8 @@ from datadog_api_client.v2.model.project_update_attributes import ProjectUpdateA
 from datadog_api_client.v2.model.project_update_request import ProjectUpdateRequest
 
 from casem.domain.cases import STANDARD_TYPE_ID
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, as_user, make_case, make_project
+from tests.support.api_client import OrgClient
 
 
 def update_settings(org: OrgClient, project_id: str, **sections):

@@ -10,7 +10,7 @@ from datadog_api_client.v2.model.project_update import ProjectUpdate
 from datadog_api_client.v2.model.project_update_attributes import ProjectUpdateAttributes
 from datadog_api_client.v2.model.project_update_request import ProjectUpdateRequest
 
-from tests.api.conftest import OrgClient, unique_key
+from tests.support.api_client import OrgClient, unique_key
 
 
 def create_project(org: OrgClient, key: str | None = None, name: str = "Security Investigation"):

@@ -20,8 +20,8 @@ from fastapi import Request
 from casem.app.context import AppContext
 from casem.services.case_api.http.app import create_app
 from casem.services.case_api.jsonapi import MAX_BODY_BYTES, MAX_JSON_DEPTH, read_json
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_project
+from tests.support.api_client import OrgClient
 
 CASES = "/api/v2/cases"
 

@@ -21,9 +21,9 @@ from datadog_api_client.v2.model.user_team_update import UserTeamUpdate
 from datadog_api_client.v2.model.user_team_update_request import UserTeamUpdateRequest
 from datadog_api_client.v2.model.user_team_user_type import UserTeamUserType
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, as_user
 from tests.api.oncall_helpers import make_team, on_call, page_request, paging, policy_request, step, target
+from tests.support.api_client import OrgClient
 
 
 def membership(user_id: str, role: UserTeamRole | None = None) -> UserTeamRequest:

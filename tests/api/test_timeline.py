@@ -10,7 +10,6 @@ from datadog_api_client.exceptions import ApiException, ForbiddenException, NotF
 
 from casem.app.cases.service import get_case
 from casem.domain.cases import Case
-from tests.api.conftest import OrgClient
 from tests.api.helpers import (
     add_user,
     as_user,
@@ -21,6 +20,7 @@ from tests.api.helpers import (
     outbox,
     update_comment_request,
 )
+from tests.support.api_client import OrgClient
 
 
 def change_case(org: OrgClient, case_id: str, *changes: Callable[[Case, str], object]) -> None:

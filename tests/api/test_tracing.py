@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_project, outbox
+from tests.support.api_client import OrgClient
 
 
 def test_a_traced_request_writes_its_trace_into_the_envelope(org: OrgClient) -> None:

@@ -13,7 +13,7 @@ from datadog_api_client.v2.model.user_create_data import UserCreateData
 from datadog_api_client.v2.model.user_create_request import UserCreateRequest
 from datadog_api_client.v2.model.users_type import UsersType
 
-from tests.api.conftest import OrgClient
+from tests.support.api_client import OrgClient
 
 
 def create_user(org: OrgClient, email: str, **attrs: str):

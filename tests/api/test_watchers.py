@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from datadog_api_client.exceptions import ApiException, NotFoundException
 
-from tests.api.conftest import OrgClient
 from tests.api.helpers import add_user, event_types, make_case, make_project, outbox
+from tests.support.api_client import OrgClient
 
 
 def watcher_ids(org: OrgClient, case_id: str) -> list[str]:

@@ -18,7 +18,7 @@ from casem.adapters.bus import (
     TopicPartition,
     partition_for,
 )
-from tests.bus.conftest import Harness, drain, until
+from tests.support.bus_harness import Harness, drain, until
 
 
 def _messages(topic: str, count: int, key: bytes | None = b"k") -> list[OutgoingMessage]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from casem.adapters.bus import ConsumerOptions, OutgoingMessage, TopicPartition, open_bus
 from casem.adapters.bus.embedded import EmbeddedBus
-from tests.bus.conftest import drain
+from tests.support.bus_harness import drain
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from casem.adapters.bus.embedded import EmbeddedBus, Retention
 from casem.adapters.bus.port import ConsumerOptions, TopicPartition
-from tests.bus.conftest import drain
+from tests.support.bus_harness import drain
 
 DAY_MS = 86_400_000
 

@@ -6,7 +6,7 @@ import uuid
 
 from casem.adapters.bus.namespace import NamespacedBus
 from casem.adapters.bus.port import TopicPartition
-from tests.bus.conftest import Harness, drain, quiet
+from tests.support.bus_harness import Harness, drain, quiet
 
 
 async def test_two_namespaces_share_a_bus_without_seeing_each_other(harness: Harness) -> None:

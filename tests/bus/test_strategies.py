@@ -31,7 +31,7 @@ from casem.adapters.bus.strategies import (
     StreamProcessor,
     dead_letter_headers,
 )
-from tests.bus.conftest import Harness, drain, until
+from tests.support.bus_harness import Harness, drain, until
 
 
 @pytest.fixture

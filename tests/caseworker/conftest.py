@@ -5,36 +5,19 @@ from __future__ import annotations
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from casem.adapters.blobs.filesystem import FilesystemBlobStore
-from casem.app.cases.service import NewCase, create_case
 from casem.app.context import AppContext
 from casem.app.identity.service import bootstrap_org
 from casem.app.projects.service import create_project
-from casem.domain.cases import Case
+from tests.support.caseworker_world import World
 from tests.support.databases import tenant_endpoints
 
 TEST_SERVER = Path(sysconfig.get_path("scripts")) / "temporal-test-server"
-
-
-@dataclass
-class World:
-    ctx: AppContext
-    blobs: FilesystemBlobStore
-    org_id: str
-    user_id: str
-    project_id: str
-
-    async def new_case(self, title: str = "Suspicious login") -> Case:
-        async with self.ctx.uow() as uow:
-            case = await create_case(uow, self.org_id, self.user_id, NewCase(project_id=self.project_id, title=title))
-            await uow.commit()
-        return case
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from casem.services.caseworker.merges import MergeActivities, MergeStep
 from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import CaseMergeWorkflow
 from tests.backends import engine_address
-from tests.caseworker.conftest import World
 from tests.caseworker.support import assert_merged_once, seed_merge
+from tests.support.caseworker_world import World
 
 
 def _request(world: World, primary_id: str, duplicate_ids: list[str]) -> MergeRequest:

@@ -23,7 +23,7 @@ from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import PendingMergeSweepWorkflow
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.backends import engine_address
-from tests.caseworker.conftest import World
+from tests.support.caseworker_world import World
 
 
 async def _pending(world: World, primary: str, duplicates: list[str], minutes_ago: int) -> str:

@@ -21,7 +21,7 @@ from casem.services.case_event_handler.service import load_flavor
 from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import retention_workflow_id
 from tests.backends import engine_address
-from tests.caseworker.conftest import World
+from tests.support.caseworker_world import World
 
 
 async def _events(world: World, case_id: str, short_type: str) -> list[Event]:

@@ -18,7 +18,7 @@ from casem.services.caseworker.schedules import ensure_schedules, schedule_ids
 from casem.services.caseworker.worker import build_worker
 from casem.services.caseworker.workflows import RetentionSweepWorkflow, retention_workflow_id
 from tests.backends import engine_address
-from tests.caseworker.conftest import World
+from tests.support.caseworker_world import World
 
 
 async def _closed_and_archived(world: World, title: str, days_ago: int) -> str:

@@ -33,7 +33,7 @@ from casem.services.caseworker.workflows import (
 )
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.backends import engine_address
-from tests.caseworker.conftest import World
+from tests.support.caseworker_world import World
 
 pytestmark = pytest.mark.temporal
 

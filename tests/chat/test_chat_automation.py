@@ -21,9 +21,8 @@ from casem.domain.chat import ChatAction, ChatMessage, Conversation
 from casem.domain.errors import InvalidInput
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
-from tests.bus.conftest import Harness, harness  # noqa: F401 - bus adapters (embedded, Kafka)
 from tests.handlers.test_runner import publish_outbox, run_until
-from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
+from tests.support.bus_harness import Harness
 
 SLACK_THREAD = Conversation("slack", "T0AUTO", "C0INC", "1700000000.000100")
 

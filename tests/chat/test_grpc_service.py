@@ -18,7 +18,7 @@ from casem.adapters.storage.tables import domain_events, timeline_cells
 from casem.app.cases.service import NewCase, create_case
 from casem.app.chat import users
 from casem.proto_gen.casem.v1 import chat_interactions_pb2 as pb
-from tests.chat.conftest import STATE_SECRET, ChatOrg, LiveChatGrpc, internal, make_chat_org
+from tests.support.chat_grpc import STATE_SECRET, ChatOrg, LiveChatGrpc, internal, make_chat_org
 
 
 def new_case(server: LiveChatGrpc, org: ChatOrg, title: str = "Payments failing") -> str:

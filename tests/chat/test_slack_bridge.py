@@ -15,7 +15,6 @@ from casem.app.cases.service import NewCase, create_case
 from casem.app.chat import users
 from casem.app.context import AppContext
 from tests.chat.bridge_support import BridgeRig, open_rig, until
-from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
 from tests.support.slack_api import SlackApi, running_slack
 
 

@@ -17,10 +17,9 @@ from casem.app.timeline.service import add_comment
 from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.services.case_event_handler.service import load_flavor
-from tests.bus.conftest import Harness, harness  # noqa: F401 - bus adapters (embedded, Kafka)
 from tests.chat.bridge_support import BridgeRig, open_rig, until
 from tests.handlers.test_runner import publish_outbox, run_until
-from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
+from tests.support.bus_harness import Harness
 from tests.support.slack_api import SlackApi, running_slack
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, max_backoff_s=0.1)

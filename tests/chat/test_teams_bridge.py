@@ -26,7 +26,6 @@ from casem.app.identity.service import bootstrap_org
 from casem.app.projects.service import create_project
 from casem.services.case_chat_interactions.bridge.settings import BOT_FRAMEWORK_ISSUER, BridgeSettings
 from casem.services.case_chat_interactions.service import build_bridge
-from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
 
 APP_ID = "6b2a8e0c-4a43-4a3f-9a0e-0b5d2c7f9d11"
 SERVICE_URL = "https://smba.trafficmanager.net/amer/"

@@ -31,11 +31,10 @@ from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.services.case_event_handler.service import load_flavor
 from casem.topology.topics import dead_letter_topic
-from tests.bus.conftest import Harness, harness  # noqa: F401 - bus adapters (embedded, Kafka)
 from tests.chat.test_teams_bridge import APP_ID, SIGNER_JWK, TeamsRig, token
 from tests.handlers.test_runner import publish_outbox, run_until
-from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
 from tests.support.bot_connector import BotFramework, running_bot_framework
+from tests.support.bus_harness import Harness
 
 APP_PASSWORD = "bot-app-password-not-for-errors"
 APP_URL = "https://casem.example"

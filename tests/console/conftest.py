@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -48,10 +47,3 @@ def chromium_path() -> str:
     if not Path(found).exists():
         pytest.fail("chromium is not installed and scripts/tools/install-chromium.sh could not install it")
     return found
-
-
-def screenshot_dir() -> Path:
-    """Where the browser tests write their screenshots (var/console-screenshots unless told otherwise)."""
-    path = Path(os.environ.get("CASEM_SCREENSHOT_DIR") or ROOT / "var" / "console-screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.console.browser import check_page, launch, new_context, sign_in
-from tests.console.conftest import screenshot_dir
 from tests.console.server import ConsoleServer, new_case
+from tests.support.screenshots import screenshot_dir
 
 
 @pytest.fixture(scope="module")

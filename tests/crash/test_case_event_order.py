@@ -18,8 +18,8 @@ from casem.app.events import Event
 from casem.app.identity.service import bootstrap_org
 from casem.app.projects.service import create_project
 from casem.app.timeline.service import add_comment
-from tests.bus.conftest import Harness, drain
 from tests.handlers.test_runner import publish_outbox
+from tests.support.bus_harness import Harness, drain
 
 CASES = 4
 WRITERS_PER_CASE = 6

@@ -23,9 +23,9 @@ from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search.embedded import EmbeddedSearch
 from casem.adapters.search.opensearch import OpenSearchSearch
 from casem.cli.local_stack import LocalWorkers
-from tests.api.conftest import new_org
 from tests.api.helpers import make_case, make_project
 from tests.backends import engine_address
+from tests.support.api_client import new_org
 from tests.support.live_server import LiveServer
 
 

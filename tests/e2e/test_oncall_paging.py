@@ -33,7 +33,6 @@ from casem.adapters.workflows.client import TemporalCaseworker
 from casem.cli.local_stack import LocalWorkers
 from casem.services.caseworker.worker import build_worker
 from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL
-from tests.api.conftest import OrgClient, new_org
 from tests.api.helpers import add_user, make_case, make_project
 from tests.api.oncall_helpers import (
     layer,
@@ -48,6 +47,7 @@ from tests.api.oncall_helpers import (
 )
 from tests.backends import engine_address
 from tests.caseworker.oncall_world import Receivers, phone_number
+from tests.support.api_client import OrgClient, new_org
 from tests.support.databases import tenant_endpoints
 from tests.support.live_server import LiveServer
 

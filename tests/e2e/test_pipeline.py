@@ -6,8 +6,8 @@ import time
 
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.cli.local_stack import LocalWorkers
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_project
+from tests.support.api_client import OrgClient
 
 
 def wait_for(check, timeout: float = 60.0):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 from casem.adapters.storage.tables import domain_events
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc, intake_pb2, types_pb2
-from tests.grpc.conftest import GrpcLiveServer, Org, unique_key
+from tests.support.grpc_case_api import GrpcLiveServer, Org, unique_key
 
 
 def outbox(server: GrpcLiveServer, case_id: str) -> list[dict[str, Any]]:

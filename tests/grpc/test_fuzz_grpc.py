@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc
-from tests.grpc.conftest import Org, unique_key
+from tests.support.grpc_case_api import Org, unique_key
 
 FUZZ_EXAMPLES = int(os.environ.get("CASEM_FUZZ_EXAMPLES", "8")) * 3
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}

@@ -17,7 +17,7 @@ from casem.app.context import AppContext
 from casem.services.case_api.grpc.server import create_server
 from casem.services.common.grpc_errors import request_pointer
 from casem.topology.tenants import TENANTS, DatabaseEndpoints
-from tests.grpc.conftest import GrpcLiveServer
+from tests.support.grpc_case_api import GrpcLiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,7 @@ from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
 from casem.services.case_event_relay.relay import relay_once
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.bus.conftest import Harness, drain
+from tests.support.bus_harness import Harness, drain
 
 
 @dataclass

@@ -47,9 +47,9 @@ from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.services.case_event_handler.service import load_flavor
 from casem.topology.topics import dead_letter_topic
-from tests.bus.conftest import Harness
 from tests.handlers.test_notifications import Org, make_org, new_case
 from tests.handlers.test_runner import count, publish_outbox, run_until
+from tests.support.bus_harness import Harness
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.05, max_backoff_s=0.1)
 SECRET = "a-test-secret-of-32-characters!!"

@@ -9,9 +9,9 @@ from casem.app.context import AppContext
 from casem.services.case_event_handler.dlq import list_dead_letters, replay_dead_letters
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.topology.topics import dead_letter_topic
-from tests.bus.conftest import Harness
 from tests.handlers.test_runner import FlakyFlavor, count, publish_outbox, run_until
 from tests.relay.test_relay import make_changes
+from tests.support.bus_harness import Harness
 
 
 async def test_dead_letters_are_listed_then_replayed_once(context: AppContext, harness: Harness) -> None:

@@ -30,8 +30,8 @@ from casem.services.case_api.http.app import create_app
 from casem.services.case_event_handler.framework import Event, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
-from tests.bus.conftest import Harness
 from tests.handlers.test_runner import count, publish_outbox, run_until
+from tests.support.bus_harness import Harness
 
 
 @dataclass

@@ -25,7 +25,6 @@ from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
 from casem.topology.topics import dead_letter_topic
-from tests.bus.conftest import Harness
 from tests.handlers.test_deliveries import (
     FAST,
     LOOPBACK,
@@ -36,6 +35,7 @@ from tests.handlers.test_deliveries import (
 )
 from tests.handlers.test_notifications import make_org, new_case
 from tests.handlers.test_runner import publish_outbox, run_until
+from tests.support.bus_harness import Harness
 
 
 async def _settings(ctx: AppContext, org, settings: dict) -> None:  # type: ignore[no-untyped-def]

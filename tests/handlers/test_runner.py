@@ -19,8 +19,8 @@ from casem.services.case_event_handler.service import build_processor, load_flav
 from casem.services.case_event_relay.relay import relay_once
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import dead_letter_topic
-from tests.bus.conftest import Harness, drain
 from tests.relay.test_relay import make_changes
+from tests.support.bus_harness import Harness, drain
 
 
 async def count(ctx: AppContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:

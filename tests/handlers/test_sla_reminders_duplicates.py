@@ -18,8 +18,8 @@ from casem.app.context import AppContext
 from casem.app.timeline.service import add_comment, list_timeline
 from casem.domain.automation import due_instant, similarity
 from casem.services.case_event_handler.flavors import due_date_reminders
-from tests.bus.conftest import Harness, until
 from tests.handlers.test_automation import World, make_world, pipeline
+from tests.support.bus_harness import Harness, until
 
 
 async def new_case(ctx: AppContext, world: World, title: str, **fields: object) -> str:

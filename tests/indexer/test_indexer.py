@@ -33,8 +33,8 @@ from casem.services.case_indexer.indexer import (
 )
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import intake_topic
-from tests.bus.conftest import _closed_port, drain
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
+from tests.support.bus_harness import closed_port, drain
 
 
 async def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -126,7 +126,7 @@ async def test_ingest_retries_while_case_api_is_unreachable_then_stops_without_c
     producer = bus.producer()
     payload = IntakePayload.new("org-1", "user-1", intake_pb2.CaseIntake(intake_key="k-1", title="disk full"))
     await producer.publish(topic, payload.key, payload.to_bytes())
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{_closed_port()}")  # case-api is down
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{closed_port()}")  # case-api is down
     fast = replace(IndexerSettings().ingest_retry, initial_backoff_s=0.01, max_backoff_s=0.05)
     settings = IndexerSettings(ingest_retry=fast, rpc_timeout_s=2.0)
     # No case is ever ingested here, so the database and the search index are never reached.

@@ -21,7 +21,7 @@ from casem.proto_gen.casem.v1 import intake_pb2, intake_service_pb2_grpc, types_
 from casem.services.case_intake.publisher import PublisherSettings
 from casem.services.case_intake.server import IntakeServer, create_intake_server, ensure_intake_topic
 from casem.topology.tenants import DatabaseEndpoints
-from tests.grpc.conftest import GrpcLiveServer
+from tests.support.grpc_case_api import GrpcLiveServer
 
 TOKEN = "test-internal-token-" + uuid.uuid4().hex
 

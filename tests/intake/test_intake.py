@@ -21,9 +21,8 @@ from casem.app.intake.payload import IntakePayload
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.services.case_intake.publisher import PublisherSettings
 from casem.topology.topics import intake_topic
-from tests.bus.conftest import drain, quiet
 from tests.intake.stack import Tenant, intake, intake_server, new_tenant
-from tests.relay.conftest import context  # noqa: F401 - tenant databases (SQLite, PostgreSQL)
+from tests.support.bus_harness import drain, quiet
 
 
 @pytest.fixture

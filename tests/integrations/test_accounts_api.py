@@ -36,11 +36,11 @@ from datadog_api_client.v2.model.service_now_template_update_request_attributes 
 from datadog_api_client.v2.model.service_now_template_update_request_data import ServiceNowTemplateUpdateRequestData
 
 from casem.adapters.storage.tables import integration_accounts
-from tests.api.conftest import OrgClient
 from tests.api.helpers import make_case, make_project
-from tests.integrations.conftest import connect_jira, connect_servicenow, jira_api, servicenow_api
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
+from tests.support.api_client import OrgClient
+from tests.support.integration_accounts import connect_jira, connect_servicenow, jira_api, servicenow_api
 from tests.support.live_server import LiveServer
 
 

@@ -26,11 +26,11 @@ from datadog_api_client.v2.model.service_now_ticket_create_request import Servic
 from datadog_api_client.v2.model.service_now_ticket_resource_type import ServiceNowTicketResourceType
 
 from casem.adapters.integrations import adf_to_text
-from tests.api.conftest import OrgClient
 from tests.api.helpers import event_types, make_case, make_project, outbox
-from tests.integrations.conftest import connect_jira, connect_servicenow
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
+from tests.support.api_client import OrgClient
+from tests.support.integration_accounts import connect_jira, connect_servicenow
 from tests.support.live_server import LiveServer
 
 

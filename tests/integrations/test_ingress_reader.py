@@ -38,10 +38,10 @@ from casem.services.case_third_party_reader.dlq import list_reader_dead_letters,
 from casem.services.case_third_party_reader.runner import ReaderRunner, RetryPolicy, processed_name
 from casem.services.case_third_party_reader.service import build_processor, prepare_topics
 from casem.topology.topics import reader_dead_letter_topic, reader_group, third_party_topic
-from tests.integrations.conftest import remote_systems
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import SECRET_HEADER, ServiceNowLoopback
 from tests.integrations.support import WEBHOOK_SECRET, Connected, OutboxDriver, cells, connect_org, new_case
+from tests.support.integration_accounts import remote_systems
 
 
 @dataclass

@@ -26,14 +26,14 @@ from casem.adapters.integrations import adf_to_text
 from casem.adapters.secrets import SecretBox
 from casem.app.integrations.remotes import RemoteSystems
 from casem.topology.tenants import TENANTS
-from tests.api.conftest import new_org
 from tests.api.helpers import make_case, make_project
 from tests.backends import engine_address
-from tests.integrations.conftest import LOOPBACK, connect_jira, connect_servicenow
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
 from tests.integrations.support import jira_settings, servicenow_settings
+from tests.support.api_client import new_org
 from tests.support.databases import tenant_endpoints
+from tests.support.integration_accounts import LOOPBACK, connect_jira, connect_servicenow
 from tests.support.live_server import LiveServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]

@@ -22,10 +22,10 @@ from casem.services.case_event_handler.framework import HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner, RetryPolicy
 from casem.services.case_event_handler.service import load_flavor
 from casem.topology.topics import dead_letter_topic
-from tests.integrations.conftest import remote_systems
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
 from tests.integrations.support import Connected, OutboxDriver, cells, connect_org, new_case
+from tests.support.integration_accounts import remote_systems
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.05, max_backoff_s=0.1)
 

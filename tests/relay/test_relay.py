@@ -28,7 +28,7 @@ from casem.services.case_event_relay.relay import (
     relay_pipelined,
 )
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.bus.conftest import Harness, drain
+from tests.support.bus_harness import Harness, drain
 
 
 async def make_changes(ctx: AppContext, cases: int, changes_per_case: int) -> int:

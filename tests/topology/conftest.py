@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.helm_tools import HelmTools
 from tests.topology import seed
 
 TOOLS = seed.REPO / "scripts" / "tools"
-
-
-@dataclass(frozen=True)
-class HelmTools:
-    helm: Path
-    kubeconform: Path
-    schemas: Path
-    kubernetes_version: str = "1.34.4"
-
-    @property
-    def schema_location(self) -> str:
-        return (
-            f"{self.schemas}/{{{{ .NormalizedKubernetesVersion }}}}-standalone{{{{ .StrictSuffix }}}}"
-            "/{{ .ResourceKind }}{{ .KindSuffix }}.json"
-        )
 
 
 @pytest.fixture(scope="session")

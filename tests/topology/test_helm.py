@@ -21,7 +21,7 @@ from casem.topology.datacenters import catalog
 from casem.topology.services import NOT_BUILT_YET, SERVICES
 from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL, TENANTS_BY_NAME
 from casem.topology.topics import DOMAIN_EVENTS_ONCALL
-from tests.topology.conftest import HelmTools
+from tests.support.helm_tools import HelmTools
 
 DATACENTERS = list(catalog().names)
 ALL_WORKLOADS = {(f"{s.name}-{f}" if f else s.name): (s, f) for s in SERVICES for f in (s.flavors or (None,))}

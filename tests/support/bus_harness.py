@@ -1,5 +1,5 @@
-"""Fixtures of the bus contract suite: one `harness` per adapter (embedded always, Kafka when
-a broker is configured; see tests/backends.py)."""
+"""What the bus suites and the suites built on a bus share: `Harness` (buses, producers and consumers of one adapter,
+closed at teardown) and the helpers that wait on consumers. The `harness` fixture: tests/support/fixtures/bus.py."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import contextlib
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-
-import pytest
 
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.bus.port import Bus, Consumer, ConsumerOptions, Message, Producer
@@ -70,7 +68,7 @@ class Harness:
         """Settings for a bus that cannot be reached: Kafka on a closed port, or the embedded
         file write-locked by another connection with a short busy timeout."""
         if self.kind == "kafka":
-            yield {"bootstrap": f"127.0.0.1:{_closed_port()}", "delivery_timeout_s": 3.0}
+            yield {"bootstrap": f"127.0.0.1:{closed_port()}", "delivery_timeout_s": 3.0}
             return
         blocker = sqlite3.connect(self.db_path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
@@ -86,23 +84,13 @@ class Harness:
                 await item.close()
 
 
-def _closed_port() -> int:
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])  # closed when the block exits: nothing listens
-
-
-@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(request.param, tmp_path)
-    if h.kind == "kafka":
-        h.bootstrap()  # skip (or fail under CASEM_REQUIRE_KAFKA=1) before anything else
-    try:
-        yield h
-    finally:
-        await h.aclose()
 
 
 async def drain(consumer: Consumer, count: int, timeout: float = 30.0) -> list[Message]:

@@ -1,14 +1,13 @@
-"""Fixtures for the HTTP API suites: a live case-api per backend, and fresh orgs driven by datadog-api-client."""
+"""Orgs seen through the official client (datadog-api-client) against a live case-api, and the name table its
+outbound guard resolves from. The `server`, `org` and `other_org` fixtures are in tests/support/fixtures/case_api.py."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
-import pytest
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v2.api.case_management_api import CaseManagementApi
 from datadog_api_client.v2.api.case_management_attribute_api import CaseManagementAttributeApi
@@ -17,24 +16,7 @@ from datadog_api_client.v2.api.teams_api import TeamsApi
 from datadog_api_client.v2.api.users_api import UsersApi
 
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org
-from casem.app.outbound.service import OutboundSettings
-from tests.support.databases import tenant_endpoints
 from tests.support.live_server import LiveServer
-
-
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    workdir: Path = tmp_path_factory.mktemp(f"case-api-{request.param}")
-    with tenant_endpoints(request.param, workdir) as endpoints:
-        live = LiveServer(endpoints)
-        # No DNS on a test machine: the outbound guard resolves names from this table at save time.
-        live.context.outbound = OutboundSettings(resolver=table_resolver(TEST_HOSTS))
-        live.start()
-        try:
-            yield live
-        finally:
-            live.stop()
-
 
 # Names the suites save as webhook URLs, with the addresses the guard sees for them (never connected to).
 TEST_HOSTS = {
@@ -93,7 +75,8 @@ class OrgClient:
         return self.creds.user_id
 
 
-def _client_for(server: LiveServer, creds: BootstrapCredentials) -> OrgClient:
+def client_for(server: LiveServer, creds: BootstrapCredentials) -> OrgClient:
+    """A client of `server` with the given org's keys (the official client and raw HTTP)."""
     config = Configuration(host=server.url)
     config.api_key["apiKeyAuth"] = creds.api_key
     config.api_key["appKeyAuth"] = creds.app_key
@@ -114,23 +97,7 @@ def new_org(server: LiveServer, name: str | None = None) -> OrgClient:
             await uow.commit()
             return creds
 
-    return _client_for(server, server.call(_bootstrap()))
-
-
-@pytest.fixture
-def org(server: LiveServer) -> Iterator[OrgClient]:
-    client = new_org(server)
-    yield client
-    client.api_client.close()
-    client.http.close()
-
-
-@pytest.fixture
-def other_org(server: LiveServer) -> Iterator[OrgClient]:
-    client = new_org(server)
-    yield client
-    client.api_client.close()
-    client.http.close()
+    return client_for(server, server.call(_bootstrap()))
 
 
 def unique_key(prefix: str = "P") -> str:
