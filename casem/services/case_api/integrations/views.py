@@ -341,6 +341,25 @@ async def _listing(request: Request, who: Caller, instance_id: str, kind: str) -
     return await accounts.list_instance_records(remotes_of(request), account, kind)
 
 
+def _named_records(found: Any, kind: str, prefix: str, instance_id: str) -> dict[str, Any]:
+    """Assignment groups and business services: Datadog names their two attributes `<prefix>_name` and
+    `<prefix>_sys_id`."""
+    return {
+        "data": [
+            {
+                "id": r.id,
+                "type": kind,
+                "attributes": {
+                    f"{prefix}_name": str(r.values.get("name") or ""),
+                    f"{prefix}_sys_id": r.sys_id,
+                    "instance_id": instance_id.lower(),
+                },
+            }
+            for r in found
+        ]
+    }
+
+
 @servicenow_router.get("/assignment_groups/{instance_id}", response_model=None)
 async def list_service_now_assignment_groups(
     instance_id: str, request: Request, who: Caller = Depends(caller)
@@ -349,20 +368,7 @@ async def list_service_now_assignment_groups(
         found = await _listing(request, who, instance_id, "assignment_groups")
     except RemoteFailure as exc:
         return remote_error(exc)
-    return {
-        "data": [
-            {
-                "id": r.id,
-                "type": "assignment_groups",
-                "attributes": {
-                    "assignment_group_name": str(r.values.get("name") or ""),
-                    "assignment_group_sys_id": r.sys_id,
-                    "instance_id": instance_id.lower(),
-                },
-            }
-            for r in found
-        ]
-    }
+    return _named_records(found, "assignment_groups", "assignment_group", instance_id)
 
 
 @servicenow_router.get("/business_services/{instance_id}", response_model=None)
@@ -373,20 +379,7 @@ async def list_service_now_business_services(
         found = await _listing(request, who, instance_id, "business_services")
     except RemoteFailure as exc:
         return remote_error(exc)
-    return {
-        "data": [
-            {
-                "id": r.id,
-                "type": "business_services",
-                "attributes": {
-                    "service_name": str(r.values.get("name") or ""),
-                    "service_sys_id": r.sys_id,
-                    "instance_id": instance_id.lower(),
-                },
-            }
-            for r in found
-        ]
-    }
+    return _named_records(found, "business_services", "service", instance_id)
 
 
 @servicenow_router.get("/users/{instance_id}", response_model=None)
