@@ -20,11 +20,13 @@ from casem.app.cases.service import NewCase, create_case
 from casem.app.console.accounts import set_password
 from casem.app.context import AppContext
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org, create_user
+from casem.app.outbound.service import OutboundSettings
 from casem.app.projects.service import create_project
 from casem.services.case_console.app import create_app
 from casem.services.case_console.live import LiveFeed
 from casem.services.case_event_relay.service import build_relays
 from casem.topology.tenants import DatabaseEndpoints
+from tests.support.api_client import TEST_HOSTS, table_resolver
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,6 +53,8 @@ class ConsoleServer:
     def __init__(self, endpoints: dict[str, DatabaseEndpoints], workdir: Path, oidc: Any | None = None) -> None:
         self.endpoints = endpoints  # a case-api on the same databases reads what the console changed
         self.context = AppContext.open(endpoints)
+        # Endpoint URLs go through the outbound guard: the test host names resolve from a fixed table.
+        self.context.outbound = OutboundSettings(resolver=table_resolver(TEST_HOSTS))
         self.bus = EmbeddedBus(workdir / "bus.db")
         self.live = LiveFeed(self.bus, list(self.context.databases))
         self.app = create_app(self.context, live=self.live, blobs=open_blob_store(str(workdir / "blobs")), oidc=oidc)

@@ -26,6 +26,7 @@ from casem.services.case_console.views import (
     board,
     case_page,
     cases,
+    configuration,
     live_events,
     oncall,
     settings,
@@ -88,7 +89,7 @@ def create_app(
     app.state.vendor = assets
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    for module in (auth, oidc_views, cases, case_page, board, live_events, analytics, settings, oncall):
+    for module in (auth, oidc_views, cases, case_page, board, live_events, analytics, settings, configuration, oncall):
         app.include_router(module.router)
 
     @app.exception_handler(NotSignedIn)

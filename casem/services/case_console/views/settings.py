@@ -3,30 +3,16 @@ configured (case types and attributes, automation and notification rules, endpoi
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from casem.app.automation import rules as automation_rules
-from casem.app.automation.settings import project_settings
-from casem.app.case_types.service import list_case_types
 from casem.app.console import accounts, keys, sessions
-from casem.app.custom_attributes.service import list_configs
-from casem.app.identity.service import create_user, list_users, page_of
-from casem.app.maintenance_windows.service import list_windows
-from casem.app.notification_rules import service as notification_rules
-from casem.app.projects.service import create_project, list_projects
+from casem.app.identity.service import create_user
+from casem.app.projects.service import create_project
+from casem.services.case_console.views.configuration import SECTIONS, page_values
 from casem.services.case_console.web import Visitor, is_htmx, render, visitor
 
 router = APIRouter(prefix="/settings")
-
-SECTIONS = {
-    "projects": "Projects",
-    "people": "People",
-    "keys": "API and application keys",
-    "configuration": "Case types, rules and windows",
-}
 
 
 def _back(section: str) -> Response:
@@ -38,41 +24,13 @@ async def settings_home() -> Response:
     return _back("projects")
 
 
-async def _values(who: Visitor, section: str) -> dict[str, Any]:
-    values: dict[str, Any] = {"section": section, "sections": SECTIONS}
-    async with who.uow(read_only=True) as uow:
-        projects = await list_projects(uow, who.org_id)
-        values["projects"] = projects
-        if section == "people":
-            people, _total, _filtered = await list_users(uow, who.org_id, page_of(0, 100))
-            values["people"] = people
-            values["accounts"] = await accounts.accounts_of_org(uow, who.org_id)
-        elif section == "keys":
-            values["keys"] = await keys.list_keys(uow, who.org_id)
-        elif section == "configuration":
-            values["case_types"] = await list_case_types(uow, who.org_id)
-            values["attributes"] = await list_configs(uow, who.org_id)
-            values["windows"] = await list_windows(uow, who.org_id)
-            values["endpoints"] = await notification_rules.list_endpoints(uow, who.org_id)
-            per_project = []
-            for project in projects:
-                per_project.append(
-                    {
-                        "project": project,
-                        "automation": await automation_rules.list_rules(uow, who.org_id, project.id),
-                        "notifications": await notification_rules.list_rules(uow, who.org_id, project.id),
-                        "settings": await project_settings(uow, who.org_id, project.id),
-                    }
-                )
-            values["per_project"] = per_project
-    return values
-
-
 @router.get("/{section}")
 async def settings_page(section: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    if section == "configuration":  # the former single page of what is now four
+        return _back("case-types")
     if section not in SECTIONS:
         return render(request, "error.html", 404, title="Not found", detail="There is no such settings page.")
-    return render(request, "settings.html", **await _values(who, section))
+    return render(request, "settings.html", **await page_values(who, section))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -121,7 +79,7 @@ async def add_key(request: Request, who: Visitor = Depends(visitor)) -> Response
     async with who.uow() as uow:
         issued = keys.new_key(uow, who.org_id, who.user_id, form.get("kind", ""), form.get("name", ""))
         await uow.commit()
-    values = await _values(who, "keys")
+    values = await page_values(who, "keys")
     # Shown once: only the hash is stored.
     return render(request, "settings.html", issued=issued, **values)
 
@@ -132,5 +90,5 @@ async def revoke(key_id: str, request: Request, who: Visitor = Depends(visitor))
         await keys.revoke_key(uow, who.org_id, key_id)
         await uow.commit()
     if is_htmx(request):
-        return render(request, "settings.html", **await _values(who, "keys"))
+        return render(request, "settings.html", **await page_values(who, "keys"))
     return _back("keys")
