@@ -39,6 +39,8 @@ class Notice:
     key: str | None
     project_id: str | None
     actor_id: str | None
+    # A merge step is an event of the duplicate that names its primary: the primary's open page re-reads too.
+    primary_id: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -47,12 +49,14 @@ class Notice:
 def notice_of(event: Event) -> Notice:
     data: dict[str, Any] = event.data or {}
     key, project = data.get("key"), data.get("project_id")  # case events carry both (Case._change, snapshot)
+    primary = data.get("primary_id")
     return Notice(
         event.type,
         event.case_id,
         key if isinstance(key, str) else None,
         project if isinstance(project, str) else None,
         event.actor_id,
+        primary if isinstance(primary, str) else None,
     )
 
 

@@ -267,15 +267,68 @@
         .catch(() => {}) // the next notice, or a reload, reads it again
         .finally(() => { inFlight = false; if (again) { again = false; refreshCase(key); } });
     };
+    // The on-call pages list: a page triggered, acknowledged or resolved anywhere in the org (the on-call
+    // tenant's domain events travel the same bus) re-reads the list as filtered; the keyboard focus stays on
+    // the same button of the same row.
+    let pagesTimer = null, pagesInFlight = false, pagesAgain = null;
+    const refreshPages = (notice) => {
+      if (pagesInFlight) { pagesAgain = notice; return; } // read again once this read is in
+      if (pageRow) { setTimeout(() => refreshPages(notice), 300); return; } // after the person's own row swap
+      const results = document.getElementById("page-results");
+      if (!results) return;
+      pagesInFlight = true;
+      const focused = document.activeElement;
+      const focusRow = focused && focused.closest && focused.closest("tr.page-row");
+      const focusLabel = focused && focused.getAttribute && focused.getAttribute("aria-label");
+      fetch(location.pathname + location.search, {
+        headers: { "HX-Request": "true", "HX-Target": "page-results" }, credentials: "same-origin",
+      })
+        .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
+        .then((html) => {
+          const parsed = document.createElement("template");
+          parsed.innerHTML = html.trim();
+          const fresh = parsed.content.getElementById("page-results");
+          const current = document.getElementById("page-results");
+          if (!fresh || !current) return;
+          current.replaceWith(fresh);
+          htmx.process(fresh);
+          const row = focusRow && document.getElementById(focusRow.id);
+          if (row) {
+            const same = Array.from(row.querySelectorAll("button")).find((b) => b.getAttribute("aria-label") === focusLabel);
+            (same || row.querySelector("button") || row.querySelector(".page-status")).focus();
+          }
+          const what = String(notice.type).replace("page.", "");
+          live((notice.key ? notice.key + " " : "A page was ") + what);
+        })
+        .catch(() => {}) // the next notice, or a reload, reads it again
+        .finally(() => {
+          pagesInFlight = false;
+          if (pagesAgain) { const next = pagesAgain; pagesAgain = null; refreshPages(next); }
+        });
+    };
+    // A merge under way: each duplicate merged is an event naming this case (primary_id) and refreshes it, but
+    // the merge's end is written without an event of its own, so while one is pending or running the page
+    // re-reads itself every two seconds (and stops once none is).
+    setInterval(() => {
+      const casePage = document.getElementById("case-page");
+      if (document.body.dataset.page !== "case" || !casePage) return;
+      if (document.querySelector('li.merge[data-merge-status="PENDING"], li.merge[data-merge-status="RUNNING"]')) {
+        refreshCase(casePage.dataset.caseKey);
+      }
+    }, 2000);
     source.addEventListener("change", (msg) => {
       let notice;
       try { notice = JSON.parse(msg.data); } catch { return; }
       const page = document.body.dataset.page;
       const casePage = document.getElementById("case-page");
-      if (page === "case" && casePage && notice.case_id === casePage.dataset.caseId) {
+      const thisCase = casePage && casePage.dataset.caseId;
+      if (page === "case" && thisCase && (notice.case_id === thisCase || notice.primary_id === thisCase)) {
         refreshCase(casePage.dataset.caseKey);
       } else if (page === "board" && document.getElementById("board")) {
         if (!document.querySelector(".sortable-chosen") && queued === 0) refreshBoard();
+      } else if (page === "oncall-pages" && String(notice.type).startsWith("page.")) {
+        clearTimeout(pagesTimer);
+        pagesTimer = setTimeout(() => refreshPages(notice), 200);
       } else if (page === "cases" && notice.case_id) {
         if (document.querySelector("#case-table input[name=case_id]:checked")) return; // keep a selection
         clearTimeout(listTimer);
