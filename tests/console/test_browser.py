@@ -237,8 +237,9 @@ def test_settings_analytics_and_a_forged_form(console: ConsoleServer, page: Page
     page.get_by_role("button", name=re.compile(r"Revoke ci key")).click()
     expect(page.locator("#keys-table")).to_contain_text("revoked")
 
-    page.goto(f"{console.url}/settings/configuration")
-    check_page(page, "settings-configuration", shots)
+    page.goto(f"{console.url}/settings/configuration")  # the former single page: now the first of four
+    expect(page).to_have_url(f"{console.url}/settings/case-types")
+    check_page(page, "settings-case-types-empty", shots)
 
     page.goto(f"{console.url}/cases/NOPE-1")
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()

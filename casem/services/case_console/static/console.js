@@ -271,20 +271,29 @@
     // tenant's domain events travel the same bus) re-reads the list as filtered; the keyboard focus stays on
     // the same button of the same row.
     let pagesTimer = null, pagesInFlight = false, pagesAgain = null;
+    // The person's own acknowledge/resolve requests: while one is on its way no list is swapped in (it would
+    // swap their row out from under htmx), and a list read while one started or ended may predate it: dropped
+    // and read again, like the case page's refresh.
+    let rowWrites = 0, rowWritesOpen = 0;
+    const inPageRow = (e) => e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("tr.page-row");
+    document.body.addEventListener("htmx:beforeRequest", (e) => { if (inPageRow(e)) { rowWrites++; rowWritesOpen++; } });
+    document.body.addEventListener("htmx:afterRequest", (e) => { if (inPageRow(e)) { rowWrites++; rowWritesOpen = Math.max(0, rowWritesOpen - 1); } });
     const refreshPages = (notice) => {
       if (pagesInFlight) { pagesAgain = notice; return; } // read again once this read is in
-      if (pageRow) { setTimeout(() => refreshPages(notice), 300); return; } // after the person's own row swap
+      if (rowWritesOpen) { clearTimeout(pagesTimer); pagesTimer = setTimeout(() => refreshPages(notice), 300); return; }
       const results = document.getElementById("page-results");
       if (!results) return;
       pagesInFlight = true;
-      const focused = document.activeElement;
-      const focusRow = focused && focused.closest && focused.closest("tr.page-row");
-      const focusLabel = focused && focused.getAttribute && focused.getAttribute("aria-label");
+      const before = rowWrites;
       fetch(location.pathname + location.search, {
         headers: { "HX-Request": "true", "HX-Target": "page-results" }, credentials: "same-origin",
       })
         .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
         .then((html) => {
+          if (rowWrites !== before || rowWritesOpen) { pagesAgain = notice; return; }
+          const focused = document.activeElement;
+          const focusRow = focused && focused.closest && focused.closest("tr.page-row");
+          const focusLabel = focused && focused.getAttribute && focused.getAttribute("aria-label");
           const parsed = document.createElement("template");
           parsed.innerHTML = html.trim();
           const fresh = parsed.content.getElementById("page-results");
