@@ -83,6 +83,7 @@ def test_case_types_and_custom_attributes(console: ConsoleServer, page: Page) ->
     form.get_by_role("button", name="Create attribute").click()
     key_field = page.locator("#attr-new-key")
     expect(key_field).to_have_attribute("aria-invalid", "true")
+    expect(key_field).to_be_focused()  # the page opens at the field to fix
     expect(page.locator("#attr-new-key-error")).to_contain_text("already has a custom attribute with key 'impact'")
     expect(page.locator("#attr-new-display_name")).to_have_value("Impact again")
     check_page(page, "settings-case-types-error", shots)
@@ -172,6 +173,7 @@ def test_notification_rules_and_endpoints(console: ConsoleServer, page: Page) ->
     form.get_by_role("button", name="Create endpoint").click()
     expect(page.locator("#endpoint-new-url-error")).to_contain_text("url is refused")
     expect(page.locator("#endpoint-new-url")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#endpoint-new-url")).to_be_focused()
     check_page(page, "settings-notifications-error", shots)
     page.locator("#endpoint-new-url").fill("https://hooks.example.com/casem")
     page.locator("#endpoint-new").get_by_role("button", name="Create endpoint").click()

@@ -25,6 +25,13 @@
     localStorage.setItem("casem-theme", root.dataset.theme);
   });
 
+  // -- a settings form that came back refused: the keyboard (and the view) go to the first field to fix -------
+  const refused = document.querySelector('form [aria-invalid="true"]');
+  if (refused) {
+    refused.scrollIntoView({ block: "center" }); // with its message under it in view
+    refused.focus({ preventScroll: true });
+  }
+
   // -- htmx glue ------------------------------------------------------------------------------------------
   document.body.addEventListener("casem:flash", (e) => flash(e.detail.value || String(e.detail)));
   document.body.addEventListener("casem:commented", () => {
