@@ -381,3 +381,37 @@ def _their_key(them: Signed) -> str:
     found = re.search(r'action="/settings/keys/([^/"]+)/revoke"', them.page("keys"))
     assert found
     return found.group(1)
+
+
+CREATES = {
+    "/settings/case-types": {"name": "Forged type"},
+    "/settings/attributes": {"key": "forged", "display_name": "Forged", "type": "TEXT"},
+    "/settings/endpoints": {"kind": "HTTP", "name": "Forged hook", "url": "https://hooks.example.com/f"},
+    "/settings/maintenance": {
+        "name": "Forged",
+        "query": "a:b",
+        "start_at": "2030-01-01T00:00",
+        "end_at": "2030-01-01T01:00",
+    },
+}
+
+
+def test_settings_forms_without_their_token_are_refused(console: ConsoleServer) -> None:
+    me = signed_in(console)
+    project = me.world.project_id
+    forms = dict(CREATES)
+    forms[f"/settings/projects/{project}/automation"] = {
+        "name": "Forged rule",
+        "trigger": "CASE_CREATED",
+        "action": "SET_PRIORITY",
+        "action_value": "P1",
+    }
+    forms[f"/settings/projects/{project}/sla"] = {"P1_acknowledge": "60"}
+    for path, body in forms.items():
+        assert me.client.post(path, data=body).status_code == 403, path  # no token
+        assert me.client.post(path, data={**body, "csrf_token": "x" * 43}).status_code == 403, path
+        cross = me.client.post(path, data={**body, "csrf_token": me.token}, headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403, path
+    for section in ("case-types", "automation", "notifications", "maintenance"):
+        assert "Forged" not in me.page(section)
+    assert 'value="60"' not in me.page("automation")
