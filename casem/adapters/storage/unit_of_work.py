@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -73,6 +73,7 @@ class UnitOfWork:
         self.session: AsyncSession
         self.committed_events: list[DomainEvent] = []
         self._case_traces: dict[str, Mapping[str, str]] = {}
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         engine = await self.db.reader_for(self.session_key) if self.read_only else None
@@ -164,6 +165,11 @@ class UnitOfWork:
             table, columns = _row_shape(cls)
             await self.session.execute(sa.insert(table), [_row(o, columns) for o in group])
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this unit of work has committed (never if it rolls back): for caches of what it
+        changes, which must not be refilled from the old rows while the change is still uncommitted."""
+        self._after_commit.append(callback)
+
     def trace_case(self, case_id: str, trace: Mapping[str, str]) -> None:
         """The trace a case's events were made in, when it is not the current one (one batch creates cases for
         many traced requests): their envelopes carry it instead."""
@@ -221,5 +227,8 @@ class UnitOfWork:
                 )
         await self.session.commit()
         self.committed_events = events
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
         await self.db.after_write(self.session_key)
         return events
