@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
@@ -80,14 +79,12 @@ class UnitOfWork:
         self.session = self.db.sessions(read_only=self.read_only, engine=engine)()
         # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
         # and then dropped by the caller could be collected before commit, taking its recorded events
-        # with it. Keep a strong reference to every aggregate this unit of work has seen.
+        # with it. Keep a strong reference to every aggregate this unit of work has seen (TrackingSession).
         self._seen: dict[int, EventRecorder] = {}
-        sync = self.session.sync_session
-        event.listen(sync, "loaded_as_persistent", self._track)
-        event.listen(sync, "transient_to_pending", self._track)
+        self.session.sync_session.info["track"] = self._track
         return self
 
-    def _track(self, _session: Any, obj: Any) -> None:
+    def _track(self, obj: Any) -> None:
         if isinstance(obj, EventRecorder):
             self._seen[id(obj)] = obj
 
@@ -100,6 +97,7 @@ class UnitOfWork:
             if self.session.in_transaction():
                 await self.session.rollback()
         finally:
+            self.session.sync_session.info.pop("track", None)
             await self.session.close()
 
     # -- generic repository helpers ------------------------------------------------
