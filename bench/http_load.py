@@ -82,8 +82,10 @@ class Recorder:
         self.latencies: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
         self.first_error: dict[str, str] = {}
+        self.answered = 0  # every answer, warm-up included: the server's CPU is read over the same span
 
     def record(self, op: str, seconds: float, ok: bool, detail: str = "") -> None:
+        self.answered += 1
         if not self.timing:
             return
         if ok:
@@ -178,6 +180,7 @@ async def api_load(url: str, headers: dict[str, str], project_id: str, case_ids:
     per_op["all"] = summary(every, elapsed, sum(recorder.errors.values()))
     if recorder.first_error:
         per_op["first_errors"] = recorder.first_error  # type: ignore[assignment]
+    per_op["answered_with_warmup"] = recorder.answered  # type: ignore[assignment]
     return per_op
 
 
@@ -192,7 +195,8 @@ async def hello_load(url: str, args: argparse.Namespace) -> dict:
     recorder, elapsed = await drive(args.concurrency, args.warmup, args.seconds, step)
     for client in clients:
         await client.aclose()
-    return summary(recorder.latencies.get("hello", []), elapsed, recorder.errors.get("hello", 0))
+    return {**summary(recorder.latencies.get("hello", []), elapsed, recorder.errors.get("hello", 0)),
+            "answered_with_warmup": recorder.answered}  # fmt: skip
 
 
 async def raw_point_select(dsn: str, case_ids: list[str], args: argparse.Namespace) -> dict:
@@ -332,7 +336,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         seeded = list(case_ids)
         cpu_before = api.cpu_seconds()
         result["api"] = await api_load(url, headers, project.id, case_ids, args)
-        result["api_server"] = {"peak_rss_mb": api.peak_rss_mb(), "cpu_s": round(api.cpu_seconds() - cpu_before, 1)}
+        api_cpu = api.cpu_seconds() - cpu_before
+        result["api_server"] = {
+            "peak_rss_mb": api.peak_rss_mb(),
+            "cpu_s": round(api_cpu, 1),
+            # CPU per answer moves less with the machine's load than latency does: compare runs with it too.
+            "cpu_ms_per_request": round(api_cpu * 1000 / max(1, result["api"]["answered_with_warmup"]), 2),  # type: ignore[index]
+        }
     finally:
         api.stop()
 
@@ -342,9 +352,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         wait_for_port(hello_port, 60, hello)
         hello_cpu = cpu_seconds(hello.pid)
         result["hello"] = await hello_load(f"http://127.0.0.1:{hello_port}", args)
+        hello_used = cpu_seconds(hello.pid) - hello_cpu
         result["hello_server"] = {
             "peak_rss_mb": peak_rss_mb(hello.pid),
-            "cpu_s": round(cpu_seconds(hello.pid) - hello_cpu, 1),
+            "cpu_s": round(hello_used, 1),
+            "cpu_ms_per_request": round(hello_used * 1000 / max(1, result["hello"]["answered_with_warmup"]), 2),  # type: ignore[index]
         }
     finally:
         hello.terminate()
