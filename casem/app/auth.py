@@ -1,8 +1,18 @@
-"""Authentication: DD-API-KEY (the org) + DD-APPLICATION-KEY (the user acting), as Datadog does."""
+"""Authentication: DD-API-KEY (the org) + DD-APPLICATION-KEY (the user acting), as Datadog does.
+
+`authenticate_cached` remembers, for CASEM_AUTH_CACHE_SECONDS (default 5; 0 turns it off), who a pair of
+keys authenticated as, so a busy caller's requests do not each open a transaction to look their keys up.
+A key revoked or a user disabled in this process is forgotten as soon as the change commits
+(`forget_principals`, registered with `UnitOfWork.after_commit`); in another process (another replica, the
+console, `casem admin revoke-key`) it stops working here within CASEM_AUTH_CACHE_SECONDS.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -47,3 +57,71 @@ async def authenticate(uow: UnitOfWork, api_key: str | None, app_key: str | None
     if disabled is None or disabled:
         raise AuthenticationFailed("user disabled")
     return Principal(org_id=api.org_id, user_id=app.user_id)
+
+
+DEFAULT_CACHE_SECONDS = 5.0
+MAX_CACHED_PAIRS = 10_000  # key pairs remembered at once; the oldest are forgotten first
+
+
+def cache_seconds(env: dict[str, str] | None = None) -> float:
+    value = (os.environ if env is None else env).get("CASEM_AUTH_CACHE_SECONDS")
+    return float(value) if value else DEFAULT_CACHE_SECONDS
+
+
+@dataclass
+class PrincipalCache:
+    """Key-pair hashes -> (principal, when it was looked up). `generation` changes whenever what is cached may
+    have become wrong: a lookup that began before the change does not store its (possibly stale) answer."""
+
+    ttl_s: float = field(default_factory=cache_seconds)
+    entries: dict[tuple[str, str], tuple[Principal, float]] = field(default_factory=dict)
+    generation: int = 0
+
+    def get(self, pair: tuple[str, str], now: float) -> Principal | None:
+        found = self.entries.get(pair)
+        if found is None:
+            return None
+        principal, at = found
+        if now - at >= self.ttl_s:
+            self.entries.pop(pair, None)
+            return None
+        return principal
+
+    def put(self, pair: tuple[str, str], principal: Principal, generation: int, now: float) -> None:
+        if self.ttl_s <= 0 or generation != self.generation:
+            return
+        self.entries.pop(pair, None)
+        self.entries[pair] = (principal, now)
+        while len(self.entries) > MAX_CACHED_PAIRS:
+            self.entries.pop(next(iter(self.entries)))
+
+    def forget_all(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+
+
+PRINCIPALS = PrincipalCache()
+
+
+def forget_principals() -> None:
+    """Every remembered key pair is looked up again on its next use (after a revocation or a disabled user:
+    rare, so forgetting all of them is simpler than finding the pairs a change touches)."""
+    PRINCIPALS.forget_all()
+
+
+async def authenticate_cached(
+    open_uow: Callable[[], UnitOfWork], api_key: str | None, app_key: str | None
+) -> Principal:
+    """`authenticate`, answered from `PRINCIPALS` while the pair's last successful lookup is fresh. Failures are
+    not remembered: a key created a moment ago works at once."""
+    if not api_key or not app_key:
+        raise AuthenticationFailed("missing DD-API-KEY or DD-APPLICATION-KEY")
+    pair = (hash_key(api_key), hash_key(app_key))
+    cached = PRINCIPALS.get(pair, time.monotonic())
+    if cached is not None:
+        return cached
+    generation = PRINCIPALS.generation
+    async with open_uow() as uow:
+        principal = await authenticate(uow, api_key, app_key)
+    PRINCIPALS.put(pair, principal, generation, time.monotonic())
+    return principal

@@ -219,7 +219,8 @@ def list_keys(
 
 @app.command("revoke-key")
 def revoke_key(org_id: str, key_id: str) -> None:
-    """Revoke a key of the org: from the next request on it authenticates nothing."""
+    """Revoke a key of the org: it authenticates nothing from the next request on (a running case-api that saw it
+    lately remembers it for at most CASEM_AUTH_CACHE_SECONDS, 5 by default)."""
     from casem.app.identity import keys
 
     async def go(uow: UnitOfWork) -> str:

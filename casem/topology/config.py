@@ -14,6 +14,7 @@ Precedence, highest first:
      CASEM_TEMPORAL_ADDRESS / _NAMESPACE / _TASK_QUEUE      the Temporal cluster
      CASEM_FEATURE_<NAME>=true|false                        e.g. CASEM_FEATURE_DYNAMIC_INSTRUMENTATION
      CASEM_RATE_LIMIT_PERIOD_S, _PER_ORG, _PER_KEY          HTTP API rate limits (0 turns one off)
+     CASEM_AUTH_CACHE_SECONDS                               how long case-api HTTP remembers a key pair (5; 0: off)
 2. the local file: CASEM_CONFIG, else ./casem.local.yaml when it exists (format: `LocalFile`;
    the Helm chart mounts one generated from the catalog)
 3. the datacenter catalog (datacenters.yaml)

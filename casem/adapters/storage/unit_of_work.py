@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
@@ -73,20 +72,19 @@ class UnitOfWork:
         self.session: AsyncSession
         self.committed_events: list[DomainEvent] = []
         self._case_traces: dict[str, Mapping[str, str]] = {}
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         engine = await self.db.reader_for(self.session_key) if self.read_only else None
         self.session = self.db.sessions(read_only=self.read_only, engine=engine)()
         # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
         # and then dropped by the caller could be collected before commit, taking its recorded events
-        # with it. Keep a strong reference to every aggregate this unit of work has seen.
+        # with it. Keep a strong reference to every aggregate this unit of work has seen (TrackingSession).
         self._seen: dict[int, EventRecorder] = {}
-        sync = self.session.sync_session
-        event.listen(sync, "loaded_as_persistent", self._track)
-        event.listen(sync, "transient_to_pending", self._track)
+        self.session.sync_session.info["track"] = self._track
         return self
 
-    def _track(self, _session: Any, obj: Any) -> None:
+    def _track(self, obj: Any) -> None:
         if isinstance(obj, EventRecorder):
             self._seen[id(obj)] = obj
 
@@ -99,6 +97,7 @@ class UnitOfWork:
             if self.session.in_transaction():
                 await self.session.rollback()
         finally:
+            self.session.sync_session.info.pop("track", None)
             await self.session.close()
 
     # -- generic repository helpers ------------------------------------------------
@@ -164,6 +163,11 @@ class UnitOfWork:
             table, columns = _row_shape(cls)
             await self.session.execute(sa.insert(table), [_row(o, columns) for o in group])
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this unit of work has committed (never if it rolls back): for caches of what it
+        changes, which must not be refilled from the old rows while the change is still uncommitted."""
+        self._after_commit.append(callback)
+
     def trace_case(self, case_id: str, trace: Mapping[str, str]) -> None:
         """The trace a case's events were made in, when it is not the current one (one batch creates cases for
         many traced requests): their envelopes carry it instead."""
@@ -221,5 +225,8 @@ class UnitOfWork:
                 )
         await self.session.commit()
         self.committed_events = events
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
         await self.db.after_write(self.session_key)
         return events

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import credentials
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.auth import forget_principals
 from casem.app.identity.service import IssuedKey, issue_key
 from casem.app.ids import require_uuid
 from casem.domain.errors import InvalidInput, NotFound
@@ -55,3 +56,4 @@ async def revoke_key(uow: UnitOfWork, org_id: str, key_id: str) -> None:
     )
     if not result.rowcount:
         raise NotFound("key", key_id)
+    uow.after_commit(forget_principals)  # this process's remembered key pairs (casem.app.auth)

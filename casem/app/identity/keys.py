@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import credentials, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.auth import forget_principals
 from casem.app.identity.service import Page, issue_key, like_pattern
 from casem.app.ids import UUID_RE
 from casem.domain.errors import Conflict, InvalidInput, NotFound
@@ -291,6 +292,7 @@ async def revoke_key(
     """Revoke a live key: it authenticates nothing from the next request on."""
     key = await get_key(uow, org_id, key_id, kind, owner_id=owner_id)
     key.revoke(actor_id)
+    uow.after_commit(forget_principals)  # this process's remembered key pairs (casem.app.auth)
     return key
 
 

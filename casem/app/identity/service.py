@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from casem.adapters.storage.tables import orgs, team_memberships, teams, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.auth import forget_principals
 from casem.app.ids import UUID_RE
 from casem.app.paging import MAX_PAGE_NUMBER
 from casem.domain.errors import Conflict, InvalidInput, NotFound
@@ -319,6 +320,7 @@ async def list_teams(
 async def disable_user(uow: UnitOfWork, org_id: str, user_id: str, actor_id: str | None) -> User:
     user = await get_user(uow, org_id, user_id)
     user.disable(actor_id)
+    uow.after_commit(forget_principals)  # their application keys, remembered by this process (casem.app.auth)
     return user
 
 

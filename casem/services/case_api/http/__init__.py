@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.auth import AuthenticationFailed, Principal, authenticate
+from casem.app.auth import AuthenticationFailed, Principal, authenticate_cached
 from casem.app.context import AppContext
 from casem.domain.identity import hash_key
 from casem.services.common.rate_limit import RateLimited, RateLimiter
@@ -46,8 +46,7 @@ async def caller(request: Request) -> Caller:
     ctx = context_of(request)
     api_key = request.headers.get("dd-api-key")
     app_key = request.headers.get("dd-application-key")
-    async with ctx.uow(read_only=True) as uow:
-        principal = await authenticate(uow, api_key, app_key)
+    principal = await authenticate_cached(lambda: ctx.uow(read_only=True), api_key, app_key)
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None and app_key:
         decision = limiter.hit(principal.org_id, hash_key(app_key))
