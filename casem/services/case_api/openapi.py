@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
-from casem.services.case_api.http import caller
+from casem.services.case_api.http import api_key_caller, caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +112,7 @@ def contract_of(route: Any) -> Contract:
 def error_statuses(route: Any, method: str) -> set[int]:
     declared = contract_of(route)
     statuses = set(declared.errors)
-    if any(dependency.call is caller for dependency in route.dependant.dependencies):
+    if any(dependency.call in (caller, api_key_caller) for dependency in route.dependant.dependencies):
         statuses |= {400, 403, 429, 503}
     else:
         statuses |= {400, 503}  # the request boundary (NUL characters) and engines apply to every route
