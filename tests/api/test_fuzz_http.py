@@ -60,7 +60,7 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
     """Resources of the fuzzing org (a project, a case, a comment, a case type and its custom attribute, a team,
     a schedule, an escalation policy, a page, keys), by the path parameter that names each: half the generated
     calls use them, so answers about real resources are checked against the document's schemas too (generated
-    ids alone only ever find 404s). The org's user is left out: a generated update could disable it."""
+    ids alone only ever find 404s). Deletes never get them, so the org's user stays enabled."""
     project = make_project(org)
     case = make_case(org, project.id)
     cell = make_comment(org, case.id)
@@ -90,6 +90,8 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
         "schedule_id": schedule.id,
         "policy_id": policy.id,
         "page_id": str(page.id),
+        "user_id": org.user_id,
+        "user_uuid": org.user_id,
         "api_key_id": api_key.raise_for_status().json()["data"]["id"],
     }
 

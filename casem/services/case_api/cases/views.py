@@ -153,7 +153,7 @@ async def aggregate_cases(request: Request, who: Caller = Depends(caller)) -> di
     return result.to_jsonapi("case_aggregate")
 
 
-@router.post("/bulk", status_code=200)
+@router.post("/bulk", status_code=200, response_class=Response)
 @contract(body=BulkUpdateRequest)
 async def bulk_update_cases(request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, BulkUpdateRequest)

@@ -284,3 +284,97 @@ class PageNotification(Answer):
 
 class PageNotificationsResponse(Answer):
     data: list[PageNotification]
+
+
+# -- team routing rules and who a team pages (routing.py) --------------------------------------------------------
+
+
+class RoutingRelationships(Answer):
+    rules: ToMany
+
+
+class RoutingResource(Answer):
+    id: str = Field(description="The team's id.")
+    type: Literal["team_routing_rules"]
+    relationships: RoutingRelationships
+
+
+class RoutingResponse(Answer):
+    data: RoutingResource
+    included: list[IncludedResource]
+
+
+class TeamOnCallRelationships(Answer):
+    responders: ToMany
+    escalations: ToMany
+
+
+class TeamOnCallResource(Answer):
+    id: str
+    type: Literal["team_oncall_responders"]
+    relationships: TeamOnCallRelationships
+
+
+class TeamOnCallResponse(Answer):
+    data: TeamOnCallResource
+    included: list[IncludedResource]
+
+
+# -- a user's notification channels and rules (notifications.py) ------------------------------------------------
+
+
+class ChannelAnswerAttributes(Answer):
+    active: bool
+    config: dict[str, Any] = Field(description="By its `type`: email, phone or push; a webhook URL is never shown.")
+
+
+class ChannelResource(Answer):
+    id: str
+    type: Literal["notification_channels"]
+    attributes: ChannelAnswerAttributes
+
+
+class ChannelCreatedMeta(Answer):
+    signing_secret: str
+    created_at: str | None
+
+
+class ChannelResponse(Answer):
+    data: ChannelResource
+    meta: ChannelCreatedMeta | None = Field(None, description="A push channel's signing secret, shown once.")
+
+
+class ChannelsResponse(Answer):
+    data: list[ChannelResource]
+
+
+class ChannelSettings(Answer):
+    type: str
+    method: str
+
+
+class NotificationRuleAnswerAttributes(Answer):
+    category: str
+    delay_minutes: int
+    channel_settings: ChannelSettings | None = None
+
+
+class NotificationRuleRelationships(Answer):
+    channel: ToOne
+
+
+class NotificationRuleResource(Answer):
+    id: str
+    type: Literal["notification_rules"]
+    attributes: NotificationRuleAnswerAttributes
+    relationships: NotificationRuleRelationships
+
+
+class NotificationRuleResponse(Answer):
+    data: NotificationRuleResource
+    included: list[ChannelResource]
+
+
+class NotificationRulesResponse(Answer):
+    data: list[NotificationRuleResource]
+    included: list[ChannelResource]
