@@ -58,9 +58,10 @@ def fuzz_org(server: LiveServer) -> Iterator[OrgClient]:
 
 def existing_resources(org: OrgClient) -> dict[str, str]:
     """Resources of the fuzzing org (a project, a case, a comment, a case type and its custom attribute, a team,
-    a schedule, an escalation policy, a page, keys), by the path parameter that names each: half the generated
-    calls use them, so answers about real resources are checked against the document's schemas too (generated
-    ids alone only ever find 404s). Deletes never get them, so the org's user stays enabled."""
+    a schedule, an escalation policy, a page, a case view, an API key, the org's user), by the path parameter
+    that names each: half the generated calls use them, so answers about real resources are checked against the
+    document's schemas too (generated ids alone only ever find 404s). Deletes never get them, so the org's user
+    stays enabled."""
     project = make_project(org)
     case = make_case(org, project.id)
     cell = make_comment(org, case.id)
@@ -79,6 +80,12 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
         .data
     )
     page = paging(org).create_on_call_page(body=page_request("Fuzzed page", "user_id", org.user_id)).data
+    view = org.http.post(
+        "/api/v2/cases/views",
+        json={
+            "data": {"type": "view", "attributes": {"name": "fuzzed", "project_id": project.id, "query": "status:open"}}
+        },
+    )
     api_key = org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": "fuzz"}}})
     return {
         "project_id": project.id,
@@ -90,6 +97,7 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
         "schedule_id": schedule.id,
         "policy_id": policy.id,
         "page_id": str(page.id),
+        "view_id": view.raise_for_status().json()["data"]["id"],
         "user_id": org.user_id,
         "user_uuid": org.user_id,
         "api_key_id": api_key.raise_for_status().json()["data"]["id"],

@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from casem.app.watchers import service
 from casem.domain.identity import Watcher
 from casem.services.case_api.http import Caller, caller
+from casem.services.case_api.openapi import contract
+from casem.services.case_api.watchers.schemas import WatchersResponse
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}/watchers", tags=["watchers"])
 
@@ -24,6 +26,7 @@ def serialize_watcher(w: Watcher) -> dict[str, Any]:
 
 
 @router.get("")
+@contract(returns=WatchersResponse)
 async def list_case_watchers(case_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.list_watchers(uow, who.org_id, case_id)
