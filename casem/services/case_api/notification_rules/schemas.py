@@ -3,9 +3,9 @@ notification endpoints."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict
 
 
 class TriggerData(Strict):
@@ -89,3 +89,27 @@ class EndpointCreate(Strict):
 
 class EndpointCreateRequest(Strict):
     data: EndpointCreate
+
+
+# -- answers (serialize_rule in views.py) ----------------------------------------------------------------------
+
+
+class NotificationRuleAnswerAttributes(Answer):
+    is_enabled: bool
+    query: str | None
+    recipients: list[Any]
+    triggers: list[Any]
+
+
+class NotificationRuleResource(Answer):
+    id: str
+    type: Literal["notification_rule"]
+    attributes: NotificationRuleAnswerAttributes
+
+
+class NotificationRuleResponse(Answer):
+    data: NotificationRuleResource
+
+
+class NotificationRulesResponse(Answer):
+    data: list[NotificationRuleResource]

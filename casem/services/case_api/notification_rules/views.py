@@ -36,6 +36,8 @@ from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.notification_rules.schemas import (
     EndpointCreateRequest,
+    NotificationRuleResponse,
+    NotificationRulesResponse,
     RuleCreateRequest,
     RuleUpdateRequest,
 )
@@ -64,7 +66,7 @@ def _attributes(model: Any) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=RuleCreateRequest)
+@contract(body=RuleCreateRequest, returns=NotificationRuleResponse)
 async def create_project_notification_rule(
     project_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -76,6 +78,7 @@ async def create_project_notification_rule(
 
 
 @router.get("")
+@contract(returns=NotificationRulesResponse)
 async def get_project_notification_rules(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         rules = await service.list_rules(uow, who.org_id, project_id)
