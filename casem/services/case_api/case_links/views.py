@@ -48,7 +48,7 @@ async def create_case_link(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @router.get("")
-@contract(returns=CaseLinksResponse)
+@contract(returns=CaseLinksResponse, errors={404})  # entity_id names a case
 async def list_case_links(
     entity_type: str | None = None,
     entity_id: str | None = None,

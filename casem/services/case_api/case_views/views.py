@@ -66,7 +66,7 @@ async def create_case_view(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @router.get("")
-@contract(returns=CaseViewsResponse)
+@contract(returns=CaseViewsResponse, errors={404})  # project_id names a project
 async def list_case_views(project_id: str | None = None, who: Caller = Depends(caller)) -> dict[str, Any]:
     # The client always names a project; without one, casem lists the views of every project of the org.
     async with who.uow(read_only=True) as uow:

@@ -204,6 +204,7 @@ async def delete_notification_endpoint(endpoint_id: str, who: Caller = Depends(c
 
 
 @casem_router.get("/notification_deliveries")
+@contract(errors={404})  # case_id names a case
 async def list_notification_deliveries(
     case_id: str | None = Query(None, description="A case id or key; omit for the whole org."),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),
