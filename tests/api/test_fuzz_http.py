@@ -58,10 +58,10 @@ def fuzz_org(server: LiveServer) -> Iterator[OrgClient]:
 
 def existing_resources(org: OrgClient) -> dict[str, str]:
     """Resources of the fuzzing org (a project, a case, a comment, a case type and its custom attribute, a team,
-    a schedule, an escalation policy, a page, a case view, an automation rule, a maintenance window, an API key,
-    the org's user), by the path parameter that names each: half the generated calls use them, so answers about
-    real resources are checked against the document's schemas too (generated ids alone only ever find 404s).
-    Deletes never get them, so the org's user stays enabled."""
+    a schedule, an escalation policy, a page, a case view, an automation rule, a maintenance window, an
+    attachment, an API key, the org's user), by the path parameter that names each: half the generated calls
+    use them, so answers about real resources are checked against the document's schemas too (generated ids
+    alone only ever find 404s). Deletes never get them, so the org's user stays enabled."""
     project = make_project(org)
     case = make_case(org, project.id)
     cell = make_comment(org, case.id)
@@ -113,6 +113,9 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
             }
         },
     )
+    attachment = org.http.post(
+        f"/api/v2/cases/{case.id}/attachments", files={"file": ("fuzzed.txt", b"fuzzed", "text/plain")}
+    )
     api_key = org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": "fuzz"}}})
     return {
         "project_id": project.id,
@@ -127,6 +130,7 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
         "view_id": view.raise_for_status().json()["data"]["id"],
         "rule_id": rule.raise_for_status().json()["data"]["id"],
         "maintenance_window_id": window.raise_for_status().json()["data"]["id"],
+        "attachment_id": attachment.raise_for_status().json()["data"]["id"],
         "user_id": org.user_id,
         "user_uuid": org.user_id,
         "api_key_id": api_key.raise_for_status().json()["data"]["id"],
