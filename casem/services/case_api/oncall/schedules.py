@@ -407,7 +407,11 @@ async def _calendar(request: Request, schedule: Schedule, past_days: int, days: 
     return Response(schedule_calendar(schedule, people, window), media_type=ICAL)
 
 
-@router.get("/api/v2/casem/on-call/schedules/{schedule_id}/calendar")
+@router.get(
+    "/api/v2/casem/on-call/schedules/{schedule_id}/calendar",
+    response_class=Response,
+    responses={200: {"description": "The schedule as iCalendar", "content": {"text/calendar": {"schema": {}}}}},
+)
 async def schedule_ical(
     schedule_id: str,
     request: Request,
