@@ -125,3 +125,27 @@ async def authenticate_cached(
         principal = await authenticate(uow, api_key, app_key)
     PRINCIPALS.put(pair, principal, generation, time.monotonic())
     return principal
+
+
+@dataclass(frozen=True)
+class OrgKey:
+    """An org identified by its API key alone (Datadog's validate endpoints): no user acts."""
+
+    org_id: str
+    key_id: str
+
+
+async def authenticate_api_key(uow: UnitOfWork, api_key: str | None) -> OrgKey:
+    """A live API key in DD-API-KEY: an application key there is refused, as in `authenticate`."""
+    if not api_key:
+        raise AuthenticationFailed("missing DD-API-KEY")
+    row = (
+        await uow.execute(
+            sa.select(credentials.c.id, credentials.c.kind, credentials.c.org_id).where(
+                credentials.c.key_hash == hash_key(api_key), credentials.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None or row.kind != API_KEY:
+        raise AuthenticationFailed("invalid key")
+    return OrgKey(org_id=row.org_id, key_id=row.id)

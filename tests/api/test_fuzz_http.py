@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
@@ -22,7 +23,17 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests.api.helpers import make_case, make_comment, make_project
+from tests.api.helpers import make_case, make_case_type, make_comment, make_custom_attribute, make_project
+from tests.api.oncall_helpers import (
+    make_schedule,
+    make_team,
+    on_call,
+    page_request,
+    paging,
+    policy_request,
+    step,
+    target,
+)
 from tests.support.api_client import OrgClient, new_org
 from tests.support.live_server import LiveServer
 
@@ -46,13 +57,84 @@ def fuzz_org(server: LiveServer) -> Iterator[OrgClient]:
 
 
 def existing_resources(org: OrgClient) -> dict[str, str]:
-    """A project, a case and a comment of the fuzzing org, by the path parameter that names each: half the
-    generated calls use them, so answers about real resources are checked against the document's schemas too
-    (generated ids alone only ever find 404s)."""
+    """Resources of the fuzzing org (a project, a case, a comment, a case type and its custom attribute, a team,
+    a schedule, an escalation policy, a page, a case view, an automation rule, a maintenance window, an
+    attachment, an API key, the org's user), by the path parameter that names each: half the generated calls
+    use them, so answers about real resources are checked against the document's schemas too (generated ids
+    alone only ever find 404s). Deletes never get them, so the org's user stays enabled."""
     project = make_project(org)
     case = make_case(org, project.id)
     cell = make_comment(org, case.id)
-    return {"project_id": project.id, "case_id": case.id, "cell_id": cell.id}
+    case_type = make_case_type(org, name="Fuzzed")
+    attribute = make_custom_attribute(org, case_type.id, "fuzzed")
+    team = make_team(org, "fuzzers", [org.user_id])
+    start = datetime.now(UTC) - timedelta(days=1)
+    schedule = make_schedule(org, "Fuzzed rota", [org.user_id], start, team_ids=[team]).data
+    policy = (
+        on_call(org)
+        .create_on_call_escalation_policy(
+            body=policy_request(
+                "Fuzzed policy", [step([target("users", org.user_id), target("schedules", schedule.id)])]
+            )
+        )
+        .data
+    )
+    page = paging(org).create_on_call_page(body=page_request("Fuzzed page", "user_id", org.user_id)).data
+    view = org.http.post(
+        "/api/v2/cases/views",
+        json={
+            "data": {"type": "view", "attributes": {"name": "fuzzed", "project_id": project.id, "query": "status:open"}}
+        },
+    )
+    rule = org.http.post(
+        f"/api/v2/cases/projects/{project.id}/rules",
+        json={
+            "data": {
+                "type": "rule",
+                "attributes": {
+                    "name": "fuzzed",
+                    "trigger": {"type": "CASE_CREATED"},
+                    "action": {"type": "EXECUTE_WORKFLOW", "data": {"handle": "fuzzed"}},
+                },
+            }
+        },
+    )
+    window = org.http.post(
+        "/api/v2/maintenance_windows",
+        json={
+            "data": {
+                "type": "maintenance_window",
+                "attributes": {
+                    "name": "fuzzed",
+                    "query": "project:fuzz",
+                    "start_at": start.isoformat(),
+                    "end_at": (start + timedelta(days=2)).isoformat(),
+                },
+            }
+        },
+    )
+    attachment = org.http.post(
+        f"/api/v2/cases/{case.id}/attachments", files={"file": ("fuzzed.txt", b"fuzzed", "text/plain")}
+    )
+    api_key = org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": "fuzz"}}})
+    return {
+        "project_id": project.id,
+        "case_id": case.id,
+        "cell_id": cell.id,
+        "case_type_id": case_type.id,
+        "custom_attribute_id": attribute.id,
+        "team_id": team,
+        "schedule_id": schedule.id,
+        "policy_id": policy.id,
+        "page_id": str(page.id),
+        "view_id": view.raise_for_status().json()["data"]["id"],
+        "rule_id": rule.raise_for_status().json()["data"]["id"],
+        "maintenance_window_id": window.raise_for_status().json()["data"]["id"],
+        "attachment_id": attachment.raise_for_status().json()["data"]["id"],
+        "user_id": org.user_id,
+        "user_uuid": org.user_id,
+        "api_key_id": api_key.raise_for_status().json()["data"]["id"],
+    }
 
 
 def checks_of(case: schemathesis.Case) -> list:

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from datadog_api_client.exceptions import ApiException, NotFoundException
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException, ForbiddenException, NotFoundException
+from datadog_api_client.v1.api.authentication_api import AuthenticationApi
 from datadog_api_client.v2.api.key_management_api import KeyManagementApi
 from datadog_api_client.v2.model.api_key_create_attributes import APIKeyCreateAttributes
 from datadog_api_client.v2.model.api_key_create_data import APIKeyCreateData
@@ -29,6 +31,8 @@ from datadog_api_client.v2.model.application_key_update_data import ApplicationK
 from datadog_api_client.v2.model.application_key_update_request import ApplicationKeyUpdateRequest
 from datadog_api_client.v2.model.application_keys_sort import ApplicationKeysSort
 from datadog_api_client.v2.model.application_keys_type import ApplicationKeysType
+from datadog_api_client.v2.model.validate_api_key_status import ValidateAPIKeyStatus
+from datadog_api_client.v2.model.validate_v2_type import ValidateV2Type
 
 from casem.domain.identity import hash_key
 from tests.api.helpers import add_user, as_user, outbox
@@ -289,3 +293,54 @@ def test_an_application_key_id_is_not_an_api_key(org: OrgClient) -> None:
     with pytest.raises(NotFoundException):
         api.delete_api_key(api_key_id=app.id)
     assert status_with(org, org.creds.api_key, app.attributes.key) == 200
+
+
+def client_with(org: OrgClient, api_key: str, app_key: str | None = None) -> ApiClient:
+    """The official client sending exactly these keys (no application key at all when None)."""
+    config = Configuration(host=org.server.url)
+    config.api_key["apiKeyAuth"] = api_key
+    if app_key is not None:
+        config.api_key["appKeyAuth"] = app_key
+    config.enable_retry = False
+    config.unstable_operations["validate"] = True  # KeyManagementApi.validate is a beta operation of the client
+    return ApiClient(config)
+
+
+def test_validate_takes_the_api_key_alone_and_a_revoked_key_fails_at_once(org: OrgClient) -> None:
+    created = keys_api(org).create_api_key(body=api_key_body("validated")).data
+    with client_with(org, created.attributes.key) as alone:
+        assert AuthenticationApi(alone).validate().valid is True
+        v2 = KeyManagementApi(alone).validate().data
+        assert v2.id == org.org_id and v2.type == ValidateV2Type.ValidateV2
+        assert v2.attributes.api_key_id == created.id and v2.attributes.valid is True
+        assert v2.attributes.api_key_scopes == []
+        # Everything else still needs the application key too.
+        with pytest.raises(ForbiddenException):
+            KeyManagementApi(alone).validate_api_key()
+        keys_api(org).delete_api_key(api_key_id=created.id)
+        # Revoked: the very next request is refused, with Datadog's body.
+        for call in (AuthenticationApi(alone).validate, KeyManagementApi(alone).validate):
+            with pytest.raises(ForbiddenException) as refused:
+                call()
+            assert refused.value.body == {"errors": ["Forbidden"]}
+
+
+def test_validate_refuses_an_application_key_in_the_api_key_header(org: OrgClient) -> None:
+    for api_key in (org.creds.app_key, "0" * 32):
+        with client_with(org, api_key) as wrong:
+            with pytest.raises(ForbiddenException):
+                AuthenticationApi(wrong).validate()
+            with pytest.raises(ForbiddenException):
+                KeyManagementApi(wrong).validate()
+
+
+def test_validate_keys_takes_both_keys(org: OrgClient) -> None:
+    assert keys_api(org).validate_api_key().status == ValidateAPIKeyStatus.OK
+    mine = keys_api(org).create_current_user_application_key(body=app_key_body("mine")).data
+    with client_with(org, org.creds.api_key, mine.attributes.key) as pair:
+        assert KeyManagementApi(pair).validate_api_key().status == ValidateAPIKeyStatus.OK
+        KeyManagementApi(pair).delete_current_user_application_key(app_key_id=mine.id)
+        with pytest.raises(ForbiddenException):
+            KeyManagementApi(pair).validate_api_key()
+    with client_with(org, org.creds.app_key, org.creds.api_key) as swapped, pytest.raises(ForbiddenException):
+        KeyManagementApi(swapped).validate_api_key()

@@ -9,9 +9,10 @@ answers by the schemathesis suite.
 
 Error responses come from what the application answers: every authenticated route can answer 400 (a NUL in
 the path or query, a bad query parameter), 403 (authentication), 429 (rate limit) and 503 (an engine away);
-a route with a parameter or a body can answer 404 (another org's id is a 404 too); a route with a body
-408 and 413; a route that writes 409. `errors=` adds what else a route answers. FastAPI's default 422 is
-dropped: casem answers a bad parameter with a JSON:API 400, never a 422.
+a route with a path parameter or a body can answer 404 (another org's id is a 404 too; a listing whose query
+names a resource declares `errors={404}`); a route with a body 408 and 413; a route that writes 409.
+`errors=` adds what else a route answers. FastAPI's default 422 is dropped: casem answers a bad parameter
+with a JSON:API 400, never a 422.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
-from casem.services.case_api.http import caller
+from casem.services.case_api.http import api_key_caller, caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,11 +113,11 @@ def contract_of(route: Any) -> Contract:
 def error_statuses(route: Any, method: str) -> set[int]:
     declared = contract_of(route)
     statuses = set(declared.errors)
-    if any(dependency.call is caller for dependency in route.dependant.dependencies):
+    if any(dependency.call in (caller, api_key_caller) for dependency in route.dependant.dependencies):
         statuses |= {400, 403, 429, 503}
     else:
         statuses |= {400, 503}  # the request boundary (NUL characters) and engines apply to every route
-    if route.dependant.path_params or route.dependant.query_params or declared.body is not None:
+    if route.dependant.path_params or declared.body is not None:
         statuses.add(404)  # whatever names a resource may name one that is not there (or another org's)
     if declared.body is not None:
         statuses |= {400, 408, 413}

@@ -20,14 +20,17 @@ from casem.app.oncall.analytics import summary as on_call_summary
 from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects.service import get_project
 from casem.domain.oncall_schedules import zone
+from casem.services.case_api.activity.schemas import AuditResponse
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso
+from casem.services.case_api.openapi import contract
 from casem.topology.tenants import ON_CALL
 
 router = APIRouter(prefix="/api/v2/casem", tags=["casem"])
 
 
 @router.get("/audit")
+@contract(returns=AuditResponse, errors={404})  # case_id names a case
 async def audit(
     case_id: str | None = Query(None, description="A case id or key; omit for the whole org."),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),
@@ -69,6 +72,7 @@ async def audit(
 
 
 @router.get("/analytics")
+@contract(errors={404})  # project_id names a project
 async def analytics(
     project_id: str | None = None,
     time_zone: str = Query("UTC", description="Where out-of-hours pages are counted (business hours there)."),

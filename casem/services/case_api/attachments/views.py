@@ -13,6 +13,7 @@ from casem.adapters.blobs import BlobStore, open_blob_store
 from casem.app.attachments import service
 from casem.domain.attachments import Attachment
 from casem.services.case_api.attachments.multipart import MEDIA_TYPE, UploadForm, file_part
+from casem.services.case_api.attachments.schemas import AttachmentResponse, AttachmentsResponse
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso
 from casem.services.case_api.openapi import contract
@@ -74,7 +75,7 @@ def content_disposition(filename: str) -> str:
 
 
 @router.post("", status_code=201)
-@contract(body=UploadForm, body_media_type=MEDIA_TYPE)
+@contract(body=UploadForm, body_media_type=MEDIA_TYPE, returns=AttachmentResponse)
 async def upload(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     part = await file_part(request.headers.get("content-type"), request.stream().__aiter__())
     attachment = await service.upload_attachment(
@@ -95,6 +96,7 @@ async def upload(case_id: str, request: Request, who: Caller = Depends(caller)) 
 
 
 @router.get("")
+@contract(returns=AttachmentsResponse)
 async def list_attachments(case_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.list_attachments(uow, who.org_id, case_id)
@@ -102,13 +104,19 @@ async def list_attachments(case_id: str, who: Caller = Depends(caller)) -> dict[
 
 
 @router.get("/{attachment_id}")
+@contract(returns=AttachmentResponse)
 async def get_attachment(case_id: str, attachment_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.get_attachment(uow, who.org_id, case_id, attachment_id)
     return {"data": serialize_attachment(found)}
 
 
-@router.get("/{attachment_id}/content")
+@router.get(
+    "/{attachment_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file, of its own media type", "content": {"*/*": {"schema": {}}}}},
+)
+@contract(errors={409})  # the file is not available (yet, or any more)
 async def download(case_id: str, attachment_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     attachment, chunks = await service.open_download(who.uow, blob_store(request), who.org_id, case_id, attachment_id)
     return StreamingResponse(

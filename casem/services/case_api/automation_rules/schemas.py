@@ -3,9 +3,9 @@ SLA, due-date reminder and duplicate detection settings."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict, ToOne
 
 
 class TriggerData(Strict):
@@ -108,3 +108,73 @@ class DuplicatesDocument(Strict):
 
 class DuplicatesRequest(Strict):
     data: DuplicatesDocument
+
+
+# -- answers (serialize_rule and the settings documents in views.py) -------------------------------------------
+
+
+class RuleAnswerAttributes(Answer):
+    action: Any
+    created_at: str
+    name: str
+    state: str
+    trigger: Any
+    modified_at: str | None = None
+
+
+class RuleAnswerRelationships(Answer):
+    created_by: ToOne
+    modified_by: ToOne
+
+
+class RuleResource(Answer):
+    id: str
+    type: Literal["rule"]
+    attributes: RuleAnswerAttributes
+    relationships: RuleAnswerRelationships
+
+
+class RuleResponse(Answer):
+    data: RuleResource
+
+
+class RulesResponse(Answer):
+    data: list[RuleResource]
+
+
+class SlaAnswerAttributes(Answer):
+    targets: dict[str, Any]
+
+
+class SlaResource(Answer):
+    id: str
+    type: Literal["sla_policy"]
+    attributes: SlaAnswerAttributes
+
+
+class SlaResponse(Answer):
+    data: SlaResource
+
+
+class RemindersAnswerAttributes(Answer):
+    lead_times_seconds: list[int]
+
+
+class RemindersResource(Answer):
+    id: str
+    type: Literal["reminder_policy"]
+    attributes: RemindersAnswerAttributes
+
+
+class RemindersResponse(Answer):
+    data: RemindersResource
+
+
+class DuplicatesResource(Answer):
+    id: str
+    type: Literal["duplicate_detection"]
+    attributes: dict[str, Any]
+
+
+class DuplicatesResponse(Answer):
+    data: DuplicatesResource

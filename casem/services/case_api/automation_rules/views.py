@@ -30,10 +30,15 @@ from casem.app.automation.settings import ProjectSettings
 from casem.domain.automation import DISABLED, ENABLED, AutomationRule
 from casem.services.case_api.automation_rules.schemas import (
     DuplicatesRequest,
+    DuplicatesResponse,
     RemindersRequest,
+    RemindersResponse,
     RuleCreateRequest,
+    RuleResponse,
+    RulesResponse,
     RuleUpdateRequest,
     SlaRequest,
+    SlaResponse,
 )
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
@@ -71,7 +76,7 @@ def _attributes(model: Any) -> dict[str, Any] | None:
 
 
 @router.post("", status_code=201)
-@contract(body=RuleCreateRequest)
+@contract(body=RuleCreateRequest, returns=RuleResponse)
 async def create_case_automation_rule(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     body = await parse_body(request, RuleCreateRequest)
     async with who.uow() as uow:
@@ -81,6 +86,7 @@ async def create_case_automation_rule(project_id: str, request: Request, who: Ca
 
 
 @router.get("")
+@contract(returns=RulesResponse)
 async def list_case_automation_rules(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         rules = await service.list_rules(uow, who.org_id, project_id)
@@ -88,6 +94,7 @@ async def list_case_automation_rules(project_id: str, who: Caller = Depends(call
 
 
 @router.get("/{rule_id}")
+@contract(returns=RuleResponse)
 async def get_case_automation_rule(project_id: str, rule_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         rule = await service.get_rule(uow, who.org_id, project_id, rule_id)
@@ -95,7 +102,7 @@ async def get_case_automation_rule(project_id: str, rule_id: str, who: Caller = 
 
 
 @router.put("/{rule_id}")
-@contract(body=RuleUpdateRequest)
+@contract(body=RuleUpdateRequest, returns=RuleResponse)
 async def update_case_automation_rule(
     project_id: str, rule_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -124,11 +131,13 @@ async def _set_state(who: Caller, project_id: str, rule_id: str, state: str) -> 
 
 
 @router.post("/{rule_id}/enable")
+@contract(returns=RuleResponse)
 async def enable_case_automation_rule(project_id: str, rule_id: str, who: Caller = Depends(caller)) -> dict:
     return await _set_state(who, project_id, rule_id, ENABLED)
 
 
 @router.post("/{rule_id}/disable")
+@contract(returns=RuleResponse)
 async def disable_case_automation_rule(project_id: str, rule_id: str, who: Caller = Depends(caller)) -> dict:
     return await _set_state(who, project_id, rule_id, DISABLED)
 
@@ -153,6 +162,7 @@ def _duplicates(project_id: str, found: ProjectSettings) -> dict[str, Any]:
 
 
 @casem_router.get("/sla")
+@contract(returns=SlaResponse)
 async def get_sla(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.get_settings(uow, who.org_id, project_id)
@@ -160,7 +170,7 @@ async def get_sla(project_id: str, who: Caller = Depends(caller)) -> dict[str, A
 
 
 @casem_router.put("/sla")
-@contract(body=SlaRequest)
+@contract(body=SlaRequest, returns=SlaResponse)
 async def put_sla(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, SlaRequest)
     targets = {p: t.model_dump() for p, t in body.data.attributes.targets.items()}
@@ -171,6 +181,7 @@ async def put_sla(project_id: str, request: Request, who: Caller = Depends(calle
 
 
 @casem_router.get("/reminders")
+@contract(returns=RemindersResponse)
 async def get_reminders(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.get_settings(uow, who.org_id, project_id)
@@ -178,7 +189,7 @@ async def get_reminders(project_id: str, who: Caller = Depends(caller)) -> dict[
 
 
 @casem_router.put("/reminders")
-@contract(body=RemindersRequest)
+@contract(body=RemindersRequest, returns=RemindersResponse)
 async def put_reminders(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, RemindersRequest)
     async with who.uow() as uow:
@@ -190,6 +201,7 @@ async def put_reminders(project_id: str, request: Request, who: Caller = Depends
 
 
 @casem_router.get("/duplicate_detection")
+@contract(returns=DuplicatesResponse)
 async def get_duplicate_detection(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.get_settings(uow, who.org_id, project_id)
@@ -197,7 +209,7 @@ async def get_duplicate_detection(project_id: str, who: Caller = Depends(caller)
 
 
 @casem_router.put("/duplicate_detection")
-@contract(body=DuplicatesRequest)
+@contract(body=DuplicatesRequest, returns=DuplicatesResponse)
 async def put_duplicate_detection(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     body = await parse_body(request, DuplicatesRequest)
     async with who.uow() as uow:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from casem.app.case_links import service
 from casem.domain.case_links import CaseLink
 from casem.domain.errors import Conflict
-from casem.services.case_api.case_links.schemas import CaseLinkCreateRequest
+from casem.services.case_api.case_links.schemas import CaseLinkCreateRequest, CaseLinkResponse, CaseLinksResponse
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
 from casem.services.case_api.openapi import contract
@@ -34,7 +34,7 @@ def serialize_link(link: CaseLink) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=CaseLinkCreateRequest)
+@contract(body=CaseLinkCreateRequest, returns=CaseLinkResponse)
 async def create_case_link(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseLinkCreateRequest)).data.attributes
     try:
@@ -48,6 +48,7 @@ async def create_case_link(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @router.get("")
+@contract(returns=CaseLinksResponse, errors={404})  # entity_id names a case
 async def list_case_links(
     entity_type: str | None = None,
     entity_id: str | None = None,

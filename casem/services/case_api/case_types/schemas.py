@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict
 
 
 class CaseTypeAttributes(Strict):
@@ -28,3 +28,27 @@ class CaseTypeUpdate(Strict):
 
 class CaseTypeUpdateRequest(Strict):
     data: CaseTypeUpdate
+
+
+# -- answers (serialize_case_type in views.py) ---------------------------------------------------------------
+
+
+class CaseTypeAnswerAttributes(Answer):
+    name: str
+    description: str | None
+    emoji: str | None
+    deleted_at: str | None
+
+
+class CaseTypeResource(Answer):
+    id: str
+    type: Literal["case_type"]
+    attributes: CaseTypeAnswerAttributes
+
+
+class CaseTypeResponse(Answer):
+    data: CaseTypeResource
+
+
+class CaseTypesResponse(Answer):
+    data: list[CaseTypeResource]

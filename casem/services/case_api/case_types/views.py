@@ -8,7 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from casem.app.case_types import service
 from casem.domain.case_types import CaseType
-from casem.services.case_api.case_types.schemas import CaseTypeCreateRequest, CaseTypeUpdateRequest
+from casem.services.case_api.case_types.schemas import (
+    CaseTypeCreateRequest,
+    CaseTypeResponse,
+    CaseTypesResponse,
+    CaseTypeUpdateRequest,
+)
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.openapi import contract
@@ -31,7 +36,7 @@ def serialize_case_type(t: CaseType) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=CaseTypeCreateRequest)
+@contract(body=CaseTypeCreateRequest, returns=CaseTypeResponse)
 async def create_case_type(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseTypeCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -43,6 +48,7 @@ async def create_case_type(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @router.get("")
+@contract(returns=CaseTypesResponse)
 async def get_all_case_types(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         types = await service.list_case_types(uow, who.org_id)
@@ -50,7 +56,7 @@ async def get_all_case_types(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @router.put("/{case_type_id}")
-@contract(body=CaseTypeUpdateRequest)
+@contract(body=CaseTypeUpdateRequest, returns=CaseTypeResponse)
 async def update_case_type(case_type_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseTypeUpdateRequest)
     changes = dump_set(body.data.attributes) if body.data.attributes else {}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict, ToOne
 
 
 class CaseViewCreateAttributes(Strict):
@@ -34,3 +34,35 @@ class CaseViewUpdate(Strict):
 
 class CaseViewUpdateRequest(Strict):
     data: CaseViewUpdate
+
+
+# -- answers (serialize_view in views.py) ----------------------------------------------------------------------
+
+
+class CaseViewAnswerAttributes(Answer):
+    name: str
+    query: str
+    created_at: str
+    modified_at: str | None
+    np_rule_id: str | None = None
+
+
+class CaseViewAnswerRelationships(Answer):
+    created_by: ToOne
+    modified_by: ToOne
+    project: ToOne
+
+
+class CaseViewResource(Answer):
+    id: str
+    type: Literal["view"]
+    attributes: CaseViewAnswerAttributes
+    relationships: CaseViewAnswerRelationships
+
+
+class CaseViewResponse(Answer):
+    data: CaseViewResource
+
+
+class CaseViewsResponse(Answer):
+    data: list[CaseViewResource]

@@ -8,7 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from casem.app.case_views import service
 from casem.domain.case_views import CaseView
-from casem.services.case_api.case_views.schemas import CaseViewCreateRequest, CaseViewUpdateRequest
+from casem.services.case_api.case_views.schemas import (
+    CaseViewCreateRequest,
+    CaseViewResponse,
+    CaseViewsResponse,
+    CaseViewUpdateRequest,
+)
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.openapi import contract
@@ -43,7 +48,7 @@ def serialize_view(view: CaseView) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=CaseViewCreateRequest)
+@contract(body=CaseViewCreateRequest, returns=CaseViewResponse)
 async def create_case_view(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseViewCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -61,6 +66,7 @@ async def create_case_view(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @router.get("")
+@contract(returns=CaseViewsResponse, errors={404})  # project_id names a project
 async def list_case_views(project_id: str | None = None, who: Caller = Depends(caller)) -> dict[str, Any]:
     # The client always names a project; without one, casem lists the views of every project of the org.
     async with who.uow(read_only=True) as uow:
@@ -69,6 +75,7 @@ async def list_case_views(project_id: str | None = None, who: Caller = Depends(c
 
 
 @router.get("/{view_id}")
+@contract(returns=CaseViewResponse)
 async def get_case_view(view_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         view = await service.get_view(uow, who.org_id, view_id)
@@ -76,7 +83,7 @@ async def get_case_view(view_id: str, who: Caller = Depends(caller)) -> dict[str
 
 
 @router.put("/{view_id}")
-@contract(body=CaseViewUpdateRequest)
+@contract(body=CaseViewUpdateRequest, returns=CaseViewResponse)
 async def update_case_view(view_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseViewUpdateRequest)
     changes = dump_set(body.data.attributes) if body.data.attributes is not None else {}

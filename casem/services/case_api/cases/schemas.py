@@ -266,3 +266,48 @@ class CasesMeta(Answer):
 class CasesResponse(Answer):
     data: list[CaseResource]
     meta: CasesMeta
+
+
+class CountGroupValue(Answer):
+    value: Any
+    count: int
+
+
+class CountGroup(Answer):
+    group: str
+    group_values: list[CountGroupValue]
+
+
+class CaseCountAttributes(Answer):
+    groups: list[CountGroup]
+    total: int
+
+
+class CaseCountResource(Answer):
+    id: str
+    type: Literal["case_count"]
+    attributes: CaseCountAttributes
+
+
+class CaseCountResponse(Answer):
+    data: CaseCountResource
+
+
+class AggregateGroupAnswer(Answer):
+    group: Any
+    value: list[float]
+
+
+class CaseAggregateAttributes(Answer):
+    total: float
+    groups: list[AggregateGroupAnswer]
+
+
+class CaseAggregateResource(Answer):
+    id: str
+    type: Literal["aggregate"]
+    attributes: CaseAggregateAttributes
+
+
+class CaseAggregateResponse(Answer):
+    data: CaseAggregateResource

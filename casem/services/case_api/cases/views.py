@@ -15,6 +15,8 @@ from casem.services.case_api.cases.schemas import (
     AssignRequest,
     AttributesUpdateRequest,
     BulkUpdateRequest,
+    CaseAggregateResponse,
+    CaseCountResponse,
     CaseCreateRequest,
     CaseEmptyRequest,
     CaseResponse,
@@ -125,6 +127,7 @@ async def search_cases(
 
 
 @router.get("/count")
+@contract(returns=CaseCountResponse)
 async def count_cases(
     who: Caller = Depends(caller),
     query_filter: str | None = Query(None, description="A search query: only the cases it finds are counted."),
@@ -143,7 +146,7 @@ async def count_cases(
 
 
 @router.post("/aggregate")
-@contract(body=AggregateRequest)
+@contract(body=AggregateRequest, returns=CaseAggregateResponse)
 async def aggregate_cases(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, AggregateRequest)
     attrs = body.data.attributes
@@ -153,7 +156,7 @@ async def aggregate_cases(request: Request, who: Caller = Depends(caller)) -> di
     return result.to_jsonapi("case_aggregate")
 
 
-@router.post("/bulk", status_code=200)
+@router.post("/bulk", status_code=200, response_class=Response)
 @contract(body=BulkUpdateRequest)
 async def bulk_update_cases(request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, BulkUpdateRequest)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from pydantic import Field
+
+from casem.services.case_api.schemas import Answer, Strict
 
 
 class SelectOption(Strict):
@@ -47,3 +49,39 @@ class CustomAttributeUpdate(Strict):
 
 class CustomAttributeUpdateRequest(Strict):
     data: CustomAttributeUpdate
+
+
+# -- answers (serialize_config in views.py) ------------------------------------------------------------------
+
+
+class SelectOptionAnswer(Answer):
+    value: str
+
+
+class TypeDataAnswer(Answer):
+    options: list[SelectOptionAnswer]
+
+
+class CustomAttributeAnswerAttributes(Answer):
+    case_type_id: str
+    key: str
+    display_name: str
+    description: str | None
+    type: str
+    is_multi: bool
+    map_from: str | None
+    type_data: TypeDataAnswer | None = Field(None, description="The allowed values of a SELECT attribute.")
+
+
+class CustomAttributeResource(Answer):
+    id: str
+    type: Literal["custom_attribute"]
+    attributes: CustomAttributeAnswerAttributes
+
+
+class CustomAttributeResponse(Answer):
+    data: CustomAttributeResource
+
+
+class CustomAttributesResponse(Answer):
+    data: list[CustomAttributeResource]

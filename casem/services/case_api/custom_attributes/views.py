@@ -13,6 +13,8 @@ from casem.domain.case_types import CustomAttributeConfig
 from casem.domain.errors import Conflict
 from casem.services.case_api.custom_attributes.schemas import (
     CustomAttributeCreateRequest,
+    CustomAttributeResponse,
+    CustomAttributesResponse,
     CustomAttributeUpdateRequest,
 )
 from casem.services.case_api.http import Caller, caller
@@ -48,6 +50,7 @@ async def _commit(uow: UnitOfWork, key: str) -> None:
 
 # Declared before the /{case_type_id} routes so "custom_attributes" is never read as a case type id.
 @router.get("/custom_attributes")
+@contract(returns=CustomAttributesResponse)
 async def get_all_custom_attributes(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         configs = await service.list_configs(uow, who.org_id)
@@ -55,7 +58,7 @@ async def get_all_custom_attributes(who: Caller = Depends(caller)) -> dict[str, 
 
 
 @router.post("/{case_type_id}/custom_attributes", status_code=201)
-@contract(body=CustomAttributeCreateRequest)
+@contract(body=CustomAttributeCreateRequest, returns=CustomAttributeResponse)
 async def create_custom_attribute_config(
     case_type_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -80,6 +83,7 @@ async def create_custom_attribute_config(
 
 
 @router.get("/{case_type_id}/custom_attributes")
+@contract(returns=CustomAttributesResponse)
 async def get_all_custom_attribute_configs_by_case_type(
     case_type_id: str, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -89,7 +93,7 @@ async def get_all_custom_attribute_configs_by_case_type(
 
 
 @router.put("/{case_type_id}/custom_attributes/{custom_attribute_id}")
-@contract(body=CustomAttributeUpdateRequest)
+@contract(body=CustomAttributeUpdateRequest, returns=CustomAttributeResponse)
 async def update_custom_attribute_config(
     case_type_id: str, custom_attribute_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.auth import AuthenticationFailed, Principal, authenticate_cached
+from casem.app.auth import AuthenticationFailed, OrgKey, Principal, authenticate_api_key, authenticate_cached
 from casem.app.context import AppContext
 from casem.domain.identity import hash_key
 from casem.services.common.rate_limit import RateLimited, RateLimiter
@@ -57,4 +57,21 @@ async def caller(request: Request) -> Caller:
     return Caller(principal=principal, context=ctx)
 
 
-__all__ = ["AuthenticationFailed", "Caller", "caller", "context_of"]
+async def api_key_caller(request: Request) -> OrgKey:
+    """FastAPI dependency of the few routes Datadog authenticates with DD-API-KEY alone (the validate
+    endpoints): 403 otherwise; counted against the org's and this key's rate limits."""
+    ctx = context_of(request)
+    api_key = request.headers.get("dd-api-key")
+    async with ctx.uow(read_only=True) as uow:
+        org_key = await authenticate_api_key(uow, api_key)
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and api_key:
+        decision = limiter.hit(org_key.org_id, hash_key(api_key))
+        if decision is not None:
+            request.state.rate_limit = decision
+            if not decision.allowed:
+                raise RateLimited(decision)
+    return org_key
+
+
+__all__ = ["AuthenticationFailed", "Caller", "OrgKey", "api_key_caller", "caller", "context_of"]

@@ -12,10 +12,17 @@ from casem.domain.identity import Team, User
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.identity.schemas import (
     MembershipCreateRequest,
+    MembershipResponse,
+    MembershipsResponse,
     MembershipUpdateRequest,
     TeamCreateRequest,
+    TeamResponse,
+    TeamsResponse,
     TeamUpdateRequest,
     UserCreateRequest,
+    UserMembershipsResponse,
+    UserResponse,
+    UsersResponse,
 )
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.openapi import contract
@@ -72,7 +79,7 @@ def serialize_team(t: Team, fields: list[str] | None = None, user_count: int = 0
 
 
 @router.post("/api/v2/users", status_code=201)
-@contract(body=UserCreateRequest)
+@contract(body=UserCreateRequest, returns=UserResponse)
 async def create_user(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, UserCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -84,6 +91,7 @@ async def create_user(request: Request, who: Caller = Depends(caller)) -> dict[s
 
 
 @router.get("/api/v2/users/{user_id}")
+@contract(returns=UserResponse)
 async def get_user(user_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         user = await service.get_user(uow, who.org_id, user_id)
@@ -91,6 +99,7 @@ async def get_user(user_id: str, who: Caller = Depends(caller)) -> dict[str, Any
 
 
 @router.get("/api/v2/users")
+@contract(returns=UsersResponse)
 async def list_users(
     who: Caller = Depends(caller),
     page_size: int | None = Query(None, alias="page[size]"),
@@ -132,7 +141,7 @@ def _team_extras(attrs: Any) -> dict[str, Any]:
 
 
 @router.post("/api/v2/team", status_code=201)
-@contract(body=TeamCreateRequest)
+@contract(body=TeamCreateRequest, returns=TeamResponse)
 async def create_team(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, TeamCreateRequest)).data
     rels = body.relationships
@@ -158,6 +167,7 @@ async def create_team(request: Request, who: Caller = Depends(caller)) -> dict[s
 
 
 @router.get("/api/v2/team/{team_id}")
+@contract(returns=TeamResponse)
 async def get_team(team_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         team = await service.get_team(uow, who.org_id, team_id)
@@ -166,6 +176,7 @@ async def get_team(team_id: str, who: Caller = Depends(caller)) -> dict[str, Any
 
 
 @router.get("/api/v2/team")
+@contract(returns=TeamsResponse)
 async def list_teams(
     request: Request,
     who: Caller = Depends(caller),
@@ -231,7 +242,7 @@ async def disable_user(user_id: str, who: Caller = Depends(caller)) -> Response:
 
 
 @router.patch("/api/v2/team/{team_id}")
-@contract(body=TeamUpdateRequest)
+@contract(body=TeamUpdateRequest, returns=TeamResponse)
 async def update_team(team_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, TeamUpdateRequest)).data
     attrs = body.attributes
@@ -269,7 +280,7 @@ def serialize_membership(m: service.Membership) -> dict[str, Any]:
 
 
 @router.post("/api/v2/team/{team_id}/memberships")
-@contract(body=MembershipCreateRequest)
+@contract(body=MembershipCreateRequest, returns=MembershipResponse)
 async def add_team_member(team_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, MembershipCreateRequest)).data
     user = body.relationships.user.data if body.relationships and body.relationships.user else None
@@ -282,6 +293,7 @@ async def add_team_member(team_id: str, request: Request, who: Caller = Depends(
 
 
 @router.get("/api/v2/team/{team_id}/memberships")
+@contract(returns=MembershipsResponse)
 async def list_team_members(
     team_id: str,
     request: Request,
@@ -303,7 +315,7 @@ async def list_team_members(
 
 
 @router.patch("/api/v2/team/{team_id}/memberships/{user_id}")
-@contract(body=MembershipUpdateRequest)
+@contract(body=MembershipUpdateRequest, returns=MembershipResponse)
 async def update_team_member(
     team_id: str, user_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -324,6 +336,7 @@ async def remove_team_member(team_id: str, user_id: str, who: Caller = Depends(c
 
 
 @router.get("/api/v2/users/{user_uuid}/memberships")
+@contract(returns=UserMembershipsResponse)
 async def list_user_memberships(user_uuid: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.user_memberships(uow, who.org_id, user_uuid)

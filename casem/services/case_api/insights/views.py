@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.insights import service
 from casem.domain.cases import Case
+from casem.services.case_api.cases.schemas import CaseResponse
 from casem.services.case_api.cases.views import serialize_case
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.insights.schemas import CaseInsightsRequest
@@ -28,7 +29,7 @@ async def _case_with_insights(uow: UnitOfWork, case: Case) -> dict[str, Any]:
 
 
 @router.put("")
-@contract(body=CaseInsightsRequest)
+@contract(body=CaseInsightsRequest, returns=CaseResponse)
 async def add_case_insights(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseInsightsRequest)
     async with who.uow() as uow:
@@ -40,7 +41,7 @@ async def add_case_insights(case_id: str, request: Request, who: Caller = Depend
 
 
 @router.delete("")
-@contract(body=CaseInsightsRequest)
+@contract(body=CaseInsightsRequest, returns=CaseResponse)
 async def remove_case_insights(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, CaseInsightsRequest)
     async with who.uow() as uow:

@@ -14,14 +14,21 @@ from casem.app.identity import keys
 from casem.app.identity.service import Page, page_of
 from casem.domain.errors import InvalidInput
 from casem.domain.identity import API_KEY, APP_KEY, Credential
-from casem.services.case_api.http import Caller, caller
+from casem.services.case_api.http import Caller, OrgKey, api_key_caller, caller
 from casem.services.case_api.identity.views import serialize_user
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.keys.schemas import (
     APIKeyCreateRequest,
+    APIKeyResponse,
+    APIKeysResponse,
     APIKeyUpdateRequest,
     ApplicationKeyCreateRequest,
+    ApplicationKeyResponse,
+    ApplicationKeysResponse,
     ApplicationKeyUpdateRequest,
+    ValidateKeysResponse,
+    ValidateV2Response,
+    ValidationResponseV1,
 )
 from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import dump_set
@@ -108,6 +115,7 @@ def _same_id(path_id: str, body_id: str) -> None:
 
 
 @router.get("/api/v2/api_keys")
+@contract(returns=APIKeysResponse)
 async def list_api_keys(
     who: Caller = Depends(caller),
     page_size: int | None = Query(None, alias="page[size]"),
@@ -144,7 +152,7 @@ async def list_api_keys(
 
 
 @router.post("/api/v2/api_keys", status_code=201)
-@contract(body=APIKeyCreateRequest)
+@contract(body=APIKeyCreateRequest, returns=APIKeyResponse)
 async def create_api_key(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, APIKeyCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -162,6 +170,7 @@ async def create_api_key(request: Request, who: Caller = Depends(caller)) -> dic
 
 
 @router.get("/api/v2/api_keys/{api_key_id}")
+@contract(returns=APIKeyResponse)
 async def get_api_key(api_key_id: str, include: str | None = None, who: Caller = Depends(caller)) -> dict[str, Any]:
     wanted = _includes(include, API_KEY_INCLUDES)
     async with who.uow(read_only=True) as uow:
@@ -171,7 +180,7 @@ async def get_api_key(api_key_id: str, include: str | None = None, who: Caller =
 
 
 @router.patch("/api/v2/api_keys/{api_key_id}")
-@contract(body=APIKeyUpdateRequest)
+@contract(body=APIKeyUpdateRequest, returns=APIKeyResponse)
 async def update_api_key(api_key_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, APIKeyUpdateRequest)).data
     _same_id(api_key_id, data.id)
@@ -218,6 +227,7 @@ async def _list_app_keys(
 
 
 @router.get("/api/v2/application_keys")
+@contract(returns=ApplicationKeysResponse)
 async def list_application_keys(
     who: Caller = Depends(caller),
     page_size: int | None = Query(None, alias="page[size]"),
@@ -234,6 +244,7 @@ async def list_application_keys(
 
 
 @router.get("/api/v2/current_user/application_keys")
+@contract(returns=ApplicationKeysResponse)
 async def list_current_user_application_keys(
     who: Caller = Depends(caller),
     page_size: int | None = Query(None, alias="page[size]"),
@@ -249,7 +260,7 @@ async def list_current_user_application_keys(
 
 
 @router.post("/api/v2/current_user/application_keys", status_code=201)
-@contract(body=ApplicationKeyCreateRequest)
+@contract(body=ApplicationKeyCreateRequest, returns=ApplicationKeyResponse)
 async def create_current_user_application_key(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, ApplicationKeyCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -287,6 +298,7 @@ async def _revoke_app_key(who: Caller, key_id: str, owner_id: str | None) -> Res
 
 
 @router.get("/api/v2/application_keys/{app_key_id}")
+@contract(returns=ApplicationKeyResponse)
 async def get_application_key(
     app_key_id: str, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -294,7 +306,7 @@ async def get_application_key(
 
 
 @router.patch("/api/v2/application_keys/{app_key_id}")
-@contract(body=ApplicationKeyUpdateRequest)
+@contract(body=ApplicationKeyUpdateRequest, returns=ApplicationKeyResponse)
 async def update_application_key(app_key_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     return await _update_app_key(who, app_key_id, None, request)
 
@@ -305,12 +317,13 @@ async def delete_application_key(app_key_id: str, who: Caller = Depends(caller))
 
 
 @router.get("/api/v2/current_user/application_keys/{app_key_id}")
+@contract(returns=ApplicationKeyResponse)
 async def get_current_user_application_key(app_key_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     return await _get_app_key(who, app_key_id, who.user_id, None)
 
 
 @router.patch("/api/v2/current_user/application_keys/{app_key_id}")
-@contract(body=ApplicationKeyUpdateRequest)
+@contract(body=ApplicationKeyUpdateRequest, returns=ApplicationKeyResponse)
 async def update_current_user_application_key(
     app_key_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -320,3 +333,28 @@ async def update_current_user_application_key(
 @router.delete("/api/v2/current_user/application_keys/{app_key_id}", status_code=204)
 async def delete_current_user_application_key(app_key_id: str, who: Caller = Depends(caller)) -> Response:
     return await _revoke_app_key(who, app_key_id, who.user_id)
+
+
+# -- validation: does this key (or pair of keys) authenticate? -------------------------------------------
+
+
+@router.get("/api/v1/validate", dependencies=[Depends(api_key_caller)])
+@contract(returns=ValidationResponseV1)
+async def validate_api_key_v1() -> dict[str, Any]:
+    """Datadog's AuthenticationApi.validate: DD-API-KEY alone; a bad one is the usual 403."""
+    return {"valid": True}
+
+
+@router.get("/api/v2/validate")
+@contract(returns=ValidateV2Response)
+async def validate_api_key_v2(org_key: OrgKey = Depends(api_key_caller)) -> dict[str, Any]:
+    """KeyManagementApi.validate: DD-API-KEY alone. casem's API keys carry no scopes."""
+    attributes = {"api_key_id": org_key.key_id, "api_key_scopes": [], "valid": True}
+    return {"data": {"id": org_key.org_id, "type": "validate_v2", "attributes": attributes}}
+
+
+@router.get("/api/v2/validate_keys", dependencies=[Depends(caller)])
+@contract(returns=ValidateKeysResponse)
+async def validate_keys() -> dict[str, Any]:
+    """KeyManagementApi.validate_api_key: both keys, as every other route takes them."""
+    return {"status": "ok"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict
 
 
 class MaintenanceWindowCreateAttributes(Strict):
@@ -36,3 +36,29 @@ class MaintenanceWindowUpdate(Strict):
 
 class MaintenanceWindowUpdateRequest(Strict):
     data: MaintenanceWindowUpdate
+
+
+# -- answers (serialize_window in views.py) --------------------------------------------------------------------
+
+
+class MaintenanceWindowAnswerAttributes(Answer):
+    name: str
+    query: str
+    start_at: str
+    end_at: str
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+class MaintenanceWindowResource(Answer):
+    id: str
+    type: Literal["maintenance_window"]
+    attributes: MaintenanceWindowAnswerAttributes
+
+
+class MaintenanceWindowResponse(Answer):
+    data: MaintenanceWindowResource
+
+
+class MaintenanceWindowsResponse(Answer):
+    data: list[MaintenanceWindowResource]

@@ -12,6 +12,8 @@ from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.maintenance_windows.schemas import (
     MaintenanceWindowCreateRequest,
+    MaintenanceWindowResponse,
+    MaintenanceWindowsResponse,
     MaintenanceWindowUpdateRequest,
 )
 from casem.services.case_api.openapi import contract
@@ -36,7 +38,7 @@ def serialize_window(window: MaintenanceWindow) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=MaintenanceWindowCreateRequest)
+@contract(body=MaintenanceWindowCreateRequest, returns=MaintenanceWindowResponse)
 async def create_maintenance_window(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, MaintenanceWindowCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -54,6 +56,7 @@ async def create_maintenance_window(request: Request, who: Caller = Depends(call
 
 
 @router.get("")
+@contract(returns=MaintenanceWindowsResponse)
 async def list_maintenance_windows(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.list_windows(uow, who.org_id)
@@ -61,7 +64,7 @@ async def list_maintenance_windows(who: Caller = Depends(caller)) -> dict[str, A
 
 
 @router.put("/{maintenance_window_id}")
-@contract(body=MaintenanceWindowUpdateRequest)
+@contract(body=MaintenanceWindowUpdateRequest, returns=MaintenanceWindowResponse)
 async def update_maintenance_window(
     maintenance_window_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

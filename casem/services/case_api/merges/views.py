@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from casem.app.merges import service
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import error_response, iso, parse_body
-from casem.services.case_api.merges.schemas import MergeCreateRequest
+from casem.services.case_api.merges.schemas import MergeCreateRequest, MergeResponse
 from casem.services.case_api.openapi import contract
 from casem.topology.tenants import CASE_MANAGEMENT
 
@@ -69,7 +69,7 @@ def _caseworker(request: Request) -> Any:
 
 
 @router.post("/cases/{case_id}/merge", status_code=202, response_model=None)
-@contract(body=MergeCreateRequest)
+@contract(body=MergeCreateRequest, returns=MergeResponse)
 async def merge_cases(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any] | JSONResponse:
     body = await parse_body(request, MergeCreateRequest)
     refs = [d.id for d in body.data.relationships.duplicates.data]
@@ -95,6 +95,7 @@ async def merge_cases(case_id: str, request: Request, who: Caller = Depends(call
 
 
 @router.get("/merges/{merge_id}")
+@contract(returns=MergeResponse)
 async def get_merge(merge_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         return serialize_merge(await service.get_merge(uow, who.org_id, merge_id))

@@ -3,9 +3,11 @@ notification endpoints."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from casem.services.case_api.schemas import Strict
+from pydantic import Field
+
+from casem.services.case_api.schemas import Answer, Strict, ToOne
 
 
 class TriggerData(Strict):
@@ -89,3 +91,112 @@ class EndpointCreate(Strict):
 
 class EndpointCreateRequest(Strict):
     data: EndpointCreate
+
+
+# -- answers (serialize_rule in views.py) ----------------------------------------------------------------------
+
+
+class NotificationRuleAnswerAttributes(Answer):
+    is_enabled: bool
+    query: str | None
+    recipients: list[Any]
+    triggers: list[Any]
+
+
+class NotificationRuleResource(Answer):
+    id: str
+    type: Literal["notification_rule"]
+    attributes: NotificationRuleAnswerAttributes
+
+
+class NotificationRuleResponse(Answer):
+    data: NotificationRuleResource
+
+
+class NotificationRulesResponse(Answer):
+    data: list[NotificationRuleResource]
+
+
+# -- answers of casem's own notification routes (the inbox, endpoints, deliveries in views.py) ------------------
+
+
+class InboxAttributes(Answer):
+    summary: str | None
+    event_type: str
+    case_key: str | None
+    created_at: str
+    read_at: str | None
+
+
+class InboxRelationships(Answer):
+    case: ToOne
+    actor: ToOne
+
+
+class InboxNotification(Answer):
+    id: str
+    type: Literal["notification"]
+    attributes: InboxAttributes
+    relationships: InboxRelationships
+
+
+class InboxPage(Answer):
+    size: int
+    number: int
+
+
+class InboxMeta(Answer):
+    unread_count: int
+    page: InboxPage
+
+
+class InboxResponse(Answer):
+    data: list[InboxNotification]
+    meta: InboxMeta
+
+
+class EndpointAnswerAttributes(Answer):
+    kind: str
+    name: str
+    url: str
+    secret: str | None = Field(None, description="In the answer to a create only.")
+
+
+class EndpointResource(Answer):
+    id: str
+    type: Literal["notification_endpoint"]
+    attributes: EndpointAnswerAttributes
+
+
+class EndpointResponse(Answer):
+    data: EndpointResource
+
+
+class EndpointsResponse(Answer):
+    data: list[EndpointResource]
+
+
+class DeliveryAttributes(Answer):
+    channel: str
+    target: Any
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+
+
+class DeliveryRelationships(Answer):
+    case: ToOne
+    rule: ToOne
+
+
+class Delivery(Answer):
+    id: str
+    type: Literal["notification_delivery"]
+    attributes: DeliveryAttributes
+    relationships: DeliveryRelationships
+
+
+class DeliveriesResponse(Answer):
+    data: list[Delivery]

@@ -35,7 +35,13 @@ from casem.domain.notifications import NotificationRule
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
 from casem.services.case_api.notification_rules.schemas import (
+    DeliveriesResponse,
     EndpointCreateRequest,
+    EndpointResponse,
+    EndpointsResponse,
+    InboxResponse,
+    NotificationRuleResponse,
+    NotificationRulesResponse,
     RuleCreateRequest,
     RuleUpdateRequest,
 )
@@ -64,7 +70,7 @@ def _attributes(model: Any) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=RuleCreateRequest)
+@contract(body=RuleCreateRequest, returns=NotificationRuleResponse)
 async def create_project_notification_rule(
     project_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -76,6 +82,7 @@ async def create_project_notification_rule(
 
 
 @router.get("")
+@contract(returns=NotificationRulesResponse)
 async def get_project_notification_rules(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         rules = await service.list_rules(uow, who.org_id, project_id)
@@ -108,6 +115,7 @@ async def delete_project_notification_rule(
 
 
 @casem_router.get("/notifications")
+@contract(returns=InboxResponse)
 async def list_notifications(
     unread: bool = Query(False, alias="filter[unread]"),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),
@@ -165,7 +173,7 @@ def serialize_endpoint(values: Any, *, with_secret: bool = False) -> dict[str, A
 
 
 @casem_router.post("/notification_endpoints", status_code=201)
-@contract(body=EndpointCreateRequest)
+@contract(body=EndpointCreateRequest, returns=EndpointResponse)
 async def create_notification_endpoint(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, EndpointCreateRequest)).data.attributes
     async with who.uow(read_only=True) as uow:
@@ -186,6 +194,7 @@ async def create_notification_endpoint(request: Request, who: Caller = Depends(c
 
 
 @casem_router.get("/notification_endpoints")
+@contract(returns=EndpointsResponse)
 async def list_notification_endpoints(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         rows = await service.list_endpoints(uow, who.org_id)
@@ -201,6 +210,7 @@ async def delete_notification_endpoint(endpoint_id: str, who: Caller = Depends(c
 
 
 @casem_router.get("/notification_deliveries")
+@contract(returns=DeliveriesResponse, errors={404})  # case_id names a case
 async def list_notification_deliveries(
     case_id: str | None = Query(None, description="A case id or key; omit for the whole org."),
     page_size: int = Query(50, alias="page[size]", ge=1, le=500),

@@ -15,6 +15,12 @@ from casem.app.oncall import notifications as service
 from casem.domain.oncall import EMAIL, PHONE, NotificationChannel, OnCallNotificationRule
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.oncall.answers import (
+    ChannelResponse,
+    ChannelsResponse,
+    NotificationRuleResponse,
+    NotificationRulesResponse,
+)
 from casem.services.case_api.oncall.common import on_call, on_call_tenant, parse_include
 from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
@@ -94,7 +100,7 @@ def rule_resource(rule: OnCallNotificationRule) -> dict[str, Any]:
 
 
 @router.post("/api/v2/on-call/users/{user_id}/notification-channels", status_code=201)
-@contract(body=ChannelRequest)
+@contract(body=ChannelRequest, returns=ChannelResponse)
 async def create_channel(user_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, ChannelRequest)).data
     attrs = data.attributes.model_dump() if data.attributes else {}
@@ -108,6 +114,7 @@ async def create_channel(user_id: str, request: Request, who: Caller = Depends(c
 
 
 @router.get("/api/v2/on-call/users/{user_id}/notification-channels")
+@contract(returns=ChannelsResponse)
 async def list_channels(user_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with on_call(who, read_only=True) as (uow, directory):
         channels = await service.list_channels(uow, directory, who.org_id, user_id)
@@ -115,6 +122,7 @@ async def list_channels(user_id: str, who: Caller = Depends(caller)) -> dict[str
 
 
 @router.get("/api/v2/on-call/users/{user_id}/notification-channels/{channel_id}")
+@contract(returns=ChannelResponse)
 async def get_channel(user_id: str, channel_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with on_call(who, read_only=True) as (uow, directory):
         channel = await service.get_channel(uow, directory, who.org_id, user_id, channel_id)
@@ -134,7 +142,7 @@ def _rule_document(rule: OnCallNotificationRule, channel: NotificationChannel, i
 
 
 @router.post("/api/v2/on-call/users/{user_id}/notification-rules", status_code=201)
-@contract(body=RuleCreateRequest)
+@contract(body=RuleCreateRequest, returns=NotificationRuleResponse)
 async def create_rule(user_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, RuleCreateRequest)).data
     attrs = data.attributes.model_dump(exclude_unset=True) if data.attributes else {}
@@ -147,6 +155,7 @@ async def create_rule(user_id: str, request: Request, who: Caller = Depends(call
 
 
 @router.get("/api/v2/on-call/users/{user_id}/notification-rules")
+@contract(returns=NotificationRulesResponse)
 async def list_rules(user_id: str, include: str | None = None, who: Caller = Depends(caller)) -> dict[str, Any]:
     wanted = parse_include(include, ("channel",))
     async with on_call(who, read_only=True) as (uow, directory):
@@ -159,6 +168,7 @@ async def list_rules(user_id: str, include: str | None = None, who: Caller = Dep
 
 
 @router.get("/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}")
+@contract(returns=NotificationRuleResponse)
 async def get_rule(
     user_id: str, rule_id: str, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -169,7 +179,7 @@ async def get_rule(
 
 
 @router.put("/api/v2/on-call/users/{user_id}/notification-rules/{rule_id}")
-@contract(body=RuleUpdateRequest)
+@contract(body=RuleUpdateRequest, returns=NotificationRuleResponse)
 async def update_rule(
     user_id: str, rule_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

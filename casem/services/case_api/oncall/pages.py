@@ -21,6 +21,13 @@ from casem.app.oncall import pages as service
 from casem.domain.oncall import Page
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.oncall.answers import (
+    PageCreatedResponse,
+    PageNotificationsResponse,
+    PageResponse,
+    PagesResponse,
+    PageTimelineResponse,
+)
 from casem.services.case_api.oncall.common import on_call, on_call_tenant
 from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
@@ -85,7 +92,7 @@ def page_resource(page: Page) -> dict[str, Any]:
 
 
 @router.post("/api/v2/on-call/pages")
-@contract(body=PageRequest)
+@contract(body=PageRequest, returns=PageCreatedResponse)
 async def create_page(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, PageRequest)).data.attributes
     target = attrs.target or PageTarget()
@@ -122,22 +129,23 @@ async def _change(request: Request, who: Caller, page_id: str, action: Any, sign
     return Response(status_code=202)
 
 
-@router.post("/api/v2/on-call/pages/{page_id}/acknowledge", status_code=202)
+@router.post("/api/v2/on-call/pages/{page_id}/acknowledge", status_code=202, response_class=Response)
 async def acknowledge_page(page_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     return await _change(request, who, page_id, service.acknowledge_page, PAGE_ACKNOWLEDGED)
 
 
-@router.post("/api/v2/on-call/pages/{page_id}/escalate", status_code=202)
+@router.post("/api/v2/on-call/pages/{page_id}/escalate", status_code=202, response_class=Response)
 async def escalate_page(page_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     return await _change(request, who, page_id, service.escalate_page, PAGE_ESCALATE)
 
 
-@router.post("/api/v2/on-call/pages/{page_id}/resolve", status_code=202)
+@router.post("/api/v2/on-call/pages/{page_id}/resolve", status_code=202, response_class=Response)
 async def resolve_page(page_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     return await _change(request, who, page_id, service.resolve_page, PAGE_RESOLVED)
 
 
 @router.get("/api/v2/casem/on-call/pages")
+@contract(returns=PagesResponse)
 async def search_pages(
     request: Request,
     who: Caller = Depends(caller),
@@ -161,6 +169,7 @@ async def search_pages(
 
 
 @router.get("/api/v2/casem/on-call/pages/{page_id}")
+@contract(returns=PageResponse)
 async def get_page(page_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(ON_CALL, read_only=True) as uow:
         page = await service.get_page(uow, who.org_id, page_id)
@@ -168,6 +177,7 @@ async def get_page(page_id: str, who: Caller = Depends(caller)) -> dict[str, Any
 
 
 @router.get("/api/v2/casem/on-call/pages/{page_id}/timeline")
+@contract(returns=PageTimelineResponse)
 async def page_timeline(
     page_id: str,
     who: Caller = Depends(caller),
@@ -194,6 +204,7 @@ async def page_timeline(
 
 
 @router.get("/api/v2/casem/on-call/pages/{page_id}/notifications")
+@contract(returns=PageNotificationsResponse)
 async def page_notifications(page_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(ON_CALL, read_only=True) as uow:
         rows = await service.page_notifications(uow, who.org_id, page_id)

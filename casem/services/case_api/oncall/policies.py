@@ -15,6 +15,9 @@ from casem.domain.errors import NotFound
 from casem.domain.oncall import SCHEDULES, TEAMS, USERS, EscalationPolicy, EscalationStep, StepTarget
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
+from casem.services.case_api.oncall.answers import (
+    PolicyResponse,
+)
 from casem.services.case_api.oncall.common import (
     TeamsRelationships,
     on_call,
@@ -136,7 +139,7 @@ async def policy_document(
 
 
 @router.post("/api/v2/on-call/escalation-policies", status_code=201)
-@contract(body=PolicyCreateRequest)
+@contract(body=PolicyCreateRequest, returns=PolicyResponse)
 async def create_policy(request: Request, include: str | None = None, who: Caller = Depends(caller)) -> dict:
     wanted = parse_include(include, POLICY_INCLUDES)
     data = (await parse_body(request, PolicyCreateRequest)).data
@@ -150,6 +153,7 @@ async def create_policy(request: Request, include: str | None = None, who: Calle
 
 
 @router.get("/api/v2/on-call/escalation-policies/{policy_id}")
+@contract(returns=PolicyResponse)
 async def get_policy(policy_id: str, include: str | None = None, who: Caller = Depends(caller)) -> dict[str, Any]:
     wanted = parse_include(include, POLICY_INCLUDES)
     async with on_call(who, read_only=True) as (uow, directory):
@@ -158,7 +162,7 @@ async def get_policy(policy_id: str, include: str | None = None, who: Caller = D
 
 
 @router.put("/api/v2/on-call/escalation-policies/{policy_id}")
-@contract(body=PolicyUpdateRequest)
+@contract(body=PolicyUpdateRequest, returns=PolicyResponse)
 async def update_policy(
     policy_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from casem.app.oncall.schedules import parse_at
 from casem.domain.oncall import RoutingRule, TeamRouting
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
+from casem.services.case_api.oncall.answers import RoutingResponse, TeamOnCallResponse
 from casem.services.case_api.oncall.common import full_user, on_call, on_call_tenant, parse_include
 from casem.services.case_api.openapi import contract
 from casem.services.case_api.schemas import Strict
@@ -58,6 +59,7 @@ def routing_document(routing: TeamRouting, include: set[str]) -> dict[str, Any]:
 
 
 @router.get("/api/v2/on-call/teams/{team_id}/routing-rules")
+@contract(returns=RoutingResponse)
 async def get_routing_rules(team_id: str, include: str | None = None, who: Caller = Depends(caller)) -> dict:
     wanted = parse_include(include, ("rules", "rules.policy"))
     async with on_call(who, read_only=True) as (uow, directory):
@@ -66,7 +68,7 @@ async def get_routing_rules(team_id: str, include: str | None = None, who: Calle
 
 
 @router.put("/api/v2/on-call/teams/{team_id}/routing-rules")
-@contract(body=RoutingRequest)
+@contract(body=RoutingRequest, returns=RoutingResponse)
 async def set_routing_rules(
     team_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -80,6 +82,7 @@ async def set_routing_rules(
 
 
 @router.get("/api/v2/on-call/teams/{team_id}/on-call")
+@contract(returns=TeamOnCallResponse)
 async def team_on_call_users(
     team_id: str,
     who: Caller = Depends(caller),

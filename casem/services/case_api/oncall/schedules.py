@@ -23,6 +23,16 @@ from casem.domain.identity import Team, User
 from casem.domain.oncall_schedules import Layer, Override, Schedule, Segment
 from casem.services.case_api.http import Caller, caller, context_of
 from casem.services.case_api.jsonapi import iso, parse_body
+from casem.services.case_api.oncall.answers import (
+    CalendarFeedResponse,
+    OverrideResponse,
+    OverridesResponse,
+    RespondersResponse,
+    ScheduleResponse,
+    SchedulesResponse,
+    ScheduleTimelineResponse,
+    ShiftResponse,
+)
 from casem.services.case_api.oncall.common import (
     TeamsRelationships,
     full_user,
@@ -176,7 +186,7 @@ async def _document(who: Caller, schedule: Schedule, include: set[str]) -> dict[
 
 
 @router.post("/api/v2/on-call/schedules", status_code=201)
-@contract(body=ScheduleCreateRequest)
+@contract(body=ScheduleCreateRequest, returns=ScheduleResponse)
 async def create_schedule(request: Request, include: str | None = None, who: Caller = Depends(caller)) -> dict:
     wanted = parse_include(include, SCHEDULE_INCLUDES)
     data = (await parse_body(request, ScheduleCreateRequest)).data
@@ -189,6 +199,7 @@ async def create_schedule(request: Request, include: str | None = None, who: Cal
 
 
 @router.get("/api/v2/on-call/schedules")
+@contract(returns=SchedulesResponse)
 async def list_schedules(
     who: Caller = Depends(caller),
     page_size: int | None = Query(None, alias="page[size]"),
@@ -228,6 +239,7 @@ async def list_schedules(
 
 
 @router.get("/api/v2/on-call/schedules/{schedule_id}")
+@contract(returns=ScheduleResponse)
 async def get_schedule(schedule_id: str, include: str | None = None, who: Caller = Depends(caller)) -> dict:
     wanted = parse_include(include, SCHEDULE_INCLUDES)
     async with who.uow(ON_CALL, read_only=True) as uow:
@@ -236,7 +248,7 @@ async def get_schedule(schedule_id: str, include: str | None = None, who: Caller
 
 
 @router.put("/api/v2/on-call/schedules/{schedule_id}")
-@contract(body=ScheduleUpdateRequest)
+@contract(body=ScheduleUpdateRequest, returns=ScheduleResponse)
 async def update_schedule(
     schedule_id: str, request: Request, include: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -263,6 +275,7 @@ async def delete_schedule(schedule_id: str, who: Caller = Depends(caller)) -> Re
 
 
 @router.get("/api/v2/on-call/schedules/{schedule_id}/on-call")
+@contract(returns=ShiftResponse)
 async def schedule_on_call_user(
     schedule_id: str,
     who: Caller = Depends(caller),
@@ -281,6 +294,7 @@ async def schedule_on_call_user(
 
 
 @router.get("/api/v2/on-call/schedules/{schedule_id}/responders")
+@contract(returns=RespondersResponse)
 async def schedule_responders(
     schedule_id: str,
     who: Caller = Depends(caller),
@@ -333,7 +347,7 @@ async def schedule_responders(
 
 
 @router.post("/api/v2/casem/on-call/schedules/{schedule_id}/overrides", status_code=201)
-@contract(body=OverrideRequest)
+@contract(body=OverrideRequest, returns=OverrideResponse)
 async def add_override(schedule_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     data = (await parse_body(request, OverrideRequest)).data
     async with on_call(who) as (uow, directory):
@@ -345,6 +359,7 @@ async def add_override(schedule_id: str, request: Request, who: Caller = Depends
 
 
 @router.get("/api/v2/casem/on-call/schedules/{schedule_id}/overrides")
+@contract(returns=OverridesResponse)
 async def list_overrides(schedule_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(ON_CALL, read_only=True) as uow:
         schedule = await service.get_schedule(uow, who.org_id, schedule_id)
@@ -370,6 +385,7 @@ def _range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
 
 
 @router.get("/api/v2/casem/on-call/schedules/{schedule_id}/timeline")
+@contract(returns=ScheduleTimelineResponse)
 async def schedule_timeline(
     schedule_id: str, start: str | None = None, end: str | None = None, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -391,7 +407,11 @@ async def _calendar(request: Request, schedule: Schedule, past_days: int, days: 
     return Response(schedule_calendar(schedule, people, window), media_type=ICAL)
 
 
-@router.get("/api/v2/casem/on-call/schedules/{schedule_id}/calendar")
+@router.get(
+    "/api/v2/casem/on-call/schedules/{schedule_id}/calendar",
+    response_class=Response,
+    responses={200: {"description": "The schedule as iCalendar", "content": {"text/calendar": {"schema": {}}}}},
+)
 async def schedule_ical(
     schedule_id: str,
     request: Request,
@@ -405,6 +425,7 @@ async def schedule_ical(
 
 
 @router.post("/api/v2/casem/on-call/schedules/{schedule_id}/calendar-feed", status_code=201)
+@contract(returns=CalendarFeedResponse)
 async def issue_calendar_feed(schedule_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(ON_CALL) as uow:
         token = await service.issue_feed_token(uow, who.org_id, schedule_id)

@@ -10,12 +10,15 @@ from sqlalchemy.exc import IntegrityError
 
 from casem.app.project_favorites import service
 from casem.services.case_api.http import Caller, caller
+from casem.services.case_api.openapi import contract
+from casem.services.case_api.project_favorites.schemas import ProjectFavoritesResponse
 
 # Registered before the projects router: /projects/favorites must not be read as a project id.
 router = APIRouter(prefix="/api/v2/cases/projects", tags=["project favorites"])
 
 
 @router.get("/favorites")
+@contract(returns=ProjectFavoritesResponse)
 async def list_user_case_project_favorites(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.list_favorites(uow, who.org_id, who.user_id)

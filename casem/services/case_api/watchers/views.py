@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from casem.app.watchers import service
 from casem.domain.identity import Watcher
 from casem.services.case_api.http import Caller, caller
+from casem.services.case_api.openapi import contract
+from casem.services.case_api.watchers.schemas import WatchersResponse
 
 router = APIRouter(prefix="/api/v2/cases/{case_id}/watchers", tags=["watchers"])
 
@@ -24,13 +26,14 @@ def serialize_watcher(w: Watcher) -> dict[str, Any]:
 
 
 @router.get("")
+@contract(returns=WatchersResponse)
 async def list_case_watchers(case_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await service.list_watchers(uow, who.org_id, case_id)
     return {"data": [serialize_watcher(w) for w in found]}
 
 
-@router.post("/{user_uuid}", status_code=201)
+@router.post("/{user_uuid}", status_code=201, response_class=Response)  # no body, as Datadog answers
 async def watch_case(case_id: str, user_uuid: str, who: Caller = Depends(caller)) -> Response:
     for attempt in range(2):
         try:
