@@ -67,13 +67,15 @@ class MergeRequest:
     source: str = "api"
 
 
+PURGE_PER_ACTIVITY = 500  # cases one purge activity removes in one transaction
+PURGE_PER_WORKFLOW = 2000  # cases one batch workflow purges (a few activities): its input stays small
+
+
 @dataclass
 class RetentionSweepInput:
     tenants: list[str]
-
-
-PURGE_PER_ACTIVITY = 500  # cases one purge activity removes in one transaction
-PURGE_PER_WORKFLOW = 2000  # cases one batch workflow purges (a few activities): its input stays small
+    purge_per_activity: int = PURGE_PER_ACTIVITY
+    purge_per_workflow: int = PURGE_PER_WORKFLOW
 
 
 @dataclass

@@ -209,14 +209,14 @@ class RetentionSweepWorkflow:
             report = RetentionSweepReport(tenant)
             after: str | None = ""
             while after is not None:
-                step = await workflow.execute_activity_method(
-                    CaseworkerActivities.sweep_retention, RetentionSweepPage(tenant, as_of, after), **SWEEP
-                )
+                page = RetentionSweepPage(tenant, as_of, after, due_limit=data.purge_per_workflow)
+                step = await workflow.execute_activity_method(CaseworkerActivities.sweep_retention, page, **SWEEP)
                 report.examined += step.examined
                 report.started += step.started
                 report.due += len(step.due)
                 if step.due:
-                    report.purged += await self._purge(RetentionBatch(tenant, step.due, as_of))
+                    batch = RetentionBatch(tenant, step.due, as_of, per_activity=data.purge_per_activity)
+                    report.purged += await self._purge(batch)
                 after = step.next_after
             reports.append(report)
         return reports
