@@ -117,6 +117,8 @@ async def world(
         "CASEM_TEMPORAL_ADDRESS": address,
         "CASEM_TEMPORAL_TASK_QUEUE": queue,
         "CASEM_RETENTION_SWEEP_SECONDS": str(24 * 3600),  # the test triggers the sweep itself
+        # One case per purge activity (one transaction each): the kill lands between purges, not after them all.
+        "CASEM_RETENTION_PURGE_BATCH": "1",
         "CASEM_HOST": "127.0.0.1",
         "CASEM_MIGRATE_ON_START": "0",
     }

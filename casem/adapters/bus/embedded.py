@@ -62,8 +62,13 @@ from casem.adapters.bus.port import (
     TopicPartition,
 )
 from casem.adapters.private_files import private_sqlite_file
+from casem.adapters.wakeup import Waiter, bus_channel, notify, waiter
 
 log = logging.getLogger(__name__)
+
+# An idle member's waits between fetches: from the first to the most, doubling while nothing comes.
+FIRST_IDLE_WAIT_S = 0.005
+IDLE_WAIT_MAX_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_topics (
@@ -378,6 +383,7 @@ class EmbeddedProducer:
     def __init__(self, settings: _Settings) -> None:
         self._worker = Worker("bus-embedded-produce")
         self._conn = self._worker.call(_connect, settings)
+        self._channel = str(settings.path.resolve())
         self._partitions: dict[str, int] = {}  # partition counts never change: cache them
         self._closed = False
 
@@ -390,13 +396,15 @@ class EmbeddedProducer:
         if not messages:
             return []
         try:
-            return await self._worker.run(self._append, list(messages))
+            deliveries = await self._worker.run(self._append, list(messages))
         except BusUnavailable as exc:
             raise BusUnavailable(str(exc), failed=messages) from exc
         except PublishError:
             raise
         except (sqlite3.Error, OSError) as exc:
             raise BusUnavailable(f"embedded bus write failed: {exc}", failed=messages) from exc
+        notify(bus_channel(self._channel))  # members polling in this process fetch now
+        return deliveries
 
     def _partition_count(self, topic: str) -> int | None:
         count = self._partitions.get(topic)
@@ -474,6 +482,10 @@ class EmbeddedConsumer:
         self._last_poll = time.monotonic()
         self._rotation = 0
         self._closed = False
+        self._channel = str(settings.path.resolve())
+        self._woken: Waiter | None = None  # made on the first poll, on the poller's event loop
+        self._idle_delay = FIRST_IDLE_WAIT_S
+        self._next_fetch = 0.0  # monotonic time of the next fetch while idle
         # Renews this member and its leases while the owner is busy between polls (e.g. under
         # back-pressure), like Kafka's background heartbeat; stops after max_poll_interval.
         self._stop = threading.Event()
@@ -490,6 +502,8 @@ class EmbeddedConsumer:
             while not self._stop.wait(self._heartbeat_interval_s):
                 if time.monotonic() - self._last_poll > self._max_poll_interval_s:
                     continue  # a stuck owner must lose its partitions
+                if time.monotonic() - self._last_sync < self._heartbeat_interval_s:
+                    continue  # a fetch's sync renewed the member and its leases since the last beat: no write
                 expires = _now_ms() + self._session_ms
                 try:
                     with _write_tx(conn):
@@ -588,16 +602,28 @@ class EmbeddedConsumer:
 
     async def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
         self._check_open()
+        if self._woken is None:
+            self._woken = waiter(bus_channel(self._channel))
         deadline = time.monotonic() + timeout
-        delay = 0.005
         while True:
-            batch = await self._worker.run(self._fetch, max_messages)
+            # A caller asking not to wait (timeout 0) always gets a look.
+            if timeout <= 0 or self._woken.is_set() or time.monotonic() >= self._next_fetch:
+                self._woken.clear()  # before the fetch: an append during it wakes the wait below
+                batch = await self._worker.run(self._fetch, max_messages)
+                if batch:
+                    self._idle_delay = FIRST_IDLE_WAIT_S
+                    self._next_fetch = 0.0
+                    return batch
+                # Nothing: the next look is later, from 5 ms up to IDLE_WAIT_MAX_S, across polls, so an idle
+                # member looks about once a second. An append in this process wakes it at once; another
+                # process's is found at the next look.
+                self._next_fetch = time.monotonic() + self._idle_delay
+                self._idle_delay = min(self._idle_delay * 2, IDLE_WAIT_MAX_S)
             remaining = deadline - time.monotonic()
-            if batch or remaining <= 0:
-                return batch
-            # Other processes append without telling us: back off from 5 ms to 100 ms.
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.1)
+            if remaining <= 0:
+                return []
+            if await self._woken.wait(max(0.0, min(self._next_fetch - time.monotonic(), remaining))):
+                self._next_fetch = 0.0
 
     def _fetch(self, max_messages: int) -> list[Message]:
         self._last_poll = time.monotonic()
@@ -688,6 +714,8 @@ class EmbeddedConsumer:
             return
         self._closed = True
         self._stop.set()
+        if self._woken is not None:
+            self._woken.close()
         await asyncio.to_thread(self._heartbeat.join)
 
         def leave() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
+from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
 from casem.domain.timeline import change_cell_fields
@@ -228,5 +229,7 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+        if events:
+            notify(outbox_channel(self.db.tenant))  # a relay in this process publishes them now, not at its next poll
         await self.db.after_write(self.session_key)
         return events

@@ -7,6 +7,7 @@ caseworker's implementation and the caseworker needs nothing of its starters.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 TASK_QUEUE = "caseworker"
@@ -16,6 +17,7 @@ FILE_LIFECYCLE = "FileLifecycleWorkflow"
 ATTACHMENT_SWEEP = "AttachmentSweepWorkflow"
 CASE_RETENTION = "CaseRetentionWorkflow"
 RETENTION_SWEEP = "RetentionSweepWorkflow"
+RETENTION_PURGE_BATCH = "RetentionPurgeBatchWorkflow"
 CASE_MERGE = "CaseMergeWorkflow"
 AUTO_CLOSE_SWEEP = "AutoCloseSweepWorkflow"
 PENDING_MERGE_SWEEP = "PendingMergeSweepWorkflow"
@@ -48,6 +50,12 @@ class CaseRef:
     case_id: str
 
 
+def retention_batch_workflow_id(tenant: str, case_ids: list[str]) -> str:
+    """One id per set of cases: the same batch started twice (a retried sweep) is the same workflow."""
+    digest = hashlib.sha256("\n".join([tenant, *sorted(case_ids)]).encode()).hexdigest()[:32]
+    return f"retention-purge-{tenant}-{digest}"
+
+
 @dataclass
 class MergeRequest:
     tenant: str
@@ -59,9 +67,33 @@ class MergeRequest:
     source: str = "api"
 
 
+PURGE_PER_ACTIVITY = 500  # cases one purge activity removes in one transaction
+PURGE_PER_WORKFLOW = 2000  # cases one batch workflow purges (a few activities): its input stays small
+
+
 @dataclass
 class RetentionSweepInput:
     tenants: list[str]
+    purge_per_activity: int = PURGE_PER_ACTIVITY
+    purge_per_workflow: int = PURGE_PER_WORKFLOW
+
+
+@dataclass
+class RetentionBatch:
+    """Cases the sweep found due at `as_of` (ISO 8601, the sweep's workflow clock), purged by one workflow."""
+
+    tenant: str
+    case_ids: list[str]
+    as_of: str
+    per_activity: int = PURGE_PER_ACTIVITY
+
+
+@dataclass
+class RetentionBatchResult:
+    purged: list[str] = field(default_factory=list)
+    already_purged: list[str] = field(default_factory=list)
+    not_eligible: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # rows and blobs removed, summed over the batch
 
 
 @dataclass

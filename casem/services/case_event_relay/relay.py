@@ -40,6 +40,7 @@ from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.tables import domain_events
+from casem.adapters.wakeup import Waiter, outbox_channel, waiter
 from casem.domain.events import with_sequence
 from casem.observability import bus_headers, context_from, start_span
 
@@ -57,7 +58,10 @@ DELETED = Counter("casem_relay_retention_deleted_total", "Published rows deleted
 class RelaySettings:
     batch_size: int = 500
     pipeline_depth: int = 2  # batches in flight at once on PostgreSQL (claim the next while one is published)
-    idle_poll_s: float = 0.05  # wait between passes when the outbox is empty: bounds the added lag
+    idle_poll_s: float = 0.05  # first wait after a pass that found the outbox empty
+    # Each further empty pass doubles the wait, up to this: an idle relay looks about once a second. A commit in
+    # this process wakes it at once (casem.adapters.wakeup); one in another process waits at most this long.
+    idle_poll_max_s: float = 1.0
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
     # (and while the database is away: the claim rolled back, nothing was marked).
     backoff: RetryPolicy = RetryPolicy(
@@ -389,15 +393,32 @@ class Relay:
         log.warning("relay pass failed; backing off", tenant=self.db.tenant, error=str(error), backoff_s=delay_s)
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self._publish.call(self._relay_pass)
-            except Exception as exc:
-                if self._stop.is_set() and (isinstance(exc, PublishError) or is_unavailable(exc)):
-                    break  # stopped while backing off: the rows stay unpublished for the next run
-                raise
-            # The passes ran until the outbox was drained (or until every row left was held by another replica).
-            await self._sleep(self.settings.idle_poll_s)
+        woken = waiter(outbox_channel(self.db.tenant))
+        idle_s = self.settings.idle_poll_s
+        try:
+            while not self._stop.is_set():
+                woken.clear()  # before the pass: a commit during it wakes the wait below
+                try:
+                    published = await self._publish.call(self._relay_pass)
+                except Exception as exc:
+                    if self._stop.is_set() and (isinstance(exc, PublishError) or is_unavailable(exc)):
+                        break  # stopped while backing off: the rows stay unpublished for the next run
+                    raise
+                # The passes ran until the outbox was drained (or until every row left was held by another replica).
+                idle_s = self.settings.idle_poll_s if published else min(idle_s * 2, self.settings.idle_poll_max_s)
+                await self._idle(woken, idle_s)
+        finally:
+            woken.close()
+
+    async def _idle(self, woken: Waiter, seconds: float) -> None:
+        """Until `seconds` pass, a commit in this process wakes us, or stop."""
+        stopping = asyncio.ensure_future(self._stop.wait())
+        waking = asyncio.ensure_future(woken.wait(seconds))
+        try:
+            await asyncio.wait({stopping, waking}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            waking.cancel()
 
 
 async def run_relays(relays: Sequence[Relay]) -> None:

@@ -27,8 +27,14 @@ from casem.adapters.storage.tables import (
     timeline_cells,
     watchers,
 )
-from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.adapters.workflows.contracts import AttachmentRef, CaseRef, PurgeResult
+from casem.adapters.workflows.contracts import (
+    PURGE_PER_WORKFLOW,
+    AttachmentRef,
+    CaseRef,
+    PurgeResult,
+    RetentionBatchResult,
+)
+from casem.app.cases.retention import RetentionPolicies, due_at, purge_deadline, purge_due_cases, retention_days_for
 from casem.app.cases.service import lock_case
 from casem.app.context import AppContext
 from casem.domain.attachments import Attachment, AttachmentState, sniff
@@ -89,7 +95,36 @@ class PurgeInput:
 class RetentionSweepReport:
     tenant: str
     examined: int = 0  # closed, archived cases under a retention policy
-    started: list[str] = field(default_factory=list)  # case ids that had no running retention workflow
+    started: list[str] = field(default_factory=list)  # case ids (not yet due) that had no running retention workflow
+    due: int = 0  # cases already due: handed to batch purges instead of a workflow each
+    purged: int = 0  # of those, purged by this sweep's batches
+
+
+@dataclass
+class RetentionSweepPage:
+    """One step of a tenant's sweep: cases after `after` (by id), up to `due_limit` due ones or `max_examined`."""
+
+    tenant: str
+    as_of: str  # the sweep's workflow clock: due means due at this instant
+    after: str = ""
+    due_limit: int = PURGE_PER_WORKFLOW
+    max_examined: int = 5000
+
+
+@dataclass
+class RetentionSweepStep:
+    examined: int = 0
+    started: list[str] = field(default_factory=list)
+    due: list[str] = field(default_factory=list)
+    next_after: str | None = None  # None: the tenant is done
+
+
+@dataclass
+class PurgeBatchInput:
+    tenant: str
+    case_ids: list[str]
+    as_of: str
+    workflow_id: str
 
 
 class RetentionStarter(Protocol):
@@ -104,31 +139,6 @@ SWEEP_CONCURRENCY = 16  # Temporal RPCs in flight while the sweep checks a page 
 
 def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts)
-
-
-async def retention_days_for(uow: UnitOfWork, org_id: str, project_id: str) -> int | None:
-    """The project's policy, else the org's, else None (closed cases are kept forever)."""
-    rows = (
-        await uow.execute(
-            sa.select(retention_policies.c.project_id, retention_policies.c.closed_case_retention_days).where(
-                retention_policies.c.org_id == org_id,
-                sa.or_(retention_policies.c.project_id == project_id, retention_policies.c.project_id.is_(None)),
-            )
-        )
-    ).all()
-    by_scope = {row.project_id: row.closed_case_retention_days for row in rows}
-    return by_scope.get(project_id, by_scope.get(None))
-
-
-def purge_deadline(case: Case, retention_days: int | None) -> tuple[datetime | None, str]:
-    if retention_days is None:
-        return None, "no retention policy"
-    if case.status != Status.CLOSED or case.closed_at is None:
-        return None, "case is not closed"
-    if case.archived_at is None:
-        return None, "case is not archived"
-    # Retention counts from the later of closing and archiving: both must have held that long.
-    return max(case.closed_at, case.archived_at) + timedelta(days=retention_days), "due"
 
 
 class CaseworkerActivities:
@@ -331,15 +341,34 @@ class CaseworkerActivities:
         return PurgeResult("purged", counts)
 
     @activity.defn
-    async def sweep_retention(self, tenant: str) -> RetentionSweepReport:
-        """Start the retention workflow of every closed, archived case under a policy that lacks a running one,
-        so retention does not depend on every `case.archived` event having reached retention-scheduling."""
+    async def purge_cases(self, data: PurgeBatchInput) -> RetentionBatchResult:
+        """Purge the due cases of a batch in one transaction (multi-row deletes), then their blobs. Idempotent:
+        a retry finds the committed ones in `case_purges` and only finishes their blobs."""
+        activity.heartbeat()
+        async with self.ctx.uow(data.tenant) as uow:
+            batch = await purge_due_cases(uow, data.case_ids, _parse(data.as_of), data.workflow_id)
+            if batch.purged:
+                await uow.commit()
+        totals: dict[str, int] = {}
+        for counts in batch.purged.values():
+            for name, n in counts.items():
+                totals[name] = totals.get(name, 0) + n
+        totals["blobs"] = 0
+        for prefix in batch.blob_prefixes:
+            activity.heartbeat()
+            totals["blobs"] += await self._delete_blobs(prefix)
+        return RetentionBatchResult(list(batch.purged), batch.already_purged, batch.not_eligible, totals)
+
+    @activity.defn
+    async def sweep_retention(self, data: RetentionSweepPage) -> RetentionSweepStep:
+        """One step of the retention sweep: every closed, archived case under a policy after `data.after`, up to
+        `due_limit` due ones. A case not yet due gets its retention workflow unless it has one running (so
+        retention does not depend on every `case.archived` event having reached retention-scheduling); a due
+        case is returned for a batch purge instead of costing a workflow of its own."""
         if self.retention is None:
             raise RuntimeError("the retention sweep needs the caseworker's Temporal client")
-        report = RetentionSweepReport(tenant)
-        info = activity.info()
-        # A retried sweep resumes after the last page it heartbeated.
-        after = info.heartbeat_details[0] if info.heartbeat_details else ""
+        step = RetentionSweepStep()
+        as_of = _parse(data.as_of)
         rp = retention_policies.c
         has_policy = (
             sa.exists()
@@ -351,14 +380,17 @@ class CaseworkerActivities:
         async def ensure(org_id: str, case_id: str) -> None:
             assert self.retention is not None
             async with limit:
-                if await self.retention.ensure_retention(tenant, org_id, case_id):
-                    report.started.append(case_id)
+                if await self.retention.ensure_retention(data.tenant, org_id, case_id):
+                    step.started.append(case_id)
 
-        while True:
-            async with self.ctx.uow(tenant, read_only=True) as uow:
+        after = data.after
+        while step.examined < data.max_examined and len(step.due) < data.due_limit:
+            async with self.ctx.uow(data.tenant, read_only=True) as uow:
                 page = (
                     await uow.execute(
-                        sa.select(cases.c.id, cases.c.org_id)
+                        sa.select(
+                            cases.c.id, cases.c.org_id, cases.c.project_id, cases.c.closed_at, cases.c.archived_at
+                        )
                         .where(
                             cases.c.status == Status.CLOSED.value,
                             cases.c.closed_at.is_not(None),
@@ -367,22 +399,25 @@ class CaseworkerActivities:
                             has_policy,
                         )
                         .order_by(cases.c.id)
-                        .limit(SWEEP_PAGE)
+                        .limit(min(SWEEP_PAGE, data.due_limit - len(step.due)))
                     )
                 ).all()
+                policies = await RetentionPolicies.load(uow, {row.org_id for row in page})
             if not page:
-                break
-            await asyncio.gather(*(ensure(row.org_id, row.id) for row in page))
-            report.examined += len(page)
+                return step  # next_after None: the tenant is done
+            waiting = []
+            for row in page:
+                days = policies.days(row.org_id, row.project_id)
+                if days is not None and due_at(row.closed_at, row.archived_at, days) <= as_of:
+                    step.due.append(row.id)
+                else:
+                    waiting.append(row)
+            await asyncio.gather(*(ensure(row.org_id, row.id) for row in waiting))
+            step.examined += len(page)
             after = page[-1].id
             activity.heartbeat(after)
-        activity.logger.info(
-            "retention sweep of %s: %d cases examined, %d workflows started",
-            tenant,
-            report.examined,
-            len(report.started),
-        )
-        return report
+        step.next_after = after
+        return step
 
     async def _delete_blobs(self, prefix: str) -> int:
         removed = 0
@@ -399,5 +434,6 @@ class CaseworkerActivities:
             self.sweep_attachments,
             self.retention_deadline,
             self.purge_case,
+            self.purge_cases,
             self.sweep_retention,
         ]

@@ -1,8 +1,9 @@
 """The caseworker's Temporal Schedules, created (or brought up to date) every time the worker starts.
 
 retention sweep: every `CASEM_RETENTION_SWEEP_SECONDS` (default hourly) a RetentionSweepWorkflow starts
-the retention workflow of every closed, archived case that lacks one, so a lost `case.archived` event
-(or a retention policy set after the archive) still ends in a purge.
+the retention workflow of every closed, archived case not yet due that lacks one, and purges the cases already
+due in batches (RetentionPurgeBatchWorkflow), so a lost `case.archived` event (or a retention policy set after
+the archive) still ends in a purge. `CASEM_RETENTION_PURGE_BATCH` (default 500): due cases per purge activity.
 
 pending-merge sweep: every `CASEM_MERGE_SWEEP_SECONDS` (default every 5 minutes) a PendingMergeSweepWorkflow
 starts the workflow of every merge left PENDING (or marks it FAILED when it cannot start).
@@ -35,6 +36,7 @@ from temporalio.client import (
 from casem.adapters.workflows.contracts import (
     AUTO_CLOSE_SWEEP,
     PENDING_MERGE_SWEEP,
+    PURGE_PER_ACTIVITY,
     RETENTION_SWEEP,
     TASK_QUEUE,
     AutoCloseSweepInput,
@@ -96,10 +98,18 @@ def _every(workflow: str, argument: Any, workflow_id: str, task_queue: str, ever
     )
 
 
-def retention_sweep_schedule(tenants: Sequence[str], task_queue: str, every: timedelta) -> Schedule:
-    return _every(
-        RETENTION_SWEEP, RetentionSweepInput(list(tenants)), f"retention-sweep-{task_queue}", task_queue, every
-    )
+def purge_per_activity(env: dict[str, str] | None = None) -> int:
+    """CASEM_RETENTION_PURGE_BATCH: due cases one purge activity removes in one transaction (default 500)."""
+    env = dict(os.environ) if env is None else env
+    value = env.get("CASEM_RETENTION_PURGE_BATCH")
+    return max(1, int(value)) if value else PURGE_PER_ACTIVITY
+
+
+def retention_sweep_schedule(
+    tenants: Sequence[str], task_queue: str, every: timedelta, per_activity: int = PURGE_PER_ACTIVITY
+) -> Schedule:
+    argument = RetentionSweepInput(list(tenants), purge_per_activity=per_activity)
+    return _every(RETENTION_SWEEP, argument, f"retention-sweep-{task_queue}", task_queue, every)
 
 
 def auto_close_schedule(tenants: Sequence[str], task_queue: str, every: timedelta) -> Schedule:
@@ -149,5 +159,5 @@ async def ensure_schedules(
     return await _ensure(
         client,
         retention_sweep_schedule_id(task_queue),
-        retention_sweep_schedule(tenants, task_queue, every or sweep_interval()),
+        retention_sweep_schedule(tenants, task_queue, every or sweep_interval(), purge_per_activity()),
     )

@@ -31,9 +31,12 @@ with workflow.unsafe.imports_passed_through():
         PendingMergeSweepInput,
         PendingMergeTenantInput,
         PurgeResult,
+        RetentionBatch,
+        RetentionBatchResult,
         RetentionSweepInput,
         StepResult,
         attachment_workflow_id,
+        retention_batch_workflow_id,
         retention_workflow_id,
     )
     from casem.app.oncall.escalation import NotificationTask, NotifyResult
@@ -42,8 +45,10 @@ with workflow.unsafe.imports_passed_through():
     from casem.services.caseworker.activities import (
         CaseworkerActivities,
         ExpireInput,
+        PurgeBatchInput,
         PurgeInput,
         RemoveInput,
+        RetentionSweepPage,
         RetentionSweepReport,
         SweepInput,
         SweepReport,
@@ -163,16 +168,67 @@ class CaseRetentionWorkflow:
         )
 
 
+@workflow.defn(name=contracts.RETENTION_PURGE_BATCH)
+class RetentionPurgeBatchWorkflow:
+    """Purge a set of due cases, `per_activity` of them per activity (one transaction each, multi-row deletes).
+
+    Started by the sweep with an id derived from the set (`retention_batch_workflow_id`); each case is purged
+    once whatever runs it again (its audit row is checked in the purging transaction), so a re-run purges nothing.
+    """
+
+    @workflow.run
+    async def run(self, batch: RetentionBatch) -> RetentionBatchResult:
+        total = RetentionBatchResult()
+        size = max(1, batch.per_activity)
+        for start in range(0, len(batch.case_ids), size):
+            part = await workflow.execute_activity_method(
+                CaseworkerActivities.purge_cases,
+                PurgeBatchInput(
+                    batch.tenant, batch.case_ids[start : start + size], batch.as_of, workflow.info().workflow_id
+                ),
+                **HEARTBEATING,
+            )
+            total.purged += part.purged
+            total.already_purged += part.already_purged
+            total.not_eligible += part.not_eligible
+            for name, n in part.counts.items():
+                total.counts[name] = total.counts.get(name, 0) + n
+        return total
+
+
 @workflow.defn(name=contracts.RETENTION_SWEEP)
 class RetentionSweepWorkflow:
-    """Run by the retention-sweep schedule: every closed, archived case gets its retention workflow."""
+    """Run by the retention-sweep schedule: every closed, archived case not yet due gets its retention workflow;
+    the cases already due are purged in batches (a child workflow per batch), not one workflow each."""
 
     @workflow.run
     async def run(self, data: RetentionSweepInput) -> list[RetentionSweepReport]:
-        return [
-            await workflow.execute_activity_method(CaseworkerActivities.sweep_retention, tenant, **SWEEP)
-            for tenant in data.tenants
-        ]
+        as_of = workflow.now().isoformat()
+        reports = []
+        for tenant in data.tenants:
+            report = RetentionSweepReport(tenant)
+            after: str | None = ""
+            while after is not None:
+                page = RetentionSweepPage(tenant, as_of, after, due_limit=data.purge_per_workflow)
+                step = await workflow.execute_activity_method(CaseworkerActivities.sweep_retention, page, **SWEEP)
+                report.examined += step.examined
+                report.started += step.started
+                report.due += len(step.due)
+                if step.due:
+                    batch = RetentionBatch(tenant, step.due, as_of, per_activity=data.purge_per_activity)
+                    report.purged += await self._purge(batch)
+                after = step.next_after
+            reports.append(report)
+        return reports
+
+    async def _purge(self, batch: RetentionBatch) -> int:
+        try:
+            result = await workflow.execute_child_workflow(
+                RetentionPurgeBatchWorkflow.run, batch, id=retention_batch_workflow_id(batch.tenant, batch.case_ids)
+            )
+        except WorkflowAlreadyStartedError:  # the same batch is running (an earlier sweep): it purges them
+            return 0
+        return len(result.purged)
 
 
 @workflow.defn(name=contracts.CASE_MERGE)
@@ -359,6 +415,7 @@ WORKFLOWS = [
     FileLifecycleWorkflow,
     AttachmentSweepWorkflow,
     CaseRetentionWorkflow,
+    RetentionPurgeBatchWorkflow,
     RetentionSweepWorkflow,
     CaseMergeWorkflow,
     PageEscalationWorkflow,

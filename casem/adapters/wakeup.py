@@ -1,0 +1,91 @@
+"""Wake-ups inside one process: a writer tells the pollers of the same process that there is something to read.
+
+A poller that found nothing backs off (up to about a second) so that an idle process stays idle; without a
+wake-up the first write after a quiet spell would wait for that back-off. When the writer runs in the same
+process (`casem up`: case-api commits an outbox row the relay reads, the relay appends to the embedded log the
+flavors read) it calls `notify(channel)`, and every waiter on that channel returns at once. Writers in other
+processes are not seen here: their readers find the write at the next back-off tick, as before.
+
+Thread- and loop-safe: a waiter belongs to the event loop it was made on; `notify` may be called from any
+thread or loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+
+class Waiter:
+    """One poller's wake-up on a channel: `clear()` before looking, then `wait(timeout)` if it found nothing,
+    so a write between the look and the wait is not missed."""
+
+    def __init__(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.channel = channel
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        """Woken since the last `clear()`."""
+        return self._event.is_set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when woken, False when the timeout passed first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+            return True
+        return False
+
+    def _wake(self) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._event.set()
+        elif not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+                self._loop.call_soon_threadsafe(self._event.set)
+
+    def close(self) -> None:
+        _unregister(self)
+
+
+_lock = threading.Lock()
+_waiters: dict[str, set[Waiter]] = {}
+
+
+def waiter(channel: str) -> Waiter:
+    """A waiter on `channel` for the running event loop; `close()` it when the poller stops."""
+    made = Waiter(channel, asyncio.get_running_loop())
+    with _lock:
+        _waiters.setdefault(channel, set()).add(made)
+    return made
+
+
+def notify(channel: str) -> None:
+    with _lock:
+        waiting = list(_waiters.get(channel, ()))
+    for each in waiting:
+        each._wake()
+
+
+def _unregister(gone: Waiter) -> None:
+    with _lock:
+        waiting = _waiters.get(gone.channel)
+        if waiting is not None:
+            waiting.discard(gone)
+            if not waiting:
+                del _waiters[gone.channel]
+
+
+def outbox_channel(tenant: str) -> str:
+    return f"outbox:{tenant}"
+
+
+def bus_channel(path: str) -> str:
+    return f"bus:{path}"
