@@ -69,6 +69,12 @@ _SORT_COLUMNS = {
     "priority": "priority_rank",
     "status": "status_rank",
 }
+# Filters common enough to deserve an index of their own (both columns of `project:` and `assignee:`).
+_FILTERED = ("project_key_lc", "project_id_lc", "assignee_handle_lc", "assignee_id_lc")
+_BY_RANK = {
+    "status": ("status_rank", {rank: value for value, rank in STATUS_RANK.items()}),
+    "priority": ("priority_rank", {rank: value for value, rank in PRIORITY_RANK.items()}),
+}
 _FOLDED = ("key", "project_id", "project_key", "type_id", "type_name", "assignee_id", "assignee_handle")
 
 
@@ -88,7 +94,35 @@ def _schema(g: int) -> list[str]:
         f"CREATE INDEX attrs_{g}_rid ON attrs_{g} (rid, name)",
         f'CREATE VIRTUAL TABLE text_{g} USING fts5(title, description, tokenize="{_TOKENIZE}")',
         f'CREATE VIRTUAL TABLE comments_{g} USING fts5(body, rid UNINDEXED, tokenize="{_TOKENIZE}")',
+        *_indexes(g),
     ]
+
+
+def _indexes(g: int) -> list[str]:
+    """The read paths' indexes, so a search or a count never reads the wide rows (the stored document) of
+    cases it does not return. Sort indexes: an org's cases in each sort order, the default view (not
+    archived) first, walked until a page is full; the trailing `id DESC` makes their backward walk the exact
+    order of a descending sort (newest first, then id ascending). Filter indexes: the equality filters of the
+    query language, found before sorting; `state` answers status/priority counts without the table, and pages
+    of a status and priority filter in created or either rank order."""
+    sort = [
+        f"CREATE INDEX IF NOT EXISTS cases_{g}_by_{name} ON cases_{g} (org_id, archived, {cols}, id DESC)"
+        for name, cols in (
+            ("created", "created_ms"),
+            ("modified", "modified_ms, created_ms"),
+            ("priority", "priority_rank, created_ms"),
+            ("status", "status_rank, created_ms"),
+        )
+    ]
+    filters = [
+        f"CREATE INDEX IF NOT EXISTS cases_{g}_state"
+        f" ON cases_{g} (org_id, status_rank, priority_rank, archived, created_ms, id DESC)",
+        f"CREATE INDEX IF NOT EXISTS cases_{g}_key ON cases_{g} (org_id, key_lc)",
+    ]
+    filters += [f"CREATE INDEX IF NOT EXISTS cases_{g}_{c} ON cases_{g} (org_id, {c}, archived)" for c in _FILTERED]
+    # An attribute's values in order, each with its cases: counts by attribute read this index alone.
+    filters.append(f"CREATE INDEX IF NOT EXISTS attrs_{g}_name ON attrs_{g} (name, value, rid)")
+    return sort + filters
 
 
 def _drop(g: int) -> list[str]:
@@ -96,10 +130,11 @@ def _drop(g: int) -> list[str]:
 
 
 class _Compiler:
-    """The query AST as a SQL condition over `cases_<g> AS c`, with its parameters."""
+    """The query AST as a SQL condition over `cases_<g> AS c` of one org, with its parameters."""
 
-    def __init__(self, g: int) -> None:
+    def __init__(self, g: int, org_id: str) -> None:
         self.g = g
+        self.org_id = org_id
         self.params: list[Any] = []
 
     def sql(self, node: Node) -> str:
@@ -119,16 +154,18 @@ class _Compiler:
         raise TypeError(f"not a query node: {node!r}")
 
     def text(self, value: str) -> str:
-        self.params.append(fold(value))
-        parts = ["c.key_lc = ?"]
+        # One set of row ids (the key match included), built once per statement: the condition then needs
+        # nothing but the row id, so a walk of a sort index never reads the table to test it.
+        self.params += [self.org_id, fold(value)]
+        parts = [f"SELECT rid FROM cases_{self.g} WHERE org_id = ? AND key_lc = ?"]
         tokens = words(value)
         if tokens:
             # Tokens are letters and digits only, so quoting them makes a safe FTS5 phrase.
             phrase = '"' + " ".join(tokens) + '"'
-            parts.append(f"c.rid IN (SELECT rowid FROM text_{self.g} WHERE text_{self.g} MATCH ?)")
-            parts.append(f"c.rid IN (SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?)")
+            parts.append(f"SELECT rowid FROM text_{self.g} WHERE text_{self.g} MATCH ?")
+            parts.append(f"SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?")
             self.params += [phrase, phrase]
-        return "(" + " OR ".join(parts) + ")"
+        return "c.rid IN (" + " UNION ALL ".join(parts) + ")"
 
     def field(self, node: Field) -> str:
         name, value = node.name, node.value
@@ -136,17 +173,38 @@ class _Compiler:
             self.params.append(fold(name) + ATTR_SEPARATOR + fold(value))
             return f"c.rid IN (SELECT rid FROM attrs_{self.g} WHERE pair_lc = ?)"
         if name in ("status", "priority"):
-            self.params.append(value)
-            return f"c.{name} = ?"
+            # By rank (one rank per value), so the rank sort indexes serve the filter as well as the order. Ranks
+            # are never NULL: `=` is true or false (so NOT is right), and ORs of it become one index lookup.
+            rank = (STATUS_RANK if name == "status" else PRIORITY_RANK).get(value)
+            if rank is None:
+                return "0"  # not a value the field takes: matches nothing
+            self.params.append(rank)
+            return f"c.{name}_rank = ?"
         if name == "key":
             self.params.append(fold(value))
             return "c.key_lc = ?"
         if name == "archived":
             return {"true": "c.archived = 1", "false": "c.archived = 0"}.get(value, "0")
         by_name, by_id = _EITHER[name]
+        if by_name in _FILTERED and by_id in _FILTERED:
+            # The row ids of either column's index, as one set: a walk in sort order tests it without the table.
+            self.params += [self.org_id, fold(value), self.org_id, fold(value)]
+            return (
+                f"c.rid IN (SELECT rid FROM cases_{self.g} WHERE org_id = ? AND {by_name} = ?"
+                f" UNION ALL SELECT rid FROM cases_{self.g} WHERE org_id = ? AND {by_id} = ?)"
+            )
         self.params += [fold(value), fold(value)]
         # IS, not =: an unassigned case must give false, not NULL, or NOT would drop it too.
         return f"(c.{by_name} IS ? OR c.{by_id} IS ?)"
+
+
+def _most_frequent(counted: Mapping[Any, int]) -> dict[str | None, int]:
+    """The MAX_GROUP_VALUES most frequent values (ties by value), then the cases without one (None) if any."""
+    values = sorted(((v, n) for v, n in counted.items() if v is not None and n), key=lambda item: (-item[1], item[0]))
+    out: dict[str | None, int] = dict(values[:MAX_GROUP_VALUES])
+    if counted.get(None):
+        out[None] = counted[None]
+    return out
 
 
 class EmbeddedSearch(SearchPort):
@@ -172,11 +230,14 @@ class EmbeddedSearch(SearchPort):
                     " PRIMARY KEY (gen, org_id, id))"
                 )
                 for (table,) in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE name GLOB 'cases_[0-9]*'"
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'cases_[0-9]*'"
                 ).fetchall():
                     # Generations built before documents had versions get the column (NULL: unversioned).
                     if "version" not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN version INTEGER")
+                    # Generations built before the read paths had indexes get them (once: IF NOT EXISTS).
+                    for stmt in _indexes(int(table.removeprefix("cases_"))):
+                        conn.execute(stmt)
                 self._conns[tenant] = conn
                 self._locks[tenant] = threading.Lock()
             return self._conns[tenant], self._locks[tenant]
@@ -347,20 +408,26 @@ class EmbeddedSearch(SearchPort):
         page_number: int = 0,
     ) -> SearchPage:
         check_page(sort_field, page_size, page_number)
-        direction = "ASC" if sort_asc else "DESC"
         column = _SORT_COLUMNS[sort_field]
-        # NULLs (a case never modified) sort last either way, as OpenSearch's default does.
-        order = f"(c.{column} IS NULL), c.{column} {direction}"
+        if sort_asc and sort_field == "modified_at":
+            # NULLs (a case never modified) sort last either way, as OpenSearch's default does. SQLite puts them
+            # first going up and last going down; only this order needs the flag (and cannot walk an index).
+            order = f"(c.{column} IS NULL), c.{column} ASC"
+        else:
+            # The other sort columns are never NULL (derived from required fields): plain, so an index serves.
+            order = f"c.{column} {'ASC' if sort_asc else 'DESC'}"
         if sort_field not in ("created_at",):
             order += ", c.created_ms DESC"
         order += ", c.id ASC"
 
         def work(conn: sqlite3.Connection) -> SearchPage:
             g = self._generation(conn, tenant)
-            compiler = _Compiler(g)
+            compiler = _Compiler(g, org_id)
             where = f"c.org_id = ? AND {compiler.sql(query)}"
             params = [org_id, *compiler.params]
             total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            if total <= page_number * page_size:
+                return SearchPage([], total)  # past the last page: nothing to sort
             rows = conn.execute(
                 f"SELECT c.id FROM cases_{g} c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, page_size, page_number * page_size],
@@ -372,48 +439,57 @@ class EmbeddedSearch(SearchPort):
     async def count(self, tenant: str, org_id: str, query: Node, group_by: list[str]) -> CountResult:
         def work(conn: sqlite3.Connection) -> CountResult:
             g = self._generation(conn, tenant)
-            compiler = _Compiler(g)
+            compiler = _Compiler(g, org_id)
             where = f"c.org_id = ? AND {compiler.sql(query)}"
             params = [org_id, *compiler.params]
-            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            # One pass for the total and every group kept in the table: counted per combination of their values,
+            # then summed per field here (instead of a pass per field, and one more per field for its NULLs).
+            columns = list(dict.fromkeys(GROUP_FIELDS[name] for name in group_by if name in GROUP_FIELDS))
+            per_column: dict[str, dict[Any, int]] = {column: {} for column in columns}
+            if columns:
+                # Status and priority by rank: what the indexes hold (one rank per value).
+                listed = ", ".join(f"c.{_BY_RANK[column][0] if column in _BY_RANK else column}" for column in columns)
+                total = 0
+                for *values, n in conn.execute(
+                    f"SELECT {listed}, COUNT(*) FROM cases_{g} c WHERE {where} GROUP BY {listed}", params
+                ):
+                    total += n
+                    for column, value in zip(columns, values, strict=True):
+                        if column in _BY_RANK:
+                            value = _BY_RANK[column][1][value]
+                        per_column[column][value] = per_column[column].get(value, 0) + n
+            else:
+                total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
             groups: dict[str, dict[str | None, int]] = {}
             for name in group_by:
-                groups[name] = self._group(conn, g, where, params, name)
+                if (column := GROUP_FIELDS.get(name)) is not None:
+                    counted = per_column[column]
+                    if column == "archived":
+                        counted = {("true" if value else "false"): n for value, n in counted.items()}
+                else:
+                    counted = self._attribute_counts(conn, g, where, params, name, total)
+                groups[name] = _most_frequent(counted)
             return CountResult(total, groups)
 
         return await self._run(tenant, work)
 
     @staticmethod
-    def _group(conn: sqlite3.Connection, g: int, where: str, params: list[Any], name: str) -> dict[str | None, int]:
-        column = GROUP_FIELDS.get(name)
-        counts: dict[str | None, int] = {}
-        if column is not None:
-            rows = conn.execute(
-                f"SELECT c.{column}, COUNT(*) AS n FROM cases_{g} c WHERE {where} AND c.{column} IS NOT NULL"
-                f" GROUP BY c.{column} ORDER BY n DESC, c.{column} ASC LIMIT {MAX_GROUP_VALUES}",
-                params,
-            )
-            for value, n in rows:
-                key = ("true" if value else "false") if column == "archived" else value
-                counts[key] = n
-            missing_sql = f"c.{column} IS NULL"
-            missing_params: list[Any] = []
-        else:
-            rows = conn.execute(
-                f"SELECT a.value, COUNT(DISTINCT c.rid) AS n FROM cases_{g} c"
-                f" JOIN attrs_{g} a ON a.rid = c.rid AND a.name = ? WHERE {where}"
-                f" GROUP BY a.value ORDER BY n DESC, a.value ASC LIMIT {MAX_GROUP_VALUES}",
-                [name, *params],
-            )
-            counts.update(dict(rows.fetchall()))
-            missing_sql = f"NOT EXISTS (SELECT 1 FROM attrs_{g} a WHERE a.rid = c.rid AND a.name = ?)"
-            missing_params = [name]
-        missing = conn.execute(
-            f"SELECT COUNT(*) FROM cases_{g} c WHERE {where} AND {missing_sql}", [*params, *missing_params]
-        ).fetchone()[0]
-        if missing:
-            counts[None] = missing
-        return counts
+    def _attribute_counts(
+        conn: sqlite3.Connection, g: int, where: str, params: list[Any], name: str, total: int
+    ) -> dict[Any, int]:
+        """Cases per value of attribute `name` among the matches, and under None those without it."""
+        counted: dict[Any, int] = {}
+        having: set[int] = set()
+        # The attribute's (value, case) index walked once, each case tested against the matches (built once).
+        for value, rid in conn.execute(
+            f"SELECT DISTINCT a.value, a.rid FROM attrs_{g} a WHERE a.name = ?"
+            f" AND a.rid IN (SELECT c.rid FROM cases_{g} c WHERE {where})",
+            [name, *params],
+        ):
+            counted[value] = counted.get(value, 0) + 1
+            having.add(rid)
+        counted[None] = total - len(having)
+        return counted
 
     async def get(self, tenant: str, org_id: str, case_id: str) -> CaseDocument | None:
         def work(conn: sqlite3.Connection) -> CaseDocument | None:

@@ -376,11 +376,13 @@ class OpenSearchSearch(SearchPort):
             sort=sort,
             size=page_size,
             **{"from": page_number * page_size},
-            _source=["id"],
+            # The id is the last sort value of each hit: no stored document is loaded and parsed to return it
+            # (each _source holds the whole case).
+            _source=False,
             track_total_hits=True,
         )
         hits = result["hits"]
-        return SearchPage([h["_source"]["id"] for h in hits["hits"]], hits["total"]["value"])
+        return SearchPage([h["sort"][-1] for h in hits["hits"]], hits["total"]["value"])
 
     async def count(self, tenant: str, org_id: str, query: Node, group_by: list[str]) -> CountResult:
         aggs: dict[str, Any] = {}
@@ -429,14 +431,16 @@ class OpenSearchSearch(SearchPort):
             body: dict[str, Any] = {
                 "size": _SCAN_PAGE,
                 "sort": [{"id": "asc"}, {"org_id": "asc"}],
-                "_source": ["id", "checksum"],
+                # Both from doc values (the id is the first sort value), not from the stored whole case.
+                "_source": False,
+                "docvalue_fields": ["checksum"],
             }
             if after is not None:
                 body["search_after"] = after
             result = await self._scoped_search(tenant, org_id, MatchAll(), **body)
             hits = result["hits"]["hits"]
             for hit in hits:
-                checksums[hit["_source"]["id"]] = hit["_source"]["checksum"]
+                checksums[hit["sort"][0]] = hit["fields"]["checksum"][0]
             if len(hits) < _SCAN_PAGE:
                 return checksums
             after = hits[-1]["sort"]

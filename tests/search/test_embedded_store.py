@@ -1,0 +1,89 @@
+"""The embedded store's layout: stores written before the read-path indexes get them when opened, and the
+common queries walk an index instead of sorting or reading every case of the org (checked with SQLite's
+EXPLAIN QUERY PLAN, not with timings)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from casem.adapters.search import EmbeddedSearch
+from casem.app.search.service import compile_filter
+from casem.topology.tenants import CASE_MANAGEMENT
+from tests.search.test_contract import B1, ORG_A, ORG_A_CASES, load
+
+T = CASE_MANAGEMENT
+DB = f"search-{T}.db"
+
+
+def _read_path_indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").fetchall()
+    # What the reads use: everything but the pair and rid indexes of attrs, there from the first layout on.
+    return {name for (name,) in rows} - {"attrs_1_pair", "attrs_1_rid"}
+
+
+async def _answers(search: EmbeddedSearch) -> list[object]:
+    queries = ["", "disk", "status:open priority:P1", "project:PROJ -assignee:jane@example.com", "service:web-store"]
+    answers: list[object] = []
+    for query in queries:
+        for sort in ("created_at", "modified_at", "priority", "status"):
+            for asc in (False, True):
+                answers.append(await search.search(T, ORG_A, compile_filter(query), sort, asc, page_size=100))
+        answers.append(await search.count(T, ORG_A, compile_filter(query), ["status", "priority", "service"]))
+    return answers
+
+
+async def test_a_store_from_before_the_indexes_gets_them_on_open(tmp_path: Path) -> None:
+    search = EmbeddedSearch(tmp_path)
+    await load(search, [*ORG_A_CASES, B1])
+    expected = await _answers(search)
+    await search.close()
+    indexes = _read_path_indexes(tmp_path / DB)
+    assert len(indexes) >= 8
+    with sqlite3.connect(tmp_path / DB) as conn:  # the layout stores had before: no read-path index
+        for name in indexes:
+            conn.execute(f"DROP INDEX {name}")
+    assert _read_path_indexes(tmp_path / DB) == set()
+
+    reopened = EmbeddedSearch(tmp_path)
+    try:
+        assert await _answers(reopened) == expected
+    finally:
+        await reopened.close()
+    assert _read_path_indexes(tmp_path / DB) == indexes
+
+
+@pytest.mark.parametrize(
+    ("query", "sort_field"),
+    [
+        ("", "created_at"),
+        ("", "priority"),
+        ("", "status"),
+        ("", "modified_at"),
+        ("disk", "created_at"),
+        ("status:open priority:P1", "priority"),
+        ("project:PROJ assignee:jane@example.com", "created_at"),
+        ("service:web-store OR service:auth", "priority"),
+    ],
+)
+async def test_a_descending_page_walks_an_index_without_sorting(tmp_path: Path, query: str, sort_field: str) -> None:
+    search = EmbeddedSearch(tmp_path)
+    statements: list[str] = []
+    try:
+        await load(search, [*ORG_A_CASES, B1])
+        conn, _ = search._conn(T)
+        conn.set_trace_callback(statements.append)
+        await search.search(T, ORG_A, compile_filter(query), sort_field, False, page_size=10)
+        conn.set_trace_callback(None)
+    finally:
+        await search.close()
+    page = next(s for s in statements if s.startswith("SELECT c.id "))  # (FTS5 runs statements of its own)
+    with sqlite3.connect(tmp_path / DB) as raw:
+        plan = [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {page}")]
+    assert not any("TEMP B-TREE FOR ORDER BY" in step for step in plan), plan
+    # The cases of the org are found through an index, never by reading the whole table.
+    outer = [step for step in plan if "cases_1 " in step or step.startswith(("SEARCH c ", "SCAN c "))]
+    assert outer and all("INDEX" in step for step in outer), plan
