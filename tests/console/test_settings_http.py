@@ -189,6 +189,41 @@ def test_notification_rules_and_guarded_endpoints(console: ConsoleServer, case_a
     assert api(case_api, me.world, "/api/v2/casem/notification_endpoints") == []
 
 
+def test_editing_a_rule_keeps_what_the_form_does_not_show(console: ConsoleServer, case_api: LiveServer) -> None:
+    """A rule made through the API with two triggers and two recipients: the form edits the first of each and
+    the page says so; the second ones survive the edit instead of being dropped."""
+    me = signed_in(console)
+    project = me.world.project_id
+    attributes = {
+        "triggers": [{"type": "CASE_CREATED"}, {"type": "COMMENT_ADDED"}],
+        "recipients": [
+            {"type": "EMAIL", "data": {"email": "first@example.com"}},
+            {"type": "EMAIL", "data": {"email": "second@example.com"}},
+        ],
+    }
+    headers = {"DD-API-KEY": me.world.creds.api_key, "DD-APPLICATION-KEY": me.world.creds.app_key}
+    made = httpx.post(
+        f"{case_api.url}/api/v2/cases/projects/{project}/notification_rules",
+        headers=headers,
+        json={"data": {"type": "notification_rule", "attributes": attributes}},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    rule_id = made.json()["data"]["id"]
+    assert "This rule has 2 more trigger(s) or recipient(s)" in me.page("notifications")
+    edited = me.post(
+        f"/settings/projects/{project}/notification-rules/{rule_id}",
+        {"trigger": "CASE_CREATED", "recipient_type": "EMAIL", "recipient": "changed@example.com", "is_enabled": "on"},
+    )
+    assert edited.status_code == 303, edited.text
+    [stored] = api(case_api, me.world, f"/api/v2/cases/projects/{project}/notification_rules")
+    assert [t["type"] for t in stored["attributes"]["triggers"]] == ["CASE_CREATED", "COMMENT_ADDED"]
+    assert [r["data"]["email"] for r in stored["attributes"]["recipients"]] == [
+        "changed@example.com",
+        "second@example.com",
+    ]
+
+
 def test_maintenance_windows(console: ConsoleServer, case_api: LiveServer) -> None:
     me = signed_in(console)
     window = {"name": "DB upgrade", "query": "service:db", "start_at": "2030-01-01T22:00", "end_at": "2030-01-02T02:00"}

@@ -429,7 +429,13 @@ async def update_notification_rule(
     project_id: str, rule_id: str, request: Request, who: Visitor = Depends(visitor)
 ) -> Response:
     async def change(uow: UnitOfWork, form: dict[str, str]) -> Any:
-        return await notifications.update_rule(uow, who.org_id, project_id, rule_id, _notification_attrs(form))
+        # The form shows a rule's first trigger and first recipient; a rule made through the API may have more,
+        # and those are kept as they are rather than dropped by an edit that never showed them.
+        current = await notifications.get_rule(uow, who.org_id, project_id, rule_id)
+        attrs = _notification_attrs(form)
+        attrs["triggers"] += current.triggers[1:]
+        attrs["recipients"] += current.recipients[1:]
+        return await notifications.update_rule(uow, who.org_id, project_id, rule_id, attrs)
 
     form_id = f"notify-{rule_id}"
     return await _submit(request, who, "notifications", form_id, change, NOTIFICATION_FIELDS, unplaced="recipient")
