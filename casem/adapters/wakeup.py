@@ -24,21 +24,36 @@ class Waiter:
     def __init__(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
         self.channel = channel
         self._loop = loop
-        self._event = asyncio.Event()
+        self._set = False
+        # The current wait's future, resolved by a wake or its timer: no task per wait, as asyncio.wait_for
+        # would make (an idle poller waits a few times a second).
+        self._waiting: asyncio.Future[bool] | None = None
 
     def clear(self) -> None:
-        self._event.clear()
+        self._set = False
 
     def is_set(self) -> bool:
         """Woken since the last `clear()`."""
-        return self._event.is_set()
+        return self._set
 
     async def wait(self, timeout: float) -> bool:
         """True when woken, False when the timeout passed first."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+        if self._set:
             return True
-        return False
+        waiting: asyncio.Future[bool] = self._loop.create_future()
+        self._waiting = waiting
+        timer = self._loop.call_later(timeout, _resolve, waiting, False)
+        try:
+            return await waiting
+        finally:
+            timer.cancel()
+            if self._waiting is waiting:
+                self._waiting = None
+
+    def _set_here(self) -> None:
+        self._set = True
+        if self._waiting is not None:
+            _resolve(self._waiting, True)
 
     def _wake(self) -> None:
         try:
@@ -46,10 +61,10 @@ class Waiter:
         except RuntimeError:
             running = None
         if running is self._loop:
-            self._event.set()
+            self._set_here()
         elif not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
-                self._loop.call_soon_threadsafe(self._event.set)
+                self._loop.call_soon_threadsafe(self._set_here)
 
     def close(self) -> None:
         _unregister(self)
@@ -65,6 +80,11 @@ def waiter(channel: str) -> Waiter:
     with _lock:
         _waiters.setdefault(channel, set()).add(made)
     return made
+
+
+def _resolve(waiting: asyncio.Future[bool], woken: bool) -> None:
+    if not waiting.done():
+        waiting.set_result(woken)
 
 
 def notify(channel: str) -> None:

@@ -697,11 +697,22 @@ class StreamProcessor:
         self._join_timeout_s = join_timeout_s
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
-        _bind_next(strategy, self._woken.set)
+        # Resolved by a wake or `stop` while the loop waits: one future, not a task per event per wait (idle cost).
+        self._attention: asyncio.Future[None] | None = None
+        _bind_next(strategy, self._wake)
         self.processed = 0  # messages accepted by the first step
 
     def stop(self) -> None:
         self._stopping.set()
+        self._nudge()
+
+    def _wake(self) -> None:
+        self._woken.set()
+        self._nudge()
+
+    def _nudge(self) -> None:
+        if self._attention is not None and not self._attention.done():
+            self._attention.set_result(None)
 
     async def run(self) -> None:
         carried: deque[Message] = deque()
@@ -737,13 +748,15 @@ class StreamProcessor:
 
     async def _wait_for(self, fetch: asyncio.Future[list[Message]]) -> None:
         """Until the fetch returns, a step asks to be polled, or `stop`."""
-        woken = asyncio.ensure_future(self._woken.wait())
-        stopping = asyncio.ensure_future(self._stopping.wait())
+        if self._woken.is_set() or self._stopping.is_set():
+            return
+        attention = asyncio.get_running_loop().create_future()
+        self._attention = attention
         try:
-            await asyncio.wait({fetch, woken, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({fetch, attention}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            woken.cancel()
-            stopping.cancel()
+            self._attention = None
+            attention.cancel()
 
     @staticmethod
     async def _abandon(fetch: asyncio.Future[list[Message]] | None) -> None:

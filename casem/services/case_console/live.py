@@ -90,7 +90,8 @@ class LiveFeed:
                     log.warning("live feed poll failed; retrying", error=str(exc))
                     await asyncio.sleep(1.0)
                     continue
-                if await consumer.assignment():
+                # Until the first partitions are ours; after that, asking again each poll only costs an idle feed.
+                if not self.ready.is_set() and await consumer.assignment():
                     self.ready.set()
                 for message in messages:
                     try:
