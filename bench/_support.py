@@ -118,3 +118,26 @@ class Service:
             clean = False
         if clean and self.log is not None:
             self.log.unlink(missing_ok=True)  # kept only when the service did not stop cleanly
+
+
+def fresh_postgres(admin_dsn: str, label: str, prefix: str = "casem_bench") -> str:
+    """A new, empty PostgreSQL database for one bench run; its async DSN (drop it with `drop_postgres`)."""
+    import uuid
+
+    import psycopg  # imported here: most benches never touch PostgreSQL
+    from sqlalchemy.engine import make_url
+
+    from casem.topology.tenants import to_async_dsn
+
+    name = f"{prefix}_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(to_async_dsn(admin_dsn)).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres(admin_dsn: str, dsn: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')

@@ -27,20 +27,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import httpx
-import psycopg
 import sqlalchemy as sa
 import uvicorn
 from cryptography.fernet import Fernet
 from google.protobuf import timestamp_pb2
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the loopback Slack lives with the tests
+
+from _support import drop_postgres, fresh_postgres  # noqa: E402
 
 from casem.adapters.chat.slack_web import SlackWebApi  # noqa: E402
 from casem.adapters.secrets import SecretBox  # noqa: E402
@@ -58,7 +57,7 @@ from casem.services.case_api.grpc.server import create_bound_server as case_api_
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings  # noqa: E402
 from casem.services.case_chat_interactions.server import create_bound_server as chat_server  # noqa: E402
 from casem.services.case_chat_interactions.service import build_bridge  # noqa: E402
-from casem.topology.tenants import TENANTS, DatabaseEndpoints, to_async_dsn  # noqa: E402
+from casem.topology.tenants import TENANTS, DatabaseEndpoints  # noqa: E402
 from tests.support.slack_api import running_slack, sign  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -105,13 +104,6 @@ class CaseApiThread:
         self.thread.join(30)
 
 
-def _fresh_postgres(admin: str, label: str) -> str:
-    name = f"casem_bench_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
-
-
 async def lanes(n: int, concurrency: int, call) -> float:  # type: ignore[no-untyped-def]
     """Run call(i) for i in range(n) on `concurrency` lanes; returns the elapsed seconds."""
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -130,7 +122,7 @@ async def lanes(n: int, concurrency: int, call) -> float:  # type: ignore[no-unt
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-chat-"))
     if args.postgres:
-        endpoints = {t.name: DatabaseEndpoints(master=_fresh_postgres(args.postgres, t.name)) for t in TENANTS}
+        endpoints = {t.name: DatabaseEndpoints(master=fresh_postgres(args.postgres, t.name)) for t in TENANTS}
     else:
         endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp / (t.name + '.db')}") for t in TENANTS}
     ctx = AppContext.open(endpoints)
@@ -269,9 +261,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await bridge.close()
     await ctx.close()
     if args.postgres:  # the scratch databases go with the run
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            for ep in endpoints.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{make_url(ep.master).database}" WITH (FORCE)')
+        for ep in endpoints.values():
+            drop_postgres(args.postgres, ep.master)
     return {
         "bench": "chat",
         "database": "postgres" if args.postgres else "sqlite",

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,16 @@ from typing import Any
 import aiosqlite
 import httpx
 import psycopg
-from _support import Service, cpu_seconds, free_port, load_average, peak_rss_mb, wait_for_port
+from _support import (
+    Service,
+    cpu_seconds,
+    drop_postgres,
+    free_port,
+    fresh_postgres,
+    load_average,
+    peak_rss_mb,
+    wait_for_port,
+)
 from sqlalchemy.engine import make_url
 
 from casem.adapters.storage.migrate import upgrade
@@ -49,7 +57,7 @@ from casem.app.context import AppContext
 from casem.app.identity.service import bootstrap_org
 from casem.app.projects.service import create_project
 from casem.domain.cases import STANDARD_TYPE_ID
-from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, to_async_dsn
+from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints
 
 # Operation -> weight in the mix (reads dominate, as on a case desk).
 MIX = {"create": 10, "get": 45, "status": 10, "priority": 10, "comment": 10, "search": 15}
@@ -229,18 +237,6 @@ async def raw_point_select(dsn: str, case_ids: list[str], args: argparse.Namespa
     return summary(recorder.latencies.get("select", []), elapsed, recorder.errors.get("select", 0))
 
 
-def _fresh_postgres(admin: str, label: str) -> str:
-    name = f"casem_bench_http_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres(admin: str, dsn: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
-
-
 def serve_hello(port: int) -> None:
     """The hello-world app: same framework, same server and protocol, same loop setup as case-api's HTTP."""
     from fastapi import FastAPI
@@ -287,7 +283,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-http-"))
     real = bool(args.postgres)
     if real:
-        endpoints = {t.name: DatabaseEndpoints(master=_fresh_postgres(args.postgres, t.name)) for t in TENANTS}
+        endpoints = {
+            t.name: DatabaseEndpoints(master=fresh_postgres(args.postgres, t.name, "casem_bench_http")) for t in TENANTS
+        }
     else:
         endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp / (t.name + '.db')}") for t in TENANTS}
     for ep in endpoints.values():
@@ -365,7 +363,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     result["raw_point_select"] = await raw_point_select(endpoints[CASE_MANAGEMENT].master, seeded, args)
     if real:
         for ep in endpoints.values():
-            _drop_postgres(args.postgres, ep.master)
+            drop_postgres(args.postgres, ep.master)
 
     get_p99 = result["api"]["get"]["p99_ms"]  # type: ignore[index]
     bound = 2 * (result["hello"]["p99_ms"] + result["raw_point_select"]["p99_ms"])  # type: ignore[index]

@@ -39,10 +39,8 @@ from pathlib import Path
 
 import grpc
 import httpx
-import psycopg
 import sqlalchemy as sa
-from _support import Service, cpu_seconds, free_port, load_average, peak_rss_mb
-from sqlalchemy.engine import make_url
+from _support import Service, cpu_seconds, drop_postgres, free_port, fresh_postgres, load_average, peak_rss_mb
 
 from casem.adapters.bus import Bus, OutgoingMessage
 from casem.adapters.bus.embedded import EmbeddedBus
@@ -60,7 +58,7 @@ from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.proto_gen.casem.v1 import intake_service_pb2_grpc as pb_grpc
 from casem.services.case_intake.server import ensure_intake_topic
-from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, tenant, to_async_dsn
+from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, tenant
 
 EMBEDDED_GOAL_MS = 200.0
 OPENSEARCH_REFRESH_MS = 1000.0  # OpenSearch's default index.refresh_interval; the indexer writes with wait_for
@@ -288,24 +286,12 @@ async def raw_engine_rate(search: SearchPort, template: dict[str, object], n: in
     return n / elapsed
 
 
-def _fresh_postgres(admin: str, label: str) -> str:
-    name = f"casem_bench_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(to_async_dsn(admin)).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres(admin: str, dsn: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
-
-
 async def run(args: argparse.Namespace) -> dict[str, object]:
     load_before = load_average()
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-intake-"))
     real = bool(args.postgres)
     if real:
-        endpoints = {t.name: DatabaseEndpoints(master=_fresh_postgres(args.postgres, t.name)) for t in TENANTS}
+        endpoints = {t.name: DatabaseEndpoints(master=fresh_postgres(args.postgres, t.name)) for t in TENANTS}
     else:
         endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp / (t.name + '.db')}") for t in TENANTS}
     for ep in endpoints.values():
@@ -440,7 +426,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await context.close()
     if real:
         for ep in endpoints.values():
-            _drop_postgres(args.postgres, ep.master)
+            drop_postgres(args.postgres, ep.master)
     result["raw"] = {"producer_rate": round(raw_producer, 1), "engine_bulk_rate": round(raw_engine, 1)}
     backlog_result = result["backlog"]
     backlog_result["searchable_to_raw_bulk"] = round(backlog_result["searchable_rate"] / raw_engine, 3)  # type: ignore[index]
