@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.console.browser import launch, new_context
 from tests.console.server import ConsoleServer
 from tests.support.databases import tenant_endpoints
 from tests.support.live_server import LiveServer
@@ -47,3 +49,22 @@ def chromium_path() -> str:
     if not Path(found).exists():
         pytest.fail("chromium is not installed and scripts/tools/install-chromium.sh could not install it")
     return found
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """One Chromium per test module (a new context per test keeps cookies apart)."""
+    with sync_playwright() as playwright:
+        found = launch(playwright, chromium_path)
+        try:
+            yield found
+        finally:
+            found.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = new_context(browser)
+    found = context.new_page()
+    yield found
+    context.close()

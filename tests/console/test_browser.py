@@ -7,32 +7,12 @@ Every page visited is checked with axe-core (no serious or critical violation) a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.console.browser import check_page, launch, new_context, sign_in
+from tests.console.browser import check_page, new_context, sign_in
 from tests.console.server import ConsoleServer, new_case
 from tests.support.screenshots import screenshot_dir
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        found = launch(playwright, chromium_path)
-        try:
-            yield found
-        finally:
-            found.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = new_context(browser)
-    found = context.new_page()
-    yield found
-    context.close()
 
 
 def test_triage_from_list_to_closed(console: ConsoleServer, page: Page) -> None:

@@ -11,33 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
-from tests.console.browser import check_page, launch, new_context, sign_in
+from tests.console.browser import check_page, sign_in
 from tests.console.server import ConsoleServer, new_case
 from tests.support.screenshots import screenshot_dir
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        found = launch(playwright, chromium_path)
-        try:
-            yield found
-        finally:
-            found.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = new_context(browser)
-    found = context.new_page()
-    yield found
-    context.close()
 
 
 def row(page: Page, table: str, text: str) -> Locator:
