@@ -54,17 +54,7 @@ async def _closed_and_archived(world: World, title: str, days_ago: int, attach: 
     case = await world.new_case(title)
     if attach:
         await _attach(world, case.id)
-    async with world.ctx.uow() as uow:
-        loaded = await get_case(uow, world.org_id, case.id)
-        loaded.transition("CLOSED", world.user_id)
-        loaded.archive(world.user_id)
-        await uow.commit()
-    if days_ago:
-        past = datetime.now(UTC) - timedelta(days=days_ago)
-        async with world.ctx.uow() as uow:
-            await uow.execute(sa.update(cases).where(cases.c.id == case.id).values(closed_at=past, archived_at=past))
-            await uow.commit()
-    return case.id
+    return await world.close_and_archive(case.id, days_ago)
 
 
 async def _attach(world: World, case_id: str) -> Attachment:

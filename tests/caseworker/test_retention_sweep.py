@@ -14,7 +14,6 @@ from temporalio.client import Client, ScheduleHandle, WorkflowExecutionStatus
 
 from casem.adapters.storage.tables import case_purges, cases, retention_policies
 from casem.adapters.workflows.contracts import retention_batch_workflow_id
-from casem.app.cases.service import get_case
 from casem.services.caseworker.activities import RetentionSweepReport
 from casem.services.caseworker.schedules import ensure_schedules, schedule_ids
 from casem.services.caseworker.worker import build_worker
@@ -25,18 +24,7 @@ from tests.support.caseworker_world import World
 
 
 async def _closed_and_archived(world: World, title: str, days_ago: int) -> str:
-    case = await world.new_case(title)
-    async with world.ctx.uow() as uow:
-        loaded = await get_case(uow, world.org_id, case.id)
-        loaded.transition("CLOSED", world.user_id)
-        loaded.archive(world.user_id)
-        await uow.commit()
-    if days_ago:
-        past = datetime.now(UTC) - timedelta(days=days_ago)
-        async with world.ctx.uow() as uow:
-            await uow.execute(sa.update(cases).where(cases.c.id == case.id).values(closed_at=past, archived_at=past))
-            await uow.commit()
-    return case.id
+    return await world.close_and_archive((await world.new_case(title)).id, days_ago)
 
 
 async def _sweep(client: Client, handle: ScheduleHandle) -> list[RetentionSweepReport]:
