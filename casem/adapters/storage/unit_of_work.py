@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
+from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
@@ -224,6 +225,9 @@ class UnitOfWork:
                 await self.session.execute(
                     sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
                 )
+            if self.db.dialect == "postgresql":
+                # Relays in other processes: delivered when this transaction commits, never if it rolls back.
+                await self.session.execute(outbox_notify_statement(self.db.tenant))
         await self.session.commit()
         self.committed_events = events
         callbacks, self._after_commit = self._after_commit, []

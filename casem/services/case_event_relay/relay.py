@@ -39,6 +39,7 @@ from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
+from casem.adapters.storage.outbox_wakeup import OutboxListener
 from casem.adapters.storage.tables import domain_events
 from casem.adapters.wakeup import Waiter, outbox_channel, waiter
 from casem.domain.events import with_sequence
@@ -60,7 +61,9 @@ class RelaySettings:
     pipeline_depth: int = 2  # batches in flight at once on PostgreSQL (claim the next while one is published)
     idle_poll_s: float = 0.05  # first wait after a pass that found the outbox empty
     # Each further empty pass doubles the wait, up to this: an idle relay looks about once a second. A commit in
-    # this process wakes it at once (casem.adapters.wakeup); one in another process waits at most this long.
+    # this process wakes it at once (casem.adapters.wakeup), and so does one in another process on PostgreSQL
+    # (LISTEN/NOTIFY, casem.adapters.storage.outbox_wakeup); otherwise, or while the listener is down, a commit
+    # waits at most this long.
     idle_poll_max_s: float = 1.0
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
     # (and while the database is away: the claim rolled back, nothing was marked).
@@ -360,6 +363,7 @@ class Relay:
         self._stop = asyncio.Event()
         self._publish = Retry(self.settings.backoff, on_retry=self._publish_failed)
         self._last_retention = 0.0
+        self.listener: OutboxListener | None = None  # on PostgreSQL, while running
 
     def stop(self) -> None:
         self._stop.set()
@@ -395,6 +399,10 @@ class Relay:
     async def run(self) -> None:
         woken = waiter(outbox_channel(self.db.tenant))
         idle_s = self.settings.idle_poll_s
+        if self.db.dialect == "postgresql":
+            # Commits of other processes (case-api) wake this one through LISTEN/NOTIFY; polling stays the fallback.
+            self.listener = OutboxListener(self.db.tenant, self.db.endpoints.master)
+            self.listener.start()
         try:
             while not self._stop.is_set():
                 woken.clear()  # before the pass: a commit during it wakes the wait below
@@ -409,6 +417,8 @@ class Relay:
                 await self._idle(woken, idle_s)
         finally:
             woken.close()
+            if self.listener is not None:
+                await self.listener.close()
 
     async def _idle(self, woken: Waiter, seconds: float) -> None:
         """Until `seconds` pass, a commit in this process wakes us, or stop."""

@@ -1,0 +1,143 @@
+"""case-event-relay on PostgreSQL: a commit in another process wakes an idle relay (LISTEN/NOTIFY), a rollback
+notifies nobody, and the relay outlives its listening connection (it reconnects)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from casem.adapters.storage.outbox_wakeup import (
+    OUTBOX_NOTIFY_CHANNEL,
+    libpq_dsn,
+    listener_application_name,
+    outbox_notify_statement,
+)
+from casem.adapters.storage.tables import domain_events
+from casem.app.context import AppContext
+from casem.services.case_event_relay.relay import Relay, RelaySettings
+from casem.topology.tenants import CASE_MANAGEMENT
+from tests.support.bus_harness import Harness
+from tests.support.databases import tenant_endpoints
+
+pytestmark = pytest.mark.postgres
+
+# Far longer than any test here waits: a publish within PROMPT_S was woken, not polled.
+NEVER_POLL = RelaySettings(idle_poll_s=600.0, idle_poll_max_s=600.0)
+PROMPT_S = 10.0
+
+
+@pytest.fixture
+async def pg_context(tmp_path: Path) -> AsyncIterator[AppContext]:
+    with tenant_endpoints("postgres", tmp_path) as endpoints:
+        ctx = AppContext.open({CASE_MANAGEMENT: endpoints[CASE_MANAGEMENT]})
+        try:
+            yield ctx
+        finally:
+            await ctx.close()
+
+
+async def unpublished(ctx: AppContext) -> int:
+    async with ctx.uow(read_only=True) as uow:
+        return await uow.scalar(
+            sa.select(sa.func.count()).select_from(domain_events).where(domain_events.c.published_at.is_(None))
+        )
+
+
+async def published_within(ctx: AppContext, seconds: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await unpublished(ctx) == 0:
+            return True
+        await asyncio.sleep(0.05)
+    return await unpublished(ctx) == 0
+
+
+async def commit_in_another_process(ctx: AppContext, org: str) -> None:
+    """A case created by a separate Python process (its own engine and connections): no in-process wake-up."""
+    master = ctx.databases[CASE_MANAGEMENT].endpoints.master
+    env = {**os.environ, "CASEM_TEST_ENDPOINTS": json.dumps({CASE_MANAGEMENT: master}), "PYTHONPATH": os.getcwd()}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.relay.commit_elsewhere", org, env=env)
+    assert await asyncio.wait_for(process.wait(), 60) == 0
+
+
+async def start_idle_relay(ctx: AppContext, harness: Harness) -> tuple[Relay, asyncio.Task[None]]:
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=1)
+    relay = Relay(ctx.databases[CASE_MANAGEMENT], harness.producer(bus), topic, NEVER_POLL)
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0)  # run() made the listener
+    assert relay.listener is not None
+    await asyncio.wait_for(relay.listener.connected.wait(), PROMPT_S)
+    return relay, task
+
+
+async def test_a_commit_in_another_process_wakes_an_idle_relay(pg_context: AppContext, tmp_path: Path) -> None:
+    harness = Harness("embedded", tmp_path)
+    relay, task = await start_idle_relay(pg_context, harness)
+    try:
+        await asyncio.sleep(0.5)  # the first (empty) pass is over: the relay now waits 600 s
+        await commit_in_another_process(pg_context, "elsewhere-1")
+        assert await published_within(pg_context, PROMPT_S)
+        assert not task.done()
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        await harness.aclose()
+    assert relay.listener is not None and not relay.listener.connected.is_set()  # closed on stop
+
+
+async def test_a_rolled_back_transaction_notifies_nobody(pg_context: AppContext) -> None:
+    db = pg_context.databases[CASE_MANAGEMENT]
+    async with await psycopg.AsyncConnection.connect(libpq_dsn(db.endpoints.master), autocommit=True) as listening:
+        await listening.execute(f"LISTEN {OUTBOX_NOTIFY_CHANNEL}")
+
+        with pytest.raises(RuntimeError):
+            async with db.writer.begin() as conn:
+                await conn.execute(outbox_notify_statement(CASE_MANAGEMENT))
+                raise RuntimeError("roll back")
+        assert [n async for n in listening.notifies(timeout=1.0)] == []
+
+        await commit_in_another_process(pg_context, "elsewhere-2")  # two commits with events
+        heard = [n.payload async for n in listening.notifies(timeout=2.0)]
+        assert heard == [CASE_MANAGEMENT, CASE_MANAGEMENT]  # one per committing transaction with events
+
+
+async def test_the_relay_outlives_its_listening_connection(pg_context: AppContext, tmp_path: Path) -> None:
+    harness = Harness("embedded", tmp_path)
+    relay, task = await start_idle_relay(pg_context, harness)
+    assert relay.listener is not None
+    database = make_url(pg_context.databases[CASE_MANAGEMENT].endpoints.master).database
+    try:
+        async with pg_context.databases[CASE_MANAGEMENT].writer.connect() as conn:
+            killed = await conn.scalar(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = :db"
+                ),
+                {"name": listener_application_name(CASE_MANAGEMENT), "db": database},
+            )
+        assert killed == 1
+        for _ in range(int(PROMPT_S / 0.05)):  # reconnects after its first back-off (0.5 s)
+            if relay.listener.connections >= 2 and relay.listener.connected.is_set():
+                break
+            await asyncio.sleep(0.05)
+        assert relay.listener.connections == 2 and relay.listener.connected.is_set()
+        assert not task.done()
+
+        await asyncio.sleep(0.5)  # the pass the reconnect asked for is over
+        await commit_in_another_process(pg_context, "elsewhere-3")
+        assert await published_within(pg_context, PROMPT_S)
+        assert not task.done()
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        await harness.aclose()
