@@ -65,6 +65,9 @@ class RelaySettings:
     # (LISTEN/NOTIFY, casem.adapters.storage.outbox_wakeup); otherwise, or while the listener is down, a commit
     # waits at most this long.
     idle_poll_max_s: float = 1.0
+    # On PostgreSQL, LISTEN for commits of other processes. Off where LISTEN cannot work (a transaction-pooling
+    # PgBouncer in between): the relay then polls only.
+    listen_for_commits: bool = True
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
     # (and while the database is away: the claim rolled back, nothing was marked).
     backoff: RetryPolicy = RetryPolicy(
@@ -399,7 +402,7 @@ class Relay:
     async def run(self) -> None:
         woken = waiter(outbox_channel(self.db.tenant))
         idle_s = self.settings.idle_poll_s
-        if self.db.dialect == "postgresql":
+        if self.db.dialect == "postgresql" and self.settings.listen_for_commits:
             # Commits of other processes (case-api) wake this one through LISTEN/NOTIFY; polling stays the fallback.
             self.listener = OutboxListener(self.db.tenant, self.db.endpoints.master)
             self.listener.start()
