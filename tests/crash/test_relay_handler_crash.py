@@ -47,17 +47,23 @@ class Services:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
+        """Starts the service and waits until it holds its ops port. A free port can be taken by another test
+        between choosing it and the child binding it (the child then exits at once, saying so): another is
+        chosen then, rather than running the test without that service."""
         args = ["run", "case-event-relay"] if name == "relay" else ["run", "case-event-handler", "--flavor", name]
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        env = {
-            **self.env,
-            "CASEM_OPS_PORT": str(_free_port()),
-            "CASEM_HOST": "127.0.0.1",
-            "CASEM_MIGRATE_ON_START": "0",
-        }
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "casem.cli.main", *args], env=env, stdout=log, stderr=log
-        )
+        log_path = self.logs / f"{name}.log"
+        for _attempt in range(5):
+            port = _free_port()
+            env = {**self.env, "CASEM_OPS_PORT": str(port), "CASEM_HOST": "127.0.0.1", "CASEM_MIGRATE_ON_START": "0"}
+            with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                command = [sys.executable, "-m", "casem.cli.main", *args]
+                proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+            if _serving(proc, port):
+                self.procs[name] = proc
+                return
+            if "already in use" not in log_path.read_text(errors="replace"):
+                raise AssertionError(f"{name} exited at start (exit {proc.returncode}): see {log_path}")
+        raise AssertionError(f"{name} found no free ops port in 5 attempts: see {log_path}")
 
     def kill(self, name: str) -> None:
         proc = self.procs.pop(name)
@@ -72,6 +78,20 @@ class Services:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _serving(proc: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> bool:
+    """True once the child accepts connections on its ops port; False if it exited first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"no answer on ops port {port} within {timeout} s")
 
 
 async def _count(ctx: AppContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
