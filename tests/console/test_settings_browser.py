@@ -308,6 +308,9 @@ def test_merge_from_the_case_page_shows_its_progress(console: ConsoleServer, pag
         expect(merge).to_have_attribute("data-merge-status", "COMPLETED", timeout=60_000)
         expect(merge.get_by_role("progressbar", name="Merge progress")).to_have_attribute("value", "3")
         expect(page.locator("#live-status")).to_contain_text(f"{primary} was updated")
+        # The duplicates' cells copied into the primary say which case they came from.
+        for duplicate in duplicates:
+            expect(page.locator(".cell .origin").filter(has_text=f"from {duplicate}")).not_to_have_count(0)
         check_page(page, "case-merge-done", shots)
         page.goto(f"{console.url}/cases/{duplicates[0]}")
         expect(page.locator(".badge.merged")).to_contain_text(f"merged into {primary}")
