@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from casem.adapters.workflows.devserver import _alive, find_temporal_binary, port_open, servers_on
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.cli.processes import free_port
 
 
 def _start_up(data: Path, temporal_port: int) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "CASEM_DATA_DIR": str(data),
-        "CASEM_HTTP_PORT": str(_free_port()),
-        "CASEM_GRPC_PORT": str(_free_port()),
+        "CASEM_HTTP_PORT": str(free_port()),
+        "CASEM_GRPC_PORT": str(free_port()),
         "CASEM_TEMPORAL_PORT": str(temporal_port),
         "COLUMNS": "200",
     }
@@ -61,7 +55,7 @@ def _gone(pids: list[int], timeout: float) -> bool:
 
 def test_sigkill_of_up_takes_its_dev_server_along_and_a_stale_one_is_replaced(tmp_path: Path) -> None:
     db = tmp_path / "temporal" / "dev.db"
-    port = _free_port()
+    port = free_port()
     up = _start_up(tmp_path, port)
     try:
         servers = servers_on(db)
