@@ -110,11 +110,12 @@ def _created(kind: str, subject_id: str, org_id: str, actor_id: str | None, data
 
 API_KEY = "api"
 APP_KEY = "application"
+PAT = "pat"  # a personal access token: acts as its user in DD-APPLICATION-KEY until it expires
 
 
 @dataclass(eq=False)
 class Credential(EventRecorder):
-    """An API key (org-scoped) or an application key (acting as a user)."""
+    """An API key (org-scoped), an application key or a personal access token (both acting as a user)."""
 
     id: str
     org_id: str
@@ -131,10 +132,19 @@ class Credential(EventRecorder):
     modified_by: str | None = None
     category: str | None = None
     remote_config_read_enabled: bool = False
+    # Personal access tokens only: when they stop working, their granted scopes, the token's public prefix
+    # (shown in listings, unlike the secret) and when it last authenticated (updated at most once a minute).
+    expires_at: datetime | None = None
+    scopes: list[str] | None = None
+    public_portion: str | None = None
+    last_used_at: datetime | None = None
 
     @property
     def resource(self) -> str:
-        return "api_key" if self.kind == API_KEY else "application_key"
+        return {API_KEY: "api_key", PAT: "personal_access_token"}.get(self.kind, "application_key")
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def record_created(self, actor_id: str | None) -> None:
         self.created_by = actor_id
@@ -193,6 +203,16 @@ def new_api_key() -> str:
 
 def new_app_key() -> str:
     return secrets.token_hex(20)  # 40 hex characters, as Datadog application keys
+
+
+PAT_PREFIX = "casempat_"
+
+
+def new_personal_access_token() -> tuple[str, str]:
+    """(public portion, whole token). The public portion names the token in listings and logs; only the whole
+    token's hash is stored."""
+    public = PAT_PREFIX + secrets.token_hex(8)
+    return public, f"{public}_{secrets.token_urlsafe(30)}"
 
 
 @dataclass(eq=False)

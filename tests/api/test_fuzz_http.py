@@ -59,9 +59,9 @@ def fuzz_org(server: LiveServer) -> Iterator[OrgClient]:
 def existing_resources(org: OrgClient) -> dict[str, str]:
     """Resources of the fuzzing org (a project, a case, a comment, a case type and its custom attribute, a team,
     a schedule, an escalation policy, a page, a case view, an automation rule, a maintenance window, an
-    attachment, an API key, the org's user), by the path parameter that names each: half the generated calls
-    use them, so answers about real resources are checked against the document's schemas too (generated ids
-    alone only ever find 404s). Deletes never get them, so the org's user stays enabled."""
+    attachment, an API key, a personal access token, the org's user), by the path parameter that names each:
+    half the generated calls use them, so answers about real resources are checked against the document's
+    schemas too (generated ids alone only ever find 404s). Deletes never get them, so the org's user stays enabled."""
     project = make_project(org)
     case = make_case(org, project.id)
     cell = make_comment(org, case.id)
@@ -117,6 +117,11 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
         f"/api/v2/cases/{case.id}/attachments", files={"file": ("fuzzed.txt", b"fuzzed", "text/plain")}
     )
     api_key = org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": "fuzz"}}})
+    expires_at = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    token = org.http.post(
+        "/api/v2/personal_access_tokens",
+        json={"data": {"type": "personal_access_tokens", "attributes": {"name": "fuzz", "expires_at": expires_at}}},
+    )
     return {
         "project_id": project.id,
         "case_id": case.id,
@@ -134,6 +139,7 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
         "user_id": org.user_id,
         "user_uuid": org.user_id,
         "api_key_id": api_key.raise_for_status().json()["data"]["id"],
+        "token_id": token.raise_for_status().json()["data"]["id"],
     }
 
 

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -104,6 +104,7 @@ WINDOW = {
 
 API_KEY_UPDATE = {"data": {"type": "api_keys", "id": "{api_key_id}", "attributes": {"name": "x"}}}
 APP_KEY_UPDATE = {"data": {"type": "application_keys", "id": "{app_key_id}", "attributes": {"name": "x"}}}
+TOKEN_UPDATE = {"data": {"type": "personal_access_tokens", "id": "{token_id}", "attributes": {"name": "x"}}}
 JIRA_ISSUE = {
     "data": {
         "type": "issues",
@@ -340,6 +341,9 @@ PROBES: list[Probe] = [
     Probe("GET", "/api/v2/current_user/application_keys/{app_key_id}"),
     Probe("PATCH", "/api/v2/current_user/application_keys/{app_key_id}", APP_KEY_UPDATE),
     Probe("DELETE", "/api/v2/current_user/application_keys/{app_key_id}"),
+    Probe("GET", "/api/v2/personal_access_tokens/{token_id}"),
+    Probe("PATCH", "/api/v2/personal_access_tokens/{token_id}", TOKEN_UPDATE),
+    Probe("DELETE", "/api/v2/personal_access_tokens/{token_id}"),
 ]
 
 # -- on-call: schedules, policies, routing, notification channels and rules, pages; memberships ----------------
@@ -465,6 +469,7 @@ CREATES = {
     ("POST", "/api/v2/maintenance_windows"),
     ("POST", "/api/v2/api_keys"),
     ("POST", "/api/v2/current_user/application_keys"),
+    ("POST", "/api/v2/personal_access_tokens"),
     ("POST", "/api/v2/integration/jira/accounts"),
     ("POST", "/api/v2/integration/servicenow/instances"),
 }
@@ -658,7 +663,14 @@ def _build_keys(org: OrgClient) -> dict[str, str]:
             json={"data": {"type": "application_keys", "attributes": {"name": MARKER}}},
         )
     )
-    return {"api_key_id": api_key["data"]["id"], "app_key_id": app_key["data"]["id"]}
+    token = _ok(org.http.post("/api/v2/personal_access_tokens", json=_token_body(MARKER)))
+    return {"api_key_id": api_key["data"]["id"], "app_key_id": app_key["data"]["id"], "token_id": token["data"]["id"]}
+
+
+def _token_body(name: str) -> dict[str, Any]:
+    expires_at = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    attributes = {"name": name, "expires_at": expires_at, "scopes": []}
+    return {"data": {"type": "personal_access_tokens", "attributes": attributes}}
 
 
 def _build_views_links(org: OrgClient, project_id: str, case_id: str) -> dict[str, str]:
@@ -922,3 +934,15 @@ def test_every_route_refuses_bad_keys_with_403(world: World, server: LiveServer,
         if response.status_code != 403 or response.json() != {"errors": ["Forbidden"]}:
             failures.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
     assert not failures
+
+
+def test_a_personal_access_token_opens_only_its_own_org(world: World) -> None:
+    """B's token beside A's API key (and A's token beside B's) opens nothing, as a mixed key pair."""
+    token_b = _ok(world.b.http.post("/api/v2/personal_access_tokens", json=_token_body("b-token")))["data"]
+    token_a = _ok(world.a.http.post("/api/v2/personal_access_tokens", json=_token_body("a-token")))["data"]
+    for api_key, token in ((world.a.creds.api_key, token_b), (world.b.creds.api_key, token_a)):
+        headers = {"DD-API-KEY": api_key, "DD-APPLICATION-KEY": token["attributes"]["key"]}
+        assert world.a.http.get("/api/v2/cases/projects", headers=headers).status_code == 403
+    # Each with its own org's API key, it works (the refusals above come from the mix, not the token).
+    own = {"DD-API-KEY": world.b.creds.api_key, "DD-APPLICATION-KEY": token_b["attributes"]["key"]}
+    assert world.b.http.get("/api/v2/cases/projects", headers=own).status_code == 200

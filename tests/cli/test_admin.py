@@ -125,3 +125,25 @@ def test_list_users_list_keys_and_revoke(data_dir: Path) -> None:
     api_key_id = next(k["id"] for k in listed if k["kind"] == "api")
     assert "not found" in refused("revoke-key", other, api_key_id)
     assert "not found" in refused("list-keys", "no-such-org")
+
+
+def test_personal_access_tokens_create_list_and_revoke(data_dir: Path) -> None:
+    org = admin("create-org", "Acme")
+    alice = admin("create-user", org, "alice@acme.test")
+    api_secret = admin("create-key", org)
+    token = admin("create-token", org, "--user", alice, "--name", "deploy", "--days", "7")
+    assert re.fullmatch(r"casempat_[0-9a-f]{16}_\S+", token)
+    assert opens(api_secret, token)  # a token acts as its user where an application key goes
+
+    listed = json.loads(admin("list-tokens", org, "--format", "json"))
+    assert [(t["name"], t["owner"], t["public_portion"]) for t in listed] == [("deploy", alice, token[:25])]
+    assert token not in json.dumps(listed) and hash_key(token) not in admin("list-tokens", org)
+    assert json.loads(admin("list-tokens", org, "--user", org, "--format", "json")) == []
+
+    assert "revoked personal access token" in admin("revoke-token", org, listed[0]["id"])
+    assert not opens(api_secret, token)
+    assert "not found" in refused("revoke-token", org, listed[0]["id"])
+    # A user of another org, or an expiry under Datadog's minimum, is refused before anything is stored.
+    other = admin("create-org", "Other")
+    assert "belongs to another org" in refused("create-token", other, "--user", alice)
+    assert "at least 24 hours" in refused("create-token", org, "--user", alice, "--days", "1")

@@ -109,6 +109,11 @@ credentials = sa.Table(
     sa.Column("category", sa.String(64)),
     sa.Column("remote_config_read_enabled", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Index("ix_credentials_org_kind", "org_id", "kind", "revoked_at"),
+    # Added in 0019_personal_access_tokens (kind 'pat').
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.Column("public_portion", sa.String(32)),
+    sa.Column("scopes", JSON),
 )
 
 projects = sa.Table(

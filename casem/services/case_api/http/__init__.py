@@ -46,7 +46,7 @@ async def caller(request: Request) -> Caller:
     ctx = context_of(request)
     api_key = request.headers.get("dd-api-key")
     app_key = request.headers.get("dd-application-key")
-    principal = await authenticate_cached(lambda: ctx.uow(read_only=True), api_key, app_key)
+    principal = await authenticate_cached(lambda: ctx.uow(read_only=True), api_key, app_key, ctx.uow)
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None and app_key:
         decision = limiter.hit(principal.org_id, hash_key(app_key))

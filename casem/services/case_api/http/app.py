@@ -46,6 +46,7 @@ def method_label(method: str) -> str:
 
 def _routers() -> list:
     # One router per domain concept, each in its own package beside this one.
+    from casem.services.case_api.access_tokens.views import router as access_tokens
     from casem.services.case_api.activity.views import router as activity
     from casem.services.case_api.attachments.views import router as attachments
     from casem.services.case_api.automation_rules.views import casem_router as automation_settings
@@ -100,6 +101,7 @@ def _routers() -> list:
         maintenance_windows,
         insights,
         keys,
+        access_tokens,
         jira_integration,
         servicenow_integration,
         case_integrations,
