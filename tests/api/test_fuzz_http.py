@@ -34,7 +34,10 @@ from tests.api.oncall_helpers import (
     step,
     target,
 )
+from tests.integrations.jira_server import JiraLoopback
+from tests.integrations.servicenow_server import ServiceNowLoopback
 from tests.support.api_client import OrgClient, new_org
+from tests.support.integration_accounts import connect_jira, connect_servicenow, remote_systems
 from tests.support.live_server import LiveServer
 
 FUZZ_EXAMPLES = int(os.environ.get("CASEM_FUZZ_EXAMPLES", "8"))
@@ -54,6 +57,49 @@ def fuzz_org(server: LiveServer) -> Iterator[OrgClient]:
     yield org
     org.api_client.close()
     org.http.close()
+
+
+@pytest.fixture
+def remotes(server: LiveServer) -> Iterator[tuple[JiraLoopback, ServiceNowLoopback]]:
+    """A loopback Jira and ServiceNow the fuzzing org's integrations reach, so their answers are real ones."""
+    state = server.app.state
+    had_integrations = getattr(state, "integrations", None)
+    jira, snow = JiraLoopback().start(), ServiceNowLoopback().start()
+    state.integrations = remote_systems(jira)
+    yield jira, snow
+    state.integrations = had_integrations
+    jira.stop()
+    snow.stop()
+
+
+def integration_resources(org: OrgClient, jira: JiraLoopback, snow: ServiceNowLoopback) -> dict[str, str]:
+    """A Jira account with an issue template and a ServiceNow instance with a template, of the fuzzing org."""
+    account = connect_jira(org, jira)["data"]["id"]
+    instance = connect_servicenow(org, snow)["data"]["id"]
+    template = org.http.post(
+        "/api/v2/integration/jira/issue-templates",
+        json={
+            "data": {
+                "type": "jira-issue-template",
+                "attributes": {"name": "t", "project_id": "1", "issue_type_id": "1", "jira-account": {"id": account}},
+            }
+        },
+    )
+    handle = org.http.post(
+        "/api/v2/integration/servicenow/handles",
+        json={
+            "data": {
+                "type": "servicenow_templates",
+                "attributes": {"handle_name": "fuzz", "instance_id": instance, "servicenow_tablename": "incident"},
+            }
+        },
+    )
+    return {
+        "account_id": account,
+        "instance_id": instance,
+        "issue_template_id": template.raise_for_status().json()["data"]["id"],
+        "template_id": handle.raise_for_status().json()["data"]["id"],
+    }
 
 
 def existing_resources(org: OrgClient) -> dict[str, str]:
@@ -118,6 +164,8 @@ def existing_resources(org: OrgClient) -> dict[str, str]:
     )
     api_key = org.http.post("/api/v2/api_keys", json={"data": {"type": "api_keys", "attributes": {"name": "fuzz"}}})
     expires_at = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    paging_rule = {"data": {"type": "paging_rule", "attributes": {"team_id": team, "query": "priority:P1"}}}
+    org.http.put(f"/api/v2/casem/projects/{project.id}/paging", json=paging_rule).raise_for_status()
     token = org.http.post(
         "/api/v2/personal_access_tokens",
         json={"data": {"type": "personal_access_tokens", "attributes": {"name": "fuzz", "expires_at": expires_at}}},
@@ -148,10 +196,12 @@ def checks_of(case: schemathesis.Case) -> list:
     return [check for check in CHECKS if check not in excluded]
 
 
-def test_every_answer_conforms_to_the_document(fuzz_org: OrgClient, server: LiveServer) -> None:
+def test_every_answer_conforms_to_the_document(
+    fuzz_org: OrgClient, server: LiveServer, remotes: tuple[JiraLoopback, ServiceNowLoopback]
+) -> None:
     api = schemathesis.openapi.from_url(server.url + "/api/openapi.json")
     headers = {"DD-API-KEY": fuzz_org.creds.api_key, "DD-APPLICATION-KEY": fuzz_org.creds.app_key}
-    existing = existing_resources(fuzz_org)
+    existing = existing_resources(fuzz_org) | integration_resources(fuzz_org, *remotes)
     failures: list[str] = []
     operations = 0
     for result in api.get_all_operations():

@@ -101,6 +101,25 @@ def test_main_answers_are_typed(document: dict[str, Any]) -> None:
         assert document["components"]["schemas"][model]["properties"]["data"]
 
 
+def test_every_json_answer_is_typed(document: dict[str, Any]) -> None:
+    """Every successful JSON answer names its model: none is left an untyped object (or an empty schema)."""
+    untyped = []
+    answers = 0
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            if not status.startswith("2") or schema is None:
+                continue
+            answers += 1
+            ref = schema.get("$ref", "")
+            if not ref.startswith("#/components/schemas/"):
+                untyped.append(f"{method.upper()} {path} {status}: {schema}")
+            else:
+                assert document["components"]["schemas"][ref.rsplit("/", 1)[1]].get("properties"), ref
+    assert answers > 140
+    assert not untyped, "\n".join(untyped)
+
+
 def _parsed_models(endpoint: Any) -> list[Any]:
     """The models a view passes to parse_body, resolved in the view's module."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(endpoint)))

@@ -20,7 +20,7 @@ from casem.app.oncall.analytics import summary as on_call_summary
 from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects.service import get_project
 from casem.domain.oncall_schedules import zone
-from casem.services.case_api.activity.schemas import AuditResponse
+from casem.services.case_api.activity.schemas import AnalyticsResponse, AuditResponse
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import iso
 from casem.services.case_api.openapi import contract
@@ -72,7 +72,7 @@ async def audit(
 
 
 @router.get("/analytics")
-@contract(errors={404})  # project_id names a project
+@contract(returns=AnalyticsResponse, errors={404})  # project_id names a project
 async def analytics(
     project_id: str | None = None,
     time_zone: str = Query("UTC", description="Where out-of-hours pages are counted (business hours there)."),

@@ -22,6 +22,7 @@ from casem.app.integrations.oauth import authorization_url
 from casem.app.integrations.remotes import RemoteSystems, remote_systems_from_env
 from casem.domain.errors import Conflict, InvalidInput
 from casem.domain.integrations import JIRA, SERVICENOW, IntegrationAccount, JiraIssueTemplate, ServiceNowTemplate
+from casem.services.case_api.cases.schemas import CaseResponse
 from casem.services.case_api.cases.views import serialize_case
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.integrations import schemas
@@ -90,6 +91,7 @@ def _created(data: dict[str, Any], secret: str | None) -> dict[str, Any]:
 
 
 @jira_router.get("/accounts")
+@contract(returns=schemas.JiraAccountsResponse)
 async def list_jira_accounts(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await accounts.list_accounts(uow, who.org_id, JIRA)
@@ -97,7 +99,7 @@ async def list_jira_accounts(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @jira_router.post("/accounts", status_code=201)
-@contract(body=schemas.JiraAccountRequest)
+@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse)
 async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     new = await accounts.prepare_jira_account(
@@ -110,7 +112,7 @@ async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @jira_router.patch("/accounts/{account_id}")
-@contract(body=schemas.JiraAccountRequest)
+@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse)
 async def update_jira_account(account_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     attrs = body.data.attributes.model_dump(exclude_unset=True)
@@ -131,7 +133,7 @@ async def delete_jira_account(account_id: str, who: Caller = Depends(caller)) ->
 
 
 @jira_router.post("/oauth/authorize")
-@contract(body=schemas.OAuthAuthorizeRequest)
+@contract(body=schemas.OAuthAuthorizeRequest, returns=schemas.OAuthAuthorizationResponse)
 async def jira_oauth_authorize(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     """Where to send a person to let casem act on their Jira site (OAuth 2.0 3LO with the operator's app)."""
     body = await parse_body(request, schemas.OAuthAuthorizeRequest)
@@ -162,7 +164,7 @@ def template_json(template: JiraIssueTemplate, account: IntegrationAccount) -> d
 
 
 @jira_router.post("/issue-templates", status_code=201)
-@contract(body=schemas.IssueTemplateCreateRequest)
+@contract(body=schemas.IssueTemplateCreateRequest, returns=schemas.IssueTemplateResponse)
 async def create_jira_issue_template(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.IssueTemplateCreateRequest)
     if body.data is None or body.data.attributes is None:
@@ -176,6 +178,7 @@ async def create_jira_issue_template(request: Request, who: Caller = Depends(cal
 
 
 @jira_router.get("/issue-templates")
+@contract(returns=schemas.IssueTemplatesResponse)
 async def list_jira_issue_templates(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         templates = await accounts.list_issue_templates(uow, who.org_id)
@@ -189,6 +192,7 @@ async def list_jira_issue_templates(who: Caller = Depends(caller)) -> dict[str, 
 
 
 @jira_router.get("/issue-templates/{issue_template_id}")
+@contract(returns=schemas.IssueTemplateResponse)
 async def get_jira_issue_template(issue_template_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         template = await accounts.get_issue_template(uow, who.org_id, issue_template_id)
@@ -197,7 +201,7 @@ async def get_jira_issue_template(issue_template_id: str, who: Caller = Depends(
 
 
 @jira_router.patch("/issue-templates/{issue_template_id}")
-@contract(body=schemas.IssueTemplateUpdateRequest)
+@contract(body=schemas.IssueTemplateUpdateRequest, returns=schemas.IssueTemplateResponse)
 async def update_jira_issue_template(
     issue_template_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -223,6 +227,7 @@ async def delete_jira_issue_template(issue_template_id: str, who: Caller = Depen
 
 
 @servicenow_router.get("/instances")
+@contract(returns=schemas.InstancesResponse)
 async def list_service_now_instances(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await accounts.list_accounts(uow, who.org_id, SERVICENOW)
@@ -230,7 +235,7 @@ async def list_service_now_instances(who: Caller = Depends(caller)) -> dict[str,
 
 
 @servicenow_router.post("/instances", status_code=201)
-@contract(body=schemas.ServiceNowInstanceRequest)
+@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse)
 async def add_service_now_instance(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowInstanceRequest)
     new = await accounts.prepare_servicenow_instance(
@@ -243,7 +248,7 @@ async def add_service_now_instance(request: Request, who: Caller = Depends(calle
 
 
 @servicenow_router.patch("/instances/{instance_id}")
-@contract(body=schemas.ServiceNowInstanceRequest)
+@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse)
 async def update_service_now_instance(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -282,7 +287,7 @@ def servicenow_template_json(t: ServiceNowTemplate) -> dict[str, Any]:
 
 
 @servicenow_router.post("/handles", status_code=201)
-@contract(body=schemas.ServiceNowTemplateRequest)
+@contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse)
 async def create_service_now_template(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowTemplateRequest)
     try:
@@ -297,6 +302,7 @@ async def create_service_now_template(request: Request, who: Caller = Depends(ca
 
 
 @servicenow_router.get("/handles")
+@contract(returns=schemas.ServiceNowTemplatesResponse)
 async def list_service_now_templates(who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         found = await accounts.list_servicenow_templates(uow, who.org_id)
@@ -304,6 +310,7 @@ async def list_service_now_templates(who: Caller = Depends(caller)) -> dict[str,
 
 
 @servicenow_router.get("/handles/{template_id}")
+@contract(returns=schemas.ServiceNowTemplateResponse)
 async def get_service_now_template(template_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with who.uow(read_only=True) as uow:
         template = await accounts.get_servicenow_template(uow, who.org_id, template_id)
@@ -311,7 +318,7 @@ async def get_service_now_template(template_id: str, who: Caller = Depends(calle
 
 
 @servicenow_router.put("/handles/{template_id}")
-@contract(body=schemas.ServiceNowTemplateRequest)
+@contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse)
 async def update_service_now_template(
     template_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -361,6 +368,7 @@ def _named_records(found: Any, kind: str, prefix: str, instance_id: str) -> dict
 
 
 @servicenow_router.get("/assignment_groups/{instance_id}", response_model=None)
+@contract(returns=schemas.AssignmentGroupsResponse)
 async def list_service_now_assignment_groups(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -372,6 +380,7 @@ async def list_service_now_assignment_groups(
 
 
 @servicenow_router.get("/business_services/{instance_id}", response_model=None)
+@contract(returns=schemas.BusinessServicesResponse)
 async def list_service_now_business_services(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -383,6 +392,7 @@ async def list_service_now_business_services(
 
 
 @servicenow_router.get("/users/{instance_id}", response_model=None)
+@contract(returns=schemas.ServiceNowUsersResponse)
 async def list_service_now_users(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -422,7 +432,7 @@ def _creation_answer(result: links.CreationResult) -> Response:
 
 
 @case_router.post("/jira_issues", status_code=202, response_model=None)
-@contract(body=schemas.JiraIssueCreateRequest)
+@contract(body=schemas.JiraIssueCreateRequest, returns=CaseResponse)
 async def create_case_jira_issue(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueCreateRequest)
     asked = links.jira_request(body.data.attributes.model_dump())
@@ -463,7 +473,7 @@ async def unlink_jira_issue(case_id: str, who: Caller = Depends(caller)) -> Resp
 
 
 @case_router.post("/servicenow_tickets", status_code=202, response_model=None)
-@contract(body=schemas.ServiceNowTicketCreateRequest)
+@contract(body=schemas.ServiceNowTicketCreateRequest, returns=CaseResponse)
 async def create_case_service_now_ticket(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.ServiceNowTicketCreateRequest)
     asked = links.servicenow_request(body.data.attributes.model_dump())
@@ -487,7 +497,7 @@ async def create_case_service_now_ticket(case_id: str, request: Request, who: Ca
 
 
 @case_router.post("/incidents")
-@contract(body=schemas.IncidentLinkRequest)
+@contract(body=schemas.IncidentLinkRequest, returns=schemas.CaseWithIncidentsResponse)
 async def link_incident(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.IncidentLinkRequest)
     async with who.uow() as uow:

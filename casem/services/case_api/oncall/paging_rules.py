@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
 
 from casem.app.oncall import paging_rules as service
 from casem.domain.oncall import PagingRule
@@ -17,7 +18,7 @@ from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
 from casem.services.case_api.oncall.common import on_call, on_call_tenant
 from casem.services.case_api.openapi import contract
-from casem.services.case_api.schemas import Strict
+from casem.services.case_api.schemas import Answer, Strict, ToOne
 
 router = APIRouter(tags=["on-call paging rules"], dependencies=[Depends(on_call_tenant)])
 
@@ -29,6 +30,28 @@ class PagingRuleData(Strict):
 
 class PagingRuleRequest(Strict):
     data: PagingRuleData
+
+
+class PagingRuleAnswerAttributes(Answer):
+    query: str
+    urgency: str
+    enabled: bool
+
+
+class PagingRuleAnswerRelationships(Answer):
+    team: ToOne
+    project: ToOne
+
+
+class PagingRuleResource(Answer):
+    id: str = Field(description="The project's id: a project has one paging rule.")
+    type: Literal["paging_rule"]
+    attributes: PagingRuleAnswerAttributes
+    relationships: PagingRuleAnswerRelationships
+
+
+class PagingRuleResponse(Answer):
+    data: PagingRuleResource
 
 
 def rule_document(rule: PagingRule) -> dict[str, Any]:
@@ -46,7 +69,7 @@ def rule_document(rule: PagingRule) -> dict[str, Any]:
 
 
 @router.put("/api/v2/casem/projects/{project_id}/paging")
-@contract(body=PagingRuleRequest)
+@contract(body=PagingRuleRequest, returns=PagingRuleResponse)
 async def put_paging_rule(project_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, PagingRuleRequest)).data.attributes
     async with on_call(who) as (uow, directory):
@@ -56,6 +79,7 @@ async def put_paging_rule(project_id: str, request: Request, who: Caller = Depen
 
 
 @router.get("/api/v2/casem/projects/{project_id}/paging")
+@contract(returns=PagingRuleResponse)
 async def get_paging_rule(project_id: str, who: Caller = Depends(caller)) -> dict[str, Any]:
     async with on_call(who, read_only=True) as (uow, directory):
         rule = await service.get_paging_rule(uow, directory.uow, who.org_id, project_id)
