@@ -143,7 +143,8 @@ class Features(_Strict):
 class RateLimits(_Strict):
     """Requests the HTTP API takes per period before answering 429 (Datadog's X-RateLimit-* headers).
 
-    Counted per API process: with N replicas behind a balancer an org gets up to N times these."""
+    Counted for the whole deployment when the API runs on PostgreSQL (every replica counts in one shared window);
+    on embedded SQLite, in its single process."""
 
     period_s: int = Field(default=60, ge=1, le=3600, description="length of a rate-limit window, seconds")
     per_org: int = Field(default=6000, ge=0, description="requests per period of one org, all keys; 0: unlimited")

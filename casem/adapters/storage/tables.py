@@ -1202,3 +1202,15 @@ oncall_project_paging = sa.Table(
     sa.Column("modified_by_id", ID),
     sa.Column("modified_at", UTCDateTime, nullable=False),
 )
+
+
+# Fixed-window request counters shared by every case-api replica on PostgreSQL (casem/services/common/rate_limit.py):
+# one row per counted caller (its org, or its key's hash), holding the current window and the requests in it.
+rate_limit_counters = sa.Table(
+    "rate_limit_counters",
+    metadata,
+    sa.Column("scope", sa.String(8), primary_key=True),  # "org" or "key"
+    sa.Column("ident", sa.String(64), primary_key=True),  # the org's id, or the SHA-256 of the key
+    sa.Column("window_start", sa.BigInteger, nullable=False),  # epoch seconds, a multiple of the period
+    sa.Column("used", sa.Integer, nullable=False),
+)

@@ -3,8 +3,12 @@
 Each request counts against its org's window and its application key's window; the tighter one is
 what the caller sees in Datadog's headers (`X-RateLimit-Limit`, `-Period`, `-Remaining`, `-Reset`,
 `-Name`), and a request over either limit is refused (429 on HTTP, RESOURCE_EXHAUSTED on gRPC) with
-`Retry-After`. Counters live in this process: behind N replicas an org gets up to N times the limit.
-Windows of idle callers are dropped as they end, so memory follows the active callers only.
+`Retry-After`.
+
+Where the counters live: on PostgreSQL, in the database every case-api replica shares (`SharedRateLimiter`:
+one upsert per request, windows aligned on the wall clock), so the limits hold for the whole deployment; on
+embedded SQLite (a single process), in this process (`RateLimiter`), whose windows of idle callers are dropped
+as they end, so memory follows the active callers only. `rate_limiter_for` chooses.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from casem.adapters.storage.rate_counters import count_requests, uncount_requests
 from casem.topology.datacenters import RateLimits
 
 ORG = "org"
@@ -42,7 +49,18 @@ class Decision:
         return headers
 
 
+def _checks(limits: RateLimits, org_id: str, key_id: str) -> list[tuple[str, str, int]]:
+    """(scope, ident, limit) of each limit that is on."""
+    return [
+        (name, ident, limit)
+        for name, ident, limit in ((ORG, org_id, limits.per_org), (KEY, key_id, limits.per_key))
+        if limit > 0
+    ]
+
+
 class RateLimiter:
+    """Counters in this process (embedded, single-process deployments)."""
+
     def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
@@ -59,11 +77,7 @@ class RateLimiter:
     def hit(self, org_id: str, key_id: str) -> Decision | None:
         """Count one request; None when both limits are off."""
         limits = self.limits
-        checks = [
-            (name, ident, limit)
-            for name, ident, limit in ((ORG, org_id, limits.per_org), (KEY, key_id, limits.per_key))
-            if limit > 0
-        ]
+        checks = _checks(limits, org_id, key_id)
         if not checks:
             return None
         now = self._clock()
@@ -84,6 +98,54 @@ class RateLimiter:
                     self._counts[(name, ident)] -= 1
             return refused[0]
         return min(decisions, key=lambda d: d.remaining)
+
+    async def check(self, org_id: str, key_id: str) -> Decision | None:
+        """`hit`, for callers that await either kind of limiter."""
+        return self.hit(org_id, key_id)
+
+
+class SharedRateLimiter:
+    """Counters in PostgreSQL, shared by every replica: windows start at multiples of the period on the wall
+    clock, so replicas agree on them (within their clocks' skew)."""
+
+    def __init__(self, limits: RateLimits, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
+        self.limits = limits
+        self.engine = engine
+        self._clock = clock
+
+    async def check(self, org_id: str, key_id: str) -> Decision | None:
+        """Count one request in the shared windows; None when both limits are off."""
+        limits = self.limits
+        checks = _checks(limits, org_id, key_id)
+        if not checks:
+            return None
+        now = self._clock()
+        window_start = math.floor(now / limits.period_s) * limits.period_s
+        reset = max(1, math.ceil(window_start + limits.period_s - now))
+        callers = [(name, ident) for name, ident, _limit in checks]
+        used = await count_requests(self.engine, window_start, callers)
+        decisions = [
+            Decision(
+                used[(name, ident)] <= limit, name, limit, limits.period_s, max(0, limit - used[(name, ident)]), reset
+            )
+            for name, ident, limit in checks
+        ]
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            await uncount_requests(self.engine, window_start, callers)  # a refused request uses nothing up
+            return refused[0]
+        return min(decisions, key=lambda d: d.remaining)
+
+
+Limiter = RateLimiter | SharedRateLimiter
+
+
+def rate_limiter_for(limits: RateLimits, dialect: str | None, engine: AsyncEngine | None) -> Limiter:
+    """Shared counters when the API's database is PostgreSQL (replicas may run beside this one), this process's
+    otherwise."""
+    if dialect == "postgresql" and engine is not None:
+        return SharedRateLimiter(limits, engine)
+    return RateLimiter(limits)
 
 
 class RateLimited(Exception):  # noqa: N818 - reads as "raise RateLimited(...)"

@@ -10,7 +10,7 @@ from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.auth import AuthenticationFailed, OrgKey, Principal, authenticate_api_key, authenticate_cached
 from casem.app.context import AppContext
 from casem.domain.identity import hash_key
-from casem.services.common.rate_limit import RateLimited, RateLimiter
+from casem.services.common.rate_limit import Limiter, RateLimited
 from casem.topology.tenants import CASE_MANAGEMENT
 
 
@@ -47,9 +47,9 @@ async def caller(request: Request) -> Caller:
     api_key = request.headers.get("dd-api-key")
     app_key = request.headers.get("dd-application-key")
     principal = await authenticate_cached(lambda: ctx.uow(read_only=True), api_key, app_key, ctx.uow)
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    limiter: Limiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None and app_key:
-        decision = limiter.hit(principal.org_id, hash_key(app_key))
+        decision = await limiter.check(principal.org_id, hash_key(app_key))
         if decision is not None:
             request.state.rate_limit = decision  # its headers go on the answer, whatever it is
             if not decision.allowed:
@@ -64,9 +64,9 @@ async def api_key_caller(request: Request) -> OrgKey:
     api_key = request.headers.get("dd-api-key")
     async with ctx.uow(read_only=True) as uow:
         org_key = await authenticate_api_key(uow, api_key)
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    limiter: Limiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None and api_key:
-        decision = limiter.hit(org_key.org_id, hash_key(api_key))
+        decision = await limiter.check(org_key.org_id, hash_key(api_key))
         if decision is not None:
             request.state.rate_limit = decision
             if not decision.allowed:

@@ -26,9 +26,10 @@ from casem.services.case_api.http import AuthenticationFailed
 from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
 from casem.services.case_api.jsonapi import error_response, forbidden
 from casem.services.case_api.openapi import install as install_openapi
-from casem.services.common.rate_limit import RateLimited, RateLimiter
+from casem.services.common.rate_limit import RateLimited, rate_limiter_for
 from casem.services.common.tracing import HttpTracing
 from casem.topology.config import rate_limits
+from casem.topology.tenants import CASE_MANAGEMENT
 
 log = structlog.get_logger("case-api.http")
 
@@ -137,7 +138,10 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
-    app.state.rate_limiter = RateLimiter(rate_limits())
+    api_database = context.databases.get(CASE_MANAGEMENT)
+    app.state.rate_limiter = rate_limiter_for(
+        rate_limits(), api_database.dialect if api_database else None, api_database.writer if api_database else None
+    )
     app.add_middleware(BodyLimit)
     for router in _routers():
         app.include_router(router)
