@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.storage.conflicts import is_unique_violation
 from casem.adapters.storage.tables import case_types, cases, projects, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases.service import NewCase, attribute_configs, coerce_with_configs
@@ -322,7 +323,7 @@ async def create_cases_retrying(
                 outcomes = await create_cases(uow, items)
                 events = await uow.commit()
             return outcomes, events
-        except IntegrityError:
-            if attempt == RACE_ATTEMPTS:
+        except IntegrityError as exc:
+            if attempt == RACE_ATTEMPTS or not is_unique_violation(exc):
                 raise
     raise AssertionError("unreachable")

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.storage.conflicts import duplicate_is_conflict
 from casem.app.case_links import service
 from casem.domain.case_links import CaseLink
-from casem.domain.errors import Conflict
 from casem.services.case_api.case_links.schemas import CaseLinkCreateRequest, CaseLinkResponse, CaseLinksResponse
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.jsonapi import parse_body
@@ -37,13 +36,11 @@ def serialize_link(link: CaseLink) -> dict[str, Any]:
 @contract(body=CaseLinkCreateRequest, returns=CaseLinkResponse)
 async def create_case_link(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseLinkCreateRequest)).data.attributes
-    try:
+    # A concurrent request may create the same link between our check and our commit.
+    with duplicate_is_conflict("this link was just created by another request"):
         async with who.uow() as uow:
             link = await service.create_link(uow, who.org_id, who.user_id, service.NewLink(**attrs.model_dump()))
             await uow.commit()
-    except IntegrityError:
-        # A concurrent request created the same link between our check and our commit.
-        raise Conflict("this link was just created by another request") from None
     return {"data": serialize_link(link)}
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.storage.conflicts import duplicate_is_conflict
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.custom_attributes import service
 from casem.domain.case_types import CustomAttributeConfig
-from casem.domain.errors import Conflict
 from casem.services.case_api.custom_attributes.schemas import (
     CustomAttributeCreateRequest,
     CustomAttributeResponse,
@@ -41,11 +40,9 @@ def serialize_config(c: CustomAttributeConfig) -> dict[str, Any]:
 
 
 async def _commit(uow: UnitOfWork, key: str) -> None:
-    try:
+    # The live-key unique index catches a concurrent create of the same key.
+    with duplicate_is_conflict(f"a custom attribute with key {key!r} already exists for this case type"):
         await uow.commit()
-    except IntegrityError:
-        # The live-key unique index caught a concurrent create of the same key.
-        raise Conflict(f"a custom attribute with key {key!r} already exists for this case type") from None
 
 
 # Declared before the /{case_type_id} routes so "custom_attributes" is never read as a case type id.

@@ -13,14 +13,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.storage.conflicts import duplicate_is_conflict
 from casem.app.cases.service import get_case
 from casem.app.integrations import accounts, links
 from casem.app.integrations.errors import RemoteFailure
 from casem.app.integrations.oauth import authorization_url
 from casem.app.integrations.remotes import RemoteSystems, remote_systems_from_env
-from casem.domain.errors import Conflict, InvalidInput
+from casem.domain.errors import InvalidInput
 from casem.domain.integrations import JIRA, SERVICENOW, IntegrationAccount, JiraIssueTemplate, ServiceNowTemplate
 from casem.services.case_api.cases.schemas import CaseResponse
 from casem.services.case_api.cases.views import serialize_case
@@ -290,14 +290,12 @@ def servicenow_template_json(t: ServiceNowTemplate) -> dict[str, Any]:
 @contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse)
 async def create_service_now_template(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowTemplateRequest)
-    try:
+    with duplicate_is_conflict("a ServiceNow template with this handle_name was just created"):
         async with who.uow() as uow:
             template = await accounts.create_servicenow_template(
                 uow, who.org_id, who.user_id, body.data.attributes.model_dump()
             )
             await uow.commit()
-    except IntegrityError:
-        raise Conflict("a ServiceNow template with this handle_name was just created") from None
     return {"data": servicenow_template_json(template)}
 
 
@@ -436,14 +434,12 @@ def _creation_answer(result: links.CreationResult) -> Response:
 async def create_case_jira_issue(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueCreateRequest)
     asked = links.jira_request(body.data.attributes.model_dump())
-    try:
+    with duplicate_is_conflict("an issue for this case is being created by another request"):
         async with who.uow() as uow:
             result = await links.create_remote_issue(
                 uow, remotes_of(request), who.org_id, who.user_id, case_id, JIRA, asked, f"api:{who.user_id}", api=True
             )
             await uow.commit()
-    except IntegrityError:
-        raise Conflict("an issue for this case is being created by another request") from None
     return _creation_answer(result)
 
 
@@ -452,15 +448,14 @@ async def create_case_jira_issue(case_id: str, request: Request, who: Caller = D
 async def link_jira_issue_to_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueLinkRequest)
     try:
-        async with who.uow() as uow:
-            await links.link_jira_issue(
-                uow, remotes_of(request), who.org_id, who.user_id, case_id, body.data.attributes.jira_issue_url
-            )
-            await uow.commit()
+        with duplicate_is_conflict("the case's Jira link was just changed by another request"):
+            async with who.uow() as uow:
+                await links.link_jira_issue(
+                    uow, remotes_of(request), who.org_id, who.user_id, case_id, body.data.attributes.jira_issue_url
+                )
+                await uow.commit()
     except RemoteFailure as exc:
         return remote_error(exc)
-    except IntegrityError:
-        raise Conflict("the case's Jira link was just changed by another request") from None
     return Response(status_code=204)
 
 
@@ -477,7 +472,7 @@ async def unlink_jira_issue(case_id: str, who: Caller = Depends(caller)) -> Resp
 async def create_case_service_now_ticket(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.ServiceNowTicketCreateRequest)
     asked = links.servicenow_request(body.data.attributes.model_dump())
-    try:
+    with duplicate_is_conflict("a ticket for this case is being created by another request"):
         async with who.uow() as uow:
             result = await links.create_remote_issue(
                 uow,
@@ -491,8 +486,6 @@ async def create_case_service_now_ticket(case_id: str, request: Request, who: Ca
                 api=True,
             )
             await uow.commit()
-    except IntegrityError:
-        raise Conflict("a ticket for this case is being created by another request") from None
     return _creation_answer(result)
 
 

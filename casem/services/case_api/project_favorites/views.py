@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.storage.conflicts import is_unique_violation
 from casem.app.project_favorites import service
 from casem.services.case_api.http import Caller, caller
 from casem.services.case_api.openapi import contract
@@ -33,9 +34,9 @@ async def favorite_case_project(project_id: str, who: Caller = Depends(caller)) 
                 await service.favorite(uow, who.org_id, who.user_id, project_id)
                 await uow.commit()
             break
-        except IntegrityError:
+        except IntegrityError as exc:
             # A concurrent favorite of the same project won the insert; the retry finds it and does nothing.
-            if attempt:
+            if attempt or not is_unique_violation(exc):
                 raise
     return Response(status_code=204)
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.storage.conflicts import is_unique_violation
 from casem.app.watchers import service
 from casem.domain.identity import Watcher
 from casem.services.case_api.http import Caller, caller
@@ -41,9 +42,9 @@ async def watch_case(case_id: str, user_uuid: str, who: Caller = Depends(caller)
                 await service.watch(uow, who.org_id, who.user_id, case_id, user_uuid)
                 await uow.commit()
             break
-        except IntegrityError:
+        except IntegrityError as exc:
             # A concurrent watch of the same user won the race: retrying finds it and is a no-op.
-            if attempt:
+            if attempt or not is_unique_violation(exc):
                 raise
     return Response(status_code=201)
 
