@@ -52,6 +52,16 @@ def peak_rss_mb(pid: int | None = None) -> float | None:
     return round(kb / 1024, 1) if kb is not None else None
 
 
+def memory_column(what_runs_here: str) -> dict[str, float | None]:
+    """The memory column of a bench: peak RSS of this process (named by what runs in it) and of the largest child
+    process it has waited for (commands it ran), in MiB."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    column: dict[str, float | None] = {f"bench process ({what_runs_here})": peak_rss_mb()}
+    if children:
+        column["largest child process"] = round(children / 1024, 1)
+    return column
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """User + system CPU time a process has used so far (this one by default)."""
     if pid is None:

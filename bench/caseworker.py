@@ -282,4 +282,8 @@ if __name__ == "__main__":
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--purges", type=int, default=10_000)
     parser.add_argument("--noop", type=int, default=1000)
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
+    result = asyncio.run(main(parser.parse_args()))
+    from _support import memory_column  # here, not at the top: the module's workflows load in Temporal's sandbox
+
+    result["peak_rss_mb"] = memory_column("caseworker worker, casem's activities, the bench's client")
+    print(json.dumps(result, indent=2))

@@ -39,7 +39,7 @@ from google.protobuf import timestamp_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the loopback Slack lives with the tests
 
-from _support import drop_postgres, fresh_postgres  # noqa: E402
+from _support import drop_postgres, fresh_postgres, memory_column  # noqa: E402
 
 from casem.adapters.chat.slack_web import SlackWebApi  # noqa: E402
 from casem.adapters.secrets import SecretBox  # noqa: E402
@@ -284,7 +284,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--postgres", help="admin DSN: run on fresh PostgreSQL databases instead of SQLite")
-    print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
+    result = asyncio.run(run(parser.parse_args()))
+    result["peak_rss_mb"] = memory_column("chat interactions, case-api use cases, loopback Slack")
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

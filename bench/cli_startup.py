@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from _support import memory_column
+
 from casem.cli.main import COMMANDS, load_command
 
 
@@ -44,6 +46,7 @@ def main() -> None:
         results[" ".join(["casem", *command, "--help"])] = measure(
             ["-m", "casem.cli.main", *command, "--help"], args.runs
         )
+    results["peak_rss_mb"] = memory_column("the timer only: each command runs as a child")
     print(json.dumps(results, indent=2))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 import uvicorn
+from _support import memory_column
 from fastapi.staticfiles import StaticFiles
 from playwright.sync_api import sync_playwright
 
@@ -170,6 +171,7 @@ def main() -> None:
         "server_time_text_search": summary(text_search),
         "chromium_fcp_case_list": summary(paints["case list"]),
         "chromium_fcp_static_same_size": summary(paints["static copy"]),
+        "peak_rss_mb": memory_column("console server, seeding"),
     }
     print(json.dumps(result, indent=2))
 

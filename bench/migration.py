@@ -28,6 +28,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support: the suites' seeding helpers
 
+from _support import memory_column  # noqa: E402
+
 from casem.adapters.storage.tables import cases, metadata, timeline_cells, watchers  # noqa: E402
 from casem.app.context import AppContext  # noqa: E402
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org  # noqa: E402
@@ -168,6 +170,7 @@ def main() -> None:
                 "raw_read_s": round(raw_read_s, 1),
                 "raw_write_s": round(raw_write_s, 1),
                 "second_run_s": round(second_s, 1),
+                "peak_rss_mb": memory_column("the migration; both sides' case-api run as children"),
                 "second_run_created": again.import_report.created,  # type: ignore[attr-defined]
                 "compare_s": round(compare_s, 1),
                 "differences": len(differences),

@@ -307,4 +307,8 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--reference-queries", type=int, default=200)
     parser.add_argument("--skip-paging", action="store_true", help="only the resolver (no Temporal needed)")
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
+    result = asyncio.run(main(parser.parse_args()))
+    from _support import memory_column  # here, not at the top: the module's workflows load in Temporal's sandbox
+
+    result["peak_rss_mb"] = memory_column("caseworker worker, paging activities, loopback receivers")
+    print(json.dumps(result, indent=2))

@@ -31,6 +31,7 @@ import httpx
 import psycopg
 import sqlalchemy as sa
 import uvicorn
+from _support import memory_column
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
@@ -315,7 +316,9 @@ def main() -> None:
     parser.add_argument("--issues", type=int, default=60)
     parser.add_argument("--lag-rate", type=float, default=50.0)
     parser.add_argument("--lag-seconds", type=float, default=10.0)
-    print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
+    result = asyncio.run(run(parser.parse_args()))
+    result["peak_rss_mb"] = memory_column("third-party reader, loopback Jira, raw consumer")
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -233,3 +233,19 @@ def test_a_syntax_error_quotes_a_short_excerpt_only(org: OrgClient) -> None:
 @pytest.mark.parametrize("url", [f"{CASES}/%00", f"{CASES}?filter=a%00b", "/api/v2/users?filter=%00"])
 def test_a_nul_in_the_path_or_query_is_a_400(org: OrgClient, url: str) -> None:
     assert "NUL" in error_of(org.http.get(url))["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v2/users", "filter"),
+        ("/api/v2/team", "filter[keyword]"),
+        ("/api/v2/api_keys", "filter"),
+        ("/api/v2/current_user/application_keys", "filter"),
+    ],
+)
+def test_a_text_filter_longer_than_any_stored_value_is_a_400(org: OrgClient, path: str, parameter: str) -> None:
+    """60,000 characters: SQLite refused the LIKE pattern ('pattern too complex') and the answer was a 500."""
+    error = error_of(org.http.get(path, params={parameter: "a" * 60_000}))
+    assert "at most 1,000" in error["detail"]
+    assert org.http.get(path, params={parameter: "a" * 1_000}).status_code == 200

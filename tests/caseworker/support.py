@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +20,6 @@ from casem.app.context import AppContext
 from casem.app.identity.service import create_user
 from casem.app.timeline.service import add_comment
 from casem.app.watchers.service import watch
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # -- merges and purges: seeding a world, and checking that the work happened exactly once -------------------
 

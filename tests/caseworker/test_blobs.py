@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 from casem.adapters.blobs import BlobNotFound, BlobStore, BlobTooLarge, InvalidBlobKey, open_blob_store
 from casem.adapters.blobs.filesystem import FilesystemBlobStore
 from casem.adapters.blobs.s3 import S3BlobStore
-from tests.caseworker.support import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

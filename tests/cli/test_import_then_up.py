@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.processes import free_port
 from tests.cli.test_up import _start
+from tests.support.ports import free_port
 from tests.test_import import export, write
 
 

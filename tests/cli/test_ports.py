@@ -17,7 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.services.common.grpc_server import server_options
 from casem.services.common.listen import PortInUse, add_grpc_port
-from tests.cli.processes import Casem, casem_env, error_lines, free_port, keys
+from tests.cli.processes import Casem, casem_env, error_lines, keys
+from tests.support.ports import free_port
 
 LIGHT = "case-api,case-event-relay,case-intake"  # no caseworker: no Temporal dev server to wait for
 

@@ -21,7 +21,8 @@ from datadog_api_client.v2.model.project_create_attributes import ProjectCreateA
 from datadog_api_client.v2.model.project_create_request import ProjectCreateRequest
 from datadog_api_client.v2.model.project_resource_type import ProjectResourceType
 
-from tests.cli.processes import Casem, casem_env, free_port, keys
+from tests.cli.processes import Casem, casem_env, keys
+from tests.support.ports import free_port
 
 
 def _start(tmp_path: Path, http_port: int) -> tuple[Casem, str]:

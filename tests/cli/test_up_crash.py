@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from casem.adapters.workflows.devserver import _alive, find_temporal_binary, port_open, servers_on
-from tests.cli.processes import free_port
+from tests.support.ports import free_port
 
 
 def _start_up(data: Path, temporal_port: int) -> subprocess.Popen[str]:

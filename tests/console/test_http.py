@@ -46,6 +46,63 @@ def test_wrong_password_is_refused_with_one_message(console: ConsoleServer) -> N
         assert "do not match an account" in answer.text
 
 
+def _try_password(client: httpx.Client, email: str, password: str) -> httpx.Response:
+    form = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    return client.post("/sign-in", data={"csrf_token": token, "email": email, "password": password})
+
+
+def test_a_run_of_wrong_passwords_makes_the_account_wait(console: ConsoleServer) -> None:
+    """Found trying passwords as an attacker would: nothing limited guesses. After five wrong passwords in a row
+    the account waits (429 with Retry-After, the right password refused too, unchecked); once the wait is over the
+    right password works and clears the count; another account is not affected."""
+    import sqlalchemy as sa
+
+    from casem.adapters.storage.tables import console_accounts
+    from casem.app.console.accounts import FREE_FAILURES
+    from casem.domain.events import utcnow
+
+    world = console.new_world()
+    other = console.new_world()
+    client = httpx.Client(base_url=console.url, timeout=30, follow_redirects=False)
+    for _ in range(FREE_FAILURES - 1):
+        assert _try_password(client, world.person.email, "wrong password 123").status_code == 401
+    blocked = _try_password(client, world.person.email, "wrong password 123")
+    assert blocked.status_code == 429, blocked.text
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 60
+    assert "Too many failed sign-ins for this address. Try again in 1 minute" in blocked.text
+    again = _try_password(client, world.person.email, PASSWORD)
+    assert again.status_code == 429 and "Retry-After" in again.headers
+    assert _try_password(client, other.person.email, PASSWORD).status_code == 303
+
+    async def wait_is_over() -> None:  # a minute passes
+        async with console.context.uow() as uow:
+            await uow.execute(
+                sa.update(console_accounts)
+                .where(console_accounts.c.email == world.person.email.lower())
+                .values(sign_in_blocked_until=utcnow())
+            )
+            await uow.commit()
+
+    console.call(wait_is_over())
+    assert _try_password(client, world.person.email, PASSWORD).status_code == 303
+    # The count starts over: four more wrong passwords are plain 401s.
+    for _ in range(FREE_FAILURES - 1):
+        assert _try_password(client, world.person.email, "wrong password 123").status_code == 401
+
+
+def test_the_wait_doubles_up_to_a_quarter_of_an_hour() -> None:
+    from datetime import timedelta
+
+    from casem.app.console.accounts import FREE_FAILURES, wait_after
+
+    assert [wait_after(n) for n in range(FREE_FAILURES)] == [None] * FREE_FAILURES
+    waits = [wait_after(FREE_FAILURES + n) for n in range(6)]
+    assert waits[:4] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+    assert waits[4:] == [timedelta(minutes=15)] * 2
+    assert wait_after(10_000) == timedelta(minutes=15)
+
+
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 

@@ -25,6 +25,24 @@ def row(page: Page, table: str, text: str) -> Locator:
     return page.locator(f"{table} tbody tr", has_text=text)
 
 
+class Choose(str):
+    """A field's value picked from its options (a select), not typed."""
+
+
+Label = str | re.Pattern[str]
+
+
+def submit(form: Locator, fields: dict[Label, str], button: str) -> None:
+    """Fill each labelled field of `form` (typed, or chosen for a `Choose` value), then press `button`."""
+    for label, value in fields.items():
+        field = form.get_by_label(label)
+        if isinstance(value, Choose):
+            field.select_option(str(value))
+        else:
+            field.fill(value)
+    form.get_by_role("button", name=button).click()
+
+
 def edit(page: Page, table: str, text: str, summary: str) -> Locator:
     """Open the row's edit form; answers the row."""
     found = row(page, table, text)
@@ -37,31 +55,27 @@ def test_case_types_and_custom_attributes(console: ConsoleServer, page: Page) ->
     shots = screenshot_dir()
     sign_in(page, console.url, world.person.email)
     page.goto(f"{console.url}/settings/case-types")
-    new_type = page.locator("#type-new")
-    new_type.get_by_label("Name").fill("Security")
-    new_type.get_by_label("Emoji (one, optional)").fill("🔒")
-    new_type.get_by_role("button", name="Create case type").click()
+    submit(page.locator("#type-new"), {"Name": "Security", "Emoji (one, optional)": "🔒"}, "Create case type")
     expect(row(page, "#case-types-table", "Security")).to_have_count(1)
 
     edited = edit(page, "#case-types-table", "Security", "Edit Security")
-    edited.get_by_label("Description").fill("Breaches and leaks")
-    edited.get_by_role("button", name="Save Security").click()
+    submit(edited, {"Description": "Breaches and leaks"}, "Save Security")
     expect(row(page, "#case-types-table", "Security")).to_contain_text("Breaches and leaks")
 
-    form = page.locator("#attr-new")
-    form.get_by_label("Case type").select_option(label="Security")
-    form.get_by_label("Key (lower-case letters, digits and _, e.g. impact)").fill("impact")
-    form.get_by_label("Name").fill("Impact")
-    form.get_by_label("Kind of value").select_option("SELECT")
-    form.get_by_label("Options of a select (separated by commas)").fill("low, high")
-    form.get_by_role("button", name="Create attribute").click()
+    key_label = "Key (lower-case letters, digits and _, e.g. impact)"
+    attribute = {"Case type": Choose("Security"), key_label: "impact", "Name": "Impact"}
+    submit(
+        page.locator("#attr-new"),
+        {
+            **attribute,
+            "Kind of value": Choose("SELECT"),
+            "Options of a select (separated by commas)": "low, high",
+        },
+        "Create attribute",
+    )
     expect(row(page, "#attributes-table", "Impact")).to_contain_text("select: low, high")
     # The same key again: the message sits under the key field, which says it is invalid.
-    form = page.locator("#attr-new")
-    form.get_by_label("Case type").select_option(label="Security")
-    form.get_by_label("Key (lower-case letters, digits and _, e.g. impact)").fill("impact")
-    form.get_by_label("Name").fill("Impact again")
-    form.get_by_role("button", name="Create attribute").click()
+    submit(page.locator("#attr-new"), {**attribute, "Name": "Impact again"}, "Create attribute")
     key_field = page.locator("#attr-new-key")
     expect(key_field).to_have_attribute("aria-invalid", "true")
     expect(key_field).to_be_focused()  # the page opens at the field to fix
@@ -70,9 +84,7 @@ def test_case_types_and_custom_attributes(console: ConsoleServer, page: Page) ->
     check_page(page, "settings-case-types-error", shots)
 
     attr = edit(page, "#attributes-table", "Impact", "Edit Impact")
-    attr.get_by_label("Name").fill("Business impact")
-    attr.get_by_label("Options (separated by commas)").fill("low, medium, high")
-    attr.get_by_role("button", name="Save Impact").click()
+    submit(attr, {"Name": "Business impact", "Options (separated by commas)": "low, medium, high"}, "Save Impact")
     expect(row(page, "#attributes-table", "Business impact")).to_contain_text("low, medium, high")
     check_page(page, "settings-case-types", shots)
     row(page, "#attributes-table", "Business impact").get_by_role("button", name="Delete Business impact").click()
@@ -88,12 +100,16 @@ def test_automation_rules_sla_and_reminders(console: ConsoleServer, page: Page) 
     page.goto(f"{console.url}/settings/automation")
     section = page.locator(f'section[data-project-key="{world.project_key}"]')
     section.get_by_text(f"New automation rule in {world.project_key}").click()
-    form = section.locator(f"#rule-new-{world.project_id}")
-    form.get_by_label("Name").fill("Urgent on create")
-    form.get_by_label("When").select_option("CASE_CREATED")
-    form.get_by_label("Then").select_option("SET_PRIORITY")
-    form.get_by_label(re.compile(r"^With")).fill("P9")
-    form.get_by_role("button", name="Create rule").click()
+    submit(
+        section.locator(f"#rule-new-{world.project_id}"),
+        {
+            "Name": "Urgent on create",
+            "When": Choose("CASE_CREATED"),
+            "Then": Choose("SET_PRIORITY"),
+            re.compile(r"^With"): "P9",
+        },
+        "Create rule",
+    )
     # Refused by the rule's validation: the message under the value field, the form still open and filled.
     error = page.locator(f"#rule-new-{world.project_id}-action_value-error")
     expect(error).to_contain_text("priority must be one of")
@@ -103,13 +119,18 @@ def test_automation_rules_sla_and_reminders(console: ConsoleServer, page: Page) 
     expect(row(page, ".automation-rules", "Urgent on create")).to_contain_text("set priority")
 
     rule = edit(page, ".automation-rules", "Urgent on create", "Edit Urgent on create")
-    rule.get_by_label("Name").fill("Comment when closed")
-    rule.get_by_label("When").select_option("STATUS_TRANSITIONED")
-    rule.get_by_label("To status (for status transitioned)").select_option("CLOSED")
-    rule.get_by_label("Then").select_option("ADD_COMMENT")
-    rule.get_by_label(re.compile(r"^With")).fill("Closed: thanks!")
-    rule.get_by_label("State").select_option("DISABLED")
-    rule.get_by_role("button", name="Save Urgent on create").click()
+    submit(
+        rule,
+        {
+            "Name": "Comment when closed",
+            "When": Choose("STATUS_TRANSITIONED"),
+            "To status (for status transitioned)": Choose("CLOSED"),
+            "Then": Choose("ADD_COMMENT"),
+            re.compile(r"^With"): "Closed: thanks!",
+            "State": Choose("DISABLED"),
+        },
+        "Save Urgent on create",
+    )
     changed = row(page, ".automation-rules", "Comment when closed")
     expect(changed).to_contain_text("status transitioned → add comment")
     expect(changed).to_contain_text("disabled")
@@ -148,10 +169,11 @@ def test_notification_rules_and_endpoints(console: ConsoleServer, page: Page) ->
     sign_in(page, console.url, world.person.email)
     page.goto(f"{console.url}/settings/notifications")
     # An endpoint at an address of the local network: the outbound guard refuses it, at the address field.
-    form = page.locator("#endpoint-new")
-    form.get_by_label("Name").fill("ops hook")
-    form.get_by_label("Address (https://…)").fill("http://127.0.0.1:9/hook")
-    form.get_by_role("button", name="Create endpoint").click()
+    submit(
+        page.locator("#endpoint-new"),
+        {"Name": "ops hook", "Address (https://…)": "http://127.0.0.1:9/hook"},
+        "Create endpoint",
+    )
     expect(page.locator("#endpoint-new-url-error")).to_contain_text("url is refused")
     expect(page.locator("#endpoint-new-url")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#endpoint-new-url")).to_be_focused()
@@ -163,20 +185,22 @@ def test_notification_rules_and_endpoints(console: ConsoleServer, page: Page) ->
 
     section = page.locator(f'section[data-project-key="{world.project_key}"]')
     section.get_by_text(f"New notification rule in {world.project_key}").click()
-    form = section.locator(f"#notify-new-{world.project_id}")
-    form.get_by_label("When").select_option("CASE_CREATED")
-    form.get_by_label("Send to").select_option("HTTP")
-    form.get_by_label(re.compile(r"^Address")).fill("ops hook")
-    form.get_by_label(re.compile(r"^Only cases matching")).fill("priority:P1")
-    form.get_by_role("button", name="Create notification rule").click()
+    submit(
+        section.locator(f"#notify-new-{world.project_id}"),
+        {
+            "When": Choose("CASE_CREATED"),
+            "Send to": Choose("HTTP"),
+            re.compile(r"^Address"): "ops hook",
+            re.compile(r"^Only cases matching"): "priority:P1",
+        },
+        "Create notification rule",
+    )
     created = row(page, ".notification-rules", "ops hook")
     expect(created).to_contain_text("priority:P1")
 
     rule = edit(page, ".notification-rules", "ops hook", "Edit rule for ops hook")
-    rule.get_by_label("Send to").select_option("EMAIL")
-    rule.get_by_label(re.compile(r"^Address")).fill("sre@example.com")
     rule.get_by_label("Enabled").uncheck()
-    rule.get_by_role("button", name="Save rule for ops hook").click()
+    submit(rule, {"Send to": Choose("EMAIL"), re.compile(r"^Address"): "sre@example.com"}, "Save rule for ops hook")
     changed = row(page, ".notification-rules", "sre@example.com")
     expect(changed).to_contain_text("off")
     check_page(page, "settings-notifications", shots)
@@ -191,12 +215,16 @@ def test_maintenance_windows(console: ConsoleServer, page: Page) -> None:
     shots = screenshot_dir()
     sign_in(page, console.url, world.person.email)
     page.goto(f"{console.url}/settings/maintenance")
-    form = page.locator("#window-new")
-    form.get_by_label("Name").fill("DB upgrade")
-    form.get_by_label(re.compile(r"^Cases it silences")).fill("service:db")
-    form.get_by_label("Starts (UTC)").fill("2030-01-01T22:00")
-    form.get_by_label("Ends (UTC)").fill("2029-12-31T22:00")
-    form.get_by_role("button", name="Create window").click()
+    submit(
+        page.locator("#window-new"),
+        {
+            "Name": "DB upgrade",
+            re.compile(r"^Cases it silences"): "service:db",
+            "Starts (UTC)": "2030-01-01T22:00",
+            "Ends (UTC)": "2029-12-31T22:00",
+        },
+        "Create window",
+    )
     expect(page.locator("#window-new-end_at-error")).to_contain_text("must be after start_at")
     check_page(page, "settings-maintenance-error", shots)
     page.locator("#window-new-end_at").fill("2030-01-02T02:00")
@@ -204,9 +232,7 @@ def test_maintenance_windows(console: ConsoleServer, page: Page) -> None:
     expect(row(page, "#windows-table", "DB upgrade")).to_contain_text("2030-01-01 22:00 → 2030-01-02 02:00")
 
     window = edit(page, "#windows-table", "DB upgrade", "Edit DB upgrade")
-    window.get_by_label("Name").fill("DB upgrade, longer")
-    window.get_by_label("Ends (UTC)").fill("2030-01-02T05:30")
-    window.get_by_role("button", name="Save DB upgrade").click()
+    submit(window, {"Name": "DB upgrade, longer", "Ends (UTC)": "2030-01-02T05:30"}, "Save DB upgrade")
     expect(row(page, "#windows-table", "DB upgrade, longer")).to_contain_text("2030-01-02 05:30")
     check_page(page, "settings-maintenance", shots)
     row(page, "#windows-table", "DB upgrade, longer").get_by_role("button", name="Delete DB upgrade, longer").click()

@@ -41,8 +41,9 @@ from casem.app.watchers.service import watch
 from casem.services.caseworker.schedules import retention_sweep_schedule_id
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS
 from tests.backends import engine_address
-from tests.caseworker.support import assert_merged_once, free_port, seed_merge
+from tests.caseworker.support import assert_merged_once, seed_merge
 from tests.support.databases import tenant_endpoints
+from tests.support.ports import free_port
 
 DUPLICATES = 20
 COMMENTS = 4

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from casem.app.projects.service import create_project
 from casem.domain.chat import Conversation
 from casem.topology.tenants import TENANTS
 from tests.support.databases import tenant_endpoints
+from tests.support.ports import free_port
 from tests.support.slack_api import running_slack, sign
 
 EVENTS = 1_000
@@ -39,24 +39,18 @@ SENDERS = 8
 SECRET = "crash-test-signing-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ChatProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
-        self.http_port = _free_port()
+        self.http_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {
             **self.env,
             "CASEM_HTTP_PORT": str(self.http_port),
-            "CASEM_GRPC_PORT": str(_free_port()),
-            "CASEM_OPS_PORT": str(_free_port()),
+            "CASEM_GRPC_PORT": str(free_port()),
+            "CASEM_OPS_PORT": str(free_port()),
             "CASEM_HOST": "127.0.0.1",
             "CASEM_MIGRATE_ON_START": "0",
         }

@@ -26,16 +26,11 @@ from casem.services.case_event_handler.flavors.analytics import Analytics
 from casem.topology.tenants import TENANTS
 from tests.backends import engine_address
 from tests.support.databases import tenant_endpoints
+from tests.support.ports import free_port
 
 CASES = 50
 CHANGES_PER_CASE = 100  # 5,000 changes
 PRIORITIES = ["P1", "P2", "P3", "P4", "P5"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Services:
@@ -53,7 +48,7 @@ class Services:
         args = ["run", "case-event-relay"] if name == "relay" else ["run", "case-event-handler", "--flavor", name]
         log_path = self.logs / f"{name}.log"
         for _attempt in range(5):
-            port = _free_port()
+            port = free_port()
             env = {**self.env, "CASEM_OPS_PORT": str(port), "CASEM_HOST": "127.0.0.1", "CASEM_MIGRATE_ON_START": "0"}
             with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
                 command = [sys.executable, "-m", "casem.cli.main", *args]

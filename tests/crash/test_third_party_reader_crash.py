@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,16 +34,11 @@ from casem.topology.topics import third_party_topic
 from tests.backends import engine_address
 from tests.integrations.support import jira_settings
 from tests.support.databases import tenant_endpoints
+from tests.support.ports import free_port
 
 ISSUES = 20
 COMMENTS_PER_ISSUE = 100  # 2,000 changes
 KILL_AFTER = 500
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _count(ctx: AppContext, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
@@ -155,7 +149,7 @@ async def test_kill_9_the_reader_after_500_of_2000_remote_changes(database: str,
 
         def start() -> subprocess.Popen[bytes]:
             args = [sys.executable, "-m", "casem.cli.main", "run", "case-third-party-reader", "--flavor", "jira"]
-            return subprocess.Popen(args, env={**env, "CASEM_OPS_PORT": str(_free_port())}, stdout=log, stderr=log)
+            return subprocess.Popen(args, env={**env, "CASEM_OPS_PORT": str(free_port())}, stdout=log, stderr=log)
 
         try:
             org_id, account_id, issues = await _linked_world(ctx, SecretBox([key]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,15 +35,10 @@ from casem.services.case_event_handler.framework import FLAVORS
 from casem.services.case_indexer.indexer import run_indexer
 from casem.services.caseworker.worker import build_worker
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
+from tests.support.ports import free_port
 
 SUBMIT = "casem.v1.CaseIntakeService/Submit"
 INGEST = INGEST_ITEM_SPAN  # the indexer creates cases in batches: one span per intake of the batch
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _until(check: Callable[[], object], what: str, seen: Callable[[], object], timeout: float = 90.0) -> object:
@@ -75,7 +69,7 @@ async def test_one_case_is_one_trace(tmp_path: Path) -> None:
         await put_duplicates(uow, tenant.creds.org_id, tenant.creds.user_id, tenant.project_id, {"auto_merge": True})
         await uow.commit()
     bus = EmbeddedBus(tmp_path / "bus.db")
-    temporal = start_dev_server(tmp_path / "temporal" / "dev.db", port=_free_port(), log_file=tmp_path / "t.log")
+    temporal = start_dev_server(tmp_path / "temporal" / "dev.db", port=free_port(), log_file=tmp_path / "t.log")
     stack = contextlib.AsyncExitStack()
     try:
         caseworker = await connect(temporal.address, queue=f"trace-{uuid.uuid4().hex[:8]}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import socket
 from pathlib import Path
 
 import grpc
@@ -18,6 +17,7 @@ from casem.services.case_api.grpc.server import create_server
 from casem.services.common.grpc_errors import request_pointer
 from casem.topology.tenants import TENANTS, DatabaseEndpoints
 from tests.support.grpc_case_api import GrpcLiveServer
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ async def test_create_server_serves_until_stopped(tmp_path: Path) -> None:
     """The lead's entry point, in the test's own event loop, as case-api runs it beside the HTTP server."""
     endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{tmp_path / t.name}.db") for t in TENANTS}
     context = AppContext.open(endpoints)
-    port = _free_port()
+    port = free_port()
     server = create_server(context, f"127.0.0.1:{port}")
     await server.start()
     try:
@@ -79,12 +79,6 @@ async def test_create_server_serves_until_stopped(tmp_path: Path) -> None:
     finally:
         await server.stop(None)
         await context.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ import email
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 import uuid
@@ -50,6 +49,7 @@ from casem.topology.topics import dead_letter_topic
 from tests.handlers.test_notifications import Org, make_org, new_case
 from tests.handlers.test_runner import count, publish_outbox, run_until
 from tests.support.bus_harness import Harness
+from tests.support.ports import free_port
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.05, max_backoff_s=0.1)
 SECRET = "a-test-secret-of-32-characters!!"
@@ -137,12 +137,6 @@ class SmtpSink:
         return "250 Message accepted"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- helpers --------------------------------------------------------------------------------------------
 
 
@@ -205,7 +199,7 @@ async def test_email_is_sent_over_smtp(context: AppContext, harness: Harness) ->
         ("email", {"email": "nobody@invalid.example"}, payload),
     )
     sink = SmtpSink()
-    port = _free_port()
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:

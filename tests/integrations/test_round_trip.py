@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,17 +34,12 @@ from tests.support.api_client import new_org
 from tests.support.databases import tenant_endpoints
 from tests.support.integration_accounts import LOOPBACK, connect_jira, connect_servicenow
 from tests.support.live_server import LiveServer
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 JIRA_SECRET = "a-webhook-secret-of-32-chars!!!!"
 SNOW_SECRET = "a-servicenow-secret-of-32-chars!"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:

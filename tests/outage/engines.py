@@ -5,7 +5,6 @@ hurts nobody else on the machine (nor the other suites of a CI run)."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -17,32 +16,11 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from casem.topology.tenants import TENANTS, to_async_dsn
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts" / "services"
 ENGINES = ("postgres", "kafka", "opensearch", "temporal")
-
-
-_GIVEN: set[int] = set()  # the kernel may hand a just-closed port out again: never give one twice
-
-
-def free_port(pair: bool = False) -> int:
-    """A free port (and, with `pair`, the next one free too: Kafka's controller listens on port + 1)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        wanted = {port, port + 1} if pair else {port}
-        if wanted & _GIVEN or port >= 65535:
-            continue
-        if pair:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        _GIVEN.update(wanted)
-        return port
 
 
 @dataclass

@@ -49,7 +49,8 @@ from casem.services.case_indexer.indexer import dead_letter_topic as intake_dead
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints
 from casem.topology.topics import dead_letter_topic, domain_events_topic, handler_group, intake_topic
 from tests.backends import required
-from tests.outage.engines import ENGINES, ROOT, PrivateEngines, free_port
+from tests.outage.engines import ENGINES, ROOT, PrivateEngines
+from tests.support.ports import free_port
 
 # 45 s, not the 60 s first asked for: the whole test must stay near six minutes on a 2-core machine, and the
 # engines' restarts (OpenSearch ~30 s, Kafka ~15 s) come on top of the outages. 45 s already outlasts every

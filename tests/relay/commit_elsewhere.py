@@ -15,19 +15,24 @@ from casem.app.projects.service import create_project
 from casem.topology.tenants import DatabaseEndpoints
 
 
+async def one_case(ctx: AppContext, org: str, project_key: str, title: str) -> None:
+    """A new org with one project and one case in it (two commits, each with its outbox events)."""
+    async with ctx.uow() as uow:
+        creds = await bootstrap_org(uow, org, f"{org}@example.com")
+        project = await create_project(uow, creds.org_id, creds.user_id, key=project_key, name=project_key.title())
+        await uow.commit()
+    async with ctx.uow() as uow:
+        await create_case(uow, creds.org_id, creds.user_id, NewCase(project.id, title))
+        await uow.commit()
+
+
 async def commit_one_case(org: str) -> None:
     endpoints = {
         name: DatabaseEndpoints(master=dsn) for name, dsn in json.loads(os.environ["CASEM_TEST_ENDPOINTS"]).items()
     }
     ctx = AppContext.open(endpoints, migrate=False)
     try:
-        async with ctx.uow() as uow:
-            creds = await bootstrap_org(uow, org, f"{org}@example.com")
-            project = await create_project(uow, creds.org_id, creds.user_id, key="XPR", name="Elsewhere")
-            await uow.commit()
-        async with ctx.uow() as uow:
-            await create_case(uow, creds.org_id, creds.user_id, NewCase(project.id, "from another process"))
-            await uow.commit()
+        await one_case(ctx, org, "XPR", "from another process")
     finally:
         await ctx.close()
 

@@ -28,6 +28,7 @@ from casem.services.case_event_relay.relay import (
     relay_pipelined,
 )
 from casem.topology.tenants import CASE_MANAGEMENT
+from tests.relay.commit_elsewhere import one_case
 from tests.support.bus_harness import Harness, drain
 
 
@@ -198,23 +199,13 @@ def test_published_envelope_is_the_stored_one_with_its_sequence() -> None:
     assert json.loads(published_envelope(legacy, 7)) == with_sequence(stored, 7)
 
 
-async def _one_case(ctx: AppContext, org: str) -> None:
-    async with ctx.uow() as uow:
-        creds = await bootstrap_org(uow, org, f"{org}@example.com")
-        project = await create_project(uow, creds.org_id, creds.user_id, key="IDL", name="Idle")
-        await uow.commit()
-    async with ctx.uow() as uow:
-        await create_case(uow, creds.org_id, creds.user_id, NewCase(project.id, "after a quiet spell"))
-        await uow.commit()
-
-
 async def test_an_idle_relay_publishes_a_commit_of_its_process_at_once(context: AppContext, harness: Harness) -> None:
     """Backed off to a long wait (nothing to publish), the relay is woken by the unit of work's commit."""
     bus = harness.bus()
     topic = await harness.topic(bus, partitions=1)
     producer = harness.producer(bus)
     db = context.databases[CASE_MANAGEMENT]
-    await _one_case(context, "idle-relay-1")
+    await one_case(context, "idle-relay-1", "IDL", "after a quiet spell")
     relay = Relay(db, producer, topic, RelaySettings(idle_poll_s=600.0, idle_poll_max_s=600.0))
     task = asyncio.create_task(relay.run())
     try:
@@ -223,7 +214,7 @@ async def test_an_idle_relay_publishes_a_commit_of_its_process_at_once(context: 
                 break
             await asyncio.sleep(0.05)
         assert await unpublished(context) == 0
-        await _one_case(context, "idle-relay-2")
+        await one_case(context, "idle-relay-2", "IDL", "after a quiet spell")
         for _ in range(200):
             if await unpublished(context) == 0:
                 break

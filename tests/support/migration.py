@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from casem.app.identity.service import BootstrapCredentials, bootstrap_existing_
 from casem.domain.cases import STANDARD_TYPE_ID
 from casem.topology.tenants import DatabaseEndpoints, tenant
 from tests.support.databases import tenant_endpoints
+from tests.support.ports import free_port
 
 LOOPBACK = AllowList.parse(["127.0.0.1"])
 T = TypeVar("T")
@@ -85,18 +85,12 @@ class Side:
             self.process.kill()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve(endpoints: dict[str, DatabaseEndpoints], workdir: Path) -> Side:
     """`casem run case-api` on `endpoints` (migrated first, here), on a free loopback port."""
     for ep in endpoints.values():
         upgrade(ep.master)
-    port = _free_port()
-    env = {**os.environ, "CASEM_HTTP_PORT": str(port), "CASEM_GRPC_PORT": str(_free_port())}
+    port = free_port()
+    env = {**os.environ, "CASEM_HTTP_PORT": str(port), "CASEM_GRPC_PORT": str(free_port())}
     env |= {"CASEM_HOST": "127.0.0.1", "CASEM_MIGRATE_ON_START": "0", "CASEM_DATA_DIR": str(workdir)}
     for name, ep in endpoints.items():
         env[f"{tenant(name).env_prefix}_DSN"] = ep.master

@@ -8,7 +8,6 @@ import base64
 import email.policy
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiosmtpd.controller import Controller
 
 from casem.adapters.notify.push import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.support.ports import free_port
 
 SPEC = json.loads((Path(__file__).parent / "twilio_api_subset.json").read_text())
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -260,12 +260,6 @@ class SmtpSink:
     def by_idempotency_key(self) -> Counter[str]:
         with self.lock:
             return Counter(str(m["X-Casem-Idempotency-Key"]) for m in self.messages)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SmtpReceiver:

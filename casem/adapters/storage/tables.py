@@ -861,6 +861,9 @@ console_accounts = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("password_changed_at", UTCDateTime),
     sa.Column("last_sign_in_at", UTCDateTime),
+    # Failed sign-ins in a row, and until when the account may not try again (see app/console/accounts.py).
+    sa.Column("failed_sign_ins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sign_in_blocked_until", UTCDateTime),
 )
 
 # A signed-in browser. The cookie holds a random token; only its SHA-256 is stored here (a database leak does

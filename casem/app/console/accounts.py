@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -30,8 +30,36 @@ _hasher = PasswordHasher()
 _DECOY_HASH = _hasher.hash("decoy password that matches nothing")
 
 
+# After FREE_FAILURES wrong passwords in a row an account waits before its next try: a minute, doubling with each
+# further failure up to a quarter of an hour. Guessing a password then takes years; its owner, who mistyped, is
+# back in a minute. A right password (or a new one set for it) clears the count.
+FREE_FAILURES = 5
+FIRST_WAIT = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(minutes=15)
+
+
 class SignInFailed(Exception):
-    """Wrong e-mail or password, or a disabled user: the caller says the same thing for each."""
+    """Wrong e-mail or password, or a disabled user: the caller says the same thing for each. `account_id` is the
+    account the e-mail names, if any, for the caller to count the failure against (after its rollback)."""
+
+    def __init__(self, account_id: str | None = None) -> None:
+        super().__init__("sign-in failed")
+        self.account_id = account_id
+
+
+class SignInBlocked(Exception):
+    """Too many failed sign-ins in a row for this account: it may try again after `retry_after`."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after}")
+        self.retry_after = retry_after
+
+
+def wait_after(failures: int) -> timedelta | None:
+    """How long an account waits after this many failed sign-ins in a row (None: it may try at once)."""
+    if failures < FREE_FAILURES:
+        return None
+    return min(LONGEST_WAIT, FIRST_WAIT * 2 ** min(failures - FREE_FAILURES, 10))
 
 
 @dataclass(frozen=True)
@@ -64,7 +92,7 @@ async def set_password(uow: UnitOfWork, org_id: str, user_id: str, password: str
         await uow.execute(
             sa.update(console_accounts)
             .where(console_accounts.c.id == row.id)
-            .values(password_hash=digest, password_changed_at=now)
+            .values(password_hash=digest, password_changed_at=now, failed_sign_ins=0, sign_in_blocked_until=None)
         )
         account_id = row.id
     else:
@@ -115,19 +143,24 @@ async def _enabled(uow: UnitOfWork, user_id: str) -> bool:
 
 
 async def check_password(uow: UnitOfWork, email: str, password: str) -> Account:
-    """The account these credentials open; SignInFailed otherwise (same answer for every reason)."""
+    """The account these credentials open; SignInFailed otherwise (same answer for every reason), SignInBlocked
+    while the account waits after a run of failures (the password is not even checked then)."""
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > 1024:
         raise SignInFailed()
     row = (
         await uow.execute(sa.select(console_accounts).where(console_accounts.c.email == email.strip().lower()))
     ).one_or_none()
+    now = utcnow()
+    if row is not None and row.sign_in_blocked_until is not None and row.sign_in_blocked_until > now:
+        raise SignInBlocked(row.sign_in_blocked_until - now)
     digest = row.password_hash if row is not None and row.password_hash else _DECOY_HASH
+    account_id = row.id if row is not None else None
     try:
         await asyncio.to_thread(_hasher.verify, digest, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise SignInFailed() from None
+        raise SignInFailed(account_id) from None
     if row is None or not row.password_hash or not await _enabled(uow, row.user_id):
-        raise SignInFailed()
+        raise SignInFailed(account_id)
     if _hasher.check_needs_rehash(digest):  # parameters were raised since: upgrade the stored hash now
         await uow.execute(
             sa.update(console_accounts)
@@ -168,5 +201,26 @@ async def account_for_identity(uow: UnitOfWork, subject: str, email: str | None,
 
 async def stamp_sign_in(uow: UnitOfWork, account_id: str) -> None:
     await uow.execute(
-        sa.update(console_accounts).where(console_accounts.c.id == account_id).values(last_sign_in_at=utcnow())
+        sa.update(console_accounts)
+        .where(console_accounts.c.id == account_id)
+        .values(last_sign_in_at=utcnow(), failed_sign_ins=0, sign_in_blocked_until=None)
     )
+
+
+async def count_failed_sign_in(uow: UnitOfWork, account_id: str) -> timedelta | None:
+    """One more failed sign-in for the account (counted in the database, so every console replica sees it);
+    answers how long it must now wait, if at all."""
+    failures = await uow.scalar(
+        sa.update(console_accounts)
+        .where(console_accounts.c.id == account_id)
+        .values(failed_sign_ins=console_accounts.c.failed_sign_ins + 1)
+        .returning(console_accounts.c.failed_sign_ins)
+    )
+    wait = wait_after(int(failures or 0))
+    if wait is not None:
+        await uow.execute(
+            sa.update(console_accounts)
+            .where(console_accounts.c.id == account_id)
+            .values(sign_in_blocked_until=utcnow() + wait)
+        )
+    return wait

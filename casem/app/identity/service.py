@@ -222,7 +222,17 @@ def page_of(number: int | None, size: int | None, default_size: int = 10) -> Pag
     return Page(number, size)
 
 
+# A name, handle, email or description filter longer than any stored value cannot match; and SQLite refuses a LIKE
+# pattern over 50,000 bytes with an error, which would otherwise surface as a 500.
+TEXT_FILTER_MAX = 1000
+
+
 def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere (case-insensitive, its wildcards escaped)."""
+    if len(text) > TEXT_FILTER_MAX:
+        raise InvalidInput(
+            f"the text filter is {len(text):,} characters long; at most {TEXT_FILTER_MAX:,} are searched"
+        )
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 

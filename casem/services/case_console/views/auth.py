@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import math
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from casem.app.console import accounts, sessions
-from casem.app.console.accounts import SignInFailed
+from casem.app.console.accounts import SignInBlocked, SignInFailed
 from casem.app.console.sessions import token_hash
 from casem.services.case_console.web import (
     CSRF_FIELD,
@@ -32,7 +34,22 @@ router = APIRouter()
 SIGN_IN_FAILED = "That e-mail address and password do not match an account."
 
 
-def _sign_in_form(request: Request, status: int = 200, error: str = "", email: str = "", next_: str = "") -> Response:
+def _blocked_message(wait: timedelta) -> str:
+    minutes = max(1, math.ceil(wait.total_seconds() / 60))
+    return (
+        f"Too many failed sign-ins for this address. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
+        "or ask an administrator to set a new password for you (casem admin set-password)."
+    )
+
+
+def _sign_in_form(
+    request: Request,
+    status: int = 200,
+    error: str = "",
+    email: str = "",
+    next_: str = "",
+    retry_after: timedelta | None = None,
+) -> Response:
     token = new_sign_in_token()
     response = render(
         request,
@@ -48,6 +65,8 @@ def _sign_in_form(request: Request, status: int = 200, error: str = "", email: s
     response.set_cookie(
         SIGN_IN_CSRF_COOKIE, token, max_age=3600, path="/", secure=is_secure(request), httponly=True, samesite="strict"
     )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after.total_seconds())))
     return response
 
 
@@ -76,7 +95,16 @@ async def sign_in(request: Request) -> Response:
             token, _session = await sessions.start_session(uow, account, request.headers.get("user-agent"))
             await accounts.stamp_sign_in(uow, account.id)
             await uow.commit()
-    except SignInFailed:
+    except SignInBlocked as blocked:
+        return _sign_in_form(request, 429, _blocked_message(blocked.retry_after), email, next_, blocked.retry_after)
+    except SignInFailed as failed:
+        wait = None
+        if failed.account_id is not None:
+            async with ctx.uow() as uow:
+                wait = await accounts.count_failed_sign_in(uow, failed.account_id)
+                await uow.commit()
+        if wait is not None:
+            return _sign_in_form(request, 429, _blocked_message(wait), email, next_, wait)
         return _sign_in_form(request, 401, SIGN_IN_FAILED, email, next_)
     response = RedirectResponse(next_, status_code=303)
     set_session_cookie(request, response, token)
