@@ -4,8 +4,8 @@ Without a limit, anyone who can reach the console can try passwords for an addre
 them. The count and the time the account may try again live on the account's row, so every console replica
 sees the same.
 
-Revision ID: 0019_console_throttle
-Revises: 0018_perf_outbox
+Revision ID: 0021_console_throttle
+Revises: 0020_shared_rate_limit_counters
 Create Date: 2026-11-29
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import casem.adapters.storage.tables
 
-revision = "0019_console_throttle"
-down_revision = "0018_perf_outbox"
+revision = "0021_console_throttle"
+down_revision = "0020_shared_rate_limit_counters"
 branch_labels = None
 depends_on = None
 
