@@ -512,3 +512,21 @@ def test_unknown_ids_and_malformed_bodies(live: LiveServer, org: OrgClient) -> N
     with pytest.raises(ApiException) as raised:
         jira_api(org).get_jira_issue_template(issue_template_id=UUID("5e3d9c1a-0000-4000-8000-000000000000"))
     assert raised.value.status == 404
+
+
+def test_a_listing_the_remote_refuses_or_cannot_serve_says_so(
+    live: LiveServer, org: OrgClient, snow: ServiceNowLoopback
+) -> None:
+    """The remote's refusal is a 400 naming what failed; a remote that is unavailable for now is a 502."""
+    instance_id = connect_servicenow(org, snow)["data"]["id"]
+    path = f"/api/v2/integration/servicenow/assignment_groups/{instance_id}"
+    assert org.http.get(path).status_code == 200
+    snow.passwords["casem.integration"] = "rotated on the remote"  # casem's saved password no longer works
+    refused = org.http.get(path)
+    assert refused.status_code == 400, refused.text
+    assert "acme did not list its assignment groups" in refused.json()["errors"][0]["detail"]
+    snow.passwords["casem.integration"] = "bot-pass"
+    snow.rate_limit(10, retry_after="600")  # the next calls: 429 for longer than casem waits
+    unavailable = org.http.get(f"/api/v2/integration/servicenow/users/{instance_id}")
+    assert unavailable.status_code == 502, unavailable.text
+    assert "acme did not list its users" in unavailable.json()["errors"][0]["detail"]

@@ -20,10 +20,12 @@ from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import BusError
 from casem.adapters.search import SearchBackendError
 from casem.app.context import AppContext
+from casem.app.integrations.errors import RemoteFailure
 from casem.domain.errors import Conflict, InvalidInput, NotFound, TenantUnavailable, TooLarge, bounded
 from casem.observability import configure_logging
 from casem.services.case_api.http import AuthenticationFailed
 from casem.services.case_api.http.boundary import BodyLimit, RequestTimeout
+from casem.services.case_api.integrations.views import remote_failure_answer
 from casem.services.case_api.jsonapi import error_response, forbidden
 from casem.services.case_api.openapi import install as install_openapi
 from casem.services.common.rate_limit import RateLimited, rate_limiter_for
@@ -146,6 +148,8 @@ def create_app(context: AppContext, *, owns_context: bool = False) -> FastAPI:
     for router in _routers():
         app.include_router(router)
     install_openapi(app)  # request bodies, answers and errors from the routes' own models
+
+    app.add_exception_handler(RemoteFailure, remote_failure_answer)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:

@@ -44,7 +44,9 @@ def remotes_of(request: Request) -> RemoteSystems:
     return found
 
 
-def remote_error(exc: RemoteFailure) -> JSONResponse:
+async def remote_failure_answer(_: Request, exc: Exception) -> JSONResponse:
+    """How every route answers a remote Jira or ServiceNow failing it: 502 while it may come back, else 400."""
+    assert isinstance(exc, RemoteFailure)
     if exc.transient:
         return error_response(502, "Bad Gateway", exc.detail)
     return error_response(400, "Bad Request", exc.detail, "/data/attributes")
@@ -370,10 +372,7 @@ def _named_records(found: Any, kind: str, prefix: str, instance_id: str) -> dict
 async def list_service_now_assignment_groups(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
-    try:
-        found = await _listing(request, who, instance_id, "assignment_groups")
-    except RemoteFailure as exc:
-        return remote_error(exc)
+    found = await _listing(request, who, instance_id, "assignment_groups")
     return _named_records(found, "assignment_groups", "assignment_group", instance_id)
 
 
@@ -382,10 +381,7 @@ async def list_service_now_assignment_groups(
 async def list_service_now_business_services(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
-    try:
-        found = await _listing(request, who, instance_id, "business_services")
-    except RemoteFailure as exc:
-        return remote_error(exc)
+    found = await _listing(request, who, instance_id, "business_services")
     return _named_records(found, "business_services", "service", instance_id)
 
 
@@ -394,10 +390,7 @@ async def list_service_now_business_services(
 async def list_service_now_users(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
-    try:
-        found = await _listing(request, who, instance_id, "users")
-    except RemoteFailure as exc:
-        return remote_error(exc)
+    found = await _listing(request, who, instance_id, "users")
     data = []
     for r in found:
         attributes = {
@@ -447,15 +440,12 @@ async def create_case_jira_issue(case_id: str, request: Request, who: Caller = D
 @contract(body=schemas.JiraIssueLinkRequest)
 async def link_jira_issue_to_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueLinkRequest)
-    try:
-        with duplicate_is_conflict("the case's Jira link was just changed by another request"):
-            async with who.uow() as uow:
-                await links.link_jira_issue(
-                    uow, remotes_of(request), who.org_id, who.user_id, case_id, body.data.attributes.jira_issue_url
-                )
-                await uow.commit()
-    except RemoteFailure as exc:
-        return remote_error(exc)
+    with duplicate_is_conflict("the case's Jira link was just changed by another request"):
+        async with who.uow() as uow:
+            await links.link_jira_issue(
+                uow, remotes_of(request), who.org_id, who.user_id, case_id, body.data.attributes.jira_issue_url
+            )
+            await uow.commit()
     return Response(status_code=204)
 
 
