@@ -11,9 +11,13 @@ case-api, case-intake and case-indexer each run as a process of their own (`case
 process submits intakes and watches the index. Prints one JSON object:
 
 - backlog: `--intakes` submitted as fast as case-intake takes them (SubmitBatch of `--batch`, `--concurrency`
-  callers): accept_rate, searchable_rate (first accept -> last case searchable), time_to_searchable_ms p50/p99
-  (per intake, accept -> its document first seen in the index, which is watched every 10 ms embedded and
-  50 ms on OpenSearch), and searchable_to_raw_bulk = searchable_rate / raw.engine_bulk_rate;
+  callers): accept_rate, created_rate (first accept -> last case created, the database's clock), searchable_rate
+  (first accept -> last case searchable), time_to_searchable_ms p50/p99 (per intake, accept -> its document first
+  seen in the index, which is watched every 10 ms embedded and 50 ms on OpenSearch), and searchable_to_raw_bulk =
+  searchable_rate / raw.engine_bulk_rate;
+- indexer_stages (each phase): per stage of case-indexer (ingest = the IngestCases call, read = the enriched
+  read of a batch's cases, write = the bulk write to the engine), from its /metrics: batches, mean batch size,
+  seconds busy and items per busy second (one batch at a time; stages keep several batches in flight);
 - sustained (with `--sustain-seconds` > 0): intakes offered at `--rate` per second (default: half the backlog's
   searchable_rate) for that long, not as a backlog: time_to_searchable_ms p50/p99/max against the goal
   (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
@@ -35,6 +39,8 @@ import tempfile
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import grpc
@@ -61,7 +67,7 @@ from casem.services.case_intake.server import ensure_intake_topic
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints, tenant
 
 EMBEDDED_GOAL_MS = 200.0
-OPENSEARCH_REFRESH_MS = 1000.0  # OpenSearch's default index.refresh_interval; the indexer writes with wait_for
+OPENSEARCH_REFRESH_MS = 1000.0  # OpenSearch's default index.refresh_interval: a written document is searchable after it
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -180,6 +186,15 @@ async def wait_seen(tracker: Tracker, keys: list[str], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """Where a phase reads its stage figures: the indexer's ops port, the tenant database, the org."""
+
+    indexer_ops: int
+    context: AppContext
+    org_id: str
+
+
 def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
     return pb.SubmitBatchRequest(
         intakes=[
@@ -196,8 +211,9 @@ def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
     )
 
 
-async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tracker, args) -> dict[str, object]:  # type: ignore[no-untyped-def]
+async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tracker, args, probe) -> dict[str, object]:  # type: ignore[no-untyped-def]
     keys = [f"backlog-{i}" for i in range(args.intakes)]
+    stages_before = await indexer_stages(probe.indexer_ops)
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for start in range(0, len(keys), args.batch):
         queue.put_nowait(keys[start : start + args.batch])
@@ -208,7 +224,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
             await stub.SubmitBatch(intake_request(batch, project_id), metadata=metadata)
             tracker.accept(batch)
 
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     await asyncio.gather(*(caller() for _ in range(args.concurrency)))
     accept_elapsed = time.perf_counter() - started
     await wait_seen(tracker, keys, 900)
@@ -216,12 +232,15 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     return {
         "intakes": args.intakes,
         "accept_rate": round(args.intakes / accept_elapsed, 1),
+        "created_rate": await created_rate(probe.context, probe.org_id, "backlog-", started_wall),
         "searchable_rate": round(args.intakes / searchable_elapsed, 1),
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
+        "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
     }
 
 
-async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: float) -> dict[str, object]:  # type: ignore[no-untyped-def]
+async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: float, probe) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    stages_before = await indexer_stages(probe.indexer_ops)
     batch = max(1, round(rate / 50))  # about 50 submits a second
     interval = batch / rate
     keys: list[str] = []
@@ -256,7 +275,62 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         "achieved_offer_rate": round(len(keys) / offered_elapsed, 1),
         "submits_behind_schedule": late,
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
+        "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
     }
+
+
+async def indexer_stages(ops_port: int) -> dict[str, dict[str, float]]:
+    """The indexer's stage counters from its /metrics: per stage, batches, items and seconds spent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{ops_port}/metrics")).text
+    stages: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            stage = sample.labels.get("stage")
+            if stage is None:
+                continue
+            entry = stages.setdefault(stage, {"batches": 0.0, "items": 0.0, "busy_s": 0.0})
+            if sample.name == "casem_indexer_stage_seconds_count":
+                entry["batches"] = sample.value
+            elif sample.name == "casem_indexer_stage_seconds_sum":
+                entry["busy_s"] = sample.value
+            elif sample.name == "casem_indexer_stage_items_total":
+                entry["items"] = sample.value
+    return stages
+
+
+def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, object]:
+    """Per stage over one phase: batches, mean batch size, seconds busy, items per busy second (one batch at a
+    time: a stage with several batches in flight goes up to that many times faster)."""
+    out: dict[str, object] = {}
+    for stage, now in after.items():
+        was = before.get(stage, {"batches": 0.0, "items": 0.0, "busy_s": 0.0})
+        batches, items, busy = (now[k] - was[k] for k in ("batches", "items", "busy_s"))
+        out[stage] = {
+            "batches": int(batches),
+            "mean_batch": round(items / batches, 1) if batches else None,
+            "busy_s": round(busy, 3),
+            "items_per_busy_s": round(items / busy, 1) if busy else None,
+        }
+    return out
+
+
+async def created_rate(context: AppContext, org_id: str, prefix: str, started_wall: float) -> float | None:
+    """Cases of the phase created per second, from its first accept to the last creation (the database's time)."""
+    async with context.uow(read_only=True) as uow:
+        last, n = (
+            await uow.execute(
+                sa.select(sa.func.max(cases.c.created_at), sa.func.count()).where(
+                    cases.c.org_id == org_id, cases.c.title.like(f"{prefix}%")
+                )
+            )
+        ).one()
+    if not n or last is None:
+        return None
+    last_s = (last if last.tzinfo else last.replace(tzinfo=UTC)).timestamp()
+    return round(n / max(last_s - started_wall, 1e-3), 1)
 
 
 async def raw_producer_rate(bus: Bus, n: int) -> float:
@@ -388,10 +462,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
             tracker.accept(["warm-up"])
             await wait_seen(tracker, ["warm-up"], 120)
-            result["backlog"] = await backlog(stub, metadata, project.id, tracker, args)
+            probe = Probe(indexer_ops, context, creds.org_id)
+            result["backlog"] = await backlog(stub, metadata, project.id, tracker, args, probe)
             if args.sustain_seconds > 0:
                 rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]
-                steady = await sustained(stub, metadata, project.id, tracker, rate, args.sustain_seconds)
+                steady = await sustained(stub, metadata, project.id, tracker, rate, args.sustain_seconds, probe)
                 goal = OPENSEARCH_REFRESH_MS + 500 if real else EMBEDDED_GOAL_MS
                 steady["goal_p99_ms"] = goal
                 result["sustained"] = steady

@@ -53,6 +53,7 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
         tenant = await new_tenant(context)
         stop = asyncio.Event()
         settings = IndexerSettings(session_timeout_s=2.0)
+        stages_before = _stage_figures()
         indexer = asyncio.create_task(
             run_indexer(context, bus, live.address, search=search, token=TOKEN, settings=settings, stop=stop)
         )
@@ -85,12 +86,48 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
             await dlq.close()
             assert dead.value == b"not json"
             assert dict(dead.headers)["dlq_error"].startswith(b"not a case-intake payload")
+
+            # Each stage counted what went through it (15 intakes: 12 and 3 retried; the junk never reached one),
+            # in batches it timed: what bench/intake_e2e.py reads to name the slowest stage.
+            async def counted() -> bool:
+                grown = _grown(stages_before, _stage_figures())
+                return grown["ingest"][0] == 15 and grown["read"][0] == 15
+
+            await wait_for(counted)
+            grown = _grown(stages_before, _stage_figures())
+            assert 12 <= grown["write"][0] <= 15  # a document is written once per batch it is in
+            assert all(batches >= 1 and seconds > 0 for _, batches, seconds in grown.values()), grown
         finally:
             stop.set()
             await asyncio.wait_for(indexer, 30)
             await search.close()
             await bus.close()
             await context.close()
+
+
+STAGES = ("ingest", "read", "write")
+
+
+def _stage_figures() -> dict[str, tuple[float, float, float]]:
+    """Per indexer stage: (items, batches, seconds) so far, from the process's metrics."""
+
+    def value(name: str, stage: str) -> float:
+        return REGISTRY.get_sample_value(name, {"stage": stage}) or 0.0
+
+    return {
+        stage: (
+            value("casem_indexer_stage_items_total", stage),
+            value("casem_indexer_stage_seconds_count", stage),
+            value("casem_indexer_stage_seconds_sum", stage),
+        )
+        for stage in STAGES
+    }
+
+
+def _grown(
+    before: dict[str, tuple[float, float, float]], after: dict[str, tuple[float, float, float]]
+) -> dict[str, tuple[float, float, float]]:
+    return {stage: tuple(a - b for a, b in zip(after[stage], before[stage], strict=True)) for stage in STAGES}  # type: ignore[misc]
 
 
 async def test_service_credential_acts_only_as_real_users_of_the_org(tmp_path: Path) -> None:

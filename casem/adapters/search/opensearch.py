@@ -11,6 +11,7 @@ finds nothing, and every search and count filters on org_id inside the engine qu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -47,6 +48,10 @@ from casem.domain.search_query import And, Field, MatchAll, Node, Not, Or, Text
 from casem.topology.tenants import TENANTS
 
 _BATCH = 500
+# Bulk items the engine refused for a passing reason (its write queue full, a shard not ready) are sent again.
+_PASSING_ITEM_STATUSES = frozenset({429, 502, 503, 504})
+_ITEM_ATTEMPTS = 5
+_ITEM_BACKOFF_S = 0.1
 _SCAN_PAGE = 1_000
 
 _KEYWORD_LC = {"type": "keyword", "fields": {"lc": {"type": "keyword", "normalizer": "casem_lc"}}}
@@ -216,8 +221,9 @@ class OpenSearchSearch(SearchPort):
     ) -> httpx.Response:
         content: bytes | None = None
         headers = {}
-        if isinstance(body, list):  # ndjson lines for _bulk
-            content = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in body).encode()
+        if isinstance(body, list | str):  # ndjson for _bulk: lines to encode, or encoded already
+            lines = body if isinstance(body, str) else (json.dumps(line, ensure_ascii=False) + "\n" for line in body)
+            content = "".join(lines).encode()
             headers["content-type"] = "application/x-ndjson"
         elif body is not None:
             content = json.dumps(body, ensure_ascii=False).encode()
@@ -266,36 +272,67 @@ class OpenSearchSearch(SearchPort):
         """Write each document to each of `targets` (aliases, `require_alias`: a target that is not there, such
         as the building alias when no reindex runs, is skipped, never created). A versioned document replaces
         only a document of a lower or equal version (external_gte): a stale write is skipped. Returns how many
-        documents the first target took."""
-        lines: list[Any] = []
+        documents the first target took.
+
+        Items the engine turned away for a passing reason (429 and other retryable item statuses: a full write
+        queue, a shard relocating) are sent again, those items only, up to `_ITEM_ATTEMPTS` requests in all,
+        after a short back-off; if some still fail, or one fails for good, the write raises (the caller retries
+        the batch: a write is idempotent by version)."""
+        pending: list[tuple[str, str]] = []  # (target, the item's two ndjson lines)
         for doc in docs:
             version = version_of(doc)
+            # Projected and encoded once, whatever the number of targets (the source is the big part).
+            source = json.dumps(projection(doc), ensure_ascii=False)
             for target in targets:
                 meta: dict[str, Any] = {"_index": target, "_id": _doc_id(doc["org_id"], doc["id"])}
                 if version is not None:
                     meta |= {"version": version, "version_type": "external_gte"}
-                lines.append({"index": meta})
-                lines.append(projection(doc))
-        response = await self._request("POST", "/_bulk", lines, refresh=refresh, require_alias="true")
-        return self._settled(response.json(), targets, "index")
+                pending.append((target, json.dumps({"index": meta}, ensure_ascii=False) + "\n" + source + "\n"))
+        taken = 0
+        for attempt in range(1, _ITEM_ATTEMPTS + 1):
+            response = await self._request(
+                "POST", "/_bulk", "".join(lines for _, lines in pending), refresh=refresh, require_alias="true"
+            )
+            settled, passing = self._settle(response.json(), [t for t, _ in pending], targets[0], "index")
+            taken += settled
+            if not passing:
+                return taken
+            if attempt == _ITEM_ATTEMPTS:
+                raise SearchBackendError(
+                    f"bulk index: {len(passing)} item(s) still refused after {attempt} requests: {passing[0][1]}",
+                    unavailable=True,
+                )
+            pending = [pending[n] for n, _ in passing]
+            await asyncio.sleep(_ITEM_BACKOFF_S * 2 ** (attempt - 1))
+        return taken
 
     @staticmethod
-    def _settled(result: dict[str, Any], targets: list[str], action: str) -> int:
-        """Count what the first target took; tolerate stale versions and absent building aliases only."""
+    def _settle(
+        result: dict[str, Any], sent: list[str], first_target: str, action: str
+    ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        """Of a bulk response to items sent to the targets `sent`, in order: how many the first target took, and
+        the items refused for a passing reason (their positions and errors). Stale versions and absent building
+        aliases are fine; any other refusal raises."""
         taken = 0
-        for n, item in enumerate(result.get("items") or []):
+        passing: list[tuple[int, dict[str, Any]]] = []
+        items = result.get("items") or []
+        if len(items) != len(sent):
+            raise SearchBackendError(f"bulk {action}: {len(items)} results for {len(sent)} items")
+        for n, item in enumerate(items):
             outcome = item[action]
-            target = targets[n % len(targets)]
+            target = sent[n]
             error = outcome.get("error") or {}
             if not error:
-                taken += target == targets[0]
+                taken += target == first_target
             elif error.get("type") == "version_conflict_engine_exception":
                 continue  # a newer version is there already
-            elif error.get("type") == "index_not_found_exception" and target != targets[0]:
+            elif error.get("type") == "index_not_found_exception" and target != first_target:
                 continue  # no reindex is building a next index
+            elif outcome.get("status") in _PASSING_ITEM_STATUSES:
+                passing.append((n, error))
             else:
                 raise SearchBackendError(f"bulk {action} to {target}: {error}")
-        return taken
+        return taken, passing
 
     async def _scoped_search(self, tenant: str, org_id: str | None, query: Node, **body: Any) -> dict[str, Any]:
         engine_query = compile_query(query)

@@ -75,6 +75,7 @@ class UnitOfWork:
         self.committed_events: list[DomainEvent] = []
         self._case_traces: dict[str, Mapping[str, str]] = {}
         self._after_commit: list[Callable[[], None]] = []
+        self._born_revised: set[str] = set()  # cases `insert_new` wrote with this commit's revision already
 
     async def __aenter__(self) -> UnitOfWork:
         engine = await self.db.reader_for(self.session_key) if self.read_only else None
@@ -163,7 +164,15 @@ class UnitOfWork:
         await self.session.flush()  # what the ORM holds goes first: the new rows may refer to it
         for cls, group in by_class.items():
             table, columns = _row_shape(cls)
-            await self.session.execute(sa.insert(table), [_row(o, columns) for o in group])
+            rows = [_row(o, columns) for o in group]
+            if table is cases:
+                # A new case with events is born at the revision the commit would give it (see `commit`): one
+                # INSERT, instead of an INSERT and then an UPDATE of every row it just wrote.
+                for obj, row in zip(group, rows, strict=True):
+                    if obj.__dict__.get("_pending_events"):
+                        row["revision"] += 1
+                        self._born_revised.add(obj.id)
+            await self.session.execute(sa.insert(table), rows)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once this unit of work has committed (never if it rolls back): for caches of what it
@@ -219,7 +228,7 @@ class UnitOfWork:
                     for ev in events
                 ],
             )
-            touched = sorted({ev.case_id for ev in events if ev.case_id})
+            touched = sorted({ev.case_id for ev in events if ev.case_id} - self._born_revised)
             if touched:
                 # The cases' revision: what their search documents are versioned by (newer never loses to older).
                 await self.session.execute(

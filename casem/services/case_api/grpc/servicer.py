@@ -171,7 +171,7 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             for span in spans.values():
                 _end_span(span, exc)
             raise
-        results = [pb.IngestResult() for _ in request.items]
+        results: list[pb.IngestResult | None] = [None] * len(request.items)  # each built once, below
         for i, outcome in zip(positions, outcomes, strict=True):
             if outcome.error is not None:
                 errors[i] = outcome.error
@@ -185,7 +185,7 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             results[i] = pb.IngestResult(error_code=code.value[0], error_message=message, error_field=pointer)
         for i, span in spans.items():
             _end_span(span, errors.get(i))
-        return pb.IngestCasesResponse(results=results)
+        return pb.IngestCasesResponse(results=[r if r is not None else pb.IngestResult() for r in results])
 
     @staticmethod
     def _intake_case(request: intake_pb2.CaseIntake) -> cases.NewCase:
