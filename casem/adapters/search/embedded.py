@@ -95,6 +95,7 @@ def _schema(g: int) -> list[str]:
         f'CREATE VIRTUAL TABLE text_{g} USING fts5(title, description, tokenize="{_TOKENIZE}")',
         f'CREATE VIRTUAL TABLE comments_{g} USING fts5(body, rid UNINDEXED, tokenize="{_TOKENIZE}")',
         *_indexes(g),
+        _tally_schema(g),
     ]
 
 
@@ -125,8 +126,81 @@ def _indexes(g: int) -> list[str]:
     return sort + filters
 
 
+# The group_by columns a tally keeps besides the state (status, priority, archived are its key).
+_TALLIED = ("project_id", "project_key", "type_id", "type_name", "assignee_id", "assignee_handle")
+_STATE = ("status", "priority", "archived")
+
+
+def _tally_schema(g: int) -> str:
+    """Cases per org and state (status, priority, archived), and per value of each group_by field in that state,
+    kept exact by every write: a count or a total whose query filters on the state alone reads these few rows
+    instead of counting the cases. facet '' counts the cases; a column's name, its values (none for NULL);
+    '@<attribute>' each value of an attribute (a case once per distinct value); '#<attribute>' the cases
+    having the attribute at all (so the cases without it are the rest)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS tally_{g} (org_id TEXT NOT NULL, status_rank INTEGER NOT NULL,"
+        " priority_rank INTEGER NOT NULL, archived INTEGER NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL,"
+        " n INTEGER NOT NULL, PRIMARY KEY (org_id, status_rank, priority_rank, archived, facet, value))"
+        " WITHOUT ROWID"
+    )
+
+
+def _fill_tally(conn: sqlite3.Connection, g: int) -> None:
+    """The tally of a generation written before tallies existed, from its cases (same rows as the writes keep)."""
+    state = "c.org_id, c.status_rank, c.priority_rank, c.archived"
+    insert = f"INSERT INTO tally_{g} (org_id, status_rank, priority_rank, archived, facet, value, n)"
+    conn.execute(f"{insert} SELECT {state}, '', '', COUNT(*) FROM cases_{g} c GROUP BY {state}")
+    for column in _TALLIED:
+        conn.execute(
+            f"{insert} SELECT {state}, '{column}', c.{column}, COUNT(*) FROM cases_{g} c"
+            f" WHERE c.{column} IS NOT NULL GROUP BY {state}, c.{column}"
+        )
+    joined = f"FROM attrs_{g} a JOIN cases_{g} c ON c.rid = a.rid"
+    conn.execute(
+        f"{insert} SELECT {state}, '@' || a.name, a.value, COUNT(DISTINCT a.rid) {joined}"
+        f" GROUP BY {state}, a.name, a.value"
+    )
+    conn.execute(f"{insert} SELECT {state}, '#' || a.name, '', COUNT(DISTINCT a.rid) {joined} GROUP BY {state}, a.name")
+
+
+def _tally(
+    conn: sqlite3.Connection, g: int, row: Mapping[str, Any], pairs: Iterable[tuple[str, str]], delta: int
+) -> None:
+    """Add `delta` (1: written, -1: removed) to the tally rows of one case: `row` has its org, state and columns."""
+    pairs = set(pairs)
+    facets = [("", ""), *((c, row[c]) for c in _TALLIED if row[c] is not None)]
+    facets += [("@" + name, value) for name, value in pairs]
+    facets += [("#" + name, "") for name in {name for name, _ in pairs}]
+    key = (row["org_id"], row["status_rank"], row["priority_rank"], row["archived"])
+    conn.executemany(
+        f"INSERT INTO tally_{g} (org_id, status_rank, priority_rank, archived, facet, value, n)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        [(*key, facet, value, delta) for facet, value in facets],
+    )
+    if delta < 0:
+        conn.execute(
+            f"DELETE FROM tally_{g} WHERE org_id = ? AND status_rank = ? AND priority_rank = ? AND archived = ?"
+            " AND n <= 0",
+            key,
+        )
+
+
+def _state_only(node: Node) -> bool:
+    """Whether the query tests nothing but status, priority and archived (what a tally row's key holds)."""
+    match node:
+        case MatchAll():
+            return True
+        case Field(name=name) if not node.is_attribute:
+            return name in _STATE
+        case Not(child):
+            return _state_only(child)
+        case And(children) | Or(children):
+            return all(_state_only(child) for child in children)
+    return False
+
+
 def _drop(g: int) -> list[str]:
-    return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments")]
+    return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments", "tally")]
 
 
 class _Compiler:
@@ -236,11 +310,30 @@ class EmbeddedSearch(SearchPort):
                     if "version" not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN version INTEGER")
                     # Generations built before the read paths had indexes get them (once: IF NOT EXISTS).
-                    for stmt in _indexes(int(table.removeprefix("cases_"))):
+                    g = int(table.removeprefix("cases_"))
+                    for stmt in _indexes(g):
                         conn.execute(stmt)
+                    self._add_tally(conn, g)
                 self._conns[tenant] = conn
                 self._locks[tenant] = threading.Lock()
             return self._conns[tenant], self._locks[tenant]
+
+    @staticmethod
+    def _add_tally(conn: sqlite3.Connection, g: int) -> None:
+        """Give a generation written before tallies its tally, filled in the same transaction as it is created
+        (a write lock first: another process opening the store at the same time waits, then finds it)."""
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        if conn.execute(exists, (f"tally_{g}",)).fetchone() is not None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute(exists, (f"tally_{g}",)).fetchone() is None:
+                conn.execute(_tally_schema(g))
+                _fill_tally(conn, g)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     async def _run(self, tenant: str, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
         """Run fn in a worker thread inside one transaction on the tenant's connection."""
@@ -328,6 +421,8 @@ class EmbeddedSearch(SearchPort):
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         rid = conn.execute(f"INSERT INTO cases_{g} ({cols}) VALUES ({marks})", list(values.values())).lastrowid
+        pairs = attribute_pairs(doc)
+        _tally(conn, g, values, pairs, 1)
         conn.execute(
             f"INSERT INTO text_{g} (rowid, title, description) VALUES (?, ?, ?)",
             (rid, doc.get("title") or "", doc.get("description") or ""),
@@ -338,12 +433,17 @@ class EmbeddedSearch(SearchPort):
         )
         conn.executemany(
             f"INSERT INTO attrs_{g} (rid, name, value, pair_lc) VALUES (?, ?, ?, ?)",
-            [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in attribute_pairs(doc)],
+            [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in pairs],
         )
         return True
 
     @staticmethod
     def _remove(conn: sqlite3.Connection, g: int, rid: int) -> None:
+        listed = ", ".join(("org_id", "status_rank", "priority_rank", "archived", *_TALLIED))
+        found = conn.execute(f"SELECT {listed} FROM cases_{g} WHERE rid = ?", (rid,)).fetchone()
+        if found is not None:
+            pairs = conn.execute(f"SELECT name, value FROM attrs_{g} WHERE rid = ?", (rid,)).fetchall()
+            _tally(conn, g, dict(zip(listed.split(", "), found, strict=True)), pairs, -1)
         conn.execute(f"DELETE FROM cases_{g} WHERE rid = ?", (rid,))
         conn.execute(f"DELETE FROM text_{g} WHERE rowid = ?", (rid,))
         conn.execute(f"DELETE FROM comments_{g} WHERE rid = ?", (rid,))
@@ -425,7 +525,10 @@ class EmbeddedSearch(SearchPort):
             compiler = _Compiler(g, org_id)
             where = f"c.org_id = ? AND {compiler.sql(query)}"
             params = [org_id, *compiler.params]
-            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            if _state_only(query):
+                total = self._tallied(conn, g, org_id, query, [])[0]
+            else:
+                total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
             if total <= page_number * page_size:
                 return SearchPage([], total)  # past the last page: nothing to sort
             rows = conn.execute(
@@ -439,39 +542,96 @@ class EmbeddedSearch(SearchPort):
     async def count(self, tenant: str, org_id: str, query: Node, group_by: list[str]) -> CountResult:
         def work(conn: sqlite3.Connection) -> CountResult:
             g = self._generation(conn, tenant)
-            compiler = _Compiler(g, org_id)
-            where = f"c.org_id = ? AND {compiler.sql(query)}"
-            params = [org_id, *compiler.params]
-            # One pass for the total and every group kept in the table: counted per combination of their values,
-            # then summed per field here (instead of a pass per field, and one more per field for its NULLs).
-            columns = list(dict.fromkeys(GROUP_FIELDS[name] for name in group_by if name in GROUP_FIELDS))
-            per_column: dict[str, dict[Any, int]] = {column: {} for column in columns}
-            if columns:
-                # Status and priority by rank: what the indexes hold (one rank per value).
-                listed = ", ".join(f"c.{_BY_RANK[column][0] if column in _BY_RANK else column}" for column in columns)
-                total = 0
-                for *values, n in conn.execute(
-                    f"SELECT {listed}, COUNT(*) FROM cases_{g} c WHERE {where} GROUP BY {listed}", params
-                ):
-                    total += n
-                    for column, value in zip(columns, values, strict=True):
-                        if column in _BY_RANK:
-                            value = _BY_RANK[column][1][value]
-                        per_column[column][value] = per_column[column].get(value, 0) + n
-            else:
-                total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
-            groups: dict[str, dict[str | None, int]] = {}
-            for name in group_by:
-                if (column := GROUP_FIELDS.get(name)) is not None:
-                    counted = per_column[column]
-                    if column == "archived":
-                        counted = {("true" if value else "false"): n for value, n in counted.items()}
-                else:
-                    counted = self._attribute_counts(conn, g, where, params, name, total)
-                groups[name] = _most_frequent(counted)
-            return CountResult(total, groups)
+            if _state_only(query):
+                total, groups = self._tallied(conn, g, org_id, query, group_by)
+                return CountResult(total, groups)
+            return self._counted(conn, g, org_id, query, group_by)
 
         return await self._run(tenant, work)
+
+    @staticmethod
+    def _tallied(
+        conn: sqlite3.Connection, g: int, org_id: str, query: Node, group_by: list[str]
+    ) -> tuple[int, dict[str, dict[str | None, int]]]:
+        """Total and groups of a query on the state alone, summed from the tally rows of the states it matches."""
+        compiler = _Compiler(g, org_id)  # its state conditions name only columns the tally has too
+        where = f"c.org_id = ? AND {compiler.sql(query)}"
+        params = [org_id, *compiler.params]
+        total = 0
+        by_state: dict[str, dict[Any, int]] = {name: {} for name in _STATE}
+        for status_rank, priority_rank, archived, n in conn.execute(
+            f"SELECT c.status_rank, c.priority_rank, c.archived, c.n FROM tally_{g} c WHERE {where} AND c.facet = ''",
+            params,
+        ):
+            total += n
+            for name, value in (
+                ("status", _BY_RANK["status"][1][status_rank]),
+                ("priority", _BY_RANK["priority"][1][priority_rank]),
+                ("archived", "true" if archived else "false"),
+            ):
+                by_state[name][value] = by_state[name].get(value, 0) + n
+        facets: dict[str, str] = {}  # facet -> group_by name
+        for name in group_by:
+            column = GROUP_FIELDS.get(name)
+            if column in _TALLIED:
+                facets[column] = name
+            elif column is None:
+                facets["@" + name] = name
+                facets["#" + name] = name
+        summed: dict[str, dict[Any, int]] = {facet: {} for facet in facets}
+        if facets:
+            marks = ", ".join("?" for _ in facets)
+            for facet, value, n in conn.execute(
+                f"SELECT c.facet, c.value, SUM(c.n) FROM tally_{g} c WHERE {where} AND c.facet IN ({marks})"
+                " GROUP BY c.facet, c.value",
+                [*params, *facets],
+            ):
+                summed[facet][value] = n
+        groups: dict[str, dict[str | None, int]] = {}
+        for name in group_by:
+            column = GROUP_FIELDS.get(name)
+            if column in _STATE:
+                counted = dict(by_state[column])
+            elif column is not None:
+                counted = {**summed[column], None: total - sum(summed[column].values())}
+            else:
+                counted = {**summed["@" + name], None: total - sum(summed["#" + name].values())}
+            groups[name] = _most_frequent(counted)
+        return total, groups
+
+    def _counted(self, conn: sqlite3.Connection, g: int, org_id: str, query: Node, group_by: list[str]) -> CountResult:
+        """Total and groups counted over the matching cases (any query)."""
+        compiler = _Compiler(g, org_id)
+        where = f"c.org_id = ? AND {compiler.sql(query)}"
+        params = [org_id, *compiler.params]
+        # One pass for the total and every group kept in the table: counted per combination of their values,
+        # then summed per field here (instead of a pass per field, and one more per field for its NULLs).
+        columns = list(dict.fromkeys(GROUP_FIELDS[name] for name in group_by if name in GROUP_FIELDS))
+        per_column: dict[str, dict[Any, int]] = {column: {} for column in columns}
+        if columns:
+            # Status and priority by rank: what the indexes hold (one rank per value).
+            listed = ", ".join(f"c.{_BY_RANK[column][0] if column in _BY_RANK else column}" for column in columns)
+            total = 0
+            for *values, n in conn.execute(
+                f"SELECT {listed}, COUNT(*) FROM cases_{g} c WHERE {where} GROUP BY {listed}", params
+            ):
+                total += n
+                for column, value in zip(columns, values, strict=True):
+                    if column in _BY_RANK:
+                        value = _BY_RANK[column][1][value]
+                    per_column[column][value] = per_column[column].get(value, 0) + n
+        else:
+            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+        groups: dict[str, dict[str | None, int]] = {}
+        for name in group_by:
+            if (column := GROUP_FIELDS.get(name)) is not None:
+                counted = per_column[column]
+                if column == "archived":
+                    counted = {("true" if value else "false"): n for value, n in counted.items()}
+            else:
+                counted = self._attribute_counts(conn, g, where, params, name, total)
+            groups[name] = _most_frequent(counted)
+        return CountResult(total, groups)
 
     @staticmethod
     def _attribute_counts(
