@@ -119,6 +119,9 @@ def _indexes(g: int) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS cases_{g}_state"
         f" ON cases_{g} (org_id, status_rank, priority_rank, archived, created_ms, id DESC)",
         f"CREATE INDEX IF NOT EXISTS cases_{g}_key ON cases_{g} (org_id, key_lc)",
+        # Counts driven by a set of row ids look each one up here: a few narrow entries a page, where the
+        # table's rows (with the stored document) take a page or more each.
+        f"CREATE INDEX IF NOT EXISTS cases_{g}_rid ON cases_{g} (rid, org_id, archived, status_rank, priority_rank)",
     ]
     filters += [f"CREATE INDEX IF NOT EXISTS cases_{g}_{c} ON cases_{g} (org_id, {c}, archived)" for c in _FILTERED]
     # An attribute's values in order, each with its cases: counts by attribute read this index alone.
@@ -199,6 +202,35 @@ def _state_only(node: Node) -> bool:
     return False
 
 
+def _driver(node: Node) -> tuple[Node, Node] | None:
+    """A condition of the query (a top-level AND's) that is a set of row ids to count from, and the rest.
+
+    Counting the matches of such a query by walking all of the org's cases and testing each against the set costs
+    the whole org whatever the set's size; looking up only the set's rows (in the narrow `rid` index) costs the
+    set. Project and assignee sets are the most selective, then attribute values, then words. Not when the query
+    also names a status or priority: the state index then narrows the walk to those cases already."""
+    children = node.children if isinstance(node, And) else (node,)
+    if any(isinstance(c, Field) and c.name in ("status", "priority") and not c.is_attribute for c in children):
+        return None
+    for kind in ("project_or_assignee", "attribute", "text"):
+        for n, child in enumerate(children):
+            if _set_kind(child) == kind:
+                rest = children[:n] + children[n + 1 :]
+                return child, And(rest) if rest else MatchAll()
+    return None
+
+
+def _set_kind(node: Node) -> str | None:
+    if isinstance(node, Text):
+        return "text"
+    if isinstance(node, Field):
+        if node.is_attribute:
+            return "attribute"
+        if node.name in ("project", "assignee"):
+            return "project_or_assignee"
+    return None
+
+
 def _drop(g: int) -> list[str]:
     return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments", "tally")]
 
@@ -226,6 +258,12 @@ class _Compiler:
             case Field():
                 return self.field(node)
         raise TypeError(f"not a query node: {node!r}")
+
+    def rid_set(self, node: Node) -> str:
+        """The subquery of row ids a text, attribute, project or assignee condition tests (see `_driver`)."""
+        condition = self.sql(node)
+        assert condition.startswith("c.rid IN (") and condition.endswith(")"), condition
+        return condition.removeprefix("c.rid IN (").removesuffix(")")
 
     def text(self, value: str) -> str:
         # One set of row ids (the key match included), built once per statement: the condition then needs
@@ -528,7 +566,10 @@ class EmbeddedSearch(SearchPort):
             if _state_only(query):
                 total = self._tallied(conn, g, org_id, query, [])[0]
             else:
-                total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+                source, counted_where, counted_params = self._matches(g, org_id, query)
+                total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {counted_where}", counted_params).fetchone()[
+                    0
+                ]
             if total <= page_number * page_size:
                 return SearchPage([], total)  # past the last page: nothing to sort
             rows = conn.execute(
@@ -548,6 +589,25 @@ class EmbeddedSearch(SearchPort):
             return self._counted(conn, g, org_id, query, group_by)
 
         return await self._run(tenant, work)
+
+    @staticmethod
+    def _matches(g: int, org_id: str, query: Node) -> tuple[str, str, list[Any]]:
+        """FROM, WHERE and parameters of the org's cases matching `query`, as `c`, for counting them: from a set of
+        row ids when the query has one to start from (see `_driver`), else all of the org's cases."""
+        driven = _driver(query)
+        if driven is None:
+            compiler = _Compiler(g, org_id)
+            return f"cases_{g} c", f"c.org_id = ? AND {compiler.sql(query)}", [org_id, *compiler.params]
+        driver, rest = driven
+        from_set = _Compiler(g, org_id)
+        rids = from_set.rid_set(driver)
+        compiler = _Compiler(g, org_id)
+        condition = compiler.sql(rest)
+        # CROSS JOIN: the set first (SQLite keeps that order), each row once (a case can match two ways).
+        source = (
+            f"(SELECT DISTINCT rid FROM ({rids})) s CROSS JOIN cases_{g} c INDEXED BY cases_{g}_rid ON c.rid = s.rid"
+        )
+        return source, f"c.org_id = ? AND {condition}", [*from_set.params, org_id, *compiler.params]
 
     @staticmethod
     def _tallied(
@@ -601,9 +661,7 @@ class EmbeddedSearch(SearchPort):
 
     def _counted(self, conn: sqlite3.Connection, g: int, org_id: str, query: Node, group_by: list[str]) -> CountResult:
         """Total and groups counted over the matching cases (any query)."""
-        compiler = _Compiler(g, org_id)
-        where = f"c.org_id = ? AND {compiler.sql(query)}"
-        params = [org_id, *compiler.params]
+        source, where, params = self._matches(g, org_id, query)
         # One pass for the total and every group kept in the table: counted per combination of their values,
         # then summed per field here (instead of a pass per field, and one more per field for its NULLs).
         columns = list(dict.fromkeys(GROUP_FIELDS[name] for name in group_by if name in GROUP_FIELDS))
@@ -613,7 +671,7 @@ class EmbeddedSearch(SearchPort):
             listed = ", ".join(f"c.{_BY_RANK[column][0] if column in _BY_RANK else column}" for column in columns)
             total = 0
             for *values, n in conn.execute(
-                f"SELECT {listed}, COUNT(*) FROM cases_{g} c WHERE {where} GROUP BY {listed}", params
+                f"SELECT {listed}, COUNT(*) FROM {source} WHERE {where} GROUP BY {listed}", params
             ):
                 total += n
                 for column, value in zip(columns, values, strict=True):
@@ -621,7 +679,7 @@ class EmbeddedSearch(SearchPort):
                         value = _BY_RANK[column][1][value]
                     per_column[column][value] = per_column[column].get(value, 0) + n
         else:
-            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0]
         groups: dict[str, dict[str | None, int]] = {}
         for name in group_by:
             if (column := GROUP_FIELDS.get(name)) is not None:
@@ -629,13 +687,13 @@ class EmbeddedSearch(SearchPort):
                 if column == "archived":
                     counted = {("true" if value else "false"): n for value, n in counted.items()}
             else:
-                counted = self._attribute_counts(conn, g, where, params, name, total)
+                counted = self._attribute_counts(conn, g, source, where, params, name, total)
             groups[name] = _most_frequent(counted)
         return CountResult(total, groups)
 
     @staticmethod
     def _attribute_counts(
-        conn: sqlite3.Connection, g: int, where: str, params: list[Any], name: str, total: int
+        conn: sqlite3.Connection, g: int, source: str, where: str, params: list[Any], name: str, total: int
     ) -> dict[Any, int]:
         """Cases per value of attribute `name` among the matches, and under None those without it."""
         counted: dict[Any, int] = {}
@@ -643,7 +701,7 @@ class EmbeddedSearch(SearchPort):
         # The attribute's (value, case) index walked once, each case tested against the matches (built once).
         for value, rid in conn.execute(
             f"SELECT DISTINCT a.value, a.rid FROM attrs_{g} a WHERE a.name = ?"
-            f" AND a.rid IN (SELECT c.rid FROM cases_{g} c WHERE {where})",
+            f" AND a.rid IN (SELECT c.rid FROM {source} WHERE {where})",
             [name, *params],
         ):
             counted[value] = counted.get(value, 0) + 1
