@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from casem.adapters.search import EmbeddedSearch
+from casem.adapters.search.embedded import _Compiler
 from casem.app.search.service import compile_filter
 from casem.domain.search_query import parse_query
 from casem.topology.tenants import CASE_MANAGEMENT
@@ -153,3 +154,40 @@ async def test_a_count_on_the_state_alone_reads_the_tally_not_the_cases(tmp_path
     reads = [s for s in statements if s.startswith("SELECT") and "meta" not in s]
     assert len([s for s in reads if "tally_1" in s]) == 3, reads  # the count's two reads, the page's total
     assert [s for s in reads if "cases_1" in s] == [next(s for s in reads if s.startswith("SELECT c.id "))], reads
+
+
+_DRIVEN = [
+    "disk",  # in a title and a comment of the same case: counted once
+    "disk -archived:true",
+    "service:web-store",
+    "service:web-store OR service:auth",
+    "service:web-store OR disk",
+    "project:OPS",
+    "assignee:jane@example.com disk",
+    "project:PROJ -assignee:jane@example.com",
+    "nothing-like-this",
+]
+
+
+async def test_a_total_with_a_set_to_start_from_counts_it_through_the_rid_index(tmp_path: Path) -> None:
+    search = EmbeddedSearch(tmp_path)
+    try:
+        await load(search, [*ORG_A_CASES, B1])
+        conn, _ = search._conn(T)
+        for query in _DRIVEN:
+            node = parse_query(query)
+            source, where, params = search._matches(1, ORG_A, node)
+            plan = [
+                row[3]
+                for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM {source} WHERE {where}", params)
+            ]
+            assert any("COVERING INDEX cases_1_rid" in step for step in plan), (query, plan)
+            # The same number as testing every case of the org against the whole query.
+            compiler = _Compiler(1, ORG_A)
+            plain = f"SELECT COUNT(*) FROM cases_1 c WHERE c.org_id = ? AND {compiler.sql(node)}"
+            expected = conn.execute(plain, [ORG_A, *compiler.params]).fetchone()[0]
+            assert (await search.search(T, ORG_A, node, page_size=1)).total == expected, query
+            assert (await search.count(T, ORG_A, node, [])).total == expected, query
+        assert (await search.search(T, ORG_A, parse_query("disk"), page_size=1)).total == 2  # C1 and C3, once each
+    finally:
+        await search.close()

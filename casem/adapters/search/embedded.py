@@ -221,6 +221,12 @@ def _driver(node: Node) -> tuple[Node, Node] | None:
 
 
 def _set_kind(node: Node) -> str | None:
+    if isinstance(node, Or):
+        # An OR of sets is their union; it counts as its least selective kind.
+        kinds = [_set_kind(child) for child in node.children]
+        if None in kinds:
+            return None
+        return max(kinds, key=("project_or_assignee", "attribute", "text").index)  # type: ignore[arg-type]
     if isinstance(node, Text):
         return "text"
     if isinstance(node, Field):
@@ -260,7 +266,10 @@ class _Compiler:
         raise TypeError(f"not a query node: {node!r}")
 
     def rid_set(self, node: Node) -> str:
-        """The subquery of row ids a text, attribute, project or assignee condition tests (see `_driver`)."""
+        """The subquery of row ids a text, attribute, project or assignee condition (or an OR of them) tests (see
+        `_driver`)."""
+        if isinstance(node, Or):
+            return " UNION ALL ".join(self.rid_set(child) for child in node.children)
         condition = self.sql(node)
         assert condition.startswith("c.rid IN (") and condition.endswith(")"), condition
         return condition.removeprefix("c.rid IN (").removesuffix(")")
