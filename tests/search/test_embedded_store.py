@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from casem.adapters.search import EmbeddedSearch
+from casem.adapters.search import EmbeddedSearch, embedded
 from casem.adapters.search.embedded import _Compiler
 from casem.app.search.service import compile_filter
 from casem.domain.search_query import parse_query
@@ -191,3 +191,42 @@ async def test_a_total_with_a_set_to_start_from_counts_it_through_the_rid_index(
         assert (await search.search(T, ORG_A, parse_query("disk"), page_size=1)).total == 2  # C1 and C3, once each
     finally:
         await search.close()
+
+
+async def test_pages_of_a_common_word_asked_case_by_case_are_the_pages_of_its_whole_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(5)
+    docs = []
+    for n in range(1, 41):
+        doc = _varied(n, rng)
+        doc["title"] = rng.choice(["disk full", "disk", "cpu high", "disk and cpu"])
+        doc["comments"] = ["the disk again"] if rng.random() < 0.2 else []
+        doc["modified_at"] = None if n % 3 == 0 else f"2024-02-01T{n % 24:02d}:00:00Z"
+        docs.append(doc)
+    search = EmbeddedSearch(tmp_path)
+    queries = ["disk", "disk archived:false", "cpu OR disk", "disk -status:closed", "again"]
+
+    async def pages() -> list[object]:
+        answers: list[object] = []
+        for query in queries:
+            for sort in ("created_at", "modified_at", "priority", "status"):
+                for asc in (False, True):
+                    for number in range(4):
+                        page = await search.search(T, ORG_A, parse_query(query), sort, asc, 7, number)
+                        answers.append((query, sort, asc, number, page))
+        return answers
+
+    statements: list[str] = []
+    try:
+        await load(search, docs)
+        conn, _ = search._conn(T)
+        conn.set_trace_callback(statements.append)
+        probed = await pages()
+        conn.set_trace_callback(None)
+        monkeypatch.setattr(embedded, "_PROBE_REACH", 0)  # every page from the whole set of matches
+        assert await pages() == probed
+    finally:
+        await search.close()
+    assert any("EXISTS (SELECT 1 FROM text_1" in s for s in statements)  # the case-by-case plan did run
+    assert sum(len(page.ids) for *_, page in probed) > 100  # type: ignore[attr-defined]

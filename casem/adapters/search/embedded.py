@@ -75,6 +75,8 @@ _BY_RANK = {
     "status": ("status_rank", {rank: value for value, rank in STATUS_RANK.items()}),
     "priority": ("priority_rank", {rank: value for value, rank in PRIORITY_RANK.items()}),
 }
+# How far into the results a page may reach to be found by asking about words case by case (see `search`).
+_PROBE_REACH = 1_000
 _FOLDED = ("key", "project_id", "project_key", "type_id", "type_name", "assignee_id", "assignee_handle")
 
 
@@ -220,6 +222,17 @@ def _driver(node: Node) -> tuple[Node, Node] | None:
     return None
 
 
+def _has_text(node: Node) -> bool:
+    match node:
+        case Text():
+            return True
+        case Not(child):
+            return _has_text(child)
+        case And(children) | Or(children):
+            return any(_has_text(child) for child in children)
+    return False
+
+
 def _set_kind(node: Node) -> str | None:
     if isinstance(node, Or):
         # An OR of sets is their union; it counts as its least selective kind.
@@ -244,15 +257,19 @@ def _drop(g: int) -> list[str]:
 class _Compiler:
     """The query AST as a SQL condition over `cases_<g> AS c` of one org, with its parameters."""
 
-    def __init__(self, g: int, org_id: str) -> None:
+    def __init__(self, g: int, org_id: str, probe_words: bool = False) -> None:
         self.g = g
         self.org_id = org_id
         self.params: list[Any] = []
+        # Words tested case by case (see `text`), after the other conditions of an AND, which are cheaper.
+        self.probe_words = probe_words
 
     def sql(self, node: Node) -> str:
         match node:
             case MatchAll():
                 return "1"
+            case And(children) if self.probe_words:
+                return "(" + " AND ".join(self.sql(c) for c in sorted(children, key=_has_text)) + ")"
             case And(children):
                 return "(" + " AND ".join(self.sql(c) for c in children) + ")"
             case Or(children):
@@ -280,6 +297,17 @@ class _Compiler:
         self.params += [self.org_id, fold(value)]
         parts = [f"SELECT rid FROM cases_{self.g} WHERE org_id = ? AND key_lc = ?"]
         tokens = words(value)
+        if tokens and self.probe_words:
+            # A walk of a sort index that needs only a few cases asks FTS5 about each one (a rowid lookup in the
+            # phrase's matches) instead of first collecting every match of the phrase. Comments stay a set: their
+            # table is not keyed by case.
+            phrase = '"' + " ".join(tokens) + '"'
+            parts.append(f"SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?")
+            self.params += [phrase, phrase]
+            return (
+                "(c.rid IN (" + " UNION ALL ".join(parts) + ")"
+                f" OR EXISTS (SELECT 1 FROM text_{self.g} WHERE text_{self.g} MATCH ? AND text_{self.g}.rowid = c.rid))"
+            )
         if tokens:
             # Tokens are letters and digits only, so quoting them makes a safe FTS5 phrase.
             phrase = '"' + " ".join(tokens) + '"'
@@ -569,9 +597,6 @@ class EmbeddedSearch(SearchPort):
 
         def work(conn: sqlite3.Connection) -> SearchPage:
             g = self._generation(conn, tenant)
-            compiler = _Compiler(g, org_id)
-            where = f"c.org_id = ? AND {compiler.sql(query)}"
-            params = [org_id, *compiler.params]
             if _state_only(query):
                 total = self._tallied(conn, g, org_id, query, [])[0]
             else:
@@ -581,6 +606,13 @@ class EmbeddedSearch(SearchPort):
                 ]
             if total <= page_number * page_size:
                 return SearchPage([], total)  # past the last page: nothing to sort
+            # When at least half the org's cases match and the page is near the front, a walk in sort order meets
+            # the page's cases within about twice as many cases: words are then asked about case by case.
+            near = (page_number + 1) * page_size <= _PROBE_REACH
+            probe = near and _has_text(query) and 2 * total >= self._org_cases(conn, g, org_id)
+            compiler = _Compiler(g, org_id, probe_words=probe)
+            where = f"c.org_id = ? AND {compiler.sql(query)}"
+            params = [org_id, *compiler.params]
             rows = conn.execute(
                 f"SELECT c.id FROM cases_{g} c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, page_size, page_number * page_size],
@@ -598,6 +630,11 @@ class EmbeddedSearch(SearchPort):
             return self._counted(conn, g, org_id, query, group_by)
 
         return await self._run(tenant, work)
+
+    @staticmethod
+    def _org_cases(conn: sqlite3.Connection, g: int, org_id: str) -> int:
+        row = conn.execute(f"SELECT SUM(n) FROM tally_{g} WHERE org_id = ? AND facet = ''", (org_id,)).fetchone()
+        return row[0] or 0
 
     @staticmethod
     def _matches(g: int, org_id: str, query: Node) -> tuple[str, str, list[Any]]:
