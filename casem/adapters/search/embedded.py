@@ -1,6 +1,6 @@
 """Embedded search: SQLite FTS5, one database file per tenant (default var/search-<tenant>.db).
 
-An "index" is a generation of tables (cases_<g>, attrs_<g>, text_<g>, comments_<g>) and the
+An "index" is a generation of tables (cases_<g>, attrs_<g>, text_<g>, comments_<g>, tally_<g>) and the
 tenant's alias is a row in `meta` naming the current one, so a reindex fills the next generation
 and swaps that row in one transaction, as the OpenSearch adapter swaps its alias. Each read runs
 in one read transaction (WAL), which pins the generation it started with.
@@ -8,6 +8,11 @@ in one read transaction (WAL), which pins the generation it started with.
 While a reindex builds, `meta` names the generation it builds ('building'): every write, from any
 process, goes to it as well as to the current one. A versioned document replaces only one of a lower
 or equal version, and a deleted case leaves a tombstone that refuses later versioned writes of it.
+
+Totals stay exact and cheap where they can: `tally_<g>` keeps, in each write's transaction, the cases per
+org, state (status, priority, archived) and group_by value, so a query on the state alone is counted from a
+few rows; a query with a word, attribute, project or assignee condition is counted from that condition's
+row ids (see `_driver`); any other query counts the org's matching cases through an index.
 
 SQLite calls are blocking: they run in worker threads, one connection per tenant behind a lock.
 """
