@@ -24,6 +24,7 @@ import json
 import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -173,26 +174,37 @@ def _fill_tally(conn: sqlite3.Connection, g: int) -> None:
     conn.execute(f"{insert} SELECT {state}, '#' || a.name, '', COUNT(DISTINCT a.rid) {joined} GROUP BY {state}, a.name")
 
 
-def _tally(
-    conn: sqlite3.Connection, g: int, row: Mapping[str, Any], pairs: Iterable[tuple[str, str]], delta: int
-) -> None:
-    """Add `delta` (1: written, -1: removed) to the tally rows of one case: `row` has its org, state and columns."""
+# Tally changes of one write transaction, summed before they are written: (generation, org, status rank,
+# priority rank, archived, facet, value) -> change. A batch of cases shares most of its rows.
+TallyChanges = Counter[tuple[int, str, int, int, int, str, str]]
+
+
+def _tally(changes: TallyChanges, g: int, row: Mapping[str, Any], pairs: Iterable[tuple[str, str]], delta: int) -> None:
+    """Count one case (delta 1: written, -1: removed) in `changes`: `row` has its org, state and columns."""
     pairs = set(pairs)
     facets = [("", ""), *((c, row[c]) for c in _TALLIED if row[c] is not None)]
     facets += [("@" + name, value) for name, value in pairs]
     facets += [("#" + name, "") for name in {name for name, _ in pairs}]
-    key = (row["org_id"], row["status_rank"], row["priority_rank"], row["archived"])
-    conn.executemany(
-        f"INSERT INTO tally_{g} (org_id, status_rank, priority_rank, archived, facet, value, n)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
-        [(*key, facet, value, delta) for facet, value in facets],
+    key = (g, row["org_id"], row["status_rank"], row["priority_rank"], row["archived"])
+    for facet, value in facets:
+        changes[(*key, facet, value)] += delta
+
+
+def _write_tally(conn: sqlite3.Connection, changes: TallyChanges) -> None:
+    """Apply the summed changes in the write's transaction, dropping rows that count no case any more."""
+    upsert = (
+        "(org_id, status_rank, priority_rank, archived, facet, value, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET n = n + excluded.n"
     )
-    if delta < 0:
-        conn.execute(
+    for g in {key[0] for key in changes}:
+        rows = [(*key[1:], n) for key, n in changes.items() if key[0] == g and n]
+        conn.executemany(f"INSERT INTO tally_{g} {upsert}", rows)
+        conn.executemany(
             f"DELETE FROM tally_{g} WHERE org_id = ? AND status_rank = ? AND priority_rank = ? AND archived = ?"
-            " AND n <= 0",
-            key,
+            " AND facet = ? AND value = ? AND n <= 0",
+            [row[:6] for row in rows if row[6] < 0],
         )
+    changes.clear()
 
 
 def _state_only(node: Node) -> bool:
@@ -462,7 +474,7 @@ class EmbeddedSearch(SearchPort):
         return [g] if building is None or building == g else [g, building]
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument) -> bool:
+    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument, changes: TallyChanges) -> bool:
         """Write the document unless a newer version of it is stored (or the case was deleted); False then."""
         version = version_of(doc)
         old = conn.execute(
@@ -478,7 +490,7 @@ class EmbeddedSearch(SearchPort):
             if gone.fetchone() is not None:
                 return False
         if row is not None:
-            EmbeddedSearch._remove(conn, g, row[0])
+            EmbeddedSearch._remove(conn, g, row[0], changes)
         folded = {f"{c}_lc": fold(doc[c]) if doc.get(c) else None for c in _FOLDED}  # type: ignore[literal-required]
         values: dict[str, Any] = {
             "org_id": doc["org_id"],
@@ -502,7 +514,7 @@ class EmbeddedSearch(SearchPort):
         marks = ", ".join("?" for _ in values)
         rid = conn.execute(f"INSERT INTO cases_{g} ({cols}) VALUES ({marks})", list(values.values())).lastrowid
         pairs = attribute_pairs(doc)
-        _tally(conn, g, values, pairs, 1)
+        _tally(changes, g, values, pairs, 1)
         conn.execute(
             f"INSERT INTO text_{g} (rowid, title, description) VALUES (?, ?, ?)",
             (rid, doc.get("title") or "", doc.get("description") or ""),
@@ -518,12 +530,12 @@ class EmbeddedSearch(SearchPort):
         return True
 
     @staticmethod
-    def _remove(conn: sqlite3.Connection, g: int, rid: int) -> None:
+    def _remove(conn: sqlite3.Connection, g: int, rid: int, changes: TallyChanges) -> None:
         listed = ", ".join(("org_id", "status_rank", "priority_rank", "archived", *_TALLIED))
         found = conn.execute(f"SELECT {listed} FROM cases_{g} WHERE rid = ?", (rid,)).fetchone()
         if found is not None:
             pairs = conn.execute(f"SELECT name, value FROM attrs_{g} WHERE rid = ?", (rid,)).fetchall()
-            _tally(conn, g, dict(zip(listed.split(", "), found, strict=True)), pairs, -1)
+            _tally(changes, g, dict(zip(listed.split(", "), found, strict=True)), pairs, -1)
         conn.execute(f"DELETE FROM cases_{g} WHERE rid = ?", (rid,))
         conn.execute(f"DELETE FROM text_{g} WHERE rowid = ?", (rid,))
         conn.execute(f"DELETE FROM comments_{g} WHERE rid = ?", (rid,))
@@ -552,9 +564,11 @@ class EmbeddedSearch(SearchPort):
         prepared = [prepare(d) for d in docs]
 
         def work(conn: sqlite3.Connection) -> int:
+            changes: TallyChanges = Counter()
             for g in self._generations(conn, tenant):
                 for doc in prepared:
-                    self._insert(conn, g, doc)
+                    self._insert(conn, g, doc, changes)
+            _write_tally(conn, changes)
             return len(prepared)
 
         return await self._run(tenant, work, write=True)
@@ -563,14 +577,16 @@ class EmbeddedSearch(SearchPort):
         def work(conn: sqlite3.Connection) -> bool:
             # A deleted case never comes back: a late versioned write of its last document is refused.
             removed = False
+            changes: TallyChanges = Counter()
             for n, g in enumerate(self._generations(conn, tenant)):
                 conn.execute(
                     "INSERT OR IGNORE INTO deleted_cases (gen, org_id, id) VALUES (?, ?, ?)", (g, org_id, case_id)
                 )
                 row = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
                 if (found := row.fetchone()) is not None:
-                    self._remove(conn, g, found[0])
+                    self._remove(conn, g, found[0], changes)
                     removed = removed or n == 0
+            _write_tally(conn, changes)
             return removed
 
         return await self._run(tenant, work, write=True)
@@ -804,8 +820,10 @@ class EmbeddedSearch(SearchPort):
 
         def fill(batch: list[CaseDocument]) -> Callable[[sqlite3.Connection], None]:
             def work(conn: sqlite3.Connection) -> None:
+                changes: TallyChanges = Counter()
                 for doc in batch:
-                    self._insert(conn, g, doc)
+                    self._insert(conn, g, doc, changes)
+                _write_tally(conn, changes)
 
             return work
 
