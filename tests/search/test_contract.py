@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -554,3 +555,93 @@ async def test_writes_during_a_reindex_land_in_both_indices(port: SearchPort) ->
     titles = {n: (await port.get(T, ORG_A, case(n)["id"]) or {}).get("title") for n in (1, 2, 3, 4)}
     assert titles == {1: "case 1 v2", 2: "case 2 v2", 3: None, 4: "case 4 v1"}
     assert set(await port.all_checksums(T, ORG_A)) == {case(n)["id"] for n in (1, 2, 4)}
+
+
+# -- counts stay exact through every kind of write ----------------------------------------------------------------
+
+_STATE_QUERIES = ["", "status:open", "-status:closed priority:P1", "status:(open OR in_progress)", "archived:true"]
+_GROUPS = ["status", "priority", "archived", "project", "assignee_handle", "type_name", "service", "env"]
+
+
+def _varied(n: int, rng: random.Random, org: str = ORG_A) -> dict[str, Any]:
+    """Case n with a random state, assignee and attributes (some multi-valued, one value twice, some absent)."""
+    attributes: dict[str, list[str]] = {}
+    if rng.random() < 0.7:
+        attributes["service"] = rng.sample(["web-store", "db", "auth"], rng.randint(1, 2))
+    if rng.random() < 0.3:
+        attributes["env"] = ["prod", "prod"] if rng.random() < 0.5 else ["staging"]
+    return {
+        **case(1),
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "org_id": org,
+        "key": f"PROJ-{n}",
+        "status": rng.choice(["OPEN", "IN_PROGRESS", "CLOSED"]),
+        "priority": rng.choice(["NOT_DEFINED", "P1", "P2", "P5"]),
+        "archived": rng.random() < 0.2,
+        "attributes": attributes,
+        "created_at": f"2024-01-01T{n % 24:02d}:{n % 60:02d}:00Z",
+        **(rng.choice([{}, JANE, {"assignee_id": BOB_ID, "assignee_handle": "bob@example.com"}])),
+        **(OPS if rng.random() < 0.5 else {}),
+    }
+
+
+def _expected_count(docs: list[dict[str, Any]], query: str) -> tuple[int, dict[str, dict[str | None, int]]]:
+    """The count the port must give, worked out from the documents themselves."""
+    status = {"": None, "status:open": {"OPEN"}, "status:(open OR in_progress)": {"OPEN", "IN_PROGRESS"}}
+    matching = [
+        d
+        for d in docs
+        if (query not in status or status[query] is None or d["status"] in status[query])
+        and (query != "-status:closed priority:P1" or (d["status"] != "CLOSED" and d["priority"] == "P1"))
+        and (query != "archived:true" or d["archived"])
+    ]
+    groups: dict[str, dict[str | None, int]] = {}
+    for name in _GROUPS:
+        counted: dict[str | None, int] = {}
+        for d in matching:
+            if name in ("service", "env"):
+                values: list[str | None] = sorted(set(d["attributes"].get(name, []))) or [None]
+            elif name == "archived":
+                values = ["true" if d["archived"] else "false"]
+            else:
+                values = [d[{"project": "project_id"}.get(name, name)]]
+            for value in values:
+                counted[value] = counted.get(value, 0) + 1
+        groups[name] = counted
+    return len(matching), groups
+
+
+async def _assert_counts_exact(port: SearchPort, docs: dict[str, dict[str, Any]]) -> None:
+    await port.refresh(T)
+    for query in _STATE_QUERIES:
+        total, groups = _expected_count(list(docs.values()), query)
+        result = await port.count(T, ORG_A, parse_query(query), _GROUPS)
+        assert (result.total, result.groups) == (total, groups), query
+        assert (await port.search(T, ORG_A, parse_query(query), page_size=1)).total == total, query
+
+
+async def test_counts_stay_exact_through_updates_deletes_and_reindex(port: SearchPort) -> None:
+    rng = random.Random(14)
+    await port.ensure_index(T)
+    docs = {d["id"]: d for d in (_varied(n, rng) for n in range(1, 41))}
+    await port.bulk_upsert(T, copy.deepcopy(list(docs.values())))
+    await port.bulk_upsert(T, [_varied(n, rng, org=ORG_B) for n in range(1, 6)])  # never counted for org A
+    await _assert_counts_exact(port, docs)
+    # Updates that move cases between states, assignees and attribute values; deletes; an upsert of the same doc.
+    for n in rng.sample(range(1, 41), 15):
+        changed = _varied(n, rng)
+        docs[changed["id"]] = changed
+        await port.bulk_upsert(T, [copy.deepcopy(changed)])
+    for n in rng.sample(range(1, 41), 8):
+        assert await port.delete(T, ORG_A, docs.pop(f"00000000-0000-4000-8000-{n:012d}")["id"]) is True
+    await port.bulk_upsert(T, copy.deepcopy(list(docs.values())[:5]))
+    await _assert_counts_exact(port, docs)
+    # A reindex from the documents, then more writes to the new index.
+    await port.reindex(T, copy.deepcopy(list(docs.values())))
+    await _assert_counts_exact(port, docs)
+    for n in range(41, 46):
+        new = _varied(n, rng)
+        docs[new["id"]] = new
+        await port.bulk_upsert(T, [copy.deepcopy(new)])
+    assert await port.delete(T, ORG_A, docs.pop(next(iter(docs)))["id"]) is True
+    await _assert_counts_exact(port, docs)

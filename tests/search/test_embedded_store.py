@@ -4,15 +4,18 @@ EXPLAIN QUERY PLAN, not with timings)."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from casem.adapters.search import EmbeddedSearch
+from casem.adapters.search import EmbeddedSearch, embedded
+from casem.adapters.search.embedded import _Compiler
 from casem.app.search.service import compile_filter
+from casem.domain.search_query import parse_query
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.search.test_contract import B1, ORG_A, ORG_A_CASES, load
+from tests.search.test_contract import _GROUPS, B1, ORG_A, ORG_A_CASES, _varied, load
 
 T = CASE_MANAGEMENT
 DB = f"search-{T}.db"
@@ -87,3 +90,144 @@ async def test_a_descending_page_walks_an_index_without_sorting(tmp_path: Path, 
     # The cases of the org are found through an index, never by reading the whole table.
     outer = [step for step in plan if "cases_1 " in step or step.startswith(("SEARCH c ", "SCAN c "))]
     assert outer and all("INDEX" in step for step in outer), plan
+
+
+def _tally_rows(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT * FROM tally_1 ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
+
+
+async def test_a_store_from_before_the_tally_gets_it_filled_on_open(tmp_path: Path) -> None:
+    search = EmbeddedSearch(tmp_path)
+    await load(search, [*ORG_A_CASES, B1])
+    expected = await _answers(search)
+    await search.close()
+    kept = _tally_rows(tmp_path / DB)  # as the writes kept it
+    assert kept
+    with sqlite3.connect(tmp_path / DB) as conn:  # the layout stores had before: no tally
+        conn.execute("DROP TABLE tally_1")
+
+    reopened = EmbeddedSearch(tmp_path)
+    try:
+        assert await _answers(reopened) == expected
+    finally:
+        await reopened.close()
+    assert _tally_rows(tmp_path / DB) == kept  # filled from the cases: the same rows the writes keep
+
+
+async def test_the_tally_answers_as_counting_the_cases_does_after_any_writes(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    search = EmbeddedSearch(tmp_path)
+    try:
+        await search.ensure_index(T)
+        for _ in range(200):
+            n = rng.randint(1, 30)
+            if rng.random() < 0.25:
+                await search.delete(T, ORG_A, _varied(n, rng)["id"])
+            else:
+                await search.bulk_upsert(T, [_varied(n, rng, org=rng.choice([ORG_A, ORG_A, B1["org_id"]]))])
+        conn, _ = search._conn(T)
+        queries = ["", "status:open archived:false", "-status:closed", "priority:(P1 OR P2) -archived:true"]
+        for query in [*queries, "status:nonsense"]:
+            node = parse_query(query)
+            tallied = await search.count(T, ORG_A, node, _GROUPS)
+            counted = search._counted(conn, 1, ORG_A, node, _GROUPS)  # the plan of any other query
+            assert tallied == counted, query
+            assert (await search.search(T, ORG_A, node, page_size=1)).total == counted.total, query
+        assert counted.total == 0 and (await search.count(T, ORG_A, parse_query(""), [])).total > 0
+    finally:
+        await search.close()
+
+
+async def test_a_count_on_the_state_alone_reads_the_tally_not_the_cases(tmp_path: Path) -> None:
+    search = EmbeddedSearch(tmp_path)
+    statements: list[str] = []
+    try:
+        await load(search, [*ORG_A_CASES, B1])
+        conn, _ = search._conn(T)
+        conn.set_trace_callback(statements.append)
+        await search.count(T, ORG_A, compile_filter("status:(open OR in_progress)"), ["status", "service", "project"])
+        await search.search(T, ORG_A, compile_filter("status:open priority:P1"), "priority", page_size=10)
+        conn.set_trace_callback(None)
+    finally:
+        await search.close()
+    reads = [s for s in statements if s.startswith("SELECT") and "meta" not in s]
+    assert len([s for s in reads if "tally_1" in s]) == 3, reads  # the count's two reads, the page's total
+    assert [s for s in reads if "cases_1" in s] == [next(s for s in reads if s.startswith("SELECT c.id "))], reads
+
+
+_DRIVEN = [
+    "disk",  # in a title and a comment of the same case: counted once
+    "disk -archived:true",
+    "service:web-store",
+    "service:web-store OR service:auth",
+    "service:web-store OR disk",
+    "project:OPS",
+    "assignee:jane@example.com disk",
+    "project:PROJ -assignee:jane@example.com",
+    "nothing-like-this",
+]
+
+
+async def test_a_total_with_a_set_to_start_from_counts_it_through_the_rid_index(tmp_path: Path) -> None:
+    search = EmbeddedSearch(tmp_path)
+    try:
+        await load(search, [*ORG_A_CASES, B1])
+        conn, _ = search._conn(T)
+        for query in _DRIVEN:
+            node = parse_query(query)
+            source, where, params = search._matches(1, ORG_A, node)
+            plan = [
+                row[3]
+                for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM {source} WHERE {where}", params)
+            ]
+            assert any("COVERING INDEX cases_1_rid" in step for step in plan), (query, plan)
+            # The same number as testing every case of the org against the whole query.
+            compiler = _Compiler(1, ORG_A)
+            plain = f"SELECT COUNT(*) FROM cases_1 c WHERE c.org_id = ? AND {compiler.sql(node)}"
+            expected = conn.execute(plain, [ORG_A, *compiler.params]).fetchone()[0]
+            assert (await search.search(T, ORG_A, node, page_size=1)).total == expected, query
+            assert (await search.count(T, ORG_A, node, [])).total == expected, query
+        assert (await search.search(T, ORG_A, parse_query("disk"), page_size=1)).total == 2  # C1 and C3, once each
+    finally:
+        await search.close()
+
+
+async def test_pages_of_a_common_word_asked_case_by_case_are_the_pages_of_its_whole_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(5)
+    docs = []
+    for n in range(1, 41):
+        doc = _varied(n, rng)
+        doc["title"] = rng.choice(["disk full", "disk", "cpu high", "disk and cpu"])
+        if n % 5 == 0:  # the word in a comment only
+            doc["title"], doc["comments"] = "cpu high", ["the disk again"]
+        doc["modified_at"] = None if n % 3 == 0 else f"2024-02-01T{n % 24:02d}:00:00Z"
+        docs.append(doc)
+    search = EmbeddedSearch(tmp_path)
+    queries = ["disk", "disk archived:false", "cpu OR disk", "disk -status:closed", "again"]
+
+    async def pages() -> list[object]:
+        answers: list[object] = []
+        for query in queries:
+            for sort in ("created_at", "modified_at", "priority", "status"):
+                for asc in (False, True):
+                    for number in range(4):
+                        page = await search.search(T, ORG_A, parse_query(query), sort, asc, 7, number)
+                        answers.append((query, sort, asc, number, page))
+        return answers
+
+    statements: list[str] = []
+    try:
+        await load(search, docs)
+        conn, _ = search._conn(T)
+        conn.set_trace_callback(statements.append)
+        probed = await pages()
+        conn.set_trace_callback(None)
+        monkeypatch.setattr(embedded, "_PROBE_REACH", 0)  # every page from the whole set of matches
+        assert await pages() == probed
+    finally:
+        await search.close()
+    assert any("EXISTS (SELECT 1 FROM text_1" in s for s in statements)  # the case-by-case plan did run
+    assert sum(len(page.ids) for *_, page in probed) > 100  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """Embedded search: SQLite FTS5, one database file per tenant (default var/search-<tenant>.db).
 
-An "index" is a generation of tables (cases_<g>, attrs_<g>, text_<g>, comments_<g>) and the
+An "index" is a generation of tables (cases_<g>, attrs_<g>, text_<g>, comments_<g>, tally_<g>) and the
 tenant's alias is a row in `meta` naming the current one, so a reindex fills the next generation
 and swaps that row in one transaction, as the OpenSearch adapter swaps its alias. Each read runs
 in one read transaction (WAL), which pins the generation it started with.
@@ -8,6 +8,11 @@ in one read transaction (WAL), which pins the generation it started with.
 While a reindex builds, `meta` names the generation it builds ('building'): every write, from any
 process, goes to it as well as to the current one. A versioned document replaces only one of a lower
 or equal version, and a deleted case leaves a tombstone that refuses later versioned writes of it.
+
+Totals stay exact and cheap where they can: `tally_<g>` keeps, in each write's transaction, the cases per
+org, state (status, priority, archived) and group_by value, so a query on the state alone is counted from a
+few rows; a query with a word, attribute, project or assignee condition is counted from that condition's
+row ids (see `_driver`); any other query counts the org's matching cases through an index.
 
 SQLite calls are blocking: they run in worker threads, one connection per tenant behind a lock.
 """
@@ -19,6 +24,7 @@ import json
 import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,6 +81,8 @@ _BY_RANK = {
     "status": ("status_rank", {rank: value for value, rank in STATUS_RANK.items()}),
     "priority": ("priority_rank", {rank: value for value, rank in PRIORITY_RANK.items()}),
 }
+# How far into the results a page may reach to be found by asking about words case by case (see `search`).
+_PROBE_REACH = 1_000
 _FOLDED = ("key", "project_id", "project_key", "type_id", "type_name", "assignee_id", "assignee_handle")
 
 
@@ -95,6 +103,7 @@ def _schema(g: int) -> list[str]:
         f'CREATE VIRTUAL TABLE text_{g} USING fts5(title, description, tokenize="{_TOKENIZE}")',
         f'CREATE VIRTUAL TABLE comments_{g} USING fts5(body, rid UNINDEXED, tokenize="{_TOKENIZE}")',
         *_indexes(g),
+        _tally_schema(g),
     ]
 
 
@@ -118,6 +127,9 @@ def _indexes(g: int) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS cases_{g}_state"
         f" ON cases_{g} (org_id, status_rank, priority_rank, archived, created_ms, id DESC)",
         f"CREATE INDEX IF NOT EXISTS cases_{g}_key ON cases_{g} (org_id, key_lc)",
+        # Counts driven by a set of row ids look each one up here: a few narrow entries a page, where the
+        # table's rows (with the stored document) take a page or more each.
+        f"CREATE INDEX IF NOT EXISTS cases_{g}_rid ON cases_{g} (rid, org_id, archived, status_rank, priority_rank)",
     ]
     filters += [f"CREATE INDEX IF NOT EXISTS cases_{g}_{c} ON cases_{g} (org_id, {c}, archived)" for c in _FILTERED]
     # An attribute's values in order, each with its cases: counts by attribute read this index alone.
@@ -125,22 +137,156 @@ def _indexes(g: int) -> list[str]:
     return sort + filters
 
 
+# The group_by columns a tally keeps besides the state (status, priority, archived are its key).
+_TALLIED = ("project_id", "project_key", "type_id", "type_name", "assignee_id", "assignee_handle")
+_STATE = ("status", "priority", "archived")
+
+
+def _tally_schema(g: int) -> str:
+    """Cases per org and state (status, priority, archived), and per value of each group_by field in that state,
+    kept exact by every write: a count or a total whose query filters on the state alone reads these few rows
+    instead of counting the cases. facet '' counts the cases; a column's name, its values (none for NULL);
+    '@<attribute>' each value of an attribute (a case once per distinct value); '#<attribute>' the cases
+    having the attribute at all (so the cases without it are the rest)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS tally_{g} (org_id TEXT NOT NULL, status_rank INTEGER NOT NULL,"
+        " priority_rank INTEGER NOT NULL, archived INTEGER NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL,"
+        " n INTEGER NOT NULL, PRIMARY KEY (org_id, status_rank, priority_rank, archived, facet, value))"
+        " WITHOUT ROWID"
+    )
+
+
+def _fill_tally(conn: sqlite3.Connection, g: int) -> None:
+    """The tally of a generation written before tallies existed, from its cases (same rows as the writes keep)."""
+    state = "c.org_id, c.status_rank, c.priority_rank, c.archived"
+    insert = f"INSERT INTO tally_{g} (org_id, status_rank, priority_rank, archived, facet, value, n)"
+    conn.execute(f"{insert} SELECT {state}, '', '', COUNT(*) FROM cases_{g} c GROUP BY {state}")
+    for column in _TALLIED:
+        conn.execute(
+            f"{insert} SELECT {state}, '{column}', c.{column}, COUNT(*) FROM cases_{g} c"
+            f" WHERE c.{column} IS NOT NULL GROUP BY {state}, c.{column}"
+        )
+    joined = f"FROM attrs_{g} a JOIN cases_{g} c ON c.rid = a.rid"
+    conn.execute(
+        f"{insert} SELECT {state}, '@' || a.name, a.value, COUNT(DISTINCT a.rid) {joined}"
+        f" GROUP BY {state}, a.name, a.value"
+    )
+    conn.execute(f"{insert} SELECT {state}, '#' || a.name, '', COUNT(DISTINCT a.rid) {joined} GROUP BY {state}, a.name")
+
+
+# Tally changes of one write transaction, summed before they are written: (generation, org, status rank,
+# priority rank, archived, facet, value) -> change. A batch of cases shares most of its rows.
+TallyChanges = Counter[tuple[int, str, int, int, int, str, str]]
+
+
+def _tally(changes: TallyChanges, g: int, row: Mapping[str, Any], pairs: Iterable[tuple[str, str]], delta: int) -> None:
+    """Count one case (delta 1: written, -1: removed) in `changes`: `row` has its org, state and columns."""
+    pairs = set(pairs)
+    facets = [("", ""), *((c, row[c]) for c in _TALLIED if row[c] is not None)]
+    facets += [("@" + name, value) for name, value in pairs]
+    facets += [("#" + name, "") for name in {name for name, _ in pairs}]
+    key = (g, row["org_id"], row["status_rank"], row["priority_rank"], row["archived"])
+    for facet, value in facets:
+        changes[(*key, facet, value)] += delta
+
+
+def _write_tally(conn: sqlite3.Connection, changes: TallyChanges) -> None:
+    """Apply the summed changes in the write's transaction, dropping rows that count no case any more."""
+    upsert = (
+        "(org_id, status_rank, priority_rank, archived, facet, value, n) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET n = n + excluded.n"
+    )
+    for g in {key[0] for key in changes}:
+        rows = [(*key[1:], n) for key, n in changes.items() if key[0] == g and n]
+        conn.executemany(f"INSERT INTO tally_{g} {upsert}", rows)
+        conn.executemany(
+            f"DELETE FROM tally_{g} WHERE org_id = ? AND status_rank = ? AND priority_rank = ? AND archived = ?"
+            " AND facet = ? AND value = ? AND n <= 0",
+            [row[:6] for row in rows if row[6] < 0],
+        )
+    changes.clear()
+
+
+def _state_only(node: Node) -> bool:
+    """Whether the query tests nothing but status, priority and archived (what a tally row's key holds)."""
+    match node:
+        case MatchAll():
+            return True
+        case Field(name=name) if not node.is_attribute:
+            return name in _STATE
+        case Not(child):
+            return _state_only(child)
+        case And(children) | Or(children):
+            return all(_state_only(child) for child in children)
+    return False
+
+
+def _driver(node: Node) -> tuple[Node, Node] | None:
+    """A condition of the query (a top-level AND's) that is a set of row ids to count from, and the rest.
+
+    Counting the matches of such a query by walking all of the org's cases and testing each against the set costs
+    the whole org whatever the set's size; looking up only the set's rows (in the narrow `rid` index) costs the
+    set. Project and assignee sets are the most selective, then attribute values, then words. Not when the query
+    also names a status or priority: the state index then narrows the walk to those cases already."""
+    children = node.children if isinstance(node, And) else (node,)
+    if any(isinstance(c, Field) and c.name in ("status", "priority") and not c.is_attribute for c in children):
+        return None
+    for kind in ("project_or_assignee", "attribute", "text"):
+        for n, child in enumerate(children):
+            if _set_kind(child) == kind:
+                rest = children[:n] + children[n + 1 :]
+                return child, And(rest) if rest else MatchAll()
+    return None
+
+
+def _has_text(node: Node) -> bool:
+    match node:
+        case Text():
+            return True
+        case Not(child):
+            return _has_text(child)
+        case And(children) | Or(children):
+            return any(_has_text(child) for child in children)
+    return False
+
+
+def _set_kind(node: Node) -> str | None:
+    if isinstance(node, Or):
+        # An OR of sets is their union; it counts as its least selective kind.
+        kinds = [_set_kind(child) for child in node.children]
+        if None in kinds:
+            return None
+        return max(kinds, key=("project_or_assignee", "attribute", "text").index)  # type: ignore[arg-type]
+    if isinstance(node, Text):
+        return "text"
+    if isinstance(node, Field):
+        if node.is_attribute:
+            return "attribute"
+        if node.name in ("project", "assignee"):
+            return "project_or_assignee"
+    return None
+
+
 def _drop(g: int) -> list[str]:
-    return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments")]
+    return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments", "tally")]
 
 
 class _Compiler:
     """The query AST as a SQL condition over `cases_<g> AS c` of one org, with its parameters."""
 
-    def __init__(self, g: int, org_id: str) -> None:
+    def __init__(self, g: int, org_id: str, probe_words: bool = False) -> None:
         self.g = g
         self.org_id = org_id
         self.params: list[Any] = []
+        # Words tested case by case (see `text`), after the other conditions of an AND, which are cheaper.
+        self.probe_words = probe_words
 
     def sql(self, node: Node) -> str:
         match node:
             case MatchAll():
                 return "1"
+            case And(children) if self.probe_words:
+                return "(" + " AND ".join(self.sql(c) for c in sorted(children, key=_has_text)) + ")"
             case And(children):
                 return "(" + " AND ".join(self.sql(c) for c in children) + ")"
             case Or(children):
@@ -153,12 +299,32 @@ class _Compiler:
                 return self.field(node)
         raise TypeError(f"not a query node: {node!r}")
 
+    def rid_set(self, node: Node) -> str:
+        """The subquery of row ids a text, attribute, project or assignee condition (or an OR of them) tests (see
+        `_driver`)."""
+        if isinstance(node, Or):
+            return " UNION ALL ".join(self.rid_set(child) for child in node.children)
+        condition = self.sql(node)
+        assert condition.startswith("c.rid IN (") and condition.endswith(")"), condition
+        return condition.removeprefix("c.rid IN (").removesuffix(")")
+
     def text(self, value: str) -> str:
         # One set of row ids (the key match included), built once per statement: the condition then needs
         # nothing but the row id, so a walk of a sort index never reads the table to test it.
         self.params += [self.org_id, fold(value)]
         parts = [f"SELECT rid FROM cases_{self.g} WHERE org_id = ? AND key_lc = ?"]
         tokens = words(value)
+        if tokens and self.probe_words:
+            # A walk of a sort index that needs only a few cases asks FTS5 about each one (a rowid lookup in the
+            # phrase's matches) instead of first collecting every match of the phrase. Comments stay a set: their
+            # table is not keyed by case.
+            phrase = '"' + " ".join(tokens) + '"'
+            parts.append(f"SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?")
+            self.params += [phrase, phrase]
+            return (
+                "(c.rid IN (" + " UNION ALL ".join(parts) + ")"
+                f" OR EXISTS (SELECT 1 FROM text_{self.g} WHERE text_{self.g} MATCH ? AND text_{self.g}.rowid = c.rid))"
+            )
         if tokens:
             # Tokens are letters and digits only, so quoting them makes a safe FTS5 phrase.
             phrase = '"' + " ".join(tokens) + '"'
@@ -236,11 +402,30 @@ class EmbeddedSearch(SearchPort):
                     if "version" not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN version INTEGER")
                     # Generations built before the read paths had indexes get them (once: IF NOT EXISTS).
-                    for stmt in _indexes(int(table.removeprefix("cases_"))):
+                    g = int(table.removeprefix("cases_"))
+                    for stmt in _indexes(g):
                         conn.execute(stmt)
+                    self._add_tally(conn, g)
                 self._conns[tenant] = conn
                 self._locks[tenant] = threading.Lock()
             return self._conns[tenant], self._locks[tenant]
+
+    @staticmethod
+    def _add_tally(conn: sqlite3.Connection, g: int) -> None:
+        """Give a generation written before tallies its tally, filled in the same transaction as it is created
+        (a write lock first: another process opening the store at the same time waits, then finds it)."""
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        if conn.execute(exists, (f"tally_{g}",)).fetchone() is not None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute(exists, (f"tally_{g}",)).fetchone() is None:
+                conn.execute(_tally_schema(g))
+                _fill_tally(conn, g)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     async def _run(self, tenant: str, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
         """Run fn in a worker thread inside one transaction on the tenant's connection."""
@@ -289,7 +474,7 @@ class EmbeddedSearch(SearchPort):
         return [g] if building is None or building == g else [g, building]
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument) -> bool:
+    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument, changes: TallyChanges) -> bool:
         """Write the document unless a newer version of it is stored (or the case was deleted); False then."""
         version = version_of(doc)
         old = conn.execute(
@@ -305,7 +490,7 @@ class EmbeddedSearch(SearchPort):
             if gone.fetchone() is not None:
                 return False
         if row is not None:
-            EmbeddedSearch._remove(conn, g, row[0])
+            EmbeddedSearch._remove(conn, g, row[0], changes)
         folded = {f"{c}_lc": fold(doc[c]) if doc.get(c) else None for c in _FOLDED}  # type: ignore[literal-required]
         values: dict[str, Any] = {
             "org_id": doc["org_id"],
@@ -328,6 +513,8 @@ class EmbeddedSearch(SearchPort):
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         rid = conn.execute(f"INSERT INTO cases_{g} ({cols}) VALUES ({marks})", list(values.values())).lastrowid
+        pairs = attribute_pairs(doc)
+        _tally(changes, g, values, pairs, 1)
         conn.execute(
             f"INSERT INTO text_{g} (rowid, title, description) VALUES (?, ?, ?)",
             (rid, doc.get("title") or "", doc.get("description") or ""),
@@ -338,12 +525,17 @@ class EmbeddedSearch(SearchPort):
         )
         conn.executemany(
             f"INSERT INTO attrs_{g} (rid, name, value, pair_lc) VALUES (?, ?, ?, ?)",
-            [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in attribute_pairs(doc)],
+            [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in pairs],
         )
         return True
 
     @staticmethod
-    def _remove(conn: sqlite3.Connection, g: int, rid: int) -> None:
+    def _remove(conn: sqlite3.Connection, g: int, rid: int, changes: TallyChanges) -> None:
+        listed = ", ".join(("org_id", "status_rank", "priority_rank", "archived", *_TALLIED))
+        found = conn.execute(f"SELECT {listed} FROM cases_{g} WHERE rid = ?", (rid,)).fetchone()
+        if found is not None:
+            pairs = conn.execute(f"SELECT name, value FROM attrs_{g} WHERE rid = ?", (rid,)).fetchall()
+            _tally(changes, g, dict(zip(listed.split(", "), found, strict=True)), pairs, -1)
         conn.execute(f"DELETE FROM cases_{g} WHERE rid = ?", (rid,))
         conn.execute(f"DELETE FROM text_{g} WHERE rowid = ?", (rid,))
         conn.execute(f"DELETE FROM comments_{g} WHERE rid = ?", (rid,))
@@ -372,9 +564,11 @@ class EmbeddedSearch(SearchPort):
         prepared = [prepare(d) for d in docs]
 
         def work(conn: sqlite3.Connection) -> int:
+            changes: TallyChanges = Counter()
             for g in self._generations(conn, tenant):
                 for doc in prepared:
-                    self._insert(conn, g, doc)
+                    self._insert(conn, g, doc, changes)
+            _write_tally(conn, changes)
             return len(prepared)
 
         return await self._run(tenant, work, write=True)
@@ -383,14 +577,16 @@ class EmbeddedSearch(SearchPort):
         def work(conn: sqlite3.Connection) -> bool:
             # A deleted case never comes back: a late versioned write of its last document is refused.
             removed = False
+            changes: TallyChanges = Counter()
             for n, g in enumerate(self._generations(conn, tenant)):
                 conn.execute(
                     "INSERT OR IGNORE INTO deleted_cases (gen, org_id, id) VALUES (?, ?, ?)", (g, org_id, case_id)
                 )
                 row = conn.execute(f"SELECT rid FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
                 if (found := row.fetchone()) is not None:
-                    self._remove(conn, g, found[0])
+                    self._remove(conn, g, found[0], changes)
                     removed = removed or n == 0
+            _write_tally(conn, changes)
             return removed
 
         return await self._run(tenant, work, write=True)
@@ -422,12 +618,22 @@ class EmbeddedSearch(SearchPort):
 
         def work(conn: sqlite3.Connection) -> SearchPage:
             g = self._generation(conn, tenant)
-            compiler = _Compiler(g, org_id)
-            where = f"c.org_id = ? AND {compiler.sql(query)}"
-            params = [org_id, *compiler.params]
-            total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
+            if _state_only(query):
+                total = self._tallied(conn, g, org_id, query, [])[0]
+            else:
+                source, counted_where, counted_params = self._matches(g, org_id, query)
+                total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {counted_where}", counted_params).fetchone()[
+                    0
+                ]
             if total <= page_number * page_size:
                 return SearchPage([], total)  # past the last page: nothing to sort
+            # When at least half the org's cases match and the page is near the front, a walk in sort order meets
+            # the page's cases within about twice as many cases: words are then asked about case by case.
+            near = (page_number + 1) * page_size <= _PROBE_REACH
+            probe = near and _has_text(query) and 2 * total >= self._org_cases(conn, g, org_id)
+            compiler = _Compiler(g, org_id, probe_words=probe)
+            where = f"c.org_id = ? AND {compiler.sql(query)}"
+            params = [org_id, *compiler.params]
             rows = conn.execute(
                 f"SELECT c.id FROM cases_{g} c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, page_size, page_number * page_size],
@@ -439,43 +645,122 @@ class EmbeddedSearch(SearchPort):
     async def count(self, tenant: str, org_id: str, query: Node, group_by: list[str]) -> CountResult:
         def work(conn: sqlite3.Connection) -> CountResult:
             g = self._generation(conn, tenant)
-            compiler = _Compiler(g, org_id)
-            where = f"c.org_id = ? AND {compiler.sql(query)}"
-            params = [org_id, *compiler.params]
-            # One pass for the total and every group kept in the table: counted per combination of their values,
-            # then summed per field here (instead of a pass per field, and one more per field for its NULLs).
-            columns = list(dict.fromkeys(GROUP_FIELDS[name] for name in group_by if name in GROUP_FIELDS))
-            per_column: dict[str, dict[Any, int]] = {column: {} for column in columns}
-            if columns:
-                # Status and priority by rank: what the indexes hold (one rank per value).
-                listed = ", ".join(f"c.{_BY_RANK[column][0] if column in _BY_RANK else column}" for column in columns)
-                total = 0
-                for *values, n in conn.execute(
-                    f"SELECT {listed}, COUNT(*) FROM cases_{g} c WHERE {where} GROUP BY {listed}", params
-                ):
-                    total += n
-                    for column, value in zip(columns, values, strict=True):
-                        if column in _BY_RANK:
-                            value = _BY_RANK[column][1][value]
-                        per_column[column][value] = per_column[column].get(value, 0) + n
-            else:
-                total = conn.execute(f"SELECT COUNT(*) FROM cases_{g} c WHERE {where}", params).fetchone()[0]
-            groups: dict[str, dict[str | None, int]] = {}
-            for name in group_by:
-                if (column := GROUP_FIELDS.get(name)) is not None:
-                    counted = per_column[column]
-                    if column == "archived":
-                        counted = {("true" if value else "false"): n for value, n in counted.items()}
-                else:
-                    counted = self._attribute_counts(conn, g, where, params, name, total)
-                groups[name] = _most_frequent(counted)
-            return CountResult(total, groups)
+            if _state_only(query):
+                total, groups = self._tallied(conn, g, org_id, query, group_by)
+                return CountResult(total, groups)
+            return self._counted(conn, g, org_id, query, group_by)
 
         return await self._run(tenant, work)
 
     @staticmethod
+    def _org_cases(conn: sqlite3.Connection, g: int, org_id: str) -> int:
+        row = conn.execute(f"SELECT SUM(n) FROM tally_{g} WHERE org_id = ? AND facet = ''", (org_id,)).fetchone()
+        return row[0] or 0
+
+    @staticmethod
+    def _matches(g: int, org_id: str, query: Node) -> tuple[str, str, list[Any]]:
+        """FROM, WHERE and parameters of the org's cases matching `query`, as `c`, for counting them: from a set of
+        row ids when the query has one to start from (see `_driver`), else all of the org's cases."""
+        driven = _driver(query)
+        if driven is None:
+            compiler = _Compiler(g, org_id)
+            return f"cases_{g} c", f"c.org_id = ? AND {compiler.sql(query)}", [org_id, *compiler.params]
+        driver, rest = driven
+        from_set = _Compiler(g, org_id)
+        rids = from_set.rid_set(driver)
+        compiler = _Compiler(g, org_id)
+        condition = compiler.sql(rest)
+        # CROSS JOIN: the set first (SQLite keeps that order), each row once (a case can match two ways).
+        source = (
+            f"(SELECT DISTINCT rid FROM ({rids})) s CROSS JOIN cases_{g} c INDEXED BY cases_{g}_rid ON c.rid = s.rid"
+        )
+        return source, f"c.org_id = ? AND {condition}", [*from_set.params, org_id, *compiler.params]
+
+    @staticmethod
+    def _tallied(
+        conn: sqlite3.Connection, g: int, org_id: str, query: Node, group_by: list[str]
+    ) -> tuple[int, dict[str, dict[str | None, int]]]:
+        """Total and groups of a query on the state alone, summed from the tally rows of the states it matches."""
+        compiler = _Compiler(g, org_id)  # its state conditions name only columns the tally has too
+        where = f"c.org_id = ? AND {compiler.sql(query)}"
+        params = [org_id, *compiler.params]
+        total = 0
+        by_state: dict[str, dict[Any, int]] = {name: {} for name in _STATE}
+        for status_rank, priority_rank, archived, n in conn.execute(
+            f"SELECT c.status_rank, c.priority_rank, c.archived, c.n FROM tally_{g} c WHERE {where} AND c.facet = ''",
+            params,
+        ):
+            total += n
+            for name, value in (
+                ("status", _BY_RANK["status"][1][status_rank]),
+                ("priority", _BY_RANK["priority"][1][priority_rank]),
+                ("archived", "true" if archived else "false"),
+            ):
+                by_state[name][value] = by_state[name].get(value, 0) + n
+        facets: dict[str, str] = {}  # facet -> group_by name
+        for name in group_by:
+            column = GROUP_FIELDS.get(name)
+            if column in _TALLIED:
+                facets[column] = name
+            elif column is None:
+                facets["@" + name] = name
+                facets["#" + name] = name
+        summed: dict[str, dict[Any, int]] = {facet: {} for facet in facets}
+        if facets:
+            marks = ", ".join("?" for _ in facets)
+            for facet, value, n in conn.execute(
+                f"SELECT c.facet, c.value, SUM(c.n) FROM tally_{g} c WHERE {where} AND c.facet IN ({marks})"
+                " GROUP BY c.facet, c.value",
+                [*params, *facets],
+            ):
+                summed[facet][value] = n
+        groups: dict[str, dict[str | None, int]] = {}
+        for name in group_by:
+            column = GROUP_FIELDS.get(name)
+            if column in _STATE:
+                counted = dict(by_state[column])
+            elif column is not None:
+                counted = {**summed[column], None: total - sum(summed[column].values())}
+            else:
+                counted = {**summed["@" + name], None: total - sum(summed["#" + name].values())}
+            groups[name] = _most_frequent(counted)
+        return total, groups
+
+    def _counted(self, conn: sqlite3.Connection, g: int, org_id: str, query: Node, group_by: list[str]) -> CountResult:
+        """Total and groups counted over the matching cases (any query)."""
+        source, where, params = self._matches(g, org_id, query)
+        # One pass for the total and every group kept in the table: counted per combination of their values,
+        # then summed per field here (instead of a pass per field, and one more per field for its NULLs).
+        columns = list(dict.fromkeys(GROUP_FIELDS[name] for name in group_by if name in GROUP_FIELDS))
+        per_column: dict[str, dict[Any, int]] = {column: {} for column in columns}
+        if columns:
+            # Status and priority by rank: what the indexes hold (one rank per value).
+            listed = ", ".join(f"c.{_BY_RANK[column][0] if column in _BY_RANK else column}" for column in columns)
+            total = 0
+            for *values, n in conn.execute(
+                f"SELECT {listed}, COUNT(*) FROM {source} WHERE {where} GROUP BY {listed}", params
+            ):
+                total += n
+                for column, value in zip(columns, values, strict=True):
+                    if column in _BY_RANK:
+                        value = _BY_RANK[column][1][value]
+                    per_column[column][value] = per_column[column].get(value, 0) + n
+        else:
+            total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0]
+        groups: dict[str, dict[str | None, int]] = {}
+        for name in group_by:
+            if (column := GROUP_FIELDS.get(name)) is not None:
+                counted = per_column[column]
+                if column == "archived":
+                    counted = {("true" if value else "false"): n for value, n in counted.items()}
+            else:
+                counted = self._attribute_counts(conn, g, source, where, params, name, total)
+            groups[name] = _most_frequent(counted)
+        return CountResult(total, groups)
+
+    @staticmethod
     def _attribute_counts(
-        conn: sqlite3.Connection, g: int, where: str, params: list[Any], name: str, total: int
+        conn: sqlite3.Connection, g: int, source: str, where: str, params: list[Any], name: str, total: int
     ) -> dict[Any, int]:
         """Cases per value of attribute `name` among the matches, and under None those without it."""
         counted: dict[Any, int] = {}
@@ -483,7 +768,7 @@ class EmbeddedSearch(SearchPort):
         # The attribute's (value, case) index walked once, each case tested against the matches (built once).
         for value, rid in conn.execute(
             f"SELECT DISTINCT a.value, a.rid FROM attrs_{g} a WHERE a.name = ?"
-            f" AND a.rid IN (SELECT c.rid FROM cases_{g} c WHERE {where})",
+            f" AND a.rid IN (SELECT c.rid FROM {source} WHERE {where})",
             [name, *params],
         ):
             counted[value] = counted.get(value, 0) + 1
@@ -535,8 +820,10 @@ class EmbeddedSearch(SearchPort):
 
         def fill(batch: list[CaseDocument]) -> Callable[[sqlite3.Connection], None]:
             def work(conn: sqlite3.Connection) -> None:
+                changes: TallyChanges = Counter()
                 for doc in batch:
-                    self._insert(conn, g, doc)
+                    self._insert(conn, g, doc, changes)
+                _write_tally(conn, changes)
 
             return work
 

@@ -375,6 +375,12 @@ class OpenSearchSearch(SearchPort):
         # A deleted case never comes back: its delete outranks every version, so a late write of its last
         # document is refused (for as long as the engine keeps the tombstone, index.gc_deletes).
         targets = self._targets(tenant)
+        if not await self._indices_behind(targets[1]):
+            # No reindex is building. `require_alias` does not hold back a delete: an externally versioned one
+            # to the absent building alias would create a concrete index of that name, and every later reindex
+            # would then fail to put its building alias there. A reindex that starts after this check reads the
+            # database after creating its index, so it no longer sees the case deleted there before this call.
+            targets = targets[:1]
         lines = [
             {"delete": {"_index": t, "_id": _doc_id(org_id, case_id), "version": DELETED, "version_type": "external"}}
             for t in targets
