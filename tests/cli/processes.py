@@ -23,6 +23,11 @@ def casem_env(data_dir: Path, **ports: int) -> dict[str, str]:
     return env
 
 
+# Every command started and not yet ended: a test that fails half-way (a timeout while the machine is loaded) must
+# not leave a `casem up` holding its default ports and its dev server for the rest of the run.
+RUNNING: list[Casem] = []
+
+
 @dataclass
 class Casem:
     """A running `casem` command; its stderr is collected line by line in the background."""
@@ -40,6 +45,7 @@ class Casem:
             text=True,
         )
         casem = cls(proc)
+        RUNNING.append(casem)
         threading.Thread(target=casem._read, daemon=True).start()
         return casem
 
@@ -60,7 +66,9 @@ class Casem:
                 if text in self.output:
                     break
                 raise AssertionError(f"casem exited ({self.proc.returncode}) before {text!r}:\n{self.output}")
-            assert time.monotonic() < deadline, f"no {text!r} after {timeout} s:\n{self.output}"
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise AssertionError(f"no {text!r} after {timeout} s:\n{self.output}")
             time.sleep(0.1)
         return self.output
 

@@ -18,9 +18,10 @@ def _start_up(data: Path, temporal_port: int) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "CASEM_DATA_DIR": str(data),
-        "CASEM_HTTP_PORT": str(free_port()),
-        "CASEM_GRPC_PORT": str(free_port()),
         "CASEM_TEMPORAL_PORT": str(temporal_port),
+        # Every port free, none a default: a developer's own `casem up` may hold those.
+        **{f"CASEM_{name}_PORT": str(free_port()) for name in ("HTTP", "GRPC", "INTAKE", "CONSOLE", "CONNECTOR")},
+        **{f"CASEM_{name}_PORT": str(free_port()) for name in ("CHAT_GRPC", "CHAT")},
         "COLUMNS": "200",
     }
     for engine in ("CASEM_TEMPORAL_ADDRESS", "CASEM_KAFKA_BOOTSTRAP", "CASEM_SEARCH_URL", "CASEM_DATACENTER"):
@@ -34,13 +35,18 @@ def _start_up(data: Path, temporal_port: int) -> subprocess.Popen[str]:
     )
     assert proc.stderr is not None
     output = ""
-    deadline = time.monotonic() + 90
-    while "casem is up" not in output:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"casem up exited with {proc.returncode}:\n{output}")
-        output += line
-        assert time.monotonic() < deadline, output
+    deadline = time.monotonic() + 180
+    try:
+        while "casem is up" not in output:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                raise AssertionError(f"casem up exited with {proc.returncode}:\n{output}")
+            output += line
+            assert time.monotonic() < deadline, output
+    except BaseException:
+        proc.kill()  # not left holding its ports and dev server for the rest of the run
+        proc.wait(10)
+        raise
     return proc
 
 
