@@ -233,3 +233,42 @@ async def test_an_idle_relay_publishes_a_commit_of_its_process_at_once(context: 
         relay.stop()
         await asyncio.wait_for(task, 30)
         await producer.close()
+
+
+async def test_an_idle_relay_counts_its_backlog_now_and_then_not_on_every_pass(
+    context: AppContext, harness: Harness
+) -> None:
+    """The backlog count reads every unpublished row: an idle relay's passes (here every 10 ms) do not each run
+    it, while the claim still runs on every pass, so a new commit is still published at once."""
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=1)
+    producer = harness.producer(bus)
+    db = context.databases[CASE_MANAGEMENT]
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.lower())
+
+    engines = {db.writer.sync_engine, db.reader.sync_engine}
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", seen)
+    relay = Relay(db, producer, topic, RelaySettings(idle_poll_s=0.01, idle_poll_max_s=0.01, backlog_every_s=600.0))
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.5)
+        claims = sum("published_at is null" in s and "count(" not in s for s in statements)
+        counts = sum("count(" in s for s in statements)
+        assert claims >= 10  # the relay kept looking for work
+        assert counts == 1  # the first pass set the gauges; the next count is due in 600 s
+        await _one_case(context, "idle-relay-backlog")
+        for _ in range(200):
+            if await unpublished(context) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await unpublished(context) == 0
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        await producer.close()

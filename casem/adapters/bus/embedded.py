@@ -458,6 +458,9 @@ class EmbeddedProducer:
 class EmbeddedConsumer:
     """A member of a consumer group on the embedded log (see the module docstring)."""
 
+    # An idle poll waits on the event loop (a timer, or an append in this process) and can be cancelled.
+    polls_in_loop = True
+
     def __init__(
         self,
         settings: _Settings,
