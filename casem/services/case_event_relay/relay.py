@@ -78,6 +78,9 @@ class RelaySettings:
     # The backlog and lag gauges are refreshed after a pass at most this often (a count over the unpublished
     # rows: on every idle pass it was most of an idle relay's work). Prometheus scrapes every 15 s by default.
     backlog_every_s: float = 10.0
+    # On SQLite, an idle relay whose database files have not changed since its last pass began (nothing was
+    # committed, by any process) skips its passes, but makes one at least this often (a safety net).
+    unchanged_pass_every_s: float = 10.0
 
 
 def published_envelope(stored: str, sequence: int) -> bytes:
@@ -415,6 +418,8 @@ class Relay:
         try:
             while not self._stop.is_set():
                 woken.clear()  # before the pass: a commit during it wakes the wait below
+                stamp = self.db.file_stamp()  # likewise: a commit during the pass changes it
+                passed = time.monotonic()
                 try:
                     published = await self._publish.call(self._relay_pass)
                 except Exception as exc:
@@ -424,10 +429,22 @@ class Relay:
                 # The passes ran until the outbox was drained (or until every row left was held by another replica).
                 idle_s = self.settings.idle_poll_s if published else min(idle_s * 2, self.settings.idle_poll_max_s)
                 await self._idle(woken, idle_s)
+                while self._unchanged_since(stamp, passed, woken):  # no commit anywhere: the next pass would be empty
+                    idle_s = min(idle_s * 2, self.settings.idle_poll_max_s)
+                    await self._idle(woken, idle_s)
         finally:
             woken.close()
             if self.listener is not None:
                 await self.listener.close()
+
+    def _unchanged_since(self, stamp: tuple[int, ...] | None, passed: float, woken: Waiter) -> bool:
+        return (
+            stamp is not None
+            and not woken.is_set()
+            and not self._stop.is_set()
+            and time.monotonic() - passed < self.settings.unchanged_pass_every_s
+            and self.db.file_stamp() == stamp
+        )
 
     async def _idle(self, woken: Waiter, seconds: float) -> None:
         """Until `seconds` pass, a commit in this process wakes us, or stop."""
