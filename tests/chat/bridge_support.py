@@ -186,7 +186,9 @@ async def make_slack_org(ctx: AppContext, slack: SlackApi, box: SecretBox) -> Sl
     return SlackOrg(creds.org_id, creds.user_id, bob.id, project.id, key, ws)
 
 
-async def open_rig(ctx: AppContext, slack: SlackApi, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[BridgeRig]:
+async def open_rig(
+    ctx: AppContext, slack: SlackApi, monkeypatch: pytest.MonkeyPatch, *, poll_s: float = 0.05, max_poll_s: float = 1.0
+) -> AsyncIterator[BridgeRig]:
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("CASEM_SECRET_KEYS", key)  # the slack-delivery flavor opens tokens with the same key
     monkeypatch.setenv("CASEM_OUTBOUND_ALLOW", "127.0.0.1/32")  # the loopback Slack is a private address
@@ -198,7 +200,7 @@ async def open_rig(ctx: AppContext, slack: SlackApi, monkeypatch: pytest.MonkeyP
         slack_api_url=slack.url,
         app_url="https://casem.example",
     )
-    bridge = build_bridge(ctx, settings, api=SlackWebApi(slack.url), box=box, poll_s=0.05)
+    bridge = build_bridge(ctx, settings, api=SlackWebApi(slack.url), box=box, poll_s=poll_s, max_poll_s=max_poll_s)
     org = await make_slack_org(ctx, slack, box)
     stop = asyncio.Event()
     worker = asyncio.create_task(bridge.worker.run(stop))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
@@ -223,4 +226,86 @@ async def test_an_idle_relay_publishes_a_commit_of_its_process_at_once(context: 
     finally:
         relay.stop()
         await asyncio.wait_for(task, 30)
+        await producer.close()
+
+
+async def test_an_idle_relay_counts_its_backlog_now_and_then_not_on_every_pass(
+    context: AppContext, harness: Harness
+) -> None:
+    """The backlog count reads every unpublished row: an idle relay's passes (here every 10 ms, none skipped) do
+    not each run it, while the claim still runs on every pass, so a new commit is still published at once."""
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=1)
+    producer = harness.producer(bus)
+    db = context.databases[CASE_MANAGEMENT]
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.lower())
+
+    engines = {db.writer.sync_engine, db.reader.sync_engine}
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", seen)
+    every_pass = RelaySettings(idle_poll_s=0.01, idle_poll_max_s=0.01, backlog_every_s=600, unchanged_pass_every_s=0)
+    relay = Relay(db, producer, topic, every_pass)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.5)
+        claims = sum("published_at is null" in s and "count(" not in s for s in statements)
+        counts = sum("count(" in s for s in statements)
+        assert claims >= 10  # the relay kept looking for work
+        assert counts == 1  # the first pass set the gauges; the next count is due in 600 s
+        await _one_case(context, "idle-relay-backlog")
+        for _ in range(200):
+            if await unpublished(context) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await unpublished(context) == 0
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        await producer.close()
+
+
+async def test_an_idle_relay_on_sqlite_skips_passes_until_another_process_commits(
+    context: AppContext, harness: Harness
+) -> None:
+    """On SQLite nothing can be new while the database files are unchanged: the idle relay looks at them instead of
+    claiming (here every 10 ms), and a commit by another process (no wake-up here) changes them: published."""
+    db = context.databases[CASE_MANAGEMENT]
+    if db.file_stamp() is None:
+        pytest.skip("the database files tell commits apart on SQLite only")
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=1)
+    producer = harness.producer(bus)
+    claims: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "published_at is null" in statement.lower() and "count(" not in statement.lower():
+            claims.append(statement)
+
+    sa.event.listen(db.writer.sync_engine, "before_cursor_execute", seen)
+    settings = RelaySettings(idle_poll_s=0.01, idle_poll_max_s=0.01, unchanged_pass_every_s=600.0)
+    relay = Relay(db, producer, topic, settings)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.5)
+        assert 1 <= len(claims) <= 3  # the first pass (and the one after it marked rows), then none: ~150 before
+        env = {**os.environ, "CASEM_TEST_ENDPOINTS": json.dumps({CASE_MANAGEMENT: db.endpoints.master})}
+        env["PYTHONPATH"] = os.getcwd()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.relay.commit_elsewhere", "sqlite-elsewhere", env=env
+        )
+        assert await asyncio.wait_for(process.wait(), 60) == 0
+        for _ in range(400):
+            if await unpublished(context) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await unpublished(context) == 0  # found by its files' change, long before the 600 s pass
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        sa.event.remove(db.writer.sync_engine, "before_cursor_execute", seen)
         await producer.close()

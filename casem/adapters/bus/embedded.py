@@ -14,6 +14,13 @@ Why SQLite in WAL mode rather than append-only segment files plus an offsets fil
 * `synchronous=FULL` (the default here) makes an acknowledged batch survive a power cut,
   as `acks=all` makes it survive a broker loss; NORMAL trades that for speed.
 
+Idle members: a member that finds nothing waits, doubling its wait up to `IDLE_WAIT_MAX_S`. An append in this
+process wakes it at once (casem.adapters.wakeup); one made by another process is noticed by this process's one
+`_AppendWatch`, which looks at the log's marker file (every producer appends a byte to it after each batch) once
+a second and wakes the members. The heartbeat thread keeps an idle member's membership and leases and wakes it
+when its share of the partitions changes (a member joined, left or died), so an idle process does next to
+nothing.
+
 Consumer groups: members register in `bus_members` with an expiry they renew (heartbeat).
 The live members of a group split each topic's partitions deterministically (partition p
 goes to the (p mod n)-th member by id), and a member fetches from a partition only while
@@ -37,6 +44,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import struct
 import threading
@@ -66,9 +74,90 @@ from casem.adapters.wakeup import Waiter, bus_channel, notify, waiter
 
 log = logging.getLogger(__name__)
 
-# An idle member's waits between fetches: from the first to the most, doubling while nothing comes.
+# An idle member's waits between fetches: from the first to the most, doubling while nothing comes. The longest
+# is a safety net: appends here and in other processes, and changes of its share, wake a member.
 FIRST_IDLE_WAIT_S = 0.005
-IDLE_WAIT_MAX_S = 1.0
+IDLE_WAIT_MAX_S = 30.0
+# How often a process looks at the log's marker file for appends made by other processes.
+WATCH_EVERY_S = 1.0
+MARKER_SUFFIX = "-appended"
+MARKER_MAX_BYTES = 1 << 16  # the marker grows a byte per batch; a producer empties it past this
+
+
+def _marker_of(path: Path) -> Path:
+    return path.with_name(path.name + MARKER_SUFFIX)
+
+
+Stamp = tuple[int, int, int] | None
+_lock = threading.Lock()
+
+
+def _stamp(stat: os.stat_result) -> Stamp:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class _AppendWatch:
+    """One per log and event loop: wakes this process's members when another process appended to the log, so
+    that the members themselves need not look now and then. (It cannot tell this process's appends from the
+    others': after those it wakes the members once more, which costs a busy process an empty fetch a second.)"""
+
+    def __init__(self, marker: Path, channel: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.marker = marker
+        self.channel = channel
+        self.users = 0
+        self._loop = loop
+        self._seen = self._read()
+        self._timer: asyncio.TimerHandle | None = loop.call_later(WATCH_EVERY_S, self._tick)
+
+    def _read(self) -> Stamp:
+        try:
+            return _stamp(os.stat(self.marker))
+        except OSError:
+            return None
+
+    def _tick(self) -> None:
+        stamp = self._read()
+        if stamp != self._seen:
+            self._seen = stamp
+            notify(self.channel)
+        self._timer = self._loop.call_later(WATCH_EVERY_S, self._tick)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+_watches: dict[tuple[str, int], _AppendWatch] = {}
+
+
+def _watch(marker: Path, channel: str) -> _AppendWatch:
+    loop = asyncio.get_running_loop()
+    with _lock:
+        watch = _watches.get((channel, id(loop)))
+        if watch is None or watch._loop is not loop:
+            watch = _watches[(channel, id(loop))] = _AppendWatch(marker, channel, loop)
+        watch.users += 1
+        return watch
+
+
+def _unwatch(watch: _AppendWatch) -> None:
+    with _lock:
+        watch.users -= 1
+        if watch.users > 0:
+            return
+        if _watches.get((watch.channel, id(watch._loop))) is watch:
+            del _watches[(watch.channel, id(watch._loop))]
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is watch._loop:
+        watch.stop()
+    elif not watch._loop.is_closed():
+        with contextlib.suppress(RuntimeError):
+            watch._loop.call_soon_threadsafe(watch.stop)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_topics (
@@ -384,6 +473,8 @@ class EmbeddedProducer:
         self._worker = Worker("bus-embedded-produce")
         self._conn = self._worker.call(_connect, settings)
         self._channel = str(settings.path.resolve())
+        self._marker = _marker_of(settings.path.resolve())
+        self._marker_fd: int | None = None
         self._partitions: dict[str, int] = {}  # partition counts never change: cache them
         self._closed = False
 
@@ -405,6 +496,17 @@ class EmbeddedProducer:
             raise BusUnavailable(f"embedded bus write failed: {exc}", failed=messages) from exc
         notify(bus_channel(self._channel))  # members polling in this process fetch now
         return deliveries
+
+    def _mark_appended(self) -> None:
+        """Tell members in other processes (their `_AppendWatch`) that the log grew: a byte more in the marker."""
+        try:
+            if self._marker_fd is None:
+                self._marker_fd = os.open(self._marker, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # Its size only grows (but for the rare emptying), so a watcher never misses an append, however close.
+            if os.write(self._marker_fd, b".") and os.fstat(self._marker_fd).st_size > MARKER_MAX_BYTES:
+                os.ftruncate(self._marker_fd, 0)
+        except OSError as exc:  # members elsewhere find the append at their next look
+            log.warning("bus append marker not written: %s", exc)
 
     def _partition_count(self, topic: str) -> int | None:
         count = self._partitions.get(topic)
@@ -445,6 +547,7 @@ class EmbeddedProducer:
                 )
                 heads[(message.topic, partition)] = head + 1
                 deliveries.append(Delivery(message.topic, partition, head))
+        self._mark_appended()
         return deliveries
 
     async def close(self) -> None:
@@ -453,10 +556,16 @@ class EmbeddedProducer:
         self._closed = True
         await self._worker.run(self._conn.close)
         self._worker.shutdown()
+        if self._marker_fd is not None:
+            os.close(self._marker_fd)
+            self._marker_fd = None
 
 
 class EmbeddedConsumer:
     """A member of a consumer group on the embedded log (see the module docstring)."""
+
+    # An idle poll waits on the event loop (a timer, or an append in this process) and can be cancelled.
+    polls_in_loop = True
 
     def __init__(
         self,
@@ -483,7 +592,12 @@ class EmbeddedConsumer:
         self._rotation = 0
         self._closed = False
         self._channel = str(settings.path.resolve())
+        self._marker = _marker_of(settings.path.resolve())
         self._woken: Waiter | None = None  # made on the first poll, on the poller's event loop
+        self._append_watch: _AppendWatch | None = None  # likewise
+        self._resync = False  # set by the heartbeat when this member's share changed: the next fetch syncs
+        self.polls = 0  # calls of poll, and looks at the log they made (observability, tests)
+        self.fetches = 0
         self._idle_delay = FIRST_IDLE_WAIT_S
         self._next_fetch = 0.0  # monotonic time of the next fetch while idle
         # Renews this member and its leases while the owner is busy between polls (e.g. under
@@ -504,21 +618,60 @@ class EmbeddedConsumer:
                     continue  # a stuck owner must lose its partitions
                 if time.monotonic() - self._last_sync < self._heartbeat_interval_s:
                     continue  # a fetch's sync renewed the member and its leases since the last beat: no write
-                expires = _now_ms() + self._session_ms
+                now = _now_ms()
                 try:
                     with _write_tx(conn):
                         conn.execute(
                             "UPDATE bus_members SET expires_ms = ? WHERE grp = ? AND member_id = ?",
-                            (expires, self.group, self.member_id),
+                            (now + self._session_ms, self.group, self.member_id),
                         )
                         conn.execute(
                             "UPDATE bus_leases SET expires_ms = ? WHERE grp = ? AND member_id = ?",
-                            (expires, self.group, self.member_id),
+                            (now + self._session_ms, self.group, self.member_id),
                         )
-                except BusError as exc:
+                    if self._share_changed(conn, now):
+                        self._wake_for_sync()
+                except (BusError, sqlite3.Error) as exc:
                     log.warning("consumer %s heartbeat failed: %s", self.group, exc)
         finally:
             conn.close()
+
+    def _share_changed(self, conn: sqlite3.Connection, now: int) -> bool:
+        """Whether this member's share of the partitions (by the live members) differs from the leases it holds."""
+        members = conn.execute(
+            "SELECT member_id, topics FROM bus_members WHERE grp = ? AND expires_ms >= ? ORDER BY member_id",
+            (self.group, now),
+        ).fetchall()
+        try:
+            wanted = self._share(conn, members)
+        except ValueError:  # this member is not among them (expired meanwhile): it must register again
+            return True
+        held = {
+            TopicPartition(t, p)
+            for t, p in conn.execute(
+                "SELECT topic, partition FROM bus_leases WHERE grp = ? AND member_id = ?", (self.group, self.member_id)
+            )
+        }
+        return wanted != held
+
+    def _wake_for_sync(self) -> None:
+        self._resync = True
+        woken = self._woken
+        if woken is not None:
+            woken._wake()  # thread-safe: the poll in progress, or the next one, fetches and syncs
+
+    def _share(self, conn: sqlite3.Connection, members: list[tuple[str, str]]) -> set[TopicPartition]:
+        """The partitions this member should own: partition p of a topic goes to the (p mod n)-th of the n members
+        subscribed to it, by id. ValueError when this member is not among `members`."""
+        wanted: set[TopicPartition] = set()
+        for topic in self._topics:
+            row = conn.execute("SELECT partitions FROM bus_topics WHERE name = ?", (topic,)).fetchone()
+            if row is None:
+                continue  # subscribed before creation: picked up once the topic exists
+            sharing = [m for m, topics in members if topic in json.loads(topics)]
+            mine = sharing.index(self.member_id)
+            wanted.update(TopicPartition(topic, p) for p in range(row[0]) if p % len(sharing) == mine)
+        return wanted
 
     def _sync(self) -> None:
         """Renew membership, recompute this member's share, release and claim leases."""
@@ -535,14 +688,7 @@ class EmbeddedConsumer:
             members = conn.execute(
                 "SELECT member_id, topics FROM bus_members WHERE grp = ? ORDER BY member_id", (self.group,)
             ).fetchall()
-            wanted: set[TopicPartition] = set()
-            for topic in self._topics:
-                row = conn.execute("SELECT partitions FROM bus_topics WHERE name = ?", (topic,)).fetchone()
-                if row is None:
-                    continue  # subscribed before creation: picked up once the topic exists
-                sharing = [m for m, topics in members if topic in json.loads(topics)]
-                mine = sharing.index(self.member_id)
-                wanted.update(TopicPartition(topic, p) for p in range(row[0]) if p % len(sharing) == mine)
+            wanted = self._share(conn, members)
             held = {
                 TopicPartition(t, p)
                 for t, p in conn.execute(
@@ -595,15 +741,18 @@ class EmbeddedConsumer:
         return int(head)
 
     def _sync_if_due(self) -> None:
-        if time.monotonic() - self._last_sync >= self._heartbeat_interval_s:
+        if self._resync or time.monotonic() - self._last_sync >= self._heartbeat_interval_s:
+            self._resync = False
             self._sync()
 
     # -- the Consumer port ----------------------------------------------------------------
 
     async def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
         self._check_open()
+        self.polls += 1
         if self._woken is None:
             self._woken = waiter(bus_channel(self._channel))
+            self._append_watch = _watch(self._marker, bus_channel(self._channel))
         deadline = time.monotonic() + timeout
         while True:
             # A caller asking not to wait (timeout 0) always gets a look.
@@ -614,9 +763,9 @@ class EmbeddedConsumer:
                     self._idle_delay = FIRST_IDLE_WAIT_S
                     self._next_fetch = 0.0
                     return batch
-                # Nothing: the next look is later, from 5 ms up to IDLE_WAIT_MAX_S, across polls, so an idle
-                # member looks about once a second. An append in this process wakes it at once; another
-                # process's is found at the next look.
+                # Nothing: the next look is later, from 5 ms up to IDLE_WAIT_MAX_S, across polls. An append in
+                # this process wakes it at once; another process's within WATCH_EVERY_S (`_AppendWatch`); a
+                # change of its share at the next heartbeat.
                 self._next_fetch = time.monotonic() + self._idle_delay
                 self._idle_delay = min(self._idle_delay * 2, IDLE_WAIT_MAX_S)
             remaining = deadline - time.monotonic()
@@ -626,6 +775,7 @@ class EmbeddedConsumer:
                 self._next_fetch = 0.0
 
     def _fetch(self, max_messages: int) -> list[Message]:
+        self.fetches += 1
         self._last_poll = time.monotonic()
         self._sync_if_due()
         owned = sorted(self._positions)
@@ -716,6 +866,9 @@ class EmbeddedConsumer:
         self._stop.set()
         if self._woken is not None:
             self._woken.close()
+        if self._append_watch is not None:
+            _unwatch(self._append_watch)
+            self._append_watch = None
         await asyncio.to_thread(self._heartbeat.join)
 
         def leave() -> None:

@@ -19,6 +19,7 @@ from casem.adapters.bus.port import (
     OutgoingMessage,
     Producer,
     TopicPartition,
+    polls_in_loop,
 )
 
 
@@ -78,6 +79,7 @@ class _Consumer:
         self.inner = inner
         self.prefix = prefix
         self.group = group
+        self.polls_in_loop = polls_in_loop(inner)
 
     def _tp_in(self, tp: TopicPartition) -> TopicPartition:
         return TopicPartition(self.prefix + tp.topic, tp.partition)

@@ -126,6 +126,14 @@ class Producer(Protocol):
         ...
 
 
+def polls_in_loop(consumer: object) -> bool:
+    """Whether `consumer.poll` waits on the event loop (the embedded log: an idle wait is a timer, woken by an
+    append, and cancelling it loses nothing) rather than in a blocking client call (Kafka: the wait holds the
+    client's thread, so commits queue behind it). A consumer loop may give the first kind long timeouts while
+    idle; the second keeps short ones, librdkafka's own long poll doing the waiting."""
+    return bool(getattr(consumer, "polls_in_loop", False))
+
+
 @runtime_checkable
 class Consumer(Protocol):
     group: str

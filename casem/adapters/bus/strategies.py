@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from casem.adapters.bus.port import Consumer, Delivery, Headers, Message, Producer, TopicPartition
+from casem.adapters.bus.port import Consumer, Delivery, Headers, Message, Producer, TopicPartition, polls_in_loop
 
 log = logging.getLogger(__name__)
 
@@ -679,7 +679,10 @@ class StreamProcessor:
     """The consumer loop: poll, submit, honour back-pressure, shut down gracefully on `stop`.
 
     While a fetch waits for messages (up to `poll_timeout_s`), the loop also wakes when a step asks to be
-    polled (`bind_wake`), so finished work moves on and lingering batches go at once, not after the fetch."""
+    polled (`bind_wake`), so finished work moves on and lingering batches go at once, not after the fetch.
+    A consumer whose poll waits on the event loop (`polls_in_loop`: the embedded log) is polled with
+    `loop_poll_timeout_s` instead: an idle loop then sleeps until a message, a step's wake or `stop`, rather
+    than starting a fetch twice a second; on `stop` that fetch is cancelled, not waited for."""
 
     def __init__(
         self,
@@ -688,12 +691,14 @@ class StreamProcessor:
         *,
         max_batch: int = 500,
         poll_timeout_s: float = 0.5,
+        loop_poll_timeout_s: float = 60.0,
         join_timeout_s: float | None = 30.0,
     ) -> None:
         self._consumer = consumer
         self._strategy = strategy
         self._max_batch = max_batch
-        self._poll_timeout_s = poll_timeout_s
+        self._polls_in_loop = polls_in_loop(consumer)
+        self._poll_timeout_s = loop_poll_timeout_s if self._polls_in_loop else poll_timeout_s
         self._join_timeout_s = join_timeout_s
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
@@ -758,9 +763,10 @@ class StreamProcessor:
             self._attention = None
             attention.cancel()
 
-    @staticmethod
-    async def _abandon(fetch: asyncio.Future[list[Message]] | None) -> None:
+    async def _abandon(self, fetch: asyncio.Future[list[Message]] | None) -> None:
         if fetch is not None:
+            if self._polls_in_loop:
+                fetch.cancel()  # a long idle wait: nothing it fetched was submitted, so nothing is lost
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await fetch  # the consumer's own call finishes within its timeout; its messages are dropped
 

@@ -177,6 +177,23 @@ class TenantDatabase:
             replayed = parse_lsn(str(position)) if position is not None else None
         return self.writer if self.fences.needs_master(session, replayed) else self.reader
 
+    def file_stamp(self) -> tuple[int, ...] | None:
+        """On SQLite, the state (inode, size, modification time) of the database file and its write-ahead log:
+        a commit, by any process, changes it, so an unchanged stamp means nothing was committed in between.
+        None elsewhere (PostgreSQL, an in-memory database): no such shortcut there."""
+        path = self.writer.url.database if self.dialect == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        stamp: list[int] = []
+        for suffix in ("", "-wal"):
+            try:
+                found = os.stat(path + suffix)
+            except OSError:
+                stamp += (0, 0, 0)
+                continue
+            stamp += (found.st_ino, found.st_size, found.st_mtime_ns)
+        return tuple(stamp)
+
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:

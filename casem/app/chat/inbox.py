@@ -65,6 +65,17 @@ async def due(uow: UnitOfWork, limit: int = 100, now: datetime | None = None) ->
     return [r.id for r in rows]
 
 
+async def next_due_in(uow: UnitOfWork, now: datetime | None = None) -> float | None:
+    """Seconds until the earliest pending item is due (0 when one is due already; None: nothing is pending)."""
+    now = now or datetime.now(UTC)
+    earliest = await uow.scalar(sa.select(sa.func.min(chat_inbox.c.not_before)).where(chat_inbox.c.status == PENDING))
+    if earliest is None:
+        return None
+    if earliest.tzinfo is None:
+        earliest = earliest.replace(tzinfo=UTC)
+    return max(0.0, (earliest - now).total_seconds())
+
+
 def _item(row: sa.Row) -> InboxItem:
     return InboxItem(row.id, row.platform, row.workspace_id, row.kind, row.payload, row.attempts, row.received_at)
 

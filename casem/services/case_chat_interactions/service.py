@@ -20,7 +20,7 @@ from casem.services.case_chat_interactions.bridge.app import create_bridge_app
 from casem.services.case_chat_interactions.bridge.flows import SlackFlows
 from casem.services.case_chat_interactions.bridge.settings import BridgeSettings
 from casem.services.case_chat_interactions.bridge.teams import TeamsBridge
-from casem.services.case_chat_interactions.bridge.worker import InboxWorker, InboxWriter
+from casem.services.case_chat_interactions.bridge.worker import IDLE_POLL_MAX_S, POLL_S, InboxWorker, InboxWriter
 from casem.services.case_chat_interactions.server import create_bound_server
 from casem.services.common.listen import bind_tcp, managed_uvicorn
 from casem.services.common.ops import database_readiness, start_ops
@@ -49,12 +49,13 @@ def build_bridge(
     *,
     api: SlackWebApi | None = None,
     box: SecretBox | None = None,
-    poll_s: float = 1.0,
+    poll_s: float = POLL_S,
+    max_poll_s: float = IDLE_POLL_MAX_S,
 ) -> Bridge:
     settings = settings or BridgeSettings.from_env()
     api = api or SlackWebApi(settings.slack_api_url)
     box = box or secret_box_from_env()
-    worker = InboxWorker(ctx, SlackFlows(ctx, api, box, settings), api, poll_s=poll_s)
+    worker = InboxWorker(ctx, SlackFlows(ctx, api, box, settings), api, poll_s=poll_s, max_poll_s=max_poll_s)
     writer = InboxWriter(ctx)
     app = create_bridge_app(ctx, settings, worker, writer, api, box, TeamsBridge(ctx, settings))
     return Bridge(app, worker, writer, api, box, settings)

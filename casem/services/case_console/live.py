@@ -24,12 +24,14 @@ from typing import Any
 import structlog
 
 from casem.adapters.bus import Bus, ConsumerOptions
+from casem.adapters.bus.port import polls_in_loop
 from casem.app.events import Event, PoisonMessage
 from casem.topology.topics import console_live_group, domain_events_topic
 
 log = structlog.get_logger("case-console.live")
 
 QUEUE_SIZE = 256
+LONG_POLL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class LiveFeed:
         self._subscribers: dict[str, set[asyncio.Queue[Notice]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._long_polls = False
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -85,7 +88,10 @@ class LiveFeed:
         try:
             while not self._stop.is_set():
                 try:
-                    messages = await consumer.poll(max_messages=500, timeout=0.5)
+                    # Once ready, a consumer whose poll waits on the event loop (the embedded log) is polled
+                    # with a long timeout: an append wakes it, and `stop` cancels the wait.
+                    long_poll = self._long_polls = self.ready.is_set() and polls_in_loop(consumer)
+                    messages = await consumer.poll(max_messages=500, timeout=LONG_POLL_S if long_poll else 0.5)
                 except Exception as exc:  # a bus hiccup must not end live updates for good
                     log.warning("live feed poll failed; retrying", error=str(exc))
                     await asyncio.sleep(1.0)
@@ -129,4 +135,7 @@ class LiveFeed:
     async def stop(self) -> None:
         self._stop.set()
         if self._task is not None:
-            await self._task
+            if self._long_polls:
+                self._task.cancel()  # a long poll in progress: nothing it fetched was published yet
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

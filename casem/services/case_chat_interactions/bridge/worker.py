@@ -1,10 +1,11 @@
 """The inbox worker: applies what the bridges acknowledged, each item once (casem/app/chat/inbox.py).
 
-Woken when a request is recorded, and polling as well, so items left pending by a crash are applied after a
-restart. Items are taken in arrival order, in batches: their network reads are made concurrently, then the
-whole batch is applied in one transaction with every item's done-mark (one commit for many excerpts). If an
-item of the batch is refused (an unknown case, an unmapped user), the batch is rolled back and applied item
-by item, so each refusal is recorded and answered on its own.
+Woken when a request is recorded, and polling as well, so items left pending by a crash (or recorded by another
+replica) are applied after a restart. An idle worker's looks back off from `poll_s` to `max_poll_s`, but never
+past the moment a postponed item falls due. Items are taken in arrival order, in batches: their network reads
+are made concurrently, then the whole batch is applied in one transaction with every item's done-mark (one
+commit for many excerpts). If an item of the batch is refused (an unknown case, an unmapped user), the batch is
+rolled back and applied item by item, so each refusal is recorded and answered on its own.
 
 `InboxWriter` does the same for the other side: concurrent requests are recorded with one commit (a group
 commit), which keeps the answer to Slack fast under load.
@@ -33,7 +34,8 @@ log = structlog.get_logger("case-chat-interactions.inbox")
 
 APPLIED = Counter("casem_chat_inbox_applied_total", "Chat inbox items applied", ["kind", "outcome"])
 APPLY_SECONDS = Histogram("casem_chat_inbox_apply_seconds", "From a chat request's arrival to its effect", ["kind"])
-POLL_S = 1.0
+POLL_S = 1.0  # the first wait after a look found nothing; each further empty look doubles it
+IDLE_POLL_MAX_S = 30.0  # the longest: an idle worker looks about twice a minute (a recorded request wakes it)
 TRANSIENT_RETRY_S = 5.0
 BATCH = 50
 PLAN_CONCURRENCY = 8
@@ -85,11 +87,22 @@ class InboxWriter:
 
 
 class InboxWorker:
-    def __init__(self, ctx: AppContext, slack: SlackFlows, api: SlackWebApi, *, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        slack: SlackFlows,
+        api: SlackWebApi,
+        *,
+        poll_s: float = POLL_S,
+        max_poll_s: float = IDLE_POLL_MAX_S,
+    ) -> None:
         self.ctx = ctx
         self.slack = slack
         self.api = api
         self.poll_s = poll_s
+        self.max_poll_s = max(poll_s, max_poll_s)
+        self.looks = 0  # inbox looks so far (observability, tests)
+        self._next_due_s: float | None = None  # after an empty look: when the earliest postponed item is due
         self._wake = asyncio.Event()
         self.planners: dict[str, Planner] = {
             "slack.event": slack.plan,
@@ -101,25 +114,35 @@ class InboxWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        idle_s = self.poll_s
         while not stop.is_set():
+            self._wake.clear()  # before the look: a request recorded during it wakes the wait below
             try:
                 worked = await self.drain()
             except Exception:  # a database outage: keep the loop, try again after a pause
                 log.exception("chat inbox pass failed")
-                worked = 0
+                worked, self._next_due_s = 0, None
             if worked:
+                idle_s = self.poll_s
                 continue
-            self._wake.clear()
+            wait = idle_s if self._next_due_s is None else min(idle_s, self._next_due_s)
+            idle_s = min(idle_s * 2, self.max_poll_s)
+            if wait <= 0 or self._wake.is_set():
+                continue
             waiter = asyncio.create_task(self._wake.wait())
             stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             stopper.cancel()
+            if self._wake.is_set():
+                idle_s = self.poll_s  # a request came in: look again soon, as after work
 
     async def drain(self, limit: int = BATCH) -> int:
         """Apply a batch of the items due now; returns how many were looked at."""
+        self.looks += 1
         async with self.ctx.uow(read_only=True) as uow:
             items = await inbox.load(uow, await inbox.due(uow, limit))
+            self._next_due_s = None if items else await inbox.next_due_in(uow)
         if not items:
             return 0
         gate = asyncio.Semaphore(PLAN_CONCURRENCY)
