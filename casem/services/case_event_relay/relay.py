@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections import deque
@@ -163,6 +164,7 @@ def _seq_array(seqs: list[int]) -> sa.ColumnElement[Any]:
 CLAIM_PLANNER = sa.text("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)")
 
 
+@functools.lru_cache(maxsize=8)  # built once per batch size: the statement is the same on every pass
 def claim_query(batch_size: int) -> sa.Select[Any]:
     """PostgreSQL's claim in one statement: lock the first free pending rows (SKIP LOCKED), and flag each one that
     must wait because its case has an earlier pending row this claim did not take (another pass or replica holds
