@@ -41,6 +41,7 @@ from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import OutboxListener
+from casem.adapters.storage.pipelined import fetch_after
 from casem.adapters.storage.tables import domain_events
 from casem.adapters.wakeup import Waiter, outbox_channel, waiter
 from casem.domain.events import with_sequence
@@ -158,7 +159,7 @@ def _seq_array(seqs: list[int]) -> sa.ColumnElement[Any]:
 
 # The claim on PostgreSQL is planned with sorts and bitmap scans off (for its transaction only). The planner's idea
 # of how many rows are pending comes from statistics taken before a burst: it then reads every pending row through
-# a bitmap scan and sorts them all to take the first batch, on every pass (with 50,000 pending, 25 ms of a 30 ms
+# a bitmap scan and sorts them all to take the first batch, on every pass (with 50,000 pending, 23 ms of a 28 ms
 # claim; a drain slows down as its backlog grows). Without them, the only plan left is the ordered walk of the
 # pending-rows index, which stops at the batch size.
 CLAIM_PLANNER = sa.text("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)")
@@ -203,7 +204,12 @@ def claim_query(batch_size: int) -> sa.Select[Any]:
     )
 
 
-async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple[list[sa.Row], int]:
+@functools.lru_cache(maxsize=8)
+def _claim_sql(batch_size: int, dialect: sa.Dialect) -> str:
+    return str(claim_query(batch_size).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple[list[Any], int]:
     """(the rows this pass may publish, in sequence order; how many unpublished rows it looked at)."""
     if conn.dialect.name != "postgresql":
         # SQLite: the transaction holds the database's write lock, so no other pass claims anything meanwhile.
@@ -216,8 +222,8 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple
         query = sa.select(*CLAIMED_COLUMNS).where(domain_events.c.seq.in_(first_pending)).order_by(domain_events.c.seq)
         rows = list((await conn.execute(query)).all())
         return rows, len(rows)
-    await conn.execute(CLAIM_PLANNER)
-    claimed = (await conn.execute(claim_query(batch_size))).all()
+    # BEGIN, the planner settings and the claim go to the server together: one round trip instead of three.
+    claimed = await fetch_after(conn, [CLAIM_PLANNER.text], _claim_sql(batch_size, conn.dialect))
     # Sorted here rather than by the statement: with sorts off, an ORDER BY could be planned as a walk of the
     # whole primary key.
     kept = sorted((row for row in claimed if not row.held), key=lambda row: row.seq)
@@ -235,24 +241,45 @@ class _Claim:
     seen: int  # unpublished rows the claim looked at: fewer than the batch size means the outbox is drained
 
 
-async def _open_claim(db: TenantDatabase, batch_size: int) -> _Claim:
+class _Connections:
+    """The writer connections of one run of passes, kept from one pass to the next: a pass takes the one an earlier
+    pass finished with instead of checking one out of the pool (and pinging the server) every time. A connection
+    whose pass failed is closed, never reused."""
+
+    def __init__(self, db: TenantDatabase) -> None:
+        self._db = db
+        self._idle: list[AsyncConnection] = []
+
+    async def take(self) -> AsyncConnection:
+        return self._idle.pop() if self._idle else await self._db.writer.connect()
+
+    def give_back(self, conn: AsyncConnection) -> None:
+        self._idle.append(conn)
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
+
+
+async def _open_claim(db: TenantDatabase, batch_size: int, connections: _Connections) -> _Claim:
     """A claim of up to `batch_size` rows; when it has none (nothing to do, or every case it saw is held by
     another pass), its transaction is already closed."""
     started = time.perf_counter()
-    conn = await db.writer.connect()
+    conn = await connections.take()
     try:
         transaction = await conn.begin()
         rows, seen = await _claim(conn, batch_size)
+        if not rows:
+            await transaction.rollback()
     except BaseException:
         await conn.close()
         raise
     if not rows:
-        await transaction.rollback()
-        await conn.close()
+        connections.give_back(conn)
     return _Claim(conn, transaction, rows, started, seen)
 
 
-async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool) -> None:
+async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool, connections: _Connections) -> None:
     """Mark the rows published (after the bus acknowledged them) or let them go for a later pass."""
     try:
         if published:
@@ -271,25 +298,31 @@ async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool) -> No
             PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
         else:
             await claim.transaction.rollback()
-    finally:
+    except BaseException:
         await claim.conn.close()
+        raise
+    connections.give_back(claim.conn)
 
 
 async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_size: int = 500) -> int:
     """One claim → publish → mark pass. Returns how many events were published."""
-    claim = await _open_claim(db, batch_size)
-    if not claim.rows:
-        return 0
-    messages, spans = _messages(claim.rows, topic)
+    connections = _Connections(db)
     try:
-        await producer.publish_batch(messages)
-    except BaseException as error:
-        _end_spans(spans, error)
-        await _close_claim(db, claim, published=False)
-        raise
-    _end_spans(spans)
-    await _close_claim(db, claim, published=True)
-    return len(claim.rows)
+        claim = await _open_claim(db, batch_size, connections)
+        if not claim.rows:
+            return 0
+        messages, spans = _messages(claim.rows, topic)
+        try:
+            await producer.publish_batch(messages)
+        except BaseException as error:
+            _end_spans(spans, error)
+            await _close_claim(db, claim, False, connections)
+            raise
+        _end_spans(spans)
+        await _close_claim(db, claim, True, connections)
+        return len(claim.rows)
+    finally:
+        await connections.close()
 
 
 async def relay_pipelined(
@@ -310,12 +343,13 @@ async def relay_pipelined(
     total = 0
     more = True
     failure: BaseException | None = None
+    connections = _Connections(db)
     try:
         while more or in_flight:
             if stop is not None and stop.is_set():
                 more = False
             if more and failure is None and len(in_flight) < depth:
-                claim = await _open_claim(db, batch_size)
+                claim = await _open_claim(db, batch_size, connections)
                 more = claim.seen == batch_size
                 if claim.rows:
                     messages, spans = _messages(claim.rows, topic)
@@ -332,10 +366,10 @@ async def relay_pipelined(
                 _end_spans(spans, error)
                 failure = failure or error
                 more = False
-                await _close_claim(db, claim, published=False)
+                await _close_claim(db, claim, False, connections)
                 continue
             _end_spans(spans)
-            await _close_claim(db, claim, published=True)
+            await _close_claim(db, claim, True, connections)
             total += len(claim.rows)
     except BaseException:
         for claim, spans, publishing in in_flight:
@@ -343,8 +377,10 @@ async def relay_pipelined(
             with contextlib.suppress(BaseException):
                 await publishing
             _end_spans(spans)
-            await _close_claim(db, claim, published=False)
+            await _close_claim(db, claim, False, connections)
         raise
+    finally:
+        await connections.close()
     if failure is not None:
         raise failure
     return total
