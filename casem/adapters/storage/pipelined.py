@@ -25,3 +25,13 @@ async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str) -
         async with driver.cursor(row_factory=namedtuple_row) as cursor:
             await cursor.execute(query)
             return await cursor.fetchall()
+
+
+async def execute_then_commit(conn: AsyncConnection, statement: str, params: Sequence[Any]) -> None:
+    """`statement` (psycopg placeholders) and the transaction's COMMIT, sent at once on `conn`'s driver connection.
+    The caller still commits its SQLAlchemy transaction after: the driver finds nothing left to do, and SQLAlchemy
+    closes its transaction. If the statement fails, nothing is committed (the pipeline stops at the error)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    async with driver.pipeline():
+        await driver.execute(statement, params)
+        await driver.commit()
