@@ -252,7 +252,7 @@ class KafkaProducer:
                 except BufferError:
                     # Queue full: the delivery-report thread drains it as the broker acks.
                     if time.monotonic() >= deadline:
-                        reports.fail_unreported(BusUnavailable("producer queue stayed full"))
+                        reports.fail_unreported(BusUnavailable("producer queue stayed full"), start=i)
                         return
                     time.sleep(0.01)
                 except KafkaException as exc:
@@ -302,10 +302,11 @@ class _BatchReports:
                 return
         self._loop.call_soon_threadsafe(_set_result, self.all_reported, self._results)
 
-    def fail_unreported(self, error: BaseException) -> None:
-        """Messages that will get no delivery report (never enqueued) fail with `error`."""
+    def fail_unreported(self, error: BaseException, start: int = 0) -> None:
+        """Messages from `start` on that will get no delivery report (never enqueued) fail with `error`; those
+        before it were enqueued and keep waiting for theirs."""
         with self._lock:
-            unreported = [i for i, result in enumerate(self._results) if result is None]
+            unreported = [i for i in range(start, len(self._results)) if self._results[i] is None]
         for index in unreported:
             self.report(index, error)
 
