@@ -16,10 +16,11 @@ Consumers never auto-commit and never auto-store offsets: only `commit` moves a 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import confluent_kafka
@@ -188,36 +189,37 @@ class KafkaProducer:
     async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
         if self._closed.is_set():
             raise BusError("producer is closed")
+        if not messages:
+            return []
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Delivery]] = [loop.create_future() for _ in messages]
+        reports = _BatchReports(loop, len(messages))
         try:
-            await self._worker.run(self._enqueue, loop, messages, futures)
+            await self._worker.run(self._enqueue, messages, reports)
         except RuntimeError as exc:  # the worker is shut down: nothing was enqueued
-            for future in futures:
-                _set_exception(future, BusError(f"producer is closed: {exc}"))
+            reports.fail_unreported(BusError(f"producer is closed: {exc}"))
         # Every enqueued message has a delivery report coming; wait for all of them so the
         # outcome of each is known before reporting (nothing is left in limbo).
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await reports.all_reported
         delivered = [r for r in results if isinstance(r, Delivery)]
+        if len(delivered) == len(results):
+            return delivered
         failures = [(m, r) for m, r in zip(messages, results, strict=True) if isinstance(r, BaseException)]
-        if failures:
-            failed = [m for m, _ in failures]
-            errors: list[BaseException] = [e for _, e in failures]
-            if any(isinstance(e, BusUnavailable) for e in errors):
-                # librdkafka reports a missing topic as a timeout: tell a refusal from an outage.
-                missing = await self._worker.run(self._missing_topics, {m.topic for m in failed})
-                errors = [
-                    PublishError(f"topic {m.topic!r} does not exist") if m.topic in missing else e
-                    for m, e in zip(failed, errors, strict=True)
-                ]
-            unavailable = all(isinstance(e, BusUnavailable) for e in errors)
-            cls = BusUnavailable if unavailable else PublishError
-            raise cls(
-                f"{len(failed)} of {len(messages)} messages not acknowledged: {errors[0]}",
-                delivered=delivered,
-                failed=failed,
-            )
-        return delivered
+        failed = [m for m, _ in failures]
+        errors: list[BaseException] = [e for _, e in failures]
+        if any(isinstance(e, BusUnavailable) for e in errors):
+            # librdkafka reports a missing topic as a timeout: tell a refusal from an outage.
+            missing = await self._worker.run(self._missing_topics, {m.topic for m in failed})
+            errors = [
+                PublishError(f"topic {m.topic!r} does not exist") if m.topic in missing else e
+                for m, e in zip(failed, errors, strict=True)
+            ]
+        unavailable = all(isinstance(e, BusUnavailable) for e in errors)
+        cls = BusUnavailable if unavailable else PublishError
+        raise cls(
+            f"{len(failed)} of {len(messages)} messages not acknowledged: {errors[0]}",
+            delivered=delivered,
+            failed=failed,
+        )
 
     def _missing_topics(self, topics: set[str]) -> set[str]:
         missing = set()
@@ -233,43 +235,33 @@ class KafkaProducer:
                 missing.add(topic)
         return missing
 
-    def _enqueue(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        messages: Sequence[OutgoingMessage],
-        futures: Sequence[asyncio.Future[Delivery]],
-    ) -> None:
+    def _enqueue(self, messages: Sequence[OutgoingMessage], reports: _BatchReports) -> None:
         deadline = time.monotonic() + self._delivery_timeout_s
-        for i, (message, future) in enumerate(zip(messages, futures, strict=True)):
+        produce = self._producer.produce
+        for i, message in enumerate(messages):
             while True:
                 try:
-                    self._producer.produce(
+                    produce(
                         message.topic,
                         value=message.value,
                         key=message.key,
                         headers=list(message.headers) or None,
-                        on_delivery=_delivery_callback(loop, future),
+                        on_delivery=functools.partial(reports.on_delivery, i),
                     )
                     break
                 except BufferError:
                     # Queue full: the delivery-report thread drains it as the broker acks.
                     if time.monotonic() >= deadline:
-                        self._fail_rest(loop, futures[i:], "producer queue stayed full")
+                        reports.fail_unreported(BusUnavailable("producer queue stayed full"), start=i)
                         return
                     time.sleep(0.01)
                 except KafkaException as exc:
                     err = exc.args[0]
-                    error = (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err))
-                    loop.call_soon_threadsafe(_set_exception, future, error)
+                    reports.report(i, (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err)))
                     break
                 except Exception as exc:  # bad arguments: this message fails, the rest go on
-                    loop.call_soon_threadsafe(_set_exception, future, PublishError(repr(exc)))
+                    reports.report(i, PublishError(repr(exc)))
                     break
-
-    @staticmethod
-    def _fail_rest(loop: asyncio.AbstractEventLoop, futures: Sequence[asyncio.Future[Delivery]], why: str) -> None:
-        for future in futures:
-            loop.call_soon_threadsafe(_set_exception, future, BusUnavailable(why))
 
     async def flush(self, timeout: float) -> int:
         """Wait for outstanding deliveries; returns how many are still pending."""
@@ -288,28 +280,46 @@ class KafkaProducer:
         self._worker.shutdown()
 
 
-def _delivery_callback(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Delivery]
-) -> Callable[[KafkaError | None, Any], None]:
-    def on_delivery(err: KafkaError | None, msg: Any) -> None:
+class _BatchReports:
+    """The outcome of each message of one batch, gathered on the threads that serve librdkafka's delivery reports.
+    The event loop hears once, when the last message's report is in: a future and a loop wake-up per message were
+    most of the event loop's work in a publish."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+        self._loop = loop
+        self.all_reported: asyncio.Future[list[Delivery | BaseException]] = loop.create_future()
+        self._results: list[Delivery | BaseException | None] = [None] * size
+        self._unreported = size
+        self._lock = threading.Lock()  # poll() on the report thread and flush() at close may both serve reports
+
+    def report(self, index: int, result: Delivery | BaseException) -> None:
+        with self._lock:
+            if self._results[index] is not None:
+                return
+            self._results[index] = result
+            self._unreported -= 1
+            if self._unreported:
+                return
+        self._loop.call_soon_threadsafe(_set_result, self.all_reported, self._results)
+
+    def fail_unreported(self, error: BaseException, start: int = 0) -> None:
+        """Messages from `start` on that will get no delivery report (never enqueued) fail with `error`; those
+        before it were enqueued and keep waiting for theirs."""
+        with self._lock:
+            unreported = [i for i in range(start, len(self._results)) if self._results[i] is None]
+        for index in unreported:
+            self.report(index, error)
+
+    def on_delivery(self, index: int, err: KafkaError | None, msg: Any) -> None:
         if err is not None:
-            error = (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err))
-            loop.call_soon_threadsafe(_set_exception, future, error)
+            self.report(index, (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err)))
         else:
-            delivery = Delivery(msg.topic(), msg.partition(), msg.offset())
-            loop.call_soon_threadsafe(_set_result, future, delivery)
-
-    return on_delivery
+            self.report(index, Delivery(msg.topic(), msg.partition(), msg.offset()))
 
 
-def _set_result(future: asyncio.Future[Delivery], value: Delivery) -> None:
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
-
-
-def _set_exception(future: asyncio.Future[Delivery], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
 
 
 class KafkaConsumer:

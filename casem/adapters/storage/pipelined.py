@@ -1,0 +1,37 @@
+"""Statements sent to PostgreSQL together (libpq pipeline mode): one round trip for several, on the connection of
+an SQLAlchemy `AsyncConnection` and in its transaction.
+
+On a busy machine every round trip is a wait for the server process's turn on a CPU; a hot loop that runs a few
+small statements before its query (a BEGIN, settings for the transaction) pays for each of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.rows import namedtuple_row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str) -> list[Any]:
+    """The rows of `query` (named tuples) run after the `setup` statements, all sent at once on `conn`'s driver
+    connection (psycopg on PostgreSQL). The driver begins the transaction with them if none is open yet; SQLAlchemy
+    goes on in that same transaction (it commits or rolls back on the same connection). Statements are SQL text
+    without parameters."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    async with driver.pipeline():
+        for statement in setup:
+            await driver.execute(statement)
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(query)
+            return await cursor.fetchall()
+
+
+async def execute_then_commit(conn: AsyncConnection, statement: str, params: Sequence[Any]) -> None:
+    """`statement` (psycopg placeholders) and the transaction's COMMIT, sent at once on `conn`'s driver connection.
+    The caller still commits its SQLAlchemy transaction after: the driver finds nothing left to do, and SQLAlchemy
+    closes its transaction. If the statement fails, nothing is committed (the pipeline stops at the error)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    async with driver.pipeline():
+        await driver.execute(statement, params)
+        await driver.commit()

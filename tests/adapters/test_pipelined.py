@@ -1,0 +1,72 @@
+"""Statements sent together to PostgreSQL: they run in the SQLAlchemy connection's transaction, and a failing one
+commits nothing."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from casem.adapters.storage.pipelined import execute_then_commit, fetch_after
+from casem.adapters.storage.tables import domain_events
+from casem.app.context import AppContext
+from casem.topology.tenants import CASE_MANAGEMENT
+from tests.relay.test_relay import make_changes
+
+
+async def test_setup_and_query_share_the_transaction_sqlalchemy_then_commits(context: AppContext) -> None:
+    db = context.databases[CASE_MANAGEMENT]
+    if db.dialect != "postgresql":
+        pytest.skip("libpq's pipeline mode is PostgreSQL's")
+    async with db.writer.connect() as conn:
+        transaction = await conn.begin()
+        rows = await fetch_after(
+            conn,
+            ["SELECT set_config('application_name', 'pipelined-test', true)"],
+            "SELECT current_setting('application_name') AS name, 7 AS n",
+        )
+        assert [(row.name, row.n) for row in rows] == [("pipelined-test", 7)]  # the setting applies to the query
+        # SQLAlchemy goes on in the driver's transaction: what it writes is committed by its own commit.
+        await conn.execute(sa.text("CREATE TEMPORARY TABLE seen (n int) ON COMMIT PRESERVE ROWS"))
+        await conn.execute(sa.text("INSERT INTO seen VALUES (1)"))
+        await transaction.commit()
+        assert (await conn.execute(sa.text("SELECT current_setting('application_name')"))).scalar_one() != (
+            "pipelined-test"
+        )  # set for the transaction only
+        assert (await conn.execute(sa.text("SELECT count(*) FROM seen"))).scalar_one() == 1
+        await conn.rollback()
+
+
+async def test_execute_then_commit_commits_the_statement_and_nothing_when_it_fails(context: AppContext) -> None:
+    db = context.databases[CASE_MANAGEMENT]
+    if db.dialect != "postgresql":
+        pytest.skip("libpq's pipeline mode is PostgreSQL's")
+    total = await make_changes(context, cases=1, changes_per_case=1)
+    mark = "UPDATE domain_events SET published_at = now() WHERE seq = ANY(%s::bigint[])"
+    async with db.writer.connect() as conn:
+        seqs = list((await conn.execute(sa.select(domain_events.c.seq).order_by(domain_events.c.seq))).scalars())
+        await conn.rollback()
+        assert len(seqs) == total >= 2
+
+        transaction = await conn.begin()
+        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[0]).values(version=2))
+        await execute_then_commit(conn, mark, (seqs[:1],))
+        await transaction.commit()
+
+        # A failing statement: the earlier write of its transaction is not committed either.
+        transaction = await conn.begin()
+        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[1]).values(version=3))
+        with pytest.raises(psycopg.Error):
+            await execute_then_commit(conn, "UPDATE domain_events SET published_at = 1 / 0 WHERE seq = ANY(%s)", [[1]])
+        await transaction.rollback()
+
+    async with db.reader.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(domain_events.c.seq, domain_events.c.version, domain_events.c.published_at).where(
+                    domain_events.c.seq.in_(seqs[:2])
+                )
+            )
+        ).all()
+    state = {row.seq: (row.version, row.published_at is not None) for row in rows}
+    assert state == {seqs[0]: (2, True), seqs[1]: (1, False)}
