@@ -255,7 +255,7 @@ async def test_an_idle_relay_counts_its_backlog_now_and_then_not_on_every_pass(
         counts = sum("count(" in s for s in statements)
         assert claims >= 10  # the relay kept looking for work
         assert counts == 1  # the first pass set the gauges; the next count is due in 600 s
-        await _one_case(context, "idle-relay-backlog")
+        await one_case(context, "idle-relay-backlog", "IDL", "after a quiet spell")
         for _ in range(200):
             if await unpublished(context) == 0:
                 break
