@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from datadog_api_client.v2.model.case_create import CaseCreate
 from datadog_api_client.v2.model.case_create_attributes import CaseCreateAttributes
 from datadog_api_client.v2.model.case_create_relationships import CaseCreateRelationships
@@ -209,3 +211,13 @@ def make_custom_attribute(
         )
     )
     return org.attributes.create_custom_attribute_config(case_type_id=case_type_id, body=body).data
+
+
+def assert_bad_request(response: Any, pointer: str | None = None) -> dict[str, Any]:
+    """A 400 with a JSON:API error that says what is wrong, and (when given) the pointer of the member at fault."""
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["status"] == "400" and error["detail"]
+    if pointer:
+        assert error["source"]["pointer"] == pointer
+    return error

@@ -35,7 +35,7 @@ from datadog_api_client.v2.model.validate_api_key_status import ValidateAPIKeySt
 from datadog_api_client.v2.model.validate_v2_type import ValidateV2Type
 
 from casem.domain.identity import hash_key
-from tests.api.helpers import add_user, as_user, outbox
+from tests.api.helpers import add_user, as_user, assert_bad_request, outbox
 from tests.support.api_client import OrgClient
 
 
@@ -258,12 +258,7 @@ def test_secrets_and_hashes_never_appear_in_reads(org: OrgClient) -> None:
     ],
 )
 def test_bad_input_is_a_400_with_a_pointer(org: OrgClient, method: str, url: str, body, pointer) -> None:
-    response = org.http.request(method, url, json=body)
-    assert response.status_code == 400, response.text
-    error = response.json()["errors"][0]
-    assert error["status"] == "400" and error["detail"]
-    if pointer:
-        assert error["source"]["pointer"] == pointer
+    assert_bad_request(org.http.request(method, url, json=body), pointer)
 
 
 def test_update_names_the_key_in_the_body_too(org: OrgClient) -> None:

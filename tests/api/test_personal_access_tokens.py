@@ -30,7 +30,7 @@ from datadog_api_client.v2.model.personal_access_tokens_type import PersonalAcce
 from casem.adapters.storage.tables import credentials
 from casem.app.auth import PRINCIPALS, Principal, PrincipalCache
 from casem.domain.identity import hash_key
-from tests.api.helpers import add_user, as_user, outbox
+from tests.api.helpers import add_user, as_user, assert_bad_request, outbox
 from tests.support.api_client import OrgClient
 
 PAT = PersonalAccessTokensType.PERSONAL_ACCESS_TOKENS
@@ -266,12 +266,7 @@ def test_an_application_key_id_is_not_a_token_and_back(org: OrgClient) -> None:
     ],
 )
 def test_bad_input_is_a_400_with_a_pointer(org: OrgClient, method: str, url: str, body, pointer) -> None:
-    response = org.http.request(method, url, json=body)
-    assert response.status_code == 400, response.text
-    error = response.json()["errors"][0]
-    assert error["status"] == "400" and error["detail"]
-    if pointer:
-        assert error["source"]["pointer"] == pointer
+    assert_bad_request(org.http.request(method, url, json=body), pointer)
 
 
 def test_expiry_less_than_a_day_ahead_is_refused_through_the_client(org: OrgClient) -> None:
