@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 
 class Waiter:
@@ -57,15 +58,7 @@ class Waiter:
             _resolve(self._waiting, True)
 
     def _wake(self) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._set_here()
-        elif not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
-                self._loop.call_soon_threadsafe(self._set_here)
+        call_on(self._loop, self._set_here)
 
     def close(self) -> None:
         _unregister(self)
@@ -81,6 +74,20 @@ def waiter(channel: str) -> Waiter:
     with _lock:
         _waiters.setdefault(channel, set()).add(made)
     return made
+
+
+def call_on(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """Run `fn` on `loop`: now when called from it, else soon from whatever thread calls; not at all once the loop
+    is closed (nobody waits on it any more)."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn()
+    elif not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(fn)
 
 
 def _resolve(waiting: asyncio.Future[bool], woken: bool) -> None:

@@ -70,7 +70,7 @@ from casem.adapters.bus.port import (
     TopicPartition,
 )
 from casem.adapters.private_files import private_sqlite_file
-from casem.adapters.wakeup import Waiter, bus_channel, notify, waiter
+from casem.adapters.wakeup import Waiter, bus_channel, call_on, notify, waiter
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +148,7 @@ def _unwatch(watch: _AppendWatch) -> None:
             return
         if _watches.get((watch.channel, id(watch._loop))) is watch:
             del _watches[(watch.channel, id(watch._loop))]
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is watch._loop:
-        watch.stop()
-    elif not watch._loop.is_closed():
-        with contextlib.suppress(RuntimeError):
-            watch._loop.call_soon_threadsafe(watch.stop)
+    call_on(watch._loop, watch.stop)
 
 
 _SCHEMA = """
