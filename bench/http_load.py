@@ -2,16 +2,17 @@
 same database, all measured in one run.
 
 usage: .venv/bin/python bench/http_load.py [--concurrency 32] [--seconds 20] [--warmup 3] [--cases 200]
-       [--postgres ADMIN_DSN]
+       [--postgres ADMIN_DSN] [--rate-limits]
 
 Three measurements, one after another (never at once: they would share the machine's cores):
 
 - api: `casem run case-api` in a process of its own (SQLite files in a temporary directory, or fresh PostgreSQL
   databases with --postgres, dropped afterwards), rate limits off (CASEM_RATE_LIMIT_PER_ORG/_PER_KEY=0, as
-  bench/migration.py runs it: the bench times the API, not the limiter). `--concurrency` callers, each its own
-  loop over one shared httpx.AsyncClient, pick from a mix of create case, get case, update status, update
-  priority, comment and search for `--seconds` after `--warmup` seconds. Per operation: count, req/s, p50/p99;
-  for the server process: peak RSS (VmHWM) and CPU seconds over the timed window.
+  bench/migration.py runs it: the bench times the API, not the limiter) unless --rate-limits counts every request
+  against limits no caller reaches (on PostgreSQL: the counter table every replica shares). `--concurrency`
+  callers, each its own loop over one shared httpx.AsyncClient, pick from a mix of create case, get case, update
+  status, update priority, comment and search for `--seconds` after `--warmup` seconds. Per operation: count,
+  req/s, p50/p99; for the server process: peak RSS (VmHWM) and CPU seconds over the timed window.
 - hello: the same framework (FastAPI) answering `{"hello": "world"}` from one route, served by the same server
   (`server_config`: uvicorn with case-api's header-deadline protocol, one process, one event loop) on the same
   loopback binding, driven by the same client at the same concurrency for the same duration.
@@ -310,9 +311,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "CASEM_LOG_LEVEL": "warning",
             "CASEM_HTTP_PORT": str(http_port),
             "CASEM_GRPC_PORT": str(free_port()),
-            # Timed: the API, not the limiter (429s past the default limits), as in bench/migration.py.
-            "CASEM_RATE_LIMIT_PER_ORG": "0",
-            "CASEM_RATE_LIMIT_PER_KEY": "0",
+            # Timed: the API, not refusals (429s past the default limits), as in bench/migration.py; with
+            # --rate-limits the limiter counts every request (on PostgreSQL, in the shared counter table) under
+            # limits no caller reaches.
+            "CASEM_RATE_LIMIT_PER_ORG": "100000000" if args.rate_limits else "0",
+            "CASEM_RATE_LIMIT_PER_KEY": "100000000" if args.rate_limits else "0",
         }
     )
     if "CASEM_BENCH_PROFILE_DIR" in os.environ:
@@ -323,6 +326,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "seconds": args.seconds,
         "warmup_seconds": args.warmup,
         "mix": MIX,
+        "rate_limits_counted": bool(args.rate_limits),
     }
     api = Service("case-api", env, ready_port=http_port)
     headers = {"DD-API-KEY": creds.api_key, "DD-APPLICATION-KEY": creds.app_key}
@@ -386,6 +390,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds before each window")
     parser.add_argument("--cases", type=int, default=200, help="cases created (untimed) before the API load")
     parser.add_argument("--postgres", help="admin DSN: run on fresh PostgreSQL databases instead of SQLite")
+    parser.add_argument(
+        "--rate-limits", action="store_true", help="count every request against limits none reaches (their cost)"
+    )
     parser.add_argument("--serve-hello", type=int, help=argparse.SUPPRESS)  # internal: the hello-world server
     args = parser.parse_args()
     if args.serve_hello:
