@@ -12,12 +12,12 @@ from casem.adapters.storage.tables import domain_events
 from casem.app.context import AppContext
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.relay.test_relay import make_changes
+from tests.support.fixtures.tenants import on_postgres_only
 
 
+@on_postgres_only  # libpq's pipeline mode is PostgreSQL's
 async def test_setup_and_query_share_the_transaction_sqlalchemy_then_commits(context: AppContext) -> None:
     db = context.databases[CASE_MANAGEMENT]
-    if db.dialect != "postgresql":
-        pytest.skip("libpq's pipeline mode is PostgreSQL's")
     async with db.writer.connect() as conn:
         transaction = await conn.begin()
         rows = await fetch_after(
@@ -37,10 +37,9 @@ async def test_setup_and_query_share_the_transaction_sqlalchemy_then_commits(con
         await conn.rollback()
 
 
+@on_postgres_only  # libpq's pipeline mode is PostgreSQL's
 async def test_execute_then_commit_commits_the_statement_and_nothing_when_it_fails(context: AppContext) -> None:
     db = context.databases[CASE_MANAGEMENT]
-    if db.dialect != "postgresql":
-        pytest.skip("libpq's pipeline mode is PostgreSQL's")
     total = await make_changes(context, cases=1, changes_per_case=1)
     mark = "UPDATE domain_events SET published_at = now() WHERE seq = ANY(%s::bigint[])"
     async with db.writer.connect() as conn:

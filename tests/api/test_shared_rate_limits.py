@@ -61,10 +61,10 @@ async def test_two_replicas_share_one_window_on_postgresql(replicas: tuple[str, 
         assert 0 < int(refused.headers["retry-after"]) <= 3600
 
 
+# Embedded SQLite is one process: test_limits.py covers its counter.
+@pytest.mark.parametrize("replicas", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_refusals_use_nothing_up_across_replicas(replicas: tuple[str, list[FastAPI], dict]) -> None:
-    backend, apps, headers = replicas
-    if backend == "sqlite":
-        pytest.skip("embedded SQLite is one process: test_limits.py covers its counter")
+    _, apps, headers = replicas
     for i in range(5):
         assert (await _get(apps[i % 2], headers)).status_code == 200
     for app in apps * 3:  # refused on the key: the org's window must not be charged for them

@@ -9,7 +9,6 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
@@ -33,6 +32,7 @@ from casem.services.case_event_relay.relay import (
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.relay.commit_elsewhere import one_case
 from tests.support.bus_harness import Harness, drain
+from tests.support.fixtures.tenants import on_sqlite_only
 
 
 async def make_changes(ctx: AppContext, cases: int, changes_per_case: int) -> int:
@@ -251,9 +251,10 @@ async def test_an_idle_relay_counts_its_backlog_now_and_then_not_on_every_pass(
     task = asyncio.create_task(relay.run())
     try:
         await asyncio.sleep(1.5)
-        claims = sum("published_at is null" in s and "count(" not in s for s in statements)
         counts = sum("count(" in s for s in statements)
-        assert claims >= 10  # the relay kept looking for work
+        # The relay kept looking for work (on PostgreSQL its claim goes through the driver's pipeline, which
+        # SQLAlchemy's statement events do not see: the relay's own count of passes says it).
+        assert relay.passes >= 10
         assert counts == 1  # the first pass set the gauges; the next count is due in 600 s
         await one_case(context, "idle-relay-backlog", "IDL", "after a quiet spell")
         for _ in range(200):
@@ -269,14 +270,13 @@ async def test_an_idle_relay_counts_its_backlog_now_and_then_not_on_every_pass(
         await producer.close()
 
 
+@on_sqlite_only
 async def test_an_idle_relay_on_sqlite_skips_passes_until_another_process_commits(
     context: AppContext, harness: Harness
 ) -> None:
     """On SQLite nothing can be new while the database files are unchanged: the idle relay looks at them instead of
     claiming (here every 10 ms), and a commit by another process (no wake-up here) changes them: published."""
     db = context.databases[CASE_MANAGEMENT]
-    if db.file_stamp() is None:
-        pytest.skip("the database files tell commits apart on SQLite only")
     bus = harness.bus()
     topic = await harness.topic(bus, partitions=1)
     producer = harness.producer(bus)

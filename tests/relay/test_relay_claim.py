@@ -17,6 +17,7 @@ from casem.services.case_event_relay.relay import CLAIM_PLANNER, claim_query, re
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.relay.test_relay import make_changes, unpublished
 from tests.support.bus_harness import Harness, drain
+from tests.support.fixtures.tenants import on_postgres_only
 
 
 class StopsAcknowledgingMidBatch:
@@ -117,10 +118,9 @@ async def test_order_holds_across_batches_when_a_publish_fails_part_way(context:
     assert_each_case_in_order(envelopes, await sequences_by_case(context))
 
 
+@on_postgres_only
 async def test_a_case_waits_for_its_row_another_transaction_holds(context: AppContext, harness: Harness) -> None:
     db = context.databases[CASE_MANAGEMENT]
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite has one writer at a time: no other transaction holds a row while the relay claims")
     total = await make_changes(context, cases=2, changes_per_case=2)
     first, second = (await sequences_by_case(context)).values()
     bus = harness.bus()
@@ -155,12 +155,11 @@ def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [plan, *(node for child in plan.get("Plans", []) for node in plan_nodes(child))]
 
 
+@on_postgres_only
 async def test_the_claim_walks_the_pending_rows_index_without_sorting(context: AppContext) -> None:
     """Whatever the statistics say (here: none, the table was never analysed, as after a burst), the claim takes
     the first pending rows from the pending-rows index in order and stops at the batch size."""
     db = context.databases[CASE_MANAGEMENT]
-    if db.dialect != "postgresql":
-        pytest.skip("the plan is PostgreSQL's")
     await make_changes(context, cases=2, changes_per_case=3)
     query = claim_query(batch_size=4).compile(dialect=db.writer.dialect, compile_kwargs={"literal_binds": True})
     async with db.writer.connect() as conn, conn.begin():

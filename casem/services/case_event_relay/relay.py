@@ -431,6 +431,7 @@ class Relay:
         self._last_retention = 0.0
         self._last_backlog: float | None = None  # monotonic time of the last backlog count (None: not yet)
         self.listener: OutboxListener | None = None  # on PostgreSQL, while running
+        self.passes = 0  # passes made (each claims at least once): how busy an idle relay keeps itself
 
     def stop(self) -> None:
         self._stop.set()
@@ -441,6 +442,7 @@ class Relay:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
     async def _relay_pass(self) -> int:
+        self.passes += 1
         try:
             published = await relay_pipelined(
                 self.db,
