@@ -407,12 +407,26 @@ async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
 
 
 async def delete_published_before(db: TenantDatabase, cutoff: datetime) -> int:
-    """Retention: published rows older than the cutoff are no longer needed by anyone."""
+    """Retention: published rows older than the cutoff are no longer needed by anyone.
+
+    There is no index on `published_at` (each mark would add an entry to it): the rows go from the oldest one up to
+    the first that stays (still pending, or published since), found by a walk of the primary key. Rows further on
+    that were published before the cutoff (a case's event held back behind another) go on a later run, once the
+    rows before them have."""
+    old = domain_events.c.published_at < cutoff
+    first_kept = (
+        sa.select(domain_events.c.seq)
+        .where(sa.or_(domain_events.c.published_at.is_(None), ~old))
+        .order_by(domain_events.c.seq)
+        .limit(1)
+    )
     async with db.writer.connect() as conn, conn.begin():
+        bound = await conn.scalar(first_kept)
+        # The bound is a value of its own, so the planner sees how few rows are below it (the primary key's range).
+        # `old` stays in the delete: a transaction open while the bound was read may commit a pending row below it.
+        below = [domain_events.c.seq < bound] if bound is not None else []
         result = await conn.execute(
-            sa.delete(domain_events).where(
-                domain_events.c.published_at.is_not(None), domain_events.c.published_at < cutoff
-            )
+            sa.delete(domain_events).where(*below, domain_events.c.published_at.is_not(None), old)
         )
     DELETED.labels(db.tenant).inc(result.rowcount or 0)
     return result.rowcount or 0
