@@ -7,7 +7,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from casem.adapters.storage.pipelined import execute_then_commit, fetch_after
+from casem.adapters.storage.pipelined import execute_commit_then_fetch, execute_then_commit, fetch_after
 from casem.adapters.storage.tables import domain_events
 from casem.app.context import AppContext
 from casem.topology.tenants import CASE_MANAGEMENT
@@ -69,3 +69,51 @@ async def test_execute_then_commit_commits_the_statement_and_nothing_when_it_fai
         ).all()
     state = {row.seq: (row.version, row.published_at is not None) for row in rows}
     assert state == {seqs[0]: (2, True), seqs[1]: (1, False)}
+
+
+@on_postgres_only  # libpq's pipeline mode is PostgreSQL's
+async def test_execute_commit_then_fetch_commits_then_queries_in_a_new_open_transaction(context: AppContext) -> None:
+    db = context.databases[CASE_MANAGEMENT]
+    await make_changes(context, cases=1, changes_per_case=2)
+    mark = "UPDATE domain_events SET published_at = now() WHERE seq = ANY(%s::bigint[])"
+    setting = "SELECT set_config('application_name', 'pipelined-test', true)"
+    async with db.writer.connect() as conn, db.writer.connect() as other:
+        seqs = list((await conn.execute(sa.select(domain_events.c.seq).order_by(domain_events.c.seq))).scalars())
+        await conn.rollback()
+
+        async def free(seq: int) -> bool:
+            """Whether another transaction may lock the row (it is not held by `conn`'s open transaction)."""
+            async with other.begin():
+                locking = sa.select(domain_events.c.seq).where(domain_events.c.seq == seq)
+                return (await other.execute(locking.with_for_update(skip_locked=True))).first() is not None
+
+        transaction = await conn.begin()
+        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[0]).values(version=2))
+        rows = await execute_commit_then_fetch(
+            conn,
+            mark,
+            (seqs[:1],),
+            [setting],
+            f"SELECT seq, current_setting('application_name') AS name FROM domain_events WHERE seq = {seqs[1]}"
+            " FOR UPDATE",
+        )
+        assert [(row.seq, row.name) for row in rows] == [(seqs[1], "pipelined-test")]
+        # The first transaction is committed, its earlier write with the mark; the query's lock is held by the second.
+        async with db.reader.connect() as reader:
+            first = (await reader.execute(sa.select(domain_events).where(domain_events.c.seq == seqs[0]))).one()
+        assert (first.version, first.published_at is not None) == (2, True)
+        assert not await free(seqs[1])
+        await transaction.rollback()  # SQLAlchemy's transaction ends the new one
+        assert await free(seqs[1])
+
+        # A failing statement: nothing after it runs, and its transaction's earlier write is not committed.
+        transaction = await conn.begin()
+        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[1]).values(version=3))
+        with pytest.raises(psycopg.Error):
+            await execute_commit_then_fetch(
+                conn, "UPDATE domain_events SET published_at = 1 / 0 WHERE seq = ANY(%s)", [[1]], [], "SELECT 1"
+            )
+        await transaction.rollback()
+    async with db.reader.connect() as reader:
+        second = (await reader.execute(sa.select(domain_events).where(domain_events.c.seq == seqs[1]))).one()
+    assert (second.version, second.published_at) == (1, None)

@@ -134,6 +134,25 @@ async def test_retention_deletes_only_old_published_rows(context: AppContext, ha
     assert await unpublished(context) == total - 1
 
 
+async def test_retention_stops_at_the_first_row_it_keeps_and_takes_the_rest_later(context: AppContext) -> None:
+    """Retention walks the rows from the oldest: a row published out of order (its case's earlier event was held)
+    waits behind a pending one, which is never deleted, and goes once that one is published and old too."""
+    await make_changes(context, cases=1, changes_per_case=2)
+    db = context.databases[CASE_MANAGEMENT]
+    async with db.writer.begin() as conn:
+        first, pending, *later = (await conn.execute(sa.select(domain_events.c.seq).order_by("seq"))).scalars()
+        published = domain_events.update().values(published_at=datetime.now(UTC) - timedelta(days=2))
+        await conn.execute(published.where(domain_events.c.seq.in_([first, *later])))
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    assert await delete_published_before(db, cutoff) == 1
+    assert await unpublished(context) == 1
+    async with db.writer.begin() as conn:
+        await conn.execute(published.where(domain_events.c.seq == pending))
+    assert await delete_published_before(db, cutoff) == 1 + len(later)
+    async with context.uow(read_only=True) as uow:
+        assert await uow.scalar(sa.select(sa.func.count()).select_from(domain_events)) == 0
+
+
 def assert_per_case_order(envelopes: list[dict], cases: int, events_per_case: int) -> None:
     by_case: dict[str, list[int]] = {}
     for envelope in envelopes:

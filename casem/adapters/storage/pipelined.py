@@ -35,3 +35,24 @@ async def execute_then_commit(conn: AsyncConnection, statement: str, params: Seq
     async with driver.pipeline():
         await driver.execute(statement, params)
         await driver.commit()
+
+
+async def execute_commit_then_fetch(
+    conn: AsyncConnection, statement: str, params: Sequence[Any], setup: Sequence[str], query: str
+) -> list[Any]:
+    """`statement` and the transaction's COMMIT, then a new transaction with the `setup` statements and `query`, all
+    sent at once on `conn`'s driver connection: one round trip where a commit and the next transaction's first query
+    took two. The rows of `query` (named tuples) are returned in the new transaction, still open: the caller's
+    SQLAlchemy transaction now stands for it (its commit or rollback ends it). When this raises, whether the COMMIT
+    happened is unknown, as when a connection is lost during a commit."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    async with driver.pipeline():
+        await driver.execute(statement, params)
+        # As statements, not the driver's commit(): that waits for its answer before anything else is sent.
+        await driver.execute("COMMIT")
+        await driver.execute("BEGIN")
+        for setting in setup:
+            await driver.execute(setting)
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(query)
+            return await cursor.fetchall()

@@ -255,7 +255,7 @@ domain_events = sa.Table(
     sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("envelope", JSON, nullable=False),
     sa.Column("published_at", UTCDateTime),
-    sa.Index("ix_domain_events_unpublished", "published_at", "seq"),
+    # No index on published_at itself (dropped by 0022_perf_outbox_mark): each mark would add an entry to it.
     # What the relay reads: the unpublished rows only, in sequence order (migration 0018_perf_outbox).
     sa.Index(
         "ix_domain_events_pending",

@@ -40,7 +40,7 @@ from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import OutboxListener
-from casem.adapters.storage.pipelined import execute_then_commit, fetch_after
+from casem.adapters.storage.pipelined import execute_commit_then_fetch, execute_then_commit, fetch_after
 from casem.adapters.storage.tables import domain_events
 from casem.adapters.wakeup import Waiter, outbox_channel, waiter
 from casem.domain.events import with_sequence
@@ -227,10 +227,13 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple
         return rows, len(rows)
     # BEGIN, the planner settings and the claim go to the server together: one round trip instead of three.
     claimed = await fetch_after(conn, [CLAIM_PLANNER.text], _claim_sql(batch_size, conn.dialect))
-    # Sorted here rather than by the statement: with sorts off, an ORDER BY could be planned as a walk of the
-    # whole primary key.
-    kept = sorted((row for row in claimed if not row.held), key=lambda row: row.seq)
-    return kept, len(claimed)
+    return _kept(claimed), len(claimed)
+
+
+def _kept(claimed: list[Any]) -> list[Any]:
+    """The claimed rows not held back, in sequence order: sorted here rather than by the statement, as with sorts off
+    an ORDER BY could be planned as a walk of the whole primary key."""
+    return sorted((row for row in claimed if not row.held), key=lambda row: row.seq)
 
 
 @dataclass
@@ -305,6 +308,33 @@ async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool, conne
     connections.give_back(claim.conn)
 
 
+async def _mark_then_claim(db: TenantDatabase, claim: _Claim, batch_size: int, connections: _Connections) -> _Claim:
+    """Mark `claim`'s rows published (the bus acknowledged them) and claim the next batch on its connection, in one
+    round trip (PostgreSQL): the commit and the next claim went to the server one after the other on the loop's
+    path. When the next claim has nothing, its transaction is already closed."""
+    started = time.perf_counter()
+    try:
+        claimed = await execute_commit_then_fetch(
+            claim.conn,
+            _MARK_PUBLISHED,
+            (datetime.now(UTC), [row.seq for row in claim.rows]),
+            [CLAIM_PLANNER.text],
+            _claim_sql(batch_size, claim.conn.dialect),
+        )
+        PUBLISHED.labels(db.tenant).inc(len(claim.rows))
+        PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
+        rows = _kept(claimed)
+        if not rows:
+            await claim.transaction.rollback()
+    except BaseException:
+        await claim.conn.close()  # marked or not: unknown, as when a connection is lost during a commit
+        raise
+    if not rows:
+        connections.give_back(claim.conn)
+    # The SQLAlchemy transaction stays the same object: it now stands for the new claim's transaction.
+    return _Claim(claim.conn, claim.transaction, rows, started, len(claimed))
+
+
 async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_size: int = 500) -> int:
     """One claim → publish → mark pass. Returns how many events were published."""
     connections = _Connections(db)
@@ -337,7 +367,8 @@ async def relay_pipelined(
     """Passes until the outbox is drained (or `stop` is set), up to `depth` of them at once: while one batch is
     being published, the next is claimed (PostgreSQL; on SQLite `depth` is 1). Batches are marked in claim
     order, each once its own publish is acknowledged; a failed publish lets its rows go and is raised once the
-    passes in flight are settled. Returns how many events were published."""
+    passes in flight are settled. On PostgreSQL a batch's mark and the next claim go to the server together
+    (`_mark_then_claim`). Returns how many events were published."""
     if db.dialect != "postgresql":
         depth = 1
     in_flight: deque[tuple[_Claim, list[Span], asyncio.Task[list[Delivery]]]] = deque()
@@ -370,8 +401,18 @@ async def relay_pipelined(
                 await _close_claim(db, claim, False, connections)
                 continue
             _end_spans(spans)
-            await _close_claim(db, claim, True, connections)
             total += len(claim.rows)
+            if db.dialect == "postgresql" and more and failure is None and len(in_flight) < depth:
+                # The next claim goes with this mark: its batch is published while the loop waits for the next.
+                claim = await _mark_then_claim(db, claim, batch_size, connections)
+                more = claim.seen == batch_size
+                if claim.rows:
+                    messages, spans = _messages(claim.rows, topic)
+                    in_flight.append((claim, spans, asyncio.create_task(producer.publish_batch(messages))))
+                elif not in_flight:
+                    break  # as above: nothing left, or all of it held by another replica
+                continue
+            await _close_claim(db, claim, True, connections)
     except BaseException:
         for claim, spans, publishing in in_flight:
             publishing.cancel()
@@ -407,12 +448,26 @@ async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
 
 
 async def delete_published_before(db: TenantDatabase, cutoff: datetime) -> int:
-    """Retention: published rows older than the cutoff are no longer needed by anyone."""
+    """Retention: published rows older than the cutoff are no longer needed by anyone.
+
+    There is no index on `published_at` (each mark would add an entry to it): the rows go from the oldest one up to
+    the first that stays (still pending, or published since), found by a walk of the primary key. Rows further on
+    that were published before the cutoff (a case's event held back behind another) go on a later run, once the
+    rows before them have."""
+    old = domain_events.c.published_at < cutoff
+    first_kept = (
+        sa.select(domain_events.c.seq)
+        .where(sa.or_(domain_events.c.published_at.is_(None), ~old))
+        .order_by(domain_events.c.seq)
+        .limit(1)
+    )
     async with db.writer.connect() as conn, conn.begin():
+        bound = await conn.scalar(first_kept)
+        # The bound is a value of its own, so the planner sees how few rows are below it (the primary key's range).
+        # `old` stays in the delete: a transaction open while the bound was read may commit a pending row below it.
+        below = [domain_events.c.seq < bound] if bound is not None else []
         result = await conn.execute(
-            sa.delete(domain_events).where(
-                domain_events.c.published_at.is_not(None), domain_events.c.published_at < cutoff
-            )
+            sa.delete(domain_events).where(*below, domain_events.c.published_at.is_not(None), old)
         )
     DELETED.labels(db.tenant).inc(result.rowcount or 0)
     return result.rowcount or 0
