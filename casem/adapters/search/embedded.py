@@ -284,6 +284,15 @@ _FACET_PREFIX = {
 }
 
 
+_FACET_TOKEN = re.compile(r"a[01]|[sr][0-9]+|(o|v|pk|pi|uh|ui|tn|ti)([0-9a-f]{2})*")
+
+
+def _could_be_facet(word: str) -> bool:
+    """Whether a word of the query could equal a token of the `facets` column (any non-ASCII word might: FTS5 folds
+    its accents away)."""
+    return not word.isascii() or _FACET_TOKEN.fullmatch(word.lower()) is not None
+
+
 def _facet(column: str, value: str) -> str:
     return _FACET_PREFIX[column] + value.encode().hex()
 
@@ -422,11 +431,13 @@ class _FacetQuery:
 
     _NEVER = 'facets : "znever"'  # a token no case has: a value the field cannot take matches nothing
 
-    def __init__(self, org_id: str, node: Node) -> None:
+    def __init__(self, org_id: str, node: Node, whole_table: bool = False) -> None:
+        """`whole_table`: the org has every case of the generation, so the org's token need not be ANDed in (its
+        list is as long as the table); it still stands for "every case" under a NOT."""
         self.org = f'facets : "{_facet("org_id", org_id)}"'
         self.texts: list[Text] = []
         body = self._fts(node)
-        self.sql = None if body is None else f"{self.org} AND {body}"
+        self.sql = None if body is None else body if whole_table else f"{self.org} AND {body}"
 
     def _fts(self, node: Node) -> str | None:
         match node:
@@ -446,7 +457,9 @@ class _FacetQuery:
                 if not tokens:
                     return None  # matched by the key alone
                 self.texts.append(node)
-                return _TEXT_COLUMNS + '"' + " ".join(tokens) + '"'
+                phrase = '"' + " ".join(tokens) + '"'
+                # Column filters make FTS5 read every match's positions: only when a word could be a facet token.
+                return _TEXT_COLUMNS + phrase if any(_could_be_facet(t) for t in tokens) else phrase
             case Field():
                 return self._field(node)
         return None
@@ -798,14 +811,33 @@ class EmbeddedSearch(SearchPort):
         cases matched that way and not by the word's FTS5 row are counted apart, from that (usually small) set."""
         if not self._has_facets(conn, g):
             return None
-        facet_query = _FacetQuery(org_id, query)
+        by_archived = dict(
+            conn.execute(
+                f"SELECT archived, SUM(n) FROM tally_{g} WHERE org_id = ? AND facet = '' GROUP BY archived", (org_id,)
+            ).fetchall()
+        )
+        everyone = conn.execute(f"SELECT SUM(n) FROM tally_{g} WHERE facet = ''").fetchone()[0] or 0
+        whole_table = sum(by_archived.values()) == everyone
+        children = _conjuncts(query)
+        hidden = Field("archived", "false")
+        # Archived cases hidden (every query but those naming `archived:`), and fewer of them than the others: the
+        # matches of the rest, less those archived (a short list FTS5 seeks along), read fewer rows than
+        # intersecting the long list of cases not archived.
+        complement = hidden in children and by_archived.get(1, 0) < by_archived.get(0, 0)
+        if complement:
+            rest = tuple(child for child in children if child != hidden)
+            facet_query = _FacetQuery(org_id, And(rest) if rest else MatchAll(), whole_table)
+        else:
+            facet_query = _FacetQuery(org_id, query, whole_table)
         if facet_query.sql is None:
             return None
         keyed = [text for text in facet_query.texts if self._word_elsewhere(conn, g, org_id, text)]
-        total = conn.execute(f"SELECT COUNT(*) FROM text_{g} WHERE text_{g} MATCH ?", (facet_query.sql,)).fetchone()[0]
+        count = f"SELECT COUNT(*) FROM text_{g} WHERE text_{g} MATCH ?"
+        total = conn.execute(count, (facet_query.sql,)).fetchone()[0]
+        if complement:
+            total -= conn.execute(count, (f'({facet_query.sql}) AND facets : "a1"',)).fetchone()[0]
         if not keyed:
             return total, True
-        children = _conjuncts(query)
         if len(keyed) > 1 or not any(child is keyed[0] for child in children):
             return None
         word = keyed[0]
