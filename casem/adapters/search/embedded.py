@@ -11,8 +11,11 @@ or equal version, and a deleted case leaves a tombstone that refuses later versi
 
 Totals stay exact and cheap where they can: `tally_<g>` keeps, in each write's transaction, the cases per
 org, state (status, priority, archived) and group_by value, so a query on the state alone is counted from a
-few rows; a query with a word, attribute, project or assignee condition is counted from that condition's
-row ids (see `_driver`); any other query counts the org's matching cases through an index.
+few rows; a query of words and exact-value fields is counted by FTS5 itself: the text table's `facets` column
+holds each case's org, state, attributes, project, assignee and type as tokens (see `_FacetQuery`, and
+`_fts_total` for when that is exact); otherwise a query with a word, attribute, project or assignee condition
+is counted from that condition's row ids (see `_driver`), and any other counts the org's matching cases through
+an index. Generations built before the `facets` column keep the older plans until a reindex.
 
 SQLite calls are blocking: they run in worker threads, one connection per tenant behind a lock.
 """
@@ -317,12 +320,6 @@ def _conjuncts(node: Node) -> list[Node]:
     return [node]
 
 
-def _state_conjuncts(node: Node) -> Node:
-    """The conditions of a top-level AND on the state alone (what a sort index can narrow by), as one node."""
-    state = tuple(child for child in _conjuncts(node) if _state_only(child))
-    return And(state) if state else MatchAll()
-
-
 def _drop(g: int) -> list[str]:
     return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments", "tally")]
 
@@ -443,6 +440,17 @@ class _FacetQuery:
         match node:
             case MatchAll():
                 return self.org
+            case And(children) if any(not isinstance(c, Not) for c in children):
+                # FTS5's NOT is binary: the negated conditions are taken from the others' matches (no list of every
+                # case to take them from).
+                positive = [self._fts(c) for c in children if not isinstance(c, Not)]
+                negative = [self._fts(c.child) for c in children if isinstance(c, Not)]
+                if None in positive or None in negative:
+                    return None
+                expression = "(" + " AND ".join(positive) + ")"  # type: ignore[arg-type]
+                for excluded in negative:
+                    expression = f"({expression} NOT {excluded})"
+                return expression
             case And(children) | Or(children):
                 parts = [self._fts(child) for child in children]
                 if None in parts or not parts:
@@ -745,11 +753,10 @@ class EmbeddedSearch(SearchPort):
 
         def work(conn: sqlite3.Connection) -> SearchPage:
             g = self._generation(conn, tenant)
-            fts_total = None
             if _state_only(query):
                 total = self._tallied(conn, g, org_id, query, [])[0]
             elif (fts_total := self._fts_total(conn, g, org_id, query)) is not None:
-                total, exact_in_fts = fts_total
+                total = fts_total
             else:
                 source, counted_where, counted_params = self._matches(g, org_id, query)
                 total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {counted_where}", counted_params).fetchone()[
@@ -758,25 +765,12 @@ class EmbeddedSearch(SearchPort):
             if total <= page_number * page_size:
                 return SearchPage([], total)  # past the last page: nothing to sort
             # When at least half the org's cases match and the page is near the front, a walk in sort order meets
-            # the page's cases within about twice as many cases: words are then asked about case by case, or, when
-            # FTS5 alone decides the whole query, the whole query (a rowid lookup in its lists) instead of first
-            # collecting every case of its sets.
+            # the page's cases within about twice as many cases: words are then asked about case by case.
             near = (page_number + 1) * page_size <= _PROBE_REACH
-            walk_fts = near and fts_total is not None and exact_in_fts
-            probe_words = near and not walk_fts and _has_text(query)
-            broad = (walk_fts or probe_words) and 2 * total >= self._org_cases(conn, g, org_id)
-            if broad and walk_fts:
-                state = _state_conjuncts(query)  # kept in SQL: they pick the sort index (archived leads it)
-                compiler = _Compiler(g, org_id)
-                where = (
-                    f"c.org_id = ? AND {compiler.sql(state)} AND EXISTS (SELECT 1 FROM text_{g}"
-                    f" WHERE text_{g} MATCH ? AND text_{g}.rowid = c.rid)"
-                )
-                params = [org_id, *compiler.params, _FacetQuery(org_id, query).sql]
-            else:
-                compiler = _Compiler(g, org_id, probe_words=broad and probe_words)
-                where = f"c.org_id = ? AND {compiler.sql(query)}"
-                params = [org_id, *compiler.params]
+            probe = near and _has_text(query) and 2 * total >= self._org_cases(conn, g, org_id)
+            compiler = _Compiler(g, org_id, probe_words=probe)
+            where = f"c.org_id = ? AND {compiler.sql(query)}"
+            params = [org_id, *compiler.params]
             rows = conn.execute(
                 f"SELECT c.id FROM cases_{g} c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, page_size, page_number * page_size],
@@ -792,7 +786,7 @@ class EmbeddedSearch(SearchPort):
                 total, groups = self._tallied(conn, g, org_id, query, group_by)
                 return CountResult(total, groups)
             if not group_by and (fts_total := self._fts_total(conn, g, org_id, query)) is not None:
-                return CountResult(fts_total[0], {})
+                return CountResult(fts_total, {})
             return self._counted(conn, g, org_id, query, group_by)
 
         return await self._run(tenant, work)
@@ -802,9 +796,9 @@ class EmbeddedSearch(SearchPort):
         row = conn.execute(f"SELECT SUM(n) FROM tally_{g} WHERE org_id = ? AND facet = ''", (org_id,)).fetchone()
         return row[0] or 0
 
-    def _fts_total(self, conn: sqlite3.Connection, g: int, org_id: str, query: Node) -> tuple[int, bool] | None:
-        """The org's cases matching `query` counted by FTS5 over the `facets` column and the words (see `_FacetQuery`),
-        and whether FTS5 alone decided every match; None when it cannot count this query exactly.
+    def _fts_total(self, conn: sqlite3.Connection, g: int, org_id: str, query: Node) -> int | None:
+        """The org's cases matching `query` counted by FTS5 over the `facets` column and the words (see `_FacetQuery`);
+        None when it cannot count this query exactly.
 
         A word also matches a case by its key or its comments. When no word of the query has such a match in the
         org, the FTS5 count is the total. When one has (the query being that word, or that word AND the rest), the
@@ -837,7 +831,7 @@ class EmbeddedSearch(SearchPort):
         if complement:
             total -= conn.execute(count, (f'({facet_query.sql}) AND facets : "a1"',)).fetchone()[0]
         if not keyed:
-            return total, True
+            return total
         if len(keyed) > 1 or not any(child is keyed[0] for child in children):
             return None
         word = keyed[0]
@@ -855,7 +849,7 @@ class EmbeddedSearch(SearchPort):
             f" AND NOT EXISTS (SELECT 1 FROM text_{g} WHERE text_{g} MATCH ? AND text_{g}.rowid = c.rid)",
             [org_id, fold(word.value), phrase, org_id, *compiler.params, _TEXT_COLUMNS + phrase],
         ).fetchone()[0]
-        return total + apart, False
+        return total + apart
 
     @staticmethod
     def _word_elsewhere(conn: sqlite3.Connection, g: int, org_id: str, text: Text) -> bool:
