@@ -231,6 +231,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await _embedded(args, result)
     if args.opensearch and "opensearch" in args.engines:
         await _opensearch(args, result)
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]  # a shared machine: how busy it was
     return result
 
 
