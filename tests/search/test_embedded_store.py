@@ -207,6 +207,7 @@ async def test_pages_of_a_common_word_asked_case_by_case_are_the_pages_of_its_wh
         docs.append(doc)
     search = EmbeddedSearch(tmp_path)
     queries = ["disk", "disk archived:false", "cpu OR disk", "disk -status:closed", "again"]
+    queries += ["service:web-store OR service:db", "-service:auth", "service:db disk", "env:prod OR disk"]
 
     async def pages() -> list[object]:
         answers: list[object] = []
@@ -229,7 +230,8 @@ async def test_pages_of_a_common_word_asked_case_by_case_are_the_pages_of_its_wh
         assert await pages() == probed
     finally:
         await search.close()
-    assert any("EXISTS (SELECT 1 FROM text_1" in s for s in statements)  # the case-by-case plan did run
+    assert any("EXISTS (SELECT 1 FROM text_1" in s for s in statements)  # the case-by-case plans did run
+    assert any("EXISTS (SELECT 1 FROM attrs_1 a" in s for s in statements)
     assert sum(len(page.ids) for *_, page in probed) > 100  # type: ignore[attr-defined]
 
 
