@@ -847,14 +847,14 @@ class EmbeddedSearch(SearchPort):
         if facet_query.sql is None:
             return None
         keyed = [text for text in facet_query.texts if self._word_elsewhere(conn, g, org_id, text)]
+        if keyed and (len(keyed) > 1 or not any(child is keyed[0] for child in children)):
+            return None  # such a word inside a NOT or an OR: its other matches cannot be counted apart
         count = f"SELECT COUNT(*) FROM text_{g} WHERE text_{g} MATCH ?"
         total = conn.execute(count, (facet_query.sql,)).fetchone()[0]
         if complement:
             total -= conn.execute(count, (f'({facet_query.sql}) AND facets : "a1"',)).fetchone()[0]
         if not keyed:
             return total
-        if len(keyed) > 1 or not any(child is keyed[0] for child in children):
-            return None
         word = keyed[0]
         rest = tuple(child for child in children if child is not word)
         compiler = _Compiler(g, org_id)
