@@ -1,10 +1,12 @@
 """Search latency at N cases: p50/p99 of engine-backed search_cases and count_cases, as JSON.
 
-usage: .venv/bin/python bench/search_latency.py [--cases 20000] [--queries 300] [--opensearch URL]
+usage: .venv/bin/python bench/search_latency.py [--cases 20000] [--queries 300] [--opensearch URL] [--store DIR]
 
 Loads N case documents (varied status, priority, project, assignee, attributes and words) for one org
 into the embedded search (temporary directory) and, with --opensearch, into OpenSearch under a scratch
-prefix that is dropped afterwards; then times a fixed mix of queries through casem.app.search.
+prefix that is dropped afterwards; then times a fixed mix of queries through casem.app.search. With --store DIR
+the embedded store is kept in DIR and reused by the next run with the same --cases (building 1M cases takes a
+while); `by_query` gives each query shape's own figures.
 
 Next to each figure, the raw engine's from the same run: the exact requests casem sent (the SQL
 statements on SQLite, the _search bodies on OpenSearch) are recorded and replayed straight to the
@@ -19,9 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -122,15 +126,21 @@ Replay = Callable[[list[object]], Awaitable[float]]  # one query's recorded requ
 
 
 async def measure(
-    port: SearchPort, n: int, queries: int, recorder: Recorder, replay: Replay | None
+    port: SearchPort, n: int, queries: int, recorder: Recorder, replay: Replay | None, loaded: bool = False
 ) -> tuple[dict[str, object], list[float]]:
-    """casem's figures, and the raw replay's timings when `replay` is given (each query replayed right after)."""
+    """casem's figures, and the raw replay's timings when `replay` is given (each query replayed right after).
+    `loaded`: the store already holds the N cases (a kept --store), so nothing is loaded."""
     org = "bench-org"
     await port.ensure_index(CASE_MANAGEMENT)
-    docs = documents(n, org)
     started = time.perf_counter()
-    for start in range(0, n, 500):
-        await port.bulk_upsert(CASE_MANAGEMENT, docs[start : start + 500])
+    if not loaded:
+        docs = documents(n, org)
+        started = time.perf_counter()
+        for start in range(0, n, 500):
+            await port.bulk_upsert(CASE_MANAGEMENT, docs[start : start + 500])
+            if start % 100_000 == 0 and start:
+                print(f"loaded {start} cases", file=sys.stderr, flush=True)
+        del docs
     await port.refresh(CASE_MANAGEMENT)
     load_s = time.perf_counter() - started
     timings: list[float] = []
@@ -148,7 +158,26 @@ async def measure(
         if replay is not None:
             raw.append(await replay(recorder.by_query[-1]))
     p50, p99 = _percentiles(timings)
-    return {"load_docs_per_s": round(n / load_s, 1), "p50_ms": p50, "p99_ms": p99}, raw
+    result: dict[str, object] = {"p50_ms": p50, "p99_ms": p99}
+    if not loaded:
+        result["load_docs_per_s"] = round(n / load_s, 1)
+    result["timings"] = timings
+    return result, raw
+
+
+def by_query(timings: list[float], raw: list[float]) -> dict[str, dict[str, float]]:
+    """Each query shape's p50/p99 (and the raw replay's, when replayed interleaved): which shapes make the p99."""
+    shapes: dict[str, dict[str, float]] = {}
+    for n, (kind, query) in enumerate(QUERIES):
+        mine = timings[n :: len(QUERIES)]
+        if not mine:
+            continue
+        p50, p99 = _percentiles(mine)
+        figures = {"p50_ms": p50, "p99_ms": p99}
+        if len(raw) == len(timings):
+            figures["raw_p50_ms"], figures["raw_p99_ms"] = _percentiles(raw[n :: len(QUERIES)])
+        shapes[f"{kind} {query}"] = figures
+    return shapes
 
 
 def sqlite_replay(conn: sqlite3.Connection) -> Replay:
@@ -181,20 +210,40 @@ async def replay_all(replay: Replay, recorder: Recorder) -> list[float]:
 
 def with_raw(result: dict[str, object], raw: list[float]) -> dict[str, object]:
     p50, p99 = _percentiles(raw)
-    return {**result, "raw_p50_ms": p50, "raw_p99_ms": p99, "ratio_p50": round(result["p50_ms"] / p50, 2)}
+    timings = result.pop("timings")
+    return {
+        **result,
+        "raw_p50_ms": p50,
+        "raw_p99_ms": p99,
+        "ratio_p50": round(result["p50_ms"] / p50, 2),
+        "by_query": by_query(timings, raw),  # type: ignore[arg-type]
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    result: dict[str, object] = {"cases": args.cases, "queries": args.queries, "replay": args.replay}
+    result: dict[str, object] = {
+        "cases": args.cases,
+        "queries": args.queries,
+        "replay": args.replay,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
     if "embedded" in args.engines:
         await _embedded(args, result)
     if args.opensearch and "opensearch" in args.engines:
         await _opensearch(args, result)
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]  # a shared machine: how busy it was
     return result
 
 
 async def _embedded(args: argparse.Namespace, result: dict[str, object]) -> None:
-    directory = tempfile.mkdtemp(prefix="casem-bench-search-")
+    directory = args.store or tempfile.mkdtemp(prefix="casem-bench-search-")
+    # A kept store says how many cases it was built with; one built for another N (or unfinished) is refused.
+    marker = Path(directory) / "bench-cases"
+    loaded = marker.exists()
+    if loaded and int(marker.read_text()) != args.cases:
+        raise SystemExit(f"{directory} holds {marker.read_text()} cases, not {args.cases}: use another --store")
+    if not loaded and args.store and any(Path(directory).glob("*.db")):
+        raise SystemExit(f"{directory} holds an unfinished store: remove it or use another --store")
     recorder = Recorder()
     connect = sqlite3.connect
 
@@ -212,8 +261,10 @@ async def _embedded(args: argparse.Namespace, result: dict[str, object]) -> None
     replay = sqlite_replay(raw_conn)
     try:
         measured, raw = await measure(
-            embedded, args.cases, args.queries, recorder, replay if args.replay == "interleaved" else None
+            embedded, args.cases, args.queries, recorder, replay if args.replay == "interleaved" else None, loaded
         )
+        if args.store and not loaded:
+            marker.write_text(str(args.cases))
         if args.replay == "after":
             raw = await replay_all(replay, recorder)
     finally:
@@ -255,6 +306,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--opensearch", default=None, help="OpenSearch URL, e.g. http://127.0.0.1:59200")
     parser.add_argument("--engines", default="embedded,opensearch", help="which engines to measure (comma-separated)")
+    parser.add_argument(
+        "--store", default=None, help="keep the embedded store in this directory and reuse it on the next run"
+    )
     parser.add_argument(
         "--replay",
         choices=("interleaved", "after"),

@@ -13,7 +13,7 @@ import pytest
 from casem.adapters.search import EmbeddedSearch, embedded
 from casem.adapters.search.embedded import _Compiler
 from casem.app.search.service import compile_filter
-from casem.domain.search_query import parse_query
+from casem.domain.search_query import And, Field, Node, Text, fields_in, parse_query
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.search.test_contract import _GROUPS, B1, ORG_A, ORG_A_CASES, _varied, load
 
@@ -207,6 +207,7 @@ async def test_pages_of_a_common_word_asked_case_by_case_are_the_pages_of_its_wh
         docs.append(doc)
     search = EmbeddedSearch(tmp_path)
     queries = ["disk", "disk archived:false", "cpu OR disk", "disk -status:closed", "again"]
+    queries += ["service:web-store OR service:db", "-service:auth", "service:db disk", "env:prod OR disk"]
 
     async def pages() -> list[object]:
         answers: list[object] = []
@@ -229,5 +230,109 @@ async def test_pages_of_a_common_word_asked_case_by_case_are_the_pages_of_its_wh
         assert await pages() == probed
     finally:
         await search.close()
-    assert any("EXISTS (SELECT 1 FROM text_1" in s for s in statements)  # the case-by-case plan did run
+    assert any("EXISTS (SELECT 1 FROM text_1" in s for s in statements)  # the case-by-case plans did run
+    assert any("EXISTS (SELECT 1 FROM attrs_1 a" in s for s in statements)
     assert sum(len(page.ids) for *_, page in probed) > 100  # type: ignore[attr-defined]
+
+
+# Queries FTS5 counts from the `facets` column and the words, and ones it must leave to the other plans.
+_FACETED = [
+    "",
+    "disk",
+    "disk -archived:true",  # archived cases not hidden: FTS5 intersects with the not-archived list
+    "archived:true service:db",
+    "-disk",
+    "again",  # in comments only
+    "proj",  # a word and a key's first half: not the key
+    "proj-7",  # a key: matched apart from the words
+    "proj-7 -status:closed",
+    "a1",  # a word that is also a facet token (archived): looked for in title and description only
+    "s0 OR r2",
+    "service:web-store",
+    "service:Web-Store OR service:auth",
+    "service:web-store OR disk",
+    "-service:db env:prod",
+    "project:OPS",
+    "project:(OPS OR PROJ) -assignee:jane@example.com",
+    "assignee:jane@example.com disk",
+    "assignee:BOB@example.com OR priority:P1",
+    "status:(open OR in_progress) service:db",
+    "status:nonsense disk",
+    "nothing-like-this",
+]
+
+
+def _hiding_archived(query: str) -> Node:
+    """The query as the API sends it (archived cases hidden), without its value checks (status:nonsense stays)."""
+    node = parse_query(query)
+    return node if "archived" in fields_in(node) else And((node, Field("archived", "false")))
+
+
+def _plain_total(conn: sqlite3.Connection, org_id: str, query: str) -> int:
+    """The org's cases matching the whole query, each case tested (the plan every other one must agree with)."""
+    node = _hiding_archived(query)
+    compiler = _Compiler(1, org_id)
+    plain = f"SELECT COUNT(*) FROM cases_1 c WHERE c.org_id = ? AND {compiler.sql(node)}"
+    return conn.execute(plain, [org_id, *compiler.params]).fetchone()[0]
+
+
+@pytest.mark.parametrize("orgs", [[ORG_A, ORG_A, B1["org_id"]], [ORG_A]], ids=["two orgs", "one org"])
+async def test_totals_counted_by_fts5_are_the_totals_of_testing_every_case_after_any_writes(
+    tmp_path: Path, orgs: list[str]
+) -> None:
+    rng = random.Random(11)
+    search = EmbeddedSearch(tmp_path)
+    try:
+        await search.ensure_index(T)
+        for _ in range(300):
+            n = rng.randint(1, 40)
+            org = rng.choice(orgs)
+            if rng.random() < 0.2:
+                await search.delete(T, org, _varied(n, rng)["id"])
+                continue
+            doc = _varied(n, rng, org=org)
+            doc["title"] = rng.choice(["disk full", "cpu high", "disk and cpu", "proj-7 follow-up", "a1 s0 r2 printer"])
+            doc["comments"] = rng.choice([[], ["the disk again"], ["again"]])
+            await search.bulk_upsert(T, [doc])
+        # Found by its key alone (the word is in no title), in sight: the key's match is counted apart.
+        await search.bulk_upsert(T, [{**_varied(7, rng), "title": "cpu high", "archived": False, "comments": []}])
+        conn, _ = search._conn(T)
+        assert search._word_elsewhere(conn, 1, ORG_A, Text("proj-7"))
+        assert search._word_elsewhere(conn, 1, ORG_A, Text("again"))  # in comments written above
+        # A word matched by a comment too, inside a NOT or an OR: left to the other plans.
+        elsewhere_nested = {"-disk", "service:web-store OR disk"}
+        for org in dict.fromkeys(orgs):
+            for query in _FACETED:
+                expected = _plain_total(conn, org, query)
+                counted = search._fts_total(conn, 1, org, _hiding_archived(query))
+                if query in elsewhere_nested:
+                    assert counted is None, (org, query)
+                else:
+                    assert counted == expected, (org, query, counted, expected)
+                assert (await search.search(T, org, _hiding_archived(query), "priority", page_size=5)).total == expected
+                assert (await search.count(T, org, _hiding_archived(query), [])).total == expected, (org, query)
+        assert search._fts_total(conn, 1, ORG_A, compile_filter("key:PROJ-7")) is None  # the key is no facet
+    finally:
+        await search.close()
+
+
+async def test_a_generation_from_before_facets_answers_the_same_by_the_older_plans(tmp_path: Path) -> None:
+    search = EmbeddedSearch(tmp_path)
+    await load(search, [*ORG_A_CASES, B1])
+    expected = await _answers(search)
+    await search.close()
+    with sqlite3.connect(tmp_path / DB) as conn:  # the text table stores had before: no facets column
+        conn.execute(f'CREATE VIRTUAL TABLE old_text USING fts5(title, description, tokenize="{embedded._TOKENIZE}")')
+        conn.execute("INSERT INTO old_text (rowid, title, description) SELECT rowid, title, description FROM text_1")
+        conn.execute("DROP TABLE text_1")
+        conn.execute("ALTER TABLE old_text RENAME TO text_1")
+
+    reopened = EmbeddedSearch(tmp_path)
+    try:
+        assert await _answers(reopened) == expected
+        conn, _ = reopened._conn(T)
+        assert reopened._fts_total(conn, 1, ORG_A, compile_filter("disk")) is None
+        await reopened.bulk_upsert(T, [{**B1, "id": "11111111-0000-4000-8000-000000000002"}])  # still writable
+        assert (await reopened.count(T, B1["org_id"], compile_filter("disk"), [])).total == 2
+    finally:
+        await reopened.close()

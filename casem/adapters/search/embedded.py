@@ -11,8 +11,11 @@ or equal version, and a deleted case leaves a tombstone that refuses later versi
 
 Totals stay exact and cheap where they can: `tally_<g>` keeps, in each write's transaction, the cases per
 org, state (status, priority, archived) and group_by value, so a query on the state alone is counted from a
-few rows; a query with a word, attribute, project or assignee condition is counted from that condition's
-row ids (see `_driver`); any other query counts the org's matching cases through an index.
+few rows; a query of words and exact-value fields is counted by FTS5 itself: the text table's `facets` column
+holds each case's org, state, attributes, project, assignee and type as tokens (see `_FacetQuery`, and
+`_fts_total` for when that is exact); otherwise a query with a word, attribute, project or assignee condition
+is counted from that condition's row ids (see `_driver`), and any other counts the org's matching cases through
+an index. Generations built before the `facets` column keep the older plans until a reindex.
 
 SQLite calls are blocking: they run in worker threads, one connection per tenant behind a lock.
 """
@@ -100,7 +103,9 @@ def _schema(g: int) -> list[str]:
         " pair_lc TEXT NOT NULL)",
         f"CREATE INDEX attrs_{g}_pair ON attrs_{g} (pair_lc, rid)",
         f"CREATE INDEX attrs_{g}_rid ON attrs_{g} (rid, name)",
-        f'CREATE VIRTUAL TABLE text_{g} USING fts5(title, description, tokenize="{_TOKENIZE}")',
+        # `facets`: the case's org, state and exact-value fields as tokens, so FTS5 counts a query's matches itself
+        # (see `_FacetQuery`); words are looked for in title and description only.
+        f'CREATE VIRTUAL TABLE text_{g} USING fts5(title, description, facets, tokenize="{_TOKENIZE}")',
         f'CREATE VIRTUAL TABLE comments_{g} USING fts5(body, rid UNINDEXED, tokenize="{_TOKENIZE}")',
         *_indexes(g),
         _tally_schema(g),
@@ -250,6 +255,17 @@ def _has_text(node: Node) -> bool:
     return False
 
 
+def _has_attribute(node: Node) -> bool:
+    match node:
+        case Field():
+            return node.is_attribute
+        case Not(child):
+            return _has_attribute(child)
+        case And(children) | Or(children):
+            return any(_has_attribute(child) for child in children)
+    return False
+
+
 def _set_kind(node: Node) -> str | None:
     if isinstance(node, Or):
         # An OR of sets is their union; it counts as its least selective kind.
@@ -267,6 +283,54 @@ def _set_kind(node: Node) -> str | None:
     return None
 
 
+# Token prefixes of the `facets` column, each followed by a value's UTF-8 bytes in hex (letters and digits only: one
+# token, never split, never equal to another field's): org, attribute pair (folded, as `pair_lc`), and the folded
+# project, assignee and type columns. The state: a0/a1 (archived), s<status rank>, r<priority rank>.
+_FACET_PREFIX = {
+    "org_id": "o",
+    "pair_lc": "v",
+    "project_key_lc": "pk",
+    "project_id_lc": "pi",
+    "assignee_handle_lc": "uh",
+    "assignee_id_lc": "ui",
+    "type_name_lc": "tn",
+    "type_id_lc": "ti",
+}
+
+
+_FACET_TOKEN = re.compile(r"a[01]|[sr][0-9]+|(o|v|pk|pi|uh|ui|tn|ti)([0-9a-f]{2})*")
+
+
+def _could_be_facet(word: str) -> bool:
+    """Whether a word of the query could equal a token of the `facets` column (any non-ASCII word might: FTS5 folds
+    its accents away)."""
+    return not word.isascii() or _FACET_TOKEN.fullmatch(word.lower()) is not None
+
+
+def _facet(column: str, value: str) -> str:
+    return _FACET_PREFIX[column] + value.encode().hex()
+
+
+def _facets(row: Mapping[str, Any], pairs: Iterable[tuple[str, str]]) -> str:
+    """The `facets` column of a case: its org, state and exact-value fields as tokens."""
+    tokens = [_facet("org_id", row["org_id"]), f"a{row['archived']}", f"s{row['status_rank']}"]
+    tokens.append(f"r{row['priority_rank']}")
+    tokens += [_facet(c, row[c]) for c in _FACET_PREFIX if c.endswith("_lc") and c != "pair_lc" and row.get(c)]
+    tokens += sorted({_facet("pair_lc", fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in pairs})
+    return " ".join(tokens)
+
+
+# Words are looked for in title and description only, never in the `facets` column (a no-op where it is absent).
+_TEXT_COLUMNS = "{title description} : "
+
+
+def _conjuncts(node: Node) -> list[Node]:
+    """The conditions a case must all meet: a top-level AND's, nested ANDs opened."""
+    if isinstance(node, And):
+        return [c for child in node.children for c in _conjuncts(child)]
+    return [node]
+
+
 def _drop(g: int) -> list[str]:
     return [f"DROP TABLE IF EXISTS {t}_{g}" for t in ("cases", "attrs", "text", "comments", "tally")]
 
@@ -274,10 +338,12 @@ def _drop(g: int) -> list[str]:
 class _Compiler:
     """The query AST as a SQL condition over `cases_<g> AS c` of one org, with its parameters."""
 
-    def __init__(self, g: int, org_id: str, probe_words: bool = False) -> None:
+    def __init__(self, g: int, org_id: str, probe_words: bool = False, probe_attributes: bool = False) -> None:
         self.g = g
         self.org_id = org_id
         self.params: list[Any] = []
+        # Attribute values looked up case by case in the (pair, rid) index, not collected first (see `search`).
+        self.probe_attributes = probe_attributes
         # Words tested case by case (see `text`), after the other conditions of an AND, which are cheaper.
         self.probe_words = probe_words
 
@@ -320,7 +386,7 @@ class _Compiler:
             # table is not keyed by case.
             phrase = '"' + " ".join(tokens) + '"'
             parts.append(f"SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?")
-            self.params += [phrase, phrase]
+            self.params += [phrase, _TEXT_COLUMNS + phrase]
             return (
                 "(c.rid IN (" + " UNION ALL ".join(parts) + ")"
                 f" OR EXISTS (SELECT 1 FROM text_{self.g} WHERE text_{self.g} MATCH ? AND text_{self.g}.rowid = c.rid))"
@@ -330,13 +396,15 @@ class _Compiler:
             phrase = '"' + " ".join(tokens) + '"'
             parts.append(f"SELECT rowid FROM text_{self.g} WHERE text_{self.g} MATCH ?")
             parts.append(f"SELECT rid FROM comments_{self.g} WHERE comments_{self.g} MATCH ?")
-            self.params += [phrase, phrase]
+            self.params += [_TEXT_COLUMNS + phrase, phrase]
         return "c.rid IN (" + " UNION ALL ".join(parts) + ")"
 
     def field(self, node: Field) -> str:
         name, value = node.name, node.value
         if node.is_attribute:
             self.params.append(fold(name) + ATTR_SEPARATOR + fold(value))
+            if self.probe_attributes:
+                return f"EXISTS (SELECT 1 FROM attrs_{self.g} a WHERE a.pair_lc = ? AND a.rid = c.rid)"
             return f"c.rid IN (SELECT rid FROM attrs_{self.g} WHERE pair_lc = ?)"
         if name in ("status", "priority"):
             # By rank (one rank per value), so the rank sort indexes serve the filter as well as the order. Ranks
@@ -362,6 +430,76 @@ class _Compiler:
         self.params += [fold(value), fold(value)]
         # IS, not =: an unassigned case must give false, not NULL, or NOT would drop it too.
         return f"(c.{by_name} IS ? OR c.{by_id} IS ?)"
+
+
+class _FacetQuery:
+    """The query AST as one FTS5 query over `text_<g>` (words in title and description, every other condition a
+    token of the `facets` column, the org's token ANDed in), so FTS5 counts the matches by merging its sorted lists
+    of row ids in C: no per-case lookup, no set of row ids to deduplicate.
+
+    Exact only where the FTS5 row alone decides the condition: not `key:` (a field of its own), and a word is
+    also matched by a case's key and comments, which the caller accounts for (see `EmbeddedSearch._fts_total`).
+    `sql` is None for a query it cannot state."""
+
+    _NEVER = 'facets : "znever"'  # a token no case has: a value the field cannot take matches nothing
+
+    def __init__(self, org_id: str, node: Node, whole_table: bool = False) -> None:
+        """`whole_table`: the org has every case of the generation, so the org's token need not be ANDed in (its
+        list is as long as the table); it still stands for "every case" under a NOT."""
+        self.org = f'facets : "{_facet("org_id", org_id)}"'
+        self.texts: list[Text] = []
+        body = self._fts(node)
+        self.sql = None if body is None else body if whole_table else f"{self.org} AND {body}"
+
+    def _fts(self, node: Node) -> str | None:
+        match node:
+            case MatchAll():
+                return self.org
+            case And(children) if any(not isinstance(c, Not) for c in children):
+                # FTS5's NOT is binary: the negated conditions are taken from the others' matches (no list of every
+                # case to take them from).
+                positive = [self._fts(c) for c in children if not isinstance(c, Not)]
+                negative = [self._fts(c.child) for c in children if isinstance(c, Not)]
+                if None in positive or None in negative:
+                    return None
+                expression = "(" + " AND ".join(positive) + ")"  # type: ignore[arg-type]
+                for excluded in negative:
+                    expression = f"({expression} NOT {excluded})"
+                return expression
+            case And(children) | Or(children):
+                parts = [self._fts(child) for child in children]
+                if None in parts or not parts:
+                    return None
+                joint = " AND " if isinstance(node, And) else " OR "
+                return "(" + joint.join(parts) + ")"  # type: ignore[arg-type]
+            case Not(child):
+                inner = self._fts(child)
+                return None if inner is None else f"({self.org} NOT {inner})"
+            case Text(value):
+                tokens = words(value)
+                if not tokens:
+                    return None  # matched by the key alone
+                self.texts.append(node)
+                phrase = '"' + " ".join(tokens) + '"'
+                # Column filters make FTS5 read every match's positions: only when a word could be a facet token.
+                return _TEXT_COLUMNS + phrase if any(_could_be_facet(t) for t in tokens) else phrase
+            case Field():
+                return self._field(node)
+        return None
+
+    def _field(self, node: Field) -> str | None:
+        name, value = node.name, node.value
+        if node.is_attribute:
+            return f'facets : "{_facet("pair_lc", fold(name) + ATTR_SEPARATOR + fold(value))}"'
+        if name in ("status", "priority"):
+            rank = (STATUS_RANK if name == "status" else PRIORITY_RANK).get(value)
+            return self._NEVER if rank is None else f'facets : "{"s" if name == "status" else "r"}{rank}"'
+        if name == "archived":
+            return {"true": 'facets : "a1"', "false": 'facets : "a0"'}.get(value, self._NEVER)
+        if name in _EITHER:
+            by_name, by_id = _EITHER[name]
+            return f'(facets : "{_facet(by_name, fold(value))}" OR facets : "{_facet(by_id, fold(value))}")'
+        return None  # key: not a facet
 
 
 def _most_frequent(counted: Mapping[Any, int]) -> dict[str | None, int]:
@@ -515,10 +653,16 @@ class EmbeddedSearch(SearchPort):
         rid = conn.execute(f"INSERT INTO cases_{g} ({cols}) VALUES ({marks})", list(values.values())).lastrowid
         pairs = attribute_pairs(doc)
         _tally(changes, g, values, pairs, 1)
-        conn.execute(
-            f"INSERT INTO text_{g} (rowid, title, description) VALUES (?, ?, ?)",
-            (rid, doc.get("title") or "", doc.get("description") or ""),
-        )
+        if EmbeddedSearch._has_facets(conn, g):
+            conn.execute(
+                f"INSERT INTO text_{g} (rowid, title, description, facets) VALUES (?, ?, ?, ?)",
+                (rid, doc.get("title") or "", doc.get("description") or "", _facets(values, pairs)),
+            )
+        else:  # a generation built before facets: counted the older way until a reindex
+            conn.execute(
+                f"INSERT INTO text_{g} (rowid, title, description) VALUES (?, ?, ?)",
+                (rid, doc.get("title") or "", doc.get("description") or ""),
+            )
         # One row per comment, so a phrase never spans two comments (as in OpenSearch).
         conn.executemany(
             f"INSERT INTO comments_{g} (body, rid) VALUES (?, ?)", [(c, rid) for c in doc.get("comments") or []]
@@ -528,6 +672,12 @@ class EmbeddedSearch(SearchPort):
             [(rid, k, v, fold(k) + ATTR_SEPARATOR + fold(v)) for k, v in pairs],
         )
         return True
+
+    @staticmethod
+    def _has_facets(conn: sqlite3.Connection, g: int) -> bool:
+        """Whether generation g's text table has the `facets` column (generations built before it do not)."""
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (f"text_{g}",)).fetchone()
+        return row is not None and "facets" in row[0]
 
     @staticmethod
     def _remove(conn: sqlite3.Connection, g: int, rid: int, changes: TallyChanges) -> None:
@@ -620,6 +770,8 @@ class EmbeddedSearch(SearchPort):
             g = self._generation(conn, tenant)
             if _state_only(query):
                 total = self._tallied(conn, g, org_id, query, [])[0]
+            elif (fts_total := self._fts_total(conn, g, org_id, query)) is not None:
+                total = fts_total
             else:
                 source, counted_where, counted_params = self._matches(g, org_id, query)
                 total = conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {counted_where}", counted_params).fetchone()[
@@ -628,10 +780,16 @@ class EmbeddedSearch(SearchPort):
             if total <= page_number * page_size:
                 return SearchPage([], total)  # past the last page: nothing to sort
             # When at least half the org's cases match and the page is near the front, a walk in sort order meets
-            # the page's cases within about twice as many cases: words are then asked about case by case.
+            # the page's cases within about twice as many cases: words are then asked about case by case. An
+            # attribute value costs a lookup in the (pair, rid) index a case, far less than FTS5's: asked about case
+            # by case from a tenth of the org on (a walk of ten times the page, where collecting its set first reads
+            # a tenth of the org or more).
             near = (page_number + 1) * page_size <= _PROBE_REACH
-            probe = near and _has_text(query) and 2 * total >= self._org_cases(conn, g, org_id)
-            compiler = _Compiler(g, org_id, probe_words=probe)
+            text, attribute = _has_text(query), _has_attribute(query)
+            share = total / max(1, self._org_cases(conn, g, org_id)) if near and (text or attribute) else 0.0
+            compiler = _Compiler(
+                g, org_id, probe_words=text and share >= 0.5, probe_attributes=attribute and share >= 0.1
+            )
             where = f"c.org_id = ? AND {compiler.sql(query)}"
             params = [org_id, *compiler.params]
             rows = conn.execute(
@@ -648,6 +806,8 @@ class EmbeddedSearch(SearchPort):
             if _state_only(query):
                 total, groups = self._tallied(conn, g, org_id, query, group_by)
                 return CountResult(total, groups)
+            if not group_by and (fts_total := self._fts_total(conn, g, org_id, query)) is not None:
+                return CountResult(fts_total, {})
             return self._counted(conn, g, org_id, query, group_by)
 
         return await self._run(tenant, work)
@@ -656,6 +816,76 @@ class EmbeddedSearch(SearchPort):
     def _org_cases(conn: sqlite3.Connection, g: int, org_id: str) -> int:
         row = conn.execute(f"SELECT SUM(n) FROM tally_{g} WHERE org_id = ? AND facet = ''", (org_id,)).fetchone()
         return row[0] or 0
+
+    def _fts_total(self, conn: sqlite3.Connection, g: int, org_id: str, query: Node) -> int | None:
+        """The org's cases matching `query` counted by FTS5 over the `facets` column and the words (see `_FacetQuery`);
+        None when it cannot count this query exactly.
+
+        A word also matches a case by its key or its comments. When no word of the query has such a match in the
+        org, the FTS5 count is the total. When one has (the query being that word, or that word AND the rest), the
+        cases matched that way and not by the word's FTS5 row are counted apart, from that (usually small) set."""
+        if not self._has_facets(conn, g):
+            return None
+        by_archived = dict(
+            conn.execute(
+                f"SELECT archived, SUM(n) FROM tally_{g} WHERE org_id = ? AND facet = '' GROUP BY archived", (org_id,)
+            ).fetchall()
+        )
+        everyone = conn.execute(f"SELECT SUM(n) FROM tally_{g} WHERE facet = ''").fetchone()[0] or 0
+        whole_table = sum(by_archived.values()) == everyone
+        children = _conjuncts(query)
+        hidden = Field("archived", "false")
+        # Archived cases hidden (every query but those naming `archived:`), and fewer of them than the others: the
+        # matches of the rest, less those archived (a short list FTS5 seeks along), read fewer rows than
+        # intersecting the long list of cases not archived.
+        complement = hidden in children and by_archived.get(1, 0) < by_archived.get(0, 0)
+        if complement:
+            rest = tuple(child for child in children if child != hidden)
+            facet_query = _FacetQuery(org_id, And(rest) if rest else MatchAll(), whole_table)
+        else:
+            facet_query = _FacetQuery(org_id, query, whole_table)
+        if facet_query.sql is None:
+            return None
+        keyed = [text for text in facet_query.texts if self._word_elsewhere(conn, g, org_id, text)]
+        if keyed and (len(keyed) > 1 or not any(child is keyed[0] for child in children)):
+            return None  # such a word inside a NOT or an OR: its other matches cannot be counted apart
+        count = f"SELECT COUNT(*) FROM text_{g} WHERE text_{g} MATCH ?"
+        total = conn.execute(count, (facet_query.sql,)).fetchone()[0]
+        if complement:
+            total -= conn.execute(count, (f'({facet_query.sql}) AND facets : "a1"',)).fetchone()[0]
+        if not keyed:
+            return total
+        word = keyed[0]
+        rest = tuple(child for child in children if child is not word)
+        compiler = _Compiler(g, org_id)
+        condition = compiler.sql(And(rest)) if rest else "1"
+        phrase = '"' + " ".join(words(word.value)) + '"'
+        elsewhere = (
+            f"SELECT rid FROM cases_{g} WHERE org_id = ? AND key_lc = ?"
+            f" UNION ALL SELECT rid FROM comments_{g} WHERE comments_{g} MATCH ?"
+        )
+        apart = conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT rid FROM ({elsewhere})) s CROSS JOIN cases_{g} c"
+            f" INDEXED BY cases_{g}_rid ON c.rid = s.rid WHERE c.org_id = ? AND {condition}"
+            f" AND NOT EXISTS (SELECT 1 FROM text_{g} WHERE text_{g} MATCH ? AND text_{g}.rowid = c.rid)",
+            [org_id, fold(word.value), phrase, org_id, *compiler.params, _TEXT_COLUMNS + phrase],
+        ).fetchone()[0]
+        return total + apart
+
+    @staticmethod
+    def _word_elsewhere(conn: sqlite3.Connection, g: int, org_id: str, text: Text) -> bool:
+        """Whether a case of the org matches this word by its key or by a comment."""
+        phrase = '"' + " ".join(words(text.value)) + '"'
+        if conn.execute(
+            f"SELECT 1 FROM cases_{g} WHERE org_id = ? AND key_lc = ? LIMIT 1", (org_id, fold(text.value))
+        ).fetchone():
+            return True
+        in_org = conn.execute(
+            f"SELECT 1 FROM comments_{g} m JOIN cases_{g} c ON c.rid = m.rid WHERE comments_{g} MATCH ?"
+            " AND c.org_id = ? LIMIT 1",
+            (phrase, org_id),
+        )
+        return in_org.fetchone() is not None
 
     @staticmethod
     def _matches(g: int, org_id: str, query: Node) -> tuple[str, str, list[Any]]:
