@@ -344,13 +344,14 @@ async def flavor_figures(ops_port: int | None) -> dict[str, float] | None:
 
 
 async def flavor_phase(ops_port: int | None, before: dict[str, float] | None) -> dict[str, object] | None:
-    """The flavor over one phase, once it went quiet (no event handled for 2 s; at most 300 s after the phase)."""
+    """The flavor over one phase, once it went quiet (no event handled for 2 s; at most 120 s after the phase: a
+    drain_s of 120 means it was still behind then)."""
     if ops_port is None or before is None:
         return None
     started = time.perf_counter()
     now = await flavor_figures(ops_port)
     quiet_since = time.perf_counter()
-    while time.perf_counter() - quiet_since < 2.0 and time.perf_counter() - started < 300:
+    while time.perf_counter() - quiet_since < 2.0 and time.perf_counter() - started < 120:
         await asyncio.sleep(0.25)
         later = await flavor_figures(ops_port)
         if later != now:
