@@ -2,13 +2,15 @@
 
 usage: .venv/bin/python bench/intake_e2e.py [--intakes 2000] [--batch 100] [--concurrency 4]
        [--sustain-seconds 60] [--rate R]
-       [--postgres ADMIN_DSN --bootstrap KAFKA --opensearch URL]
+       [--postgres ADMIN_DSN --bootstrap KAFKA --opensearch URL] [--no-flavor]
 
 Everything runs on this machine: on embedded defaults (SQLite tenant database, embedded bus, embedded
 search) in a temporary directory, or with the three real-engine options on PostgreSQL (fresh databases,
 dropped afterwards), Kafka (a scratch namespace) and OpenSearch (a scratch index prefix, dropped afterwards).
-case-api, case-intake and case-indexer each run as a process of their own (`casem run`), as deployed; this
-process submits intakes and watches the index. Prints one JSON object:
+case-api, case-intake and case-indexer each run as a process of their own (`casem run`), as deployed, and so do
+case-event-relay and the search-indexing flavor of case-event-handler, which also write every case's document
+(`--no-flavor` leaves those two out, as this bench did before); this process submits intakes and watches the index.
+Prints one JSON object:
 
 - backlog: `--intakes` submitted as fast as case-intake takes them (SubmitBatch of `--batch`, `--concurrency`
   callers): accept_rate, created_rate (first accept -> last case created, the database's clock), searchable_rate
@@ -18,6 +20,9 @@ process submits intakes and watches the index. Prints one JSON object:
 - indexer_stages (each phase): per stage of case-indexer (ingest = the IngestCases call, read = the enriched
   read of a batch's cases, write = the bulk write to the engine), from its /metrics: batches, mean batch size,
   seconds busy and items per busy second (one batch at a time; stages keep several batches in flight);
+- flavor (each phase, unless --no-flavor): the search-indexing flavor's events by outcome, its busy seconds (per-event
+  effects and batch applies), events per busy second, documents written or found current (not written), and
+  drain_s: how long after the phase's last intake was searchable the flavor went quiet (it was behind by that much);
 - sustained (with `--sustain-seconds` > 0): intakes offered at `--rate` per second (default: half the backlog's
   searchable_rate) for that long, not as a backlog: time_to_searchable_ms p50/p99/max against the goal
   (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
@@ -193,6 +198,7 @@ class Probe:
     indexer_ops: int
     context: AppContext
     org_id: str
+    flavor_ops: int | None = None
 
 
 def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
@@ -214,6 +220,7 @@ def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
 async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tracker, args, probe) -> dict[str, object]:  # type: ignore[no-untyped-def]
     keys = [f"backlog-{i}" for i in range(args.intakes)]
     stages_before = await indexer_stages(probe.indexer_ops)
+    flavor_before = await flavor_figures(probe.flavor_ops)
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for start in range(0, len(keys), args.batch):
         queue.put_nowait(keys[start : start + args.batch])
@@ -229,6 +236,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     accept_elapsed = time.perf_counter() - started
     await wait_seen(tracker, keys, 900)
     searchable_elapsed = max(tracker.seen[k] for k in keys) - started
+    flavor = await flavor_phase(probe.flavor_ops, flavor_before)
     return {
         "intakes": args.intakes,
         "accept_rate": round(args.intakes / accept_elapsed, 1),
@@ -236,11 +244,13 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
         "searchable_rate": round(args.intakes / searchable_elapsed, 1),
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
+        "flavor": flavor,
     }
 
 
 async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: float, probe) -> dict[str, object]:  # type: ignore[no-untyped-def]
     stages_before = await indexer_stages(probe.indexer_ops)
+    flavor_before = await flavor_figures(probe.flavor_ops)
     batch = max(1, round(rate / 50))  # about 50 submits a second
     interval = batch / rate
     keys: list[str] = []
@@ -268,6 +278,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
     offered_elapsed = time.perf_counter() - started
     await asyncio.gather(*in_flight)
     await wait_seen(tracker, keys, 600)
+    flavor = await flavor_phase(probe.flavor_ops, flavor_before)
     return {
         "offered_rate": round(rate, 1),
         "seconds": seconds,
@@ -276,6 +287,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         "submits_behind_schedule": late,
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
+        "flavor": flavor,
     }
 
 
@@ -299,6 +311,65 @@ async def indexer_stages(ops_port: int) -> dict[str, dict[str, float]]:
             elif sample.name == "casem_indexer_stage_items_total":
                 entry["items"] = sample.value
     return stages
+
+
+FLAVOR = "search-indexing"
+
+
+async def flavor_figures(ops_port: int | None) -> dict[str, float] | None:
+    """The search-indexing flavor's counters from its /metrics (names absent from a build count as 0)."""
+    if ops_port is None:
+        return None
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{ops_port}/metrics")).text
+    figures: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("flavor", FLAVOR) != FLAVOR:
+                continue
+            if sample.name == "casem_handler_events_total":
+                figures[f"events_{labels['outcome']}"] = sample.value
+            elif sample.name in ("casem_handler_effect_seconds_count", "casem_handler_effect_seconds_sum"):
+                figures["effects" if sample.name.endswith("count") else "effect_s"] = sample.value
+            elif sample.name in ("casem_handler_batch_seconds_count", "casem_handler_batch_seconds_sum"):
+                figures["batches" if sample.name.endswith("count") else "batch_s"] = sample.value
+            elif sample.name == "casem_handler_batch_events_total":
+                figures["batch_events"] = sample.value
+            elif sample.name == "casem_search_indexing_documents_total":
+                figures[f"documents_{labels['outcome']}"] = sample.value
+    return figures
+
+
+async def flavor_phase(ops_port: int | None, before: dict[str, float] | None) -> dict[str, object] | None:
+    """The flavor over one phase, once it went quiet (no event handled for 2 s; at most 120 s after the phase: a
+    drain_s of 120 means it was still behind then)."""
+    if ops_port is None or before is None:
+        return None
+    started = time.perf_counter()
+    now = await flavor_figures(ops_port)
+    quiet_since = time.perf_counter()
+    while time.perf_counter() - quiet_since < 2.0 and time.perf_counter() - started < 120:
+        await asyncio.sleep(0.25)
+        later = await flavor_figures(ops_port)
+        if later != now:
+            now, quiet_since = later, time.perf_counter()
+    assert now is not None
+    grown = {k: v - before.get(k, 0.0) for k, v in now.items()}
+    busy = grown.get("effect_s", 0.0) + grown.get("batch_s", 0.0)
+    events = sum(v for k, v in grown.items() if k in ("events_applied", "events_duplicate"))
+    return {
+        "events": {k.removeprefix("events_"): int(v) for k, v in grown.items() if k.startswith("events_") and v},
+        "per_event_effects": int(grown.get("effects", 0)),
+        "batches": int(grown.get("batches", 0)),
+        "mean_batch": round(grown["batch_events"] / grown["batches"], 1) if grown.get("batches") else None,
+        "busy_s": round(busy, 3),
+        "events_per_busy_s": round(events / busy, 1) if busy else None,
+        "documents": {k.removeprefix("documents_"): int(v) for k, v in grown.items() if k.startswith("documents_")},
+        "drain_s": round(max(0.0, quiet_since - started), 2),
+    }
 
 
 def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, object]:
@@ -433,6 +504,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             ready_port=indexer_ops,
         )
     )
+    flavor_ops = free_port() if args.flavor else None
+    if flavor_ops is not None:
+        relay_ops = free_port()
+        services.append(Service("case-event-relay", {**env, "CASEM_OPS_PORT": str(relay_ops)}, ready_port=relay_ops))
+        services.append(
+            Service(
+                "case-event-handler",
+                {**env, "CASEM_OPS_PORT": str(flavor_ops)},
+                ready_port=flavor_ops,
+                args=["--flavor", FLAVOR],
+            )
+        )
     tracker = Tracker()
     watcher: EmbeddedWatch | OpenSearchWatch = (
         OpenSearchWatch(
@@ -450,6 +533,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "engine_refresh_interval_ms": OPENSEARCH_REFRESH_MS if real else 0,
         "batch": args.batch,
         "concurrency": args.concurrency,
+        "search_indexing_flavor": bool(args.flavor),
     }
     try:
         for service in services:
@@ -462,7 +546,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
             tracker.accept(["warm-up"])
             await wait_seen(tracker, ["warm-up"], 120)
-            probe = Probe(indexer_ops, context, creds.org_id)
+            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops)
             result["backlog"] = await backlog(stub, metadata, project.id, tracker, args, probe)
             if args.sustain_seconds > 0:
                 rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]
@@ -523,6 +607,9 @@ def main() -> None:
     parser.add_argument("--postgres", help="admin DSN: run on PostgreSQL (with --bootstrap and --opensearch)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
     parser.add_argument("--opensearch", help="OpenSearch URL")
+    parser.add_argument(
+        "--no-flavor", dest="flavor", action="store_false", help="without case-event-relay and search-indexing"
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 

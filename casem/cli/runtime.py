@@ -428,13 +428,15 @@ async def _run_intake(o: RunOptions, context: AppContext, stop: asyncio.Event) -
 
 async def _run_indexer(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
     from casem.adapters.bus import open_bus
+    from casem.services.case_indexer.indexer import log as indexer_log
     from casem.services.case_indexer.indexer import run_indexer
-    from casem.services.common.ops import database_readiness, start_ops
+    from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
 
-    ops = start_ops(database_readiness(context.databases), o.host, o.ops_port, stop)
+    waits = EngineWaits(indexer_log, "case-indexer")  # not ready while it waits for the search engine
+    ops = start_ops(all_of(database_readiness(context.databases), waits.readiness), o.host, o.ops_port, stop)
     try:
         case_api = os.environ.get("CASEM_CASE_API_GRPC", "127.0.0.1:50051")
-        await run_indexer(context, open_bus(), case_api, stop=stop)
+        await run_indexer(context, open_bus(), case_api, stop=stop, waits=waits)
     finally:
         stop.set()
         await ops

@@ -529,6 +529,20 @@ async def test_an_older_version_never_overwrites_a_newer_one(port: SearchPort) -
     assert await port.get(T, ORG_A, case(1)["id"]) is None
 
 
+async def test_versions_are_read_back_per_case_of_its_org(port: SearchPort) -> None:
+    await port.ensure_index(T)
+    one, two, three = case(1), case(2), case(3)
+    await port.bulk_upsert(T, [{**one, "version": 4}, {**two, "version": 1}, {**three, "version": 2}])
+    await port.delete(T, ORG_A, three["id"])
+    # No refresh: a writer reads the versions right after its write (or another process's).
+    wanted = [(ORG_A, one["id"]), (ORG_A, two["id"]), (ORG_A, three["id"]), (ORG_A, case(4)["id"])]
+    assert await port.versions(T, wanted) == {one["id"]: 4, two["id"]: 1}  # deleted and absent: not there
+    assert await port.versions(T, [(ORG_B, one["id"])]) == {}  # another org's case of that id
+    assert await port.versions(T, []) == {}
+    await port.bulk_upsert(T, [{**one, "version": 7}])
+    assert await port.versions(T, [(ORG_A, one["id"])]) == {one["id"]: 7}
+
+
 async def test_writes_during_a_reindex_land_in_both_indices(port: SearchPort) -> None:
     await port.ensure_index(T)
     await port.bulk_upsert(T, [{**case(n, title=f"case {n} v1"), "version": 1} for n in (1, 2, 3)])

@@ -28,7 +28,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -1012,6 +1012,24 @@ class EmbeddedSearch(SearchPort):
             row = conn.execute(f"SELECT doc FROM cases_{g} WHERE org_id = ? AND id = ?", (org_id, case_id))
             found = row.fetchone()
             return json.loads(found[0]) if found else None
+
+        return await self._run(tenant, work)
+
+    async def versions(self, tenant: str, refs: Sequence[tuple[str, str]]) -> dict[str, int]:
+        wanted = {case_id: org_id for org_id, case_id in refs}
+        if not wanted:
+            return {}
+
+        def work(conn: sqlite3.Connection) -> dict[str, int]:
+            g = self._generation(conn, tenant)
+            found: dict[str, int] = {}
+            ids = list(wanted)
+            for start in range(0, len(ids), 500):  # below SQLite's bound-parameter limit
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(f"SELECT org_id, id, version FROM cases_{g} WHERE id IN ({marks})", chunk)
+                found |= {i: int(v) for o, i, v in rows.fetchall() if v is not None and wanted.get(i) == o}
+            return found
 
         return await self._run(tenant, work)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -465,6 +465,21 @@ class OpenSearchSearch(SearchPort):
                 return None
             raise SearchBackendError(f"GET {path}: {response.text[:2000]}")  # no index at all
         return body["_source"]["source"]
+
+    async def versions(self, tenant: str, refs: Sequence[tuple[str, str]]) -> dict[str, int]:
+        by_doc_id = {_doc_id(org_id, case_id): case_id for org_id, case_id in refs}
+        if not by_doc_id:
+            return {}
+        # Real time (no refresh needed): a write acknowledged a moment ago is seen. Versions only, no source.
+        path = f"/{self.alias(tenant)}/_mget"
+        response = await self._request("POST", path, {"ids": list(by_doc_id)}, _source="false")
+        found: dict[str, int] = {}
+        for doc in response.json().get("docs") or []:
+            if "error" in doc:
+                raise SearchBackendError(f"_mget {doc.get('_id')}: {doc['error']}")
+            if doc.get("found") and doc.get("_version") is not None and doc["_id"] in by_doc_id:
+                found[by_doc_id[doc["_id"]]] = int(doc["_version"])
+        return found
 
     async def all_checksums(self, tenant: str, org_id: str | None = None) -> dict[str, str]:
         # search_after over a total order (id, org_id): complete even while writes go on.

@@ -26,7 +26,7 @@ Semantics shared by both:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -145,6 +145,13 @@ class SearchPort(ABC):
     @abstractmethod
     async def get(self, tenant: str, org_id: str, case_id: str) -> CaseDocument | None:
         """The stored document (with its checksum), None when that org has no such case."""
+
+    @abstractmethod
+    async def versions(self, tenant: str, refs: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """case id -> the version stored for each (org id, case id) of `refs`; a case absent from the index (or
+        deleted) is absent from the answer. One request for them all: what a writer reads to leave alone the
+        documents that are current already. Meaningful for documents written with a version (every case document
+        is): for one written without, the embedded index answers nothing and OpenSearch its own write count."""
 
     @abstractmethod
     async def all_checksums(self, tenant: str, org_id: str | None = None) -> dict[str, str]:

@@ -33,6 +33,12 @@ class Flavor(Protocol):
         ...
 
 
+# A flavor may also define `apply_batch(events, uow, services)`: the effect of several events of one tenant at once
+# (none processed yet, each once), in one unit of work. The runner then hands it polled batches, several in flight:
+# only for effects that do not depend on the order of events across batches (search-indexing writes each case's
+# current, versioned state). Whatever fails in it is applied again event by event with `apply`, so `apply` stays.
+
+
 FLAVORS: dict[str, Callable[[], Flavor]] = {}
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import structlog
 
 from casem.adapters.bus import Bus, Consumer
-from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
+from casem.adapters.bus.strategies import Batch, CommitOffsets, CommitPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
 from casem.services.case_event_handler.deliveries import load_operator_allow
 from casem.services.case_event_handler.framework import FLAVORS, Flavor, HandlerServices
@@ -39,13 +39,28 @@ async def prepare_topics(bus: Bus, tenants: Sequence[str], flavor: str) -> list[
 
 
 def build_processor(
-    runner: FlavorRunner, consumer: Consumer, *, max_in_flight: int = 64, commit_every: int = 200
+    runner: FlavorRunner,
+    consumer: Consumer,
+    *,
+    max_in_flight: int = 64,
+    commit_every: int = 200,
+    max_batch: int = 500,
+    batches_in_flight: int = 4,
+    linger_s: float = 0.005,
 ) -> StreamProcessor:
     """Per partition in order, partitions concurrently; failures retried, then dead-lettered (committed
-    once the dead letter is acknowledged); commit every N messages or second."""
+    once the dead letter is acknowledged); commit every N messages or second. A flavor with `apply_batch` gets
+    polled batches instead (`FlavorRunner.handle_batch`, up to `max_batch` events, `batches_in_flight` at once),
+    committed once applied, in order."""
+    commit = CommitOffsets(consumer, CommitPolicy(commit_every, 1.0))
+    if hasattr(runner.flavor, "apply_batch"):
+        batches = Batch(
+            runner.handle_batch, commit, max_batch=max_batch, linger_s=linger_s, max_pending=batches_in_flight
+        )
+        return StreamProcessor(consumer, batches, max_batch=max_batch)
     strategy = RunTask(
         runner.handle,
-        CommitOffsets(consumer, CommitPolicy(commit_every, 1.0)),
+        commit,
         max_in_flight=max_in_flight,
         retry=runner.retrying,
         dead_letter=runner.dead_letter,

@@ -18,8 +18,11 @@ case, same case -> same document), so the index converges to the database: at-le
 Errors (the strategies' `Retry` and `DeadLetterPolicy`): a payload that is not one (or an intake case-api
 refuses as invalid or unknown) goes to the dead-letter topic `case-intake.dlq` and is committed;
 unavailability, timeouts and credential errors are retried with back-off until they pass or the indexer
-stops, without committing (a misconfigured token must not dead-letter the whole stream). A failing index
-write is retried a few times, then the indexer fails rather than commit past it.
+stops, without committing (a misconfigured token must not dead-letter the whole stream). An engine being away
+(the search engine for the write, also at start-up, or the database for the read) is waited for in place, however
+long: nothing is committed past the unwritten batches, /readyz answers 503 naming the engine meanwhile, and the log
+has one line when it goes and one when it is back (`EngineWaits`). Any other failing index write is retried a few
+times, then the indexer fails rather than commit past it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, configured_token
 from casem.app.search.documents import case_documents
 from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
+from casem.services.common.ops import EngineWaits
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
 
@@ -159,6 +163,7 @@ class Indexer:
         token: str,
         settings: IndexerSettings | None = None,
         tenant: str = CASE_MANAGEMENT,
+        waits: EngineWaits | None = None,
     ) -> None:
         self.stub = stub
         self.context = context
@@ -167,6 +172,7 @@ class Indexer:
         self.token = token
         self.settings = settings or IndexerSettings()
         self.tenant = tenant
+        self.waits = waits or EngineWaits(log, "case-indexer")
         # Message position -> (org id, case id, accepted_at) ingested; absent: dead-lettered, nothing to index.
         self._ingested: dict[tuple[str, int, int], tuple[str, str, str]] = {}
         self.ingest_retry = Retry(self.settings.ingest_retry, on_retry=self._ingest_retrying)
@@ -278,6 +284,7 @@ class Indexer:
         if not refs:
             return
         await self.index_retry.call(self._write, refs)
+        self.waits.back()  # the read and the write went through: whatever was awaited answers again
         now = datetime.now(UTC)
         for _, _, accepted_at in refs:
             with contextlib.suppress(ValueError):
@@ -311,7 +318,16 @@ class Indexer:
             backoff_s=delay_s,
         )
 
-    def _index_retrying(self, error: BaseException, attempt: int, delay_s: float, refs: object) -> None:
+    async def ensure_index(self) -> None:
+        """The tenant's index exists: waited for while the search engine is away (start-up must not crash-loop)."""
+        await self.index_retry.call(self.search.ensure_index, self.tenant)
+        self.waits.back()
+
+    def _index_retrying(self, error: BaseException, attempt: int, delay_s: float, *args: object) -> None:
+        if self.settings.index_retry.waits_for(error):
+            INDEXED.labels("waited").inc()
+            self.waits.waiting(_engine_of(error), error)  # logs once per outage, not once per wait
+            return
         log.warning("index write failed; retrying", error=str(error), attempt=attempt, backoff_s=delay_s)
 
     def _dead_lettered(self, message: Message, error: str, attempts: int) -> None:
@@ -347,6 +363,18 @@ def _ingest_span(message: Message) -> Span | None:
     )
 
 
+def _engine_of(error: BaseException) -> str:
+    """Which engine an unavailability is about: the search engine, else the database (the only other one read)."""
+    current: BaseException | None = error
+    for _ in range(20):
+        if current is None:
+            break
+        if isinstance(current, SearchBackendError):
+            return "search"
+        current = current.__cause__ or current.__context__
+    return "database"
+
+
 def _status_code(number: int) -> grpc.StatusCode:
     return next((code for code in grpc.StatusCode if code.value[0] == number), grpc.StatusCode.UNKNOWN)
 
@@ -360,6 +388,7 @@ async def run_indexer(
     token: str | None = None,
     settings: IndexerSettings | None = None,
     stop: asyncio.Event | None = None,
+    waits: EngineWaits | None = None,
 ) -> None:
     """`casem run case-indexer`: run until `stop` (without one: SIGINT/SIGTERM), then finish and commit in-flight work.
 
@@ -370,7 +399,8 @@ async def run_indexer(
     wait for all the same, but holding one of `index_in_flight` slots meanwhile: under a steady stream the slots run
     out, batches queue behind refreshes and both throughput and time to searchable suffer. Offsets are committed
     once the engine acknowledged the write (durable in its translog), searchable or not yet.
-    CASEM_SEARCH_WRITE_REFRESH=wait_for restores writes that return only once searchable."""
+    CASEM_SEARCH_WRITE_REFRESH=wait_for restores writes that return only once searchable.
+    `waits`: the engines it is waiting for (its readiness reports them; see `EngineWaits`)."""
     token = token or configured_token()
     if not token:
         raise RuntimeError("case-indexer needs CASEM_INTERNAL_TOKEN (the same value as case-api's)")
@@ -378,13 +408,12 @@ async def run_indexer(
     owned_search = search is None
     if search is None:
         search = search_from_env()
-    await search.ensure_index(CASE_MANAGEMENT)
     await bus.ensure_topic(intake_topic().name, intake_topic().partitions)
     await bus.ensure_topic(dead_letter_topic(), DEAD_LETTER_PARTITIONS)
     consumer = bus.consumer(GROUP, [intake_topic().name], ConsumerOptions(session_timeout_s=settings.session_timeout_s))
     producer = bus.producer()
     channel = grpc.aio.insecure_channel(case_api_address)
-    indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), context, search, producer, token, settings)
+    indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), context, search, producer, token, settings, waits=waits)
     processor = build_processor(indexer, consumer)
     if stop is None:
         stop = asyncio.Event()
@@ -399,8 +428,14 @@ async def run_indexer(
         processor.stop()
 
     watcher = asyncio.create_task(stopper())
-    log.info("case-indexer started", group=GROUP, topic=intake_topic().name, case_api=case_api_address)
     try:
+        try:
+            await indexer.ensure_index()  # waits while the engine is away; stopping meanwhile ends the wait
+        except Exception:
+            if stop.is_set():
+                return
+            raise
+        log.info("case-indexer started", group=GROUP, topic=intake_topic().name, case_api=case_api_address)
         await processor.run()
     finally:
         watcher.cancel()

@@ -72,3 +72,45 @@ def database_readiness(databases: Mapping[str, Any]) -> ReadinessCheck:
         return failures
 
     return check
+
+
+def all_of(*checks: ReadinessCheck) -> ReadinessCheck:
+    """Ready when every check is: their failures together."""
+
+    async def check() -> dict[str, str]:
+        failures: dict[str, str] = {}
+        for one in checks:
+            failures |= await one()
+        return failures
+
+    return check
+
+
+class EngineWaits:
+    """The engines a worker is waiting for right now, for its readiness and its log.
+
+    A worker that waits in place for an engine (rather than exiting) calls `waiting` at each wait and `back` once the
+    engine answered; each logs only when the state changes, so a long outage is two lines, not one per retry.
+    `readiness` reports the engines still awaited (not ready while any is)."""
+
+    def __init__(self, logger: Any, service: str) -> None:
+        self._log = logger
+        self._service = service
+        self._away: dict[str, str] = {}  # engine -> the last error seen
+
+    def waiting(self, engine: str, error: BaseException) -> None:
+        if engine not in self._away:
+            self._log.warning("engine unavailable; waiting", service=self._service, engine=engine, error=str(error))
+        self._away[engine] = str(error)[:500]
+
+    def back(self, *engines: str) -> None:
+        for engine in engines or tuple(self._away):
+            if self._away.pop(engine, None) is not None:
+                self._log.info("engine back; resuming", service=self._service, engine=engine)
+
+    @property
+    def away(self) -> dict[str, str]:
+        return dict(self._away)
+
+    async def readiness(self) -> dict[str, str]:
+        return {f"{engine} (waiting)": error for engine, error in self._away.items()}

@@ -7,6 +7,10 @@ the effect idempotent and order-insensitive: a redelivered or late event rewrite
 there, and the last event of a case always leaves its current state. The index write is outside the
 database transaction, so it is at-least-once (the runner retries it, then dead-letters).
 
+Events come in batches (`apply_batch`): the cases they name are read once each and written in one bulk request,
+and a case whose document is stored at its current revision already is not written again (`sync_documents`):
+a case created by intake was indexed by case-indexer, so its `case.opened` costs a version look-up, not a write.
+
 The search port comes from `services.extras["search"]` (set by whoever runs the flavor), else from
 the environment (search_from_env), opened once per process.
 """
@@ -15,10 +19,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from prometheus_client import Counter
+
 from casem.adapters.search import SearchPort, search_from_env
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.search.documents import case_document
+from casem.app.search.sync import SyncReport, sync_documents
 from casem.services.case_event_handler.framework import Event, HandlerServices, flavor
+
+DOCUMENTS = Counter(
+    "casem_search_indexing_documents_total",
+    "Documents the search-indexing flavor wrote, found current already (not written) or deleted",
+    ["outcome"],
+)
 
 _default_search: SearchPort | None = None
 
@@ -39,12 +51,19 @@ class SearchIndexing:
     handles: ClassVar[frozenset[str]] = frozenset()  # every case event: any of them may change the document
 
     async def apply(self, event: Event, uow: UnitOfWork, services: HandlerServices) -> None:
-        if event.case_id is None:
-            return  # not about a case (projects, types, users): no document changes
+        await self.apply_batch([event], uow, services)
+
+    async def apply_batch(self, events: list[Event], uow: UnitOfWork, services: HandlerServices) -> None:
+        refs = [(e.org_id, e.case_id) for e in events if e.case_id is not None]  # others: projects, types, users
+        if not refs:
+            return
         search = _search(services)
-        await search.ensure_index(event.tenant)
-        doc = await case_document(uow, event.org_id, event.case_id)
-        if doc is None:
-            await search.delete(event.tenant, event.org_id, event.case_id)
-        else:
-            await search.bulk_upsert(event.tenant, [doc])
+        tenant = events[0].tenant  # the runner batches one tenant at a time
+        await search.ensure_index(tenant)
+        _count(await sync_documents(uow, search, tenant, refs))
+
+
+def _count(report: SyncReport) -> None:
+    DOCUMENTS.labels("written").inc(report.written)
+    DOCUMENTS.labels("current").inc(report.current)
+    DOCUMENTS.labels("deleted").inc(report.deleted)
