@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casem.adapters.storage.bulk_insert import json_rows_insert
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
@@ -172,6 +173,14 @@ class UnitOfWork:
                     if obj.__dict__.get("_pending_events"):
                         row["revision"] += 1
                         self._born_revised.add(obj.id)
+            await self._insert_rows(table, rows)
+
+    async def _insert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON (bulk_insert.py), elsewhere the
+        driver's executemany."""
+        if len(rows) > 1 and self.db.dialect == "postgresql":
+            await self.session.execute(*json_rows_insert(table, rows))
+        else:
             await self.session.execute(sa.insert(table), rows)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -207,11 +216,11 @@ class UnitOfWork:
         cells = [cell for ev in events if (cell := change_cell_fields(ev, str(uuid.uuid4()))) is not None]
         await self.session.flush()
         if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
-            await self.session.execute(sa.insert(timeline_cells), cells)
+            await self._insert_rows(timeline_cells, cells)
         if events:
             trace = trace_context()  # the request or message this change was made for, when traced
-            await self.session.execute(
-                sa.insert(domain_events),
+            await self._insert_rows(
+                domain_events,
                 [
                     {
                         "id": ev.id,

@@ -1,0 +1,76 @@
+"""Many rows into one table with one short statement on PostgreSQL: the rows as one JSON array, inserted by
+`INSERT ... SELECT FROM jsonb_to_recordset(...)`.
+
+SQLAlchemy sends an INSERT without RETURNING on psycopg as `executemany`: one statement per row (pipelined, but
+each bound, planned and executed on its own), and the driver adapts every value in Python. Batch creation
+writes thousands of rows per table: as one JSON document (encoded by the standard library's C encoder) they are
+one statement whose text is the same whatever the number of rows, and the server parses them in one pass. JSON
+columns travel as nested JSON, not as text in text. Rows go in in the order given (`WITH ORDINALITY ... ORDER
+BY`): the outbox's sequence numbers follow the events' order, as with one INSERT per row.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+_DIALECT = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+
+
+def _is_json(column: sa.Column[Any]) -> bool:
+    return isinstance(column.type.dialect_impl(_DIALECT), sa.JSON)
+
+
+@functools.cache
+def _statement(table: sa.Table, names: tuple[str, ...]) -> sa.TextClause:
+    quote = _DIALECT.identifier_preparer.quote
+    declared, selected = [], []
+    for name in names:
+        column = table.c[name]
+        declared.append(f"{quote(name)} {column.type.compile(_DIALECT)}")
+        # SQLAlchemy's JSON type stores Python None as JSON null (`none_as_null` is off); the record gives SQL NULL.
+        selected.append(f"COALESCE(r.{quote(name)}, CAST('null' AS JSONB))" if _is_json(column) else f"r.{quote(name)}")
+    columns = ", ".join(quote(name) for name in names)
+    return sa.text(
+        f"INSERT INTO {_DIALECT.identifier_preparer.format_table(table)} ({columns}) "
+        f"SELECT {', '.join(selected)} FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS JSONB)) "
+        f"AS ({', '.join(declared)})) WITH ORDINALITY AS r({columns}, ord) ORDER BY r.ord"
+    )
+
+
+@functools.cache
+def _bind_conversions(table: sa.Table, names: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """(column, conversion) for the columns whose type converts values before they are sent (UTCDateTime)."""
+    return tuple(
+        (name, functools.partial(table.c[name].type.process_bind_param, dialect=_DIALECT))
+        for name in names
+        if isinstance(table.c[name].type, sa.TypeDecorator)
+    )
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, date):  # datetimes too: ISO 8601, with the UTC offset the bind conversion gave them
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_rows_insert(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[sa.TextClause, dict[str, Any]]:
+    """The statement and its parameters that insert `rows` (dicts keyed by column name, all with the same keys)
+    into `table` on PostgreSQL in one statement."""
+    names = tuple(rows[0])
+    conversions = _bind_conversions(table, names)
+    if conversions:
+        converted = []
+        for row in rows:
+            row = dict(row)
+            for name, convert in conversions:
+                row[name] = convert(row[name])
+            converted.append(row)
+        rows = converted
+    return _statement(table, names), {"rows": json.dumps(rows, default=_plain)}
