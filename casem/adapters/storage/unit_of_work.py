@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casem.adapters.storage.bulk_insert import json_rows_insert
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
+from casem.adapters.storage.set_statements import json_rows_insert
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
@@ -176,7 +176,7 @@ class UnitOfWork:
             await self._insert_rows(table, rows)
 
     async def _insert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON (bulk_insert.py), elsewhere the
+        """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON (set_statements.py), elsewhere the
         driver's executemany."""
         if len(rows) > 1 and self.db.dialect == "postgresql":
             await self.session.execute(*json_rows_insert(table, rows))

@@ -1,5 +1,6 @@
-"""Many rows into one table with one short statement on PostgreSQL: the rows as one JSON array, inserted by
-`INSERT ... SELECT FROM jsonb_to_recordset(...)`.
+"""Statements over a whole set of rows or values whose text stays the same whatever the set's size (PostgreSQL).
+
+Many rows into one table: the rows as one JSON array, inserted by `INSERT ... SELECT FROM jsonb_to_recordset(...)`.
 
 SQLAlchemy sends an INSERT without RETURNING on psycopg as `executemany`: one statement per row (pipelined, but
 each bound, planned and executed on its own), and the driver adapts every value in Python. Batch creation
@@ -74,3 +75,20 @@ def json_rows_insert(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tupl
             converted.append(row)
         rows = converted
     return _statement(table, names), {"rows": json.dumps(rows, default=_plain)}
+
+
+# Bound on the values of one IN (...) list on SQLite: well under its parameter limit.
+_IN_CHUNK = 500
+
+
+def one_of_chunks(column: sa.ColumnElement[Any], values: Sequence[Any], dialect: str) -> list[sa.ColumnElement[bool]]:
+    """Conditions `column` is one of `values`, to run one query each: on PostgreSQL one, `column = ANY(array)`
+    (one parameter: the statement's text, and its prepared plan, whatever the number of values); elsewhere an
+    IN list per chunk of values."""
+    if not values:
+        return []
+    if dialect == "postgresql":
+        # Strings as TEXT[]: a cast to the column's VARCHAR(n)[] would cut a longer value down to one that matches.
+        element = sa.Text() if isinstance(column.type, sa.String) else column.type
+        return [column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(element)))]
+    return [column.in_(values[start : start + _IN_CHUNK]) for start in range(0, len(values), _IN_CHUNK)]
