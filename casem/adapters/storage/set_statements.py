@@ -92,3 +92,36 @@ def one_of_chunks(column: sa.ColumnElement[Any], values: Sequence[Any], dialect:
         element = sa.Text() if isinstance(column.type, sa.String) else column.type
         return [column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(element)))]
     return [column.in_(values[start : start + _IN_CHUNK]) for start in range(0, len(values), _IN_CHUNK)]
+
+
+@functools.lru_cache(maxsize=256)  # keyed by the engine's dialect too: bounded, tests open many
+def _driver_insert(table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect) -> tuple[str, list[tuple[str, Any]]]:
+    """The INSERT's text in the driver's own form (positional placeholders), and per placeholder its column and the
+    conversion SQLAlchemy applies to its values (its type's bind processor: the same stored text), or None."""
+    compiled = sa.insert(table).values({name: sa.bindparam(name) for name in names}).compile(dialect=dialect)
+    if not compiled.positional or sorted(compiled.positiontup or []) != sorted(names):
+        raise ValueError(f"{dialect.name}: no positional INSERT for {names}")
+    placeholders: list[tuple[str, Any]] = []
+    for name in compiled.positiontup or []:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            placeholders.append((name, None))
+        else:
+            none_value = process(None)  # e.g. JSON's None, the text "null": computed once, not encoded per row
+
+            def convert(value: Any, process: Any = process, none_value: Any = none_value) -> Any:
+                return none_value if value is None else process(value)
+
+            placeholders.append((name, convert))
+    return compiled.string, placeholders
+
+
+def driver_insert(
+    table: sa.Table, rows: Sequence[Mapping[str, Any]], dialect: sa.Dialect
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """`rows` (dicts with the same keys) as the driver's executemany takes them (SQLite: qmark placeholders, one
+    tuple per row), converted exactly as SQLAlchemy would, without its per-row parameter processing."""
+    sql, placeholders = _driver_insert(table, tuple(rows[0]), dialect)
+    return sql, [
+        tuple(row[name] if convert is None else convert(row[name]) for name, convert in placeholders) for row in rows
+    ]

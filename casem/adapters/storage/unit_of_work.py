@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
-from casem.adapters.storage.set_statements import json_rows_insert
+from casem.adapters.storage.set_statements import driver_insert, json_rows_insert
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
@@ -176,10 +176,13 @@ class UnitOfWork:
             await self._insert_rows(table, rows)
 
     async def _insert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON (set_statements.py), elsewhere the
-        driver's executemany."""
+        """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON, on SQLite the driver's
+        executemany of rows converted once (set_statements.py), without SQLAlchemy's per-row parameter handling."""
         if len(rows) > 1 and self.db.dialect == "postgresql":
             await self.session.execute(*json_rows_insert(table, rows))
+        elif len(rows) > 1 and self.db.dialect == "sqlite":
+            connection = await self.session.connection()
+            await connection.exec_driver_sql(*driver_insert(table, rows, connection.dialect))
         else:
             await self.session.execute(sa.insert(table), rows)
 
