@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
+from casem.adapters.storage.set_statements import driver_insert, json_rows_insert
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
@@ -172,6 +173,17 @@ class UnitOfWork:
                     if obj.__dict__.get("_pending_events"):
                         row["revision"] += 1
                         self._born_revised.add(obj.id)
+            await self._insert_rows(table, rows)
+
+    async def _insert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON, on SQLite the driver's
+        executemany of rows converted once (set_statements.py), without SQLAlchemy's per-row parameter handling."""
+        if len(rows) > 1 and self.db.dialect == "postgresql":
+            await self.session.execute(*json_rows_insert(table, rows))
+        elif len(rows) > 1 and self.db.dialect == "sqlite":
+            connection = await self.session.connection()
+            await connection.exec_driver_sql(*driver_insert(table, rows, connection.dialect))
+        else:
             await self.session.execute(sa.insert(table), rows)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -207,11 +219,11 @@ class UnitOfWork:
         cells = [cell for ev in events if (cell := change_cell_fields(ev, str(uuid.uuid4()))) is not None]
         await self.session.flush()
         if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
-            await self.session.execute(sa.insert(timeline_cells), cells)
+            await self._insert_rows(timeline_cells, cells)
         if events:
             trace = trace_context()  # the request or message this change was made for, when traced
-            await self.session.execute(
-                sa.insert(domain_events),
+            await self._insert_rows(
+                domain_events,
                 [
                     {
                         "id": ev.id,

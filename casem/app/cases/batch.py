@@ -8,9 +8,10 @@ database write lock (SQLite) until commit, exactly like the one-case path. Idemp
 within the batch (a repeated key gets the case of its first occurrence) and across batches (a known key gets
 its existing case). On PostgreSQL a batch that created some of the keys in the same project while this one
 waited for the project's lock is seen by a second look once the lock is held (the numbers not needed go back
-to the still-locked counter). The rare race left, one key sent to two projects at once, meets the unique
-constraint: the loser's transaction rolls back whole, counter included, and `create_cases_retrying` runs it
-again, now finding the winner's case.
+to the still-locked counter); the look is skipped for a project whose counter has not moved since the batch read
+it, before its first look (no case was created there meanwhile). The rare race left, one key sent to two
+projects at once, meets the unique constraint: the loser's transaction rolls back whole, counter included, and
+`create_cases_retrying` runs it again, now finding the winner's case.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from casem.adapters.storage.conflicts import is_unique_violation
+from casem.adapters.storage.set_statements import one_of_chunks
 from casem.adapters.storage.tables import case_types, cases, projects, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases.service import NewCase, attribute_configs, coerce_with_configs
@@ -43,8 +45,6 @@ from casem.domain.errors import DomainError, InvalidInput, NotFound
 from casem.domain.events import DomainEvent
 from casem.domain.projects import Project
 
-# Bound on the values of one IN (...) list: well under SQLite's and PostgreSQL's parameter limits.
-_IN_CHUNK = 500
 # How often a batch that lost an intake-key race is run again before the conflict is reported.
 RACE_ATTEMPTS = 3
 
@@ -77,11 +77,6 @@ class _Checked:
     status: Status
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
-
-
 def _check_fields(index: int, item: BatchItem) -> _Checked:
     """create_case's checks that need no database, in its order."""
     new = item.new
@@ -102,10 +97,8 @@ async def _existing_by_intake_key(uow: UnitOfWork, wanted: Iterable[tuple[str, s
         by_org[org_id].append(key)
     found: dict[tuple[str, str], Case] = {}
     for org_id, keys in by_org.items():
-        for chunk in _chunks(sorted(set(keys))):
-            for case in await uow.scalars(
-                sa.select(Case).where(cases.c.org_id == org_id, cases.c.intake_key.in_(chunk))
-            ):
+        for condition in one_of_chunks(cases.c.intake_key, sorted(set(keys)), uow.db.dialect):
+            for case in await uow.scalars(sa.select(Case).where(cases.c.org_id == org_id, condition)):
                 found[(org_id, case.intake_key)] = case
     return found
 
@@ -114,11 +107,9 @@ async def _live_types(uow: UnitOfWork, wanted: set[tuple[str, str]]) -> set[tupl
     """(org id, type id) pairs of the wanted ones that are live case types of that org."""
     ids = sorted({type_id for _, type_id in wanted})
     live: set[tuple[str, str]] = set()
-    for chunk in _chunks(ids):
+    for condition in one_of_chunks(case_types.c.id, ids, uow.db.dialect):
         rows = await uow.execute(
-            sa.select(case_types.c.org_id, case_types.c.id).where(
-                case_types.c.id.in_(chunk), case_types.c.deleted_at.is_(None)
-            )
+            sa.select(case_types.c.org_id, case_types.c.id).where(condition, case_types.c.deleted_at.is_(None))
         )
         live.update((org_id, type_id) for org_id, type_id in rows if (org_id, type_id) in wanted)
     return live
@@ -126,16 +117,16 @@ async def _live_types(uow: UnitOfWork, wanted: set[tuple[str, str]]) -> set[tupl
 
 async def _projects(uow: UnitOfWork, ids: set[str]) -> dict[str, Project]:
     found: dict[str, Project] = {}
-    for chunk in _chunks(sorted(ids)):
-        for project in await uow.scalars(sa.select(Project).where(projects.c.id.in_(chunk))):
+    for condition in one_of_chunks(projects.c.id, sorted(ids), uow.db.dialect):
+        for project in await uow.scalars(sa.select(Project).where(condition)):
             found[project.id] = project
     return found
 
 
 async def _users(uow: UnitOfWork, ids: set[str]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
-    for chunk in _chunks(sorted(ids)):
-        rows = await uow.execute(sa.select(users.c.org_id, users.c.id).where(users.c.id.in_(chunk)))
+    for condition in one_of_chunks(users.c.id, sorted(ids), uow.db.dialect):
+        rows = await uow.execute(sa.select(users.c.org_id, users.c.id).where(condition))
         found.update((org_id, user_id) for org_id, user_id in rows)
     return found
 
@@ -197,6 +188,12 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
                 continue
         candidates.append(i)
 
+    # The projects first, then the intake keys: a batch creating some of these keys in one of these projects that
+    # commits after this read changes the project's counter, which tells the block allocation below to look again.
+    found_projects = await _projects(
+        uow, {items[i].new.project_id for i in candidates if UUID_RE.match(items[i].new.project_id)}
+    )
+    counters_read = {project_id: project.case_counter for project_id, project in found_projects.items()}
     existing = await _existing_by_intake_key(
         uow, [(items[i].org_id, items[i].new.intake_key) for i in candidates if items[i].new.intake_key]
     )
@@ -216,7 +213,6 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
     types = await _live_types(
         uow, {(c.item.org_id, c.item.new.type_id) for c in checked if c.item.new.type_id != STANDARD_TYPE_ID}
     )
-    found_projects = await _projects(uow, {c.item.new.project_id for c in checked})
     assignees = await _users(
         uow,
         {c.item.new.assignee_id for c in checked if c.item.new.assignee_id and UUID_RE.match(c.item.new.assignee_id)},
@@ -272,7 +268,9 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
             continue
         firsts[project_id] = first
     if uow.db.dialect != "sqlite":
-        await _drop_created_meanwhile(uow, by_project, outcomes)
+        # Only where the counter moved since it was read: no batch created a case in the other projects meanwhile.
+        moved = {pid: block for pid, block in by_project.items() if firsts[pid] - 1 != counters_read.get(pid)}
+        await _drop_created_meanwhile(uow, moved, outcomes)
     created: list[Case] = []
     for project_id, block in by_project.items():
         if not block:  # every item of it was created meanwhile

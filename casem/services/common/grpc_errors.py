@@ -142,6 +142,13 @@ def nul_field(message: Message, prefix: str = "") -> str | None:
     return None
 
 
+def _may_hold_nul(message: Message) -> bool:
+    """False when the message's wire form has no zero byte at all: then no string in it holds NUL (UTF-8 writes it
+    as that byte). The C serializer's test costs a fraction of `nul_field`'s walk in Python, which took about
+    17 us per item of an IngestCases batch; the walk still names the field when there may be one."""
+    return b"\x00" in message.SerializePartialToString()
+
+
 def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> Callable[[Handler], Handler]:
     """Wrap a servicer method: domain and auth errors become a rich status; anything else INTERNAL (and logged).
 
@@ -151,7 +158,7 @@ def rpc(*, conflict: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> C
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            where = nul_field(request) if isinstance(request, Message) else None
+            where = nul_field(request) if isinstance(request, Message) and _may_hold_nul(request) else None
             if where is not None:
                 await context.abort_with_status(bad_request(where, f"{where} holds a NUL character (\\u0000)"))
             try:
