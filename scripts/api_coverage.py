@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     app = create_app(AppContext())
-    # The OpenAPI document lists every API route (included routers are not flattened into app.routes).
+    # The OpenAPI document lists every API route (whatever app.routes holds).
     routes = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
     tests = "\n".join(p.read_text() for p in Path("tests").rglob("*.py"))
     rows = []

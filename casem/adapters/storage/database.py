@@ -83,10 +83,49 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out; one used more recently
+# is not (see `ping_when_idle`).
+PING_IF_IDLE_S = 1.0
+_USED_AT = "casem_used_at"  # in a pool record's info: when its connection was last opened or returned (monotonic)
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float = PING_IF_IDLE_S) -> None:
+    """Ping a pooled connection before handing it out only when it sat idle for `idle_s` or more. SQLAlchemy's
+    pre-ping pings on every checkout: a round trip before every request's first statement, to catch what is
+    nearly always a connection returned a few milliseconds earlier. A server that went away is still found out:
+    an idle connection fails its ping and the pool drops every connection it held (as pre-ping does); a
+    recently used one fails its statement, which SQLAlchemy reports as a disconnect (HTTP answers 503 with
+    Retry-After) and which drops the pool's connections too."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _opened(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_USED_AT] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        used_at = record.info.get(_USED_AT)
+        if used_at is not None and time.monotonic() - used_at < idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.InvalidatePoolError() from exc  # the pool reconnects, once, and drops the others
+            raise
+
+
 def make_engine(url: str, *, for_writes: bool = True) -> AsyncEngine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, immediate=for_writes)
-    return create_async_engine(url, pool_pre_ping=True, **POSTGRES_POOL)
+    engine = create_async_engine(url, **POSTGRES_POOL)
+    ping_when_idle(engine)
+    return engine
 
 
 DEFAULT_FENCE_SECONDS = 30.0
@@ -140,6 +179,7 @@ class TenantDatabase:
     writer: AsyncEngine
     reader: AsyncEngine
     fences: WriteFences = field(default_factory=lambda: WriteFences(fence_window()))
+    autocommit_engines: dict[int, AsyncEngine] = field(default_factory=dict)  # by id() of the engine they share
 
     @property
     def dialect(self) -> str:
@@ -150,11 +190,23 @@ class TenantDatabase:
         return self.reader is not self.writer and self.endpoints.replica is not None
 
     def sessions(self, *, read_only: bool = False, engine: AsyncEngine | None = None) -> async_sessionmaker:
+        """Sessions on `engine` (the reader for reads, the writer otherwise). On PostgreSQL a read-only session
+        runs each statement in autocommit: in READ COMMITTED a transaction gives its statements nothing more (each
+        takes its own snapshot), and its BEGIN and ROLLBACK were two round trips around every read. Read-only
+        sessions never flush by themselves (the unit of work refuses their writes)."""
+        engine = engine or (self.reader if read_only else self.writer)
+        if read_only and engine.dialect.name == "postgresql":
+            engine = self._autocommit(engine)
         return async_sessionmaker(
-            engine or (self.reader if read_only else self.writer),
-            expire_on_commit=False,
-            sync_session_class=TrackingSession,
+            engine, expire_on_commit=False, sync_session_class=TrackingSession, autoflush=not read_only
         )
+
+    def _autocommit(self, engine: AsyncEngine) -> AsyncEngine:
+        """`engine` with its connections in autocommit while checked out (the same pool)."""
+        found = self.autocommit_engines.get(id(engine))
+        if found is None:
+            found = self.autocommit_engines[id(engine)] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return found
 
     async def after_write(self, session: str | None) -> None:
         """Remember where the master was after `session`'s write, so its reads wait for the replica."""

@@ -56,3 +56,18 @@ async def execute_commit_then_fetch(
         async with driver.cursor(row_factory=namedtuple_row) as cursor:
             await cursor.execute(query)
             return await cursor.fetchall()
+
+
+async def fetch_then_commit(
+    conn: AsyncConnection, setup: Sequence[str], query: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of `query` (psycopg placeholders) run after the `setup` statements and followed by the transaction's
+    COMMIT, all sent at once on `conn`'s driver connection; the rows are read once the commit is sent, so the whole
+    exchange is one round trip. If a statement fails, nothing is committed (the pipeline stops at the error)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    async with driver.pipeline():
+        for statement in setup:
+            await driver.execute(statement)
+        cursor = await driver.execute(query, params)
+        await driver.commit()
+        return await cursor.fetchall()

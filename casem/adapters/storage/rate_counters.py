@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from casem.adapters.storage.pipelined import fetch_then_commit
 from casem.adapters.storage.tables import rate_limit_counters as counters
 
 Caller = tuple[str, str]  # (scope, ident)
@@ -42,12 +43,7 @@ async def count_requests(engine: AsyncEngine, window_start: int, callers: Sequen
         params += [scope, ident, window_start]
     statement = _UPSERT.format(rows=", ".join(["(%s, %s, %s, 1)"] * len(ordered)))
     async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        async with driver.pipeline():
-            await driver.execute(_NO_FLUSH_WAIT)
-            cursor = await driver.execute(statement, params)
-            await driver.commit()
-            rows = await cursor.fetchall()
+        rows = await fetch_then_commit(conn, [_NO_FLUSH_WAIT], statement, params)
     return {(str(scope), str(ident)): int(used) for scope, ident, used in rows}
 
 

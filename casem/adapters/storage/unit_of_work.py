@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import UpdateBase
 
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
@@ -106,6 +107,8 @@ class UnitOfWork:
 
     # -- generic repository helpers ------------------------------------------------
     def add(self, obj: Any) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot write")
         self.session.add(obj)
 
     def track(self, aggregate: EventRecorder) -> None:
@@ -137,6 +140,9 @@ class UnitOfWork:
 
     async def execute(self, statement: Any, parameters: Any = None) -> sa.Result[Any]:
         """`parameters`: a list of rows runs the statement once per row (executemany)."""
+        if self.read_only and isinstance(statement, UpdateBase):
+            # Read-only units of work run in autocommit on PostgreSQL: a write there would stay.
+            raise RuntimeError("a read-only unit of work cannot write")
         return await self.session.execute(statement, parameters)
 
     @staticmethod

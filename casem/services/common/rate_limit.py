@@ -58,6 +58,15 @@ def _checks(limits: RateLimits, org_id: str, key_id: str) -> list[tuple[str, str
     ]
 
 
+def verdict(decisions: list[Decision]) -> Decision:
+    """What the caller is told of one request counted against several limits: the first limit that refused it,
+    else the one with the fewest requests left."""
+    for decision in decisions:
+        if not decision.allowed:
+            return decision
+    return min(decisions, key=lambda d: d.remaining)
+
+
 class RateLimiter:
     """Counters in this process (embedded, single-process deployments)."""
 
@@ -90,14 +99,13 @@ class RateLimiter:
             if allowed:
                 self._counts[(name, ident)] = used + 1
             decisions.append(Decision(allowed, name, limit, limits.period_s, max(0, limit - used - allowed), reset))
-        refused = [d for d in decisions if not d.allowed]
-        if refused:
+        chosen = verdict(decisions)
+        if not chosen.allowed:
             # Undo the count the other window took: a refused request uses up nothing.
             for decision, (name, ident, _limit) in zip(decisions, checks, strict=True):
                 if decision.allowed:
                     self._counts[(name, ident)] -= 1
-            return refused[0]
-        return min(decisions, key=lambda d: d.remaining)
+        return chosen
 
     async def check(self, org_id: str, key_id: str) -> Decision | None:
         """`hit`, for callers that await either kind of limiter."""
@@ -130,11 +138,10 @@ class SharedRateLimiter:
             )
             for name, ident, limit in checks
         ]
-        refused = [d for d in decisions if not d.allowed]
-        if refused:
+        chosen = verdict(decisions)
+        if not chosen.allowed:
             await uncount_requests(self.engine, window_start, callers)  # a refused request uses nothing up
-            return refused[0]
-        return min(decisions, key=lambda d: d.remaining)
+        return chosen
 
 
 Limiter = RateLimiter | SharedRateLimiter
