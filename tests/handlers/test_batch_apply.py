@@ -31,6 +31,7 @@ from tests.handlers.test_runner import count, publish_outbox, run_until
 from tests.intake.stack import new_tenant
 from tests.relay.test_relay import make_changes
 from tests.support.bus_harness import Harness, drain
+from tests.support.outbox import envelopes_after
 
 FLAVOR = "search-indexing"
 
@@ -51,20 +52,10 @@ class Outbox:
         self.after = 0
 
     async def new_messages(self) -> list[Message]:
-        async with self.context.uow(read_only=True) as uow:
-            rows = (
-                await uow.execute(
-                    sa.select(domain_events.c.seq, domain_events.c.envelope)
-                    .where(domain_events.c.seq > self.after)
-                    .order_by(domain_events.c.seq)
-                )
-            ).all()
-        if rows:
-            self.after = rows[-1].seq
-        return [
-            Message("events", 0, seq, None, json.dumps({**envelope, "sequence": seq}).encode())
-            for seq, envelope in rows
-        ]
+        envelopes = await envelopes_after(self.context, self.after)
+        if envelopes:
+            self.after = envelopes[-1]["sequence"]
+        return [Message("events", 0, e["sequence"], None, json.dumps(e).encode()) for e in envelopes]
 
 
 async def assert_in_sync(context: AppContext, search: SearchPort, org_id: str, case_ids: list[str]) -> None:

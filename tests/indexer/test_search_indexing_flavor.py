@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from casem.adapters.search import EmbeddedSearch, document_checksum
 from casem.adapters.storage.tables import cases as cases_table
-from casem.adapters.storage.tables import domain_events
 from casem.app.cases import service as cases
 from casem.app.cases import updates
 from casem.app.context import AppContext
@@ -25,6 +24,7 @@ from casem.services.case_event_handler.runner import FlavorRunner
 from casem.services.case_event_handler.service import load_flavor
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.intake.stack import new_tenant
+from tests.support.outbox import envelopes_after
 
 
 @pytest.fixture
@@ -48,20 +48,13 @@ class Outbox:
         )  # type: ignore[arg-type]
 
     async def apply_new(self) -> int:
-        async with self.context.uow(read_only=True) as uow:
-            rows = (
-                await uow.execute(
-                    sa.select(domain_events.c.seq, domain_events.c.envelope)
-                    .where(domain_events.c.seq > self.after)
-                    .order_by(domain_events.c.seq)
-                )
-            ).all()
-        for seq, envelope in rows:
-            event = Event.from_bytes(json.dumps({**envelope, "sequence": seq}).encode())
+        envelopes = await envelopes_after(self.context, self.after)
+        for envelope in envelopes:
+            event = Event.from_bytes(json.dumps(envelope).encode())
             assert await self.runner.apply(event)
             assert not await self.runner.apply(event)  # a redelivery is a no-op
-            self.after = seq
-        return len(rows)
+            self.after = envelope["sequence"]
+        return len(envelopes)
 
 
 async def assert_in_sync(context: AppContext, search: EmbeddedSearch, org_id: str, case_id: str) -> None:

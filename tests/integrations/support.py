@@ -10,17 +10,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from casem.adapters.bus import Message
-from casem.adapters.storage.tables import domain_events, timeline_cells
+from casem.adapters.storage.tables import timeline_cells
 from casem.app.cases.service import NewCase, create_case
 from casem.app.context import AppContext
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org
 from casem.app.integrations import accounts
 from casem.app.integrations.remotes import RemoteSystems
 from casem.app.projects.service import create_project, update_project
-from casem.domain.events import with_sequence
 from casem.services.case_event_handler.runner import FlavorRunner
 from tests.integrations.jira_server import JiraLoopback
 from tests.integrations.servicenow_server import ServiceNowLoopback
+from tests.support.outbox import envelopes_after
 
 WEBHOOK_SECRET = "a-webhook-secret-of-32-chars!!!!"
 BOTH_WAYS = {"sync_type": "bidirectional"}
@@ -149,15 +149,7 @@ class OutboxDriver:
         self.seen = 0
 
     async def pending(self) -> list[dict[str, Any]]:
-        async with self.ctx.uow(read_only=True) as uow:
-            rows = (
-                await uow.execute(
-                    sa.select(domain_events.c.seq, domain_events.c.envelope)
-                    .where(domain_events.c.seq > self.seen)
-                    .order_by(domain_events.c.seq)
-                )
-            ).all()
-        return [with_sequence(r.envelope, r.seq) for r in rows]
+        return await envelopes_after(self.ctx, self.seen)
 
     async def run(self, *runners: FlavorRunner) -> int:
         """Process every new outbox event (and what processing records) until the outbox is quiet."""
