@@ -1,16 +1,25 @@
-"""Statements sent together to PostgreSQL: they run in the SQLAlchemy connection's transaction, and a failing one
-commits nothing."""
+"""Statements sent together to PostgreSQL: they run in the SQLAlchemy connection's transaction, a failing one
+commits nothing, and the driver's errors leave as SQLAlchemy's (a lost server as a disconnect, its connection
+dropped from the pool)."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 
-from casem.adapters.storage.pipelined import execute_commit_then_fetch, execute_then_commit, fetch_after
+from casem.adapters.availability import is_unavailable
+from casem.adapters.storage.pipelined import (
+    execute_commit_then_fetch,
+    execute_then_commit,
+    fetch_after,
+    fetch_then_commit,
+)
 from casem.adapters.storage.tables import domain_events
 from casem.app.context import AppContext
 from casem.topology.tenants import CASE_MANAGEMENT
+from tests.adapters.test_pooled_reads import single_connection_engine, terminate_backend
 from tests.relay.test_relay import make_changes
 from tests.support.fixtures.tenants import on_postgres_only
 
@@ -55,8 +64,10 @@ async def test_execute_then_commit_commits_the_statement_and_nothing_when_it_fai
         # A failing statement: the earlier write of its transaction is not committed either.
         transaction = await conn.begin()
         await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[1]).values(version=3))
-        with pytest.raises(psycopg.Error):
+        with pytest.raises(DBAPIError) as failed:
             await execute_then_commit(conn, "UPDATE domain_events SET published_at = 1 / 0 WHERE seq = ANY(%s)", [[1]])
+        assert isinstance(failed.value.orig, psycopg.errors.DatatypeMismatch)  # the driver's error, kept
+        assert not failed.value.connection_invalidated  # the statement failed, not the connection
         await transaction.rollback()
 
     async with db.reader.connect() as conn:
@@ -109,11 +120,35 @@ async def test_execute_commit_then_fetch_commits_then_queries_in_a_new_open_tran
         # A failing statement: nothing after it runs, and its transaction's earlier write is not committed.
         transaction = await conn.begin()
         await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[1]).values(version=3))
-        with pytest.raises(psycopg.Error):
+        with pytest.raises(DBAPIError) as failed:
             await execute_commit_then_fetch(
                 conn, "UPDATE domain_events SET published_at = 1 / 0 WHERE seq = ANY(%s)", [[1]], [], "SELECT 1"
             )
+        assert isinstance(failed.value.orig, psycopg.errors.DatatypeMismatch)  # the driver's error, kept
         await transaction.rollback()
     async with db.reader.connect() as reader:
         second = (await reader.execute(sa.select(domain_events).where(domain_events.c.seq == seqs[1]))).one()
     assert (second.version, second.published_at) == (1, None)
+
+
+@on_postgres_only
+async def test_a_server_lost_since_the_connections_last_use_is_a_disconnect_and_the_pool_starts_over(
+    context: AppContext,
+) -> None:
+    # The pool pings only connections that sat idle: a pipeline can be the first to meet a server that went away
+    # (CI's outage test saw the shared rate limiter's count do so, and the HTTP layer answer nothing).
+    engine = single_connection_engine(context, idle_s=3600)  # never idle long enough to be pinged
+    try:
+        async with engine.connect() as conn:
+            first = int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            await conn.rollback()
+        terminate_backend(context, first)
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as failed:
+                await fetch_then_commit(conn, [], "SELECT %s::int AS n", [1])
+        assert failed.value.connection_invalidated
+        assert is_unavailable(failed.value)  # answered 503 with Retry-After by HTTP, waited out by workers
+        async with engine.connect() as conn:  # the dead connection was dropped: a new one serves
+            assert await fetch_then_commit(conn, [], "SELECT pg_backend_pid() AS pid", []) != [(first,)]
+    finally:
+        await engine.dispose()

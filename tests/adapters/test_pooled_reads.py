@@ -43,7 +43,7 @@ async def test_a_read_only_unit_of_work_refuses_writes(context: AppContext) -> N
             uow.add(uow.build(Case, id="c1", org_id="o1", title="never stored"))
 
 
-def _single_connection_engine(context: AppContext, idle_s: float) -> AsyncEngine:
+def single_connection_engine(context: AppContext, idle_s: float) -> AsyncEngine:
     url = context.databases[CASE_MANAGEMENT].writer.url
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
     ping_when_idle(engine, idle_s=idle_s)
@@ -55,7 +55,7 @@ async def _backend_pid(engine: AsyncEngine) -> int:
         return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
 
 
-def _terminate(context: AppContext, pid: int) -> None:
+def terminate_backend(context: AppContext, pid: int) -> None:
     url = context.databases[CASE_MANAGEMENT].writer.url.set(drivername="postgresql")
     with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -63,10 +63,10 @@ def _terminate(context: AppContext, pid: int) -> None:
 
 @on_postgres_only
 async def test_a_connection_that_died_while_idle_is_replaced_at_checkout(context: AppContext) -> None:
-    engine = _single_connection_engine(context, idle_s=0.05)
+    engine = single_connection_engine(context, idle_s=0.05)
     try:
         first = await _backend_pid(engine)
-        _terminate(context, first)
+        terminate_backend(context, first)
         await asyncio.sleep(0.1)  # idle past the threshold: pinged, found dead, replaced
         assert await _backend_pid(engine) != first
     finally:
@@ -75,10 +75,10 @@ async def test_a_connection_that_died_while_idle_is_replaced_at_checkout(context
 
 @on_postgres_only
 async def test_a_connection_that_died_since_its_last_use_fails_once_as_a_disconnect(context: AppContext) -> None:
-    engine = _single_connection_engine(context, idle_s=3600)  # never idle long enough to be pinged
+    engine = single_connection_engine(context, idle_s=3600)  # never idle long enough to be pinged
     try:
         first = await _backend_pid(engine)
-        _terminate(context, first)
+        terminate_backend(context, first)
         with pytest.raises(DBAPIError) as failed:
             await _backend_pid(engine)
         assert failed.value.connection_invalidated  # what the HTTP layer answers 503 (Retry-After) for

@@ -2,15 +2,35 @@
 an SQLAlchemy `AsyncConnection` and in its transaction.
 
 On a busy machine every round trip is a wait for the server process's turn on a CPU; a hot loop that runs a few
-small statements before its query (a BEGIN, settings for the transaction) pays for each of them."""
+small statements before its query (a BEGIN, settings for the transaction) pays for each of them.
+
+The driver's errors leave as SQLAlchemy's (`DBAPIError`, the driver's error as `.orig`), as they would from a
+statement SQLAlchemy sent: callers and the HTTP layer judge them the same way (a lost server is a disconnect,
+answered 503 with Retry-After), and a connection found dead is dropped from the pool rather than handed out again."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg.rows import namedtuple_row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@asynccontextmanager
+async def _driver(conn: AsyncConnection) -> AsyncIterator[Any]:
+    """`conn`'s driver connection, its errors raised as SQLAlchemy's; a connection they left broken is invalidated."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    try:
+        yield driver
+    except psycopg.Error as exc:
+        lost = driver.broken or driver.closed
+        if lost:
+            await conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=lost) from exc
 
 
 async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str) -> list[Any]:
@@ -18,8 +38,7 @@ async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str) -
     connection (psycopg on PostgreSQL). The driver begins the transaction with them if none is open yet; SQLAlchemy
     goes on in that same transaction (it commits or rolls back on the same connection). Statements are SQL text
     without parameters."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    async with driver.pipeline():
+    async with _driver(conn) as driver, driver.pipeline():
         for statement in setup:
             await driver.execute(statement)
         async with driver.cursor(row_factory=namedtuple_row) as cursor:
@@ -31,8 +50,7 @@ async def execute_then_commit(conn: AsyncConnection, statement: str, params: Seq
     """`statement` (psycopg placeholders) and the transaction's COMMIT, sent at once on `conn`'s driver connection.
     The caller still commits its SQLAlchemy transaction after: the driver finds nothing left to do, and SQLAlchemy
     closes its transaction. If the statement fails, nothing is committed (the pipeline stops at the error)."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    async with driver.pipeline():
+    async with _driver(conn) as driver, driver.pipeline():
         await driver.execute(statement, params)
         await driver.commit()
 
@@ -45,8 +63,7 @@ async def execute_commit_then_fetch(
     took two. The rows of `query` (named tuples) are returned in the new transaction, still open: the caller's
     SQLAlchemy transaction now stands for it (its commit or rollback ends it). When this raises, whether the COMMIT
     happened is unknown, as when a connection is lost during a commit."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    async with driver.pipeline():
+    async with _driver(conn) as driver, driver.pipeline():
         await driver.execute(statement, params)
         # As statements, not the driver's commit(): that waits for its answer before anything else is sent.
         await driver.execute("COMMIT")
@@ -64,8 +81,7 @@ async def fetch_then_commit(
     """The rows of `query` (psycopg placeholders) run after the `setup` statements and followed by the transaction's
     COMMIT, all sent at once on `conn`'s driver connection; the rows are read once the commit is sent, so the whole
     exchange is one round trip. If a statement fails, nothing is committed (the pipeline stops at the error)."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    async with driver.pipeline():
+    async with _driver(conn) as driver, driver.pipeline():
         for statement in setup:
             await driver.execute(statement)
         cursor = await driver.execute(query, params)
