@@ -7,13 +7,21 @@ import asyncio
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from casem.adapters.bus import Message, OutgoingMessage, PublishError, TopicPartition, partition_for
+from casem.adapters.bus import (
+    BusUnavailable,
+    Consumer,
+    Message,
+    OutgoingMessage,
+    PublishError,
+    TopicPartition,
+    partition_for,
+)
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.bus.strategies import (
     MAX_DLQ_ERROR_CHARS,
@@ -90,6 +98,43 @@ async def test_commit_offsets_commits_every_n_messages_and_after_the_interval(bu
     await step.submit(messages[9])
     await step.join()
     assert await consumer.committed([tp]) == {tp: 10}
+    await consumer.close()
+
+
+class CommitsAway:
+    """A consumer of the embedded log whose offset commits find the bus away while `away` is set: what a Kafka outage
+    gives CommitOffsets (the Kafka consumer raises BusUnavailable when the group's coordinator cannot be reached)."""
+
+    def __init__(self, inner: Consumer) -> None:
+        self.inner = inner
+        self.away = True
+        self.refused = 0
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if self.away:
+            self.refused += 1
+            raise BusUnavailable("offset commit: Kafka unreachable: coordinator away")
+        await self.inner.commit(offsets)
+
+
+async def test_commit_offsets_keeps_what_the_bus_could_not_take_and_commits_it_once_back(bus: EmbeddedBus) -> None:
+    await _publish(bus, "t", 1, 1, 6)
+    consumer = bus.consumer("g", ["t"])
+    gate = CommitsAway(consumer)
+    step = CommitOffsets(gate, CommitPolicy(every_messages=2, every_seconds=None))  # type: ignore[arg-type]
+    messages = await consumer.poll(6, timeout=5)
+    tp = TopicPartition("t", 0)
+    for m in messages[:4]:
+        await step.submit(m)  # commits due at 2, 3 and 4 pending: each finds the bus away, and nothing is raised
+    assert (gate.refused, step.commits, step.commit_waiting) == (3, 0, True)
+    assert await consumer.committed([tp]) == {tp: None}
+    gate.away = False
+    await step.submit(messages[4])  # the kept offsets are still due: the newest of the partition goes
+    assert (step.commits, step.commit_waiting) == (1, False)
+    assert await consumer.committed([tp]) == {tp: 5}
+    await step.submit(messages[5])
+    await step.join()
+    assert await consumer.committed([tp]) == {tp: 6}
     await consumer.close()
 
 

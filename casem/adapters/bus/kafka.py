@@ -63,6 +63,13 @@ _UNAVAILABLE_CODES = frozenset(
         KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
     }
 )
+# An offset commit also waits for the group's coordinator, which is away while the cluster is.
+_COMMIT_UNAVAILABLE_CODES = _UNAVAILABLE_CODES | {
+    KafkaError._WAIT_COORD,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
 
 
 def _admin_error(err: KafkaError | None) -> BusError:
@@ -401,6 +408,8 @@ class KafkaConsumer:
                 # Lost the partitions mid-commit: the new owner redelivers (at-least-once).
                 log.info("consumer %s: commit dropped by rebalance: %s", self.group, err)
                 return
+            if err.code() in _COMMIT_UNAVAILABLE_CODES:
+                raise BusUnavailable(f"offset commit: Kafka unreachable: {err}") from exc
             raise CommitFailed(str(err)) from exc
         for tp in result or ():
             if tp.error is not None:

@@ -40,7 +40,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from casem.adapters.bus.port import Consumer, Delivery, Headers, Message, Producer, TopicPartition, polls_in_loop
+from casem.adapters.bus.port import (
+    BusUnavailable,
+    Consumer,
+    Delivery,
+    Headers,
+    Message,
+    Producer,
+    TopicPartition,
+    polls_in_loop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +146,7 @@ class CommitOffsets:
         self._pending = 0
         self._last_commit = clock()
         self.commits = 0  # how many commits reached the bus (observability, tests)
+        self.commit_waiting = False  # the last commit found the bus away; its offsets are kept for the next
         self._wake: Wake = _no_wake
         self._timer: asyncio.TimerHandle | None = None
 
@@ -169,8 +179,22 @@ class CommitOffsets:
     async def _commit(self) -> None:
         if self._offsets:
             offsets, self._offsets = self._offsets, {}
-            self._pending = 0
-            await self._consumer.commit(offsets)
+            pending, self._pending = self._pending, 0
+            try:
+                await self._consumer.commit(offsets)
+            except BusUnavailable as error:
+                # The work is done; only its offsets wait for the bus, and the next commit carries them (an
+                # offset recorded meanwhile is newer and wins). A crash meanwhile redelivers (at-least-once).
+                self._offsets = {**offsets, **self._offsets}
+                self._pending += pending
+                if not self.commit_waiting:
+                    log.warning("offset commit waits for the bus: %s", error)
+                self.commit_waiting = True
+                self._last_commit = self._clock()
+                return
+            if self.commit_waiting:
+                log.info("offset commit: the bus answers again")
+            self.commit_waiting = False
             self.commits += 1
         self._last_commit = self._clock()
 

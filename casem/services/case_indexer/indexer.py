@@ -41,7 +41,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.availability import is_unavailable
-from casem.adapters.bus import Bus, ConsumerOptions, Message, Producer
+from casem.adapters.bus import Bus, BusError, Consumer, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
     Batch,
     CommitOffsets,
@@ -323,6 +323,16 @@ class Indexer:
         await self.index_retry.call(self.search.ensure_index, self.tenant)
         self.waits.back()
 
+    async def ensure_topics(self, bus: Bus) -> None:
+        """The intake topic and the dead-letter topic exist: waited for while the bus is away (CI's outage test saw
+        the indexer restarted again and again while Kafka was down, each start failing here)."""
+        for name, partitions in (
+            (intake_topic().name, intake_topic().partitions),
+            (dead_letter_topic(), DEAD_LETTER_PARTITIONS),
+        ):
+            await self.index_retry.call(bus.ensure_topic, name, partitions)
+        self.waits.back()
+
     def _index_retrying(self, error: BaseException, attempt: int, delay_s: float, *args: object) -> None:
         if self.settings.index_retry.waits_for(error):
             INDEXED.labels("waited").inc()
@@ -364,13 +374,15 @@ def _ingest_span(message: Message) -> Span | None:
 
 
 def _engine_of(error: BaseException) -> str:
-    """Which engine an unavailability is about: the search engine, else the database (the only other one read)."""
+    """Which engine an unavailability is about: the search engine, the bus (at start-up), else the database."""
     current: BaseException | None = error
     for _ in range(20):
         if current is None:
             break
         if isinstance(current, SearchBackendError):
             return "search"
+        if isinstance(current, BusError):
+            return "bus"
         current = current.__cause__ or current.__context__
     return "database"
 
@@ -408,13 +420,11 @@ async def run_indexer(
     owned_search = search is None
     if search is None:
         search = search_from_env()
-    await bus.ensure_topic(intake_topic().name, intake_topic().partitions)
-    await bus.ensure_topic(dead_letter_topic(), DEAD_LETTER_PARTITIONS)
-    consumer = bus.consumer(GROUP, [intake_topic().name], ConsumerOptions(session_timeout_s=settings.session_timeout_s))
     producer = bus.producer()
     channel = grpc.aio.insecure_channel(case_api_address)
     indexer = Indexer(case_api_pb2_grpc.CaseAPIStub(channel), context, search, producer, token, settings, waits=waits)
-    processor = build_processor(indexer, consumer)
+    consumer: Consumer | None = None
+    processor: StreamProcessor | None = None
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -425,21 +435,31 @@ async def run_indexer(
     async def stopper() -> None:
         await stop.wait()
         indexer.stop()
-        processor.stop()
+        if processor is not None:
+            processor.stop()
 
     watcher = asyncio.create_task(stopper())
     try:
         try:
-            await indexer.ensure_index()  # waits while the engine is away; stopping meanwhile ends the wait
+            # Both wait while their engine is away; stopping meanwhile ends the wait.
+            await indexer.ensure_topics(bus)
+            await indexer.ensure_index()
         except Exception:
             if stop.is_set():
                 return
             raise
+        consumer = bus.consumer(
+            GROUP, [intake_topic().name], ConsumerOptions(session_timeout_s=settings.session_timeout_s)
+        )
+        processor = build_processor(indexer, consumer)
+        if stop.is_set():  # stopped while it started: the stopper found no processor to stop
+            return
         log.info("case-indexer started", group=GROUP, topic=intake_topic().name, case_api=case_api_address)
         await processor.run()
     finally:
         watcher.cancel()
-        await consumer.close()
+        if consumer is not None:
+            await consumer.close()
         await producer.close()
         await channel.close()
         if owned_search:
