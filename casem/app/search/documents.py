@@ -127,6 +127,18 @@ async def count_documents(uow: UnitOfWork, org_id: str | None = None) -> int:
     return int(await uow.scalar(statement) or 0)
 
 
+async def case_revisions(uow: UnitOfWork, refs: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """The revision of each of several cases, given as (org id, case id), from one narrow query: what a document
+    at that revision would say is known without building it. A case that does not exist (or is not that org's) is
+    absent from the result."""
+    if not refs:
+        return {}
+    wanted = dict((case_id, org_id) for org_id, case_id in refs)
+    statement = sa.select(cases.c.id, cases.c.org_id, cases.c.revision).where(cases.c.id.in_(list(wanted)))
+    rows = (await uow.execute(statement)).all()
+    return {row.id: int(row.revision or 0) for row in rows if wanted.get(row.id) == row.org_id}
+
+
 async def case_documents(uow: UnitOfWork, refs: Sequence[tuple[str, str]]) -> dict[str, CaseDocument]:
     """Documents of several cases, given as (org id, case id), in two queries; a case that does not
     exist (or is not that org's) is absent from the result."""

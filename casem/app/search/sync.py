@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from casem.adapters.search import SearchPort
 from casem.adapters.storage.unit_of_work import UnitOfWork
-from casem.app.search.documents import case_documents
+from casem.app.search.documents import case_documents, case_revisions
 
 
 @dataclass(frozen=True)
@@ -25,18 +25,24 @@ class SyncReport:
 async def sync_documents(
     uow: UnitOfWork, search: SearchPort, tenant: str, refs: Sequence[tuple[str, str]]
 ) -> SyncReport:
-    """`refs`: (org id, case id) pairs, repeats allowed. One read of the cases, one read of the stored versions, one
-    bulk write of those behind. The revision is bumped by every committed change of a case, and a document is built
-    from the database at that revision, so an equal stored version means an equal document."""
+    """`refs`: (org id, case id) pairs, repeats allowed. One read of the cases' revisions, one read of the stored
+    versions, then one read and one bulk write of the cases behind. The revision is bumped by every committed change
+    of a case, and a document is built from the database at that revision, so an equal stored version means an equal
+    document."""
     wanted = list(dict.fromkeys(refs))
     if not wanted:
         return SyncReport(0, 0, 0)
-    docs = await case_documents(uow, wanted)
-    stored = await search.versions(tenant, [(d["org_id"], d["id"]) for d in docs.values()]) if docs else {}
-    behind = [doc for doc in docs.values() if stored.get(doc["id"], -1) < int(doc.get("version") or 0)]
+    # Revisions first (one narrow query): most events of a busy stream find their case indexed at its revision
+    # already (case-indexer wrote it), and building a document (the case row enriched, its comments) costs more.
+    revisions = await case_revisions(uow, wanted)
+    existing = [(org_id, case_id) for org_id, case_id in wanted if case_id in revisions]
+    stored = await search.versions(tenant, existing) if existing else {}
+    behind_refs = [(org_id, case_id) for org_id, case_id in existing if stored.get(case_id, -1) < revisions[case_id]]
+    # Built from the database now: a change committed since the revision read only makes the document newer.
+    behind = list((await case_documents(uow, behind_refs)).values()) if behind_refs else []
     if behind:
         await search.bulk_upsert(tenant, behind)
-    gone = [(org_id, case_id) for org_id, case_id in wanted if case_id not in docs]
+    gone = [(org_id, case_id) for org_id, case_id in wanted if case_id not in revisions]
     for org_id, case_id in gone:
         await search.delete(tenant, org_id, case_id)
-    return SyncReport(written=len(behind), current=len(docs) - len(behind), deleted=len(gone))
+    return SyncReport(written=len(behind), current=len(existing) - len(behind_refs), deleted=len(gone))
