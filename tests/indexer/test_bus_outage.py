@@ -10,77 +10,37 @@ shared broker itself is never stopped."""
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from casem.adapters.bus.kafka import KafkaBus
-from casem.adapters.bus.namespace import NamespacedBus
 from casem.adapters.search import EmbeddedSearch
 from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
 from casem.services.case_indexer.indexer import IndexerSettings, log, run_indexer
 from casem.services.common.ops import EngineWaits
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.backends import engine_address
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
-from tests.support.bus_harness import closed_port
+from tests.support.bus_outage import StagedBootstrap, holds, until
 
 pytestmark = pytest.mark.kafka
-
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    except ConnectionError:
-        pass
-    finally:
-        sink.close()
-
-
-async def _forward(target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    host, port = target.rsplit(":", 1)
-    try:
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
-    except OSError:
-        writer.close()
-        return
-    await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
 
 
 def waited() -> float:
     return REGISTRY.get_sample_value("casem_indexer_messages_total", {"outcome": "waited"}) or 0.0
 
 
-async def until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
 async def test_indexer_waits_for_kafka_at_start_up_then_indexes(tmp_path: Path) -> None:
-    broker = engine_address("kafka").split(",")[0]
-    port = closed_port()
-    bus = NamespacedBus(KafkaBus(f"127.0.0.1:{port}", admin_timeout_s=1.0), f"t{uuid.uuid4().hex[:10]}")
+    staged = StagedBootstrap()
+    bus = staged.bus()
     search = EmbeddedSearch(tmp_path / "search")
     endpoints = sqlite_endpoints(tmp_path)
     fast = replace(IndexerSettings().index_retry, initial_backoff_s=0.02, max_backoff_s=0.2)
     settings = IndexerSettings(session_timeout_s=6.0, index_retry=fast, commit_every=1)
     waits = EngineWaits(log, "case-indexer")
-    forwarder: asyncio.Server | None = None
     with case_api_server(endpoints) as live, structlog.testing.capture_logs() as logs:
         context = AppContext.open(endpoints, migrate=False)
         tenant = await new_tenant(context)
@@ -93,13 +53,13 @@ async def test_indexer_waits_for_kafka_at_start_up_then_indexes(tmp_path: Path) 
         )
         try:
             # 1. Kafka away at start-up: the indexer waits for its topics instead of exiting, not ready.
-            await until(lambda: _true(waited() - before >= 2), timeout=60)
+            await until(holds(lambda: waited() - before >= 2), timeout=60)
             assert not indexer.done()
             assert list(await waits.readiness()) == ["bus (waiting)"]
 
             # 2. Kafka answers: the indexer starts and indexes what arrives.
-            forwarder = await asyncio.start_server(partial(_forward, broker), "127.0.0.1", port)
-            await until(lambda: _true(not waits.away), timeout=90)
+            await staged.answer()
+            await until(holds(lambda: not waits.away), timeout=90)
             async with intake_server(context, bus) as (_, stub):
                 batch = [intake(tenant, "k-1", title="disk full on web-1")]
                 await stub.SubmitBatch(pb.SubmitBatchRequest(intakes=batch), metadata=tenant.metadata)
@@ -114,8 +74,7 @@ async def test_indexer_waits_for_kafka_at_start_up_then_indexes(tmp_path: Path) 
             stop.set()
             await asyncio.wait_for(indexer, 60)
             await bus.close()
-            if forwarder is not None:
-                forwarder.close()
+            staged.close()
             await search.close()
             await context.close()
     went = [e for e in logs if e["event"] == "engine unavailable; waiting"]

@@ -281,9 +281,14 @@ class Retry:
     policy without `max_attempts` ends: at shutdown, the work stays undone rather than failed.
     """
 
-    def __init__(self, policy: RetryPolicy, *, on_retry: RetryHook | None = None) -> None:
+    def __init__(
+        self, policy: RetryPolicy, *, on_retry: RetryHook | None = None, on_resumed: RetryHook | None = None
+    ) -> None:
         self.policy = policy
         self._on_retry = on_retry
+        # Called (with the last error waited out, then the call's arguments) when an attempt after waits for an
+        # engine did not meet the outage again: the engine answers (a log line for when it is back).
+        self._on_resumed = on_resumed
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -326,12 +331,17 @@ class Retry:
         attempts: _Attempts,
     ) -> T:
         waits = 0
+        waited_for: BaseException | None = None
         while True:
             attempts.count += 1
             try:
-                return await fn(*args)
+                result = await fn(*args)
             except Exception as error:
+                if waited_for is not None and not self.policy.waits_for(error):
+                    self._resumed(waited_for, args)
+                    waited_for = None
                 if self.policy.waits_for(error) and not self.stopped:
+                    waited_for = error
                     attempts.count -= 1  # waiting for an engine to come back uses up no attempt
                     waits += 1
                     delay = self.policy.backoff_s(waits)
@@ -351,6 +361,14 @@ class Retry:
                     self._on_retry(error, attempts.count, delay, *args)
                 if await self._stopped_within(delay):
                     raise
+            else:
+                if waited_for is not None:
+                    self._resumed(waited_for, args)
+                return result
+
+    def _resumed(self, waited_for: BaseException, args: tuple[Any, ...]) -> None:
+        if self._on_resumed is not None:
+            self._on_resumed(waited_for, *args)
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):

@@ -21,11 +21,13 @@ from casem.app.integrations.remotes import RemoteSystems, remote_systems_from_en
 from casem.services.case_connector_ingress.app import Ingress, create_ingress_app
 from casem.services.case_connector_ingress.poller import run_poller
 from casem.services.common.listen import bind_tcp, managed_uvicorn
-from casem.services.common.ops import database_readiness, start_ops
+from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
+from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.services import THIRD_PARTY_READER_FLAVORS
 from casem.topology.topics import third_party_topic
 
-log = structlog.get_logger("case-connector-ingress")
+SERVICE = "case-connector-ingress"
+log = structlog.get_logger(SERVICE)
 
 
 async def run_ingress(
@@ -49,26 +51,48 @@ async def run_ingress(
     lookback = (
         lookback_s if lookback_s is not None else float(os.environ.get("CASEM_CONNECTOR_POLL_LOOKBACK_S", "3600"))
     )
-    for flavor in THIRD_PARTY_READER_FLAVORS:
-        topic = third_party_topic(flavor)
-        await bus.ensure_topic(topic.name, topic.partitions)
-    producer = bus.producer()
-    app = create_ingress_app(Ingress(context, remotes, producer))
-    tls = {}
-    if os.environ.get("CASEM_TLS_CERT_FILE") and os.environ.get("CASEM_TLS_KEY_FILE"):
-        tls = {"ssl_certfile": os.environ["CASEM_TLS_CERT_FILE"], "ssl_keyfile": os.environ["CASEM_TLS_KEY_FILE"]}
-    # Bound here: a taken port is PortInUse now, not a log line from inside uvicorn.
-    sock = bind_tcp(host, port, "case-connector-ingress HTTP")
-    server = managed_uvicorn(  # the caller owns the signals
-        uvicorn.Config(
-            app, host=host, port=sock.getsockname()[1], log_level="warning", timeout_graceful_shutdown=10, **tls
-        )
-    )
     if stop is None:  # alone (`casem run`): SIGTERM stops it; inside `casem up` the stack's event does
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    # Bound first: a taken port is PortInUse now, not a log line from inside uvicorn, nor after a wait for the bus.
+    sock = bind_tcp(host, port, "case-connector-ingress HTTP")
+    # /healthz, /readyz and /metrics also on the ops port, where the chart's probes look for every worker: up before
+    # the topics are made sure of, not ready while it waits for the bus (naming it).
+    waits = EngineWaits(log, SERVICE)
+    try:
+        ops = (
+            start_ops(all_of(database_readiness(context.databases), waits.readiness), host, ops_port, stop)
+            if ops_port
+            else None
+        )
+    except BaseException:
+        sock.close()
+        raise
+    topics = [(third_party_topic(f).name, third_party_topic(f).partitions) for f in THIRD_PARTY_READER_FLAVORS]
+    ready = False
+    try:
+        ready = await ensure_topics_waiting(bus, topics, waits, stop=stop)
+    finally:
+        if not ready:  # stopped while waiting, or the bus refused: nothing else started
+            sock.close()
+            stop.set()
+            if ops:
+                await ops
+    if not ready:
+        log.info("ingress stopped while waiting for the bus")
+        return
+    producer = bus.producer()
+    app = create_ingress_app(Ingress(context, remotes, producer))
+    tls = {}
+    if os.environ.get("CASEM_TLS_CERT_FILE") and os.environ.get("CASEM_TLS_KEY_FILE"):
+        tls = {"ssl_certfile": os.environ["CASEM_TLS_CERT_FILE"], "ssl_keyfile": os.environ["CASEM_TLS_KEY_FILE"]}
+    server = managed_uvicorn(  # the caller owns the signals
+        uvicorn.Config(
+            app, host=host, port=sock.getsockname()[1], log_level="warning", timeout_graceful_shutdown=10, **tls
+        )
+    )
     http = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if http.done():
@@ -82,8 +106,6 @@ async def run_ingress(
         if interval > 0
         else None
     )
-    # /healthz, /readyz and /metrics also on the ops port, where the chart's probes look for every worker.
-    ops = start_ops(database_readiness(context.databases), host, ops_port, stop) if ops_port else None
     log.info("ingress started", host=host, port=port, polling_every_s=interval or None)
     try:
         await stop.wait()

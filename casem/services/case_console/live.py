@@ -26,6 +26,8 @@ import structlog
 from casem.adapters.bus import Bus, ConsumerOptions
 from casem.adapters.bus.port import polls_in_loop
 from casem.app.events import Event, PoisonMessage
+from casem.services.common.ops import EngineWaits
+from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.topics import console_live_group, domain_events_topic
 
 log = structlog.get_logger("case-console.live")
@@ -63,11 +65,15 @@ def notice_of(event: Event) -> Notice:
 
 
 class LiveFeed:
-    """One bus consumer per replica; `subscribe(org)` gives a page its own queue of that org's notices."""
+    """One bus consumer per replica; `subscribe(org)` gives a page its own queue of that org's notices.
 
-    def __init__(self, bus: Bus, tenants: Sequence[str]) -> None:
+    `start` returns at once: the feed makes sure of its topics in the background, waiting in place while the bus is
+    away (`waits` says so: the console's readiness), so the pages are served meanwhile, without live updates."""
+
+    def __init__(self, bus: Bus, tenants: Sequence[str], waits: EngineWaits | None = None) -> None:
         self.bus = bus
         self.tenants = list(tenants)
+        self.waits = waits or EngineWaits(log, "case-console")
         self.group = console_live_group(uuid.uuid4().hex[:12])
         self._subscribers: dict[str, set[asyncio.Queue[Notice]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -76,15 +82,19 @@ class LiveFeed:
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
-        topics = []
-        for tenant in self.tenants:
-            topic = domain_events_topic(tenant)
-            await self.bus.ensure_topic(topic.name, topic.partitions)
-            topics.append(topic.name)
-        consumer = self.bus.consumer(self.group, topics, ConsumerOptions(initial_position="latest"))
-        self._task = asyncio.create_task(self._run(consumer))
+        self._task = asyncio.create_task(self._run())
 
-    async def _run(self, consumer: Any) -> None:
+    async def _run(self) -> None:
+        specs = [(domain_events_topic(t).name, domain_events_topic(t).partitions) for t in self.tenants]
+        try:
+            if not await ensure_topics_waiting(self.bus, specs, self.waits, stop=self._stop):
+                return  # stopped while waiting for the bus
+        except Exception as exc:  # a refusal waiting cannot fix: the pages are still served, without live updates
+            log.error("live feed not started: its topics could not be made sure of", error=str(exc))
+            return
+        consumer = self.bus.consumer(
+            self.group, [name for name, _ in specs], ConsumerOptions(initial_position="latest")
+        )
         try:
             while not self._stop.is_set():
                 try:

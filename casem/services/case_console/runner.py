@@ -18,7 +18,7 @@ from casem.services.case_console.app import create_app
 from casem.services.case_console.live import LiveFeed
 from casem.services.case_console.oidc import oidc_from_env
 from casem.services.common.listen import bind_tcp, managed_uvicorn
-from casem.services.common.ops import database_readiness, start_ops
+from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
 
 log = structlog.get_logger("case-console")
 
@@ -37,19 +37,22 @@ def options_from_env(host: str, port: int) -> ConsoleOptions:
     return ConsoleOptions(host, port, os.environ.get("CASEM_CONSOLE_TRUST_FORWARDED_PROTO") == "1")
 
 
-def build_app(context: AppContext, bus: Bus | None, options: ConsoleOptions, **state: Any) -> Any:
-    live = LiveFeed(bus, list(context.databases)) if bus is not None else None
+def build_app(
+    context: AppContext, bus: Bus | None, options: ConsoleOptions, *, waits: EngineWaits | None = None, **state: Any
+) -> Any:
+    live = LiveFeed(bus, list(context.databases), waits) if bus is not None else None
     return create_app(
         context, live=live, trust_forwarded_proto=options.trust_forwarded_proto, oidc=oidc_from_env(), **state
     )
 
 
 async def start_console(
-    context: AppContext, bus: Bus | None, options: ConsoleOptions, **state: Any
+    context: AppContext, bus: Bus | None, options: ConsoleOptions, *, waits: EngineWaits | None = None, **state: Any
 ) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    """Start serving in this loop; returns the server (set should_exit to stop), its task and its URL."""
+    """Start serving in this loop; returns the server (set should_exit to stop), its task and its URL. `waits`: the
+    live feed's (it waits in the background for a bus that is away)."""
     sock = bind_tcp(options.host, options.port, "case-console HTTP")  # a taken port: PortInUse, nothing started
-    app = build_app(context, bus, options, **state)
+    app = build_app(context, bus, options, waits=waits, **state)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
@@ -87,8 +90,10 @@ async def run_console(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    ops = start_ops(database_readiness(context.databases), options.host, ops_port, stop)  # a taken port fails here
-    server, task, url = await start_console(context, bus, options, **state)
+    waits = EngineWaits(log, "case-console")  # not ready while the live feed waits for the bus, naming it
+    readiness = all_of(database_readiness(context.databases), waits.readiness)
+    ops = start_ops(readiness, options.host, ops_port, stop)  # a taken port fails here
+    server, task, url = await start_console(context, bus, options, waits=waits, **state)
     log.info("case-console ready", url=url)
     if on_ready is not None:
         on_ready(url)

@@ -32,6 +32,8 @@ from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
 from casem.observability import context_from_headers, continued_span, start_span
 from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
+from casem.services.common.ops import EngineWaits
+from casem.services.common.waiting import engine_of
 from casem.topology.topics import dead_letter_topic
 
 log = structlog.get_logger("case-event-handler")
@@ -67,6 +69,7 @@ class FlavorRunner:
         dead_letters: Producer,
         services: HandlerServices | None = None,
         retry: RetryPolicy | None = None,
+        waits: EngineWaits | None = None,
     ) -> None:
         self.flavor = flavor
         self.context = context
@@ -77,8 +80,10 @@ class FlavorRunner:
         # An engine being away (database, search, Temporal...) is not the event's fault: it waits for the
         # engine however long that takes, uncommitted, instead of using up its attempts and dead-lettering.
         self.retry = retry or RetryPolicy(wait_on=is_unavailable)
+        # The engines awaited right now (the service's readiness): one log line when one goes, one when it is back.
+        self.waits = waits or EngineWaits(log.bind(flavor=flavor.name), "case-event-handler")
         # The policies the flavor's RunTask applies around `handle` (see service.build_processor).
-        self.retrying = Retry(self.retry, on_retry=self._retrying)
+        self.retrying = Retry(self.retry, on_retry=self._retrying, on_resumed=self._resumed)
         self.dead_letter = DeadLetterPolicy(
             dead_letters,
             lambda _message: dead_letter_topic(flavor.name),
@@ -90,7 +95,9 @@ class FlavorRunner:
         # A batch is tried once, waiting however long for an engine that is away; if it fails otherwise, its
         # events go one by one through `_process` (the retries and dead letters above), so none is lost or blamed
         # for another.
-        self.batch_retrying = Retry(replace(self.retry, max_attempts=1), on_retry=self._batch_waiting)
+        self.batch_retrying = Retry(
+            replace(self.retry, max_attempts=1), on_retry=self._batch_waiting, on_resumed=self._resumed
+        )
 
     def stop(self) -> None:
         """From now on a retry or a wait for an engine gives up (uncommitted) so the process can end."""
@@ -212,19 +219,19 @@ class FlavorRunner:
 
     def _batch_waiting(self, error: BaseException, attempt: int, delay_s: float, tenant: str, events: object) -> None:
         HANDLED.labels(self.flavor.name, "waited").inc()
-        log.warning(
-            "engine unavailable; waiting",
-            flavor=self.flavor.name,
-            tenant=tenant,
-            backoff_s=delay_s,
-            error=str(error),
-        )
+        self.waits.waiting(engine_of(error), error)  # logs once per outage, not once per wait
+
+    def _resumed(self, waited_for: BaseException, *args: object) -> None:
+        self.waits.back(engine_of(waited_for))
 
     def _retrying(self, error: BaseException, attempt: int, delay_s: float, message: Message) -> None:
-        waiting = self.retry.waits_for(error)
-        HANDLED.labels(self.flavor.name, "waited" if waiting else "retried").inc()
+        if self.retry.waits_for(error):
+            HANDLED.labels(self.flavor.name, "waited").inc()
+            self.waits.waiting(engine_of(error), error)  # logs once per outage, not once per wait
+            return
+        HANDLED.labels(self.flavor.name, "retried").inc()
         log.warning(
-            "engine unavailable; waiting" if waiting else "effect failed; retrying",
+            "effect failed; retrying",
             flavor=self.flavor.name,
             event_id=dict(message.headers).get("ce_id", b"").decode(errors="replace") or None,
             offset=message.offset,

@@ -14,10 +14,12 @@ from casem.app.context import AppContext
 from casem.services.case_event_handler.deliveries import load_operator_allow
 from casem.services.case_event_handler.framework import FLAVORS, Flavor, HandlerServices
 from casem.services.case_event_handler.runner import FlavorRunner
-from casem.services.common.ops import database_readiness, start_ops
+from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
+from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, dead_letter_topic, domain_events_topic, handler_group
 
-log = structlog.get_logger("case-event-handler")
+SERVICE = "case-event-handler"
+log = structlog.get_logger(SERVICE)
 
 
 def load_flavor(name: str):  # type: ignore[no-untyped-def]
@@ -30,12 +32,17 @@ def load_flavor(name: str):  # type: ignore[no-untyped-def]
         raise KeyError(f"flavor {name!r} is not available in this build; available: {known}") from None
 
 
+def topic_specs(tenants: Sequence[str], flavor: str) -> list[tuple[str, int]]:
+    """(name, partitions) of the tenant topics the flavor consumes, then of its dead-letter topic."""
+    specs = [(domain_events_topic(t).name, domain_events_topic(t).partitions) for t in tenants]
+    return [*specs, (dead_letter_topic(flavor), DEAD_LETTER_PARTITIONS)]
+
+
 async def prepare_topics(bus: Bus, tenants: Sequence[str], flavor: str) -> list[str]:
-    topics = [domain_events_topic(t).name for t in tenants]
-    for tenant in tenants:
-        await bus.ensure_topic(domain_events_topic(tenant).name, domain_events_topic(tenant).partitions)
-    await bus.ensure_topic(dead_letter_topic(flavor), DEAD_LETTER_PARTITIONS)
-    return topics
+    """The tenant topics the flavor consumes, made sure of with its dead-letter topic (waiting while the bus is
+    away)."""
+    await ensure_topics_waiting(bus, topic_specs(tenants, flavor), EngineWaits(log.bind(flavor=flavor), SERVICE))
+    return [domain_events_topic(t).name for t in tenants]
 
 
 def build_processor(
@@ -92,10 +99,12 @@ async def run_flavor(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    readiness = database_readiness(context.databases)
+    # Not ready while it waits for an engine (the bus at start-up; any engine an event waits for), naming it.
+    waits = EngineWaits(log.bind(flavor=flavor.name), SERVICE)
+    readiness = all_of(database_readiness(context.databases), waits.readiness)
     ops = start_ops(readiness, ops_host, ops_port, stop) if ops_port else None  # first: a taken port fails early
     try:
-        await _consume(flavor, context, bus, tenants, services or HandlerServices(), stop)
+        await _consume(flavor, context, bus, tenants, services or HandlerServices(), stop, waits)
     finally:
         stop.set()
         if ops:
@@ -109,6 +118,7 @@ async def _consume(
     tenants: Sequence[str],
     services: HandlerServices,
     stop: asyncio.Event,
+    waits: EngineWaits,
 ) -> None:
     flavor_name = flavor.name
     load_operator_allow(services)  # a malformed CASEM_OUTBOUND_ALLOW stops the handler here, not at a delivery
@@ -122,10 +132,13 @@ async def _consume(
             services.extras["caseworker"] = await connect(address, temporal_namespace())
         elif required:
             raise RuntimeError(f"flavor {flavor_name} starts caseworker workflows: set CASEM_TEMPORAL_ADDRESS")
-    topics = await prepare_topics(bus, tenants, flavor_name)
+    if not await ensure_topics_waiting(bus, topic_specs(tenants, flavor_name), waits, stop=stop):
+        log.info("flavor stopped while waiting for the bus", flavor=flavor_name)
+        return
+    topics = [domain_events_topic(t).name for t in tenants]
     consumer = bus.consumer(handler_group(flavor_name), topics)
     producer = bus.producer()
-    runner = FlavorRunner(flavor, context, producer, services)
+    runner = FlavorRunner(flavor, context, producer, services, waits=waits)
     processor = build_processor(runner, consumer)
     stopping = asyncio.create_task(_stop_when_set(stop, processor, runner))
     # Time-driven flavors (reminders, SLA clocks) also run a scheduler beside their consumer.

@@ -41,7 +41,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.availability import is_unavailable
-from casem.adapters.bus import Bus, BusError, Consumer, ConsumerOptions, Message, Producer
+from casem.adapters.bus import Bus, BusError, BusUnavailable, Consumer, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
     Batch,
     CommitOffsets,
@@ -59,6 +59,7 @@ from casem.app.search.documents import case_documents
 from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.services.common.ops import EngineWaits
+from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
 
@@ -326,12 +327,9 @@ class Indexer:
     async def ensure_topics(self, bus: Bus) -> None:
         """The intake topic and the dead-letter topic exist: waited for while the bus is away (CI's outage test saw
         the indexer restarted again and again while Kafka was down, each start failing here)."""
-        for name, partitions in (
-            (intake_topic().name, intake_topic().partitions),
-            (dead_letter_topic(), DEAD_LETTER_PARTITIONS),
-        ):
-            await self.index_retry.call(bus.ensure_topic, name, partitions)
-        self.waits.back()
+        topics = [(intake_topic().name, intake_topic().partitions), (dead_letter_topic(), DEAD_LETTER_PARTITIONS)]
+        if not await ensure_topics_waiting(bus, topics, self.waits, retry=self.index_retry):
+            raise BusUnavailable("stopped while waiting for the bus")  # run_indexer ends: its stop is set
 
     def _index_retrying(self, error: BaseException, attempt: int, delay_s: float, *args: object) -> None:
         if self.settings.index_retry.waits_for(error):

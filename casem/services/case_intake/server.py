@@ -19,9 +19,12 @@ from casem.services.case_intake.publisher import IntakePublisher, PublisherSetti
 from casem.services.case_intake.servicer import IntakeServicer
 from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_interceptors, server_options
 from casem.services.common.listen import add_grpc_port
+from casem.services.common.ops import EngineWaits
+from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.topics import intake_topic
 
-log = structlog.get_logger("case-intake")
+SERVICE = "case-intake"
+log = structlog.get_logger(SERVICE)
 
 INTAKE_SERVICE = intake_service_pb2.DESCRIPTOR.services_by_name["CaseIntakeService"].full_name
 SHUTDOWN_GRACE_S = 10.0
@@ -85,9 +88,9 @@ def create_intake_server(
 
 
 async def ensure_intake_topic(bus: Bus) -> str:
-    topic = intake_topic().name
-    await bus.ensure_topic(topic, intake_topic().partitions)
-    return topic
+    """The intake topic, made sure of (waiting while the bus is away)."""
+    await ensure_topics_waiting(bus, [(intake_topic().name, intake_topic().partitions)], EngineWaits(log, SERVICE))
+    return intake_topic().name
 
 
 async def run_intake(
@@ -97,23 +100,28 @@ async def run_intake(
     *,
     settings: PublisherSettings | None = None,
     stop: asyncio.Event | None = None,
+    waits: EngineWaits | None = None,
 ) -> None:
     """`casem run case-intake`: serve until `stop` (without one: SIGINT/SIGTERM), then drain gracefully.
 
-    `context` gives the tenant databases (credentials, projects, types: read only); `bus` is open_bus()."""
-    await ensure_intake_topic(bus)
-    producer = bus.producer()
-    try:
-        intake = create_intake_server(context, producer, address, settings)
-    except BaseException:
-        await producer.close()
-        raise
+    `context` gives the tenant databases (credentials, projects, types: read only); `bus` is open_bus(). While the
+    bus is away at start-up it waits in place (`waits` says so: the ops endpoint's readiness) before serving."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 loop.add_signal_handler(sig, stop.set)
+    topics = [(intake_topic().name, intake_topic().partitions)]
+    if not await ensure_topics_waiting(bus, topics, waits or EngineWaits(log, SERVICE), stop=stop):
+        log.info("case-intake stopped while waiting for the bus")
+        return
+    producer = bus.producer()
+    try:
+        intake = create_intake_server(context, producer, address, settings)
+    except BaseException:
+        await producer.close()
+        raise
     await intake.server.start()
     log.info("case-intake serving", address=address, port=intake.port, topic=intake_topic().name)
     try:

@@ -12,11 +12,13 @@ from casem.adapters.bus import Bus, Consumer
 from casem.adapters.bus.strategies import CommitOffsets, CommitPolicy, RunTask, StreamProcessor
 from casem.app.context import AppContext
 from casem.services.case_third_party_reader.runner import ReaderRunner, RetryPolicy
-from casem.services.common.ops import database_readiness, start_ops
+from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
+from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.services import THIRD_PARTY_READER_FLAVORS
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, reader_dead_letter_topic, reader_group, third_party_topic
 
-log = structlog.get_logger("case-third-party-reader")
+SERVICE = "case-third-party-reader"
+log = structlog.get_logger(SERVICE)
 
 
 def check_flavor(flavor: str) -> str:
@@ -27,10 +29,15 @@ def check_flavor(flavor: str) -> str:
     return flavor
 
 
-async def prepare_topics(bus: Bus, flavor: str) -> str:
+async def prepare_topics(
+    bus: Bus, flavor: str, *, waits: EngineWaits | None = None, stop: asyncio.Event | None = None
+) -> str | None:
+    """The flavor's feed topic, made sure of with its dead-letter topic, waiting in place while the bus is away
+    (`waits` saying so); None when `stop` was set during the wait."""
     topic = third_party_topic(flavor)
-    await bus.ensure_topic(topic.name, topic.partitions)
-    await bus.ensure_topic(reader_dead_letter_topic(flavor), DEAD_LETTER_PARTITIONS)
+    specs = [(topic.name, topic.partitions), (reader_dead_letter_topic(flavor), DEAD_LETTER_PARTITIONS)]
+    if not await ensure_topics_waiting(bus, specs, waits or EngineWaits(log.bind(flavor=flavor), SERVICE), stop=stop):
+        return None
     return topic.name
 
 
@@ -66,16 +73,23 @@ async def run_reader(
     check_flavor(flavor)
     own_signals = stop is None
     stop = stop or asyncio.Event()
-    ops = start_ops(database_readiness(context.databases), ops_host, ops_port, stop) if ops_port else None
-    topic = await prepare_topics(bus, flavor)
-    consumer = bus.consumer(reader_group(flavor), [topic])
-    producer = bus.producer()
-    runner = ReaderRunner(flavor, context, producer, retry)
-    processor = build_processor(runner, consumer)
     if own_signals:  # alone (`casem run`); inside `casem up` the stack's event stops it
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    waits = EngineWaits(log.bind(flavor=flavor), SERVICE)  # not ready while it waits for the bus, naming it
+    readiness = all_of(database_readiness(context.databases), waits.readiness)
+    ops = start_ops(readiness, ops_host, ops_port, stop) if ops_port else None
+    topic = await prepare_topics(bus, flavor, waits=waits, stop=stop)
+    if topic is None:  # stopped while waiting for the bus
+        if ops:
+            await ops
+        log.info("reader stopped before it started", flavor=flavor)
+        return
+    consumer = bus.consumer(reader_group(flavor), [topic])
+    producer = bus.producer()
+    runner = ReaderRunner(flavor, context, producer, retry)
+    processor = build_processor(runner, consumer)
     stopping = asyncio.create_task(_stop_when_set(stop, processor, runner))
     log.info("reader started", flavor=flavor, group=reader_group(flavor), topic=topic)
     try:

@@ -109,6 +109,10 @@ class EngineWaits:
                 self._log.info("engine back; resuming", service=self._service, engine=engine)
 
     @property
+    def service(self) -> str:
+        return self._service
+
+    @property
     def away(self) -> dict[str, str]:
         return dict(self._away)
 
