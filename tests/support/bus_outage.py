@@ -80,3 +80,40 @@ def holds(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return condition()
 
     return check
+
+
+async def readyz(ops_port: int) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """The ops endpoint's /readyz answer (status, body); (0, {}) while nothing answers yet."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            response = await http.get(f"http://127.0.0.1:{ops_port}/readyz")
+    except httpx.TransportError:
+        return 0, {}
+    return response.status_code, response.json()
+
+
+def waiting_for_bus(ops_port: int) -> Callable[[], Awaitable[bool]]:
+    """A predicate for `until`: /readyz answers not ready, naming the bus."""
+
+    async def check() -> bool:
+        status, body = await readyz(ops_port)
+        return status == 503 and "bus (waiting)" in body.get("failures", {})
+
+    return check
+
+
+def ready(ops_port: int) -> Callable[[], Awaitable[bool]]:
+    """A predicate for `until`: /readyz answers ready."""
+
+    async def check() -> bool:
+        return (await readyz(ops_port))[0] == 200
+
+    return check
+
+
+def engine_lines(logs: list[dict]) -> list[tuple[str, object]]:  # type: ignore[type-arg]
+    """The engine waits' log lines (what went away, what came back), in order."""
+    events = ("engine unavailable; waiting", "engine back; resuming")
+    return [(e["event"], e.get("engine")) for e in logs if e["event"] in events]
