@@ -367,6 +367,33 @@ async def test_retry_without_a_limit_retries_until_stopped_and_stop_cuts_the_bac
     assert retry.stopped
 
 
+async def test_retry_tells_when_an_engine_it_waited_for_answers_again() -> None:
+    answers: list[Exception | None] = [ConnectionError("away 1"), ConnectionError("away 2"), None]
+    resumed: list[tuple[str, str]] = []
+
+    async def engine(name: str) -> str:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return name
+
+    retry = Retry(
+        RetryPolicy(max_attempts=1, initial_backoff_s=0.001, max_backoff_s=0.001, retry_on=(), wait_on=ConnectionError),
+        on_resumed=lambda waited_for, name: resumed.append((str(waited_for), name)),
+    )
+    assert await retry.call(engine, "db") == "db"
+    assert resumed == [("away 2", "db")]  # once, after the waits, with the last outage seen
+    answers[:] = [None]
+    assert await retry.call(engine, "db") == "db"
+    assert resumed == [("away 2", "db")]  # a call that did not wait resumes nothing
+
+    # The engine answers but the work fails otherwise: the engine is back all the same.
+    answers[:] = [ConnectionError("away 3"), ValueError("bad input")]
+    with pytest.raises(ValueError):
+        await retry.call(engine, "db")
+    assert resumed[-1] == ("away 3", "db")
+
+
 async def _true(value: bool) -> bool:
     return value
 
