@@ -24,7 +24,7 @@ Prints one JSON object:
   effects and batch applies), events per busy second, documents written or found current (not written), and
   drain_s: how long after the phase's last intake was searchable the flavor went quiet (it was behind by that much);
 - relay (each phase, unless --no-flavor): case-event-relay's passes, events published, busy seconds and mean pass
-  (claim, publish, mark: on SQLite the pass holds the tenant database's write lock, which case-api's writes wait on);
+  (claim, publish, mark; on SQLite a pass holds the tenant database's write lock only while it marks);
 - sustained (with `--sustain-seconds` > 0): intakes offered at `--rate` per second (default: half the backlog's
   searchable_rate) for that long, not as a backlog: time_to_searchable_ms p50/p99/max against the goal
   (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
@@ -373,8 +373,8 @@ async def relay_figures(ops_port: int | None) -> dict[str, float] | None:
 
 def relay_phase(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, object] | None:
     """The relay over one phase (read when the phase's intakes are all searchable: its events may still be going
-    out). On SQLite a pass holds the tenant database's write lock from its claim to its mark, across the publish,
-    so busy_s is also how long case-api's writes could not commit."""
+    out). A pass is its claim, publish and mark; on SQLite it used to hold the tenant database's write lock for all
+    of it (busy_s was then how long case-api's writes could not commit), it now holds it only to mark."""
     if before is None or after is None:
         return None
     grown = {k: v - before.get(k, 0.0) for k, v in after.items()}
