@@ -23,6 +23,8 @@ Prints one JSON object:
 - flavor (each phase, unless --no-flavor): the search-indexing flavor's events by outcome, its busy seconds (per-event
   effects and batch applies), events per busy second, documents written or found current (not written), and
   drain_s: how long after the phase's last intake was searchable the flavor went quiet (it was behind by that much);
+- relay (each phase, unless --no-flavor): case-event-relay's passes, events published, busy seconds and mean pass
+  (claim, publish, mark; on SQLite a pass holds the tenant database's write lock only while it marks);
 - sustained (with `--sustain-seconds` > 0): intakes offered at `--rate` per second (default: half the backlog's
   searchable_rate) for that long, not as a backlog: time_to_searchable_ms p50/p99/max against the goal
   (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
@@ -199,6 +201,7 @@ class Probe:
     context: AppContext
     org_id: str
     flavor_ops: int | None = None
+    relay_ops: int | None = None
 
 
 def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
@@ -221,6 +224,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     keys = [f"backlog-{i}" for i in range(args.intakes)]
     stages_before = await indexer_stages(probe.indexer_ops)
     flavor_before = await flavor_figures(probe.flavor_ops)
+    relay_before = await relay_figures(probe.relay_ops)
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for start in range(0, len(keys), args.batch):
         queue.put_nowait(keys[start : start + args.batch])
@@ -245,12 +249,14 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
         "flavor": flavor,
+        "relay": relay_phase(relay_before, await relay_figures(probe.relay_ops)),
     }
 
 
 async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: float, probe) -> dict[str, object]:  # type: ignore[no-untyped-def]
     stages_before = await indexer_stages(probe.indexer_ops)
     flavor_before = await flavor_figures(probe.flavor_ops)
+    relay_before = await relay_figures(probe.relay_ops)
     batch = max(1, round(rate / 50))  # about 50 submits a second
     interval = batch / rate
     keys: list[str] = []
@@ -288,6 +294,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
         "flavor": flavor,
+        "relay": relay_phase(relay_before, await relay_figures(probe.relay_ops)),
     }
 
 
@@ -341,6 +348,43 @@ async def flavor_figures(ops_port: int | None) -> dict[str, float] | None:
             elif sample.name == "casem_search_indexing_documents_total":
                 figures[f"documents_{labels['outcome']}"] = sample.value
     return figures
+
+
+async def relay_figures(ops_port: int | None) -> dict[str, float] | None:
+    """case-event-relay's pass counters from its /metrics: passes (claim, publish, mark), their seconds, events."""
+    if ops_port is None:
+        return None
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"http://127.0.0.1:{ops_port}/metrics")).text
+    names = {
+        "casem_relay_pass_seconds_count": "passes",
+        "casem_relay_pass_seconds_sum": "pass_s",
+        "casem_relay_published_total": "events",
+    }
+    figures: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in names and sample.labels.get("tenant") == CASE_MANAGEMENT:
+                figures[names[sample.name]] = sample.value
+    return figures
+
+
+def relay_phase(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, object] | None:
+    """The relay over one phase (read when the phase's intakes are all searchable: its events may still be going
+    out). A pass is its claim, publish and mark; on SQLite it used to hold the tenant database's write lock for all
+    of it (busy_s was then how long case-api's writes could not commit), it now holds it only to mark."""
+    if before is None or after is None:
+        return None
+    grown = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    passes = grown.get("passes", 0.0)
+    return {
+        "passes": int(passes),
+        "events": int(grown.get("events", 0.0)),
+        "busy_s": round(grown.get("pass_s", 0.0), 3),
+        "mean_pass_ms": round(1000 * grown.get("pass_s", 0.0) / passes, 2) if passes else None,
+    }
 
 
 async def flavor_phase(ops_port: int | None, before: dict[str, float] | None) -> dict[str, object] | None:
@@ -505,6 +549,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         )
     )
     flavor_ops = free_port() if args.flavor else None
+    relay_ops = None
     if flavor_ops is not None:
         relay_ops = free_port()
         services.append(Service("case-event-relay", {**env, "CASEM_OPS_PORT": str(relay_ops)}, ready_port=relay_ops))
@@ -546,7 +591,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
             tracker.accept(["warm-up"])
             await wait_seen(tracker, ["warm-up"], 120)
-            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops)
+            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops, relay_ops)
             result["backlog"] = await backlog(stub, metadata, project.id, tracker, args, probe)
             if args.sustain_seconds > 0:
                 rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]

@@ -71,14 +71,20 @@ class AppContext:
         return ctx
 
     def uow(
-        self, tenant: str = CASE_MANAGEMENT, *, read_only: bool = False, session_key: str | None = None
+        self,
+        tenant: str = CASE_MANAGEMENT,
+        *,
+        read_only: bool = False,
+        session_key: str | None = None,
+        primary: bool = False,
     ) -> UnitOfWork:
         """Identity and cases live in the case-management tenant; on-call data in its own. `session_key` names
-        the caller: its reads after its own writes see them, even with a lagging replica."""
+        the caller: its reads after its own writes see them, even with a lagging replica. `primary` (read-only):
+        read the master, never a replica, and still take no write lock (see TenantDatabase.primary_reader)."""
         db = self.databases.get(tenant)
         if db is None:
             raise TenantUnavailable(tenant, current_datacenter())
-        return UnitOfWork(db, read_only=read_only, session_key=session_key)
+        return UnitOfWork(db, read_only=read_only, session_key=session_key, primary=primary)
 
     async def close(self) -> None:
         for db in self.databases.values():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from casem.adapters.search import EmbeddedSearch, document_checksum
 from casem.adapters.storage.tables import cases as cases_table
@@ -34,6 +35,10 @@ async def search(tmp_path: Path) -> AsyncIterator[EmbeddedSearch]:
     await s.close()
 
 
+def documents_written() -> float:
+    return REGISTRY.get_sample_value("casem_search_indexing_documents_total", {"outcome": "written"}) or 0.0
+
+
 class Outbox:
     """Applies the outbox's new events through the flavor runner, as the relay + handler would."""
 
@@ -52,7 +57,10 @@ class Outbox:
         for envelope in envelopes:
             event = Event.from_bytes(json.dumps(envelope).encode())
             assert await self.runner.apply(event)
-            assert not await self.runner.apply(event)  # a redelivery is a no-op
+            # A redelivery is applied again (no processed record: the effect converges) and writes nothing.
+            written = documents_written()
+            assert await self.runner.apply(event)
+            assert documents_written() == written
             self.after = envelope["sequence"]
         return len(envelopes)
 

@@ -1,9 +1,12 @@
 """The relay's claim: per-case order across batch boundaries when a publish fails part-way, rows another
-transaction holds, and (PostgreSQL) a plan that reads only the batch however stale the statistics are."""
+transaction holds, (PostgreSQL) a plan that reads only the batch however stale the statistics are, and (SQLite) a
+pass that leaves the database's write lock free while it publishes, its relays taking turns instead."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +20,7 @@ from casem.services.case_event_relay.relay import CLAIM_PLANNER, claim_query, re
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.relay.test_relay import make_changes, unpublished
 from tests.support.bus_harness import Harness, drain
-from tests.support.fixtures.tenants import on_postgres_only
+from tests.support.fixtures.tenants import on_postgres_only, on_sqlite_only
 
 
 class StopsAcknowledgingMidBatch:
@@ -43,6 +46,35 @@ class StopsAcknowledgingMidBatch:
         self.written_then_refused = list(messages[:half])
         self.refused = list(messages[half:])
         raise PublishError("stopped acknowledging", delivered=delivered, failed=messages[half:])
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class WritesWhilePublishing:
+    """The real producer, which before each batch tries to take the SQLite database's write lock at once (timeout 0),
+    as case-api's next write would, and notes whether it could."""
+
+    def __init__(self, inner: Producer, path: str) -> None:
+        self.inner = inner
+        self.path = path
+        self.could_write: list[bool] = []
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes, headers: Sequence = ()) -> Delivery:
+        return (await self.publish_batch([OutgoingMessage(topic, key, value, tuple(headers))]))[0]
+
+    async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            self.could_write.append(True)
+        except sqlite3.OperationalError as error:
+            assert "locked" in str(error), error
+            self.could_write.append(False)
+        finally:
+            conn.close()
+        return await self.inner.publish_batch(messages)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -170,3 +202,24 @@ async def test_the_claim_walks_the_pending_rows_index_without_sorting(context: A
     locking = next(n for n in nodes if n["Node Type"] == "LockRows")
     scan = locking["Plans"][0]
     assert (scan["Node Type"], scan["Index Name"]) == ("Index Scan", "ix_domain_events_pending")
+
+
+@on_sqlite_only
+async def test_on_sqlite_a_pass_publishes_without_holding_the_write_lock(context: AppContext, harness: Harness) -> None:
+    total = await make_changes(context, cases=6, changes_per_case=3)
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=3)
+    db = context.databases[CASE_MANAGEMENT]
+    path = db.writer.url.database
+    assert path
+    producers = [WritesWhilePublishing(harness.producer(bus), path) for _ in range(2)]
+    # Two relays at once, in batches smaller than the outbox: they take turns, so each event goes out once.
+    published = await asyncio.gather(*(relay_pipelined(db, p, topic, batch_size=4) for p in producers))
+    assert sum(published) == total
+    assert await unpublished(context) == 0
+    could_write = [ok for p in producers for ok in p.could_write]
+    assert len(could_write) >= total // 4 and all(could_write)  # case-api could have committed during every publish
+    messages = await drain(harness.consumer(bus, harness.name("group"), [topic]), total)
+    envelopes = [json.loads(m.value) for m in messages]
+    assert len(envelopes) == len({e["id"] for e in envelopes}) == total
+    assert_each_case_in_order(envelopes, await sequences_by_case(context))

@@ -519,6 +519,8 @@ async def test_an_older_version_never_overwrites_a_newer_one(port: SearchPort) -
     assert "version" not in stored  # the version is not part of the document
     assert stored["checksum"] == document_checksum(case(1, title="fifth"))
     await port.bulk_upsert(T, [{**case(1, title="fifth, again"), "version": 5}])  # equal: replaces
+    await port.refresh(T)
+    assert (await port.get(T, ORG_A, case(1)["id"]))["title"] == "fifth, again"  # type: ignore[index]
     await port.bulk_upsert(T, [{**case(1, title="sixth"), "version": 6}])
     await port.refresh(T)
     assert (await port.get(T, ORG_A, case(1)["id"]))["title"] == "sixth"  # type: ignore[index]

@@ -15,7 +15,7 @@ from casem.adapters.search.embedded import _Compiler
 from casem.app.search.service import compile_filter
 from casem.domain.search_query import And, Field, Node, Text, fields_in, parse_query
 from casem.topology.tenants import CASE_MANAGEMENT
-from tests.search.test_contract import _GROUPS, B1, ORG_A, ORG_A_CASES, _varied, load
+from tests.search.test_contract import _GROUPS, B1, ORG_A, ORG_A_CASES, _varied, case, load
 
 T = CASE_MANAGEMENT
 DB = f"search-{T}.db"
@@ -336,3 +336,30 @@ async def test_a_generation_from_before_facets_answers_the_same_by_the_older_pla
         assert (await reopened.count(T, B1["org_id"], compile_filter("disk"), [])).total == 2
     finally:
         await reopened.close()
+
+
+async def test_the_same_document_written_again_is_left_in_place(tmp_path: Path) -> None:
+    """case-indexer and the search-indexing flavor both write a new case at its revision: the second write of the
+    very same document (same version, same checksum) leaves the stored row alone instead of rewriting it."""
+    search = EmbeddedSearch(tmp_path)
+    try:
+        await search.ensure_index(T)
+        doc = {**case(1, title="disk full on web-1"), "version": 2}
+        # Another case after it: a row removed and inserted again would get a new rowid (past the other's).
+        await search.bulk_upsert(T, [doc, {**case(2, title="fan loud"), "version": 1}])
+        table = f"cases_{(await search.current_index(T)).rsplit('-v', 1)[1]}"
+
+        def row() -> tuple[int, str]:
+            with sqlite3.connect(tmp_path / DB) as conn:
+                return conn.execute(f"SELECT rid, checksum FROM {table} WHERE id = ?", (doc["id"],)).fetchone()
+
+        first = row()
+        await search.bulk_upsert(T, [dict(doc)])
+        assert row() == first  # not removed and inserted again: the same row
+        await search.bulk_upsert(T, [{**doc, "title": "disk full on web-2"}])  # equal version, other content
+        assert row()[0] != first[0] and row()[1] != first[1]
+        assert (await search.get(T, ORG_A, doc["id"]))["title"] == "disk full on web-2"  # type: ignore[index]
+        # The tally (state counts) went through each write once: two open cases.
+        assert (await search.count(T, ORG_A, compile_filter(""), ["status"])).groups["status"] == {"OPEN": 2}
+    finally:
+        await search.close()

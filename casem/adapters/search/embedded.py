@@ -613,14 +613,18 @@ class EmbeddedSearch(SearchPort):
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument, changes: TallyChanges) -> bool:
-        """Write the document unless a newer version of it is stored (or the case was deleted); False then."""
+        """Write the document unless a newer version of it is stored (or the case was deleted), or the very same
+        document is (same version and checksum: case-indexer and the search-indexing flavor both write a new case,
+        and a rewrite would remove and insert its row and text for nothing); False then."""
         version = version_of(doc)
         old = conn.execute(
-            f"SELECT rid, version FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"])
+            f"SELECT rid, version, checksum FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"])
         )
         row = old.fetchone()
         if version is not None:
             if row is not None and row[1] is not None and row[1] > version:
+                return False
+            if row is not None and row[1] == version and row[2] == doc["checksum"]:
                 return False
             gone = conn.execute(
                 "SELECT 1 FROM deleted_cases WHERE gen = ? AND org_id = ? AND id = ?", (g, doc["org_id"], doc["id"])

@@ -180,6 +180,7 @@ class TenantDatabase:
     reader: AsyncEngine
     fences: WriteFences = field(default_factory=lambda: WriteFences(fence_window()))
     autocommit_engines: dict[int, AsyncEngine] = field(default_factory=dict)  # by id() of the engine they share
+    master_reader: AsyncEngine | None = None  # SQLite with a replica file: reads of the master file, begun deferred
 
     @property
     def dialect(self) -> str:
@@ -229,6 +230,20 @@ class TenantDatabase:
             replayed = parse_lsn(str(position)) if position is not None else None
         return self.writer if self.fences.needs_master(session, replayed) else self.reader
 
+    def primary_reader(self) -> AsyncEngine:
+        """The engine for reads that must see every commit so far, whatever a replica has replayed (a consumer that
+        converges the search index on the database: a stale read there would leave the index behind for good).
+        PostgreSQL: the master (a read-only session runs it in autocommit, so nothing is locked or written).
+        SQLite: the master file through an engine that begins deferred, never the writer's (BEGIN IMMEDIATE takes
+        the file's write lock)."""
+        if not self.has_replica:
+            return self.reader  # PostgreSQL: the writer itself; SQLite: the master file, begun deferred
+        if self.dialect == "postgresql":
+            return self.writer
+        if self.master_reader is None:
+            self.master_reader = make_engine(self.endpoints.master, for_writes=False)
+        return self.master_reader
+
     def file_stamp(self) -> tuple[int, ...] | None:
         """On SQLite, the state (inode, size, modification time) of the database file and its write-ahead log:
         a commit, by any process, changes it, so an unchanged stamp means nothing was committed in between.
@@ -250,6 +265,8 @@ class TenantDatabase:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+        if self.master_reader is not None:
+            await self.master_reader.dispose()
 
 
 def open_tenant_database(tenant: str, endpoints: DatabaseEndpoints | None = None) -> TenantDatabase:

@@ -68,9 +68,13 @@ def _row_shape(cls: type) -> tuple[sa.Table, list[tuple[str, str, Any]]]:
 
 
 class UnitOfWork:
-    def __init__(self, db: TenantDatabase, *, read_only: bool = False, session_key: str | None = None) -> None:
+    def __init__(
+        self, db: TenantDatabase, *, read_only: bool = False, session_key: str | None = None, primary: bool = False
+    ) -> None:
         self.db = db
         self.read_only = read_only
+        # A read-only unit of work that must see every commit so far: it reads the master, never a replica.
+        self.primary = primary
         # Who is reading or writing (an API caller): reads after its own writes wait for the replica.
         self.session_key = session_key
         self.session: AsyncSession
@@ -80,7 +84,9 @@ class UnitOfWork:
         self._born_revised: set[str] = set()  # cases `insert_new` wrote with this commit's revision already
 
     async def __aenter__(self) -> UnitOfWork:
-        engine = await self.db.reader_for(self.session_key) if self.read_only else None
+        engine = None  # the writer
+        if self.read_only:
+            engine = self.db.primary_reader() if self.primary else await self.db.reader_for(self.session_key)
         self.session = self.db.sessions(read_only=self.read_only, engine=engine)()
         # The session's identity map holds objects weakly: an aggregate loaded (or added and flushed)
         # and then dropped by the caller could be collected before commit, taking its recorded events

@@ -4,6 +4,13 @@ A flavor's `apply` runs inside a unit of work on the tenant's database; the runn
 event id in `handler_processed_events` in the SAME transaction, so a database effect happens
 exactly once per flavor however often Kafka redelivers the event. Effects that leave casem
 (SMTP, Slack, webhooks) are at-least-once: the runner marks them done right after they succeed.
+
+The exception is a flavor that declares `converges = True`: its effect brings something outside the database up
+to the database's current state (search-indexing re-reads each case's revision and writes only documents stored
+at an older one), so applying an event again is a no-op by construction and needs no record. The runner then keeps
+no ledger for it and applies it in a read-only unit of work on the primary (never a lagging replica, whose stale
+state would be converged on for good): it writes nothing to the database, so on SQLite it never takes the file's
+write lock (which case-api's writes wait on) and on PostgreSQL it is autocommit reads.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ class HandlerServices:
 class Flavor(Protocol):
     name: ClassVar[str]
     handles: ClassVar[frozenset[str]]  # short event types; empty means every event
+    # Optional (see `converges`): True when the effect converges on current state, so the runner keeps no
+    # processed-events record and gives the effect a read-only unit of work on the primary.
 
     async def apply(self, event: Event, uow: UnitOfWork, services: HandlerServices) -> None:
         """The flavor's effect. Database effects go through `uow` (committed by the runner)."""
@@ -56,6 +65,22 @@ def handles(flavor_obj: Flavor, event: Event) -> bool:
     return not flavor_obj.handles or event.type in flavor_obj.handles
 
 
-__all__ = ["EVENT_TYPE_PREFIX", "FLAVORS", "Event", "Flavor", "HandlerServices", "PoisonMessage", "flavor", "handles"]
+def converges(flavor_obj: Flavor) -> bool:
+    """Whether the flavor's effect converges on the database's current state (a redelivery is a no-op by
+    construction): it then writes nothing to the database and the runner keeps no processed-events record."""
+    return bool(getattr(flavor_obj, "converges", False))
+
+
+__all__ = [
+    "EVENT_TYPE_PREFIX",
+    "FLAVORS",
+    "Event",
+    "Flavor",
+    "HandlerServices",
+    "PoisonMessage",
+    "converges",
+    "flavor",
+    "handles",
+]
 
 EffectFn = Callable[[Event, UnitOfWork, HandlerServices], Awaitable[None]]

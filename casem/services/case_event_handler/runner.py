@@ -12,6 +12,10 @@ tenant checks which were processed already, applies the rest together and record
 engine being away is waited for, uncommitted, as for one event. Any other failure of the batch sends its events
 through the one-event path above, each with its own retries and, if it keeps failing, its own dead letter: a
 poison event is dead-lettered alone, never with its batch.
+
+A flavor whose effect converges on current state (`converges`, framework.py) is applied without the processed
+check and record, in a read-only unit of work on the primary: a redelivered event or batch is applied again and
+finds nothing to do. Its events all count as "applied" (none as "duplicate").
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ from casem.adapters.bus.strategies import DeadLetterPolicy, Retry, RetryPolicy
 from casem.adapters.storage.tables import handler_processed_events
 from casem.app.context import AppContext
 from casem.observability import context_from_headers, continued_span, start_span
-from casem.services.case_event_handler.framework import Event, Flavor, HandlerServices, PoisonMessage, handles
+from casem.services.case_event_handler.framework import (
+    Event,
+    Flavor,
+    HandlerServices,
+    PoisonMessage,
+    converges,
+    handles,
+)
 from casem.services.common.ops import EngineWaits
 from casem.services.common.waiting import engine_of
 from casem.topology.topics import dead_letter_topic
@@ -73,6 +84,7 @@ class FlavorRunner:
     ) -> None:
         self.flavor = flavor
         self.context = context
+        self.converges = converges(flavor)  # no processed-events record; read-only units of work on the primary
         self.dead_letters = dead_letters
         self.services = services or HandlerServices()
         # Flavors that write to another tenant than their event's (paging) open its unit of work from here.
@@ -123,10 +135,16 @@ class FlavorRunner:
         HANDLED.labels(self.flavor.name, "applied" if applied else "duplicate").inc()
 
     async def apply(self, event: Event) -> bool:
-        """Apply the effect once: False when this flavor already processed the event."""
+        """Apply the effect once: False when this flavor already processed the event (never for a flavor whose
+        effect converges: it is applied again, and finds nothing to do)."""
         if event.tenant not in self.context.databases:
             raise PoisonMessage(f"event for tenant {event.tenant!r}, which this deployment does not serve")
         started = time.perf_counter()
+        if self.converges:
+            async with self.context.uow(event.tenant, read_only=True, primary=True) as uow:
+                await self.flavor.apply(event, uow, self.services)
+            EFFECT_SECONDS.labels(self.flavor.name).observe(time.perf_counter() - started)
+            return True
         async with self.context.uow(event.tenant) as uow:
             if await already_processed(uow, self.flavor.name, event.id):
                 return False
@@ -181,8 +199,15 @@ class FlavorRunner:
                 _end_spans(spans, None)
 
     async def apply_batch(self, tenant: str, events: list[Event]) -> int:
-        """Apply the events not processed yet in one transaction with their processed records; how many were."""
+        """Apply the events not processed yet in one transaction with their processed records; how many were. A
+        flavor whose effect converges gets them all (each once), in a read-only unit of work with no record."""
         started = time.perf_counter()
+        if self.converges:
+            fresh = list({event.id: event for event in events}.values())
+            async with self.context.uow(tenant, read_only=True, primary=True) as uow:
+                await self.flavor.apply_batch(fresh, uow, self.services)  # type: ignore[attr-defined]
+            self._batch_applied(started, events, fresh)
+            return len(fresh)
         async with self.context.uow(tenant) as uow:
             ids = list(dict.fromkeys(event.id for event in events))
             done = set(
@@ -204,11 +229,14 @@ class FlavorRunner:
                     [{"flavor": self.flavor.name, "event_id": event.id, "processed_at": now} for event in fresh],
                 )
                 await uow.commit()
+        self._batch_applied(started, events, fresh)
+        return len(fresh)
+
+    def _batch_applied(self, started: float, events: list[Event], fresh: list[Event]) -> None:
         BATCH_SECONDS.labels(self.flavor.name).observe(time.perf_counter() - started)
         BATCH_EVENTS.labels(self.flavor.name).inc(len(events))
         HANDLED.labels(self.flavor.name, "applied").inc(len(fresh))
         HANDLED.labels(self.flavor.name, "duplicate").inc(len(events) - len(fresh))
-        return len(fresh)
 
     def _event_span(self, message: Message, event: Event) -> Span | None:
         """The event's span, in its own trace (a batch is no one's trace); None for an untraced event."""
