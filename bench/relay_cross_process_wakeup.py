@@ -5,8 +5,9 @@ usage: CASEM_TEST_POSTGRES_DSN=postgresql://... PYTHONPATH=. .venv/bin/python be
 
 On a fresh PostgreSQL database, a relay (default settings, embedded bus) runs in this process. For each sample it
 is left idle for --quiet seconds (its poll has backed off to idle_poll_max_s), then a separate Python process
-creates one case; the latency is from that process's commit (its wall clock right after COMMIT) to the relay's
-`published_at` stamp on the event (same machine, same clock). Measured with the relay polling only
+creates one case; the latency is from that process's commit (its wall clock right after COMMIT) to the bus's
+acknowledgement of the case's first event to the relay, which marks it published right after (same machine, same
+clock). Measured with the relay polling only
 (listen_for_commits=False: the behaviour before LISTEN/NOTIFY) and with it listening. Beside them, the raw engine:
 PostgreSQL's own NOTIFY round trip (`SELECT pg_notify` on one autocommit connection until another connection that
 LISTENs receives it). Prints one JSON object with the load average (the machine is shared: figures are noisy).
@@ -21,7 +22,6 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -69,10 +69,7 @@ async def raw_notify_round_trips(dsn: str, count: int) -> list[float]:
 async def first_event_latencies(
     dsn: str, listen: bool, quiet_s: float, samples: int, ids: dict[str, str]
 ) -> list[float]:
-    import sqlalchemy as sa
-
     from casem.adapters.bus.embedded import EmbeddedBus
-    from casem.adapters.storage.tables import domain_events
     from casem.app.context import AppContext
     from casem.services.case_event_relay.relay import Relay, RelaySettings
     from casem.topology.tenants import CASE_MANAGEMENT, DatabaseEndpoints
@@ -81,7 +78,16 @@ async def first_event_latencies(
     bus = EmbeddedBus(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-wakeup-{os.getpid()}-{listen}.db")
     await bus.ensure_topic("bench-wakeup", 1)
     producer = bus.producer()
-    relay = Relay(ctx.databases[CASE_MANAGEMENT], producer, "bench-wakeup", RelaySettings(listen_for_commits=listen))
+    acknowledged: dict[str, float] = {}  # case id → wall clock when the bus acknowledged its first event
+
+    class Stamping:  # the relay's producer, noting when each case's first event was acknowledged
+        async def publish_batch(self, messages: list) -> list:
+            deliveries = await producer.publish_batch(messages)
+            for message in messages:
+                acknowledged.setdefault(message.key.decode(), time.time())
+            return deliveries
+
+    relay = Relay(ctx.databases[CASE_MANAGEMENT], Stamping(), "bench-wakeup", RelaySettings(listen_for_commits=listen))
     task = asyncio.create_task(relay.run())
     latencies = []
     try:
@@ -99,24 +105,9 @@ async def first_event_latencies(
             )
             out, _ = await process.communicate()
             made = json.loads(out.decode().strip().splitlines()[-1])
-            while True:
-                async with ctx.uow(read_only=True) as uow:
-                    published = await uow.scalar(
-                        sa.select(sa.func.max(domain_events.c.published_at)).where(
-                            domain_events.c.case_id == made["case_id"]
-                        )
-                    )
-                    pending = await uow.scalar(
-                        sa.select(sa.func.count())
-                        .select_from(domain_events)
-                        .where(domain_events.c.case_id == made["case_id"], domain_events.c.published_at.is_(None))
-                    )
-                if published is not None and pending == 0:
-                    break
+            while made["case_id"] not in acknowledged:
                 await asyncio.sleep(0.005)
-            if published.tzinfo is None:
-                published = published.replace(tzinfo=UTC)
-            latencies.append(published.timestamp() - made["committed"])
+            latencies.append(acknowledged[made["case_id"]] - made["committed"])
     finally:
         relay.stop()
         await task

@@ -12,7 +12,10 @@ Three measurements in one run, against the same database and broker:
               a consumer reports (receive time − commit time) p50/p99
 Both run on one producer, warmed up by one message before either clock starts (connections, producer id).
 Prints one JSON object; `ratio_relay_to_raw` = relay events/s ÷ raw msgs/s (same batch size, one in flight),
-with the peak RSS of this process (the relay runs in it) and the load average at the start and the end.
+with the peak RSS of this process (the relay runs in it) and the load average at the start and the end. Beside the
+rates, the CPU seconds each measurement used: this process's (the relay or the raw loop, the producer's threads
+included) and the database server processes' serving the bench database (read from /proc: PostgreSQL on this
+machine; null otherwise). On a loaded machine the rates swing with the other work; the CPU seconds much less.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import sqlalchemy as sa
-from _support import load_average, peak_rss_mb
+from _support import cpu_seconds, load_average, peak_rss_mb
 from sqlalchemy.engine import make_url
 
 from casem.adapters.bus import OutgoingMessage, open_bus
@@ -88,6 +91,20 @@ def _drop_database(admin: str, dsn: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{make_url(dsn).database}" WITH (FORCE)')
 
 
+def _database_cpu_seconds(admin: str, dsn: str) -> float | None:
+    """CPU time used so far by the server processes connected to the bench database (None: not on this machine)."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        pids = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (make_url(dsn).database,)).fetchall()
+    try:
+        return sum(cpu_seconds(pid) for (pid,) in pids)
+    except (FileNotFoundError, PermissionError):
+        return None
+
+
+def _cpu_delta(before: float | None, after: float | None) -> float | None:
+    return round(after - before, 2) if before is not None and after is not None else None
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -111,19 +128,27 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     async with db.writer.begin() as conn:
         for start in range(0, args.events, 5000):
             await conn.execute(sa.insert(domain_events), _rows(min(5000, args.events - start), start))
+    database_cpu = _database_cpu_seconds(args.postgres, dsn)  # the pool keeps the relay's connections open
+    process_cpu = cpu_seconds()
     started = time.perf_counter()
     published = await relay_pipelined(db, producer, topic, args.batch, RelaySettings().pipeline_depth)
     relay_s = time.perf_counter() - started
+    relay_cpu = {
+        "process": round(cpu_seconds() - process_cpu, 2),
+        "database": _cpu_delta(database_cpu, _database_cpu_seconds(args.postgres, dsn)),
+    }
 
     # -- raw producer: the same messages, straight to the bus ---------------------------------
     async with db.reader.connect() as conn:
         rows = (await conn.execute(sa.select(*CLAIMED_COLUMNS).order_by(domain_events.c.seq))).all()
     messages = [message_for(row, topic) for row in rows]
     batches = [messages[i : i + args.batch] for i in range(0, len(messages), args.batch)]
+    process_cpu = cpu_seconds()
     started = time.perf_counter()
     for batch in batches:
         await producer.publish_batch(batch)
     raw_s = time.perf_counter() - started
+    raw_cpu = {"process": round(cpu_seconds() - process_cpu, 2), "database": 0.0}
     queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
     for batch in batches:
         queue.put_nowait(batch)
@@ -181,6 +206,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "raw_producer_msgs_per_s": round(raw_rate),
         "raw_producer_pipelined_msgs_per_s": round(len(messages) / raw_pipelined_s),
         "ratio_relay_to_raw": round(relay_rate / raw_rate, 3),
+        "cpu_seconds": {"relay": relay_cpu, "raw_producer": raw_cpu},
         "lag": {
             "write_rate_per_s": args.lag_rate,
             "relay_idle_poll_s": RelaySettings().idle_poll_s,

@@ -9,7 +9,7 @@ import httpx
 import sqlalchemy as sa
 
 from casem.adapters.http import AllowList
-from casem.adapters.storage.tables import domain_events, notification_deliveries, notifications
+from casem.adapters.storage.tables import domain_events, domain_events_pending, notification_deliveries, notifications
 from casem.app.cases.service import NewCase, create_case, get_case
 from casem.app.context import AppContext
 from casem.app.identity.service import BootstrapCredentials, bootstrap_org, create_user, issue_key
@@ -193,10 +193,8 @@ async def test_rules_request_one_delivery_per_matching_recipient(context: AppCon
     await run_until(runner, harness, bus, topic, harness.name("rules"), requested)
     async with context.uow(read_only=True) as uow:
         rows = (await uow.execute(sa.select(notification_deliveries))).all()
-        events = [
-            r.envelope
-            for r in await uow.execute(sa.select(domain_events).where(domain_events.c.published_at.is_(None)))
-        ]
+        unpublished = domain_events.join(domain_events_pending, domain_events_pending.c.seq == domain_events.c.seq)
+        events = [r.envelope for r in await uow.execute(sa.select(domain_events).select_from(unpublished))]
     by_case = {
         case_id: sorted((r.channel, r.status) for r in rows if r.case_id == case_id) for case_id in (urgent, minor)
     }

@@ -39,7 +39,7 @@ from confluent_kafka import TopicPartition as KafkaPartition
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from casem.adapters.storage.migrate import upgrade
-from casem.adapters.storage.tables import case_merges, cases, domain_events
+from casem.adapters.storage.tables import case_merges, cases, domain_events, domain_events_pending
 from casem.app.context import AppContext
 from casem.app.identity.service import bootstrap_org
 from casem.domain.merges import merge_workflow_id
@@ -435,11 +435,7 @@ async def test_engines_fail_and_come_back_under_load(tmp_path: Path, record_prop
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             while True:
                 async with ctx.uow(read_only=True) as uow:
-                    unpublished = await uow.scalar(
-                        sa.select(sa.func.count())
-                        .select_from(domain_events)
-                        .where(domain_events.c.published_at.is_(None))
-                    )
+                    unpublished = await uow.scalar(sa.select(sa.func.count()).select_from(domain_events_pending))
                     present_intakes = await uow.scalar(
                         sa.select(sa.func.count())
                         .select_from(cases)

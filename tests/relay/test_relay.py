@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from casem.adapters.bus.kafka import KafkaBus
 from casem.adapters.bus.port import PublishError
-from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.tables import domain_events, domain_events_pending
 from casem.app.cases.service import NewCase, create_case, get_case
 from casem.app.context import AppContext
 from casem.app.identity.service import bootstrap_org
@@ -60,9 +60,7 @@ async def make_changes(ctx: AppContext, cases: int, changes_per_case: int) -> in
 
 async def unpublished(ctx: AppContext) -> int:
     async with ctx.uow(read_only=True) as uow:
-        return await uow.scalar(
-            sa.select(sa.func.count()).select_from(domain_events).where(domain_events.c.published_at.is_(None))
-        )
+        return await uow.scalar(sa.select(sa.func.count()).select_from(domain_events_pending))
 
 
 async def test_every_event_is_published_once_in_per_case_order(context: AppContext, harness: Harness) -> None:
@@ -141,13 +139,14 @@ async def test_retention_stops_at_the_first_row_it_keeps_and_takes_the_rest_late
     db = context.databases[CASE_MANAGEMENT]
     async with db.writer.begin() as conn:
         first, pending, *later = (await conn.execute(sa.select(domain_events.c.seq).order_by("seq"))).scalars()
-        published = domain_events.update().values(published_at=datetime.now(UTC) - timedelta(days=2))
-        await conn.execute(published.where(domain_events.c.seq.in_([first, *later])))
+        await conn.execute(domain_events.update().values(time=datetime.now(UTC) - timedelta(days=2)))  # all old
+        published = domain_events_pending.delete()  # what the relay's mark does
+        await conn.execute(published.where(domain_events_pending.c.seq.in_([first, *later])))
     cutoff = datetime.now(UTC) - timedelta(days=1)
     assert await delete_published_before(db, cutoff) == 1
     assert await unpublished(context) == 1
     async with db.writer.begin() as conn:
-        await conn.execute(published.where(domain_events.c.seq == pending))
+        await conn.execute(published.where(domain_events_pending.c.seq == pending))
     assert await delete_published_before(db, cutoff) == 1 + len(later)
     async with context.uow(read_only=True) as uow:
         assert await uow.scalar(sa.select(sa.func.count()).select_from(domain_events)) == 0
@@ -302,7 +301,8 @@ async def test_an_idle_relay_on_sqlite_skips_passes_until_another_process_commit
     claims: list[str] = []
 
     def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if "published_at is null" in statement.lower() and "count(" not in statement.lower():
+        lowered = statement.lower()
+        if lowered.startswith("select") and "from domain_events_pending" in lowered and "count(" not in lowered:
             claims.append(statement)
 
     sa.event.listen(db.writer.sync_engine, "before_cursor_execute", seen)

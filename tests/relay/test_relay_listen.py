@@ -21,7 +21,7 @@ from casem.adapters.storage.outbox_wakeup import (
     listener_application_name,
     outbox_notify_statement,
 )
-from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.tables import domain_events_pending
 from casem.app.context import AppContext
 from casem.services.case_event_relay.relay import Relay, RelaySettings
 from casem.topology.tenants import CASE_MANAGEMENT
@@ -47,9 +47,7 @@ async def pg_context(tmp_path: Path) -> AsyncIterator[AppContext]:
 
 async def unpublished(ctx: AppContext) -> int:
     async with ctx.uow(read_only=True) as uow:
-        return await uow.scalar(
-            sa.select(sa.func.count()).select_from(domain_events).where(domain_events.c.published_at.is_(None))
-        )
+        return await uow.scalar(sa.select(sa.func.count()).select_from(domain_events_pending))
 
 
 async def published_within(ctx: AppContext, seconds: float) -> bool:

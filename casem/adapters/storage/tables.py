@@ -241,7 +241,7 @@ watchers = sa.Table(
 )
 
 # The transactional outbox. `seq` is the tenant's monotonically increasing sequence; the
-# case-event-relay publishes rows in seq order and stamps `published_at` after the broker acks.
+# case-event-relay publishes rows in seq order and, after the broker acks, takes them off domain_events_pending.
 domain_events = sa.Table(
     "domain_events",
     metadata,
@@ -254,15 +254,20 @@ domain_events = sa.Table(
     sa.Column("actor_id", ID),
     sa.Column("time", UTCDateTime, nullable=False),
     sa.Column("envelope", JSON, nullable=False),
+    # Written by the relay until 0023_perf_outbox_pending (rows published before it keep their stamp); what is
+    # unpublished now is what domain_events_pending lists.
     sa.Column("published_at", UTCDateTime),
-    # No index on published_at itself (dropped by 0022_perf_outbox_mark): each mark would add an entry to it.
-    # What the relay reads: the unpublished rows only, in sequence order (migration 0018_perf_outbox).
-    sa.Index(
-        "ix_domain_events_pending",
-        "seq",
-        postgresql_where=sa.text("published_at IS NULL"),
-        sqlite_where=sa.text("published_at IS NULL"),
-    ),
+)
+
+# The outbox rows not published yet (0023_perf_outbox_pending): a trigger on domain_events lists each new row here in
+# its inserting transaction, and the relay claims from here and deletes a row once the bus acknowledged its event.
+# Narrow on purpose: a mark is a delete of a small row, where stamping the wide event row wrote a new version of it
+# and an entry in each of its indexes.
+domain_events_pending = sa.Table(
+    "domain_events_pending",
+    metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=False),
+    sa.Column("case_id", ID),
 )
 
 # -- caseworker (0003): attachments, retention policies, purge audit --------------------------------
@@ -575,15 +580,6 @@ sla_clocks = sa.Table(
     sa.Index("ix_sla_clocks_project", "org_id", "project_id"),
     sa.Index("ix_sla_clocks_acknowledge_due", "acknowledge_due_at"),
     sa.Index("ix_sla_clocks_close_due", "close_due_at"),
-)
-
-# The relay's per-case ordering check looks up a case's pending rows: keep that a small index scan.
-sa.Index(
-    "ix_domain_events_pending_case",
-    domain_events.c.case_id,
-    domain_events.c.seq,
-    postgresql_where=domain_events.c.published_at.is_(None),
-    sqlite_where=domain_events.c.published_at.is_(None),
 )
 
 # -- merges (0007): duplicate cases merged into a primary by the caseworker ---------------------------------

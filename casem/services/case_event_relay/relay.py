@@ -1,14 +1,15 @@
 """The outbox relay: domain_events rows → the tenant's Kafka topic, at least once, in per-case order.
 
-One pass claims a batch of unpublished rows in sequence order, publishes them keyed by case id (so one
-case's events share a partition and keep their order), and stamps `published_at` only after the bus
-acknowledged every message. A failure rolls the claim back: nothing is marked, so nothing is lost; the
-rows go out again on the next pass.
+One pass claims a batch of unpublished rows in sequence order (those `domain_events_pending` lists: a trigger
+lists each new row in its inserting transaction), publishes them keyed by case id (so one case's events share a
+partition and keep their order), and marks them published, by deleting their listing, only after the bus
+acknowledged every message. A failure rolls the claim back: nothing is marked, so nothing is lost; the rows go
+out again on the next pass.
 
 The relay only forwards envelopes: it reads each one as the JSON text the outbox stored (cast to text by
 the database, never decoded here) and adds its sequence number in front (`published_envelope`).
 
-Several relay replicas may run against PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED,
+Several relay replicas may run against PostgreSQL: listings are claimed with FOR UPDATE SKIP LOCKED,
 and a pass drops from its batch every case that still has an earlier unpublished row it did not claim
 (another replica or an earlier pass of this one holds it), so no pass can overtake another within one
 case. That is also what lets one relay pipeline its passes on PostgreSQL: the next batch is claimed while
@@ -46,7 +47,7 @@ from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import OutboxListener
 from casem.adapters.storage.pipelined import execute_commit_then_fetch, execute_then_commit, fetch_after
-from casem.adapters.storage.tables import domain_events
+from casem.adapters.storage.tables import domain_events, domain_events_pending
 from casem.adapters.wakeup import Waiter, outbox_channel, waiter
 from casem.domain.events import with_sequence
 from casem.observability import bus_headers, context_from, start_span
@@ -161,43 +162,48 @@ def _end_spans(spans: list[Span], error: BaseException | None = None) -> None:
         span.end()
 
 
-# Marking a batch published on PostgreSQL: its sequence numbers are one array parameter.
-_MARK_PUBLISHED = "UPDATE domain_events SET published_at = %s WHERE seq = ANY(%s::bigint[])"
+# Marking a batch published on PostgreSQL: its listings go (its sequence numbers are one array parameter). Deleting a
+# two-column row is a fraction of what stamping the event row cost (0023_perf_outbox_pending).
+_MARK_PUBLISHED = "DELETE FROM domain_events_pending WHERE seq = ANY(%s::bigint[])"
 
 
-# The claim on PostgreSQL is planned with sorts and bitmap scans off (for its transaction only). The planner's idea
-# of how many rows are pending comes from statistics taken before a burst: it then reads every pending row through
-# a bitmap scan and sorts them all to take the first batch, on every pass (with 50,000 pending, 23 ms of a 28 ms
-# claim; a drain slows down as its backlog grows). Without them, the only plan left is the ordered walk of the
-# pending-rows index, which stops at the batch size.
-CLAIM_PLANNER = sa.text("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)")
+# The claim on PostgreSQL is planned with sorts, bitmap scans and sequential scans off (for its transaction only, which
+# the batch's mark ends). The planner's idea of how many rows are pending comes from statistics taken before a burst
+# (or none, for a pending table filled since): it then reads every pending row through a bitmap or sequential scan and
+# sorts them all to take the first batch, on every pass (with 50,000 pending, 23 ms of a 28 ms claim; a drain slows
+# down as its backlog grows), and looks for the held rows and the rows to mark the same way. Without them, the only
+# plans left walk the pending table's primary key: from its start to the batch size, the range before the claim's last
+# row, and the marked rows.
+CLAIM_PLANNER = sa.text(
+    "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true),"
+    " set_config('enable_seqscan', 'off', true)"
+)
 
 
 @functools.lru_cache(maxsize=8)  # built once per batch size: the statement is the same on every pass
 def claim_query(batch_size: int) -> sa.Select[Any]:
-    """PostgreSQL's claim in one statement: lock the first free pending rows (SKIP LOCKED), and flag each one that
-    must wait because its case has an earlier pending row this claim did not take (another pass or replica holds
-    it, and its event goes first). `held` is true for those, and their envelope is not read."""
+    """PostgreSQL's claim in one statement: lock the first free pending rows' listings (SKIP LOCKED), and flag each
+    row that must wait because its case has an earlier pending row this claim did not take (another pass or replica
+    holds it, and its event goes first). `held` is true for those, and their envelope is not read."""
+    pending = domain_events_pending
     claimed = (
-        sa.select(domain_events.c.seq, domain_events.c.case_id)
-        .where(domain_events.c.published_at.is_(None))
-        .order_by(domain_events.c.seq)
+        sa.select(pending.c.seq, pending.c.case_id)
+        .order_by(pending.c.seq)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
         .cte("claimed")
         .prefix_with("MATERIALIZED")  # locked once, whatever the rest of the statement does with it
     )
-    # Per claimed case, its first pending row before the claim's last one that the claim does not hold. The rows
-    # read are the claim's own and the few others hold (the pending-rows index finds them).
+    # Per claimed case, its first pending row before the claim's last one that the claim does not hold. The listings
+    # read are the claim's own and the few others hold (a range of the pending table's primary key).
     first_held = (
-        sa.select(domain_events.c.case_id, sa.func.min(domain_events.c.seq).label("seq"))
+        sa.select(pending.c.case_id, sa.func.min(pending.c.seq).label("seq"))
         .where(
-            domain_events.c.published_at.is_(None),
-            domain_events.c.seq < sa.select(sa.func.max(claimed.c.seq)).scalar_subquery(),
-            domain_events.c.case_id.in_(sa.select(claimed.c.case_id)),
-            ~sa.exists().where(claimed.c.seq == domain_events.c.seq),
+            pending.c.seq < sa.select(sa.func.max(claimed.c.seq)).scalar_subquery(),
+            pending.c.case_id.in_(sa.select(claimed.c.case_id)),
+            ~sa.exists().where(claimed.c.seq == pending.c.seq),
         )
-        .group_by(domain_events.c.case_id)
+        .group_by(pending.c.case_id)
         .cte("first_held")
     )
     # A case's rows from the first one held elsewhere on wait: the held row may sit before this claim's rows of the
@@ -221,12 +227,7 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple
     """(the rows this pass may publish, in sequence order; how many unpublished rows it looked at)."""
     if conn.dialect.name != "postgresql":
         # SQLite: read in the relay's turn (`_SqliteTurn`), so no other pass claims anything until these are marked.
-        first_pending = (
-            sa.select(domain_events.c.seq)
-            .where(domain_events.c.published_at.is_(None))
-            .order_by(domain_events.c.seq)
-            .limit(batch_size)
-        )
+        first_pending = sa.select(domain_events_pending.c.seq).order_by(domain_events_pending.c.seq).limit(batch_size)
         query = sa.select(*CLAIMED_COLUMNS).where(domain_events.c.seq.in_(first_pending)).order_by(domain_events.c.seq)
         rows = list((await conn.execute(query)).all())
         return rows, len(rows)
@@ -322,11 +323,8 @@ async def _close_sqlite_claim(db: TenantDatabase, claim: _Claim, published: bool
     try:
         if published:
             async with db.writer.begin() as conn:
-                await conn.execute(
-                    sa.update(domain_events)
-                    .where(domain_events.c.seq.in_([row.seq for row in claim.rows]))
-                    .values(published_at=datetime.now(UTC))
-                )
+                seqs = [row.seq for row in claim.rows]
+                await conn.execute(sa.delete(domain_events_pending).where(domain_events_pending.c.seq.in_(seqs)))
             PUBLISHED.labels(db.tenant).inc(len(claim.rows))
             PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
     finally:
@@ -384,11 +382,9 @@ async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool, conne
             seqs = [row.seq for row in claim.rows]
             if db.dialect == "postgresql":
                 # The mark and its COMMIT go to the server together: one round trip instead of two.
-                await execute_then_commit(claim.conn, _MARK_PUBLISHED, (datetime.now(UTC), seqs))
+                await execute_then_commit(claim.conn, _MARK_PUBLISHED, (seqs,))
             else:
-                await claim.conn.execute(
-                    sa.update(domain_events).where(domain_events.c.seq.in_(seqs)).values(published_at=datetime.now(UTC))
-                )
+                await claim.conn.execute(sa.delete(domain_events_pending).where(domain_events_pending.c.seq.in_(seqs)))
             await claim.transaction.commit()
             PUBLISHED.labels(db.tenant).inc(len(claim.rows))
             PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
@@ -409,7 +405,7 @@ async def _mark_then_claim(db: TenantDatabase, claim: _Claim, batch_size: int, c
         claimed = await execute_commit_then_fetch(
             claim.conn,
             _MARK_PUBLISHED,
-            (datetime.now(UTC), [row.seq for row in claim.rows]),
+            ([row.seq for row in claim.rows],),
             [CLAIM_PLANNER.text],
             _claim_sql(batch_size, claim.conn.dialect),
         )
@@ -525,8 +521,8 @@ async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
     async with db.reader.connect() as conn:
         row = (
             await conn.execute(
-                sa.select(sa.func.count(), sa.func.min(domain_events.c.time)).where(
-                    domain_events.c.published_at.is_(None)
+                sa.select(sa.func.count(), sa.func.min(domain_events.c.time)).select_from(
+                    domain_events_pending.join(domain_events, domain_events.c.seq == domain_events_pending.c.seq)
                 )
             )
         ).one()
@@ -540,27 +536,23 @@ async def observe_backlog(db: TenantDatabase) -> tuple[int, float]:
 
 
 async def delete_published_before(db: TenantDatabase, cutoff: datetime) -> int:
-    """Retention: published rows older than the cutoff are no longer needed by anyone.
+    """Retention: published rows whose event is older than the cutoff are no longer needed by anyone.
 
-    There is no index on `published_at` (each mark would add an entry to it): the rows go from the oldest one up to
-    the first that stays (still pending, or published since), found by a walk of the primary key. Rows further on
-    that were published before the cutoff (a case's event held back behind another) go on a later run, once the
-    rows before them have."""
-    old = domain_events.c.published_at < cutoff
-    first_kept = (
-        sa.select(domain_events.c.seq)
-        .where(sa.or_(domain_events.c.published_at.is_(None), ~old))
-        .order_by(domain_events.c.seq)
-        .limit(1)
-    )
+    Rows are published in sequence order, so the rows go from the oldest one up to the first that stays: the first
+    pending one (its listing) or the first recent one (a walk of the primary key from the oldest row, which stops at
+    it; there is no index on the event time). Rows further on that are old and published (a case's event held back
+    behind another) go on a later run, once the rows before them have."""
+    old = domain_events.c.time < cutoff
+    first_pending = sa.select(sa.func.min(domain_events_pending.c.seq))
+    first_recent = sa.select(domain_events.c.seq).where(~old).order_by(domain_events.c.seq).limit(1)
     async with db.writer.connect() as conn, conn.begin():
-        bound = await conn.scalar(first_kept)
+        bounds = [seq for seq in (await conn.scalar(first_pending), await conn.scalar(first_recent)) if seq is not None]
         # The bound is a value of its own, so the planner sees how few rows are below it (the primary key's range).
-        # `old` stays in the delete: a transaction open while the bound was read may commit a pending row below it.
-        below = [domain_events.c.seq < bound] if bound is not None else []
-        result = await conn.execute(
-            sa.delete(domain_events).where(*below, domain_events.c.published_at.is_not(None), old)
-        )
+        # The delete still checks each row: a transaction open while the bound was read may commit a pending row below
+        # it (with an old event time, if its clock is behind).
+        below = [domain_events.c.seq < min(bounds)] if bounds else []
+        listed = sa.exists().where(domain_events_pending.c.seq == domain_events.c.seq)
+        result = await conn.execute(sa.delete(domain_events).where(*below, old, ~listed))
     DELETED.labels(db.tenant).inc(result.rowcount or 0)
     return result.rowcount or 0
 
