@@ -28,6 +28,8 @@ Prints one JSON object:
   (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
 - raw.producer_rate: 1 KiB messages/s published straight to the same bus (batches of 1000);
 - raw.engine_bulk_rate: documents/s written straight to the search port (bulk_upsert of 500);
+- engine_writes (each phase, OpenSearch): the engine's own count of documents indexed and of writes it turned away
+  (version conflicts), and documents indexed per intake (1: each case's document indexed once; 2: twice);
 - services: per process, peak RSS (VmHWM) and CPU seconds used over the run;
 - load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates).
 """
@@ -113,6 +115,9 @@ class EmbeddedWatch:
             self.after = rows[-1][0]
         return [(case_id, title) for _, case_id, title in rows]
 
+    async def engine_writes(self) -> dict[str, int] | None:
+        return None  # the embedded index keeps no write counts
+
     async def close(self) -> None:
         self.conn.close()
 
@@ -147,6 +152,17 @@ class OpenSearchWatch:
             return []
         response.raise_for_status()
         return [(h["_source"]["id"], h["_source"]["title"]) for h in response.json()["hits"]["hits"]]
+
+    async def engine_writes(self) -> dict[str, int] | None:
+        """The engine's own write counts on the index: documents indexed (each write of a document, a rewrite of an
+        unchanged one too) and writes it turned away (a version conflict: a stale or, for writers that keep an equal
+        version, a repeated write)."""
+        response = await self.http.get(f"/{self.alias}/_stats/indexing")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        indexing = response.json()["_all"]["primaries"]["indexing"]
+        return {"indexed": indexing["index_total"], "turned_away": indexing["index_failed"]}
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -199,6 +215,7 @@ class Probe:
     context: AppContext
     org_id: str
     flavor_ops: int | None = None
+    watcher: EmbeddedWatch | OpenSearchWatch | None = None
 
 
 def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
@@ -221,6 +238,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     keys = [f"backlog-{i}" for i in range(args.intakes)]
     stages_before = await indexer_stages(probe.indexer_ops)
     flavor_before = await flavor_figures(probe.flavor_ops)
+    writes_before = await engine_writes(probe)
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for start in range(0, len(keys), args.batch):
         queue.put_nowait(keys[start : start + args.batch])
@@ -237,6 +255,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     await wait_seen(tracker, keys, 900)
     searchable_elapsed = max(tracker.seen[k] for k in keys) - started
     flavor = await flavor_phase(probe.flavor_ops, flavor_before)
+    writes = write_delta(writes_before, await engine_writes(probe), len(keys))
     return {
         "intakes": args.intakes,
         "accept_rate": round(args.intakes / accept_elapsed, 1),
@@ -245,12 +264,14 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
         "flavor": flavor,
+        "engine_writes": writes,
     }
 
 
 async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: float, probe) -> dict[str, object]:  # type: ignore[no-untyped-def]
     stages_before = await indexer_stages(probe.indexer_ops)
     flavor_before = await flavor_figures(probe.flavor_ops)
+    writes_before = await engine_writes(probe)
     batch = max(1, round(rate / 50))  # about 50 submits a second
     interval = batch / rate
     keys: list[str] = []
@@ -279,6 +300,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
     await asyncio.gather(*in_flight)
     await wait_seen(tracker, keys, 600)
     flavor = await flavor_phase(probe.flavor_ops, flavor_before)
+    writes = write_delta(writes_before, await engine_writes(probe), len(keys))
     return {
         "offered_rate": round(rate, 1),
         "seconds": seconds,
@@ -288,6 +310,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         "time_to_searchable_ms": latency_summary(tracker.latencies_ms(keys)),
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
         "flavor": flavor,
+        "engine_writes": writes,
     }
 
 
@@ -369,6 +392,23 @@ async def flavor_phase(ops_port: int | None, before: dict[str, float] | None) ->
         "events_per_busy_s": round(events / busy, 1) if busy else None,
         "documents": {k.removeprefix("documents_"): int(v) for k, v in grown.items() if k.startswith("documents_")},
         "drain_s": round(max(0.0, quiet_since - started), 2),
+    }
+
+
+async def engine_writes(probe: Probe) -> dict[str, int] | None:
+    return await probe.watcher.engine_writes() if probe.watcher is not None else None
+
+
+def write_delta(before: dict[str, int] | None, after: dict[str, int] | None, intakes: int) -> dict[str, object] | None:
+    """The engine's writes over one phase (read once the flavor went quiet): documents indexed per intake is 1 when
+    every case's document was indexed once, 2 when the indexer and the flavor both wrote each."""
+    if before is None or after is None:
+        return None
+    indexed, turned_away = (after[k] - before[k] for k in ("indexed", "turned_away"))
+    return {
+        "indexed": indexed,
+        "turned_away": turned_away,
+        "indexed_per_intake": round(indexed / intakes, 2) if intakes else None,
     }
 
 
@@ -546,7 +586,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
             tracker.accept(["warm-up"])
             await wait_seen(tracker, ["warm-up"], 120)
-            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops)
+            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops, watcher)
             result["backlog"] = await backlog(stub, metadata, project.id, tracker, args, probe)
             if args.sustain_seconds > 0:
                 rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]

@@ -298,7 +298,9 @@ class Indexer:
                 docs = await case_documents(uow, [(org, case_id) for org, case_id, _ in refs])
         if docs:
             with _stage("write", len(docs)):
-                await self.search.bulk_upsert(self.tenant, list(docs.values()))
+                # A fresh case's `case.opened` reaches the search-indexing flavor too, which often writes its document
+                # first: the same revision stored is the same document, turned away by the engine, not indexed twice.
+                await self.search.bulk_upsert(self.tenant, list(docs.values()), replace_equal=False)
         for org, case_id, _ in refs:
             if case_id not in docs:  # deleted since it was ingested: it must not linger
                 await self.search.delete(self.tenant, org, case_id)
