@@ -20,6 +20,7 @@ Prints one JSON object:
 - indexer_stages (each phase): per stage of case-indexer (ingest = the IngestCases call, read = the enriched
   read of a batch's cases, write = the bulk write to the engine), from its /metrics: batches, mean batch size,
   seconds busy and items per busy second (one batch at a time; stages keep several batches in flight);
+  accept_to_written: p50/p99 from case-intake's acknowledgement to the indexer's write, as histogram buckets;
 - flavor (each phase, unless --no-flavor): the search-indexing flavor's events by outcome, its busy seconds (per-event
   effects and batch applies), events per busy second, documents written or found current (not written), and
   drain_s: how long after the phase's last intake was searchable the flavor went quiet (it was behind by that much);
@@ -29,7 +30,8 @@ Prints one JSON object:
 - raw.producer_rate: 1 KiB messages/s published straight to the same bus (batches of 1000);
 - raw.engine_bulk_rate: documents/s written straight to the search port (bulk_upsert of 500);
 - engine_writes (each phase, OpenSearch): the engine's own count of documents indexed and of writes it turned away
-  (version conflicts), and documents indexed per intake (1: each case's document indexed once; 2: twice);
+  (version conflicts), documents indexed per intake (1: each case's document indexed once; 2: twice), the shard's
+  refreshes (all, and the periodic ones) and real-time gets (the flavor's version reads);
 - services: per process, peak RSS (VmHWM) and CPU seconds used over the run;
 - load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates).
 """
@@ -157,12 +159,20 @@ class OpenSearchWatch:
         """The engine's own write counts on the index: documents indexed (each write of a document, a rewrite of an
         unchanged one too) and writes it turned away (a version conflict: a stale or, for writers that keep an equal
         version, a repeated write)."""
-        response = await self.http.get(f"/{self.alias}/_stats/indexing")
+        response = await self.http.get(f"/{self.alias}/_stats/indexing,refresh,get")
         if response.status_code == 404:
             return None
         response.raise_for_status()
-        indexing = response.json()["_all"]["primaries"]["indexing"]
-        return {"indexed": indexing["index_total"], "turned_away": indexing["index_failed"]}
+        stats = response.json()["_all"]["primaries"]
+        return {
+            "indexed": stats["indexing"]["index_total"],
+            "turned_away": stats["indexing"]["index_failed"],
+            # Refreshes of the shard: the periodic ones searches see, and all (a real-time get of a document written
+            # since the last one refreshes the shard's internal reader first).
+            "refreshes": stats["refresh"]["total"],
+            "periodic_refreshes": stats["refresh"].get("external_total", 0),
+            "gets": stats["get"]["total"],
+        }
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -323,6 +333,11 @@ async def indexer_stages(ops_port: int) -> dict[str, dict[str, float]]:
     stages: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if sample.name == "casem_indexer_accept_to_searchable_seconds_bucket":
+                # Accepted -> written (searchable at the engine's next refresh), as cumulative bucket counts.
+                le = sample.labels["le"]
+                stages.setdefault("accept_to_written", {})[le] = sample.value
+                continue
             stage = sample.labels.get("stage")
             if stage is None:
                 continue
@@ -404,12 +419,8 @@ def write_delta(before: dict[str, int] | None, after: dict[str, int] | None, int
     every case's document was indexed once, 2 when the indexer and the flavor both wrote each."""
     if before is None or after is None:
         return None
-    indexed, turned_away = (after[k] - before[k] for k in ("indexed", "turned_away"))
-    return {
-        "indexed": indexed,
-        "turned_away": turned_away,
-        "indexed_per_intake": round(indexed / intakes, 2) if intakes else None,
-    }
+    grown = {k: after[k] - before[k] for k in after}
+    return {**grown, "indexed_per_intake": round(grown["indexed"] / intakes, 2) if intakes else None}
 
 
 def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, object]:
@@ -417,6 +428,9 @@ def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, 
     time: a stage with several batches in flight goes up to that many times faster)."""
     out: dict[str, object] = {}
     for stage, now in after.items():
+        if stage == "accept_to_written":
+            out[stage] = bucket_percentiles(before.get(stage, {}), now)
+            continue
         was = before.get(stage, {"batches": 0.0, "items": 0.0, "busy_s": 0.0})
         batches, items, busy = (now[k] - was[k] for k in ("batches", "items", "busy_s"))
         out[stage] = {
@@ -426,6 +440,18 @@ def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, 
             "items_per_busy_s": round(items / busy, 1) if busy else None,
         }
     return out
+
+
+def bucket_percentiles(before: dict[str, float], after: dict[str, float]) -> dict[str, str]:
+    """p50 and p99 over one phase of a cumulative histogram, as the bucket they fall in ("<= 0.5 s")."""
+    bounds = sorted(after, key=lambda le: float("inf") if le == "+Inf" else float(le))
+    counts = [(le, after[le] - before.get(le, 0.0)) for le in bounds]
+    total = counts[-1][1] if counts else 0.0
+    found: dict[str, str] = {}
+    for name, share in (("p50", 0.5), ("p99", 0.99)):
+        le = next((le for le, n in counts if total and n >= share * total), None)
+        found[name] = f"<= {le} s" if le is not None else "none"
+    return found
 
 
 async def created_rate(context: AppContext, org_id: str, prefix: str, started_wall: float) -> float | None:
