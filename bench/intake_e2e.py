@@ -20,6 +20,7 @@ Prints one JSON object:
 - indexer_stages (each phase): per stage of case-indexer (ingest = the IngestCases call, read = the enriched
   read of a batch's cases, write = the bulk write to the engine), from its /metrics: batches, mean batch size,
   seconds busy and items per busy second (one batch at a time; stages keep several batches in flight);
+  accept_to_written: p50/p99 from case-intake's acknowledgement to the indexer's write, as histogram buckets;
 - flavor (each phase, unless --no-flavor): the search-indexing flavor's events by outcome, its busy seconds (per-event
   effects and batch applies), events per busy second, documents written or found current (not written), and
   drain_s: how long after the phase's last intake was searchable the flavor went quiet (it was behind by that much);
@@ -30,6 +31,9 @@ Prints one JSON object:
   (embedded 200 ms; OpenSearch its refresh interval + 500 ms);
 - raw.producer_rate: 1 KiB messages/s published straight to the same bus (batches of 1000);
 - raw.engine_bulk_rate: documents/s written straight to the search port (bulk_upsert of 500);
+- engine_writes (each phase, OpenSearch): the engine's own count of documents indexed and of writes it turned away
+  (version conflicts), documents indexed per intake (1: each case's document indexed once; 2: twice), the shard's
+  refreshes (all, and the periodic ones) and real-time gets (the flavor's version reads);
 - services: per process, peak RSS (VmHWM) and CPU seconds used over the run;
 - load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates).
 """
@@ -115,6 +119,9 @@ class EmbeddedWatch:
             self.after = rows[-1][0]
         return [(case_id, title) for _, case_id, title in rows]
 
+    async def engine_writes(self) -> dict[str, int] | None:
+        return None  # the embedded index keeps no write counts
+
     async def close(self) -> None:
         self.conn.close()
 
@@ -149,6 +156,25 @@ class OpenSearchWatch:
             return []
         response.raise_for_status()
         return [(h["_source"]["id"], h["_source"]["title"]) for h in response.json()["hits"]["hits"]]
+
+    async def engine_writes(self) -> dict[str, int] | None:
+        """The engine's own write counts on the index: documents indexed (each write of a document, a rewrite of an
+        unchanged one too) and writes it turned away (a version conflict: a stale or, for writers that keep an equal
+        version, a repeated write)."""
+        response = await self.http.get(f"/{self.alias}/_stats/indexing,refresh,get")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        stats = response.json()["_all"]["primaries"]
+        return {
+            "indexed": stats["indexing"]["index_total"],
+            "turned_away": stats["indexing"]["index_failed"],
+            # Refreshes of the shard: the periodic ones searches see, and all (a real-time get of a document written
+            # since the last one refreshes the shard's internal reader first).
+            "refreshes": stats["refresh"]["total"],
+            "periodic_refreshes": stats["refresh"].get("external_total", 0),
+            "gets": stats["get"]["total"],
+        }
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -202,6 +228,7 @@ class Probe:
     org_id: str
     flavor_ops: int | None = None
     relay_ops: int | None = None
+    watcher: EmbeddedWatch | OpenSearchWatch | None = None
 
 
 def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
@@ -225,6 +252,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     stages_before = await indexer_stages(probe.indexer_ops)
     flavor_before = await flavor_figures(probe.flavor_ops)
     relay_before = await relay_figures(probe.relay_ops)
+    writes_before = await engine_writes(probe)
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for start in range(0, len(keys), args.batch):
         queue.put_nowait(keys[start : start + args.batch])
@@ -241,6 +269,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
     await wait_seen(tracker, keys, 900)
     searchable_elapsed = max(tracker.seen[k] for k in keys) - started
     flavor = await flavor_phase(probe.flavor_ops, flavor_before)
+    writes = write_delta(writes_before, await engine_writes(probe), len(keys))
     return {
         "intakes": args.intakes,
         "accept_rate": round(args.intakes / accept_elapsed, 1),
@@ -250,6 +279,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
         "flavor": flavor,
         "relay": relay_phase(relay_before, await relay_figures(probe.relay_ops)),
+        "engine_writes": writes,
     }
 
 
@@ -257,6 +287,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
     stages_before = await indexer_stages(probe.indexer_ops)
     flavor_before = await flavor_figures(probe.flavor_ops)
     relay_before = await relay_figures(probe.relay_ops)
+    writes_before = await engine_writes(probe)
     batch = max(1, round(rate / 50))  # about 50 submits a second
     interval = batch / rate
     keys: list[str] = []
@@ -285,6 +316,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
     await asyncio.gather(*in_flight)
     await wait_seen(tracker, keys, 600)
     flavor = await flavor_phase(probe.flavor_ops, flavor_before)
+    writes = write_delta(writes_before, await engine_writes(probe), len(keys))
     return {
         "offered_rate": round(rate, 1),
         "seconds": seconds,
@@ -295,6 +327,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         "indexer_stages": stage_delta(stages_before, await indexer_stages(probe.indexer_ops)),
         "flavor": flavor,
         "relay": relay_phase(relay_before, await relay_figures(probe.relay_ops)),
+        "engine_writes": writes,
     }
 
 
@@ -307,6 +340,11 @@ async def indexer_stages(ops_port: int) -> dict[str, dict[str, float]]:
     stages: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if sample.name == "casem_indexer_accept_to_searchable_seconds_bucket":
+                # Accepted -> written (searchable at the engine's next refresh), as cumulative bucket counts.
+                le = sample.labels["le"]
+                stages.setdefault("accept_to_written", {})[le] = sample.value
+                continue
             stage = sample.labels.get("stage")
             if stage is None:
                 continue
@@ -416,11 +454,27 @@ async def flavor_phase(ops_port: int | None, before: dict[str, float] | None) ->
     }
 
 
+async def engine_writes(probe: Probe) -> dict[str, int] | None:
+    return await probe.watcher.engine_writes() if probe.watcher is not None else None
+
+
+def write_delta(before: dict[str, int] | None, after: dict[str, int] | None, intakes: int) -> dict[str, object] | None:
+    """The engine's writes over one phase (read once the flavor went quiet): documents indexed per intake is 1 when
+    every case's document was indexed once, 2 when the indexer and the flavor both wrote each."""
+    if before is None or after is None:
+        return None
+    grown = {k: after[k] - before[k] for k in after}
+    return {**grown, "indexed_per_intake": round(grown["indexed"] / intakes, 2) if intakes else None}
+
+
 def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, object]:
     """Per stage over one phase: batches, mean batch size, seconds busy, items per busy second (one batch at a
     time: a stage with several batches in flight goes up to that many times faster)."""
     out: dict[str, object] = {}
     for stage, now in after.items():
+        if stage == "accept_to_written":
+            out[stage] = bucket_percentiles(before.get(stage, {}), now)
+            continue
         was = before.get(stage, {"batches": 0.0, "items": 0.0, "busy_s": 0.0})
         batches, items, busy = (now[k] - was[k] for k in ("batches", "items", "busy_s"))
         out[stage] = {
@@ -430,6 +484,18 @@ def stage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, 
             "items_per_busy_s": round(items / busy, 1) if busy else None,
         }
     return out
+
+
+def bucket_percentiles(before: dict[str, float], after: dict[str, float]) -> dict[str, str]:
+    """p50 and p99 over one phase of a cumulative histogram, as the bucket they fall in ("<= 0.5 s")."""
+    bounds = sorted(after, key=lambda le: float("inf") if le == "+Inf" else float(le))
+    counts = [(le, after[le] - before.get(le, 0.0)) for le in bounds]
+    total = counts[-1][1] if counts else 0.0
+    found: dict[str, str] = {}
+    for name, share in (("p50", 0.5), ("p99", 0.99)):
+        le = next((le for le, n in counts if total and n >= share * total), None)
+        found[name] = f"<= {le} s" if le is not None else "none"
+    return found
 
 
 async def created_rate(context: AppContext, org_id: str, prefix: str, started_wall: float) -> float | None:
@@ -591,7 +657,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
             tracker.accept(["warm-up"])
             await wait_seen(tracker, ["warm-up"], 120)
-            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops, relay_ops)
+            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops, relay_ops, watcher)
             result["backlog"] = await backlog(stub, metadata, project.id, tracker, args, probe)
             if args.sustain_seconds > 0:
                 rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]

@@ -531,6 +531,37 @@ async def test_an_older_version_never_overwrites_a_newer_one(port: SearchPort) -
     assert await port.get(T, ORG_A, case(1)["id"]) is None
 
 
+async def test_a_writer_that_keeps_an_equal_version_rewrites_only_older_documents(port: SearchPort) -> None:
+    await port.ensure_index(T)
+    await port.bulk_upsert(T, [{**case(1, title="fifth"), "version": 5}, {**case(2, title="second"), "version": 2}])
+    # Equal (case 1): kept as stored. Newer (case 2) and absent (case 3): written. Older: refused as ever.
+    await port.bulk_upsert(
+        T,
+        [
+            {**case(1, title="fifth, written again"), "version": 5},
+            {**case(2, title="third"), "version": 3},
+            {**case(3, title="first"), "version": 1},
+        ],
+        replace_equal=False,
+    )
+    await port.bulk_upsert(T, [{**case(2, title="first, late"), "version": 1}], replace_equal=False)
+    await port.refresh(T)
+    titles = {n: (await port.get(T, ORG_A, case(n)["id"]) or {}).get("title") for n in (1, 2, 3)}
+    assert titles == {1: "fifth", 2: "third", 3: "first"}
+    assert await port.versions(T, [(ORG_A, case(n)["id"]) for n in (1, 2, 3)]) == {
+        case(1)["id"]: 5,
+        case(2)["id"]: 3,
+        case(3)["id"]: 1,
+    }
+    # A deleted case stays deleted; the default still replaces an equal version (a repair).
+    await port.delete(T, ORG_A, case(3)["id"])
+    await port.bulk_upsert(T, [{**case(3, title="first, late"), "version": 1}], replace_equal=False)
+    await port.bulk_upsert(T, [{**case(1, title="fifth, repaired"), "version": 5}])
+    await port.refresh(T)
+    assert await port.get(T, ORG_A, case(3)["id"]) is None
+    assert (await port.get(T, ORG_A, case(1)["id"]) or {}).get("title") == "fifth, repaired"
+
+
 async def test_versions_are_read_back_per_case_of_its_org(port: SearchPort) -> None:
     await port.ensure_index(T)
     one, two, three = case(1), case(2), case(3)

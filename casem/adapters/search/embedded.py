@@ -612,17 +612,23 @@ class EmbeddedSearch(SearchPort):
         return [g] if building is None or building == g else [g, building]
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, g: int, doc: CaseDocument, changes: TallyChanges) -> bool:
-        """Write the document unless a newer version of it is stored (or the case was deleted), or the very same
-        document is (same version and checksum: case-indexer and the search-indexing flavor both write a new case,
-        and a rewrite would remove and insert its row and text for nothing); False then."""
+    def _insert(
+        conn: sqlite3.Connection, g: int, doc: CaseDocument, changes: TallyChanges, replace_equal: bool = True
+    ) -> bool:
+        """Write the document unless a newer version of it is stored (or, without `replace_equal`, the same one), or
+        the very same document is (same version and checksum: a rewrite would remove and insert its row and text for
+        nothing), or the case was deleted; False then."""
         version = version_of(doc)
         old = conn.execute(
             f"SELECT rid, version, checksum FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"])
         )
         row = old.fetchone()
         if version is not None:
-            if row is not None and row[1] is not None and row[1] > version:
+            if (
+                row is not None
+                and row[1] is not None
+                and (row[1] > version or (row[1] == version and not replace_equal))
+            ):
                 return False
             if row is not None and row[1] == version and row[2] == doc["checksum"]:
                 return False
@@ -714,14 +720,14 @@ class EmbeddedSearch(SearchPort):
         current = await self._run(tenant, self._current)
         return current[0] if current else None
 
-    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
+    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]], *, replace_equal: bool = True) -> int:
         prepared = [prepare(d) for d in docs]
 
         def work(conn: sqlite3.Connection) -> int:
             changes: TallyChanges = Counter()
             for g in self._generations(conn, tenant):
                 for doc in prepared:
-                    self._insert(conn, g, doc, changes)
+                    self._insert(conn, g, doc, changes, replace_equal)
             _write_tally(conn, changes)
             return len(prepared)
 

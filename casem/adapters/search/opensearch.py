@@ -268,10 +268,14 @@ class OpenSearchSearch(SearchPort):
             raise SearchBackendError(f"PUT /{name}: {response.text[:2000]}")
         return True
 
-    async def _bulk(self, targets: list[str], docs: list[CaseDocument], refresh: str) -> int:
+    async def _bulk(
+        self, targets: list[str], docs: list[CaseDocument], refresh: str, *, replace_equal: bool = True
+    ) -> int:
         """Write each document to each of `targets` (aliases, `require_alias`: a target that is not there, such
         as the building alias when no reindex runs, is skipped, never created). A versioned document replaces
-        only a document of a lower or equal version (external_gte): a stale write is skipped. Returns how many
+        only a document of a lower or equal version (external_gte): a stale write is skipped. Without
+        `replace_equal`, only one of a lower version (external): an equal one is a version conflict, which the
+        engine settles from the version alone, without indexing the document again. Returns how many
         documents the first target took.
 
         Items the engine turned away for a passing reason (429 and other retryable item statuses: a full write
@@ -286,7 +290,7 @@ class OpenSearchSearch(SearchPort):
             for target in targets:
                 meta: dict[str, Any] = {"_index": target, "_id": _doc_id(doc["org_id"], doc["id"])}
                 if version is not None:
-                    meta |= {"version": version, "version_type": "external_gte"}
+                    meta |= {"version": version, "version_type": "external_gte" if replace_equal else "external"}
                 pending.append((target, json.dumps({"index": meta}, ensure_ascii=False) + "\n" + source + "\n"))
         taken = 0
         for attempt in range(1, _ITEM_ATTEMPTS + 1):
@@ -365,10 +369,11 @@ class OpenSearchSearch(SearchPort):
         alias = self.alias(tenant)
         return [alias, _building(alias)]
 
-    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
+    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]], *, replace_equal: bool = True) -> int:
         prepared = [prepare(d) for d in docs]
         for start in range(0, len(prepared), _BATCH):
-            await self._bulk(self._targets(tenant), prepared[start : start + _BATCH], self.write_refresh)
+            batch = prepared[start : start + _BATCH]
+            await self._bulk(self._targets(tenant), batch, self.write_refresh, replace_equal=replace_equal)
         return len(prepared)
 
     async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:

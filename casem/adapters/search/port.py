@@ -116,12 +116,18 @@ class SearchPort(ABC):
         """The concrete index behind the tenant's alias, None before ensure_index."""
 
     @abstractmethod
-    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]]) -> int:
+    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]], *, replace_equal: bool = True) -> int:
         """Insert or wholly replace cases (by org and id); stamps their checksum. Returns how many.
 
         A document with a `version` (the case's revision) replaces only a stored one of a lower or equal
         version: an older write arriving late never overwrites a newer one. The version is not part of the
-        document's content: not in its checksum, not in what `get` returns."""
+        document's content: not in its checksum, not in what `get` returns.
+
+        `replace_equal=False`: a stored document of the same version is kept, not rewritten (the engine turns the
+        write away cheaply instead of indexing it again). For writers whose documents are built from the database
+        at that revision, to which an equal stored version is the same document (case-indexer and the
+        search-indexing flavor race to write a new case); a repair that must replace what is stored keeps the
+        default."""
 
     @abstractmethod
     async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:

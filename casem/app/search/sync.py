@@ -41,7 +41,8 @@ async def sync_documents(
     # Built from the database now: a change committed since the revision read only makes the document newer.
     behind = list((await case_documents(uow, behind_refs)).values()) if behind_refs else []
     if behind:
-        await search.bulk_upsert(tenant, behind)
+        # Written meanwhile at the same revision (by case-indexer, say): that is this document, left as stored.
+        await search.bulk_upsert(tenant, behind, replace_equal=False)
     gone = [(org_id, case_id) for org_id, case_id in wanted if case_id not in revisions]
     for org_id, case_id in gone:
         await search.delete(tenant, org_id, case_id)
