@@ -41,7 +41,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from casem.adapters.availability import is_unavailable
-from casem.adapters.bus import Bus, BusError, BusUnavailable, Consumer, ConsumerOptions, Message, Producer
+from casem.adapters.bus import Bus, BusUnavailable, Consumer, ConsumerOptions, Message, Producer
 from casem.adapters.bus.strategies import (
     Batch,
     CommitOffsets,
@@ -59,7 +59,7 @@ from casem.app.search.documents import case_documents
 from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.services.common.ops import EngineWaits
-from casem.services.common.waiting import ensure_topics_waiting
+from casem.services.common.waiting import engine_of, ensure_topics_waiting
 from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import DEAD_LETTER_PARTITIONS, intake_topic
 
@@ -339,7 +339,7 @@ class Indexer:
     def _index_retrying(self, error: BaseException, attempt: int, delay_s: float, *args: object) -> None:
         if self.settings.index_retry.waits_for(error):
             INDEXED.labels("waited").inc()
-            self.waits.waiting(_engine_of(error), error)  # logs once per outage, not once per wait
+            self.waits.waiting(engine_of(error), error)  # logs once per outage, not once per wait
             return
         log.warning("index write failed; retrying", error=str(error), attempt=attempt, backoff_s=delay_s)
 
@@ -374,20 +374,6 @@ def _ingest_span(message: Message) -> Span | None:
         SpanKind.CONSUMER,
         {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset},
     )
-
-
-def _engine_of(error: BaseException) -> str:
-    """Which engine an unavailability is about: the search engine, the bus (at start-up), else the database."""
-    current: BaseException | None = error
-    for _ in range(20):
-        if current is None:
-            break
-        if isinstance(current, SearchBackendError):
-            return "search"
-        if isinstance(current, BusError):
-            return "bus"
-        current = current.__cause__ or current.__context__
-    return "database"
 
 
 def _status_code(number: int) -> grpc.StatusCode:
