@@ -11,7 +11,6 @@ from sqlalchemy.exc import DBAPIError
 
 from casem.adapters.availability import is_unavailable
 from casem.adapters.storage.pipelined import (
-    execute_all_then_commit,
     execute_commit_then_fetch,
     execute_then_commit,
     fetch_after,
@@ -81,41 +80,6 @@ async def test_execute_then_commit_commits_the_statement_and_nothing_when_it_fai
         ).all()
     state = {row.seq: (row.version, row.published_at is not None) for row in rows}
     assert state == {seqs[0]: (2, True), seqs[1]: (1, False)}
-
-
-@on_postgres_only  # libpq's pipeline mode is PostgreSQL's
-async def test_execute_all_then_commit_commits_every_statement_and_none_when_one_fails(context: AppContext) -> None:
-    db = context.databases[CASE_MANAGEMENT]
-    total = await make_changes(context, cases=1, changes_per_case=2)
-    version = "UPDATE domain_events SET version = %s WHERE seq = %s"
-    async with db.writer.connect() as conn:
-        seqs = list((await conn.execute(sa.select(domain_events.c.seq).order_by(domain_events.c.seq))).scalars())
-        await conn.rollback()
-        assert len(seqs) == total >= 4
-
-        transaction = await conn.begin()
-        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[0]).values(version=2))
-        await execute_all_then_commit(conn, [(version, (3, seqs[1])), (version, (4, seqs[2]))])
-        await transaction.commit()
-
-        # The second statement fails: neither the first, nor the earlier write of the transaction, is committed.
-        transaction = await conn.begin()
-        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seqs[0]).values(version=5))
-        with pytest.raises(DBAPIError) as failed:
-            await execute_all_then_commit(
-                conn,
-                [(version, (6, seqs[3])), ("UPDATE domain_events SET published_at = 1 / 0 WHERE seq = %s", (seqs[3],))],
-            )
-        assert isinstance(failed.value.orig, psycopg.errors.DatatypeMismatch)
-        assert not failed.value.connection_invalidated
-        await transaction.rollback()
-
-    async with db.reader.connect() as conn:
-        rows = await conn.execute(
-            sa.select(domain_events.c.seq, domain_events.c.version).where(domain_events.c.seq.in_(seqs[:4]))
-        )
-        versions = {row.seq: row.version for row in rows}
-    assert versions == {seqs[0]: 2, seqs[1]: 3, seqs[2]: 4, seqs[3]: 1}
 
 
 @on_postgres_only  # libpq's pipeline mode is PostgreSQL's
