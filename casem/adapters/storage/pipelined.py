@@ -87,13 +87,3 @@ async def fetch_then_commit(
         cursor = await driver.execute(query, params)
         await driver.commit()
         return await cursor.fetchall()
-
-
-async def execute_all_then_commit(conn: AsyncConnection, statements: Sequence[tuple[str, Any]]) -> None:
-    """The `statements` ((psycopg SQL, parameters) pairs) and the transaction's COMMIT, sent at once on `conn`'s driver
-    connection: one round trip where each took one. As `execute_then_commit`: the caller still commits its
-    SQLAlchemy transaction after (nothing is left to do), and if a statement fails nothing is committed."""
-    async with _driver(conn) as driver, driver.pipeline():
-        for statement, params in statements:
-            await driver.execute(statement, params)
-        await driver.commit()

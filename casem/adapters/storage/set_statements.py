@@ -77,12 +77,6 @@ def json_rows_insert(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tupl
     return _statement(table, names), {"rows": json.dumps(rows, default=_plain)}
 
 
-def driver_json_rows_insert(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """`json_rows_insert` as psycopg SQL and parameters, for statements sent on the driver connection (pipelined)."""
-    statement, params = json_rows_insert(table, rows)
-    return statement.text.replace("CAST(:rows AS JSONB)", "CAST(%(rows)s AS JSONB)"), params
-
-
 # Bound on the values of one IN (...) list on SQLite: well under its parameter limit.
 _IN_CHUNK = 500
 

@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.outbox_wakeup import OUTBOX_NOTIFY_CHANNEL
-from casem.adapters.storage.pipelined import execute_all_then_commit
-from casem.adapters.storage.set_statements import driver_insert, driver_json_rows_insert, json_rows_insert
+from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
+from casem.adapters.storage.set_statements import driver_insert, json_rows_insert
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
@@ -225,59 +224,43 @@ class UnitOfWork:
                     events[ev.id] = ev
         return sorted(events.values(), key=lambda ev: ev.order)
 
-    def _outbox_rows(self, events: list[DomainEvent]) -> list[dict[str, Any]]:
-        trace = trace_context()  # the request or message this change was made for, when traced
-        return [
-            {
-                "id": ev.id,
-                "type": ev.cloudevent_type,
-                "version": ev.version,
-                "org_id": ev.org_id,
-                "case_id": ev.case_id,
-                "actor_id": ev.actor_id,
-                "time": ev.time,
-                "envelope": stored_envelope(
-                    ev.envelope(self.db.tenant, trace=self._case_traces.get(ev.case_id or "", trace))
-                ),
-            }
-            for ev in events
-        ]
-
-    async def _bump_revisions(self, events: list[DomainEvent]) -> None:
-        touched = sorted({ev.case_id for ev in events if ev.case_id} - self._born_revised)
-        if touched:
-            # The cases' revision: what their search documents are versioned by (newer never loses to older).
-            await self.session.execute(
-                sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
-            )
-
-    async def _commit_pipelined(self, events: list[DomainEvent], cells: list[dict[str, Any]]) -> None:
-        """PostgreSQL: the creation cells, the outbox rows, the relays' wake-up and the COMMIT in one round trip, where
-        they took four (a batch creation holds its projects' counters locked until its commit: each round trip there
-        is one that every other batch of those projects waits for). Nothing is committed if one fails."""
-        await self._bump_revisions(events)
-        statements: list[tuple[str, Any]] = []
-        if cells:  # after the flush wrote the cases they belong to
-            statements.append(driver_json_rows_insert(timeline_cells, cells))
-        statements.append(driver_json_rows_insert(domain_events, self._outbox_rows(events)))
-        # Relays in other processes: delivered when this transaction commits, never if it rolls back.
-        statements.append(("SELECT pg_notify(%s, %s)", (OUTBOX_NOTIFY_CHANNEL, self.db.tenant)))
-        await execute_all_then_commit(await self.session.connection(), statements)
-
     async def commit(self) -> list[DomainEvent]:
         if self.read_only:
             raise RuntimeError("read-only unit of work cannot commit")
         events = self._pending_events()
         cells = [cell for ev in events if (cell := change_cell_fields(ev, str(uuid.uuid4()))) is not None]
         await self.session.flush()
-        if events and self.db.dialect == "postgresql":
-            await self._commit_pipelined(events, cells)
-        else:
-            if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
-                await self._insert_rows(timeline_cells, cells)
-            if events:
-                await self._insert_rows(domain_events, self._outbox_rows(events))
-                await self._bump_revisions(events)
+        if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
+            await self._insert_rows(timeline_cells, cells)
+        if events:
+            trace = trace_context()  # the request or message this change was made for, when traced
+            await self._insert_rows(
+                domain_events,
+                [
+                    {
+                        "id": ev.id,
+                        "type": ev.cloudevent_type,
+                        "version": ev.version,
+                        "org_id": ev.org_id,
+                        "case_id": ev.case_id,
+                        "actor_id": ev.actor_id,
+                        "time": ev.time,
+                        "envelope": stored_envelope(
+                            ev.envelope(self.db.tenant, trace=self._case_traces.get(ev.case_id or "", trace))
+                        ),
+                    }
+                    for ev in events
+                ],
+            )
+            touched = sorted({ev.case_id for ev in events if ev.case_id} - self._born_revised)
+            if touched:
+                # The cases' revision: what their search documents are versioned by (newer never loses to older).
+                await self.session.execute(
+                    sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
+                )
+            if self.db.dialect == "postgresql":
+                # Relays in other processes: delivered when this transaction commits, never if it rolls back.
+                await self.session.execute(outbox_notify_statement(self.db.tenant))
         await self.session.commit()
         self.committed_events = events
         callbacks, self._after_commit = self._after_commit, []
