@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -148,7 +149,11 @@ async def bulk(request: Request, who: Visitor = Depends(visitor)) -> Response:
     if not back.startswith("/cases"):
         back = "/cases"
     response = Response(status_code=204)
-    response.headers["HX-Location"] = back
+    # Only the page's main part is replaced: a navigation of the whole body would also replace the flash this
+    # response shows, a moment after it appeared.
+    response.headers["HX-Location"] = json.dumps(
+        {"path": back, "target": "#main", "select": "#main", "swap": "outerHTML"}
+    )
     response.headers["HX-Trigger"] = f'{{"casem:flash": "{count} case{"s" if count != 1 else ""} updated"}}'
     return response
 
