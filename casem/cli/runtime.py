@@ -426,17 +426,9 @@ async def _run_case_api(o: RunOptions, context: AppContext, stop: asyncio.Event)
 
 async def _run_intake(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:
     from casem.adapters.bus import open_bus
-    from casem.services.case_intake.server import log as intake_log
     from casem.services.case_intake.server import run_intake
-    from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
 
-    waits = EngineWaits(intake_log, "case-intake")  # not ready while it waits for the bus at start-up
-    ops = start_ops(all_of(database_readiness(context.databases), waits.readiness), o.host, o.ops_port, stop)
-    try:
-        await run_intake(context, open_bus(), f"{o.host}:{o.grpc_port}", stop=stop, waits=waits)
-    finally:
-        stop.set()
-        await ops
+    await run_intake(context, open_bus(), f"{o.host}:{o.grpc_port}", stop=stop, ops_host=o.host, ops_port=o.ops_port)
 
 
 async def _run_indexer(o: RunOptions, context: AppContext, stop: asyncio.Event) -> None:

@@ -44,6 +44,7 @@ def _workload(dc: Datacenter, service: str, flavor: str | None) -> dict[str, Any
         "kind": svc.kind.value,
         "grpc": svc.grpc,
         "http": svc.http,
+        "ops": svc.ops,
         "produces": [b.topic for b in bindings if b.role == "produce"],
         "consumes": [{"topic": b.topic, "group": b.group} for b in bindings if b.role == "consume"],
     }

@@ -25,6 +25,9 @@ class Service:
     grpc: bool = False
     http: bool = False
     flavors: tuple[str, ...] = field(default=())
+    # /healthz, /readyz and /metrics on an ops port of their own, up from the start (also while the service waits
+    # for an engine): the chart's probes look there. case-api serves them on its HTTP port instead.
+    ops: bool = True
 
 
 # The seventeen case-event-handler flavors, each its own consumer group on the tenant topics.
@@ -72,6 +75,7 @@ SERVICES: tuple[Service, ...] = (
         "integration hooks for the domain.",
         grpc=True,
         http=True,
+        ops=False,
     ),
     Service(
         "case-event-relay",

@@ -145,11 +145,12 @@ def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         expected = {"metrics": 9090} | ({"grpc": 50051} if svc.grpc else {}) | ({"http": 8080} if svc.http else {})
         assert ports == expected, name
-        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
-            if svc.grpc:
-                assert container[probe]["grpc"] == {"port": 50051}
-            else:
-                assert container[probe]["httpGet"] == {"path": path, "port": "metrics"}
+        if svc.grpc:
+            assert container["readinessProbe"]["grpc"] == {"port": 50051}
+        else:
+            assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+        health = {"path": "/healthz", "port": "metrics" if svc.ops else "http"}
+        assert container["startupProbe"]["httpGet"] == container["livenessProbe"]["httpGet"] == health, name
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["CASEM_DATACENTER"] == dc
         assert env["CASEM_CONFIG"] == "/etc/casem/casem.yaml"
@@ -365,3 +366,69 @@ def test_notification_providers_reach_every_workload_with_their_secrets_from_the
     path.write_text(result.stdout)
     checked = _kubeconform(helm_tools, path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# The services that wait in place at start-up for an engine (casem/services/common/waiting.py): alive, not ready.
+WAITING_SERVICES = {
+    "case-event-relay",
+    "case-event-handler",
+    "case-third-party-reader",
+    "case-intake",
+    "case-connector-ingress",
+    "case-console",
+    "case-indexer",
+}
+
+
+def _services_calling(function: str) -> set[str]:
+    services = CHART_DIR.parents[2] / "casem" / "services"
+    return {
+        path.relative_to(services).parts[0].replace("_", "-")
+        for path in services.rglob("*.py")
+        if f"{function}(" in path.read_text() and path.relative_to(services).parts[0] != "common"
+    }
+
+
+def test_the_waiting_services_are_the_ones_that_call_the_wait() -> None:
+    # A service that starts waiting for its topics joins the list, and so the probe check below.
+    assert _services_calling("ensure_topics_waiting") == WAITING_SERVICES
+
+
+def test_every_ops_flag_matches_the_ports_casem_run_listens_on() -> None:
+    # The chart probes /healthz on the ops port of a workload flagged `ops`: `casem run` must serve one there.
+    from casem.cli.runtime import RUNNABLE, RunOptions
+
+    for svc in SERVICES:
+        options = RunOptions(svc.name, None, "127.0.0.1", 8080, 50051, 9090)
+        flags = {p.flag: p.port for p in RUNNABLE[svc.name].ports(options)}
+        assert ("--ops-port" in flags) == svc.ops, svc.name
+        if svc.ops:
+            assert flags["--ops-port"] == 9090, svc.name  # the chart's `metrics` port
+
+
+@pytest.mark.parametrize("dc", DATACENTERS)
+def test_a_waiting_service_is_kept_alive_on_health_and_kept_out_of_traffic_on_readiness(
+    rendered: dict[str, str], dc: str
+) -> None:
+    # While it waits for Kafka a service is alive (its ops endpoint's /healthz answers; case-intake's gRPC server is
+    # not up yet) and not ready: liveness (and the start-up probe before it) must target health, never readiness.
+    checked = set()
+    for deployment in (d for d in _docs(rendered[dc]) if d["kind"] == "Deployment"):
+        service = deployment["metadata"]["labels"]["casem.dev/service"]
+        if service not in WAITING_SERVICES:
+            continue
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        for probe in ("startupProbe", "livenessProbe"):
+            target = container[probe]
+            assert set(target) >= {"httpGet", "periodSeconds", "failureThreshold"}, (deployment["metadata"], probe)
+            assert "grpc" not in target and target["httpGet"] == {"path": "/healthz", "port": "metrics"}
+            assert ports["metrics"] == 9090
+        readiness = container["readinessProbe"]
+        assert readiness.get("httpGet", {}).get("path") != "/healthz"
+        assert ("grpc" in readiness) or readiness["httpGet"]["path"] == "/readyz"
+        # The start-up probe gives a slow start minutes, not the liveness probe's half-minute.
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+        checked.add(service)
+    assert checked == WAITING_SERVICES

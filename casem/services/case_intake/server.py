@@ -19,7 +19,7 @@ from casem.services.case_intake.publisher import IntakePublisher, PublisherSetti
 from casem.services.case_intake.servicer import IntakeServicer
 from casem.services.common.grpc_server import MAX_MESSAGE_BYTES, server_interceptors, server_options
 from casem.services.common.listen import add_grpc_port
-from casem.services.common.ops import EngineWaits
+from casem.services.common.ops import EngineWaits, all_of, database_readiness, start_ops
 from casem.services.common.waiting import ensure_topics_waiting
 from casem.topology.topics import intake_topic
 
@@ -100,20 +100,42 @@ async def run_intake(
     *,
     settings: PublisherSettings | None = None,
     stop: asyncio.Event | None = None,
-    waits: EngineWaits | None = None,
+    ops_host: str = "127.0.0.1",
+    ops_port: int | None = None,
 ) -> None:
     """`casem run case-intake`: serve until `stop` (without one: SIGINT/SIGTERM), then drain gracefully.
 
-    `context` gives the tenant databases (credentials, projects, types: read only); `bus` is open_bus(). While the
-    bus is away at start-up it waits in place (`waits` says so: the ops endpoint's readiness) before serving."""
+    `context` gives the tenant databases (credentials, projects, types: read only); `bus` is open_bus(). With
+    `ops_port`, /healthz, /readyz and /metrics are served there from the start: the gRPC server only starts once the
+    intake topic exists, so while the bus is away at start-up the ops endpoint is what answers alive (/healthz) but not
+    ready (/readyz names the bus). Kubernetes' liveness probe looks there, not at the gRPC port."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 loop.add_signal_handler(sig, stop.set)
+    waits = EngineWaits(log, SERVICE)  # not ready while it waits for the bus at start-up, naming it
+    readiness = all_of(database_readiness(context.databases), waits.readiness)
+    ops = start_ops(readiness, ops_host, ops_port, stop) if ops_port else None  # first: a taken port fails early
+    try:
+        await _serve_once_topic_exists(context, bus, address, settings, stop, waits)
+    finally:
+        if ops is not None:
+            stop.set()
+            await ops
+
+
+async def _serve_once_topic_exists(
+    context: AppContext,
+    bus: Bus,
+    address: str,
+    settings: PublisherSettings | None,
+    stop: asyncio.Event,
+    waits: EngineWaits,
+) -> None:
     topics = [(intake_topic().name, intake_topic().partitions)]
-    if not await ensure_topics_waiting(bus, topics, waits or EngineWaits(log, SERVICE), stop=stop):
+    if not await ensure_topics_waiting(bus, topics, waits, stop=stop):
         log.info("case-intake stopped while waiting for the bus")
         return
     producer = bus.producer()

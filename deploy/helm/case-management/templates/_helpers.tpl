@@ -70,8 +70,8 @@ casem.dev/flavor: {{ .w.flavor }}
 {{- join "," $names -}}
 {{- end -}}
 
-{{/* gRPC services answer the standard grpc.health.v1 service; workers serve /healthz (alive)
-     and /readyz (ready) beside /metrics on their ops port. Call with (dict "root" $ "w" $w "path" "/readyz"). */}}
+{{/* Readiness: gRPC services answer the standard grpc.health.v1 service; workers serve /readyz beside /metrics
+     on their ops port. Call with (dict "root" $ "w" $w "path" "/readyz"). */}}
 {{- define "casem.probe" -}}
 {{- if .w.grpc -}}
 grpc:
@@ -80,6 +80,25 @@ grpc:
 httpGet:
   path: {{ .path }}
   port: metrics
+{{- end -}}
+{{- end -}}
+
+{{/* Liveness (and start-up): /healthz, which answers as long as the process runs, never readiness. A service
+     waiting at start-up for an engine (ensure_topics_waiting) is alive but not ready: case-intake's gRPC server is
+     not even up then, so a gRPC liveness probe would restart it in a loop. Workloads with an ops port (`ops`) serve
+     /healthz there from the start; case-api serves it on its HTTP port. Call with (dict "root" $ "w" $w). */}}
+{{- define "casem.healthProbe" -}}
+{{- if .w.ops -}}
+httpGet:
+  path: /healthz
+  port: metrics
+{{- else if .w.http -}}
+httpGet:
+  path: /healthz
+  port: http
+{{- else -}}
+grpc:
+  port: {{ .root.Values.ports.grpc }}
 {{- end -}}
 {{- end -}}
 
