@@ -1,7 +1,8 @@
 """The case-api OpenAPI document is complete: bodies, errors, and the same body models the routes parse with.
 
 The document is read as served (/api/openapi.json); the body models are checked against the views' code:
-each view's `parse_body(request, Model)` must parse with the model its `@contract(body=...)` documents.
+each view's `parse_body(request, Model)` must parse with the model its `@contract(body=...)` documents, and a 409 is
+documented exactly where the view's calls can reach a `Conflict`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import types
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from casem.adapters.storage.conflicts import duplicate_is_conflict
+from casem.domain.errors import Conflict
 from casem.services.case_api.openapi import api_routes, contract_of
 from tests.support.live_server import LiveServer
 
@@ -156,3 +161,73 @@ def _called_helpers(endpoint: Any) -> list[Any]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(endpoint)))
     names = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     return [endpoint.__globals__[name] for name in names if inspect.isfunction(endpoint.__globals__.get(name))]
+
+
+# Routes that can answer 409 through a call the check below cannot follow (a method of an object, not a function or
+# a class's attribute named in the code), each with the reason.
+CONFLICT_BEYOND_THE_CALLS = {
+    ("delete", "/api/v2/cases/link/{link_id}"): "CaseLink.delete refuses the link a merge recorded",
+}
+CONFLICT_RAISERS = (Conflict, duplicate_is_conflict)
+
+
+def _named(node: ast.AST, namespace: dict[str, Any]) -> Any:
+    """What a name or a dotted name (module.function, Class.attribute) in a function's code refers to, if it can
+    be told from the function's module alone."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id)
+    if isinstance(node, ast.Attribute):
+        base = _named(node.value, namespace)
+        if isinstance(base, (types.ModuleType, type)):
+            return getattr(base, node.attr, None)
+    return None
+
+
+def conflict_path(function: Callable[..., Any], seen: set[Any] | None = None) -> list[str]:
+    """The chain of casem functions by which `function` reaches a Conflict (raised, or a unique key turned into
+    one), following every function it names (called or passed on); empty when none does."""
+    seen = set() if seen is None else seen
+    function = inspect.unwrap(function)
+    if not inspect.isfunction(function) or not function.__module__.startswith("casem.") or function in seen:
+        return []
+    seen.add(function)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            continue
+        target = _named(node, function.__globals__)
+        if any(target is raiser for raiser in CONFLICT_RAISERS):
+            return [function.__qualname__]
+        if inspect.isfunction(target) and (found := conflict_path(target, seen)):
+            return [function.__qualname__, *found]
+    return []
+
+
+def test_the_call_check_follows_views_into_the_use_cases() -> None:
+    from casem.services.case_api.projects import views as project_views
+
+    # The view calls the use case, which raises Conflict for a key already taken.
+    assert conflict_path(project_views.create_project) == ["create_project", "create_project"]
+    assert conflict_path(project_views.get_project) == []
+
+
+def test_409_is_documented_exactly_where_a_route_can_answer_it(server: LiveServer, document: dict[str, Any]) -> None:
+    missing, needless, answering = [], [], 0
+    for route in api_routes(server.app.routes):
+        path = conflict_path(route.endpoint)
+        for method in (m.lower() for m in route.methods):
+            can_conflict = bool(path) or (method, route.path_format) in CONFLICT_BEYOND_THE_CALLS
+            documented = "409" in document["paths"][route.path_format][method]["responses"]
+            answering += can_conflict
+            label = f"{method.upper()} {route.path_format}"
+            if can_conflict and not documented:
+                missing.append(
+                    f"{label} (via {' > '.join(path) or CONFLICT_BEYOND_THE_CALLS[method, route.path_format]})"
+                )
+            if documented and not can_conflict:
+                needless.append(label)
+    assert not missing, "can answer 409 but does not document it (add errors={409} to its @contract):\n" + "\n".join(
+        missing
+    )
+    assert not needless, "documents a 409 it never answers:\n" + "\n".join(needless)
+    assert answering > 20

@@ -10,9 +10,10 @@ answers by the schemathesis suite.
 Error responses come from what the application answers: every authenticated route can answer 400 (a NUL in
 the path or query, a bad query parameter), 403 (authentication), 429 (rate limit) and 503 (an engine away);
 a route with a path parameter or a body can answer 404 (another org's id is a 404 too; a listing whose query
-names a resource declares `errors={404}`); a route with a body 408 and 413; a route that writes 409.
-`errors=` adds what else a route answers. FastAPI's default 422 is dropped: casem answers a bad parameter
-with a JSON:API 400, never a 422.
+names a resource declares `errors={404}`); a route with a body 408 and 413. `errors=` adds what else a route
+answers: 409 only where the route can refuse with a `Conflict` (a name already taken, a resource still in use), never
+on every write (tests/api/test_openapi_document.py follows each view's calls to check it). FastAPI's default 422 is
+dropped: casem answers a bad parameter with a JSON:API 400, never a 422.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 JSON = "application/json"
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ERROR_TITLES = {
     400: "Bad Request",
@@ -110,7 +110,7 @@ def contract_of(route: Any) -> Contract:
     return getattr(route.endpoint, "__casem_contract__", None) or Contract()
 
 
-def error_statuses(route: Any, method: str) -> set[int]:
+def error_statuses(route: Any) -> set[int]:
     declared = contract_of(route)
     statuses = set(declared.errors)
     if any(dependency.call in (caller, api_key_caller) for dependency in route.dependant.dependencies):
@@ -121,8 +121,6 @@ def error_statuses(route: Any, method: str) -> set[int]:
         statuses.add(404)  # whatever names a resource may name one that is not there (or another org's)
     if declared.body is not None:
         statuses |= {400, 408, 413}
-    if method in WRITE_METHODS:
-        statuses.add(409)
     return statuses
 
 
@@ -168,7 +166,7 @@ def complete(document: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
                 success = str(route.status_code or 200)
                 answer = responses.setdefault(success, {"description": "Successful Response"})
                 answer["content"] = {JSON: {"schema": refs[(declared.returns, "serialization")]}}
-            for status in sorted(error_statuses(route, method)):
+            for status in sorted(error_statuses(route)):
                 responses[str(status)] = {
                     "description": ERROR_TITLES.get(status, "Error"),
                     "content": {JSON: {"schema": error_ref}},

@@ -97,7 +97,7 @@ async def list_personal_access_tokens(
 
 
 @router.post("/api/v2/personal_access_tokens", status_code=201)
-@contract(body=PersonalAccessTokenCreateRequest, returns=PersonalAccessTokenCreateResponse)
+@contract(body=PersonalAccessTokenCreateRequest, returns=PersonalAccessTokenCreateResponse, errors={409})
 async def create_personal_access_token(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, PersonalAccessTokenCreateRequest)).data.attributes
     async with who.uow() as uow:

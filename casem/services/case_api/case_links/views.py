@@ -33,7 +33,7 @@ def serialize_link(link: CaseLink) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=CaseLinkCreateRequest, returns=CaseLinkResponse)
+@contract(body=CaseLinkCreateRequest, returns=CaseLinkResponse, errors={409})
 async def create_case_link(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, CaseLinkCreateRequest)).data.attributes
     # A concurrent request may create the same link between our check and our commit.
@@ -58,6 +58,7 @@ async def list_case_links(
 
 
 @router.delete("/{link_id}", status_code=204)
+@contract(errors={409})
 async def delete_case_link(link_id: str, who: Caller = Depends(caller)) -> Response:
     async with who.uow() as uow:
         await service.delete_link(uow, who.org_id, who.user_id, link_id)

@@ -55,7 +55,7 @@ async def get_all_custom_attributes(who: Caller = Depends(caller)) -> dict[str, 
 
 
 @router.post("/{case_type_id}/custom_attributes", status_code=201)
-@contract(body=CustomAttributeCreateRequest, returns=CustomAttributeResponse)
+@contract(body=CustomAttributeCreateRequest, returns=CustomAttributeResponse, errors={409})
 async def create_custom_attribute_config(
     case_type_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:

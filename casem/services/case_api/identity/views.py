@@ -79,7 +79,7 @@ def serialize_team(t: Team, fields: list[str] | None = None, user_count: int = 0
 
 
 @router.post("/api/v2/users", status_code=201)
-@contract(body=UserCreateRequest, returns=UserResponse)
+@contract(body=UserCreateRequest, returns=UserResponse, errors={409})
 async def create_user(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, UserCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -141,7 +141,7 @@ def _team_extras(attrs: Any) -> dict[str, Any]:
 
 
 @router.post("/api/v2/team", status_code=201)
-@contract(body=TeamCreateRequest, returns=TeamResponse)
+@contract(body=TeamCreateRequest, returns=TeamResponse, errors={409})
 async def create_team(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, TeamCreateRequest)).data
     rels = body.relationships
@@ -242,7 +242,7 @@ async def disable_user(user_id: str, who: Caller = Depends(caller)) -> Response:
 
 
 @router.patch("/api/v2/team/{team_id}")
-@contract(body=TeamUpdateRequest, returns=TeamResponse)
+@contract(body=TeamUpdateRequest, returns=TeamResponse, errors={409})
 async def update_team(team_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, TeamUpdateRequest)).data
     attrs = body.attributes
@@ -280,7 +280,7 @@ def serialize_membership(m: service.Membership) -> dict[str, Any]:
 
 
 @router.post("/api/v2/team/{team_id}/memberships")
-@contract(body=MembershipCreateRequest, returns=MembershipResponse)
+@contract(body=MembershipCreateRequest, returns=MembershipResponse, errors={409})
 async def add_team_member(team_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = (await parse_body(request, MembershipCreateRequest)).data
     user = body.relationships.user.data if body.relationships and body.relationships.user else None

@@ -101,7 +101,7 @@ async def list_jira_accounts(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @jira_router.post("/accounts", status_code=201)
-@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse)
+@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse, errors={409})
 async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     new = await accounts.prepare_jira_account(
@@ -237,7 +237,7 @@ async def list_service_now_instances(who: Caller = Depends(caller)) -> dict[str,
 
 
 @servicenow_router.post("/instances", status_code=201)
-@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse)
+@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse, errors={409})
 async def add_service_now_instance(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowInstanceRequest)
     new = await accounts.prepare_servicenow_instance(
@@ -289,7 +289,7 @@ def servicenow_template_json(t: ServiceNowTemplate) -> dict[str, Any]:
 
 
 @servicenow_router.post("/handles", status_code=201)
-@contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse)
+@contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse, errors={409})
 async def create_service_now_template(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowTemplateRequest)
     with duplicate_is_conflict("a ServiceNow template with this handle_name was just created"):
@@ -318,7 +318,7 @@ async def get_service_now_template(template_id: str, who: Caller = Depends(calle
 
 
 @servicenow_router.put("/handles/{template_id}")
-@contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse)
+@contract(body=schemas.ServiceNowTemplateRequest, returns=schemas.ServiceNowTemplateResponse, errors={409})
 async def update_service_now_template(
     template_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -423,7 +423,7 @@ def _creation_answer(result: links.CreationResult) -> Response:
 
 
 @case_router.post("/jira_issues", status_code=202, response_model=None)
-@contract(body=schemas.JiraIssueCreateRequest, returns=CaseResponse)
+@contract(body=schemas.JiraIssueCreateRequest, returns=CaseResponse, errors={409})
 async def create_case_jira_issue(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueCreateRequest)
     asked = links.jira_request(body.data.attributes.model_dump())
@@ -437,7 +437,7 @@ async def create_case_jira_issue(case_id: str, request: Request, who: Caller = D
 
 
 @case_router.patch("/jira_issues", status_code=204, response_model=None)
-@contract(body=schemas.JiraIssueLinkRequest)
+@contract(body=schemas.JiraIssueLinkRequest, errors={409})
 async def link_jira_issue_to_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueLinkRequest)
     with duplicate_is_conflict("the case's Jira link was just changed by another request"):
@@ -458,7 +458,7 @@ async def unlink_jira_issue(case_id: str, who: Caller = Depends(caller)) -> Resp
 
 
 @case_router.post("/servicenow_tickets", status_code=202, response_model=None)
-@contract(body=schemas.ServiceNowTicketCreateRequest, returns=CaseResponse)
+@contract(body=schemas.ServiceNowTicketCreateRequest, returns=CaseResponse, errors={409})
 async def create_case_service_now_ticket(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.ServiceNowTicketCreateRequest)
     asked = links.servicenow_request(body.data.attributes.model_dump())

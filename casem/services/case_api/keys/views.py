@@ -152,7 +152,7 @@ async def list_api_keys(
 
 
 @router.post("/api/v2/api_keys", status_code=201)
-@contract(body=APIKeyCreateRequest, returns=APIKeyResponse)
+@contract(body=APIKeyCreateRequest, returns=APIKeyResponse, errors={409})
 async def create_api_key(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, APIKeyCreateRequest)).data.attributes
     async with who.uow() as uow:
@@ -260,7 +260,7 @@ async def list_current_user_application_keys(
 
 
 @router.post("/api/v2/current_user/application_keys", status_code=201)
-@contract(body=ApplicationKeyCreateRequest, returns=ApplicationKeyResponse)
+@contract(body=ApplicationKeyCreateRequest, returns=ApplicationKeyResponse, errors={409})
 async def create_current_user_application_key(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, ApplicationKeyCreateRequest)).data.attributes
     async with who.uow() as uow:

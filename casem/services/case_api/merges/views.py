@@ -69,7 +69,7 @@ def _caseworker(request: Request) -> Any:
 
 
 @router.post("/cases/{case_id}/merge", status_code=202, response_model=None)
-@contract(body=MergeCreateRequest, returns=MergeResponse)
+@contract(body=MergeCreateRequest, returns=MergeResponse, errors={409})
 async def merge_cases(case_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any] | JSONResponse:
     body = await parse_body(request, MergeCreateRequest)
     refs = [d.id for d in body.data.relationships.duplicates.data]

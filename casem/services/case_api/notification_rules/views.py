@@ -173,7 +173,7 @@ def serialize_endpoint(values: Any, *, with_secret: bool = False) -> dict[str, A
 
 
 @casem_router.post("/notification_endpoints", status_code=201)
-@contract(body=EndpointCreateRequest, returns=EndpointResponse)
+@contract(body=EndpointCreateRequest, returns=EndpointResponse, errors={409})
 async def create_notification_endpoint(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     attrs = (await parse_body(request, EndpointCreateRequest)).data.attributes
     async with who.uow(read_only=True) as uow:

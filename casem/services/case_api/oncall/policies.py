@@ -179,6 +179,7 @@ async def update_policy(
 
 
 @router.delete("/api/v2/on-call/escalation-policies/{policy_id}", status_code=204)
+@contract(errors={409})
 async def delete_policy(policy_id: str, who: Caller = Depends(caller)) -> Response:
     async with who.uow(ON_CALL) as uow:
         await service.delete_policy(uow, who.org_id, who.user_id, policy_id)

@@ -267,6 +267,7 @@ async def update_schedule(
 
 
 @router.delete("/api/v2/on-call/schedules/{schedule_id}", status_code=204)
+@contract(errors={409})
 async def delete_schedule(schedule_id: str, who: Caller = Depends(caller)) -> Response:
     async with who.uow(ON_CALL) as uow:
         await service.delete_schedule(uow, who.org_id, who.user_id, schedule_id)

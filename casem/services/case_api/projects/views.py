@@ -43,7 +43,7 @@ def serialize_project(p: Project) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-@contract(body=ProjectCreateRequest, returns=ProjectResponse)
+@contract(body=ProjectCreateRequest, returns=ProjectResponse, errors={409})
 async def create_project(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, ProjectCreateRequest)
     attrs = body.data.attributes
@@ -94,6 +94,7 @@ async def update_project(project_id: str, request: Request, who: Caller = Depend
 
 
 @router.delete("/{project_id}", status_code=204)
+@contract(errors={409})
 async def delete_project(project_id: str, who: Caller = Depends(caller)) -> Response:
     async with who.uow() as uow:
         await service.delete_project(uow, who.org_id, who.user_id, project_id)
