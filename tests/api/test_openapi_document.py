@@ -2,7 +2,8 @@
 
 The document is read as served (/api/openapi.json); the body models are checked against the views' code:
 each view's `parse_body(request, Model)` must parse with the model its `@contract(body=...)` documents, and a 409 is
-documented exactly where the view's calls can reach a `Conflict`.
+documented exactly where the view's calls can reach a `Conflict`, a 502 where they reach a remote system; and
+every answer the live server gives in any suite is one its route documents (tests/support/fixtures/case_api.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ast
 import inspect
 import textwrap
 import types
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,9 @@ import pytest
 
 from casem.adapters.storage.conflicts import duplicate_is_conflict
 from casem.domain.errors import Conflict
+from casem.services.case_api.integrations.views import remotes_of
 from casem.services.case_api.openapi import api_routes, contract_of
+from tests.support.api_client import new_org
 from tests.support.live_server import LiveServer
 
 BODY_METHODS = {"post", "put", "patch"}
@@ -163,12 +167,15 @@ def _called_helpers(endpoint: Any) -> list[Any]:
     return [endpoint.__globals__[name] for name in names if inspect.isfunction(endpoint.__globals__.get(name))]
 
 
-# Routes that can answer 409 through a call the check below cannot follow (a method of an object, not a function or
-# a class's attribute named in the code), each with the reason.
-CONFLICT_BEYOND_THE_CALLS = {
-    ("delete", "/api/v2/cases/link/{link_id}"): "CaseLink.delete refuses the link a merge recorded",
+# Statuses a route answers only when its calls reach one of these, and which the document must list exactly there:
+# 409 a Conflict (raised, or a unique key already taken turned into one), 502 a remote Jira or ServiceNow (the views
+# reach them only through remotes_of; a transient failure of theirs is a 502).
+REACHED_STATUSES: dict[int, tuple[Any, ...]] = {409: (Conflict, duplicate_is_conflict), 502: (remotes_of,)}
+# Routes that answer one of them through a call the check cannot follow (a method of an object, not a function or a
+# class's attribute named in the code), each with the reason.
+BEYOND_THE_CALLS = {
+    ("delete", "/api/v2/cases/link/{link_id}", 409): "CaseLink.delete refuses the link a merge recorded",
 }
-CONFLICT_RAISERS = (Conflict, duplicate_is_conflict)
 
 
 def _named(node: ast.AST, namespace: dict[str, Any]) -> Any:
@@ -183,9 +190,9 @@ def _named(node: ast.AST, namespace: dict[str, Any]) -> Any:
     return None
 
 
-def conflict_path(function: Callable[..., Any], seen: set[Any] | None = None) -> list[str]:
-    """The chain of casem functions by which `function` reaches a Conflict (raised, or a unique key turned into
-    one), following every function it names (called or passed on); empty when none does."""
+def call_path(function: Callable[..., Any], targets: tuple[Any, ...], seen: set[Any] | None = None) -> list[str]:
+    """The chain of casem functions by which `function` reaches one of `targets`, following every function it names
+    (called or passed on); empty when none does."""
     seen = set() if seen is None else seen
     function = inspect.unwrap(function)
     if not inspect.isfunction(function) or not function.__module__.startswith("casem.") or function in seen:
@@ -196,38 +203,62 @@ def conflict_path(function: Callable[..., Any], seen: set[Any] | None = None) ->
         if not isinstance(node, (ast.Name, ast.Attribute)):
             continue
         target = _named(node, function.__globals__)
-        if any(target is raiser for raiser in CONFLICT_RAISERS):
+        if any(target is wanted for wanted in targets):
             return [function.__qualname__]
-        if inspect.isfunction(target) and (found := conflict_path(target, seen)):
+        if inspect.isfunction(target) and (found := call_path(target, targets, seen)):
             return [function.__qualname__, *found]
     return []
 
 
 def test_the_call_check_follows_views_into_the_use_cases() -> None:
+    from casem.services.case_api.integrations import views as integration_views
     from casem.services.case_api.projects import views as project_views
 
     # The view calls the use case, which raises Conflict for a key already taken.
-    assert conflict_path(project_views.create_project) == ["create_project", "create_project"]
-    assert conflict_path(project_views.get_project) == []
+    assert call_path(project_views.create_project, REACHED_STATUSES[409]) == ["create_project", "create_project"]
+    assert call_path(project_views.get_project, REACHED_STATUSES[409]) == []
+    listing = integration_views.list_service_now_users
+    assert call_path(listing, REACHED_STATUSES[502]) == ["list_service_now_users", "_listing"]
 
 
-def test_409_is_documented_exactly_where_a_route_can_answer_it(server: LiveServer, document: dict[str, Any]) -> None:
+@pytest.mark.parametrize("status", sorted(REACHED_STATUSES))
+def test_a_status_is_documented_exactly_where_a_route_can_answer_it(
+    server: LiveServer, document: dict[str, Any], status: int
+) -> None:
     missing, needless, answering = [], [], 0
     for route in api_routes(server.app.routes):
-        path = conflict_path(route.endpoint)
+        path = call_path(route.endpoint, REACHED_STATUSES[status])
         for method in (m.lower() for m in route.methods):
-            can_conflict = bool(path) or (method, route.path_format) in CONFLICT_BEYOND_THE_CALLS
-            documented = "409" in document["paths"][route.path_format][method]["responses"]
-            answering += can_conflict
+            beyond = BEYOND_THE_CALLS.get((method, route.path_format, status))
+            can_answer = bool(path) or beyond is not None
+            documented = str(status) in document["paths"][route.path_format][method]["responses"]
+            answering += can_answer
             label = f"{method.upper()} {route.path_format}"
-            if can_conflict and not documented:
-                missing.append(
-                    f"{label} (via {' > '.join(path) or CONFLICT_BEYOND_THE_CALLS[method, route.path_format]})"
-                )
-            if documented and not can_conflict:
+            if can_answer and not documented:
+                missing.append(f"{label} (via {' > '.join(path) or beyond})")
+            if documented and not can_answer:
                 needless.append(label)
-    assert not missing, "can answer 409 but does not document it (add errors={409} to its @contract):\n" + "\n".join(
-        missing
+    assert not missing, f"can answer {status} but does not document it (add it to errors= of its @contract):\n" + (
+        "\n".join(missing)
     )
-    assert not needless, "documents a 409 it never answers:\n" + "\n".join(needless)
-    assert answering > 20
+    assert not needless, f"documents a {status} it never answers:\n" + "\n".join(needless)
+    assert answering > 10
+
+
+def test_the_server_records_each_answer_by_its_documented_route(server: LiveServer, document: dict[str, Any]) -> None:
+    # What the suites' after-test check reads (tests/support/fixtures/case_api.py): the route's documented path.
+    org = new_org(server, "answers")
+    since = len(server.recorder.answers)
+    missing = org.http.get(f"/api/v2/cases/projects/{uuid.uuid4()}")
+    assert missing.status_code == 404
+    assert ("GET", "/api/v2/cases/projects/{project_id}", 404) in server.recorder.answers[since:]
+    assert server.recorder.undocumented(document, since) == []
+    # The same route answering a status its document leaves out is reported.
+    assert "409" not in document["paths"]["/api/v2/cases/projects/{project_id}"]["get"]["responses"]
+    server.recorder.answers.append(("GET", "/api/v2/cases/projects/{project_id}", 409))
+    try:
+        assert server.recorder.undocumented(document, since) == ["GET /api/v2/cases/projects/{project_id} 409"]
+    finally:
+        server.recorder.answers.pop()
+    org.api_client.close()
+    org.http.close()

@@ -206,6 +206,7 @@ def _state(s: Scene) -> dict[str, Any]:
     }
 
 
+@pytest.mark.answers_undocumented(500)  # the injected fault's
 @pytest.mark.parametrize("where", list(FAILURES))
 @pytest.mark.parametrize("attempt", list(ATTEMPTS))
 def test_a_failure_inside_commit_leaves_neither_change_nor_event(

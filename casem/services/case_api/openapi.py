@@ -12,7 +12,8 @@ the path or query, a bad query parameter), 403 (authentication), 429 (rate limit
 a route with a path parameter or a body can answer 404 (another org's id is a 404 too; a listing whose query
 names a resource declares `errors={404}`); a route with a body 408 and 413. `errors=` adds what else a route
 answers: 409 only where the route can refuse with a `Conflict` (a name already taken, a resource still in use), never
-on every write (tests/api/test_openapi_document.py follows each view's calls to check it). FastAPI's default 422 is
+on every write; 502 where it calls a remote Jira or ServiceNow (tests/api/test_openapi_document.py follows each view's
+calls to check both). FastAPI's default 422 is
 dropped: casem answers a bad parameter with a JSON:API 400, never a 422.
 """
 
@@ -44,6 +45,7 @@ ERROR_TITLES = {
     409: "Conflict",
     413: "Payload Too Large",
     429: "Too Many Requests",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 

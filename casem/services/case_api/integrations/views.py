@@ -101,7 +101,7 @@ async def list_jira_accounts(who: Caller = Depends(caller)) -> dict[str, Any]:
 
 
 @jira_router.post("/accounts", status_code=201)
-@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse, errors={409})
+@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse, errors={409, 502})
 async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     new = await accounts.prepare_jira_account(
@@ -114,7 +114,7 @@ async def add_jira_account(request: Request, who: Caller = Depends(caller)) -> d
 
 
 @jira_router.patch("/accounts/{account_id}")
-@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse)
+@contract(body=schemas.JiraAccountRequest, returns=schemas.JiraAccountResponse, errors={502})
 async def update_jira_account(account_id: str, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.JiraAccountRequest)
     attrs = body.data.attributes.model_dump(exclude_unset=True)
@@ -135,7 +135,7 @@ async def delete_jira_account(account_id: str, who: Caller = Depends(caller)) ->
 
 
 @jira_router.post("/oauth/authorize")
-@contract(body=schemas.OAuthAuthorizeRequest, returns=schemas.OAuthAuthorizationResponse)
+@contract(body=schemas.OAuthAuthorizeRequest, returns=schemas.OAuthAuthorizationResponse, errors={502})
 async def jira_oauth_authorize(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     """Where to send a person to let casem act on their Jira site (OAuth 2.0 3LO with the operator's app)."""
     body = await parse_body(request, schemas.OAuthAuthorizeRequest)
@@ -237,7 +237,7 @@ async def list_service_now_instances(who: Caller = Depends(caller)) -> dict[str,
 
 
 @servicenow_router.post("/instances", status_code=201)
-@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse, errors={409})
+@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse, errors={409, 502})
 async def add_service_now_instance(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
     body = await parse_body(request, schemas.ServiceNowInstanceRequest)
     new = await accounts.prepare_servicenow_instance(
@@ -250,7 +250,7 @@ async def add_service_now_instance(request: Request, who: Caller = Depends(calle
 
 
 @servicenow_router.patch("/instances/{instance_id}")
-@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse)
+@contract(body=schemas.ServiceNowInstanceRequest, returns=schemas.InstanceResponse, errors={502})
 async def update_service_now_instance(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any]:
@@ -368,7 +368,7 @@ def _named_records(found: Any, kind: str, prefix: str, instance_id: str) -> dict
 
 
 @servicenow_router.get("/assignment_groups/{instance_id}", response_model=None)
-@contract(returns=schemas.AssignmentGroupsResponse)
+@contract(returns=schemas.AssignmentGroupsResponse, errors={502})
 async def list_service_now_assignment_groups(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -377,7 +377,7 @@ async def list_service_now_assignment_groups(
 
 
 @servicenow_router.get("/business_services/{instance_id}", response_model=None)
-@contract(returns=schemas.BusinessServicesResponse)
+@contract(returns=schemas.BusinessServicesResponse, errors={502})
 async def list_service_now_business_services(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -386,7 +386,7 @@ async def list_service_now_business_services(
 
 
 @servicenow_router.get("/users/{instance_id}", response_model=None)
-@contract(returns=schemas.ServiceNowUsersResponse)
+@contract(returns=schemas.ServiceNowUsersResponse, errors={502})
 async def list_service_now_users(
     instance_id: str, request: Request, who: Caller = Depends(caller)
 ) -> dict[str, Any] | JSONResponse:
@@ -423,7 +423,7 @@ def _creation_answer(result: links.CreationResult) -> Response:
 
 
 @case_router.post("/jira_issues", status_code=202, response_model=None)
-@contract(body=schemas.JiraIssueCreateRequest, returns=CaseResponse, errors={409})
+@contract(body=schemas.JiraIssueCreateRequest, returns=CaseResponse, errors={409, 502})
 async def create_case_jira_issue(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueCreateRequest)
     asked = links.jira_request(body.data.attributes.model_dump())
@@ -437,7 +437,7 @@ async def create_case_jira_issue(case_id: str, request: Request, who: Caller = D
 
 
 @case_router.patch("/jira_issues", status_code=204, response_model=None)
-@contract(body=schemas.JiraIssueLinkRequest, errors={409})
+@contract(body=schemas.JiraIssueLinkRequest, errors={409, 502})
 async def link_jira_issue_to_case(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.JiraIssueLinkRequest)
     with duplicate_is_conflict("the case's Jira link was just changed by another request"):
@@ -458,7 +458,7 @@ async def unlink_jira_issue(case_id: str, who: Caller = Depends(caller)) -> Resp
 
 
 @case_router.post("/servicenow_tickets", status_code=202, response_model=None)
-@contract(body=schemas.ServiceNowTicketCreateRequest, returns=CaseResponse, errors={409})
+@contract(body=schemas.ServiceNowTicketCreateRequest, returns=CaseResponse, errors={409, 502})
 async def create_case_service_now_ticket(case_id: str, request: Request, who: Caller = Depends(caller)) -> Response:
     body = await parse_body(request, schemas.ServiceNowTicketCreateRequest)
     asked = links.servicenow_request(body.data.attributes.model_dump())
