@@ -143,7 +143,12 @@ def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str
         assert container["command"] == ["casem"]
         assert container["args"] == ["run", svc.name] + (["--flavor", flavor] if flavor else []) + ["--all-interfaces"]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        expected = {"metrics": 9090} | ({"grpc": 50051} if svc.grpc else {}) | ({"http": 8080} if svc.http else {})
+        # case-api has no ops port: it serves /metrics (and /healthz) on its HTTP port, where Prometheus scrapes it.
+        expected = (
+            ({"metrics": 9090} if svc.ops else {})
+            | ({"grpc": 50051} if svc.grpc else {})
+            | ({"http": 8080} if svc.http else {})
+        )
         assert ports == expected, name
         if svc.grpc:
             assert container["readinessProbe"]["grpc"] == {"port": 50051}
@@ -158,9 +163,10 @@ def test_one_deployment_per_service_and_flavor(rendered: dict[str, str], dc: str
         secret_volumes = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
         assert secret_volumes == ["casem-postgres"]
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-        assert annotations["prometheus.io/port"] == "9090" and annotations["prometheus.io/path"] == "/metrics"
+        assert annotations["prometheus.io/port"] == str(ports["metrics" if svc.ops else "http"]), name
+        assert annotations["prometheus.io/path"] == "/metrics"
         assert pod["serviceAccountName"] == kinds["ServiceAccount"][0]["metadata"]["name"]
-    assert "case-api" in deployments and {"http", "grpc", "metrics"} == {
+    assert "case-api" in deployments and {"http", "grpc"} == {
         p["name"] for p in next(d for d in kinds["Service"] if d["metadata"]["name"] == "case-api")["spec"]["ports"]
     }
 
