@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,6 +22,9 @@ WORKFLOW_REQUESTED = "case.workflow_requested"
 DUPLICATE_SUGGESTED = "case.duplicate_suggested"
 MERGED = "case.merged"
 PURGED = "case.purged"
+CREATED = "case.created"
+# In a `case.created` event's data: its creator writes the case's search document itself (see `record_opened`).
+INDEXED_BY_CREATOR = "indexed_by_creator"
 # Why a status change happened, when a rule and not a person made it.
 AUTO_CLOSED = "auto_closed_inactive"
 
@@ -90,6 +93,11 @@ def validate_attributes(attributes: Any, pointer: str = "/data/attributes/attrib
     return cleaned
 
 
+def indexed_by_creator(event_type: str, data: Mapping[str, Any]) -> bool:
+    """The event is a `case.created` whose creator writes the case's search document itself (case-indexer)."""
+    return event_type == CREATED and data.get(INDEXED_BY_CREATOR) is True
+
+
 @dataclass(eq=False)
 class Case(EventRecorder):
     id: str
@@ -128,15 +136,19 @@ class Case(EventRecorder):
         case.record_opened(history_imported=history_imported)
         return case
 
-    def record_opened(self, *, history_imported: bool = False) -> None:
+    def record_opened(self, *, history_imported: bool = False, indexed_by_creator: bool = False) -> None:
         """Record the `case.created` event of this new case (`open` does; so does batch creation, which
-        builds its cases without the per-attribute bookkeeping of the mapped constructor)."""
+        builds its cases without the per-attribute bookkeeping of the mapped constructor). `indexed_by_creator`:
+        whoever creates it writes its search document too and answers for it (case-indexer), so the event says
+        so and the search-indexing flavor leaves that document alone."""
         data = self.snapshot()
         if history_imported:
             data["imported_history"] = True
+        if indexed_by_creator:
+            data[INDEXED_BY_CREATOR] = True
         self.record(
             DomainEvent(
-                type="case.created",
+                type=CREATED,
                 org_id=self.org_id,
                 actor_id=self.created_by_id,
                 subject_id=self.id,

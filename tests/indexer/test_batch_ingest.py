@@ -32,6 +32,7 @@ from casem.services.case_indexer.indexer import IndexerSettings, run_indexer
 from casem.topology.tenants import CASE_MANAGEMENT, DatabaseEndpoints
 from tests.intake.stack import TOKEN, Tenant, case_api_server, intake, intake_server, new_tenant
 from tests.support.databases import tenant_endpoints
+from tests.support.outbox import envelopes_after
 
 BATCH_SIZES = [1, 100, 1000]
 CALLERS = 3  # concurrent callers sending the same intakes in different orders and batches
@@ -301,4 +302,32 @@ async def test_two_indexers_make_every_intake_searchable_once(
             await asyncio.wait_for(asyncio.gather(first, second), 60)
             await search.close()
             await bus.close()
+            await context.close()
+
+
+async def test_only_a_caller_that_indexes_the_cases_marks_their_creation(
+    endpoints: dict[str, DatabaseEndpoints],
+) -> None:
+    """`indexed_by_caller` (case-indexer sets it) marks each created case's `case.created`, so the search-indexing
+    flavor leaves the document to the caller; another caller of IngestCases leaves it unmarked, for the flavor."""
+    with case_api_server(endpoints) as live:
+        context = AppContext.open(endpoints, migrate=False)
+        try:
+            tenant = await new_tenant(context)
+            async with grpc.aio.insecure_channel(live.address) as channel:
+                stub = case_api_pb2_grpc.CaseAPIStub(channel)
+                for key, indexed in (("by-indexer", True), ("by-other", False)):
+                    response = await stub.IngestCases(
+                        pb.IngestCasesRequest(items=[item(tenant, key, tenant.project_id)], indexed_by_caller=indexed),
+                        metadata=((INTERNAL_TOKEN_METADATA, TOKEN),),
+                    )
+                    assert response.results[0].created
+            created = [
+                e
+                for e in await envelopes_after(context, 0)
+                if e["type"] == "com.casem.case.created.v1" and e["orgid"] == tenant.creds.org_id
+            ]
+            marks = {e["data"]["title"]: e["data"].get("indexed_by_creator") for e in created}
+            assert marks == {"case by-indexer": True, "case by-other": None}
+        finally:
             await context.close()

@@ -35,6 +35,7 @@ from casem.topology.tenants import CASE_MANAGEMENT
 from casem.topology.topics import intake_topic
 from tests.intake.stack import TOKEN, case_api_server, intake, intake_server, new_tenant, sqlite_endpoints
 from tests.support.bus_harness import closed_port, drain
+from tests.support.outbox import envelopes_after
 
 
 async def wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -73,6 +74,15 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
             await wait_for(indexed)
             report = await verify_tenant(context, search, CASE_MANAGEMENT, tenant.creds.org_id)
             assert report.ok, report
+            # Searchable with no search-indexing flavor running (none does here), and each creation says so: the
+            # flavor leaves these documents to the indexer.
+            created = [
+                e
+                for e in await envelopes_after(context, 0)
+                if e["type"] == "com.casem.case.created.v1" and e["orgid"] == tenant.creds.org_id
+            ]
+            assert len(created) == 12
+            assert all(e["data"]["indexed_by_creator"] is True for e in created)
             ids, total = await search_cases(search, CASE_MANAGEMENT, tenant.creds.org_id, "web-7")
             assert total == 1
             doc = await search.get(CASE_MANAGEMENT, tenant.creds.org_id, ids[0])

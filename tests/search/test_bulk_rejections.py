@@ -35,6 +35,7 @@ class FullWriteQueue(httpx.AsyncBaseTransport):
         self.refuse = dict(refuse)
         self.broken = broken
         self.bulks: list[list[str]] = []  # ids written to the alias, per _bulk request
+        self.targets: list[list[str]] = []  # the target of every item, per _bulk request
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path != "/_bulk":
@@ -42,6 +43,7 @@ class FullWriteQueue(httpx.AsyncBaseTransport):
         lines = (await request.aread()).decode().splitlines()
         pairs = [(json.loads(lines[i]), lines[i + 1]) for i in range(0, len(lines), 2)]
         self.bulks.append([_case_id(meta) for meta, _ in pairs if meta["index"]["_index"] == self.alias])
+        self.targets.append([meta["index"]["_index"] for meta, _ in pairs])
         refused: dict[int, dict[str, Any]] = {}
         kept: list[str] = []
         for n, (meta, source) in enumerate(pairs):
@@ -152,3 +154,26 @@ async def test_an_item_refused_for_good_raises_at_once(prefix: str) -> None:
     finally:
         await port.close()
     assert len(proxy.bulks) == 1  # not sent again: no later request would take it
+
+
+async def test_documents_go_to_the_building_index_only_while_a_reindex_builds_one(prefix: str) -> None:
+    """Without a reindex, each document is sent once, to the alias (it used to go to the absent building alias too,
+    to be turned away); while one builds (its index carries the building alias), to both, and both store it."""
+    port, proxy = _port(prefix, {})
+    alias = port.alias(CASE_MANAGEMENT)
+    try:
+        await port.ensure_index(CASE_MANAGEMENT)
+        await port.bulk_upsert(CASE_MANAGEMENT, DOCS[:4], replace_equal=False)
+        assert proxy.targets == [[alias] * 4]
+
+        building = f"{alias}-v99"  # as `reindex` creates it, with the building alias from its first moment
+        response = await port._http.put(f"/{building}", json={"aliases": {f"{alias}-next": {}}})
+        assert response.status_code == 200, response.text
+        await port.bulk_upsert(CASE_MANAGEMENT, DOCS[4:], replace_equal=False)
+        assert sorted(proxy.targets[1]) == sorted([alias] * 4 + [f"{alias}-next"] * 4)
+        await port._http.post(f"/{building}/_refresh")
+        found = await port._http.post(f"/{building}/_search", json={"size": 0, "track_total_hits": True})
+        assert found.json()["hits"]["total"]["value"] == 4
+    finally:
+        await port._http.delete(f"/{alias}-v99")
+        await port.close()

@@ -126,8 +126,8 @@ class SearchPort(ABC):
         `replace_equal=False`: a stored document of the same version is kept, not rewritten (the engine turns the
         write away cheaply instead of indexing it again). For writers whose documents are built from the database
         at that revision, to which an equal stored version is the same document (case-indexer and the
-        search-indexing flavor race to write a new case); a repair that must replace what is stored keeps the
-        default."""
+        search-indexing flavor may both write a case a change reached); a repair that must replace what is stored
+        keeps the default."""
 
     @abstractmethod
     async def delete(self, tenant: str, org_id: str, case_id: str) -> bool:

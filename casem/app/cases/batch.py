@@ -56,6 +56,8 @@ class BatchItem:
     new: NewCase
     # The W3C trace context the item was sent in (plain strings): its case's event carries it, not the batch's.
     trace: Mapping[str, str] | None = None
+    # The caller writes the created case's search document itself (case-indexer): its `case.created` says so.
+    indexed_by_caller: bool = False
 
 
 @dataclass
@@ -296,7 +298,7 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
                 custom_attributes=custom,
                 intake_key=new.intake_key,
             )
-            case.record_opened()
+            case.record_opened(indexed_by_creator=c.item.indexed_by_caller)
             if c.item.trace:
                 uow.trace_case(case.id, c.item.trace)
             if c.status is Status.CLOSED:

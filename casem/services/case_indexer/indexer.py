@@ -243,7 +243,10 @@ class Indexer:
                     org_id=p.org_id, user_id=p.user_id, intake=p.intake, trace=trace_context(span) if span else {}
                 )
                 for (_, p), span in zip(chunk, spans, strict=True)
-            ]
+            ],
+            # This indexer writes each created case's document (step 2) before committing its offset: the
+            # search-indexing flavor need not read and write it again on the case's creation event.
+            indexed_by_caller=True,
         )
         try:
             with _stage("ingest", len(chunk)):
@@ -302,8 +305,10 @@ class Indexer:
                 docs = await case_documents(uow, [(org, case_id) for org, case_id, _ in refs])
         if docs:
             with _stage("write", len(docs)):
-                # A fresh case's `case.opened` reaches the search-indexing flavor too, which often writes its document
-                # first: the same revision stored is the same document, turned away by the engine, not indexed twice.
+                # The search-indexing flavor leaves a created case's document to this write (IngestCases marks its
+                # `case.created`), but a later change of the case may reach the flavor first, and a redelivered batch
+                # finds its documents written: the same revision stored is the same document, turned away by the
+                # engine, not indexed twice.
                 await self.search.bulk_upsert(self.tenant, list(docs.values()), replace_equal=False)
         for org, case_id, _ in refs:
             if case_id not in docs:  # deleted since it was ingested: it must not linger

@@ -106,10 +106,12 @@ class CreateCaseResponse(_message.Message):
     def __init__(self, case: _Optional[_Union[Case, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class IngestCasesRequest(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "indexed_by_caller")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_BY_CALLER_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[IngestItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[IngestItem, _Mapping]]] = ...) -> None: ...
+    indexed_by_caller: bool
+    def __init__(self, items: _Optional[_Iterable[_Union[IngestItem, _Mapping]]] = ..., indexed_by_caller: _Optional[bool] = ...) -> None: ...
 
 class IngestItem(_message.Message):
     __slots__ = ("org_id", "user_id", "intake", "trace")

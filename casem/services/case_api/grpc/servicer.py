@@ -161,7 +161,8 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
                 if (item.org_id, item.user_id) not in allowed:
                     raise AuthenticationFailed("the user to act as is unknown, of another org, or disabled")
                 trace = trace_context(spans[i]) if i in spans else None
-                batch.append(BatchItem(item.org_id, item.user_id, self._intake_case(item.intake), trace))
+                new = self._intake_case(item.intake)
+                batch.append(BatchItem(item.org_id, item.user_id, new, trace, request.indexed_by_caller))
                 positions.append(i)
             except (DomainError, AuthenticationFailed) as exc:
                 errors[i] = exc
