@@ -68,8 +68,17 @@ def _cell_content_text(content: dict[str, Any], event: DomainEvent, data_text: s
 
 
 @functools.cache
-def _defaults(cls: type) -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(cls) if f.init]
+def _defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """A dataclass's init fields with a default: (name -> default value, and (name, factory) of the others)."""
+    values, factories = {}, []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default_factory is not dataclasses.MISSING:
+            factories.append((f.name, f.default_factory))
+        else:
+            values[f.name] = f.default
+    return values, tuple(factories)
 
 
 @functools.cache
@@ -175,10 +184,11 @@ class UnitOfWork:
         """A new (transient) domain object of a mapped dataclass, its omitted fields at their defaults, made
         without the mapped constructor's per-attribute change tracking: for objects written by
         `insert_new`, which needs none (batch creation builds thousands)."""
-        values = dict(fields)
-        for f in _defaults(cls):
-            if f.name not in values:
-                values[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        defaults, factories = _defaults(cls)
+        values = {**defaults, **fields}
+        for name, factory in factories:
+            if name not in fields:
+                values[name] = factory()
         obj = sa.inspect(cls).class_manager.new_instance()
         obj.__dict__.update(values)
         return obj
