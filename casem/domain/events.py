@@ -8,11 +8,12 @@ CloudEvents 1.0 (structured JSON mode) so any consumer can read it without casem
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from casem.domain.ids import new_id
 
 _recorded = itertools.count()  # recording order across aggregates within one process
 
@@ -36,7 +37,7 @@ class DomainEvent:
     subject_id: str
     data: dict[str, Any]
     subject_type: str = "case"
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     time: datetime = field(default_factory=utcnow)
     version: int = EVENT_VERSION
     case_id: str | None = None

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import functools
 import json
+import json.encoder
+import operator
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,37 +85,103 @@ _IN_CHUNK = 500
 
 def one_of_chunks(column: sa.ColumnElement[Any], values: Sequence[Any], dialect: str) -> list[sa.ColumnElement[bool]]:
     """Conditions `column` is one of `values`, to run one query each: on PostgreSQL one, `column = ANY(array)`
-    (one parameter: the statement's text, and its prepared plan, whatever the number of values); elsewhere an
-    IN list per chunk of values."""
+    (one parameter: the statement's text, and its prepared plan, whatever the number of values); on SQLite, for
+    more strings than one chunk, one `IN (SELECT value FROM json_each(...))`; otherwise an IN list per chunk."""
     if not values:
         return []
     if dialect == "postgresql":
         # Strings as TEXT[]: a cast to the column's VARCHAR(n)[] would cut a longer value down to one that matches.
         element = sa.Text() if isinstance(column.type, sa.String) else column.type
         return [column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(element)))]
+    if dialect == "sqlite" and len(values) > _IN_CHUNK and all(value.__class__ is str for value in values):
+        # SQLite, many strings (a full batch's intake keys): one JSON array read by json_each, one parameter, so
+        # SQLAlchemy neither expands nor processes a parameter per value; the column's index is still used. For a
+        # few values the IN list costs SQLite less (measured at batches of 20).
+        listed = sa.func.json_each(sa.bindparam(None, dumps(list(values)), type_=sa.Text())).table_valued("value")
+        return [column.in_(sa.select(listed.c.value))]
     return [column.in_(values[start : start + _IN_CHUNK]) for start in range(0, len(values), _IN_CHUNK)]
 
 
+class JsonText(str):
+    """A JSON column's value already encoded as JSON text (exactly as the column's own encoding would give it):
+    `driver_insert` writes it as it is. The outbox's envelope and the creation cell share their case's encoded
+    snapshot this way instead of encoding it twice (SQLite; see unit_of_work.py)."""
+
+    __slots__ = ()
+
+
+# The standard library's C encoder made once, with json.dumps's defaults (separators ", " and ": ", ASCII only, NaN
+# allowed): the same text as json.dumps, without the per-call encoder set-up and circular-reference bookkeeping
+# (what is encoded here is plain data built by this process: dicts, lists, strings, numbers).
+_c_encoder = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+
+
+def _raise_not_serializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+if _c_encoder is not None:
+    _encode_chunks = _c_encoder(
+        None, _raise_not_serializable, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+
+    def dumps(value: Any) -> str:
+        """json.dumps(value), faster."""
+        return "".join(_encode_chunks(value, 0))
+
+else:  # pragma: no cover - CPython always has the C encoder
+    dumps = json.dumps
+
+
+def _utc_text(value: Any, generic: Any) -> Any:
+    """A UTC datetime as SQLite's DATETIME stores it (checked equal to SQLAlchemy's text by `_fast_conversion`)."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return generic(value)
+
+
+def _fast_conversion(column: sa.Column[Any], dialect: sa.Dialect, generic: Any) -> Any:
+    """A faster conversion giving the same text as `generic` (SQLAlchemy's), for the column types batch creation
+    writes in bulk on SQLite: UTC datetimes and JSON (which also takes `JsonText` as it is). None when there is none;
+    a probe checks the faster one gives the same text."""
+    if dialect.name != "sqlite":
+        return None
+    if isinstance(column.type, sa.TypeDecorator) and isinstance(column.type.impl_instance, sa.DateTime):
+        probes = [datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+        if all(_utc_text(p, generic) == generic(p) for p in probes):
+            return functools.partial(_utc_text, generic=generic)
+        return None
+    if isinstance(column.type, sa.JSON):
+        probe = {"a": ["b", 1, 2.5, None, True], "ü": {}}
+        encoder = dumps if dumps(probe) == generic(probe) else generic
+
+        def encode(value: Any) -> Any:
+            # As a plain str: the driver binds a subclass of str through its slower adaptation path.
+            return str(value) if value.__class__ is JsonText else encoder(value)
+
+        return encode
+    return None
+
+
 @functools.lru_cache(maxsize=256)  # keyed by the engine's dialect too: bounded, tests open many
-def _driver_insert(table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect) -> tuple[str, list[tuple[str, Any]]]:
-    """The INSERT's text in the driver's own form (positional placeholders), and per placeholder its column and the
-    conversion SQLAlchemy applies to its values (its type's bind processor: the same stored text), or None."""
+def _driver_insert(
+    table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
+) -> tuple[str, Any, tuple[tuple[int, Any, Any], ...]]:
+    """The INSERT's text in the driver's own form (positional placeholders), a getter of a row's values in
+    placeholder order, and per placeholder whose values are converted first (its type's bind processor, or a faster
+    one giving the same stored text): its position, the conversion, and the value None converts to."""
     compiled = sa.insert(table).values({name: sa.bindparam(name) for name in names}).compile(dialect=dialect)
     if not compiled.positional or sorted(compiled.positiontup or []) != sorted(names):
         raise ValueError(f"{dialect.name}: no positional INSERT for {names}")
-    placeholders: list[tuple[str, Any]] = []
-    for name in compiled.positiontup or []:
+    order = list(compiled.positiontup or [])
+    conversions = []
+    for position, name in enumerate(order):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is None:
-            placeholders.append((name, None))
-        else:
-            none_value = process(None)  # e.g. JSON's None, the text "null": computed once, not encoded per row
-
-            def convert(value: Any, process: Any = process, none_value: Any = none_value) -> Any:
-                return none_value if value is None else process(value)
-
-            placeholders.append((name, convert))
-    return compiled.string, placeholders
+        if process is not None:
+            # e.g. JSON's None, the text "null": computed once, not encoded per row
+            conversions.append((position, _fast_conversion(table.c[name], dialect, process) or process, process(None)))
+    getter = operator.itemgetter(*order) if len(order) > 1 else (lambda row, name=order[0]: (row[name],))
+    return compiled.string, getter, tuple(conversions)
 
 
 def driver_insert(
@@ -121,7 +189,14 @@ def driver_insert(
 ) -> tuple[str, list[tuple[Any, ...]]]:
     """`rows` (dicts with the same keys) as the driver's executemany takes them (SQLite: qmark placeholders, one
     tuple per row), converted exactly as SQLAlchemy would, without its per-row parameter processing."""
-    sql, placeholders = _driver_insert(table, tuple(rows[0]), dialect)
-    return sql, [
-        tuple(row[name] if convert is None else convert(row[name]) for name, convert in placeholders) for row in rows
-    ]
+    sql, getter, conversions = _driver_insert(table, tuple(rows[0]), dialect)
+    if not conversions:
+        return sql, [getter(row) for row in rows]
+    converted: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(getter(row))
+        for position, convert, none_value in conversions:
+            value = values[position]
+            values[position] = none_value if value is None else convert(value)
+        converted.append(tuple(values))
+    return sql, converted

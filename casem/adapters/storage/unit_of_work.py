@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -20,11 +19,12 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
-from casem.adapters.storage.set_statements import driver_insert, json_rows_insert
+from casem.adapters.storage.set_statements import JsonText, driver_insert, dumps, json_rows_insert
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
 from casem.domain.events import DomainEvent, EventRecorder
+from casem.domain.ids import new_id
 from casem.domain.timeline import change_cell_fields
 from casem.observability import trace_context
 
@@ -48,9 +48,37 @@ def stored_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in envelope.items() if name != "sequence"}
 
 
+def _envelope_text(envelope: dict[str, Any], data: Any, data_text: str) -> Any:
+    """The stored envelope as JSON text, `data` (its last attribute) given as its text; the envelope itself when
+    its shape is not that (encoded as usual then)."""
+    if not envelope or next(reversed(envelope)) != "data" or envelope["data"] is not data:
+        return envelope
+    head = dumps({name: value for name, value in envelope.items() if name != "data"})
+    return JsonText(f'{head[:-1]}, "data": {data_text}}}' if len(head) > 2 else f'{{"data": {data_text}}}')
+
+
+def _cell_content_text(content: dict[str, Any], event: DomainEvent, data_text: str) -> Any:
+    """A change cell's content, `{"event": <type>, **data}`, as JSON text from its data's text; the content itself
+    when it is not that shape (encoded as usual then)."""
+    data = event.data
+    if not isinstance(data, dict) or "event" in data or content != {"event": event.type, **data}:
+        return content
+    head = f'{{"event": {dumps(event.type)}'
+    return JsonText(f"{head}, {data_text[1:]}" if data else f"{head}}}")
+
+
 @functools.cache
-def _defaults(cls: type) -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(cls) if f.init]
+def _defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """A dataclass's init fields with a default: (name -> default value, and (name, factory) of the others)."""
+    values, factories = {}, []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default_factory is not dataclasses.MISSING:
+            factories.append((f.name, f.default_factory))
+        else:
+            values[f.name] = f.default
+    return values, tuple(factories)
 
 
 @functools.cache
@@ -156,10 +184,11 @@ class UnitOfWork:
         """A new (transient) domain object of a mapped dataclass, its omitted fields at their defaults, made
         without the mapped constructor's per-attribute change tracking: for objects written by
         `insert_new`, which needs none (batch creation builds thousands)."""
-        values = dict(fields)
-        for f in _defaults(cls):
-            if f.name not in values:
-                values[f.name] = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        defaults, factories = _defaults(cls)
+        values = {**defaults, **fields}
+        for name, factory in factories:
+            if name not in fields:
+                values[name] = factory()
         obj = sa.inspect(cls).class_manager.new_instance()
         obj.__dict__.update(values)
         return obj
@@ -189,10 +218,11 @@ class UnitOfWork:
 
     async def _insert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON, on SQLite the driver's
-        executemany of rows converted once (set_statements.py), without SQLAlchemy's per-row parameter handling."""
+        executemany of rows converted once (set_statements.py; JSON text made by `commit` written as it is),
+        without SQLAlchemy's per-row parameter handling."""
         if len(rows) > 1 and self.db.dialect == "postgresql":
             await self.session.execute(*json_rows_insert(table, rows))
-        elif len(rows) > 1 and self.db.dialect == "sqlite":
+        elif self.db.dialect == "sqlite":  # also for one row: it may hold JSON text made by `commit`
             connection = await self.session.connection()
             await connection.exec_driver_sql(*driver_insert(table, rows, connection.dialect))
         else:
@@ -228,30 +258,40 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("read-only unit of work cannot commit")
         events = self._pending_events()
-        cells = [cell for ev in events if (cell := change_cell_fields(ev, str(uuid.uuid4()))) is not None]
-        await self.session.flush()
+        await self.session.flush()  # the changes' rows first: their cells refer to them
+        trace = trace_context()  # the request or message this change was made for, when traced
+        # On SQLite the envelope and the change cell are written as JSON text made here, an event's data encoded
+        # once for both (its case's snapshot, for a creation); PostgreSQL's statement takes them as JSON values.
+        as_text = self.db.dialect == "sqlite"
+        cells: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        for ev in events:
+            traced = self._case_traces.get(ev.case_id or "", trace)
+            envelope = stored_envelope(ev.envelope(self.db.tenant, trace=traced))
+            cell = change_cell_fields(ev, new_id())
+            if as_text:
+                data_text = dumps(ev.data)
+                envelope = _envelope_text(envelope, ev.data, data_text)
+                if cell is not None:
+                    cell["content"] = _cell_content_text(cell["content"], ev, data_text)
+            if cell is not None:
+                cells.append(cell)
+            outbox.append(
+                {
+                    "id": ev.id,
+                    "type": ev.cloudevent_type,
+                    "version": ev.version,
+                    "org_id": ev.org_id,
+                    "case_id": ev.case_id,
+                    "actor_id": ev.actor_id,
+                    "time": ev.time,
+                    "envelope": envelope,
+                }
+            )
         if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
             await self._insert_rows(timeline_cells, cells)
         if events:
-            trace = trace_context()  # the request or message this change was made for, when traced
-            await self._insert_rows(
-                domain_events,
-                [
-                    {
-                        "id": ev.id,
-                        "type": ev.cloudevent_type,
-                        "version": ev.version,
-                        "org_id": ev.org_id,
-                        "case_id": ev.case_id,
-                        "actor_id": ev.actor_id,
-                        "time": ev.time,
-                        "envelope": stored_envelope(
-                            ev.envelope(self.db.tenant, trace=self._case_traces.get(ev.case_id or "", trace))
-                        ),
-                    }
-                    for ev in events
-                ],
-            )
+            await self._insert_rows(domain_events, outbox)
             touched = sorted({ev.case_id for ev in events if ev.case_id} - self._born_revised)
             if touched:
                 # The cases' revision: what their search documents are versioned by (newer never loses to older).

@@ -16,7 +16,6 @@ projects at once, meets the unique constraint: the loser's transaction rolls bac
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from casem.domain.cases import (
 )
 from casem.domain.errors import DomainError, InvalidInput, NotFound
 from casem.domain.events import DomainEvent
+from casem.domain.ids import new_id
 from casem.domain.projects import Project
 
 # How often a batch that lost an intake-key race is run again before the conflict is reported.
@@ -283,7 +283,7 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
             case = uow.build(
                 Case,
                 created_by_id=c.item.actor_id,
-                id=new.case_id or str(uuid.uuid4()),
+                id=new.case_id or new_id(),
                 org_id=c.item.org_id,
                 project_id=project_id,
                 number=number,
