@@ -35,7 +35,7 @@ class TopicPartition(NamedTuple):
     partition: int
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class OutgoingMessage:
     """A message to publish. `key` decides the partition; None spreads messages freely."""
 
@@ -43,15 +43,6 @@ class OutgoingMessage:
     key: bytes | None
     value: bytes
     headers: Headers = ()
-
-    def __init__(self, topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> None:
-        # Frozen all the same (assignment raises); the fields go straight into the instance's dict, as a frozen
-        # dataclass's own __init__ (object.__setattr__ per field) took 3 times as long: one or two per relayed event.
-        fields = self.__dict__
-        fields["topic"] = topic
-        fields["key"] = key
-        fields["value"] = value
-        fields["headers"] = headers
 
 
 @dataclass(frozen=True)
