@@ -141,20 +141,12 @@ def _publish_span(row: sa.Row, topic: str) -> Span | None:
     )
 
 
-def claimed_message(row: Any, topic: str, trace: tuple[tuple[str, bytes], ...] = ()) -> OutgoingMessage:
-    """`message_for` a row of PostgreSQL's claim (`claim_query`), which brings the key and, but for the rare rows
-    `published_envelope` decodes, the published envelope as bytes: the same message, less work per event here."""
-    value = row.value if row.value is not None else published_envelope(row.envelope, row.seq)
-    headers = (_SPECVERSION, ("ce_type", row.type.encode()), ("ce_id", row.id.encode()), _CONTENT_TYPE, *trace)
-    return OutgoingMessage(topic, row.key, value, headers)
-
-
-def _messages(rows: list[Any], topic: str, dialect: str) -> tuple[list[OutgoingMessage], list[Span]]:
+def _messages(rows: list[sa.Row], topic: str) -> tuple[list[OutgoingMessage], list[Span]]:
     """The rows' messages, and the spans of the traced ones (ended by `_end_spans` once the bus answered)."""
-    build = claimed_message if dialect == "postgresql" else message_for
     spans = [_publish_span(row, topic) for row in rows]
     messages = [
-        build(row, topic, bus_headers(span) if span is not None else ()) for row, span in zip(rows, spans, strict=True)
+        message_for(row, topic, bus_headers(span) if span is not None else ())
+        for row, span in zip(rows, spans, strict=True)
     ]
     return messages, [span for span in spans if span is not None]
 
@@ -221,38 +213,12 @@ def claim_query(batch_size: int) -> sa.Select[Any]:
     # A case's rows from the first one held elsewhere on wait: the held row may sit before this claim's rows of the
     # case or between them (another pass claimed it between two of ours), and goes first either way.
     held = sa.func.coalesce(first_held.c.seq < domain_events.c.seq, False)
-    # The message's key and value are made here, as bytes (`claimed_message`): the envelope as the outbox stored it
-    # with its sequence number put in front, as `published_envelope` does, for every row but those it decodes (their
-    # text comes instead: "sequence" in it somewhere, or not a non-empty object; the database's text of a JSON object
-    # has no blank after its brace). The stored text is made once a row (OFFSET 0 keeps the planner from copying the
-    # cast into each use), and not for a held row: all three are null for those.
-    stored = (
-        sa.select(sa.case((held, None), else_=sa.cast(domain_events.c.envelope, sa.Text)).label("text"))
-        .correlate(domain_events, first_held)
-        .offset(0)
-        .lateral("stored")
-    )
-    text = stored.c.text
-    prefixed = sa.and_(sa.func.strpos(text, '"sequence"') == 0, sa.func.left(text, 1) == "{", text != "{}")
-    value = (
-        sa.literal_column("""'{"sequence":'""") + sa.cast(domain_events.c.seq, sa.Text) + "," + sa.func.substr(text, 2)
-    )
-    subject = sa.case((domain_events.c.case_id.is_(None), domain_events.c.envelope["subject"].as_string()), else_=None)
-    key = sa.func.coalesce(sa.func.nullif(domain_events.c.case_id, ""), sa.func.nullif(subject, ""), domain_events.c.id)
-    return sa.select(
-        domain_events.c.seq,
-        domain_events.c.id,
-        domain_events.c.type,
-        sa.func.convert_to(key, "UTF8").label("key"),
-        sa.case((prefixed, sa.func.convert_to(value, "UTF8")), else_=None).label("value"),
-        sa.case((prefixed, None), else_=text).label("envelope"),
-        domain_events.c.envelope["traceparent"].as_string().label("traceparent"),
-        domain_events.c.envelope["tracestate"].as_string().label("tracestate"),
-        held.label("held"),
-    ).select_from(
-        claimed.join(domain_events, domain_events.c.seq == claimed.c.seq)
-        .outerjoin(first_held, first_held.c.case_id == claimed.c.case_id)
-        .join(stored, sa.true())
+    envelope = sa.case((held, None), else_=sa.cast(domain_events.c.envelope, sa.Text))
+    columns = [envelope.label("envelope") if c.name == "envelope" else c for c in CLAIMED_COLUMNS]
+    return sa.select(*columns, held.label("held")).select_from(
+        claimed.join(domain_events, domain_events.c.seq == claimed.c.seq).outerjoin(
+            first_held, first_held.c.case_id == claimed.c.case_id
+        )
     )
 
 
@@ -269,7 +235,9 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple
         query = sa.select(*CLAIMED_COLUMNS).where(domain_events.c.seq.in_(first_pending)).order_by(domain_events.c.seq)
         rows = list((await conn.execute(query)).all())
         return rows, len(rows)
-    # BEGIN, the planner settings and the claim go to the server together: one round trip instead of three.
+    # BEGIN, the planner settings and the claim go to the server together: one round trip instead of three. The rows
+    # come in the binary format: the same values, less for the driver to parse (its CPU per claimed row measured at
+    # 1.7-2.6 µs, against 2.4-3.0 µs in text).
     claimed = await fetch_after(conn, [CLAIM_PLANNER.text], _claim_sql(batch_size, conn.dialect), binary=True)
     return _kept(claimed), len(claimed)
 
@@ -446,7 +414,7 @@ async def _mark_then_claim(db: TenantDatabase, claim: _Claim, batch_size: int, c
             (_seq_array(claim.rows),),
             [CLAIM_PLANNER.text],
             _claim_sql(batch_size, claim.conn.dialect),
-            binary=True,  # the key and value as bytes
+            binary=True,  # as `_claim`
         )
         PUBLISHED.labels(db.tenant).inc(len(claim.rows))
         PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
@@ -469,7 +437,7 @@ async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_s
         claim = await _open_claim(db, batch_size, connections)
         if not claim.rows:
             return 0
-        messages, spans = _messages(claim.rows, topic, db.dialect)
+        messages, spans = _messages(claim.rows, topic)
         try:
             await publish_acknowledged(producer, messages)
         except BaseException as error:
@@ -511,7 +479,7 @@ async def relay_pipelined(
                 claim = await _open_claim(db, batch_size, connections)
                 more = claim.seen == batch_size
                 if claim.rows:
-                    messages, spans = _messages(claim.rows, topic, db.dialect)
+                    messages, spans = _messages(claim.rows, topic)
                     in_flight.append((claim, spans, asyncio.create_task(publish_acknowledged(producer, messages))))
                     continue
                 if not in_flight:
@@ -534,7 +502,7 @@ async def relay_pipelined(
                 claim = await _mark_then_claim(db, claim, batch_size, connections)
                 more = claim.seen == batch_size
                 if claim.rows:
-                    messages, spans = _messages(claim.rows, topic, db.dialect)
+                    messages, spans = _messages(claim.rows, topic)
                     in_flight.append((claim, spans, asyncio.create_task(publish_acknowledged(producer, messages))))
                 elif not in_flight:
                     break  # as above: nothing left, or all of it held by another replica
