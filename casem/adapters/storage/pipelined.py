@@ -37,8 +37,8 @@ async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str, *
     """The rows of `query` (named tuples) run after the `setup` statements, all sent at once on `conn`'s driver
     connection (psycopg on PostgreSQL). The driver begins the transaction with them if none is open yet; SQLAlchemy
     goes on in that same transaction (it commits or rolls back on the same connection). Statements are SQL text
-    without parameters. `binary`: the rows come in PostgreSQL's binary format (a bytea column as its bytes, not as
-    hexadecimal text to decode)."""
+    without parameters. `binary`: the rows come in PostgreSQL's binary format (the same values; numbers, booleans and
+    bytea need no parsing from text)."""
     async with _driver(conn) as driver, driver.pipeline():
         for statement in setup:
             await driver.execute(statement)
