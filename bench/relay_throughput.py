@@ -1,21 +1,28 @@
 """case-event-relay on real engines: throughput and outbox→topic lag, next to the raw producer.
 
 usage: .venv/bin/python bench/relay_throughput.py --postgres postgresql://postgres@127.0.0.1:55432/postgres \
-           --bootstrap 127.0.0.1:59092 [--events 50000] [--batch 500] [--lag-rate 500] [--lag-seconds 10]
+           --bootstrap 127.0.0.1:59092 [--events 50000] [--batch 500] [--pairs 3] [--lag-rate 500] [--lag-seconds 10]
 
-Three measurements in one run, against the same database and broker:
-  relay       drain a backlog of N outbox rows as the running relay does (claim → publish → mark, the next
-              batch claimed while one is published), events/s
-  raw         publish the same N messages with the bus producer directly, in the same batch size,
-              one batch in flight (and 4 in flight, the producer's pipelined best)
+The measurements, in one run, against the same database and broker:
+  raw, relay  --pairs times, alternated (raw, relay, raw, relay, ...), the outbox tables vacuumed before each pair
+              (off the clocks); each pair is
+              raw    publish N messages (the relay's messages for N outbox rows) with the bus producer directly, in
+                     the same batch size, one batch in flight
+              relay  drain a fresh backlog of N outbox rows as the running relay does (claim → publish → mark, the
+                     next batch claimed while one is published)
+              so both sides of a pair meet about the same load on the machine (its other work comes and goes)
+  raw 4       the raw producer with 4 batches in flight, its pipelined best (once, after the pairs)
   lag         a writer commits events at --lag-rate/s while the relay runs with its default settings;
               a consumer reports (receive time − commit time) p50/p99
-Both run on one producer, warmed up by one message before either clock starts (connections, producer id).
-Prints one JSON object; `ratio_relay_to_raw` = relay events/s ÷ raw msgs/s (same batch size, one in flight),
-with the peak RSS of this process (the relay runs in it) and the load average at the start and the end. Beside the
-rates, the CPU seconds each measurement used: this process's (the relay or the raw loop, the producer's threads
-included) and the database server processes' serving the bench database (read from /proc: PostgreSQL on this
-machine; null otherwise). On a loaded machine the rates swing with the other work; the CPU seconds much less.
+All of it runs on one producer, warmed up by one message before any clock starts (connections, producer id).
+Prints one JSON object. `ratio_relay_to_raw` is the MEDIAN OF THE PAIRS' RATIOS (relay events/s ÷ raw msgs/s of
+the same pair); `pairs` lists each pair (its rates, its ratio, the 1-minute load average when it ended) and
+`relay_events_per_s` / `raw_producer_msgs_per_s` are the medians of the relay's and of the raw producer's rates.
+Beside the rates, the CPU each side used, as seconds per run (medians over the pairs, `cpu_seconds`) and as
+microseconds per event (`cpu_us_per_event`, median over the pairs): this process's (the relay or the raw loop, the
+producer's threads included) and the database server processes' serving the bench database (read from /proc:
+PostgreSQL on this machine; null otherwise). With the peak RSS of this process (the relay runs in it) and the load
+average at the start and the end. On a loaded machine the rates swing with the other work; the CPU figures much less.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from sqlalchemy.engine import make_url
 
 from casem.adapters.bus import OutgoingMessage, open_bus
 from casem.adapters.bus.namespace import NamespacedBus
-from casem.adapters.storage.database import open_tenant_database
+from casem.adapters.storage.database import TenantDatabase, open_tenant_database
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.tables import domain_events
 from casem.adapters.storage.unit_of_work import stored_envelope
@@ -101,13 +108,28 @@ def _database_cpu_seconds(admin: str, dsn: str) -> float | None:
         return None
 
 
+def _settle(dsn: str) -> None:
+    """Vacuum and analyse the outbox tables before a pair, off the clocks. Without it, in all 4 runs made so, the
+    second pair's raw rate came out at about half the other pairs' (its ratio above 1): most likely the autovacuum
+    that the first drain's deletes and the inserts set off, landing in the raw producer's measurement."""
+    url = make_url(dsn).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) domain_events, domain_events_pending")
+
+
 def _cpu_delta(before: float | None, after: float | None) -> float | None:
-    return round(after - before, 2) if before is not None and after is not None else None
+    return after - before if before is not None and after is not None else None
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _insert_backlog(db: TenantDatabase, count: int, start: int) -> None:
+    async with db.writer.begin() as conn:
+        for offset in range(0, count, 5000):
+            await conn.execute(sa.insert(domain_events), _rows(min(5000, count - offset), start + offset))
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -120,35 +142,59 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     topic = "domain-events"
     await bus.ensure_topic(topic, args.partitions)
     producer = bus.producer()
-    # Both measurements below use a producer that already has its connections and its idempotent producer id: the
-    # relay goes first, so without this its clock alone would include the producer's start.
+    # Every measurement below uses a producer that already has its connections and its idempotent producer id:
+    # without this the first clock alone would include the producer's start.
     await producer.publish(topic, b"warm-up", b"{}")
 
-    # -- relay throughput over a backlog -------------------------------------------------------
-    async with db.writer.begin() as conn:
-        for start in range(0, args.events, 5000):
-            await conn.execute(sa.insert(domain_events), _rows(min(5000, args.events - start), start))
-    database_cpu = _database_cpu_seconds(args.postgres, dsn)  # the pool keeps the relay's connections open
-    process_cpu = cpu_seconds()
-    started = time.perf_counter()
-    published = await relay_pipelined(db, producer, topic, args.batch, RelaySettings().pipeline_depth)
-    relay_s = time.perf_counter() - started
-    relay_cpu = {
-        "process": round(cpu_seconds() - process_cpu, 2),
-        "database": _cpu_delta(database_cpu, _database_cpu_seconds(args.postgres, dsn)),
-    }
-
-    # -- raw producer: the same messages, straight to the bus ---------------------------------
+    # The raw producer's messages: the relay's for the first backlog (built before any clock starts).
+    await _insert_backlog(db, args.events, 0)
     async with db.reader.connect() as conn:
         rows = (await conn.execute(sa.select(*CLAIMED_COLUMNS).order_by(domain_events.c.seq))).all()
     messages = [message_for(row, topic) for row in rows]
     batches = [messages[i : i + args.batch] for i in range(0, len(messages), args.batch)]
-    process_cpu = cpu_seconds()
-    started = time.perf_counter()
-    for batch in batches:
-        await producer.publish_batch(batch)
-    raw_s = time.perf_counter() - started
-    raw_cpu = {"process": round(cpu_seconds() - process_cpu, 2), "database": 0.0}
+
+    # -- raw and relay, alternated ---------------------------------------------------------------
+    pairs: list[dict[str, object]] = []
+    raw_rates: list[float] = []
+    relay_rates: list[float] = []
+    ratios: list[float] = []
+    raw_cpu: list[float] = []
+    relay_cpu: list[float] = []
+    database_cpu: list[float | None] = []
+    inserted = args.events
+    for pair in range(args.pairs):
+        if pair:  # the first backlog is in already
+            await _insert_backlog(db, args.events, inserted)
+            inserted += args.events
+        _settle(dsn)
+        process_cpu = cpu_seconds()
+        started = time.perf_counter()
+        for batch in batches:
+            await producer.publish_batch(batch)
+        raw_s = time.perf_counter() - started
+        raw_cpu.append(cpu_seconds() - process_cpu)
+
+        server_cpu = _database_cpu_seconds(args.postgres, dsn)  # the pool keeps the relay's connections open
+        process_cpu = cpu_seconds()
+        started = time.perf_counter()
+        published = await relay_pipelined(db, producer, topic, args.batch, RelaySettings().pipeline_depth)
+        relay_s = time.perf_counter() - started
+        relay_cpu.append(cpu_seconds() - process_cpu)
+        database_cpu.append(_cpu_delta(server_cpu, _database_cpu_seconds(args.postgres, dsn)))
+        if published != args.events:
+            raise RuntimeError(f"the relay published {published} events of a backlog of {args.events}")
+        raw_rates.append(len(messages) / raw_s)
+        relay_rates.append(published / relay_s)
+        ratios.append(relay_rates[-1] / raw_rates[-1])
+        pairs.append(
+            {
+                "raw_producer_msgs_per_s": round(raw_rates[-1]),
+                "relay_events_per_s": round(relay_rates[-1]),
+                "ratio_relay_to_raw": round(ratios[-1], 3),
+                "load_1m": load_average()[0],
+            }
+        )
+
     queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
     for batch in batches:
         queue.put_nowait(batch)
@@ -175,7 +221,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         interval = 1.0 / args.lag_rate * 10
         for i in range(0, expected, 10):
             async with db.writer.begin() as conn:
-                await conn.execute(sa.insert(domain_events), _rows(10, args.events + i))
+                await conn.execute(sa.insert(domain_events), _rows(10, inserted + i))
             await asyncio.sleep(interval)
 
     async def reader() -> None:
@@ -194,19 +240,29 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await db.dispose()
     _drop_database(args.postgres, dsn)
 
-    relay_rate = published / relay_s
-    raw_rate = len(messages) / raw_s
+    known = [c for c in database_cpu if c is not None]
+    relay_database = statistics.median(known) if len(known) == len(database_cpu) else None
+    relay_process, raw_process = statistics.median(relay_cpu), statistics.median(raw_cpu)
+    per_event = 1e6 / args.events
     return {
         "bench": "relay_throughput",
         "database": "postgresql",
         "bus": "kafka" if args.bootstrap else "embedded",
-        "events": published,
+        "events": args.events,
         "batch": args.batch,
-        "relay_events_per_s": round(relay_rate),
-        "raw_producer_msgs_per_s": round(raw_rate),
+        "relay_events_per_s": round(statistics.median(relay_rates)),
+        "raw_producer_msgs_per_s": round(statistics.median(raw_rates)),
         "raw_producer_pipelined_msgs_per_s": round(len(messages) / raw_pipelined_s),
-        "ratio_relay_to_raw": round(relay_rate / raw_rate, 3),
-        "cpu_seconds": {"relay": relay_cpu, "raw_producer": raw_cpu},
+        "ratio_relay_to_raw": round(statistics.median(ratios), 3),
+        "pairs": pairs,
+        "cpu_seconds": {
+            "relay": {"process": round(relay_process, 2), "database": _round(relay_database, 2)},
+            "raw_producer": {"process": round(raw_process, 2), "database": 0.0},
+        },
+        "cpu_us_per_event": {
+            "relay": {"process": round(relay_process * per_event, 1), "database": _round(relay_database, 1, per_event)},
+            "raw_producer": {"process": round(raw_process * per_event, 1), "database": 0.0},
+        },
         "lag": {
             "write_rate_per_s": args.lag_rate,
             "relay_idle_poll_s": RelaySettings().idle_poll_s,
@@ -219,15 +275,25 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _round(value: float | None, digits: int, scale: float = 1.0) -> float | None:
+    return None if value is None else round(value * scale, digits)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", required=True, help="admin DSN; a fresh database is created for the run")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--bootstrap", help="Kafka bootstrap servers")
     target.add_argument("--embedded", help="path of an embedded bus file")
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=50_000, help="events per measurement (each relay drain)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="raw/relay measurements, alternated; ratio_relay_to_raw is the median of the pairs' ratios",
+    )
     parser.add_argument("--lag-rate", type=float, default=500.0)
     parser.add_argument("--lag-seconds", type=float, default=10.0)
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))

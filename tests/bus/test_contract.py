@@ -17,6 +17,7 @@ from casem.adapters.bus import (
     TopicNotFound,
     TopicPartition,
     partition_for,
+    publish_acknowledged,
 )
 from tests.support.bus_harness import Harness, drain, until
 
@@ -290,3 +291,67 @@ async def test_poll_returns_as_soon_as_a_message_is_there(harness: Harness) -> N
         got = await consumer.poll(max_messages=500, timeout=5.0)
     assert [m.value for m in got] == [b"one"]
     assert _time.monotonic() - started < 2.5, "poll waited for a full batch instead of the first message"
+
+
+async def test_publish_acknowledged_returns_the_count_once_every_message_is_written(harness: Harness) -> None:
+    """`publish_acknowledged` (no Delivery per message) writes what `publish_batch` writes, in the same order."""
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=2)
+    sent = [OutgoingMessage(topic, f"case-{i % 3}".encode(), b"%d" % i, (("n", b"%d" % i),)) for i in range(25)]
+    assert await publish_acknowledged(harness.producer(bus), sent) == 25
+    assert await publish_acknowledged(harness.producer(bus), []) == 0
+    got = await drain(harness.consumer(bus, harness.name("group"), [topic]), 25)
+    assert sorted(m.value for m in got) == sorted(m.value for m in sent)
+    for key in {m.key for m in sent}:
+        assert [m.value for m in got if m.key == key] == [m.value for m in sent if m.key == key]
+        assert all(m.partition == partition_for(key, 2) for m in got if m.key == key)  # type: ignore[arg-type]
+    assert {m.value: m.headers for m in got} == {m.value: m.headers for m in sent}
+
+
+@pytest.mark.parametrize("method", ["publish_batch", "publish_acknowledged"])
+async def test_a_batch_partly_refused_lists_what_was_delivered_and_what_failed(harness: Harness, method: str) -> None:
+    """Messages to a topic that exists are written and listed as delivered, in batch order; those to a missing topic
+    fail, listed as failed: whether or not the caller asked for a Delivery per message."""
+    bus = harness.bus(delivery_timeout_s=5.0) if harness.kind == "kafka" else harness.bus()
+    topic = await harness.topic(bus)
+    missing = harness.name("missing")
+    sent = [OutgoingMessage(topic if i % 2 == 0 else missing, b"k", b"%d" % i) for i in range(6)]
+    producer = harness.producer(bus)
+    with pytest.raises(PublishError) as caught:
+        if method == "publish_batch":
+            await producer.publish_batch(sent)
+        else:
+            await publish_acknowledged(producer, sent)
+    failed = [m for m in sent if m.topic == missing]
+    if harness.kind == "kafka":  # librdkafka writes the others; the embedded log takes a batch whole or not at all
+        assert not isinstance(caught.value, BusUnavailable)  # a refusal, not an outage
+        assert list(caught.value.failed) == failed
+        assert [d.topic for d in caught.value.delivered] == [topic] * 3
+        assert [d.offset for d in caught.value.delivered] == [0, 1, 2]
+        got = await drain(harness.consumer(bus, harness.name("group"), [topic]), 3)
+        assert [m.value for m in got] == [b"0", b"2", b"4"]
+    else:
+        assert caught.value.delivered == ()
+        assert set(caught.value.failed) >= set(failed)
+
+
+async def test_publish_acknowledged_on_an_unreachable_bus_raises_bus_unavailable(harness: Harness) -> None:
+    topic = harness.name("topic")
+    if harness.kind == "embedded":
+        await harness.bus().ensure_topic(topic, 1)
+    sent = _messages(topic, 3)
+    with harness.unreachable() as settings:
+        if harness.kind == "kafka":
+            from casem.adapters.bus.kafka import KafkaBus
+
+            bus = KafkaBus(str(settings.pop("bootstrap")), **settings)  # type: ignore[arg-type]
+        else:
+            bus = harness.bus(**settings)
+        producer = bus.producer()
+        with pytest.raises(BusUnavailable) as caught:
+            await publish_acknowledged(producer, sent)
+        await producer.close()
+        if harness.kind == "kafka":
+            await bus.close()
+    assert caught.value.delivered == ()
+    assert list(caught.value.failed) == sent

@@ -14,9 +14,17 @@ import pytest
 import sqlalchemy as sa
 
 from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
+from casem.adapters.storage.pipelined import fetch_after
 from casem.adapters.storage.tables import domain_events, domain_events_pending
 from casem.app.context import AppContext
-from casem.services.case_event_relay.relay import CLAIM_PLANNER, claim_query, relay_once, relay_pipelined
+from casem.services.case_event_relay.relay import (
+    CLAIM_PLANNER,
+    CLAIMED_COLUMNS,
+    claim_query,
+    message_for,
+    relay_once,
+    relay_pipelined,
+)
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.relay.test_relay import make_changes, unpublished
 from tests.support.bus_harness import Harness, drain
@@ -203,6 +211,40 @@ async def test_the_claim_walks_the_pending_rows_index_without_sorting(context: A
     locking = next(n for n in nodes if n["Node Type"] == "LockRows")
     scan = locking["Plans"][0]
     assert (scan["Node Type"], scan["Index Name"]) == ("Index Scan", "pk_domain_events_pending")
+
+
+@on_postgres_only
+async def test_the_claims_rows_make_the_same_messages_as_the_stored_rows(context: AppContext) -> None:
+    """PostgreSQL's claim reads its rows in the binary format: `message_for` makes of them byte for byte the messages
+    it makes of the stored rows read as SQLAlchemy does, for the rows `published_envelope` prefixes (text beyond
+    ASCII included), those it decodes (a legacy "sequence", the word in the data, an empty object) and an event keyed
+    by its subject."""
+    db = context.databases[CASE_MANAGEMENT]
+    await make_changes(context, cases=2, changes_per_case=3)
+    async with db.writer.begin() as conn:
+        rows = (await conn.execute(sa.select(domain_events.c.seq, domain_events.c.envelope))).all()
+        rewritten = {
+            rows[0].seq: {**rows[0].envelope, "sequence": None},
+            rows[1].seq: {**rows[1].envelope, "data": {"note": "sequence"}},
+            rows[2].seq: {},
+            rows[3].seq: {**rows[3].envelope, "data": {"title": 'née « 雪 » "q" \\ 🙂'}},
+            rows[4].seq: {**rows[4].envelope, "subject": "subject-4"},
+        }
+        for seq, envelope in rewritten.items():
+            await conn.execute(sa.update(domain_events).where(domain_events.c.seq == seq).values(envelope=envelope))
+        await conn.execute(sa.update(domain_events).where(domain_events.c.seq == rows[4].seq).values(case_id=None))
+    query = str(claim_query(batch_size=100).compile(dialect=db.writer.dialect, compile_kwargs={"literal_binds": True}))
+    async with db.writer.connect() as conn, conn.begin():
+        claimed = await fetch_after(conn, [CLAIM_PLANNER.text], query, binary=True)
+        stored = {row.seq: row for row in (await conn.execute(sa.select(*CLAIMED_COLUMNS))).all()}
+    assert len(claimed) == len(rows) and not any(row.held for row in claimed)
+    trace = (("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),)
+    for row in claimed:
+        assert message_for(row, "topic", trace) == message_for(stored[row.seq], "topic", trace)
+    assert message_for(next(r for r in claimed if r.seq == rows[4].seq), "topic").key == b"subject-4"
+    assert json.loads(message_for(next(r for r in claimed if r.seq == rows[3].seq), "t").value)["data"] == {
+        "title": 'née « 雪 » "q" \\ 🙂'
+    }
 
 
 @on_sqlite_only

@@ -26,6 +26,7 @@ from casem.adapters.bus.port import (
     PublishError,
     TopicNotFound,
     TopicPartition,
+    publish_acknowledged,
 )
 from casem.topology.tenants import data_dir
 
@@ -46,6 +47,7 @@ __all__ = [
     "TopicPartition",
     "open_bus",
     "partition_for",
+    "publish_acknowledged",
 ]
 
 

@@ -194,23 +194,38 @@ class KafkaProducer:
         return (await self.publish_batch([OutgoingMessage(topic, key, value, headers)]))[0]
 
     async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
+        results = await self._publish(messages)
+        if not results.failures:
+            return [_delivery(acknowledged) for acknowledged in results.outcomes]
+        raise await self._publish_error(messages, results)
+
+    async def publish_acknowledged(self, messages: Sequence[OutgoingMessage]) -> int:
+        """`publish_batch` without a `Delivery` per message: the count, once every message is acknowledged (failures
+        raise as from `publish_batch`). The relay's path: it needs only to know that the whole batch is written."""
+        results = await self._publish(messages)
+        if not results.failures:
+            return len(messages)
+        raise await self._publish_error(messages, results)
+
+    async def _publish(self, messages: Sequence[OutgoingMessage]) -> _BatchReports:
+        """Every message enqueued and its outcome reported: nothing is left in limbo."""
         if self._closed.is_set():
             raise BusError("producer is closed")
+        reports = _BatchReports(asyncio.get_running_loop(), len(messages))
         if not messages:
-            return []
-        loop = asyncio.get_running_loop()
-        reports = _BatchReports(loop, len(messages))
+            return reports
         try:
             await self._worker.run(self._enqueue, messages, reports)
         except RuntimeError as exc:  # the worker is shut down: nothing was enqueued
             reports.fail_unreported(BusError(f"producer is closed: {exc}"))
-        # Every enqueued message has a delivery report coming; wait for all of them so the
-        # outcome of each is known before reporting (nothing is left in limbo).
-        results = await reports.all_reported
-        delivered = [r for r in results if isinstance(r, Delivery)]
-        if len(delivered) == len(results):
-            return delivered
-        failures = [(m, r) for m, r in zip(messages, results, strict=True) if isinstance(r, BaseException)]
+        # Every enqueued message has a delivery report coming; wait for all of them.
+        await reports.all_reported
+        return reports
+
+    async def _publish_error(self, messages: Sequence[OutgoingMessage], results: _BatchReports) -> PublishError:
+        """The error of a batch some messages of which the bus did not take: those it did and those it did not."""
+        delivered = [_delivery(r) for r in results.outcomes if not isinstance(r, BaseException)]
+        failures = [(m, r) for m, r in zip(messages, results.outcomes, strict=True) if isinstance(r, BaseException)]
         failed = [m for m, _ in failures]
         errors: list[BaseException] = [e for _, e in failures]
         if any(isinstance(e, BusUnavailable) for e in errors):
@@ -222,7 +237,7 @@ class KafkaProducer:
             ]
         unavailable = all(isinstance(e, BusUnavailable) for e in errors)
         cls = BusUnavailable if unavailable else PublishError
-        raise cls(
+        return cls(
             f"{len(failed)} of {len(messages)} messages not acknowledged: {errors[0]}",
             delivered=delivered,
             failed=failed,
@@ -290,30 +305,37 @@ class KafkaProducer:
 class _BatchReports:
     """The outcome of each message of one batch, gathered on the threads that serve librdkafka's delivery reports.
     The event loop hears once, when the last message's report is in: a future and a loop wake-up per message were
-    most of the event loop's work in a publish."""
+    most of the event loop's work in a publish. An acknowledgement is kept as librdkafka's report itself (where the
+    message was written): a `Delivery` is made of it only for a caller that asks for one (`publish_batch`, or the
+    `delivered` list of an error), not on the report thread for every message."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
         self._loop = loop
-        self.all_reported: asyncio.Future[list[Delivery | BaseException]] = loop.create_future()
-        self._results: list[Delivery | BaseException | None] = [None] * size
+        self.all_reported: asyncio.Future[None] = loop.create_future()
+        self.outcomes: list[Any] = [None] * size  # librdkafka's report of an acknowledged message, or the error
+        self.failures = 0
         self._unreported = size
         self._lock = threading.Lock()  # poll() on the report thread and flush() at close may both serve reports
+        if not size:
+            self.all_reported.set_result(None)
 
-    def report(self, index: int, result: Delivery | BaseException) -> None:
+    def report(self, index: int, outcome: Any) -> None:
         with self._lock:
-            if self._results[index] is not None:
+            if self.outcomes[index] is not None:
                 return
-            self._results[index] = result
+            self.outcomes[index] = outcome
+            if isinstance(outcome, BaseException):
+                self.failures += 1
             self._unreported -= 1
             if self._unreported:
                 return
-        self._loop.call_soon_threadsafe(_set_result, self.all_reported, self._results)
+        self._loop.call_soon_threadsafe(_set_result, self.all_reported, None)
 
     def fail_unreported(self, error: BaseException, start: int = 0) -> None:
         """Messages from `start` on that will get no delivery report (never enqueued) fail with `error`; those
         before it were enqueued and keep waiting for theirs."""
         with self._lock:
-            unreported = [i for i in range(start, len(self._results)) if self._results[i] is None]
+            unreported = [i for i in range(start, len(self.outcomes)) if self.outcomes[i] is None]
         for index in unreported:
             self.report(index, error)
 
@@ -321,7 +343,12 @@ class _BatchReports:
         if err is not None:
             self.report(index, (BusUnavailable if err.code() in _UNAVAILABLE_CODES else PublishError)(str(err)))
         else:
-            self.report(index, Delivery(msg.topic(), msg.partition(), msg.offset()))
+            self.report(index, msg)
+
+
+def _delivery(acknowledged: Any) -> Delivery:
+    """Where librdkafka's report says a message was written."""
+    return Delivery(acknowledged.topic(), acknowledged.partition(), acknowledged.offset())
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:

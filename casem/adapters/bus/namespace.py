@@ -20,6 +20,7 @@ from casem.adapters.bus.port import (
     Producer,
     TopicPartition,
     polls_in_loop,
+    publish_acknowledged,
 )
 
 
@@ -65,10 +66,15 @@ class _Producer:
     async def publish(self, topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> Delivery:
         return self._delivery(await self.inner.publish(self.prefix + topic, key, value, headers))
 
-    async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
+    def _in(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
         # Built directly: dataclasses.replace costs more than the rest of the wrapper per message.
-        batch = [OutgoingMessage(self.prefix + m.topic, m.key, m.value, m.headers) for m in messages]
-        return [self._delivery(d) for d in await self.inner.publish_batch(batch)]
+        return [OutgoingMessage(self.prefix + m.topic, m.key, m.value, m.headers) for m in messages]
+
+    async def publish_batch(self, messages: Sequence[OutgoingMessage]) -> list[Delivery]:
+        return [self._delivery(d) for d in await self.inner.publish_batch(self._in(messages))]
+
+    async def publish_acknowledged(self, messages: Sequence[OutgoingMessage]) -> int:
+        return await publish_acknowledged(self.inner, self._in(messages))
 
     async def close(self) -> None:
         await self.inner.close()

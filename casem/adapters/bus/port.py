@@ -9,6 +9,7 @@ contract (tests/bus/ runs one suite against each):
 * `Producer.publish_batch` returns only once every message is acknowledged by the bus; a
   message the bus did not take is never reported as published: the call raises a
   `PublishError` (a `BusUnavailable` when the bus cannot be reached) listing what failed.
+  `publish_acknowledged` is the same for a caller that needs no `Delivery` per message.
 * A consumer group sees every message of its topics; groups are independent. Inside a
   group each partition is owned by one member at a time.
 * Offsets are committed explicitly, after the effect of a message is durable, as "the next
@@ -124,6 +125,17 @@ class Producer(Protocol):
     async def close(self) -> None:
         """Wait for outstanding acknowledgements, then release the client."""
         ...
+
+
+async def publish_acknowledged(producer: Producer, messages: Sequence[OutgoingMessage]) -> int:
+    """Publish messages like `publish_batch`, for a caller that does not look at where each one was written: returns
+    how many were acknowledged (all of them) once all are. Failures raise exactly as from `publish_batch`, listing
+    what was delivered and what failed. A producer may spare the `Delivery` per message (the Kafka adapter's
+    `publish_acknowledged` counts acknowledgements instead); any other gets its `publish_batch` called."""
+    counting = getattr(producer, "publish_acknowledged", None)
+    if counting is not None:
+        return int(await counting(messages))
+    return len(await producer.publish_batch(messages))
 
 
 def polls_in_loop(consumer: object) -> bool:

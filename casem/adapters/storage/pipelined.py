@@ -33,16 +33,17 @@ async def _driver(conn: AsyncConnection) -> AsyncIterator[Any]:
         raise DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=lost) from exc
 
 
-async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str) -> list[Any]:
+async def fetch_after(conn: AsyncConnection, setup: Sequence[str], query: str, *, binary: bool = False) -> list[Any]:
     """The rows of `query` (named tuples) run after the `setup` statements, all sent at once on `conn`'s driver
     connection (psycopg on PostgreSQL). The driver begins the transaction with them if none is open yet; SQLAlchemy
     goes on in that same transaction (it commits or rolls back on the same connection). Statements are SQL text
-    without parameters."""
+    without parameters. `binary`: the rows come in PostgreSQL's binary format (the same values; numbers, booleans and
+    bytea need no parsing from text)."""
     async with _driver(conn) as driver, driver.pipeline():
         for statement in setup:
             await driver.execute(statement)
         async with driver.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(query)
+            await cursor.execute(query, binary=binary)
             return await cursor.fetchall()
 
 
@@ -56,13 +57,19 @@ async def execute_then_commit(conn: AsyncConnection, statement: str, params: Seq
 
 
 async def execute_commit_then_fetch(
-    conn: AsyncConnection, statement: str, params: Sequence[Any], setup: Sequence[str], query: str
+    conn: AsyncConnection,
+    statement: str,
+    params: Sequence[Any],
+    setup: Sequence[str],
+    query: str,
+    *,
+    binary: bool = False,
 ) -> list[Any]:
     """`statement` and the transaction's COMMIT, then a new transaction with the `setup` statements and `query`, all
     sent at once on `conn`'s driver connection: one round trip where a commit and the next transaction's first query
     took two. The rows of `query` (named tuples) are returned in the new transaction, still open: the caller's
     SQLAlchemy transaction now stands for it (its commit or rollback ends it). When this raises, whether the COMMIT
-    happened is unknown, as when a connection is lost during a commit."""
+    happened is unknown, as when a connection is lost during a commit. `binary` as for `fetch_after`."""
     async with _driver(conn) as driver, driver.pipeline():
         await driver.execute(statement, params)
         # As statements, not the driver's commit(): that waits for its answer before anything else is sent.
@@ -71,7 +78,7 @@ async def execute_commit_then_fetch(
         for setting in setup:
             await driver.execute(setting)
         async with driver.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(query)
+            await cursor.execute(query, binary=binary)
             return await cursor.fetchall()
 
 

@@ -42,7 +42,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from casem.adapters.availability import is_unavailable
-from casem.adapters.bus import Delivery, OutgoingMessage, Producer, PublishError
+from casem.adapters.bus import OutgoingMessage, Producer, PublishError, publish_acknowledged
 from casem.adapters.bus.strategies import Retry, RetryPolicy
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import OutboxListener
@@ -104,14 +104,12 @@ def message_for(row: sa.Row, topic: str, trace: tuple[tuple[str, bytes], ...] = 
     """The event's message; `trace` (the relay's span) goes in the headers, where consumers look for it."""
     # Keyed by case so its events stay ordered; events not about a case are keyed by their subject.
     key = (row.case_id or row.subject or row.id).encode()
-    headers = (
-        ("ce_specversion", b"1.0"),
-        ("ce_type", row.type.encode()),
-        ("ce_id", row.id.encode()),
-        ("content-type", b"application/cloudevents+json"),
-        *trace,
-    )
-    return OutgoingMessage(topic=topic, key=key, value=published_envelope(row.envelope, row.seq), headers=headers)
+    headers = (_SPECVERSION, ("ce_type", row.type.encode()), ("ce_id", row.id.encode()), _CONTENT_TYPE, *trace)
+    return OutgoingMessage(topic, key, published_envelope(row.envelope, row.seq), headers)
+
+
+_SPECVERSION = ("ce_specversion", b"1.0")
+_CONTENT_TYPE = ("content-type", b"application/cloudevents+json")
 
 
 # What a pass reads of each row: the envelope as text (the database serialises it; the relay never parses it),
@@ -165,6 +163,12 @@ def _end_spans(spans: list[Span], error: BaseException | None = None) -> None:
 # Marking a batch published on PostgreSQL: its listings go (its sequence numbers are one array parameter). Deleting a
 # two-column row is a fraction of what stamping the event row cost (0023_perf_outbox_pending).
 _MARK_PUBLISHED = "DELETE FROM domain_events_pending WHERE seq = ANY(%s::bigint[])"
+
+
+def _seq_array(rows: list[Any]) -> str:
+    """The rows' sequence numbers as one array literal: the driver sends the text as it is, where a list of ints went
+    through its array dumper number by number (a twentieth of the relay's event-loop time in a drain)."""
+    return "{" + ",".join([str(row.seq) for row in rows]) + "}"
 
 
 # The claim on PostgreSQL is planned with sorts, bitmap scans and sequential scans off (for its transaction only, which
@@ -231,8 +235,10 @@ async def _claim(conn: sa.ext.asyncio.AsyncConnection, batch_size: int) -> tuple
         query = sa.select(*CLAIMED_COLUMNS).where(domain_events.c.seq.in_(first_pending)).order_by(domain_events.c.seq)
         rows = list((await conn.execute(query)).all())
         return rows, len(rows)
-    # BEGIN, the planner settings and the claim go to the server together: one round trip instead of three.
-    claimed = await fetch_after(conn, [CLAIM_PLANNER.text], _claim_sql(batch_size, conn.dialect))
+    # BEGIN, the planner settings and the claim go to the server together: one round trip instead of three. The rows
+    # come in the binary format: the same values, less for the driver to parse (its CPU per claimed row measured at
+    # 1.7-2.6 µs, against 2.4-3.0 µs in text).
+    claimed = await fetch_after(conn, [CLAIM_PLANNER.text], _claim_sql(batch_size, conn.dialect), binary=True)
     return _kept(claimed), len(claimed)
 
 
@@ -382,7 +388,7 @@ async def _close_claim(db: TenantDatabase, claim: _Claim, published: bool, conne
             seqs = [row.seq for row in claim.rows]
             if db.dialect == "postgresql":
                 # The mark and its COMMIT go to the server together: one round trip instead of two.
-                await execute_then_commit(claim.conn, _MARK_PUBLISHED, (seqs,))
+                await execute_then_commit(claim.conn, _MARK_PUBLISHED, (_seq_array(claim.rows),))
             else:
                 await claim.conn.execute(sa.delete(domain_events_pending).where(domain_events_pending.c.seq.in_(seqs)))
             await claim.transaction.commit()
@@ -405,9 +411,10 @@ async def _mark_then_claim(db: TenantDatabase, claim: _Claim, batch_size: int, c
         claimed = await execute_commit_then_fetch(
             claim.conn,
             _MARK_PUBLISHED,
-            ([row.seq for row in claim.rows],),
+            (_seq_array(claim.rows),),
             [CLAIM_PLANNER.text],
             _claim_sql(batch_size, claim.conn.dialect),
+            binary=True,  # as `_claim`
         )
         PUBLISHED.labels(db.tenant).inc(len(claim.rows))
         PASS_SECONDS.labels(db.tenant).observe(time.perf_counter() - claim.started)
@@ -432,7 +439,7 @@ async def relay_once(db: TenantDatabase, producer: Producer, topic: str, batch_s
             return 0
         messages, spans = _messages(claim.rows, topic)
         try:
-            await producer.publish_batch(messages)
+            await publish_acknowledged(producer, messages)
         except BaseException as error:
             _end_spans(spans, error)
             await _close_claim(db, claim, False, connections)
@@ -459,7 +466,7 @@ async def relay_pipelined(
     (`_mark_then_claim`). Returns how many events were published."""
     if db.dialect != "postgresql":
         depth = 1
-    in_flight: deque[tuple[_Claim, list[Span], asyncio.Task[list[Delivery]]]] = deque()
+    in_flight: deque[tuple[_Claim, list[Span], asyncio.Task[int]]] = deque()
     total = 0
     more = True
     failure: BaseException | None = None
@@ -473,7 +480,7 @@ async def relay_pipelined(
                 more = claim.seen == batch_size
                 if claim.rows:
                     messages, spans = _messages(claim.rows, topic)
-                    in_flight.append((claim, spans, asyncio.create_task(producer.publish_batch(messages))))
+                    in_flight.append((claim, spans, asyncio.create_task(publish_acknowledged(producer, messages))))
                     continue
                 if not in_flight:
                     break  # nothing left, or all of it held by another replica: it publishes those first
@@ -496,7 +503,7 @@ async def relay_pipelined(
                 more = claim.seen == batch_size
                 if claim.rows:
                     messages, spans = _messages(claim.rows, topic)
-                    in_flight.append((claim, spans, asyncio.create_task(producer.publish_batch(messages))))
+                    in_flight.append((claim, spans, asyncio.create_task(publish_acknowledged(producer, messages))))
                 elif not in_flight:
                     break  # as above: nothing left, or all of it held by another replica
                 continue
