@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from casem.domain.cases import INDEXED_BY_CREATOR
 from casem.domain.errors import InvalidInput
 from casem.domain.events import DomainEvent, EventRecorder, utcnow
 
@@ -96,6 +97,14 @@ class TimelineCell(EventRecorder):
     @property
     def is_comment(self) -> bool:
         return self.type == COMMENT
+
+    @property
+    def shown_content(self) -> dict[str, Any]:
+        """The content as users see it (the API, the console): a change cell's content is its event's data, and the
+        note a `case.created` carries for casem's own workers (`INDEXED_BY_CREATOR`) is not the case's business."""
+        if INDEXED_BY_CREATOR not in self.content:
+            return self.content
+        return {key: value for key, value in self.content.items() if key != INDEXED_BY_CREATOR}
 
     def _event(self, kind: str, actor_id: str | None, data: dict[str, Any]) -> None:
         self.record(

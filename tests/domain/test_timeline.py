@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from casem.domain.attachments import Attachment
+from casem.domain.cases import INDEXED_BY_CREATOR
 from casem.domain.errors import InvalidInput
 from casem.domain.timeline import CHANGE_CELL_TYPES, COMMENT_MAX, TimelineCell, change_cell, validate_comment
 from tests.domain.support import new_case, only_event
@@ -106,3 +107,18 @@ def test_attachment_steps_become_cells_and_other_events_do_not() -> None:
     case.record_deleted("u1")
     [deleted] = case.collect_events()
     assert change_cell(deleted, "x") is None
+
+
+def test_a_creation_its_creator_indexes_shows_users_no_note_about_it() -> None:
+    """case-indexer's note on an intake case's `case.created` (it writes the search document itself) stays in the event
+    for the search-indexing flavor, and out of the timeline cell users see."""
+    for indexed in (True, False):
+        case = new_case()
+        case.record_opened(indexed_by_creator=indexed)
+        [event] = case.collect_events()
+        cell = change_cell(event, "cell-1")
+        assert cell is not None
+        assert (INDEXED_BY_CREATOR in event.data) is indexed
+        assert cell.shown_content == {key: value for key, value in cell.content.items() if key != INDEXED_BY_CREATOR}
+        assert INDEXED_BY_CREATOR not in cell.shown_content
+        assert cell.shown_content["title"] == "Disk full"

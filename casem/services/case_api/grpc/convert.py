@@ -84,7 +84,7 @@ def cell_to_proto(cell: TimelineCell) -> pb.TimelineCell:
         case_id=cell.case_id,
         type=cell.type,
         author_id=cell.author_id,
-        content=dict_to_struct(cell.content),
+        content=dict_to_struct(cell.shown_content),
         created_at=timestamp(cell.created_at),
         modified_at=timestamp(cell.modified_at),
     )

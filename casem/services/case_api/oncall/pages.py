@@ -193,7 +193,7 @@ async def page_timeline(
                 "type": "timeline_cell",
                 "attributes": {
                     "cell_type": cell.type,
-                    "content": cell.content,
+                    "content": cell.shown_content,
                     "created_at": iso(cell.created_at),
                     "author_id": cell.author_id,
                 },

@@ -44,7 +44,7 @@ def serialize_cell(cell: TimelineCell, authors: dict[str, User]) -> dict[str, An
         if cell.origin:  # a comment written on a linked Jira issue or ServiceNow ticket, and by whom
             content["origin"] = cell.origin
     else:
-        content = dict(cell.content)
+        content = dict(cell.shown_content)
     attributes: dict[str, Any] = {"type": cell.type, "cell_content": content, "created_at": iso(cell.created_at)}
     author = _author(authors.get(cell.author_id or ""))
     if author is not None:
