@@ -14,6 +14,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from casem.app.context import AppContext
+    from casem.app.identity.service import BootstrapCredentials
+    from casem.domain.projects import Project
 
 
 def free_port() -> int:
@@ -74,6 +80,22 @@ def cpu_seconds(pid: int | None = None) -> float:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+async def bench_org_and_project(
+    context: AppContext, key: str = "BENCH", name: str = "Bench"
+) -> tuple[BootstrapCredentials, Project]:
+    """The org a bench works in (its credentials) and the project its cases go in, each committed."""
+    from casem.app.identity.service import bootstrap_org
+    from casem.app.projects.service import create_project
+
+    async with context.uow() as uow:
+        creds = await bootstrap_org(uow, "bench", "bench@example.com")
+        await uow.commit()
+    async with context.uow() as uow:
+        project = await create_project(uow, creds.org_id, creds.user_id, key=key, name=name)
+        await uow.commit()
+    return creds, project
 
 
 @dataclass

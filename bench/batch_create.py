@@ -26,12 +26,10 @@ import time
 import uuid
 from pathlib import Path
 
-from _support import load_average
+from _support import bench_org_and_project, load_average
 
 from casem.app.cases.batch import BatchItem, create_cases_retrying
 from casem.app.context import AppContext
-from casem.app.identity.service import bootstrap_org
-from casem.app.projects.service import create_project
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 from casem.services.case_api.grpc.servicer import CaseApiServicer
@@ -103,12 +101,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         }
         context = AppContext.open(endpoints, migrate=True)
         # An empty copy of the schema, for the raw figure (the org and project rows the cases refer to included).
-        async with context.uow() as uow:
-            creds = await bootstrap_org(uow, "bench", "bench@example.com")
-            await uow.commit()
-        async with context.uow() as uow:
-            project = await create_project(uow, creds.org_id, creds.user_id, key="BENCH", name="Bench")
-            await uow.commit()
+        creds, project = await bench_org_and_project(context, key="BENCH", name="Bench")
         database = workdir / f"{CASE_MANAGEMENT}.db"
         empty = workdir / "raw.db"
         with sqlite3.connect(database) as source, sqlite3.connect(empty) as copy:

@@ -43,6 +43,7 @@ import httpx
 import psycopg
 from _support import (
     Service,
+    bench_org_and_project,
     cpu_seconds,
     drop_postgres,
     free_port,
@@ -55,8 +56,6 @@ from sqlalchemy.engine import make_url
 
 from casem.adapters.storage.migrate import upgrade
 from casem.app.context import AppContext
-from casem.app.identity.service import bootstrap_org
-from casem.app.projects.service import create_project
 from casem.domain.cases import STANDARD_TYPE_ID
 from casem.topology.tenants import CASE_MANAGEMENT, TENANTS, DatabaseEndpoints
 
@@ -292,12 +291,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     for ep in endpoints.values():
         upgrade(ep.master)
     context = AppContext.open(endpoints, migrate=False)
-    async with context.uow() as uow:
-        creds = await bootstrap_org(uow, "bench", "bench@example.com")
-        await uow.commit()
-    async with context.uow() as uow:
-        project = await create_project(uow, creds.org_id, creds.user_id, key="LOAD", name="Load")
-        await uow.commit()
+    creds, project = await bench_org_and_project(context, key="LOAD", name="Load")
     await context.close()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_")}

@@ -57,7 +57,16 @@ from pathlib import Path
 import grpc
 import httpx
 import sqlalchemy as sa
-from _support import Service, cpu_seconds, drop_postgres, free_port, fresh_postgres, load_average, peak_rss_mb
+from _support import (
+    Service,
+    bench_org_and_project,
+    cpu_seconds,
+    drop_postgres,
+    free_port,
+    fresh_postgres,
+    load_average,
+    peak_rss_mb,
+)
 
 from casem.adapters.bus import Bus, OutgoingMessage
 from casem.adapters.bus.embedded import EmbeddedBus
@@ -67,9 +76,7 @@ from casem.adapters.search import EmbeddedSearch, OpenSearchSearch, SearchPort
 from casem.adapters.storage.migrate import upgrade
 from casem.adapters.storage.tables import cases
 from casem.app.context import AppContext
-from casem.app.identity.service import bootstrap_org
 from casem.app.internal_auth import INTERNAL_TOKEN_ENV
-from casem.app.projects.service import create_project
 from casem.app.search.documents import iter_documents
 from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 from casem.proto_gen.casem.v1 import intake_service_pb2 as pb
@@ -553,12 +560,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         upgrade(ep.master)
     token = uuid.uuid4().hex
     context = AppContext.open(endpoints, migrate=False)
-    async with context.uow() as uow:
-        creds = await bootstrap_org(uow, "bench", "bench@example.com")
-        await uow.commit()
-    async with context.uow() as uow:
-        project = await create_project(uow, creds.org_id, creds.user_id, key="BENCH", name="Bench")
-        await uow.commit()
+    creds, project = await bench_org_and_project(context, key="BENCH", name="Bench")
     metadata = (("dd-api-key", creds.api_key), ("dd-application-key", creds.app_key))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_")}
