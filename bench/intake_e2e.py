@@ -49,7 +49,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -134,35 +133,61 @@ class EmbeddedWatch:
 
 
 class OpenSearchWatch:
-    """New documents of the org in OpenSearch: those created since the oldest accepted intake not seen yet."""
+    """New documents of the org in OpenSearch, read incrementally by sequence number, as the embedded watcher reads by
+    row id: each poll asks only for documents above the watermark (every sequence number at or below it was seen).
+
+    The index has one primary shard (casem's mapping), so sequence numbers order its writes. A write becomes visible
+    at a refresh, and two bulks in flight may be refreshed out of order: the watermark stays below a sequence
+    number not seen yet, and passes it once it has been missing for `gap_s` (a number no document shows: a write
+    the engine turned away, say). An earlier version asked every 50 ms for all documents created since the oldest
+    accepted intake not yet seen, up to 10,000 hits a poll: under a backlog the engine spent more CPU answering the
+    watcher than indexing (9.5 CPU seconds for 10,000 documents against 3.2 for the raw bulk of as many)."""
 
     interval_s = 0.05
+    gap_s = 30.0  # far beyond a bulk's time in flight, even on a busy machine
 
-    def __init__(self, url: str, alias: str, org_id: str, oldest_unseen_ms: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, url: str, alias: str, org_id: str) -> None:
         self.http = httpx.AsyncClient(base_url=url, timeout=30)
         self.alias = alias
         self.org_id = org_id
-        self.oldest_unseen_ms = oldest_unseen_ms
+        self.watermark = -1
+        self.above: set[int] = set()  # seen sequence numbers above the watermark
+        self.gap_since: float | None = None
 
     async def new(self) -> list[tuple[str, str]]:
-        since = self.oldest_unseen_ms()
-        if since is None:
-            return []
         body = {
             "size": 10_000,
             "_source": ["id", "title"],
-            "sort": [{"created_ms": "asc"}],
+            "seq_no_primary_term": True,
+            "sort": [{"_seq_no": "asc"}],
             "query": {
-                "bool": {
-                    "filter": [{"term": {"org_id": self.org_id}}, {"range": {"created_ms": {"gte": since - 2000}}}]
-                }
+                "bool": {"filter": [{"term": {"org_id": self.org_id}}, {"range": {"_seq_no": {"gt": self.watermark}}}]}
             },
         }
         response = await self.http.post(f"/{self.alias}/_search", json=body)
         if response.status_code == 404:
             return []
         response.raise_for_status()
-        return [(h["_source"]["id"], h["_source"]["title"]) for h in response.json()["hits"]["hits"]]
+        found = []
+        for hit in response.json()["hits"]["hits"]:
+            if hit["_seq_no"] not in self.above:
+                self.above.add(hit["_seq_no"])
+                found.append((hit["_source"]["id"], hit["_source"]["title"]))
+        self._advance()
+        return found
+
+    def _advance(self) -> None:
+        while self.watermark + 1 in self.above:
+            self.watermark += 1
+            self.above.discard(self.watermark)
+        if not self.above:
+            self.gap_since = None
+        elif self.gap_since is None:
+            self.gap_since = time.monotonic()
+        elif time.monotonic() - self.gap_since > self.gap_s:  # a number no document will show: pass it
+            self.watermark = min(self.above) - 1
+            self.gap_since = None
+            self._advance()
 
     async def engine_writes(self) -> dict[str, int] | None:
         """The engine's own write counts on the index: documents indexed (each write of a document, a rewrite of an
@@ -192,19 +217,12 @@ class Tracker:
 
     def __init__(self) -> None:
         self.accepted: dict[str, float] = {}
-        self.accepted_wall_ms: deque[tuple[int, str]] = deque()
         self.seen: dict[str, float] = {}
 
     def accept(self, keys: list[str]) -> None:
-        now, wall = time.perf_counter(), int(time.time() * 1000)
+        now = time.perf_counter()
         for k in keys:
             self.accepted[k] = now
-            self.accepted_wall_ms.append((wall, k))
-
-    def oldest_unseen_ms(self) -> int | None:
-        while self.accepted_wall_ms and self.accepted_wall_ms[0][1] in self.seen:
-            self.accepted_wall_ms.popleft()
-        return self.accepted_wall_ms[0][0] if self.accepted_wall_ms else None
 
     def latencies_ms(self, keys: list[str]) -> list[float]:
         return [(self.seen[k] - self.accepted[k]) * 1000 for k in keys if k in self.seen and k in self.accepted]
@@ -635,7 +653,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             args.opensearch,
             prefix + tenant(CASE_MANAGEMENT).search_alias,
             creds.org_id,
-            tracker.oldest_unseen_ms,
         )
         if real
         else EmbeddedWatch(tmp / "data" / f"search-{CASE_MANAGEMENT}.db", creds.org_id)
