@@ -34,7 +34,12 @@ Prints one JSON object:
 - engine_writes (each phase, OpenSearch): the engine's own count of documents indexed and of writes it turned away
   (version conflicts), documents indexed per intake (1: each case's document indexed once; 2: twice), the shard's
   refreshes (all, and the periodic ones) and real-time gets (the flavor's version reads);
+- cpu (each phase): CPU seconds each casem service, each real engine (PostgreSQL with its backends, Kafka,
+  OpenSearch: the processes listening on the given ports) and this process used from the phase's first submit to
+  its last intake searchable, their total, and the total per intake: where the machine's two cores went;
 - services: per process, peak RSS (VmHWM) and CPU seconds used over the run;
+- raw.engine_bulk_cpu_s_per_1000_docs: the engine's CPU per 1,000 documents of the raw bulk (OpenSearch's process;
+  embedded: this process, where the engine runs), beside the phase's engine CPU per intake;
 - load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates).
 """
 
@@ -63,9 +68,12 @@ from _support import (
     drop_postgres,
     free_port,
     fresh_postgres,
+    listening_pid,
     load_average,
     peak_rss_mb,
+    tree_cpu_seconds,
 )
+from sqlalchemy.engine import make_url
 
 from casem.adapters.bus import Bus, OutgoingMessage
 from casem.adapters.bus.embedded import EmbeddedBus
@@ -244,6 +252,35 @@ async def wait_seen(tracker: Tracker, keys: list[str], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+class CpuMeter:
+    """CPU seconds used so far by each casem service, by each real engine (found by the port it listens on:
+    PostgreSQL with its backends, Kafka, OpenSearch) and by this process (submitting, watching, and on the
+    embedded run the raw figures' engine), so that a phase can say where its CPU went."""
+
+    def __init__(self, services: list[Service], engine_ports: dict[str, int]) -> None:
+        self.services = services
+        self.engines = {name: pid for name, port in engine_ports.items() if (pid := listening_pid(port)) is not None}
+
+    def snapshot(self) -> dict[str, float]:
+        figures = {s.name: s.cpu_seconds() for s in self.services}
+        for name, pid in self.engines.items():
+            used = tree_cpu_seconds(pid)
+            if used is not None:
+                figures[name] = used
+        figures["bench"] = cpu_seconds()
+        return figures
+
+    @staticmethod
+    def phase(before: dict[str, float], after: dict[str, float], intakes: int) -> dict[str, object]:
+        used = {name: round(after[name] - before[name], 2) for name in after if name in before}
+        total = sum(used.values())
+        return {
+            "cpu_s": used,
+            "cpu_s_total": round(total, 2),
+            "cpu_us_per_intake": round(total * 1e6 / intakes, 1) if intakes else None,
+        }
+
+
 @dataclass(frozen=True)
 class Probe:
     """Where a phase reads its stage figures: the indexer's ops port, the tenant database, the org."""
@@ -254,6 +291,7 @@ class Probe:
     flavor_ops: int | None = None
     relay_ops: int | None = None
     watcher: EmbeddedWatch | OpenSearchWatch | None = None
+    meter: CpuMeter | None = None
 
 
 def intake_request(keys: list[str], project_id: str) -> pb.SubmitBatchRequest:
@@ -288,11 +326,13 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
             await stub.SubmitBatch(intake_request(batch, project_id), metadata=metadata)
             tracker.accept(batch)
 
+    cpu_before = probe.meter.snapshot() if probe.meter else None
     started, started_wall = time.perf_counter(), time.time()
     await asyncio.gather(*(caller() for _ in range(args.concurrency)))
     accept_elapsed = time.perf_counter() - started
     await wait_seen(tracker, keys, 900)
     searchable_elapsed = max(tracker.seen[k] for k in keys) - started
+    cpu = CpuMeter.phase(cpu_before, probe.meter.snapshot(), len(keys)) if probe.meter and cpu_before else None
     flavor = await flavor_phase(probe.flavor_ops, flavor_before)
     writes = write_delta(writes_before, await engine_writes(probe), len(keys))
     return {
@@ -305,6 +345,7 @@ async def backlog(stub: pb_grpc.CaseIntakeServiceStub, metadata, project_id, tra
         "flavor": flavor,
         "relay": relay_phase(relay_before, await relay_figures(probe.relay_ops)),
         "engine_writes": writes,
+        "cpu": cpu,
     }
 
 
@@ -323,6 +364,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         await stub.SubmitBatch(intake_request(chunk, project_id), metadata=metadata)
         tracker.accept(chunk)
 
+    cpu_before = probe.meter.snapshot() if probe.meter else None
     started = time.perf_counter()
     i = 0
     while (now := time.perf_counter()) - started < seconds:
@@ -340,6 +382,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
     offered_elapsed = time.perf_counter() - started
     await asyncio.gather(*in_flight)
     await wait_seen(tracker, keys, 600)
+    cpu = CpuMeter.phase(cpu_before, probe.meter.snapshot(), len(keys)) if probe.meter and cpu_before else None
     flavor = await flavor_phase(probe.flavor_ops, flavor_before)
     writes = write_delta(writes_before, await engine_writes(probe), len(keys))
     return {
@@ -353,6 +396,7 @@ async def sustained(stub, metadata, project_id, tracker, rate: float, seconds: f
         "flavor": flavor,
         "relay": relay_phase(relay_before, await relay_figures(probe.relay_ops)),
         "engine_writes": writes,
+        "cpu": cpu,
     }
 
 
@@ -554,16 +598,23 @@ async def raw_producer_rate(bus: Bus, n: int) -> float:
     return n / elapsed
 
 
-async def raw_engine_rate(search: SearchPort, template: dict[str, object], n: int) -> float:
+async def raw_engine_rate(
+    search: SearchPort, template: dict[str, object], n: int, engine_pid: int | None
+) -> tuple[float, float | None]:
+    """Documents/s of the raw bulk, and the engine's CPU seconds per 1,000 documents meanwhile (OpenSearch's
+    process; the embedded engine runs in this one)."""
     await search.ensure_index(CASE_MANAGEMENT)
     docs = [{**template, "id": str(uuid.uuid4()), "key": f"RAW-{i}", "title": f"raw {i}"} for i in range(n)]
+    cpu_before = tree_cpu_seconds(engine_pid) if engine_pid else cpu_seconds()
     started = time.perf_counter()
     for start in range(0, n, 500):
         await search.bulk_upsert(CASE_MANAGEMENT, docs[start : start + 500])
     elapsed = time.perf_counter() - started
+    cpu_after = tree_cpu_seconds(engine_pid) if engine_pid else cpu_seconds()
     await search.drop(CASE_MANAGEMENT)
     await search.close()
-    return n / elapsed
+    per_1000 = None if cpu_before is None or cpu_after is None else round((cpu_after - cpu_before) * 1000 / n, 3)
+    return n / elapsed, per_1000
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -593,7 +644,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         }
     )
     bus: Bus
+    engine_ports: dict[str, int] = {}
     if real:
+        engine_ports = {
+            "postgres": make_url(args.postgres).port or 5432,
+            "kafka": int(args.bootstrap.split(",")[0].rsplit(":", 1)[1]),
+            "opensearch": httpx.URL(args.opensearch).port or 9200,
+        }
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         bus = NamespacedBus(KafkaBus(args.bootstrap), namespace)
         prefix = f"bench{uuid.uuid4().hex[:8]}-"
@@ -676,7 +733,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await stub.SubmitBatch(intake_request(["warm-up"], project.id), metadata=metadata)
             tracker.accept(["warm-up"])
             await wait_seen(tracker, ["warm-up"], 120)
-            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops, relay_ops, watcher)
+            meter = CpuMeter(services, engine_ports)
+            probe = Probe(indexer_ops, context, creds.org_id, flavor_ops, relay_ops, watcher, meter)
             result["backlog"] = await backlog(stub, metadata, project.id, tracker, args, probe)
             if args.sustain_seconds > 0:
                 rate = args.rate or result["backlog"]["searchable_rate"] / 2  # type: ignore[index]
@@ -707,7 +765,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         if real
         else EmbeddedSearch(tmp / "raw-search")
     )
-    raw_engine = await raw_engine_rate(raw_search, template, max(args.intakes, 2000))
+    raw_engine, raw_engine_cpu = await raw_engine_rate(
+        raw_search, template, max(args.intakes, 2000), meter.engines.get("opensearch")
+    )
     if real:
         await search.drop(CASE_MANAGEMENT)
     await search.close()
@@ -716,7 +776,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     if real:
         for ep in endpoints.values():
             drop_postgres(args.postgres, ep.master)
-    result["raw"] = {"producer_rate": round(raw_producer, 1), "engine_bulk_rate": round(raw_engine, 1)}
+    result["raw"] = {
+        "producer_rate": round(raw_producer, 1),
+        "engine_bulk_rate": round(raw_engine, 1),
+        "engine_bulk_cpu_s_per_1000_docs": raw_engine_cpu,
+    }
     backlog_result = result["backlog"]
     backlog_result["searchable_to_raw_bulk"] = round(backlog_result["searchable_rate"] / raw_engine, 3)  # type: ignore[index]
     result["services"]["bench (watcher, raw figures)"] = {
