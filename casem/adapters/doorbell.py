@@ -58,11 +58,16 @@ class _Bell:
         self._loop = loop
         self._read_fd: int | None = None
         self._keep_alive_fd: int | None = None
+        self._reading = False
         self.path: Path | None = None  # None: no FIFO here (cannot be made); readers poll as before
         try:
             self._open()
-        except OSError as exc:
+        except (OSError, NotImplementedError, RuntimeError) as exc:  # also a loop without add_reader
             log.debug("no doorbell for %s: %s", directory, exc)
+            if self.path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+                self.path = None
             self._close_fds()
 
     def _open(self) -> None:
@@ -83,6 +88,7 @@ class _Bell:
             raise
         self.path = final
         self._loop.add_reader(self._read_fd, self._drain)
+        self._reading = True
 
     def _drain(self) -> None:
         fd = self._read_fd
@@ -106,8 +112,9 @@ class _Bell:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
             self.path = None
-        if self._read_fd is not None and not self._loop.is_closed():
+        if self._reading and self._read_fd is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._read_fd)
+        self._reading = False
         self._close_fds()
 
 
