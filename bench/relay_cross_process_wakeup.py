@@ -2,15 +2,17 @@
 
 usage: CASEM_TEST_POSTGRES_DSN=postgresql://... PYTHONPATH=. .venv/bin/python bench/relay_cross_process_wakeup.py
        [--quiet 5] [--samples 5]
+       PYTHONPATH=. .venv/bin/python bench/relay_cross_process_wakeup.py --backend sqlite [--quiet 5] [--samples 5]
 
-On a fresh PostgreSQL database, a relay (default settings, embedded bus) runs in this process. For each sample it
-is left idle for --quiet seconds (its poll has backed off to idle_poll_max_s), then a separate Python process
-creates one case; the latency is from that process's commit (its wall clock right after COMMIT) to the bus's
+On a fresh PostgreSQL database (or SQLite file), a relay (default settings, embedded bus) runs in this process. For
+each sample it is left idle for --quiet seconds (its poll has backed off to idle_poll_max_s), then a separate Python
+process creates one case; the latency is from that process's commit (its wall clock right after COMMIT) to the bus's
 acknowledgement of the case's first event to the relay, which marks it published right after (same machine, same
-clock). Measured with the relay polling only
-(listen_for_commits=False: the behaviour before LISTEN/NOTIFY) and with it listening. Beside them, the raw engine:
-PostgreSQL's own NOTIFY round trip (`SELECT pg_notify` on one autocommit connection until another connection that
-LISTENs receives it). Prints one JSON object with the load average (the machine is shared: figures are noisy).
+clock). Measured with the relay polling only (listen_for_commits=False: the behaviour before LISTEN/NOTIFY, or
+before doorbells on SQLite) and with it listening. Beside them, the raw engine: on PostgreSQL its own NOTIFY round
+trip (`SELECT pg_notify` on one autocommit connection until another connection that LISTENs receives it); on
+SQLite one non-blocking write into a FIFO another process reads and one `Doorbells.ring()` to one listener
+(casem.adapters.doorbell). Prints one JSON object with the load average (the machine is shared: figures are noisy).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,32 +142,56 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median_ms": round(statistics.median(ms), 1), "min_ms": round(ms[0], 1), "max_ms": round(ms[-1], 1)}
 
 
+async def on_sqlite(args: argparse.Namespace) -> dict[str, object]:
+    from bus_cross_process_wakeup import raw_fifo_figures
+
+    with tempfile.TemporaryDirectory(prefix="casem-bench-relay-wakeup-") as tmp:
+        dsn = f"sqlite+aiosqlite:///{Path(tmp) / 'case_management.db'}"
+        ids = await setup_org(dsn)
+        polling = await first_event_latencies(dsn, False, args.quiet, args.samples, ids)
+        listening = await first_event_latencies(dsn, True, args.quiet, args.samples, ids)
+        raw = raw_fifo_figures(Path(tmp), 200)
+    return {
+        "backend": "sqlite",
+        "quiet_s": args.quiet,
+        "samples": args.samples,
+        "first_event_cross_process_polling_only": summary(polling),
+        "first_event_cross_process_doorbell": summary(listening),
+        "raw": raw,
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quiet", type=float, default=5.0)
     parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--commit-one", nargs=4, metavar=("DSN", "ORG", "USER", "PROJECT"))
     args = parser.parse_args()
     if args.commit_one:
         await commit_one_case(*args.commit_one)
         return
-    admin = os.environ["CASEM_TEST_POSTGRES_DSN"]
-    dsn = fresh_postgres(admin, "wakeup")
-    try:
-        ids = await setup_org(dsn)
-        polling = await first_event_latencies(dsn, False, args.quiet, args.samples, ids)
-        listening = await first_event_latencies(dsn, True, args.quiet, args.samples, ids)
-        raw = await raw_notify_round_trips(dsn, 50)
-    finally:
-        drop_postgres(admin, dsn)
-    result = {
-        "quiet_s": args.quiet,
-        "samples": args.samples,
-        "first_event_cross_process_polling_only": summary(polling),
-        "first_event_cross_process_listen_notify": summary(listening),
-        "raw_postgres_notify_round_trip": summary(raw),
-        "load_average": load_average(),
-    }
+    if args.backend == "sqlite":
+        result = await on_sqlite(args)
+    else:
+        admin = os.environ["CASEM_TEST_POSTGRES_DSN"]
+        dsn = fresh_postgres(admin, "wakeup")
+        try:
+            ids = await setup_org(dsn)
+            polling = await first_event_latencies(dsn, False, args.quiet, args.samples, ids)
+            listening = await first_event_latencies(dsn, True, args.quiet, args.samples, ids)
+            raw = await raw_notify_round_trips(dsn, 50)
+        finally:
+            drop_postgres(admin, dsn)
+        result = {
+            "backend": "postgres",
+            "quiet_s": args.quiet,
+            "samples": args.samples,
+            "first_event_cross_process_polling_only": summary(polling),
+            "first_event_cross_process_listen_notify": summary(listening),
+            "raw_postgres_notify_round_trip": summary(raw),
+        }
+    result["load_average"] = load_average()
     print(json.dumps(result, indent=2))
 
 

@@ -4,8 +4,11 @@ A poller that found nothing backs off (up to about a second) so that an idle pro
 wake-up the first write after a quiet spell would wait for that back-off. When the writer runs in the same
 process (`casem up`: case-api commits an outbox row the relay reads, the relay appends to the embedded log the
 flavors read) it calls `notify(channel)`, and every waiter on that channel returns at once. Writers in other
-processes are not seen here: their readers find the write at the next back-off tick, unless something carries
-the wake-up across (on PostgreSQL the outbox's LISTEN/NOTIFY, casem.adapters.storage.outbox_wakeup).
+processes are not seen here by themselves: something carries their wake-up across and calls `notify` in the
+reader's process. On PostgreSQL the outbox's LISTEN/NOTIFY does (casem.adapters.storage.outbox_wakeup); for the
+embedded engines (a SQLite tenant database in a file, the embedded bus log) the file's doorbells do
+(casem.adapters.doorbell). Where neither can (no FIFOs on that filesystem, LISTEN turned off), readers find the
+write at their next back-off tick.
 
 Thread- and loop-safe: a waiter belongs to the event loop it was made on; `notify` may be called from any
 thread or loop.

@@ -1,6 +1,7 @@
 """A separate process using the embedded bus, for tests/bus/test_embedded.py.
 
 usage: python -m tests.bus.embedded_worker DB produce TOPIC TAG COUNT
+       python -m tests.bus.embedded_worker DB produce-spaced TOPIC COUNT GAP_S
        python -m tests.bus.embedded_worker DB consume-and-crash TOPIC GROUP COMMIT_AFTER
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 from casem.adapters.bus import ConsumerOptions, OutgoingMessage, TopicPartition
 from casem.adapters.bus.embedded import EmbeddedBus
@@ -21,6 +23,19 @@ async def produce(db: str, topic: str, tag: str, count: int) -> None:
         await producer.publish_batch(
             [OutgoingMessage(topic, b"same-key", f"{tag}:{j}".encode()) for j in range(i, min(i + 10, count))]
         )
+    await producer.close()
+    await bus.close()
+
+
+async def produce_spaced(db: str, topic: str, count: int, gap_s: float) -> None:
+    """One message at a time, GAP_S apart; prints the wall-clock time each append began, one a line."""
+    bus = EmbeddedBus(db)
+    producer = bus.producer()
+    for i in range(count):
+        await asyncio.sleep(gap_s)
+        began = time.time()
+        await producer.publish(topic, None, str(i).encode())
+        print(began, flush=True)
     await producer.close()
     await bus.close()
 
@@ -40,6 +55,8 @@ if __name__ == "__main__":
     db, command, *args = sys.argv[1:]
     if command == "produce":
         asyncio.run(produce(db, args[0], args[1], int(args[2])))
+    elif command == "produce-spaced":
+        asyncio.run(produce_spaced(db, args[0], int(args[1]), float(args[2])))
     elif command == "consume-and-crash":
         asyncio.run(consume_and_crash(db, args[0], args[1], int(args[2])))
     else:

@@ -1,16 +1,19 @@
 """Idle means idle: an embedded-log member that found nothing looks less and less often, yet an append made in
-the same process reaches it at once (casem.adapters.wakeup), one made by another process within about a second
-(the append marker), and a change of its share of the partitions at its next heartbeat: none waits for its next
-look. A consumer loop over such a member starts one long poll instead of one every half second."""
+the same process reaches it at once (casem.adapters.wakeup), one made by another process within milliseconds (the
+log's doorbells, casem.adapters.doorbell; within about a second through the append marker where FIFOs cannot be
+made), and a change of its share of the partitions at its next heartbeat: none waits for its next look. A
+consumer loop over such a member starts one long poll instead of one every half second."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from casem.adapters import wakeup
+from casem.adapters import doorbell, wakeup
 from casem.adapters.bus import embedded
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.bus.port import ConsumerOptions, Message, OutgoingMessage, TopicPartition
@@ -95,6 +98,68 @@ async def test_an_append_made_by_another_process_wakes_an_idle_member(
         polling = asyncio.create_task(consumer.poll(10, timeout=45))
         await _run_worker(str(db), "produce", "elsewhere", "other", "1")
         messages = await asyncio.wait_for(polling, 60)
+        assert [m.value for m in messages] == [b"other:0"]
+    finally:
+        await consumer.close()
+        await bus.close()
+
+
+# Far below the append marker's one-second look, which a member woken only by it misses for two appends in three
+# (see below), yet generous for a loaded two-core machine: a doorbell takes well under a millisecond.
+DOORBELL_BOUND_S = 0.25
+
+
+async def test_appends_made_by_another_process_reach_an_idle_member_within_milliseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded, "IDLE_WAIT_MAX_S", 600.0)  # every empty look puts the next one 600 s away
+    monkeypatch.setattr(embedded, "FIRST_IDLE_WAIT_S", 600.0)
+    db = tmp_path / "bus.db"
+    bus = EmbeddedBus(db)
+    await bus.ensure_topic("elsewhere", 1)
+    consumer = bus.consumer("g", ["elsewhere"], ConsumerOptions("earliest"))
+    received: list[float] = []
+
+    async def consume() -> None:
+        while len(received) < 3:
+            for _ in await consumer.poll(10, timeout=45):
+                received.append(time.time())
+
+    try:
+        assert await consumer.poll(10, timeout=0.2) == []  # looked once, next look in 600 s
+        consuming = asyncio.create_task(consume())
+        # Three appends 0.35 s apart span 0.7 s of the marker's one-second cycle: however its looks fall, one of
+        # them waits longer than the bound for the next look. Only a wake-up per append keeps all three within it.
+        out = await _run_worker(str(db), "produce-spaced", "elsewhere", "3", "0.35")
+        await asyncio.wait_for(consuming, 60)
+        began = [float(line) for line in out.split()]
+        latencies = [got - at for got, at in zip(received, began, strict=True)]
+        assert max(latencies) < DOORBELL_BOUND_S, latencies
+    finally:
+        await consumer.close()
+        await bus.close()
+    assert os.listdir(doorbell.doorbell_directory(db)) == []  # the member's FIFO went with it
+
+
+async def test_without_fifos_an_append_made_by_another_process_still_reaches_an_idle_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise OSError(1, "Operation not permitted")  # a filesystem that refuses FIFOs
+
+    monkeypatch.setattr(os, "mkfifo", refused)
+    monkeypatch.setattr(embedded, "IDLE_WAIT_MAX_S", 600.0)
+    monkeypatch.setattr(embedded, "FIRST_IDLE_WAIT_S", 600.0)
+    db = tmp_path / "bus.db"
+    bus = EmbeddedBus(db)
+    await bus.ensure_topic("elsewhere", 1)
+    consumer = bus.consumer("g", ["elsewhere"], ConsumerOptions("earliest"))
+    try:
+        assert await consumer.poll(10, timeout=0.2) == []
+        assert consumer._doorbell is not None and not consumer._doorbell.active
+        polling = asyncio.create_task(consumer.poll(10, timeout=45))
+        await _run_worker(str(db), "produce", "elsewhere", "other", "1")
+        messages = await asyncio.wait_for(polling, 60)  # woken by the append marker's look
         assert [m.value for m in messages] == [b"other:0"]
     finally:
         await consumer.close()

@@ -15,11 +15,12 @@ Why SQLite in WAL mode rather than append-only segment files plus an offsets fil
   as `acks=all` makes it survive a broker loss; NORMAL trades that for speed.
 
 Idle members: a member that finds nothing waits, doubling its wait up to `IDLE_WAIT_MAX_S`. An append in this
-process wakes it at once (casem.adapters.wakeup); one made by another process is noticed by this process's one
-`_AppendWatch`, which looks at the log's marker file (every producer appends a byte to it after each batch) once
-a second and wakes the members. The heartbeat thread keeps an idle member's membership and leases and wakes it
-when its share of the partitions changes (a member joined, left or died), so an idle process does next to
-nothing.
+process wakes it at once (casem.adapters.wakeup); one made by another process too, through the log's doorbells
+(casem.adapters.doorbell: each producer rings them after each batch, a byte into a FIFO the member's process
+holds in its event loop). Where FIFOs cannot be made, this process's one `_AppendWatch` notices the append
+within a second: it looks at the log's marker file (every producer appends a byte to it after each batch) and
+wakes the members. The heartbeat thread keeps an idle member's membership and leases and wakes it when its share
+of the partitions changes (a member joined, left or died), so an idle process does next to nothing.
 
 Consumer groups: members register in `bus_members` with an expiry they renew (heartbeat).
 The live members of a group split each topic's partitions deterministically (partition p
@@ -69,6 +70,7 @@ from casem.adapters.bus.port import (
     TopicNotFound,
     TopicPartition,
 )
+from casem.adapters.doorbell import Doorbells, Listening, listen
 from casem.adapters.private_files import private_sqlite_file
 from casem.adapters.wakeup import Waiter, bus_channel, call_on, notify, waiter
 
@@ -78,7 +80,8 @@ log = logging.getLogger(__name__)
 # is a safety net: appends here and in other processes, and changes of its share, wake a member.
 FIRST_IDLE_WAIT_S = 0.005
 IDLE_WAIT_MAX_S = 30.0
-# How often a process looks at the log's marker file for appends made by other processes.
+# How often a process looks at the log's marker file for appends made by other processes: the safety net behind
+# the doorbells (where FIFOs cannot be made, or a ring failed), so the longest such an append waits.
 WATCH_EVERY_S = 1.0
 MARKER_SUFFIX = "-appended"
 MARKER_MAX_BYTES = 1 << 16  # the marker grows a byte per batch; a producer empties it past this
@@ -467,6 +470,7 @@ class EmbeddedProducer:
         self._channel = str(settings.path.resolve())
         self._marker = _marker_of(settings.path.resolve())
         self._marker_fd: int | None = None
+        self._doorbells = Doorbells(settings.path.resolve())  # members waiting in other processes
         self._partitions: dict[str, int] = {}  # partition counts never change: cache them
         self._closed = False
 
@@ -539,6 +543,7 @@ class EmbeddedProducer:
                 )
                 heads[(message.topic, partition)] = head + 1
                 deliveries.append(Delivery(message.topic, partition, head))
+        self._doorbells.ring()  # members idle in other processes fetch now
         self._mark_appended()
         return deliveries
 
@@ -551,6 +556,7 @@ class EmbeddedProducer:
         if self._marker_fd is not None:
             os.close(self._marker_fd)
             self._marker_fd = None
+        self._doorbells.close()
 
 
 class EmbeddedConsumer:
@@ -584,8 +590,10 @@ class EmbeddedConsumer:
         self._rotation = 0
         self._closed = False
         self._channel = str(settings.path.resolve())
-        self._marker = _marker_of(settings.path.resolve())
+        self._path = settings.path.resolve()
+        self._marker = _marker_of(self._path)
         self._woken: Waiter | None = None  # made on the first poll, on the poller's event loop
+        self._doorbell: Listening | None = None  # likewise
         self._append_watch: _AppendWatch | None = None  # likewise
         self._resync = False  # set by the heartbeat when this member's share changed: the next fetch syncs
         self.polls = 0  # calls of poll, and looks at the log they made (observability, tests)
@@ -744,6 +752,7 @@ class EmbeddedConsumer:
         self.polls += 1
         if self._woken is None:
             self._woken = waiter(bus_channel(self._channel))
+            self._doorbell = listen(self._path, bus_channel(self._channel))
             self._append_watch = _watch(self._marker, bus_channel(self._channel))
         deadline = time.monotonic() + timeout
         while True:
@@ -756,8 +765,9 @@ class EmbeddedConsumer:
                     self._next_fetch = 0.0
                     return batch
                 # Nothing: the next look is later, from 5 ms up to IDLE_WAIT_MAX_S, across polls. An append in
-                # this process wakes it at once; another process's within WATCH_EVERY_S (`_AppendWatch`); a
-                # change of its share at the next heartbeat.
+                # this process wakes it at once; another process's too, through its doorbell (within
+                # WATCH_EVERY_S through `_AppendWatch` where FIFOs cannot be made); a change of its share at the
+                # next heartbeat.
                 self._next_fetch = time.monotonic() + self._idle_delay
                 self._idle_delay = min(self._idle_delay * 2, IDLE_WAIT_MAX_S)
             remaining = deadline - time.monotonic()
@@ -858,6 +868,9 @@ class EmbeddedConsumer:
         self._stop.set()
         if self._woken is not None:
             self._woken.close()
+        if self._doorbell is not None:
+            self._doorbell.close()
+            self._doorbell = None
         if self._append_watch is not None:
             _unwatch(self._append_watch)
             self._append_watch = None

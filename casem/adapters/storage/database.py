@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
+from casem.adapters.doorbell import Doorbells
 from casem.adapters.private_files import private_sqlite_file
 from casem.adapters.storage.tables import start_mappers
 from casem.topology.config import database_endpoints
@@ -222,6 +223,9 @@ class TenantDatabase:
     fences: WriteFences = field(default_factory=lambda: WriteFences(fence_window()))
     autocommit_engines: dict[int, AsyncEngine] = field(default_factory=dict)  # by id() of the engine they share
     master_reader: AsyncEngine | None = None  # SQLite with a replica file: reads of the master file, begun deferred
+    # SQLite in a file: rung after a commit with outbox rows, so a relay in another process wakes (made when first
+    # rung; casem.adapters.doorbell).
+    _doorbells: Doorbells | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def dialect(self) -> str:
@@ -285,12 +289,30 @@ class TenantDatabase:
             self.master_reader = make_engine(self.endpoints.master, for_writes=False)
         return self.master_reader
 
+    @property
+    def sqlite_file(self) -> str | None:
+        """The SQLite database file the writer commits to; None on PostgreSQL and for an in-memory database."""
+        path = self.writer.url.database if self.dialect == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        return path
+
+    def ring_doorbells(self) -> None:
+        """Wake waiters on this database in other processes (a relay, after a commit with outbox rows): SQLite in a
+        file only, where no LISTEN/NOTIFY carries the wake-up. Never raises."""
+        if self._doorbells is None:
+            path = self.sqlite_file
+            if path is None:
+                return
+            self._doorbells = Doorbells(path)
+        self._doorbells.ring()
+
     def file_stamp(self) -> tuple[int, ...] | None:
         """On SQLite, the state (inode, size, modification time) of the database file and its write-ahead log:
         a commit, by any process, changes it, so an unchanged stamp means nothing was committed in between.
         None elsewhere (PostgreSQL, an in-memory database): no such shortcut there."""
-        path = self.writer.url.database if self.dialect == "sqlite" else None
-        if not path or path == ":memory:" or path.startswith("file:"):
+        path = self.sqlite_file
+        if path is None:
             return None
         stamp: list[int] = []
         for suffix in ("", "-wal"):
@@ -303,6 +325,9 @@ class TenantDatabase:
         return tuple(stamp)
 
     async def dispose(self) -> None:
+        if self._doorbells is not None:
+            self._doorbells.close()
+            self._doorbells = None
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

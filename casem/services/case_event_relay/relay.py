@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 from casem.adapters.availability import is_unavailable
 from casem.adapters.bus import OutgoingMessage, Producer, PublishError, publish_acknowledged
 from casem.adapters.bus.strategies import Retry, RetryPolicy
+from casem.adapters.doorbell import Listening, listen
 from casem.adapters.storage.database import TenantDatabase
 from casem.adapters.storage.outbox_wakeup import OutboxListener
 from casem.adapters.storage.pipelined import execute_commit_then_fetch, execute_then_commit, fetch_after
@@ -68,12 +69,13 @@ class RelaySettings:
     pipeline_depth: int = 2  # batches in flight at once on PostgreSQL (claim the next while one is published)
     idle_poll_s: float = 0.05  # first wait after a pass that found the outbox empty
     # Each further empty pass doubles the wait, up to this: an idle relay looks about once a second. A commit in
-    # this process wakes it at once (casem.adapters.wakeup), and so does one in another process on PostgreSQL
-    # (LISTEN/NOTIFY, casem.adapters.storage.outbox_wakeup); otherwise, or while the listener is down, a commit
-    # waits at most this long.
+    # this process wakes it at once (casem.adapters.wakeup), and so does one in another process: on PostgreSQL
+    # through LISTEN/NOTIFY (casem.adapters.storage.outbox_wakeup), on SQLite in a file through the database's
+    # doorbells (casem.adapters.doorbell). Otherwise (listening off, the listener down, no FIFOs on that
+    # filesystem) a commit waits at most this long.
     idle_poll_max_s: float = 1.0
-    # On PostgreSQL, LISTEN for commits of other processes. Off where LISTEN cannot work (a transaction-pooling
-    # PgBouncer in between): the relay then polls only.
+    # Listen for commits of other processes (PostgreSQL: LISTEN; SQLite: a doorbell). Off where LISTEN cannot work
+    # (a transaction-pooling PgBouncer in between): the relay then polls only.
     listen_for_commits: bool = True
     # While the bus does not acknowledge: back off and retry the pass, until it does or the relay stops.
     # (and while the database is away: the claim rolled back, nothing was marked).
@@ -577,6 +579,7 @@ class Relay:
         self._last_retention = 0.0
         self._last_backlog: float | None = None  # monotonic time of the last backlog count (None: not yet)
         self.listener: OutboxListener | None = None  # on PostgreSQL, while running
+        self.doorbell: Listening | None = None  # on SQLite in a file, while running
         self.passes = 0  # passes made (each claims at least once): how busy an idle relay keeps itself
 
     def stop(self) -> None:
@@ -620,6 +623,10 @@ class Relay:
             # Commits of other processes (case-api) wake this one through LISTEN/NOTIFY; polling stays the fallback.
             self.listener = OutboxListener(self.db.tenant, self.db.endpoints.master)
             self.listener.start()
+        sqlite_file = self.db.sqlite_file if self.settings.listen_for_commits else None
+        if sqlite_file is not None:
+            # SQLite in a file: commits of other processes ring its doorbells (casem.adapters.doorbell).
+            self.doorbell = listen(sqlite_file, outbox_channel(self.db.tenant))
         try:
             while not self._stop.is_set():
                 woken.clear()  # before the pass: a commit during it wakes the wait below
@@ -641,6 +648,8 @@ class Relay:
             woken.close()
             if self.listener is not None:
                 await self.listener.close()
+            if self.doorbell is not None:
+                self.doorbell.close()
 
     def _unchanged_since(self, stamp: tuple[int, ...] | None, passed: float, woken: Waiter) -> bool:
         return (
