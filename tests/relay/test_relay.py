@@ -247,6 +247,44 @@ async def test_an_idle_relay_publishes_a_commit_of_its_process_at_once(context: 
         await producer.close()
 
 
+async def test_under_a_stream_of_commits_a_relay_gathers_them_into_fewer_passes(
+    context: AppContext, harness: Harness
+) -> None:
+    """Each commit wakes the relay; after a pass that published, the next waits out busy_pass_interval_s, so commits
+    arriving meanwhile go in one pass rather than one pass each. Every event is still published."""
+    bus = harness.bus()
+    topic = await harness.topic(bus, partitions=1)
+    producer = harness.producer(bus)
+    db = context.databases[CASE_MANAGEMENT]
+    relay = Relay(
+        db, producer, topic, RelaySettings(idle_poll_s=600.0, idle_poll_max_s=600.0, busy_pass_interval_s=0.5)
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await one_case(context, "gather-0", "GAT", "first")
+        for _ in range(200):  # an idle relay's first pass is not delayed
+            if await unpublished(context) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert await unpublished(context) == 0
+        passes_before = relay.passes
+        for n in range(1, 9):  # eight new orgs with a case, 0.1 s apart: 16 commits with events, each waking it
+            await one_case(context, f"gather-{n}", "GAT", f"case {n}")
+            await asyncio.sleep(0.1)
+        for _ in range(200):
+            if await unpublished(context) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await unpublished(context) == 0
+        # Without the interval each commit had a pass of its own (16 when this was checked);
+        # passes 0.5 s apart over about a second: a few.
+        assert relay.passes - passes_before <= 4, relay.passes - passes_before
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 30)
+        await producer.close()
+
+
 async def test_an_idle_relay_counts_its_backlog_now_and_then_not_on_every_pass(
     context: AppContext, harness: Harness
 ) -> None:

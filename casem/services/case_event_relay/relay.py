@@ -74,6 +74,11 @@ class RelaySettings:
     # doorbells (casem.adapters.doorbell). Otherwise (listening off, the listener down, no FIFOs on that
     # filesystem) a commit waits at most this long.
     idle_poll_max_s: float = 1.0
+    # After a pass that published, the next one starts at least this long after it began: under a steady stream
+    # every commit rings, and without a pause each ring made a pass of its own (a sustained 428 intakes/s made 536
+    # passes instead of 150 and cost the relay 3.0 CPU seconds instead of 1.2). Commits arriving meanwhile go out
+    # together. The first pass after a quiet spell is not delayed.
+    busy_pass_interval_s: float = 0.02
     # Listen for commits of other processes (PostgreSQL: LISTEN; SQLite: a doorbell). Off where LISTEN cannot work
     # (a transaction-pooling PgBouncer in between): the relay then polls only.
     listen_for_commits: bool = True
@@ -640,6 +645,10 @@ class Relay:
                     raise
                 # The passes ran until the outbox was drained (or until every row left was held by another replica).
                 idle_s = self.settings.idle_poll_s if published else min(idle_s * 2, self.settings.idle_poll_max_s)
+                if published:
+                    gather = passed + self.settings.busy_pass_interval_s - time.monotonic()
+                    if gather > 0:
+                        await self._sleep(gather)  # stop still ends it at once
                 await self._idle(woken, idle_s)
                 while self._unchanged_since(stamp, passed, woken):  # no commit anywhere: the next pass would be empty
                     idle_s = min(idle_s * 2, self.settings.idle_poll_max_s)
