@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
 from casem.adapters.storage.set_statements import JsonText, driver_insert, dumps, json_rows_insert
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
@@ -298,9 +297,7 @@ class UnitOfWork:
                 await self.session.execute(
                     sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
                 )
-            if self.db.dialect == "postgresql":
-                # Relays in other processes: delivered when this transaction commits, never if it rolls back.
-                await self.session.execute(outbox_notify_statement(self.db.tenant))
+            # Relays in other processes are woken on PostgreSQL by the outbox's trigger (outbox_wakeup.py).
         await self.session.commit()
         self.committed_events = events
         callbacks, self._after_commit = self._after_commit, []
