@@ -211,7 +211,7 @@ class UnitOfWork:
 
         On PostgreSQL the rows are sent with the commit's timeline cells and outbox rows, as one statement (a round
         trip fewer per table), or first thing when this unit of work reads or writes before it commits (`execute`,
-        `scalar`, `scalars`, `get`). A caller reading through `session` directly before commit must `flush` first."""
+        `scalar`, `scalars`, `get`): read them back through those, not through `session` directly."""
         if not objects:
             return
         by_class: dict[type, list[Any]] = {}
@@ -234,11 +234,6 @@ class UnitOfWork:
                 self._unsent.append((table, rows))
             else:
                 await self._insert_rows(table, rows)
-
-    async def flush(self) -> None:
-        """Send what this unit of work holds: `insert_new`'s rows not sent yet, then the ORM's changes."""
-        await self._send_unsent()
-        await self.session.flush()
 
     async def _send_unsent(self) -> None:
         if not self._unsent:
