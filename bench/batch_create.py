@@ -1,6 +1,6 @@
-"""Batch creation's CPU per case on SQLite (case-api's IngestCases below gRPC), next to the raw engine's.
+"""Batch creation's cost per case (case-api's IngestCases below gRPC), next to the raw engine's.
 
-usage: PYTHONPATH=. .venv/bin/python bench/batch_create.py [--batch 1000] [--batches 10]
+usage: PYTHONPATH=. .venv/bin/python bench/batch_create.py [--batch 1000] [--batches 10] [--postgres ADMIN_DSN]
 
 On a fresh SQLite tenant database in a temporary directory: `--batches` batches of `--batch` intakes, each
 converted as case-api's servicer converts an intake and created by `create_cases_retrying` (one transaction per
@@ -11,23 +11,36 @@ the rest being the driver's thread: SQLite itself), wall microseconds per case, 
 into an empty copy of the schema by sqlite3's executemany of ready tuples, one transaction per batch: what the
 engine alone costs. Compare the ratio, and alternate runs of two checkouts: this machine is shared, so figures
 are noisy (the load average is printed beside them).
+
+`--postgres ADMIN_DSN`: the same batches on a fresh PostgreSQL database (created for the run, dropped after), where
+a small batch's cost is mostly its round trips to the server (each one a context switch between two busy processes
+on a loaded machine). Prints wall milliseconds per batch (median and mean) and per case, the round trips a batch
+makes (statements the driver sent, counted by SQLAlchemy's `before_cursor_execute`, plus each BEGIN and COMMIT) and
+the statements of one batch; and `raw`: the same rows (cases, timeline cells, outbox rows, copied out of the
+database as text and deleted) written again by psycopg alone, one transaction per batch of three COPYs, timed the
+same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import json
 import shutil
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-from _support import bench_org_and_project, load_average
+import sqlalchemy as sa
+from _support import bench_org_and_project, drop_postgres, fresh_postgres, load_average
 
+from casem.adapters.storage.outbox_wakeup import libpq_dsn
 from casem.app.cases.batch import BatchItem, create_cases_retrying
 from casem.app.context import AppContext
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
@@ -145,11 +158,126 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class RoundTrips:
+    """Counts what the writer's connections send the server: each statement, BEGIN and COMMIT (or ROLLBACK)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.count = 0
+        self.statements: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute", self._statement)
+        for name in ("begin", "commit", "rollback"):
+            sa.event.listen(engine, name, functools.partial(self._command, name.upper()))
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.count += 1
+        self.statements.append(" ".join(statement.split()[:4])[:60])
+
+    def _command(self, name: str, _conn: Any) -> None:
+        self.count += 1
+        self.statements.append(name)
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values) * 1e3, 2), "mean": round(statistics.fmean(values) * 1e3, 2)}
+
+
+# The columns the raw copy writes: all but the outbox's sequence (the database assigns it, as for casem's INSERT).
+def _copy_columns(conn: Any, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position", (table,)
+    ).fetchall()
+    return [name for (name,) in rows if not (table == "domain_events" and name == "seq")]
+
+
+def _raw_postgres(dsn: str, batches: list[list[str]]) -> dict[str, object]:
+    """Copy each batch's rows out as text, delete them, and write them again by psycopg alone, one transaction of
+    three COPYs per batch: wall seconds per batch."""
+    import psycopg
+
+    case_filter = {"cases": "id", "timeline_cells": "case_id", "domain_events": "case_id"}
+    with psycopg.connect(libpq_dsn(dsn)) as conn:
+        columns = {t: _copy_columns(conn, t) for t in TABLES}
+        texts: list[dict[str, bytes]] = []
+        for ids in batches:
+            texts.append({})
+            for table in TABLES:
+                names = ", ".join(columns[table])
+                query = f"COPY (SELECT {names} FROM {table} WHERE {case_filter[table]} = ANY(%s)) TO STDOUT"
+                with conn.cursor().copy(query, (ids,)) as copy:  # type: ignore[arg-type]
+                    texts[-1][table] = b"".join(bytes(chunk) for chunk in copy)
+        every = [case_id for ids in batches for case_id in ids]
+        conn.execute(
+            "DELETE FROM domain_events_pending WHERE seq IN (SELECT seq FROM domain_events WHERE case_id = ANY(%s))",
+            (every,),
+        )
+        conn.execute("DELETE FROM domain_events WHERE case_id = ANY(%s)", (every,))
+        conn.execute("DELETE FROM cases WHERE id = ANY(%s)", (every,))  # their cells go with them
+        conn.commit()
+        walls = []
+        for text in texts:
+            started = time.perf_counter()
+            with conn.transaction():
+                for table in TABLES:
+                    with conn.cursor().copy(f"COPY {table} ({', '.join(columns[table])}) FROM STDIN") as copy:  # type: ignore[arg-type]
+                        copy.write(text[table])
+            walls.append(time.perf_counter() - started)
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # type: ignore[index]  # noqa: S608
+    return {"walls": walls, "rows_after": counts}
+
+
+async def run_postgres(args: argparse.Namespace) -> dict[str, object]:
+    load_before = load_average()
+    dsn = fresh_postgres(args.postgres, "batch_create")
+    try:
+        context = AppContext.open({CASE_MANAGEMENT: DatabaseEndpoints(master=dsn)}, migrate=True)
+        creds, project = await bench_org_and_project(context, key="BENCH", name="Bench")
+        requests = _requests(creds.org_id, creds.user_id, project.id, args.batch, args.batches + 1)
+        await create_cases_retrying(context.uow, _items(requests[0]))  # warm up: pool, prepared statements
+        trips = RoundTrips(context.databases[CASE_MANAGEMENT].writer.sync_engine)
+        walls, counts, created_ids = [], [], []
+        statements: list[str] = []
+        for request in requests[1:]:
+            before = trips.count
+            del trips.statements[:]
+            started = time.perf_counter()
+            outcomes, _ = await create_cases_retrying(context.uow, _items(request))
+            walls.append(time.perf_counter() - started)
+            counts.append(trips.count - before)
+            statements = list(trips.statements)
+            created_ids.append([o.case.id for o in outcomes if o.created and o.case is not None])
+        await context.close()
+        if sum(map(len, created_ids)) != args.batch * args.batches:
+            raise RuntimeError("not every intake created its case")
+        raw = _raw_postgres(dsn, created_ids)
+        case_ms = statistics.fmean(walls) / args.batch * 1e3
+        raw_case_ms = statistics.fmean(raw["walls"]) / args.batch * 1e3  # type: ignore[arg-type]
+        return {
+            "backend": "PostgreSQL",
+            "batch": args.batch,
+            "batches": args.batches,
+            "wall_ms_per_batch": _ms(walls),
+            "wall_ms_per_case": round(case_ms, 3),
+            "round_trips_per_batch": {"min": min(counts), "max": max(counts)},
+            "last_batch_statements": statements,
+            "raw": {
+                "wall_ms_per_batch": _ms(raw["walls"]),  # type: ignore[arg-type]
+                "wall_ms_per_case": round(raw_case_ms, 3),
+                "rows_after": raw["rows_after"],
+            },
+            "wall_to_raw": round(case_ms / raw_case_ms, 2),
+            "load_average": {"start": load_before, "end": load_average()},
+        }
+    finally:
+        drop_postgres(args.postgres, dsn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=10)
-    print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
+    parser.add_argument("--postgres", help="admin DSN: run on a fresh PostgreSQL database (dropped after)")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run_postgres(args) if args.postgres else run(args)), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""case-event-relay on PostgreSQL: a commit in another process wakes an idle relay (LISTEN/NOTIFY), a rollback
-notifies nobody, and the relay outlives its listening connection (it reconnects)."""
+"""case-event-relay on PostgreSQL: a commit in another process wakes an idle relay (LISTEN/NOTIFY, sent by the
+outbox's trigger), a rollback notifies nobody, and the relay outlives its listening connection (it reconnects)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -19,10 +21,10 @@ from casem.adapters.storage.outbox_wakeup import (
     OUTBOX_NOTIFY_CHANNEL,
     libpq_dsn,
     listener_application_name,
-    outbox_notify_statement,
 )
-from casem.adapters.storage.tables import domain_events_pending
+from casem.adapters.storage.tables import domain_events, domain_events_pending
 from casem.app.context import AppContext
+from casem.app.identity.service import bootstrap_org
 from casem.services.case_event_relay.relay import Relay, RelaySettings
 from casem.topology.tenants import CASE_MANAGEMENT
 from tests.support.bus_harness import Harness
@@ -93,20 +95,40 @@ async def test_a_commit_in_another_process_wakes_an_idle_relay(pg_context: AppCo
     assert relay.listener is not None and not relay.listener.connected.is_set()  # closed on stop
 
 
-async def test_a_rolled_back_transaction_notifies_nobody(pg_context: AppContext) -> None:
+async def test_a_commit_with_outbox_rows_notifies_once_and_a_rolled_back_one_nobody(pg_context: AppContext) -> None:
+    """The notification comes from the outbox's trigger (no statement of the unit of work sends it): delivered when
+    the transaction that wrote outbox rows commits, once per transaction, never when it rolls back."""
     db = pg_context.databases[CASE_MANAGEMENT]
     async with await psycopg.AsyncConnection.connect(libpq_dsn(db.endpoints.master), autocommit=True) as listening:
         await listening.execute(f"LISTEN {OUTBOX_NOTIFY_CHANNEL}")
 
-        with pytest.raises(RuntimeError):
-            async with db.writer.begin() as conn:
-                await conn.execute(outbox_notify_statement(CASE_MANAGEMENT))
-                raise RuntimeError("roll back")
+        sent: list[str] = []
+        sa.event.listen(db.writer.sync_engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+        async with pg_context.uow() as uow:  # a creation's outbox rows written, then rolled back
+            creds = await bootstrap_org(uow, "rolled-back", "rolled-back@example.com")
+            await uow.session.flush()
+            await uow.execute(
+                sa.insert(domain_events).values(
+                    id=str(uuid.uuid4()),
+                    type="com.casem.org.created.v1",
+                    version=1,
+                    org_id=creds.org_id,
+                    time=datetime.now(UTC),
+                    envelope={},
+                )
+            )
         assert [n async for n in listening.notifies(timeout=1.0)] == []
+        assert await unpublished(pg_context) == 0
+
+        async with pg_context.uow() as uow:  # committed through the unit of work
+            await bootstrap_org(uow, "committed", "committed@example.com")
+            assert await uow.commit()
+        assert [n.payload async for n in listening.notifies(timeout=2.0)] == [""]
+        assert not [text for text in sent if "notify" in text.lower()]  # the unit of work sent none itself
 
         await commit_in_another_process(pg_context, "elsewhere-2")  # two commits with events
         heard = [n.payload async for n in listening.notifies(timeout=2.0)]
-        assert heard == [CASE_MANAGEMENT, CASE_MANAGEMENT]  # one per committing transaction with events
+        assert heard == ["", ""]  # one per committing transaction with events
 
 
 async def test_the_relay_outlives_its_listening_connection(pg_context: AppContext, tmp_path: Path) -> None:

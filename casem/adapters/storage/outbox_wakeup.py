@@ -1,11 +1,14 @@
 """Wake-ups across processes on PostgreSQL: a commit that wrote outbox rows wakes relays in other processes.
 
 The in-process wake-up (casem.adapters.wakeup) reaches only the pollers of the committing process. On
-PostgreSQL the unit of work also sends `pg_notify(OUTBOX_NOTIFY_CHANNEL, tenant)` inside the transaction that
-wrote the events: PostgreSQL delivers it only when that transaction commits (a rollback notifies nobody) and
-folds identical notifications of one transaction into one. A relay holds an `OutboxListener`: one dedicated
-autocommit connection that LISTENs and turns each notification into the in-process `notify`, so the relay's
-ordinary waiter wakes. Notifications are per database, so a tenant's listener hears only its own database.
+PostgreSQL a statement-level trigger on `domain_events` (migration 0024_perf_outbox_notify_trigger) also sends
+`pg_notify(OUTBOX_NOTIFY_CHANNEL, '')` from every INSERT of outbox rows, so the transaction that wrote the events
+pays no round trip of its own for it: PostgreSQL delivers it only when that transaction commits (a rollback
+notifies nobody) and folds identical notifications of one transaction into one. A relay holds an
+`OutboxListener`: one dedicated autocommit connection that LISTENs and turns each notification into the
+in-process `notify`, so the relay's ordinary waiter wakes. Notifications are per database and a tenant's
+listener connects to its tenant's database, so what it hears is its own tenant's outbox: the trigger, which
+cannot know the tenant's name, sends an empty payload and the listener wakes its own tenant's relay.
 
 The listener is an accelerator, never a dependency: while it is disconnected (database restart, connection
 killed) the relay still polls (at most `idle_poll_max_s` apart), and the listener reconnects with back-off.
@@ -18,7 +21,6 @@ import contextlib
 
 import psycopg
 import psycopg.sql
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import make_url
 
@@ -26,12 +28,7 @@ from casem.adapters.wakeup import notify, outbox_channel
 
 log = structlog.get_logger("outbox-listener")
 
-OUTBOX_NOTIFY_CHANNEL = "casem_outbox"  # payload: the tenant whose outbox got rows
-
-
-def outbox_notify_statement(tenant: str) -> sa.Select[tuple[object]]:
-    """The statement a committing transaction with events runs on PostgreSQL (delivered at commit)."""
-    return sa.select(sa.func.pg_notify(OUTBOX_NOTIFY_CHANNEL, tenant))
+OUTBOX_NOTIFY_CHANNEL = "casem_outbox"  # no payload: the listener's database tells whose outbox got rows
 
 
 def listener_application_name(tenant: str) -> str:
@@ -111,7 +108,8 @@ class OutboxListener:
             # Commits made while nobody listened (before the first connect, during an outage): look now.
             notify(outbox_channel(self.tenant))
             while True:
-                async for note in conn.notifies(timeout=self._probe_every_s):
-                    notify(outbox_channel(note.payload or self.tenant))
+                async for _note in conn.notifies(timeout=self._probe_every_s):
+                    # Only this tenant's database is heard (writers of older versions named the tenant: the same).
+                    notify(outbox_channel(self.tenant))
                 # Quiet for a while: a connection whose peer vanished without closing it would wait forever.
                 await conn.execute("SELECT 1")

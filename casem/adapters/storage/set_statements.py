@@ -32,6 +32,11 @@ def _is_json(column: sa.Column[Any]) -> bool:
 
 @functools.cache
 def _statement(table: sa.Table, names: tuple[str, ...]) -> sa.TextClause:
+    return sa.text(_statement_text(table, names, "rows"))
+
+
+@functools.cache
+def _statement_text(table: sa.Table, names: tuple[str, ...], parameter: str) -> str:
     quote = _DIALECT.identifier_preparer.quote
     declared, selected = [], []
     for name in names:
@@ -40,9 +45,9 @@ def _statement(table: sa.Table, names: tuple[str, ...]) -> sa.TextClause:
         # SQLAlchemy's JSON type stores Python None as JSON null (`none_as_null` is off); the record gives SQL NULL.
         selected.append(f"COALESCE(r.{quote(name)}, CAST('null' AS JSONB))" if _is_json(column) else f"r.{quote(name)}")
     columns = ", ".join(quote(name) for name in names)
-    return sa.text(
+    return (
         f"INSERT INTO {_DIALECT.identifier_preparer.format_table(table)} ({columns}) "
-        f"SELECT {', '.join(selected)} FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS JSONB)) "
+        f"SELECT {', '.join(selected)} FROM ROWS FROM (jsonb_to_recordset(CAST(:{parameter} AS JSONB)) "
         f"AS ({', '.join(declared)})) WITH ORDINALITY AS r({columns}, ord) ORDER BY r.ord"
     )
 
@@ -66,6 +71,27 @@ def _plain(value: Any) -> str:
 def json_rows_insert(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tuple[sa.TextClause, dict[str, Any]]:
     """The statement and its parameters that insert `rows` (dicts keyed by column name, all with the same keys)
     into `table` on PostgreSQL in one statement."""
+    return _statement(table, tuple(rows[0])), {"rows": _rows_json(table, rows)}
+
+
+def json_rows_insert_all(
+    parts: Sequence[tuple[sa.Table, Sequence[Mapping[str, Any]]]],
+) -> tuple[sa.TextClause, dict[str, Any]]:
+    """One statement inserting each part's rows into its table, parts in order (PostgreSQL): the first ones as
+    data-modifying CTEs of the last one's INSERT, so a commit's rows of several tables cost one round trip.
+    PostgreSQL checks foreign keys at the end of the statement: a row may refer to one of an earlier part."""
+    statement = _statement_all(tuple((table, tuple(rows[0])) for table, rows in parts))
+    return statement, {f"rows{i}": _rows_json(table, rows) for i, (table, rows) in enumerate(parts)}
+
+
+@functools.cache
+def _statement_all(shapes: tuple[tuple[sa.Table, tuple[str, ...]], ...]) -> sa.TextClause:
+    texts = [_statement_text(table, names, f"rows{i}") for i, (table, names) in enumerate(shapes)]
+    ctes = ", ".join(f"inserted{i} AS ({text})" for i, text in enumerate(texts[:-1]))
+    return sa.text(f"WITH {ctes} {texts[-1]}" if ctes else texts[-1])
+
+
+def _rows_json(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> str:
     names = tuple(rows[0])
     conversions = _bind_conversions(table, names)
     if conversions:
@@ -76,7 +102,7 @@ def json_rows_insert(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> tupl
                 row[name] = convert(row[name])
             converted.append(row)
         rows = converted
-    return _statement(table, names), {"rows": json.dumps(rows, default=_plain)}
+    return json.dumps(rows, default=_plain)
 
 
 # Bound on the values of one IN (...) list on SQLite: well under its parameter limit.

@@ -18,8 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
 from casem.adapters.storage.database import TenantDatabase
-from casem.adapters.storage.outbox_wakeup import outbox_notify_statement
-from casem.adapters.storage.set_statements import JsonText, driver_insert, dumps, json_rows_insert
+from casem.adapters.storage.set_statements import (
+    JsonText,
+    driver_insert,
+    dumps,
+    json_rows_insert,
+    json_rows_insert_all,
+)
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.adapters.wakeup import notify, outbox_channel
 from casem.domain.errors import NotFound
@@ -110,6 +115,9 @@ class UnitOfWork:
         self._case_traces: dict[str, Mapping[str, str]] = {}
         self._after_commit: list[Callable[[], None]] = []
         self._born_revised: set[str] = set()  # cases `insert_new` wrote with this commit's revision already
+        # PostgreSQL: rows `insert_new` has not sent yet, sent with the commit's cells and outbox rows (one statement)
+        # or before anything else this unit of work reads or writes.
+        self._unsent: list[tuple[sa.Table, list[dict[str, Any]]]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         engine = None  # the writer
@@ -158,6 +166,7 @@ class UnitOfWork:
         transactions already hold the database lock): changes to one aggregate then commit one at a time, in
         the order their events get their outbox sequence.
         """
+        await self._send_unsent()
         obj = await self.session.get(cls, ident, with_for_update=True if lock else None)
         owner = getattr(obj, "org_id", None)
         if obj is None or (org_id is not None and owner is not None and owner != org_id):
@@ -167,9 +176,11 @@ class UnitOfWork:
         return obj
 
     async def scalars(self, statement: sa.Select[Any]) -> list[Any]:
+        await self._send_unsent()
         return list((await self.session.scalars(statement)).all())
 
     async def scalar(self, statement: Any) -> Any:
+        await self._send_unsent()
         return await self.session.scalar(statement)
 
     async def execute(self, statement: Any, parameters: Any = None) -> sa.Result[Any]:
@@ -177,6 +188,7 @@ class UnitOfWork:
         if self.read_only and isinstance(statement, UpdateBase):
             # Read-only units of work run in autocommit on PostgreSQL: a write there would stay.
             raise RuntimeError("a read-only unit of work cannot write")
+        await self._send_unsent()
         return await self.session.execute(statement, parameters)
 
     @staticmethod
@@ -195,7 +207,11 @@ class UnitOfWork:
 
     async def insert_new(self, objects: Sequence[Any]) -> None:
         """Write new aggregates with one multi-row INSERT per table, bypassing the ORM's per-object flush
-        (batch creation). They stay detached from the session; their events are still collected at commit."""
+        (batch creation). They stay detached from the session; their events are still collected at commit.
+
+        On PostgreSQL the rows are sent with the commit's timeline cells and outbox rows, as one statement (a round
+        trip fewer per table), or first thing when this unit of work reads or writes before it commits (`execute`,
+        `scalar`, `scalars`, `get`): read them back through those, not through `session` directly."""
         if not objects:
             return
         by_class: dict[type, list[Any]] = {}
@@ -214,7 +230,19 @@ class UnitOfWork:
                     if obj.__dict__.get("_pending_events"):
                         row["revision"] += 1
                         self._born_revised.add(obj.id)
-            await self._insert_rows(table, rows)
+            if self.db.dialect == "postgresql":
+                self._unsent.append((table, rows))
+            else:
+                await self._insert_rows(table, rows)
+
+    async def _send_unsent(self) -> None:
+        if not self._unsent:
+            return
+        unsent, self._unsent = self._unsent, []
+        # Without the ORM's autoflush: what it holds may refer to these rows (it is flushed after them).
+        with self.session.no_autoflush:
+            for table, rows in unsent:
+                await self._insert_rows(table, rows)
 
     async def _insert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """One INSERT of many rows: on PostgreSQL one statement over the rows as JSON, on SQLite the driver's
@@ -227,6 +255,15 @@ class UnitOfWork:
             await connection.exec_driver_sql(*driver_insert(table, rows, connection.dialect))
         else:
             await self.session.execute(sa.insert(table), rows)
+
+    async def _insert_parts(self, parts: list[tuple[sa.Table, list[dict[str, Any]]]]) -> None:
+        """Each part's rows into its table, in order: on PostgreSQL one statement for them all (data-modifying CTEs;
+        foreign keys are checked at its end, so a row may refer to one of an earlier part)."""
+        if len(parts) > 1 and self.db.dialect == "postgresql":
+            await self.session.execute(*json_rows_insert_all(parts))
+            return
+        for table, rows in parts:
+            await self._insert_rows(table, rows)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once this unit of work has committed (never if it rolls back): for caches of what it
@@ -258,6 +295,8 @@ class UnitOfWork:
         if self.read_only:
             raise RuntimeError("read-only unit of work cannot commit")
         events = self._pending_events()
+        if self.session.new or self.session.dirty or self.session.deleted:
+            await self._send_unsent()  # the ORM's changes may refer to insert_new's rows: those go first then
         await self.session.flush()  # the changes' rows first: their cells refer to them
         trace = trace_context()  # the request or message this change was made for, when traced
         # On SQLite the envelope and the change cell are written as JSON text made here, an event's data encoded
@@ -288,19 +327,18 @@ class UnitOfWork:
                     "envelope": envelope,
                 }
             )
-        if cells:  # one multi-row INSERT, after the flush wrote the cases they belong to
-            await self._insert_rows(timeline_cells, cells)
+        # One multi-row INSERT per table, after the flush wrote the cases the cells belong to (on PostgreSQL one
+        # statement for all of them, insert_new's rows first).
+        parts, self._unsent = [*self._unsent, (timeline_cells, cells), (domain_events, outbox)], []
+        await self._insert_parts([(table, rows) for table, rows in parts if rows])
         if events:
-            await self._insert_rows(domain_events, outbox)
             touched = sorted({ev.case_id for ev in events if ev.case_id} - self._born_revised)
             if touched:
                 # The cases' revision: what their search documents are versioned by (newer never loses to older).
                 await self.session.execute(
                     sa.update(cases).where(cases.c.id.in_(touched)).values(revision=cases.c.revision + 1)
                 )
-            if self.db.dialect == "postgresql":
-                # Relays in other processes: delivered when this transaction commits, never if it rolls back.
-                await self.session.execute(outbox_notify_statement(self.db.tenant))
+            # Relays in other processes are woken on PostgreSQL by the outbox's trigger (outbox_wakeup.py).
         await self.session.commit()
         self.committed_events = events
         callbacks, self._after_commit = self._after_commit, []

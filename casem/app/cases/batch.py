@@ -125,6 +125,44 @@ async def _projects(uow: UnitOfWork, ids: set[str]) -> dict[str, Project]:
     return found
 
 
+async def _projects_and_existing(
+    uow: UnitOfWork, project_ids: set[str], wanted: list[tuple[str, str]]
+) -> tuple[dict[str, Project], dict[tuple[str, str], Case]]:
+    """The projects, then the cases already created for the wanted (org id, intake key) pairs. On PostgreSQL one
+    round trip: the projects joined to the ids of the known cases (those cases loaded by a second query only when
+    there are some, a replay)."""
+    if uow.db.dialect != "postgresql" or not project_ids or not wanted:
+        found_projects = await _projects(uow, project_ids)
+        return found_projects, await _existing_by_intake_key(uow, wanted)
+    by_org: dict[str, set[str]] = defaultdict(set)
+    for org_id, key in wanted:
+        by_org[org_id].add(key)
+    known = (
+        sa.select(sa.func.array_agg(cases.c.id).label("ids"))
+        .where(
+            sa.or_(
+                *(
+                    sa.and_(cases.c.org_id == org_id, *one_of_chunks(cases.c.intake_key, sorted(keys), "postgresql"))
+                    for org_id, keys in by_org.items()
+                )
+            )
+        )
+        .subquery("known")
+    )
+    [is_wanted_project] = one_of_chunks(projects.c.id, sorted(project_ids), "postgresql")
+    rows = (
+        await uow.execute(sa.select(known.c.ids, Project).select_from(known).outerjoin(Project, is_wanted_project))
+    ).all()
+    found_projects = {project.id: project for _, project in rows if project is not None}
+    known_ids = rows[0].ids or []
+    existing: dict[tuple[str, str], Case] = {}
+    if known_ids:
+        [is_known] = one_of_chunks(cases.c.id, known_ids, "postgresql")
+        for case in await uow.scalars(sa.select(Case).where(is_known)):
+            existing[(case.org_id, case.intake_key)] = case
+    return found_projects, existing
+
+
 async def _users(uow: UnitOfWork, ids: set[str]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for condition in one_of_chunks(users.c.id, sorted(ids), uow.db.dialect):
@@ -192,13 +230,13 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
 
     # The projects first, then the intake keys: a batch creating some of these keys in one of these projects that
     # commits after this read changes the project's counter, which tells the block allocation below to look again.
-    found_projects = await _projects(
-        uow, {items[i].new.project_id for i in candidates if UUID_RE.match(items[i].new.project_id)}
+    # (On PostgreSQL both are read by one statement, so with one snapshot: what it does not see moves the counter.)
+    found_projects, existing = await _projects_and_existing(
+        uow,
+        {items[i].new.project_id for i in candidates if UUID_RE.match(items[i].new.project_id)},
+        [(items[i].org_id, items[i].new.intake_key) for i in candidates if items[i].new.intake_key],
     )
     counters_read = {project_id: project.case_counter for project_id, project in found_projects.items()}
-    existing = await _existing_by_intake_key(
-        uow, [(items[i].org_id, items[i].new.intake_key) for i in candidates if items[i].new.intake_key]
-    )
     checked: list[_Checked] = []
     for i in candidates:
         item = items[i]
