@@ -347,6 +347,6 @@ class UnitOfWork:
         if events:
             notify(outbox_channel(self.db.tenant))  # a relay in this process publishes them now, not at its next poll
             if self.db.dialect == "sqlite":
-                self.db.ring_doorbells()  # and one in another process (PostgreSQL: the NOTIFY above)
+                self.db.ring_doorbells()  # and one in another process (PostgreSQL: the outbox's trigger)
         await self.db.after_write(self.session_key)
         return events
