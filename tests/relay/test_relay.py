@@ -250,8 +250,8 @@ async def test_an_idle_relay_publishes_a_commit_of_its_process_at_once(context: 
 async def test_under_a_stream_of_commits_a_relay_gathers_them_into_fewer_passes(
     context: AppContext, harness: Harness
 ) -> None:
-    """Each commit wakes the relay; after a pass that published, the next waits out busy_pass_interval_s, so commits
-    arriving meanwhile go in one pass rather than one pass each. Every event is still published."""
+    """Each commit wakes the relay; after a pass that published, it pauses busy_pass_interval_s, so commits arriving
+    meanwhile go in one pass rather than one pass each. Every event is still published."""
     bus = harness.bus()
     topic = await harness.topic(bus, partitions=1)
     producer = harness.producer(bus)
@@ -277,7 +277,7 @@ async def test_under_a_stream_of_commits_a_relay_gathers_them_into_fewer_passes(
             await asyncio.sleep(0.05)
         assert await unpublished(context) == 0
         # Without the interval each commit had a pass of its own (16 when this was checked);
-        # passes 0.5 s apart over about a second: a few.
+        # with a 0.5 s pause after each pass, over about a second and a half: a few.
         assert relay.passes - passes_before <= 4, relay.passes - passes_before
     finally:
         relay.stop()
