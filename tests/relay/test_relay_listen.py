@@ -4,9 +4,6 @@ outbox's trigger), a rollback notifies nobody, and the relay outlives its listen
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,13 +19,18 @@ from casem.adapters.storage.outbox_wakeup import (
     libpq_dsn,
     listener_application_name,
 )
-from casem.adapters.storage.tables import domain_events, domain_events_pending
+from casem.adapters.storage.tables import domain_events
 from casem.app.context import AppContext
 from casem.app.identity.service import bootstrap_org
 from casem.services.case_event_relay.relay import Relay, RelaySettings
 from casem.topology.tenants import CASE_MANAGEMENT
+from tests.relay.outbox_support import (
+    commit_in_another_process,
+    published_within,
+    tenant_context,
+    unpublished,
+)
 from tests.support.bus_harness import Harness
-from tests.support.databases import tenant_endpoints
 
 pytestmark = pytest.mark.postgres
 
@@ -39,34 +41,8 @@ PROMPT_S = 10.0
 
 @pytest.fixture
 async def pg_context(tmp_path: Path) -> AsyncIterator[AppContext]:
-    with tenant_endpoints("postgres", tmp_path) as endpoints:
-        ctx = AppContext.open({CASE_MANAGEMENT: endpoints[CASE_MANAGEMENT]})
-        try:
-            yield ctx
-        finally:
-            await ctx.close()
-
-
-async def unpublished(ctx: AppContext) -> int:
-    async with ctx.uow(read_only=True) as uow:
-        return await uow.scalar(sa.select(sa.func.count()).select_from(domain_events_pending))
-
-
-async def published_within(ctx: AppContext, seconds: float) -> bool:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        if await unpublished(ctx) == 0:
-            return True
-        await asyncio.sleep(0.05)
-    return await unpublished(ctx) == 0
-
-
-async def commit_in_another_process(ctx: AppContext, org: str) -> None:
-    """A case created by a separate Python process (its own engine and connections): no in-process wake-up."""
-    master = ctx.databases[CASE_MANAGEMENT].endpoints.master
-    env = {**os.environ, "CASEM_TEST_ENDPOINTS": json.dumps({CASE_MANAGEMENT: master}), "PYTHONPATH": os.getcwd()}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.relay.commit_elsewhere", org, env=env)
-    assert await asyncio.wait_for(process.wait(), 60) == 0
+    async with tenant_context("postgres", tmp_path) as ctx:
+        yield ctx
 
 
 async def start_idle_relay(ctx: AppContext, harness: Harness) -> tuple[Relay, asyncio.Task[None]]:
