@@ -16,6 +16,7 @@ from tests.backends import ENGINES, required  # noqa: E402
 pytest_plugins = [
     "tests.support.fixtures.bus",
     "tests.support.fixtures.case_api",
+    "tests.support.fixtures.doorbells",
     "tests.support.fixtures.search",
     "tests.support.fixtures.tenants",
 ]

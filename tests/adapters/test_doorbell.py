@@ -11,8 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from casem.adapters import wakeup
 from casem.adapters.doorbell import Doorbells, doorbell_directory, listen
 
@@ -113,13 +111,7 @@ async def test_a_writer_skips_its_own_process_fifos(tmp_path: Path) -> None:
         bells.close()
 
 
-async def test_without_fifos_nothing_listens_and_ringing_is_harmless(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refused(*_args: object, **_kwargs: object) -> None:
-        raise OSError(1, "Operation not permitted")  # a filesystem that refuses FIFOs
-
-    monkeypatch.setattr(os, "mkfifo", refused)
+async def test_without_fifos_nothing_listens_and_ringing_is_harmless(tmp_path: Path, fifos_refused: None) -> None:
     file = tmp_path / "shared.db"
     before = open_fds()
     listening = listen(file, "test:none")

@@ -142,12 +142,8 @@ async def test_appends_made_by_another_process_reach_an_idle_member_within_milli
 
 
 async def test_without_fifos_an_append_made_by_another_process_still_reaches_an_idle_member(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fifos_refused: None
 ) -> None:
-    def refused(*_args: object, **_kwargs: object) -> None:
-        raise OSError(1, "Operation not permitted")  # a filesystem that refuses FIFOs
-
-    monkeypatch.setattr(os, "mkfifo", refused)
     monkeypatch.setattr(embedded, "IDLE_WAIT_MAX_S", 600.0)
     monkeypatch.setattr(embedded, "FIRST_IDLE_WAIT_S", 600.0)
     db = tmp_path / "bus.db"

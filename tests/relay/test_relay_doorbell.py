@@ -5,23 +5,18 @@ through the database's doorbells (casem.adapters.doorbell), as LISTEN/NOTIFY doe
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from casem.adapters.doorbell import doorbell_directory
-from casem.adapters.storage.tables import domain_events_pending
 from casem.app.context import AppContext
 from casem.services.case_event_relay.relay import Relay, RelaySettings
 from casem.topology.tenants import CASE_MANAGEMENT
+from tests.relay.outbox_support import commit_in_another_process, published_within, tenant_context
 from tests.support.bus_harness import Harness
-from tests.support.databases import tenant_endpoints
 
 # Far longer than any test here waits: a publish within the bound was woken, not polled.
 NEVER_POLL = RelaySettings(idle_poll_s=600.0, idle_poll_max_s=600.0)
@@ -31,34 +26,8 @@ DOORBELL_BOUND_S = 0.25
 
 @pytest.fixture
 async def sqlite_context(tmp_path: Path) -> AsyncIterator[AppContext]:
-    with tenant_endpoints("sqlite", tmp_path) as endpoints:
-        ctx = AppContext.open({CASE_MANAGEMENT: endpoints[CASE_MANAGEMENT]})
-        try:
-            yield ctx
-        finally:
-            await ctx.close()
-
-
-async def unpublished(ctx: AppContext) -> int:
-    async with ctx.uow(read_only=True) as uow:
-        return await uow.scalar(sa.select(sa.func.count()).select_from(domain_events_pending))
-
-
-async def published_within(ctx: AppContext, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await unpublished(ctx) == 0:
-            return True
-        await asyncio.sleep(0.01)
-    return await unpublished(ctx) == 0
-
-
-async def commit_in_another_process(ctx: AppContext, org: str) -> None:
-    """A case created by a separate Python process (its own engines): no in-process wake-up."""
-    master = ctx.databases[CASE_MANAGEMENT].endpoints.master
-    env = {**os.environ, "CASEM_TEST_ENDPOINTS": json.dumps({CASE_MANAGEMENT: master}), "PYTHONPATH": os.getcwd()}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.relay.commit_elsewhere", org, env=env)
-    assert await asyncio.wait_for(process.wait(), 60) == 0
+    async with tenant_context("sqlite", tmp_path) as ctx:
+        yield ctx
 
 
 async def test_a_commit_in_another_process_wakes_an_idle_relay(sqlite_context: AppContext, tmp_path: Path) -> None:
@@ -86,12 +55,8 @@ async def test_a_commit_in_another_process_wakes_an_idle_relay(sqlite_context: A
 
 
 async def test_without_fifos_a_commit_in_another_process_is_found_by_polling(
-    sqlite_context: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_context: AppContext, tmp_path: Path, fifos_refused: None
 ) -> None:
-    def refused(*_args: object, **_kwargs: object) -> None:
-        raise OSError(1, "Operation not permitted")  # a filesystem that refuses FIFOs
-
-    monkeypatch.setattr(os, "mkfifo", refused)
     harness = Harness("embedded", tmp_path)
     bus = harness.bus()
     topic = await harness.topic(bus, partitions=1)
