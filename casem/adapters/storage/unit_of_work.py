@@ -230,6 +230,7 @@ class UnitOfWork:
                     if obj.__dict__.get("_pending_events"):
                         row["revision"] += 1
                         self._born_revised.add(obj.id)
+                    obj.__dict__["revision"] = row["revision"]  # as its row says: its search document's version
             if self.db.dialect == "postgresql":
                 self._unsent.append((table, rows))
             else:

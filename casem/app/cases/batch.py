@@ -24,15 +24,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from casem.adapters.search.document import CaseDocument
 from casem.adapters.storage.conflicts import is_unique_violation
 from casem.adapters.storage.set_statements import one_of_chunks
 from casem.adapters.storage.tables import case_types, cases, projects, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.app.cases.service import NewCase, attribute_configs, coerce_with_configs
 from casem.app.ids import UUID_RE
+from casem.app.search.documents import created_case_document
 from casem.domain.case_types import CustomAttributeConfig
 from casem.domain.cases import (
     STANDARD_TYPE_ID,
+    STANDARD_TYPE_NAME,
     Case,
     Priority,
     Status,
@@ -67,6 +70,9 @@ class BatchOutcome:
     case: Case | None = None
     created: bool = False
     error: DomainError | None = None
+    # A case created for a caller that indexes it (`indexed_by_caller`): its search document, built from what the
+    # batch had at hand, so that the caller need not read the case back.
+    document: CaseDocument | None = None
 
 
 @dataclass
@@ -105,15 +111,17 @@ async def _existing_by_intake_key(uow: UnitOfWork, wanted: Iterable[tuple[str, s
     return found
 
 
-async def _live_types(uow: UnitOfWork, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """(org id, type id) pairs of the wanted ones that are live case types of that org."""
+async def _live_types(uow: UnitOfWork, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The name of each wanted (org id, type id) pair that is a live case type of that org."""
     ids = sorted({type_id for _, type_id in wanted})
-    live: set[tuple[str, str]] = set()
+    live: dict[tuple[str, str], str] = {}
     for condition in one_of_chunks(case_types.c.id, ids, uow.db.dialect):
         rows = await uow.execute(
-            sa.select(case_types.c.org_id, case_types.c.id).where(condition, case_types.c.deleted_at.is_(None))
+            sa.select(case_types.c.org_id, case_types.c.id, case_types.c.name).where(
+                condition, case_types.c.deleted_at.is_(None)
+            )
         )
-        live.update((org_id, type_id) for org_id, type_id in rows if (org_id, type_id) in wanted)
+        live.update(((org_id, type_id), name) for org_id, type_id, name in rows if (org_id, type_id) in wanted)
     return live
 
 
@@ -163,11 +171,12 @@ async def _projects_and_existing(
     return found_projects, existing
 
 
-async def _users(uow: UnitOfWork, ids: set[str]) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
+async def _users(uow: UnitOfWork, ids: set[str]) -> dict[tuple[str, str], str]:
+    """The handle of each of these users, by (org id, user id)."""
+    found: dict[tuple[str, str], str] = {}
     for condition in one_of_chunks(users.c.id, sorted(ids), uow.db.dialect):
-        rows = await uow.execute(sa.select(users.c.org_id, users.c.id).where(condition))
-        found.update((org_id, user_id) for org_id, user_id in rows)
+        rows = await uow.execute(sa.select(users.c.org_id, users.c.id, users.c.handle).where(condition))
+        found.update(((org_id, user_id), handle) for org_id, user_id, handle in rows)
     return found
 
 
@@ -345,7 +354,18 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
             outcomes[c.index].created = True
             created.append(case)
     if created:
-        await uow.insert_new(created)
+        await uow.insert_new(created)  # sets each case's revision, which its document is versioned by
+    for c, project, _ in ready:
+        outcome = outcomes[c.index]
+        if outcome.created and c.item.indexed_by_caller and outcome.case is not None:
+            case = outcome.case
+            standard = case.type_id == STANDARD_TYPE_ID  # the built-in type: not read above, and never renamed
+            outcome.document = created_case_document(
+                case,
+                project_key=project.key,
+                type_name=STANDARD_TYPE_NAME if standard else types[(case.org_id, case.type_id)],
+                assignee_handle=assignees[(case.org_id, case.assignee_id)] if case.assignee_id else None,
+            )
     for i, first in repeats:
         outcomes[i] = BatchOutcome(case=outcomes[first].case, created=False, error=outcomes[first].error)
     return outcomes

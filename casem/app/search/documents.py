@@ -7,6 +7,8 @@ few per batch of cases rather than per case, so a reindex of a large tenant stay
 
 from __future__ import annotations
 
+import json
+import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from casem.adapters.search.document import CaseDocument
 from casem.adapters.storage.tables import case_types, cases, projects, timeline_cells, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.domain.cases import Case
 from casem.domain.chat import CHAT_EXCERPT
 from casem.domain.timeline import COMMENT
 
@@ -92,6 +95,56 @@ def _document(row: Any, comments: list[str]) -> CaseDocument:
         "closed_at": _iso(row.closed_at),
         "version": int(row.revision or 0),
     }
+
+
+class _CreatedCaseRow:
+    """A case just created in memory, seen as a row of `_select()`: its own columns, and the names the query would
+    join to them given by its creator, which had them at hand."""
+
+    def __init__(self, case: Case, project_key: str, type_name: str | None, assignee_handle: str | None) -> None:
+        self._case = case
+        self.project_key = project_key
+        self.type_name = type_name
+        self.assignee_handle = assignee_handle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._case, name)
+
+
+def _stored_as_given(value: Any) -> bool:
+    """Whether every number in a JSON value comes back from any database as this very number: PostgreSQL's jsonb
+    keeps numbers as `numeric`, which writes 1e+20 back as 100000000000000000000 (an int to Python) and has no
+    negative zero."""
+    if isinstance(value, float):
+        return "e" not in repr(value) and not (value == 0 and math.copysign(1.0, value) < 0)
+    if isinstance(value, dict):
+        return all(_stored_as_given(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_stored_as_given(v) for v in value)
+    return True
+
+
+def created_case_document(
+    case: Case, *, project_key: str, type_name: str | None, assignee_handle: str | None
+) -> CaseDocument | None:
+    """The document of a case created in this unit of work, as `case_documents` will read it back once committed
+    (a new case has no comments yet), without reading it back: batch creation hands it to case-indexer, which
+    then writes it without a read of its own. `case.revision` must be the one it is written with
+    (`UnitOfWork.insert_new` sets it). None when a custom attribute holds a number the database may give back
+    otherwise (see `_stored_as_given`): such a case's document is read."""
+    if not _stored_as_given(case.custom_attributes):
+        return None
+    return _document(_CreatedCaseRow(case, project_key, type_name, assignee_handle), [])
+
+
+def document_bytes(doc: CaseDocument) -> bytes:
+    """A document as it crosses a process boundary (IngestCases hands case-indexer those of the cases it created)."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def document_from_bytes(data: bytes) -> CaseDocument:
+    document: CaseDocument = json.loads(data)
+    return document
 
 
 async def case_document(uow: UnitOfWork, org_id: str, case_id: str) -> CaseDocument | None:

@@ -6,10 +6,12 @@ Pipeline (strategies from casem.adapters.bus.strategies):
    in one call (split by size), each item acting as the org and user that case-intake authenticated
    (service credential, see casem/app/internal_auth.py). case-api creates the batch in one transaction; the
    call is idempotent by intake key, so a redelivered message finds its case instead of duplicating it.
-2. `Batch(index)`: the cases of up to `max_batch` messages are read enriched from the tenant database
-   (project key, type name, assignee handle, custom attributes, comments) with the same builder as
-   `casem search reindex`/`verify`, and written to the index in one bulk request. While batch N is being
-   indexed, batch N+1 is being created: each step keeps a bounded number of batches in flight.
+2. `Batch(index)`: the documents of up to `max_batch` messages' cases are written to the index in one bulk
+   request. IngestCases returns the document of each case it created, built by the same builder as
+   `casem search reindex`/`verify` from what the creation had at hand (project key, type name, assignee
+   handle), so a new case is not read back; a case it found by intake key (a redelivery) is read enriched from
+   the tenant database, as it is now. While batch N is being indexed, batch N+1 is being created: each step
+   keeps a bounded number of batches in flight.
 3. `CommitOffsets`: offsets move only past messages whose case is created and whose document is written.
 
 A crash anywhere before 3 redelivers the message; both effects are idempotent (same intake key -> same
@@ -52,10 +54,11 @@ from casem.adapters.bus.strategies import (
     StreamProcessor,
 )
 from casem.adapters.search import SearchBackendError, SearchPort, search_from_env
+from casem.adapters.search.document import CaseDocument
 from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, configured_token
-from casem.app.search.documents import case_documents
+from casem.app.search.documents import case_documents, document_from_bytes
 from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.services.common.ops import EngineWaits
@@ -155,6 +158,18 @@ class IndexerSettings:
     session_timeout_s: float = 10.0
 
 
+@dataclass(frozen=True)
+class _Ingested:
+    """An intake's case, created or found by IngestCases, waiting for its document to be written."""
+
+    org_id: str
+    case_id: str
+    accepted_at: str
+    # The document IngestCases built for a case it created (as the database has it, unchanged since unless a later
+    # change wins by its version); None for a case it found: read then.
+    document: CaseDocument | None
+
+
 class Indexer:
     """Steps 1 and 2; `build_processor` wires them with the consumer."""
 
@@ -177,8 +192,8 @@ class Indexer:
         self.settings = settings or IndexerSettings()
         self.tenant = tenant
         self.waits = waits or EngineWaits(log, "case-indexer")
-        # Message position -> (org id, case id, accepted_at) ingested; absent: dead-lettered, nothing to index.
-        self._ingested: dict[tuple[str, int, int], tuple[str, str, str]] = {}
+        # Message position -> what its intake became; absent: dead-lettered, nothing to index.
+        self._ingested: dict[tuple[str, int, int], _Ingested] = {}
         self.ingest_retry = Retry(self.settings.ingest_retry, on_retry=self._ingest_retrying)
         self.index_retry = Retry(self.settings.index_retry, on_retry=self._index_retrying)
         self.dead_letter = DeadLetterPolicy(
@@ -273,17 +288,19 @@ class Indexer:
                 refused.append((message, error))
                 continue
             INDEXED.labels("created" if result.created else "existing").inc()
-            self._ingested[(message.topic, message.partition, message.offset)] = (
+            self._ingested[(message.topic, message.partition, message.offset)] = _Ingested(
                 payload.org_id,
                 result.case_id,
                 payload.accepted_at,
+                document_from_bytes(result.document) if result.document else None,
             )
         for message, error in refused:
             await self.dead_letter.publish(message, error, 1)
 
     async def index(self, messages: list[Message]) -> None:
-        """Write the documents of the cases these messages ingested (one read, one bulk write)."""
-        refs: list[tuple[str, str, str]] = []
+        """Write the documents of the cases these messages ingested (one bulk write; a read first for the cases
+        IngestCases gave no document of)."""
+        refs: list[_Ingested] = []
         for m in messages:
             ref = self._ingested.pop((m.topic, m.partition, m.offset), None)
             if ref is not None:
@@ -293,16 +310,19 @@ class Indexer:
         await self.index_retry.call(self._write, refs)
         self.waits.back()  # the read and the write went through: whatever was awaited answers again
         now = datetime.now(UTC)
-        for _, _, accepted_at in refs:
+        for ref in refs:
             with contextlib.suppress(ValueError):
-                TO_SEARCHABLE.observe((now - datetime.fromisoformat(accepted_at)).total_seconds())
+                TO_SEARCHABLE.observe((now - datetime.fromisoformat(ref.accepted_at)).total_seconds())
         INDEXED.labels("indexed").inc(len(refs))
 
-    async def _write(self, refs: list[tuple[str, str, str]]) -> None:
-        # The master, not a replica: the case was committed a moment ago.
-        with _stage("read", len(refs)):
-            async with self.context.uow(self.tenant, read_only=True) as uow:
-                docs = await case_documents(uow, [(org, case_id) for org, case_id, _ in refs])
+    async def _write(self, refs: list[_Ingested]) -> None:
+        docs = {ref.case_id: ref.document for ref in refs if ref.document is not None}
+        unread = [(ref.org_id, ref.case_id) for ref in refs if ref.document is None]
+        if unread:  # cases found by their intake key (a redelivery): as they are now, perhaps changed since
+            # The master, not a replica: the case was committed a moment ago.
+            with _stage("read", len(unread)):
+                async with self.context.uow(self.tenant, read_only=True) as uow:
+                    docs |= await case_documents(uow, unread)
         if docs:
             with _stage("write", len(docs)):
                 # The search-indexing flavor leaves a created case's document to this write (IngestCases marks its
@@ -310,9 +330,9 @@ class Indexer:
                 # finds its documents written: the same revision stored is the same document, turned away by the
                 # engine, not indexed twice.
                 await self.search.bulk_upsert(self.tenant, list(docs.values()), replace_equal=False)
-        for org, case_id, _ in refs:
-            if case_id not in docs:  # deleted since it was ingested: it must not linger
-                await self.search.delete(self.tenant, org, case_id)
+        for ref in refs:
+            if ref.case_id not in docs:  # deleted since it was ingested: it must not linger
+                await self.search.delete(self.tenant, ref.org_id, ref.case_id)
 
     def _ingest_retrying(
         self, error: BaseException, attempt: int, delay_s: float, chunk: list[tuple[Message, IntakePayload]]

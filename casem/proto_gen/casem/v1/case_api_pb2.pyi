@@ -139,20 +139,22 @@ class IngestCasesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[IngestResult, _Mapping]]] = ...) -> None: ...
 
 class IngestResult(_message.Message):
-    __slots__ = ("case_id", "case_key", "created", "error_code", "error_message", "error_field")
+    __slots__ = ("case_id", "case_key", "created", "error_code", "error_message", "error_field", "document")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_KEY_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     case_key: str
     created: bool
     error_code: int
     error_message: str
     error_field: str
-    def __init__(self, case_id: _Optional[str] = ..., case_key: _Optional[str] = ..., created: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_field: _Optional[str] = ...) -> None: ...
+    document: bytes
+    def __init__(self, case_id: _Optional[str] = ..., case_key: _Optional[str] = ..., created: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_field: _Optional[str] = ..., document: _Optional[bytes] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
     __slots__ = ("id_or_key",)
