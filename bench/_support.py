@@ -16,16 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from casem.devtools import ports
+
 if TYPE_CHECKING:
     from casem.app.context import AppContext
     from casem.app.identity.service import BootstrapCredentials
     from casem.domain.projects import Project
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(pair: bool = False) -> int:
+    """A loopback port nothing listens on, below the kernel's ephemeral range: a bind to port 0 may hand out one an
+    outgoing connection takes before the service binds it (casem/devtools/ports.py)."""
+    return ports.free_port(pair)
 
 
 def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:

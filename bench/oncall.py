@@ -25,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -99,12 +98,6 @@ class Sink:
         )
         self.arrivals.setdefault(subject, time.perf_counter())
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def paging_world(ctx: AppContext) -> tuple[str, str, str]:
@@ -264,6 +257,8 @@ def bench_resolver(queries: int, reference_queries: int) -> dict:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    from _support import free_port  # here, not at the top: the module's workflows load in Temporal's sandbox
+
     result: dict[str, Any] = {"cpus": os.cpu_count(), "resolver": bench_resolver(args.queries, args.reference_queries)}
     if args.skip_paging:
         return result

@@ -12,7 +12,8 @@ SQLite database, the embedded bus log) have no server to do that, so each file g
 * A writer, after its commit or append, rings: one byte, non-blocking, into each FIFO of the directory (the
   listing is re-read only when the directory changed; the opened FIFOs are kept). A full pipe already holds a
   pending wake-up; a FIFO nobody reads any more (its process died without removing it: ENXIO on open, EPIPE on
-  write) is removed. A writer skips its own process's FIFOs: the in-process `notify` already woke those.
+  write) is removed, and so is a hidden FIFO whose process died before renaming it (see `_maker_died`). A writer
+  skips its own process's FIFOs: the in-process `notify` already woke those.
 
 A doorbell is an accelerator, never a dependency: where FIFOs cannot be made (no `os.mkfifo`, a filesystem that
 refuses them) or a ring fails, it logs at debug and the readers find the write as before, at their next look.
@@ -46,6 +47,23 @@ def doorbell_directory(file: Path | str) -> Path:
 
 def _own_prefix() -> str:
     return f"{os.getpid()}-"  # computed per call: a forked child has its own
+
+
+def _maker_died(hidden_name: str) -> bool:
+    """Whether the process that was making this hidden FIFO (`.<pid>-<random>`) is gone: killed between mkfifo and
+    rename, it left the FIFO behind, and nothing else ever removes it (ringers skip hidden names). A live maker's,
+    this process's included, is left alone: it is about to rename it. Pids are judged in this pid namespace, as the
+    skipping of a writer's own FIFOs already assumes."""
+    pid, dash, _ = hidden_name.removeprefix(_MAKING_PREFIX).partition("-")
+    if not (dash and pid.isdigit()) or int(pid) in (0, os.getpid()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: alive, another user's
+        return False
+    return False
 
 
 class _Bell:
@@ -197,11 +215,11 @@ class Doorbells:
         if seen != self._seen:
             self._seen = seen
             own = _own_prefix()
-            self._names = [
-                name
-                for name in os.listdir(self.directory)
-                if not name.startswith(_MAKING_PREFIX) and not name.startswith(own)
-            ]
+            listed = os.listdir(self.directory)
+            for name in listed:
+                if name.startswith(_MAKING_PREFIX) and _maker_died(name):
+                    self._remove(name)
+            self._names = [name for name in listed if not name.startswith(_MAKING_PREFIX) and not name.startswith(own)]
             for gone in self._fds.keys() - set(self._names):
                 os.close(self._fds.pop(gone))
         for name in self._names:

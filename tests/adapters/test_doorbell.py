@@ -1,6 +1,7 @@
 """Doorbells (casem.adapters.doorbell): a ring from another process wakes a waiter in this one; listening and
-closing leave neither a FIFO nor an open fd behind; a FIFO whose process died is removed by the next ring; a
-writer skips its own process's FIFOs; without FIFOs nothing listens and ringing is harmless."""
+closing leave neither a FIFO nor an open fd behind; a FIFO whose process died is removed by the next ring, and so
+is one it died making (before renaming it); a writer skips its own process's FIFOs; without FIFOs nothing listens and
+ringing is harmless."""
 
 from __future__ import annotations
 
@@ -93,6 +94,35 @@ def test_a_fifo_whose_process_died_is_removed_by_the_next_ring(tmp_path: Path) -
     assert open_fds() == before
     bells.ring()  # the listing is read again: nothing left to ring
     assert bells.removed == 1 and bells.rung == 0
+    bells.close()
+
+
+def test_a_fifo_whose_process_died_making_it_is_removed_by_the_next_ring(tmp_path: Path) -> None:
+    file = tmp_path / "shared.db"
+    directory = doorbell_directory(file)
+    # Killed between mkfifo and rename: the FIFO keeps the hidden name it was made under, and no ringer rings it.
+    leftover = run_python(
+        f"""
+        import os
+        from pathlib import Path
+
+        directory = Path({str(directory)!r})
+        directory.mkdir(mode=0o700, exist_ok=True)
+        making = directory / f".{{os.getpid()}}-0123456789ab"
+        os.mkfifo(making, 0o600)
+        print(making)
+        """
+    ).strip()
+    # One this (live) process is making, between its mkfifo and its rename: it must stay.
+    being_made = directory / f".{os.getpid()}-ba9876543210"
+    os.mkfifo(being_made, 0o600)
+    assert os.path.exists(leftover)
+    bells = Doorbells(file)
+    bells.ring()
+    assert not os.path.exists(leftover) and bells.removed == 1 and bells.rung == 0
+    assert being_made.exists()
+    bells.ring()  # the listing is read again (the removal changed the directory): nothing else goes
+    assert bells.removed == 1 and os.listdir(directory) == [being_made.name]
     bells.close()
 
 

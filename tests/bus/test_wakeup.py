@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from casem.adapters import doorbell, wakeup
 from casem.adapters.bus import embedded
-from casem.adapters.bus.embedded import EmbeddedBus
+from casem.adapters.bus.embedded import EmbeddedBus, EmbeddedConsumer
 from casem.adapters.bus.port import ConsumerOptions, Message, OutgoingMessage, TopicPartition
 from casem.adapters.bus.strategies import CommitOffsets, RunTask, StreamProcessor
 from tests.bus.test_embedded import _run_worker
@@ -84,9 +86,11 @@ async def test_an_idle_member_looks_less_and_less_often(tmp_path: Path, monkeypa
         await bus.close()
 
 
-async def test_an_append_made_by_another_process_wakes_an_idle_member(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@asynccontextmanager
+async def idle_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Path, EmbeddedConsumer]]:
+    """The embedded log at tmp_path/bus.db, and a member of group g over its one-partition topic `elsewhere` that has
+    looked once, found nothing, and would not look again for 600 s unless woken (every empty look puts the next
+    one 600 s away)."""
     monkeypatch.setattr(embedded, "IDLE_WAIT_MAX_S", 600.0)
     monkeypatch.setattr(embedded, "FIRST_IDLE_WAIT_S", 600.0)
     db = tmp_path / "bus.db"
@@ -94,14 +98,22 @@ async def test_an_append_made_by_another_process_wakes_an_idle_member(
     await bus.ensure_topic("elsewhere", 1)
     consumer = bus.consumer("g", ["elsewhere"], ConsumerOptions("earliest"))
     try:
-        assert await consumer.poll(10, timeout=0.2) == []  # looked once, next look in 600 s
+        assert await consumer.poll(10, timeout=0.2) == []
+        yield db, consumer
+    finally:
+        await consumer.close()
+        await bus.close()
+
+
+async def test_an_append_made_by_another_process_wakes_an_idle_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with idle_member(tmp_path, monkeypatch) as (db, consumer):
+        assert consumer._doorbell is not None and consumer._doorbell.active  # listening at its FIFO
         polling = asyncio.create_task(consumer.poll(10, timeout=45))
         await _run_worker(str(db), "produce", "elsewhere", "other", "1")
         messages = await asyncio.wait_for(polling, 60)
         assert [m.value for m in messages] == [b"other:0"]
-    finally:
-        await consumer.close()
-        await bus.close()
 
 
 # Far below the append marker's one-second look, which a member woken only by it misses for two appends in three
@@ -112,21 +124,14 @@ DOORBELL_BOUND_S = 0.25
 async def test_appends_made_by_another_process_reach_an_idle_member_within_milliseconds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(embedded, "IDLE_WAIT_MAX_S", 600.0)  # every empty look puts the next one 600 s away
-    monkeypatch.setattr(embedded, "FIRST_IDLE_WAIT_S", 600.0)
-    db = tmp_path / "bus.db"
-    bus = EmbeddedBus(db)
-    await bus.ensure_topic("elsewhere", 1)
-    consumer = bus.consumer("g", ["elsewhere"], ConsumerOptions("earliest"))
     received: list[float] = []
+    async with idle_member(tmp_path, monkeypatch) as (db, consumer):
 
-    async def consume() -> None:
-        while len(received) < 3:
-            for _ in await consumer.poll(10, timeout=45):
-                received.append(time.time())
+        async def consume() -> None:
+            while len(received) < 3:
+                for _ in await consumer.poll(10, timeout=45):
+                    received.append(time.time())
 
-    try:
-        assert await consumer.poll(10, timeout=0.2) == []  # looked once, next look in 600 s
         consuming = asyncio.create_task(consume())
         # Three appends 0.35 s apart span 0.7 s of the marker's one-second cycle: however its looks fall, one of
         # them waits longer than the bound for the next look. Only a wake-up per append keeps all three within it.
@@ -135,31 +140,18 @@ async def test_appends_made_by_another_process_reach_an_idle_member_within_milli
         began = [float(line) for line in out.split()]
         latencies = [got - at for got, at in zip(received, began, strict=True)]
         assert max(latencies) < DOORBELL_BOUND_S, latencies
-    finally:
-        await consumer.close()
-        await bus.close()
     assert os.listdir(doorbell.doorbell_directory(db)) == []  # the member's FIFO went with it
 
 
 async def test_without_fifos_an_append_made_by_another_process_still_reaches_an_idle_member(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fifos_refused: None
 ) -> None:
-    monkeypatch.setattr(embedded, "IDLE_WAIT_MAX_S", 600.0)
-    monkeypatch.setattr(embedded, "FIRST_IDLE_WAIT_S", 600.0)
-    db = tmp_path / "bus.db"
-    bus = EmbeddedBus(db)
-    await bus.ensure_topic("elsewhere", 1)
-    consumer = bus.consumer("g", ["elsewhere"], ConsumerOptions("earliest"))
-    try:
-        assert await consumer.poll(10, timeout=0.2) == []
-        assert consumer._doorbell is not None and not consumer._doorbell.active
+    async with idle_member(tmp_path, monkeypatch) as (db, consumer):
+        assert consumer._doorbell is not None and not consumer._doorbell.active  # no FIFO to listen at
         polling = asyncio.create_task(consumer.poll(10, timeout=45))
         await _run_worker(str(db), "produce", "elsewhere", "other", "1")
         messages = await asyncio.wait_for(polling, 60)  # woken by the append marker's look
         assert [m.value for m in messages] == [b"other:0"]
-    finally:
-        await consumer.close()
-        await bus.close()
 
 
 async def test_an_idle_member_takes_over_the_partitions_of_one_that_left(

@@ -1,66 +1,23 @@
-"""Free loopback ports for tests that start servers and processes.
-
-A port the kernel hands out for a bind to port 0 comes from its ephemeral range, the same range it takes the local
-port of every outgoing connection from. Between the moment a test picks such a port and the moment its server
-binds it, any connection made meanwhile (a test's client, an engine's own) may be given that very port, and the
-server fails with "Address already in use": CI saw Kafka's controller (tests/outage) and `casem up` (tests/cli) fail
-so. The ports handed out here lie below the ephemeral range instead, where the kernel never picks one on its own,
-and each pytest-xdist worker takes them from a share of its own, so that two workers never pick the same one.
-"""
+"""Free loopback ports for tests that start servers and processes: below the kernel's ephemeral range
+(casem/devtools/ports.py says why), each pytest-xdist worker taking them from a share of its own, so that two workers
+never pick the same one."""
 
 from __future__ import annotations
 
 import os
-import random
-import socket
-from pathlib import Path
 
-LOWEST = 10_000  # above the well-known and most registered ports
-# Linux's default ephemeral range, where /proc does not say (macOS's, 49152-65535, lies above it too).
-DEFAULT_EPHEMERAL = (32_768, 60_999)
-
-# No port leaves here twice in one test process.
-_HANDED_OUT: set[int] = set()
+from casem.devtools import ports
 
 
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        return DEFAULT_EPHEMERAL
-    return low, high
-
-
-def _share() -> range:
-    """This process's ports: below the ephemeral range (or above it, where it starts too low), split between the
-    xdist workers by their number."""
-    low, high = _ephemeral_range()
-    start, stop = (LOWEST, low - 1) if low - LOWEST >= 2_000 else (high + 1, 65_534)
+def _xdist_worker() -> tuple[int, int]:
+    """This process's worker number and the number of workers (0 of 1 without xdist)."""
     workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     number = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    worker = int(number) % workers if number.isdigit() else 0
-    size = (stop - start) // workers
-    return range(start + worker * size, start + (worker + 1) * size)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return (int(number) if number.isdigit() else 0), workers
 
 
 def free_port(pair: bool = False) -> int:
-    """A port nothing listens on now, outside the kernel's ephemeral range, never handed out before in this
-    process; with `pair`, the next port is free too (Kafka's controller listens on port + 1)."""
-    share = _share()
-    for _ in range(1_000):
-        port = random.randrange(share.start, share.stop - 1)
-        wanted = {port, port + 1} if pair else {port}
-        if wanted & _HANDED_OUT or not all(_bindable(p) for p in wanted):
-            continue
-        _HANDED_OUT.update(wanted)
-        return port
-    raise RuntimeError(f"no free loopback port in {share.start}-{share.stop - 1}")
+    """A port nothing listens on now, outside the kernel's ephemeral range and in this worker's share, never handed
+    out before in this process; with `pair`, the next port is free too (Kafka's controller listens on port + 1)."""
+    worker, workers = _xdist_worker()
+    return ports.free_port(pair, worker=worker, workers=workers)
