@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from casem.adapters.search.document import CaseDocument
@@ -99,14 +100,35 @@ def _check_fields(index: int, item: BatchItem) -> _Checked:
     return _Checked(index, item, title, description, priority, status)
 
 
+def _with_intake_key_postgres(statement: sa.Select[Any], org_id: str, keys: Sequence[str]) -> sa.Select[Any]:
+    """`statement` over cases, narrowed to the org's cases with one of these intake keys (PostgreSQL): the keys as a
+    relation joined to the cases, not `intake_key = ANY(:keys)`. The latter, prepared (a generic plan, the keys a
+    parameter), is planned before the table's statistics catch up with a tenant's first thousands of cases as a scan
+    of all the org's cases by another index, each tested against the whole list in turn: 150 ms a batch of 500 at
+    10,500 cases, growing with them. Joined, the keys are looked up in (org_id, intake_key) or hashed: 2-6 ms."""
+    wanted = (
+        sa.func.unnest(sa.bindparam(None, list(keys), type_=postgresql.ARRAY(sa.Text())))
+        .table_valued("key")
+        .render_derived()
+    )
+    return statement.join(wanted, sa.and_(cases.c.org_id == org_id, cases.c.intake_key == wanted.c.key))
+
+
 async def _existing_by_intake_key(uow: UnitOfWork, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Case]:
     by_org: dict[str, list[str]] = defaultdict(list)
     for org_id, key in wanted:
         by_org[org_id].append(key)
     found: dict[tuple[str, str], Case] = {}
     for org_id, keys in by_org.items():
-        for condition in one_of_chunks(cases.c.intake_key, sorted(set(keys)), uow.db.dialect):
-            for case in await uow.scalars(sa.select(Case).where(cases.c.org_id == org_id, condition)):
+        if uow.db.dialect == "postgresql":
+            statements = [_with_intake_key_postgres(sa.select(Case), org_id, sorted(set(keys)))]
+        else:
+            statements = [
+                sa.select(Case).where(cases.c.org_id == org_id, condition)
+                for condition in one_of_chunks(cases.c.intake_key, sorted(set(keys)), uow.db.dialect)
+            ]
+        for statement in statements:
+            for case in await uow.scalars(statement):
                 found[(org_id, case.intake_key)] = case
     return found
 
@@ -145,18 +167,12 @@ async def _projects_and_existing(
     by_org: dict[str, set[str]] = defaultdict(set)
     for org_id, key in wanted:
         by_org[org_id].add(key)
-    known = (
-        sa.select(sa.func.array_agg(cases.c.id).label("ids"))
-        .where(
-            sa.or_(
-                *(
-                    sa.and_(cases.c.org_id == org_id, *one_of_chunks(cases.c.intake_key, sorted(keys), "postgresql"))
-                    for org_id, keys in by_org.items()
-                )
-            )
-        )
-        .subquery("known")
-    )
+    per_org = [
+        _with_intake_key_postgres(sa.select(cases.c.id).select_from(cases), org_id, sorted(keys))
+        for org_id, keys in by_org.items()
+    ]
+    known_ids = sa.union_all(*per_org).subquery("known_ids") if len(per_org) > 1 else per_org[0].subquery("known_ids")
+    known = sa.select(sa.func.array_agg(known_ids.c.id).label("ids")).subquery("known")
     [is_wanted_project] = one_of_chunks(projects.c.id, sorted(project_ids), "postgresql")
     rows = (
         await uow.execute(sa.select(known.c.ids, Project).select_from(known).outerjoin(Project, is_wanted_project))
