@@ -214,6 +214,18 @@ def fresh_postgres(admin_dsn: str, label: str, prefix: str = "casem_bench") -> s
     return make_url(to_async_dsn(admin_dsn)).set(database=name).render_as_string(hide_password=False)
 
 
+def drop_kafka_namespace(bootstrap: str, namespace: str, timeout_s: float = 30.0) -> int:
+    """Delete the topics of a scratch namespace (`<namespace>.<topic>`); returns how many. Left behind, each run's
+    topics stay on the broker, and a broker with hundreds of partitions more spends more CPU on every later run."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [name for name in admin.list_topics(timeout=timeout_s).topics if name.startswith(f"{namespace}.")]
+    for future in admin.delete_topics(topics, operation_timeout=timeout_s).values() if topics else ():
+        future.result(timeout_s)
+    return len(topics)
+
+
 def drop_postgres(admin_dsn: str, dsn: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url

@@ -6,7 +6,8 @@ usage: .venv/bin/python bench/intake_e2e.py [--intakes 2000] [--batch 100] [--co
 
 Everything runs on this machine: on embedded defaults (SQLite tenant database, embedded bus, embedded
 search) in a temporary directory, or with the three real-engine options on PostgreSQL (fresh databases,
-dropped afterwards), Kafka (a scratch namespace) and OpenSearch (a scratch index prefix, dropped afterwards).
+dropped afterwards), Kafka (a scratch namespace, its topics deleted afterwards) and OpenSearch (a scratch index
+prefix, its indexes dropped afterwards).
 case-api, case-intake and case-indexer each run as a process of their own (`casem run`), as deployed, and so do
 case-event-relay and the search-indexing flavor of case-event-handler, which also write every case's document
 (`--no-flavor` leaves those two out, as this bench did before); this process submits intakes and watches the index.
@@ -65,6 +66,7 @@ from _support import (
     Service,
     bench_org_and_project,
     cpu_seconds,
+    drop_kafka_namespace,
     drop_postgres,
     free_port,
     fresh_postgres,
@@ -769,13 +771,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         raw_search, template, max(args.intakes, 2000), meter.engines.get("opensearch")
     )
     if real:
-        await search.drop(CASE_MANAGEMENT)
+        for t in TENANTS:  # each service made every tenant's index at start-up
+            await search.drop(t.name)
     await search.close()
     await bus.close()
     await context.close()
     if real:
         for ep in endpoints.values():
             drop_postgres(args.postgres, ep.master)
+        drop_kafka_namespace(args.bootstrap, namespace)
     result["raw"] = {
         "producer_rate": round(raw_producer, 1),
         "engine_bulk_rate": round(raw_engine, 1),
