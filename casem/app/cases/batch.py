@@ -12,6 +12,10 @@ to the still-locked counter); the look is skipped for a project whose counter ha
 it, before its first look (no case was created there meanwhile). The rare race left, one key sent to two
 projects at once, meets the unique constraint: the loser's transaction rolls back whole, counter included, and
 `create_cases_retrying` runs it again, now finding the winner's case.
+
+That constraint also lets a batch skip the read of its known intake keys (and the second look) when it is likely
+that none is known: `KnownKeyLookups` bets so after a run of batches that found none. A lost bet costs the batch
+one attempt, rolled back whole by the constraint, and the next run of batches reads again.
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ from casem.domain.events import DomainEvent
 from casem.domain.ids import new_id
 from casem.domain.projects import Project
 
-# How often a batch that lost an intake-key race is run again before the conflict is reported.
-RACE_ATTEMPTS = 3
+# How often a batch that lost an intake-key race is run again before the conflict is reported (one more than reads
+# need: a batch that skipped its read and met a known key is run again with it).
+RACE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class BatchOutcome:
     case: Case | None = None
     created: bool = False
     error: DomainError | None = None
+    # Found by its intake key among the cases an earlier batch created (not a repeat within this batch).
+    known: bool = False
     # A case created for a caller that indexes it (`indexed_by_caller`): its search document, built from what the
     # batch had at hand, so that the caller need not read the case back.
     document: CaseDocument | None = None
@@ -230,6 +237,7 @@ async def _drop_created_meanwhile(
                 kept.append(entry)
             else:
                 outcomes[c.index].case = case
+                outcomes[c.index].known = True
         if len(kept) < len(block):
             await uow.execute(
                 sa.update(projects)
@@ -239,8 +247,13 @@ async def _drop_created_meanwhile(
             block[:] = kept
 
 
-async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[BatchOutcome]:
-    """Create the batch's cases in the caller's transaction (commit it to keep them); one outcome per item."""
+async def create_cases(
+    uow: UnitOfWork, items: Sequence[BatchItem], *, look_up_known: bool = True
+) -> list[BatchOutcome]:
+    """Create the batch's cases in the caller's transaction (commit it to keep them); one outcome per item.
+
+    `look_up_known=False`: the intake keys are not read first, a bet that none is known; if one is, the insert meets
+    the unique constraint on (org, intake key) and raises, and the transaction must be rolled back."""
     outcomes = [BatchOutcome() for _ in items]
     leaders: dict[tuple[str, str], int] = {}
     repeats: list[tuple[int, int]] = []
@@ -259,7 +272,7 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
     found_projects, existing = await _projects_and_existing(
         uow,
         {items[i].new.project_id for i in candidates if UUID_RE.match(items[i].new.project_id)},
-        [(items[i].org_id, items[i].new.intake_key) for i in candidates if items[i].new.intake_key],
+        [(items[i].org_id, items[i].new.intake_key) for i in candidates if items[i].new.intake_key and look_up_known],
     )
     counters_read = {project_id: project.case_counter for project_id, project in found_projects.items()}
     checked: list[_Checked] = []
@@ -268,6 +281,7 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
         found = existing.get((item.org_id, item.new.intake_key)) if item.new.intake_key else None
         if found is not None:
             outcomes[i].case = found
+            outcomes[i].known = True
             continue
         try:
             checked.append(_check_fields(i, item))
@@ -332,7 +346,7 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
                 outcomes[c.index].error = NotFound("project", project_id)
             continue
         firsts[project_id] = first
-    if uow.db.dialect != "sqlite":
+    if uow.db.dialect != "sqlite" and look_up_known:
         # Only where the counter moved since it was read: no batch created a case in the other projects meanwhile.
         moved = {pid: block for pid, block in by_project.items() if firsts[pid] - 1 != counters_read.get(pid)}
         await _drop_created_meanwhile(uow, moved, outcomes)
@@ -387,17 +401,43 @@ async def create_cases(uow: UnitOfWork, items: Sequence[BatchItem]) -> list[Batc
     return outcomes
 
 
+@dataclass
+class KnownKeyLookups:
+    """Whether a caller's next batch reads which of its intake keys are known before it writes them, learnt from
+    its batches before. Known keys come in runs (a redelivery after a crash or a rebalance, a producer re-sending),
+    and between runs none is known: after `quiet_batches` batches in a row that found none, the next ones skip the
+    read, until one finds a known key the hard way (see `create_cases`). The read is most of what a batch asks the
+    database before it writes: its intake keys looked up in the org's cases."""
+
+    quiet_batches: int = 8
+    _quiet: int = 0
+
+    def look_up(self) -> bool:
+        return self._quiet < self.quiet_batches
+
+    def saw(self, known: bool) -> None:
+        self._quiet = 0 if known else self._quiet + 1
+
+
 async def create_cases_retrying(
-    open_uow: Callable[[], UnitOfWork], items: Sequence[BatchItem]
+    open_uow: Callable[[], UnitOfWork], items: Sequence[BatchItem], lookups: KnownKeyLookups | None = None
 ) -> tuple[list[BatchOutcome], list[DomainEvent]]:
-    """`create_cases` in a transaction of its own, committed; run again when it lost an intake-key race."""
+    """`create_cases` in a transaction of its own, committed; run again when it lost an intake-key race (or a bet
+    that none of its keys was known: `lookups`, without which every batch reads its keys first)."""
+    look_up = lookups is None or lookups.look_up()
     for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
             async with open_uow() as uow:
-                outcomes = await create_cases(uow, items)
+                outcomes = await create_cases(uow, items, look_up_known=look_up)
                 events = await uow.commit()
-            return outcomes, events
         except IntegrityError as exc:
             if attempt == RACE_ATTEMPTS or not is_unique_violation(exc):
                 raise
+            if lookups is not None and not look_up:
+                lookups.saw(known=True)  # a lost bet: read the keys again for the next run of batches
+            look_up = True
+            continue
+        if lookups is not None:
+            lookups.saw(known=any(o.known for o in outcomes))
+        return outcomes, events
     raise AssertionError("unreachable")

@@ -12,7 +12,7 @@ from casem.app.auth import AuthenticationFailed, Principal, authenticate
 from casem.app.cache import TtlCache
 from casem.app.cases import search, updates
 from casem.app.cases import service as cases
-from casem.app.cases.batch import BatchItem, create_cases_retrying
+from casem.app.cases.batch import BatchItem, KnownKeyLookups, create_cases_retrying
 from casem.app.context import AppContext
 from casem.app.intake.convert import attributes_from_proto, priority_from_proto, status_from_proto, struct_to_dict
 from casem.app.intake.validation import INTAKE_SCHEMA_VERSIONS
@@ -91,6 +91,8 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
         # (org, user) pairs the service credential may act as, seen lately: a batch of a busy stream names the
         # same few, and a user disabled keeps being acted as for at most ACTING_CACHE_TTL_S.
         self._acting: TtlCache[tuple[str, str], bool] = TtlCache(ACTING_CACHE_TTL_S)
+        # IngestCases batches skip the read of their intake keys while none turns out known (see KnownKeyLookups).
+        self._known_keys = KnownKeyLookups()
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         metadata = invocation_metadata(context)
@@ -168,7 +170,7 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
             except (DomainError, AuthenticationFailed) as exc:
                 errors[i] = exc
         try:
-            outcomes, _ = await create_cases_retrying(self.ctx.uow, batch) if batch else ([], [])
+            outcomes, _ = await create_cases_retrying(self.ctx.uow, batch, self._known_keys) if batch else ([], [])
         except BaseException as exc:
             for span in spans.values():
                 _end_span(span, exc)
