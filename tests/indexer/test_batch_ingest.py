@@ -24,6 +24,7 @@ from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.app.context import AppContext
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, internal_metadata
 from casem.app.projects.service import create_project
+from casem.app.search.documents import case_documents, document_from_bytes
 from casem.app.search.maintenance import verify_tenant
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc, intake_pb2, types_pb2
@@ -305,23 +306,32 @@ async def test_two_indexers_make_every_intake_searchable_once(
             await context.close()
 
 
-async def test_only_a_caller_that_indexes_the_cases_marks_their_creation(
+async def test_only_a_caller_that_indexes_the_cases_marks_their_creation_and_gets_their_documents(
     endpoints: dict[str, DatabaseEndpoints],
 ) -> None:
     """`indexed_by_caller` (case-indexer sets it) marks each created case's `case.created`, so the search-indexing
-    flavor leaves the document to the caller; another caller of IngestCases leaves it unmarked, for the flavor."""
+    flavor leaves the document to the caller, and the result carries that document, the one the database gives
+    back; another caller of IngestCases leaves it unmarked, for the flavor, and gets none. Nor does an intake whose
+    case exists already: it may have changed since, the caller reads it."""
     with case_api_server(endpoints) as live:
         context = AppContext.open(endpoints, migrate=False)
         try:
             tenant = await new_tenant(context)
+            results = []
             async with grpc.aio.insecure_channel(live.address) as channel:
                 stub = case_api_pb2_grpc.CaseAPIStub(channel)
-                for key, indexed in (("by-indexer", True), ("by-other", False)):
+                for key, indexed in (("by-indexer", True), ("by-other", False), ("by-indexer", True)):
                     response = await stub.IngestCases(
                         pb.IngestCasesRequest(items=[item(tenant, key, tenant.project_id)], indexed_by_caller=indexed),
                         metadata=((INTERNAL_TOKEN_METADATA, TOKEN),),
                     )
-                    assert response.results[0].created
+                    results.append(response.results[0])
+            first, other, replay = results
+            assert (first.created, other.created, replay.created) == (True, True, False)
+            assert other.document == b"" and replay.document == b""
+            async with context.uow(read_only=True) as uow:
+                stored = await case_documents(uow, [(tenant.creds.org_id, first.case_id)])
+            assert document_from_bytes(first.document) == stored[first.case_id]
             created = [
                 e
                 for e in await envelopes_after(context, 0)

@@ -6,11 +6,6 @@ database may give back otherwise)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import grpc
-import pytest
 import sqlalchemy as sa
 
 from casem.adapters.search import document_checksum
@@ -20,20 +15,9 @@ from casem.app.cases import service as cases
 from casem.app.cases.batch import BatchItem, create_cases_retrying
 from casem.app.context import AppContext
 from casem.app.custom_attributes.service import create_config
-from casem.app.internal_auth import INTERNAL_TOKEN_METADATA
 from casem.app.projects.service import update_project
-from casem.app.search.documents import case_documents, document_from_bytes
-from casem.proto_gen.casem.v1 import case_api_pb2 as pb
-from casem.proto_gen.casem.v1 import case_api_pb2_grpc
-from casem.topology.tenants import DatabaseEndpoints
-from tests.intake.stack import TOKEN, Tenant, case_api_server, intake, new_tenant
-from tests.support.databases import tenant_endpoints
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def endpoints(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, DatabaseEndpoints]]:
-    with tenant_endpoints(request.param, tmp_path) as found:
-        yield found
+from casem.app.search.documents import case_documents
+from tests.intake.stack import Tenant, new_tenant
 
 
 async def custom_type(context: AppContext, tenant: Tenant) -> str:
@@ -57,116 +41,76 @@ async def custom_type(context: AppContext, tenant: Tenant) -> str:
     return case_type.id
 
 
-async def test_each_created_case_comes_with_the_document_the_database_gives_back(
-    endpoints: dict[str, DatabaseEndpoints],
-) -> None:
-    context = AppContext.open(endpoints)
-    try:
-        tenant = await new_tenant(context)
-        org, user = tenant.creds.org_id, tenant.creds.user_id
-        type_id = await custom_type(context, tenant)
-        project = tenant.project_id
-        async with context.uow() as uow:
-            known = await cases.create_case(
-                uow, org, user, cases.NewCase(project_id=project, title="known", intake_key="known")
-            )
-            await uow.commit()
-        new = [
-            cases.NewCase(project_id=project, title="plain", intake_key="plain"),
-            cases.NewCase(
-                project_id=project,
-                title="ünïcode « titre » 🚒",
-                description="line one\nline two",
-                priority="P1",
-                status="CLOSED",
-                assignee_id=user,
-                attributes={"service": ["web", "db"], "env": ["prod"]},
-                intake_key="everything",
-            ),
-            cases.NewCase(
-                project_id=project,
-                title="custom",
-                type_id=type_id,
-                status="IN_PROGRESS",
-                custom_attributes={
-                    "team": ["sre", "dba"],
-                    "runbook": "https://runbooks.example.com/disk",
-                    "impact": 2.5,
-                    "region": {"type": "SELECT", "is_multi": False, "value": "eu"},
-                },
-                intake_key="custom",
-            ),
-            cases.NewCase(project_id=project, title="integral", type_id=type_id, custom_attributes={"impact": 3}),
-            # Numbers jsonb writes back otherwise: 1e+20 comes back as an integer, -0.0 as 0.
-            cases.NewCase(project_id=project, title="huge", type_id=type_id, custom_attributes={"impact": 1e20}),
-            cases.NewCase(project_id=project, title="minus zero", type_id=type_id, custom_attributes={"impact": -0.0}),
-            cases.NewCase(project_id=project, title="again", intake_key="plain"),  # a repeat within the batch
-            cases.NewCase(project_id=project, title="known again", intake_key="known"),
-        ]
-        items = [BatchItem(org, user, case, None, True) for case in new]
-        items.append(BatchItem(org, user, cases.NewCase(project_id=project, title="not the indexer's")))
-        outcomes, _ = await create_cases_retrying(context.uow, items)
-        assert [o.error for o in outcomes] == [None] * len(items)
-        titles = [o.case.title for o in outcomes if o.case is not None]
-        documented = {o.case.title for o in outcomes if o.case is not None and o.document is not None}
-        # Only the cases this call created for a caller that indexes them, with numbers stored as given.
-        assert documented == {"plain", "ünïcode « titre » 🚒", "custom", "integral"}, titles
-        assert outcomes[-2].case is not None and outcomes[-2].case.id == known.id
-
-        async with context.uow(read_only=True) as uow:
-            stored = await case_documents(uow, [(org, o.case.id) for o in outcomes if o.case is not None])
-        for outcome in outcomes:
-            if outcome.document is None:
-                continue
-            assert outcome.case is not None
-            read_back = stored[outcome.case.id]
-            assert outcome.document == read_back
-            assert outcome.document["version"] == read_back["version"] == 1
-            assert document_checksum(outcome.document) == document_checksum(read_back)
-        # The names the batch supplied from what it had at hand are the ones the database joins.
-        async with context.uow(read_only=True) as uow:
-            handle = await uow.scalar(sa.select(users.c.handle).where(users.c.id == user))
-        everything = stored[outcomes[1].case.id]  # type: ignore[union-attr]
-        assert (everything["assignee_handle"], everything["type_name"], everything["closed_at"]) == (
-            handle,
-            "STANDARD",
-            everything["created_at"],
+async def test_each_created_case_comes_with_the_document_the_database_gives_back(context: AppContext) -> None:
+    tenant = await new_tenant(context)
+    org, user = tenant.creds.org_id, tenant.creds.user_id
+    type_id = await custom_type(context, tenant)
+    project = tenant.project_id
+    async with context.uow() as uow:
+        known = await cases.create_case(
+            uow, org, user, cases.NewCase(project_id=project, title="known", intake_key="known")
         )
-        assert stored[outcomes[2].case.id]["type_name"] == "Incident ✓"  # type: ignore[union-attr]
-        assert stored[outcomes[2].case.id]["project_key"] == tenant.project_key  # type: ignore[union-attr]
-    finally:
-        await context.close()
+        await uow.commit()
+    new = [
+        cases.NewCase(project_id=project, title="plain", intake_key="plain"),
+        cases.NewCase(
+            project_id=project,
+            title="ünïcode « titre » 🚒",
+            description="line one\nline two",
+            priority="P1",
+            status="CLOSED",
+            assignee_id=user,
+            attributes={"service": ["web", "db"], "env": ["prod"]},
+            intake_key="everything",
+        ),
+        cases.NewCase(
+            project_id=project,
+            title="custom",
+            type_id=type_id,
+            status="IN_PROGRESS",
+            custom_attributes={
+                "team": ["sre", "dba"],
+                "runbook": "https://runbooks.example.com/disk",
+                "impact": 2.5,
+                "region": {"type": "SELECT", "is_multi": False, "value": "eu"},
+            },
+            intake_key="custom",
+        ),
+        cases.NewCase(project_id=project, title="integral", type_id=type_id, custom_attributes={"impact": 3}),
+        # Numbers jsonb writes back otherwise: 1e+20 comes back as an integer, -0.0 as 0.
+        cases.NewCase(project_id=project, title="huge", type_id=type_id, custom_attributes={"impact": 1e20}),
+        cases.NewCase(project_id=project, title="minus zero", type_id=type_id, custom_attributes={"impact": -0.0}),
+        cases.NewCase(project_id=project, title="again", intake_key="plain"),  # a repeat within the batch
+        cases.NewCase(project_id=project, title="known again", intake_key="known"),
+    ]
+    items = [BatchItem(org, user, case, None, True) for case in new]
+    items.append(BatchItem(org, user, cases.NewCase(project_id=project, title="not the indexer's")))
+    outcomes, _ = await create_cases_retrying(context.uow, items)
+    assert [o.error for o in outcomes] == [None] * len(items)
+    titles = [o.case.title for o in outcomes if o.case is not None]
+    documented = {o.case.title for o in outcomes if o.case is not None and o.document is not None}
+    # Only the cases this call created for a caller that indexes them, with numbers stored as given.
+    assert documented == {"plain", "ünïcode « titre » 🚒", "custom", "integral"}, titles
+    assert outcomes[-2].case is not None and outcomes[-2].case.id == known.id
 
-
-async def test_ingest_cases_sends_the_documents_to_a_caller_that_indexes(
-    endpoints: dict[str, DatabaseEndpoints],
-) -> None:
-    with case_api_server(endpoints) as live:
-        context = AppContext.open(endpoints, migrate=False)
-        try:
-            tenant = await new_tenant(context)
-            async with grpc.aio.insecure_channel(live.address) as channel:
-                stub = case_api_pb2_grpc.CaseAPIStub(channel)
-                responses = {}
-                for key, indexed in (("by-indexer", True), ("by-other", False), ("by-indexer", True)):
-                    responses[(key, indexed, len(responses))] = await stub.IngestCases(
-                        pb.IngestCasesRequest(
-                            items=[
-                                pb.IngestItem(
-                                    org_id=tenant.creds.org_id,
-                                    user_id=tenant.creds.user_id,
-                                    intake=intake(tenant, key, title=f"case {key}"),
-                                )
-                            ],
-                            indexed_by_caller=indexed,
-                        ),
-                        metadata=((INTERNAL_TOKEN_METADATA, TOKEN),),
-                    )
-            first, other, replay = (r.results[0] for r in responses.values())
-            assert (first.created, other.created, replay.created) == (True, True, False)
-            assert other.document == b"" and replay.document == b""  # not the indexer's; found by its key: read
-            async with context.uow(read_only=True) as uow:
-                stored = await case_documents(uow, [(tenant.creds.org_id, first.case_id)])
-            assert document_from_bytes(first.document) == stored[first.case_id]
-        finally:
-            await context.close()
+    async with context.uow(read_only=True) as uow:
+        stored = await case_documents(uow, [(org, o.case.id) for o in outcomes if o.case is not None])
+    for outcome in outcomes:
+        if outcome.document is None:
+            continue
+        assert outcome.case is not None
+        read_back = stored[outcome.case.id]
+        assert outcome.document == read_back
+        assert outcome.document["version"] == read_back["version"] == 1
+        assert document_checksum(outcome.document) == document_checksum(read_back)
+    # The names the batch supplied from what it had at hand are the ones the database joins.
+    async with context.uow(read_only=True) as uow:
+        handle = await uow.scalar(sa.select(users.c.handle).where(users.c.id == user))
+    everything = stored[outcomes[1].case.id]  # type: ignore[union-attr]
+    assert (everything["assignee_handle"], everything["type_name"], everything["closed_at"]) == (
+        handle,
+        "STANDARD",
+        everything["created_at"],
+    )
+    assert stored[outcomes[2].case.id]["type_name"] == "Incident ✓"  # type: ignore[union-attr]
+    assert stored[outcomes[2].case.id]["project_key"] == tenant.project_key  # type: ignore[union-attr]

@@ -5,10 +5,6 @@ case found, the others created once, numbers still gap-free. On SQLite and Postg
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
 from casem.adapters.storage.tables import cases as cases_table
@@ -16,15 +12,8 @@ from casem.adapters.storage.tables import projects
 from casem.app.cases import service as cases
 from casem.app.cases.batch import BatchItem, KnownKeyLookups, create_cases_retrying
 from casem.app.context import AppContext
-from casem.topology.tenants import CASE_MANAGEMENT, DatabaseEndpoints
+from casem.topology.tenants import CASE_MANAGEMENT
 from tests.intake.stack import Tenant, new_tenant
-from tests.support.databases import tenant_endpoints
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def endpoints(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, DatabaseEndpoints]]:
-    with tenant_endpoints(request.param, tmp_path) as found:
-        yield found
 
 
 def batch(tenant: Tenant, *keys: str) -> list[BatchItem]:
@@ -45,54 +34,48 @@ def test_the_bet_is_made_after_a_run_of_batches_without_known_keys_and_called_of
     assert lookups.look_up()
 
 
-async def test_a_lost_bet_gives_what_the_read_would_have(endpoints: dict[str, DatabaseEndpoints]) -> None:
-    context = AppContext.open(endpoints)
+async def test_a_lost_bet_gives_what_the_read_would_have(context: AppContext) -> None:
+    tenant = await new_tenant(context)
+    lookups = KnownKeyLookups(quiet_batches=1)
+    first, _ = await create_cases_retrying(context.uow, batch(tenant, "a", "b"), lookups)
+    assert [o.created for o in first] == [True, True]
+    assert not lookups.look_up()  # betting from now on
+
+    # "b" is known: the bet is lost, the batch runs again with the read.
+    second, _ = await create_cases_retrying(context.uow, batch(tenant, "c", "b", "d", "c"), lookups)
+    assert [(o.created, o.known) for o in second] == [(True, False), (False, True), (True, False), (False, False)]
+    assert second[1].case is not None and first[1].case is not None
+    assert second[1].case.id == first[1].case.id
+    assert second[3].case is not None and second[0].case is not None and second[3].case.id == second[0].case.id
+    assert lookups.look_up()  # called off: the next batches read their keys again
+
+    # The next batch reads its keys (and finds none known); the one after bets: it never reads them.
+    writer = context.databases[CASE_MANAGEMENT].writer.sync_engine
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    sa.event.listen(writer, "before_cursor_execute", record)
     try:
-        tenant = await new_tenant(context)
-        lookups = KnownKeyLookups(quiet_batches=1)
-        first, _ = await create_cases_retrying(context.uow, batch(tenant, "a", "b"), lookups)
-        assert [o.created for o in first] == [True, True]
-        assert not lookups.look_up()  # betting from now on
-
-        # "b" is known: the bet is lost, the batch runs again with the read.
-        second, _ = await create_cases_retrying(context.uow, batch(tenant, "c", "b", "d", "c"), lookups)
-        assert [(o.created, o.known) for o in second] == [(True, False), (False, True), (True, False), (False, False)]
-        assert second[1].case is not None and first[1].case is not None
-        assert second[1].case.id == first[1].case.id
-        assert second[3].case is not None and second[0].case is not None and second[3].case.id == second[0].case.id
-        assert lookups.look_up()  # called off: the next batches read their keys again
-
-        # The next batch reads its keys (and finds none known); the one after bets: it never reads them.
-        writer = context.databases[CASE_MANAGEMENT].writer.sync_engine
-        sent: list[str] = []
-
-        def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-            sent.append(statement)
-
-        sa.event.listen(writer, "before_cursor_execute", record)
-        try:
-            for keys, reads in ((("e",), True), (("f",), False)):
-                sent.clear()
-                outcomes, _ = await create_cases_retrying(context.uow, batch(tenant, *keys), lookups)
-                assert [o.created for o in outcomes] == [True]
-                assert any(_reads_intake_keys(statement) for statement in sent) is reads, sent
-        finally:
-            sa.event.remove(writer, "before_cursor_execute", record)
-
-        async with context.uow(read_only=True) as uow:
-            numbers = sorted(
-                (
-                    await uow.execute(
-                        sa.select(cases_table.c.number).where(cases_table.c.project_id == tenant.project_id)
-                    )
-                ).scalars()
-            )
-            counter = await uow.scalar(sa.select(projects.c.case_counter).where(projects.c.id == tenant.project_id))
-        # a to f: one case each, numbered without a gap, the lost attempt's numbers given back.
-        assert numbers == [1, 2, 3, 4, 5, 6]
-        assert counter == 6
+        for keys, reads in ((("e",), True), (("f",), False)):
+            sent.clear()
+            outcomes, _ = await create_cases_retrying(context.uow, batch(tenant, *keys), lookups)
+            assert [o.created for o in outcomes] == [True]
+            assert any(_reads_intake_keys(statement) for statement in sent) is reads, sent
     finally:
-        await context.close()
+        sa.event.remove(writer, "before_cursor_execute", record)
+
+    async with context.uow(read_only=True) as uow:
+        numbers = sorted(
+            (
+                await uow.execute(sa.select(cases_table.c.number).where(cases_table.c.project_id == tenant.project_id))
+            ).scalars()
+        )
+        counter = await uow.scalar(sa.select(projects.c.case_counter).where(projects.c.id == tenant.project_id))
+    # a to f: one case each, numbered without a gap, the lost attempt's numbers given back.
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    assert counter == 6
 
 
 def _reads_intake_keys(statement: str) -> bool:
