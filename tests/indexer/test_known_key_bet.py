@@ -6,6 +6,7 @@ case found, the others created once, numbers still gap-free. On SQLite and Postg
 from __future__ import annotations
 
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from casem.adapters.storage.tables import cases as cases_table
 from casem.adapters.storage.tables import projects
@@ -41,8 +42,10 @@ async def test_a_lost_bet_gives_what_the_read_would_have(context: AppContext) ->
     assert [o.created for o in first] == [True, True]
     assert not lookups.look_up()  # betting from now on
 
-    # "b" is known: the bet is lost, the batch runs again with the read.
+    # "b" is known: the bet is lost, the batch runs again with the read (and the metric says so).
+    lost_before = _lookups("bet_lost")
     second, _ = await create_cases_retrying(context.uow, batch(tenant, "c", "b", "d", "c"), lookups)
+    assert _lookups("bet_lost") == lost_before + 1
     assert [(o.created, o.known) for o in second] == [(True, False), (False, True), (True, False), (False, False)]
     assert second[1].case is not None and first[1].case is not None
     assert second[1].case.id == first[1].case.id
@@ -60,9 +63,11 @@ async def test_a_lost_bet_gives_what_the_read_would_have(context: AppContext) ->
     try:
         for keys, reads in ((("e",), True), (("f",), False)):
             sent.clear()
+            counted_before = _lookups("read" if reads else "skipped")
             outcomes, _ = await create_cases_retrying(context.uow, batch(tenant, *keys), lookups)
             assert [o.created for o in outcomes] == [True]
             assert any(_reads_intake_keys(statement) for statement in sent) is reads, sent
+            assert _lookups("read" if reads else "skipped") == counted_before + 1
     finally:
         sa.event.remove(writer, "before_cursor_execute", record)
 
@@ -81,3 +86,7 @@ async def test_a_lost_bet_gives_what_the_read_would_have(context: AppContext) ->
 def _reads_intake_keys(statement: str) -> bool:
     """A query of cases by intake key (not the insert, which names the column too)."""
     return "intake_key" in statement and "INSERT" not in statement.upper()
+
+
+def _lookups(outcome: str) -> float:
+    return REGISTRY.get_sample_value("casem_batch_intake_key_lookups_total", {"outcome": outcome}) or 0.0

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -52,6 +53,13 @@ from casem.domain.errors import DomainError, InvalidInput, NotFound
 from casem.domain.events import DomainEvent
 from casem.domain.ids import new_id
 from casem.domain.projects import Project
+
+# How each batch treated its intake keys: "read" them first, "skipped" the read (a bet won), or skipped it and met a
+# known key ("bet_lost": the batch ran again with the read). Many lost bets mean known keys come spread out, not in
+# runs, and the bet costs more than it saves (KnownKeyLookups.quiet_batches).
+KNOWN_KEY_LOOKUPS = Counter(
+    "casem_batch_intake_key_lookups_total", "Batches by how they looked their intake keys up", ["outcome"]
+)
 
 # How often a batch that lost an intake-key race is run again before the conflict is reported (one more than reads
 # need: a batch that skipped its read and met a known key is run again with it).
@@ -434,9 +442,11 @@ async def create_cases_retrying(
             if attempt == RACE_ATTEMPTS or not is_unique_violation(exc):
                 raise
             if lookups is not None and not look_up:
+                KNOWN_KEY_LOOKUPS.labels("bet_lost").inc()
                 lookups.saw(known=True)  # a lost bet: read the keys again for the next run of batches
             look_up = True
             continue
+        KNOWN_KEY_LOOKUPS.labels("read" if look_up else "skipped").inc()
         if lookups is not None:
             lookups.saw(known=any(o.known for o in outcomes))
         return outcomes, events
