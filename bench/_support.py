@@ -221,7 +221,9 @@ def drop_kafka_namespace(bootstrap: str, namespace: str, timeout_s: float = 30.0
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [name for name in admin.list_topics(timeout=timeout_s).topics if name.startswith(f"{namespace}.")]
-    for future in admin.delete_topics(topics, operation_timeout=timeout_s).values() if topics else ():
+    if not topics:
+        return 0
+    for future in admin.delete_topics(topics, operation_timeout=timeout_s).values():
         future.result(timeout_s)
     return len(topics)
 

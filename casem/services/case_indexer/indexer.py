@@ -318,7 +318,9 @@ class Indexer:
     async def _write(self, refs: list[_Ingested]) -> None:
         docs = {ref.case_id: ref.document for ref in refs if ref.document is not None}
         unread = [(ref.org_id, ref.case_id) for ref in refs if ref.document is None]
-        if unread:  # cases found by their intake key (a redelivery): as they are now, perhaps changed since
+        # Read as they are now: cases found by their intake key (a redelivery; perhaps changed since), and cases whose
+        # custom attributes hold a number the database gives back otherwise (see created_case_document).
+        if unread:
             # The master, not a replica: the case was committed a moment ago.
             with _stage("read", len(unread)):
                 async with self.context.uow(self.tenant, read_only=True) as uow:
