@@ -55,6 +55,7 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
         stop = asyncio.Event()
         settings = IndexerSettings(session_timeout_s=2.0)
         stages_before = _stage_figures()
+        outcomes_before = _outcomes()
         indexer = asyncio.create_task(
             run_indexer(context, bus, live.address, search=search, token=TOKEN, settings=settings, stop=stop)
         )
@@ -108,6 +109,8 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
             grown = _grown(stages_before, _stage_figures())
             assert 12 <= grown["write"][0] <= 15  # a document is written once per batch it is in
             assert all(batches >= 1 and seconds > 0 for _, batches, seconds in grown.values()), grown
+            # And by outcome: 12 cases created, the 3 retried intakes found theirs.
+            assert {k: v - outcomes_before[k] for k, v in _outcomes().items()} == {"created": 12, "existing": 3}
         finally:
             stop.set()
             await asyncio.wait_for(indexer, 30)
@@ -117,6 +120,14 @@ async def test_intakes_become_searchable_once_each(tmp_path: Path) -> None:
 
 
 STAGES = ("ingest", "read", "write")
+
+
+def _outcomes() -> dict[str, float]:
+    """Intakes so far whose case IngestCases created, and those whose case it found (by intake key)."""
+    return {
+        outcome: REGISTRY.get_sample_value("casem_indexer_messages_total", {"outcome": outcome}) or 0.0
+        for outcome in ("created", "existing")
+    }
 
 
 def _stage_figures() -> dict[str, tuple[float, float, float]]:
