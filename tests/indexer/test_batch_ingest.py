@@ -8,6 +8,7 @@ stream make every intake searchable exactly once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter, defaultdict
@@ -20,11 +21,12 @@ import sqlalchemy as sa
 
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search import EmbeddedSearch
+from casem.adapters.search.document import content, prepare
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.app.context import AppContext
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, internal_metadata
 from casem.app.projects.service import create_project
-from casem.app.search.documents import case_documents, document_from_bytes
+from casem.app.search.documents import case_documents, document_received
 from casem.app.search.maintenance import verify_tenant
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc, intake_pb2, types_pb2
@@ -328,10 +330,15 @@ async def test_only_a_caller_that_indexes_the_cases_marks_their_creation_and_get
                     results.append(response.results[0])
             first, other, replay = results
             assert (first.created, other.created, replay.created) == (True, True, False)
-            assert other.document == b"" and replay.document == b""
+            assert other.document == "" and replay.document == ""
             async with context.uow(read_only=True) as uow:
                 stored = await case_documents(uow, [(tenant.creds.org_id, first.case_id)])
-            assert document_from_bytes(first.document) == stored[first.case_id]
+            # Stamped by case-api: the fields are the stored ones with their checksum, the text is the content (the
+            # version travels beside it), ready to be written as it came.
+            sent = document_received(first.document, first.document_version)
+            assert sent.fields == prepare(stored[first.case_id])
+            assert json.loads(sent.text) == content(prepare(stored[first.case_id]))
+            assert first.document_version == stored[first.case_id]["version"] == 1
             created = [
                 e
                 for e in await envelopes_after(context, 0)

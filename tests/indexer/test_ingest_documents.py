@@ -6,9 +6,12 @@ database may give back otherwise)."""
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from casem.adapters.search import document_checksum
+from casem.adapters.search.document import content, stamp
 from casem.adapters.storage.tables import users
 from casem.app.case_types.service import create_case_type
 from casem.app.cases import service as cases
@@ -17,6 +20,8 @@ from casem.app.context import AppContext
 from casem.app.custom_attributes.service import create_config
 from casem.app.projects.service import update_project
 from casem.app.search.documents import case_documents
+from casem.proto_gen.casem.v1 import case_api_pb2 as pb
+from casem.services.case_indexer.indexer import _received_document
 from tests.intake.stack import Tenant, new_tenant
 
 
@@ -114,3 +119,26 @@ async def test_each_created_case_comes_with_the_document_the_database_gives_back
     )
     assert stored[outcomes[2].case.id]["type_name"] == "Incident ✓"  # type: ignore[union-attr]
     assert stored[outcomes[2].case.id]["project_key"] == tenant.project_key  # type: ignore[union-attr]
+
+
+def test_a_document_that_does_not_check_out_is_read_instead() -> None:
+    """case-indexer writes a stamped document as it came, so it checks what it got; one that does not check out
+    (not JSON, not stamped, a field missing) is dropped, and the case read, as a found one is."""
+    good = stamp(
+        {
+            "id": "c1",
+            "org_id": "o1",
+            "key": "P-1",
+            "status": "OPEN",
+            "priority": "P3",
+            "created_at": "2024-01-01T00:00:00Z",
+            "version": 1,
+        }
+    )
+    result = pb.IngestResult(case_id="c1", created=True, document=good.text, document_version=1)
+    assert _received_document(result) == good
+    assert _received_document(pb.IngestResult(case_id="c1", created=False)) is None  # found: none given
+    unstamped = json.dumps({k: v for k, v in content(good.fields).items() if k != "checksum"})
+    for text in ("{not json", '{"id": "c1"}', unstamped):
+        bad = pb.IngestResult(case_id="c1", created=True, document=text, document_version=1)
+        assert _received_document(bad) is None

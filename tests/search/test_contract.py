@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from casem.adapters.search import InvalidDocumentError, SearchPort, document_checksum
+from casem.adapters.search.document import stamp, stamped
 from casem.domain.search_query import parse_query
 from casem.topology.tenants import CASE_MANAGEMENT, ON_CALL
 
@@ -412,6 +413,25 @@ async def test_upsert_replaces(port: SearchPort) -> None:
     assert (await port.search(T, ORG_A, parse_query(""))).total == 5
     assert await port.get(T, ORG_A, C1["id"]) == {**changed, "checksum": document_checksum(changed)}
     assert await found(port, "disk", ORG_B) == ids(B1)  # the twin in org B is untouched
+
+
+async def test_a_stamped_document_is_written_as_it_came(port: SearchPort) -> None:
+    """A document stamped by its builder (IngestCases stamps those of the cases it creates) is searchable and stored
+    as the same document written plain would be, its version guarding it the same way; its text is what is stored."""
+    await load(port)
+    changed = {**C1, "title": "Stamped on the way", "attributes": {"service": ["billing"]}, "version": 4}
+    sent = stamped(stamp(changed).text, 4)
+    assert await port.bulk_upsert(T, [sent], replace_equal=False) == 1
+    await port.refresh(T)
+    assert await found(port, "stamped way service:billing") == ids(C1)
+    plain = {k: v for k, v in changed.items() if k != "version"}
+    assert await port.get(T, ORG_A, C1["id"]) == {**plain, "checksum": document_checksum(plain)}
+    assert (await port.versions(T, [(ORG_A, C1["id"])]))[C1["id"]] == 4
+    # An older stamped write arriving late does not replace it.
+    await port.bulk_upsert(T, [stamp({**C1, "title": "Stale", "version": 3})])
+    await port.refresh(T)
+    assert await found(port, "stale") == set()
+    assert (await port.get(T, ORG_A, C1["id"]) or {})["title"] == "Stamped on the way"
 
 
 async def test_delete_removes(port: SearchPort) -> None:

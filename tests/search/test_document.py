@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
 from casem.adapters.search.document import (
     InvalidDocumentError,
+    content,
     document_checksum,
     epoch_millis,
     prepare,
+    stamp,
+    stamped,
     words,
 )
+from casem.adapters.search.opensearch import indexed_text, projection
 
 
 def test_checksum_is_sha256_of_the_canonical_json() -> None:
@@ -41,6 +46,35 @@ def test_prepare_stamps_the_checksum_without_touching_the_input() -> None:
     prepared = prepare(doc)
     assert prepared["checksum"] == document_checksum(doc)
     assert "checksum" not in doc
+
+
+def test_a_stamp_is_the_prepared_document_and_its_content_as_json() -> None:
+    doc = {"id": "c1", "org_id": "o", "key": "P-1", "status": "OPEN", "priority": "P1", "created_at": "2024-01-01"}
+    sent = stamp({**doc, "title": "Café", "version": 7})
+    assert sent.fields == prepare({**doc, "title": "Café", "version": 7})
+    assert sent.version == 7
+    assert json.loads(sent.text) == content(sent.fields)  # the version travels beside the text, not in it
+    assert "Café" in sent.text  # UTF-8 as it is, not \u escapes: what the index stores is the text itself
+    received = stamped(sent.text, 7)
+    assert received == sent
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("[1, 2]", "JSON object"),
+        ('{"id": "c1"}', "lacks org_id"),
+        ('{"id":"c1","org_id":"o","key":"P-1","status":"OPEN","priority":"P1","created_at":"2024-01-01"}', "checksum"),
+        (
+            '{"id":"c1","org_id":"o","key":"P-1","status":"OPEN","priority":"P1","created_at":"2024-01-01",'
+            '"checksum":"x","version":3}',
+            "holds a version",
+        ),
+    ],
+)
+def test_a_received_stamp_is_checked(text: str, refusal: str) -> None:
+    with pytest.raises(InvalidDocumentError, match=refusal):
+        stamped(text, 1)
 
 
 @pytest.mark.parametrize("missing", ["id", "org_id", "key", "status", "priority", "created_at"])
@@ -79,3 +113,20 @@ def test_epoch_millis(value: str | None, millis: int | None) -> None:
 )
 def test_words(text: str, expected: list[str]) -> None:
     assert words(text) == expected
+
+
+def test_opensearch_gets_the_stamped_text_as_the_source_spliced_into_the_projection() -> None:
+    doc = {
+        "id": "c1",
+        "org_id": "o",
+        "key": "P-1",
+        "status": "OPEN",
+        "priority": "P1",
+        "created_at": "2024-01-01T00:00:00Z",
+        "attributes": {"service": ["web"]},
+        "title": 'Ünïcode "quoted" {braces}',
+    }
+    sent = stamp({**doc, "version": 2})
+    line = indexed_text(sent)
+    assert "\n" not in line  # one line of the bulk request's ndjson
+    assert json.loads(line) == {**projection(sent.fields), "source": content(sent.fields)}

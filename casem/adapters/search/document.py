@@ -7,7 +7,8 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -86,6 +87,15 @@ def document_checksum(doc: Mapping[str, Any]) -> str:
 
 def prepare(doc: Mapping[str, Any]) -> CaseDocument:
     """Validate a document and stamp its checksum: what the adapters store and return."""
+    validate(doc)
+    out = dict(doc)
+    out["checksum"] = document_checksum(out)
+    return out  # type: ignore[return-value]
+
+
+def validate(doc: Mapping[str, Any]) -> None:
+    """What every document must have: its ids, key, dates, and a known status and priority. Raises
+    InvalidDocumentError otherwise."""
     missing = [f for f in REQUIRED_FIELDS if not doc.get(f)]
     if missing:
         raise InvalidDocumentError(f"case document {doc.get('id')!r} lacks {', '.join(missing)}")
@@ -96,9 +106,48 @@ def prepare(doc: Mapping[str, Any]) -> CaseDocument:
     for name, values in (doc.get("attributes") or {}).items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise InvalidDocumentError(f"case document {doc['id']!r}: attribute {name!r} is not a list of str")
-    out = dict(doc)
-    out["checksum"] = document_checksum(out)
-    return out  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class StampedDocument:
+    """A document validated and stamped with its checksum, and its content (as stored and returned: the checksum in,
+    the version out) already encoded as JSON, by whoever built it. The adapters take it as it comes: no second
+    checksum, and `text` is what the embedded index stores and what OpenSearch gets as the source, not encoded again.
+    A plain document handed to `bulk_upsert` is stamped there; IngestCases stamps the documents of the cases it
+    creates, and case-indexer writes them without encoding them a second and a third time."""
+
+    fields: CaseDocument  # the content's fields and the version
+    text: str
+
+    @property
+    def version(self) -> int | None:
+        return version_of(self.fields)
+
+
+def stamp(doc: Mapping[str, Any]) -> StampedDocument:
+    prepared = prepare(doc)
+    return StampedDocument(prepared, json.dumps(content(prepared), ensure_ascii=False, separators=(",", ":")))
+
+
+def stamped(text: str, version: int | None) -> StampedDocument:
+    """A stamped document from its text and version, as they crossed a process boundary. Validated again, and its
+    checksum must be there: a stamp is trusted (`casem search verify` compares it with the database), not made up."""
+    fields = json.loads(text)
+    if not isinstance(fields, dict):
+        raise InvalidDocumentError("a stamped case document is a JSON object")
+    validate(fields)
+    if not isinstance(fields.get("checksum"), str):
+        raise InvalidDocumentError(f"case document {fields['id']!r} is not stamped: its checksum is missing")
+    if VERSION in fields:
+        raise InvalidDocumentError(f"case document {fields['id']!r}: its text holds a version (it travels beside it)")
+    if version is not None:
+        fields[VERSION] = version
+    return StampedDocument(fields, text)  # type: ignore[arg-type]
+
+
+def stamped_all(docs: Iterable[Mapping[str, Any] | StampedDocument]) -> list[StampedDocument]:
+    """What `bulk_upsert` writes: the stamped documents as they are, the others stamped now."""
+    return [doc if isinstance(doc, StampedDocument) else stamp(doc) for doc in docs]
 
 
 def epoch_millis(value: str | None) -> int | None:

@@ -38,12 +38,12 @@ from casem.adapters.search.document import (
     PRIORITY_RANK,
     STATUS_RANK,
     CaseDocument,
+    StampedDocument,
     attribute_pairs,
-    content,
     epoch_millis,
     fold,
-    prepare,
-    version_of,
+    stamp,
+    stamped_all,
     words,
 )
 from casem.adapters.search.port import (
@@ -613,12 +613,13 @@ class EmbeddedSearch(SearchPort):
 
     @staticmethod
     def _insert(
-        conn: sqlite3.Connection, g: int, doc: CaseDocument, changes: TallyChanges, replace_equal: bool = True
+        conn: sqlite3.Connection, g: int, stamped: StampedDocument, changes: TallyChanges, replace_equal: bool = True
     ) -> bool:
         """Write the document unless a newer version of it is stored (or, without `replace_equal`, the same one), or
         the very same document is (same version and checksum: a rewrite would remove and insert its row and text for
         nothing), or the case was deleted; False then."""
-        version = version_of(doc)
+        doc = stamped.fields
+        version = stamped.version
         old = conn.execute(
             f"SELECT rid, version, checksum FROM cases_{g} WHERE org_id = ? AND id = ?", (doc["org_id"], doc["id"])
         )
@@ -655,7 +656,7 @@ class EmbeddedSearch(SearchPort):
             "created_ms": epoch_millis(doc.get("created_at")),
             "modified_ms": epoch_millis(doc.get("modified_at")),
             "checksum": doc["checksum"],
-            "doc": json.dumps(content(doc), ensure_ascii=False),
+            "doc": stamped.text,
             "version": version,
         }
         cols = ", ".join(values)
@@ -720,8 +721,10 @@ class EmbeddedSearch(SearchPort):
         current = await self._run(tenant, self._current)
         return current[0] if current else None
 
-    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]], *, replace_equal: bool = True) -> int:
-        prepared = [prepare(d) for d in docs]
+    async def bulk_upsert(
+        self, tenant: str, docs: Iterable[Mapping[str, Any] | StampedDocument], *, replace_equal: bool = True
+    ) -> int:
+        prepared = stamped_all(docs)
 
         def work(conn: sqlite3.Connection) -> int:
             changes: TallyChanges = Counter()
@@ -1076,7 +1079,7 @@ class EmbeddedSearch(SearchPort):
 
         g = await self._run(tenant, create, write=True)
 
-        def fill(batch: list[CaseDocument]) -> Callable[[sqlite3.Connection], None]:
+        def fill(batch: list[StampedDocument]) -> Callable[[sqlite3.Connection], None]:
             def work(conn: sqlite3.Connection) -> None:
                 changes: TallyChanges = Counter()
                 for doc in batch:
@@ -1086,9 +1089,9 @@ class EmbeddedSearch(SearchPort):
             return work
 
         try:
-            batch: list[CaseDocument] = []
+            batch: list[StampedDocument] = []
             async for doc in iterate(docs):
-                batch.append(prepare(doc))
+                batch.append(stamp(doc))
                 if len(batch) >= _BATCH:  # short write transactions: searches interleave
                     await self._run(tenant, fill(batch), write=True)
                     batch = []

@@ -25,12 +25,12 @@ from casem.adapters.search.document import (
     PRIORITY_RANK,
     STATUS_RANK,
     CaseDocument,
+    StampedDocument,
     attribute_pairs,
-    content,
     epoch_millis,
     fold,
-    prepare,
-    version_of,
+    stamp,
+    stamped_all,
 )
 from casem.adapters.search.port import (
     GROUP_FIELDS,
@@ -158,7 +158,7 @@ def compile_query(node: Node) -> dict[str, Any]:
 
 
 def projection(doc: CaseDocument) -> dict[str, Any]:
-    """What the engine indexes for a (prepared) case document."""
+    """What the engine indexes for a (prepared) case document, but for the document itself (see `indexed_text`)."""
     pairs = attribute_pairs(doc)
     return {
         **{f: doc.get(f) for f in _COPIED},
@@ -172,8 +172,14 @@ def projection(doc: CaseDocument) -> dict[str, Any]:
         "modified_ms": epoch_millis(doc.get("modified_at")),
         "closed_ms": epoch_millis(doc.get("closed_at")),
         "checksum": doc["checksum"],
-        "source": content(doc),
     }
+
+
+def indexed_text(stamped: StampedDocument) -> str:
+    """A bulk request's source line for a stamped document: its projection, and the document itself under `source`
+    as its text came, spliced in rather than decoded and encoded again (the bigger part of the line)."""
+    projected = json.dumps(projection(stamped.fields), ensure_ascii=False)
+    return f'{projected[:-1]}, "source": {stamped.text}}}'
 
 
 def _doc_id(org_id: str, case_id: str) -> str:
@@ -270,7 +276,7 @@ class OpenSearchSearch(SearchPort):
         return True
 
     async def _bulk(
-        self, targets: list[str], docs: list[CaseDocument], refresh: str, *, replace_equal: bool = True
+        self, targets: list[str], docs: list[StampedDocument], refresh: str, *, replace_equal: bool = True
     ) -> int:
         """Write each document to each of `targets` (aliases, `require_alias`: a target that is not there, such
         as the building alias when no reindex runs, is skipped, never created). A versioned document replaces
@@ -285,11 +291,11 @@ class OpenSearchSearch(SearchPort):
         the batch: a write is idempotent by version)."""
         pending: list[tuple[str, str]] = []  # (target, the item's two ndjson lines)
         for doc in docs:
-            version = version_of(doc)
+            version = doc.version
             # Projected and encoded once, whatever the number of targets (the source is the big part).
-            source = json.dumps(projection(doc), ensure_ascii=False)
+            source = indexed_text(doc)
             for target in targets:
-                meta: dict[str, Any] = {"_index": target, "_id": _doc_id(doc["org_id"], doc["id"])}
+                meta: dict[str, Any] = {"_index": target, "_id": _doc_id(doc.fields["org_id"], doc.fields["id"])}
                 if version is not None:
                     meta |= {"version": version, "version_type": "external_gte" if replace_equal else "external"}
                 pending.append((target, json.dumps({"index": meta}, ensure_ascii=False) + "\n" + source + "\n"))
@@ -378,8 +384,10 @@ class OpenSearchSearch(SearchPort):
         alias = self.alias(tenant)
         return [alias, _building(alias)]
 
-    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]], *, replace_equal: bool = True) -> int:
-        prepared = [prepare(d) for d in docs]
+    async def bulk_upsert(
+        self, tenant: str, docs: Iterable[Mapping[str, Any] | StampedDocument], *, replace_equal: bool = True
+    ) -> int:
+        prepared = stamped_all(docs)
         if not prepared:
             return 0
         targets = self._targets(tenant)
@@ -541,9 +549,9 @@ class OpenSearchSearch(SearchPort):
         try:
             # No refreshes while loading; one at the end makes everything visible before the swap.
             await self._request("PUT", f"/{new}/_settings", {"index": {"refresh_interval": "-1"}})
-            batch: list[CaseDocument] = []
+            batch: list[StampedDocument] = []
             async for doc in iterate(docs):
-                batch.append(prepare(doc))
+                batch.append(stamp(doc))
                 if len(batch) >= _BATCH:
                     await self._bulk([_building(alias)], batch, "false")
                     batch = []

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from casem.adapters.search.document import CaseDocument
+from casem.adapters.search.document import CaseDocument, StampedDocument
 from casem.domain.search_query import Node
 from casem.topology.tenants import Tenant, tenant
 
@@ -116,8 +116,11 @@ class SearchPort(ABC):
         """The concrete index behind the tenant's alias, None before ensure_index."""
 
     @abstractmethod
-    async def bulk_upsert(self, tenant: str, docs: Iterable[Mapping[str, Any]], *, replace_equal: bool = True) -> int:
-        """Insert or wholly replace cases (by org and id); stamps their checksum. Returns how many.
+    async def bulk_upsert(
+        self, tenant: str, docs: Iterable[Mapping[str, Any] | StampedDocument], *, replace_equal: bool = True
+    ) -> int:
+        """Insert or wholly replace cases (by org and id); stamps their checksum (a `StampedDocument` comes stamped,
+        and its text is stored as it is). Returns how many.
 
         A document with a `version` (the case's revision) replaces only a stored one of a lower or equal
         version: an older write arriving late never overwrites a newer one. The version is not part of the

@@ -7,7 +7,6 @@ few per batch of cases rather than per case, so a reindex of a large tenant stay
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -16,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casem.adapters.search.document import CaseDocument
+from casem.adapters.search.document import CaseDocument, StampedDocument, stamp, stamped
 from casem.adapters.storage.tables import case_types, cases, projects, timeline_cells, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.domain.cases import Case
@@ -140,14 +139,14 @@ def created_case_document(
     return _document(_CreatedCaseRow(case, project_key, type_name, assignee_handle), [])
 
 
-def document_bytes(doc: CaseDocument) -> bytes:
-    """A document as it crosses a process boundary (IngestCases hands case-indexer those of the cases it created)."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+def document_to_send(doc: CaseDocument) -> StampedDocument:
+    """A document about to cross a process boundary (IngestCases hands case-indexer those of the cases it created):
+    validated and stamped here, once, so that the receiver writes its text as it is."""
+    return stamp(doc)
 
 
-def document_from_bytes(data: bytes) -> CaseDocument:
-    document: CaseDocument = json.loads(data)
-    return document
+def document_received(text: str, version: int) -> StampedDocument:
+    return stamped(text, version)
 
 
 async def case_document(uow: UnitOfWork, org_id: str, case_id: str) -> CaseDocument | None:

@@ -54,11 +54,11 @@ from casem.adapters.bus.strategies import (
     StreamProcessor,
 )
 from casem.adapters.search import SearchBackendError, SearchPort, search_from_env
-from casem.adapters.search.document import CaseDocument
+from casem.adapters.search.document import CaseDocument, StampedDocument
 from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, configured_token
-from casem.app.search.documents import case_documents, document_from_bytes
+from casem.app.search.documents import case_documents, document_received
 from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.services.common.ops import EngineWaits
@@ -166,8 +166,8 @@ class _Ingested:
     case_id: str
     accepted_at: str
     # The document IngestCases built for a case it created (as the database has it, unchanged since unless a later
-    # change wins by its version); None for a case it found: read then.
-    document: CaseDocument | None
+    # change wins by its version), stamped; None for a case it found: read then.
+    document: StampedDocument | None
 
 
 class Indexer:
@@ -293,7 +293,7 @@ class Indexer:
                 payload.org_id,
                 result.case_id,
                 payload.accepted_at,
-                document_from_bytes(result.document) if result.document else None,
+                _received_document(result),
             )
         INDEXED.labels("created").inc(created)  # counted once a call, not once an intake: labels() takes a lock
         INDEXED.labels("existing").inc(len(chunk) - len(refused) - created)
@@ -319,7 +319,9 @@ class Indexer:
         INDEXED.labels("indexed").inc(len(refs))
 
     async def _write(self, refs: list[_Ingested]) -> None:
-        docs = {ref.case_id: ref.document for ref in refs if ref.document is not None}
+        docs: dict[str, CaseDocument | StampedDocument] = {
+            ref.case_id: ref.document for ref in refs if ref.document is not None
+        }
         unread = [(ref.org_id, ref.case_id) for ref in refs if ref.document is None]
         # Read as they are now: cases found by their intake key (a redelivery; perhaps changed since), and cases whose
         # custom attributes hold a number the database gives back otherwise (see created_case_document).
@@ -404,6 +406,22 @@ def _ingest_span(message: Message) -> Span | None:
         SpanKind.CONSUMER,
         {"messaging.source.partition": message.partition, "messaging.message.offset": message.offset},
     )
+
+
+def _received_document(result: case_api_pb2.IngestResult) -> StampedDocument | None:
+    """The stamped document IngestCases gave for a case it created; None when it gave none, or one that does not check
+    out (the case is read then, as a found one is: a document is an accelerator, the database is the truth)."""
+    if not result.document:
+        return None
+    try:
+        return document_received(result.document, result.document_version)
+    except ValueError as error:  # not JSON, not an object, not stamped, a field missing
+        log.warning(
+            "IngestCases gave a document that does not check out; reading the case",
+            case_id=result.case_id,
+            error=str(error),
+        )
+        return None
 
 
 def _status_code(number: int) -> grpc.StatusCode:

@@ -139,7 +139,7 @@ class IngestCasesResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[IngestResult, _Mapping]]] = ...) -> None: ...
 
 class IngestResult(_message.Message):
-    __slots__ = ("case_id", "case_key", "created", "error_code", "error_message", "error_field", "document")
+    __slots__ = ("case_id", "case_key", "created", "error_code", "error_message", "error_field", "document", "document_version")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     CASE_KEY_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -147,14 +147,16 @@ class IngestResult(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     case_key: str
     created: bool
     error_code: int
     error_message: str
     error_field: str
-    document: bytes
-    def __init__(self, case_id: _Optional[str] = ..., case_key: _Optional[str] = ..., created: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_field: _Optional[str] = ..., document: _Optional[bytes] = ...) -> None: ...
+    document: str
+    document_version: int
+    def __init__(self, case_id: _Optional[str] = ..., case_key: _Optional[str] = ..., created: _Optional[bool] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_field: _Optional[str] = ..., document: _Optional[str] = ..., document_version: _Optional[int] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
     __slots__ = ("id_or_key",)

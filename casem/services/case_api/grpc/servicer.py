@@ -27,7 +27,7 @@ from casem.app.internal_auth import (
 )
 from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects import service as projects
-from casem.app.search.documents import document_bytes
+from casem.app.search.documents import document_to_send
 from casem.app.timeline import service as timeline
 from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
 from casem.domain.errors import DomainError, InvalidInput
@@ -181,12 +181,12 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
                 errors[i] = outcome.error
             else:
                 assert outcome.case is not None
-                results[i] = pb.IngestResult(
-                    case_id=outcome.case.id,
-                    case_key=outcome.case.key,
-                    created=outcome.created,
-                    document=document_bytes(outcome.document) if outcome.document is not None else b"",
+                result = results[i] = pb.IngestResult(
+                    case_id=outcome.case.id, case_key=outcome.case.key, created=outcome.created
                 )
+                if outcome.document is not None:
+                    sent = document_to_send(outcome.document)
+                    result.document, result.document_version = sent.text, sent.version or 0
         for i, exc in errors.items():
             code, message, pointer = error_parts(exc, conflict=grpc.StatusCode.ALREADY_EXISTS)
             results[i] = pb.IngestResult(error_code=code.value[0], error_message=message, error_field=pointer)
