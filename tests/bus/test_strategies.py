@@ -481,6 +481,75 @@ async def test_batch_writes_a_partial_batch_after_the_linger_and_forwards_it() -
     assert collect.offsets == list(range(9))
 
 
+class EarlyTimers(asyncio.SelectorEventLoop):
+    """An event loop whose timers fire when 70% of their delay has passed: uvloop's run on libuv's millisecond
+    clock and may fire up to a millisecond early; this makes it happen every time, by more."""
+
+    def call_later(self, delay, callback, *args, context=None):  # type: ignore[no-untyped-def, override]
+        return super().call_later(delay * 0.7, callback, *args, context=context)
+
+
+def run_on_early_timers(scenario) -> None:  # type: ignore[no-untyped-def]
+    with asyncio.Runner(loop_factory=EarlyTimers) as runner:
+        runner.run(scenario())
+
+
+def test_a_batch_whose_linger_timer_fires_early_is_woken_again_when_due() -> None:
+    """The consumer loop polls a step when it asks to (its wake), else only when a fetch returns, which an idle
+    consumer lets wait up to a minute. A linger timer that fired early found the batch not due and asked for no
+    other wake: the lone intake of a quiet moment then waited for the minute (seen with uvloop)."""
+
+    async def scenario() -> None:
+        batches: list[list[int]] = []
+
+        async def write(batch: list[Message]) -> None:
+            batches.append([m.offset for m in batch])
+
+        step = Batch(write, Collect(), max_batch=100, linger_s=0.05)
+        wakes: list[float] = []
+        woken = asyncio.Event()
+
+        def wake() -> None:  # what the consumer loop does when a step asks: poll it
+            wakes.append(time.monotonic())
+            woken.set()
+
+        step.bind_wake(wake)
+        submitted = time.monotonic()
+        await step.submit(msg(0))
+        while not batches:
+            woken.clear()
+            await asyncio.wait_for(woken.wait(), 1.0)  # without a wake when due, this times out
+            await step.poll()
+            await settle()
+        assert batches == [[0]]
+        assert wakes[0] - submitted >= 0.05  # the first wake came when the linger had passed, not before
+
+    run_on_early_timers(scenario)
+
+
+def test_an_interval_commit_whose_timer_fires_early_is_woken_again_when_due(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        bus = EmbeddedBus(tmp_path / "bus.db")
+        try:
+            await _publish(bus, "t", 1, 1, 1)
+            consumer = bus.consumer("g", ["t"])
+            [message] = await consumer.poll(10, timeout=5)
+            step = CommitOffsets(consumer, CommitPolicy(every_messages=100, every_seconds=0.05))
+            woken = asyncio.Event()
+            step.bind_wake(woken.set)
+            await step.submit(message)
+            while not step.commits:
+                woken.clear()
+                await asyncio.wait_for(woken.wait(), 1.0)
+                await step.poll()
+            assert await consumer.committed([TopicPartition("t", 0)]) == {TopicPartition("t", 0): 1}
+            await consumer.close()
+        finally:
+            await bus.close()
+
+    run_on_early_timers(scenario)
+
+
 async def test_batch_leaves_filtered_messages_out_of_the_batch_but_forwards_them() -> None:
     batches: list[list[int]] = []
 

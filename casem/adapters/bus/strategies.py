@@ -167,6 +167,11 @@ class CommitOffsets:
 
     def _interval_due(self) -> None:
         self._timer = None
+        if self._pending and self._policy.every_seconds is not None:
+            left = self._policy.every_seconds - (self._clock() - self._last_commit)
+            if left > 0:  # fired early (see Batch._linger_due): the commit would not be due yet when polled
+                self._timer = asyncio.get_running_loop().call_later(left, self._interval_due)
+                return
         self._wake()
 
     async def poll(self) -> None:
@@ -651,6 +656,7 @@ class Batch:
         self._since = 0.0
         self._pending: deque[tuple[list[Message], asyncio.Future[None]]] = deque()
         self._wake: Wake = _no_wake
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     def bind_wake(self, wake: Wake) -> None:
         self._wake = wake
@@ -664,10 +670,29 @@ class Batch:
             await self._forward_done()
         if not self._buffer:
             self._since = self._clock()
-            asyncio.get_running_loop().call_later(self._linger_s, self._wake)  # poll me when it is time to go
+            self._arm_linger(self._linger_s)  # poll me when it is time to go
         self._buffer.append(message)
         if len(self._buffer) >= self._max_batch and len(self._pending) < self._max_pending:
             self._start()
+
+    def _arm_linger(self, delay: float) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+        self._linger_timer = asyncio.get_running_loop().call_later(delay, self._linger_due)
+
+    def _linger_due(self) -> None:
+        """The buffer's linger timer: have the loop poll this step once its oldest message has waited `linger_s` by
+        this step's clock. An event loop may fire a timer a little early (uvloop's runs on libuv's millisecond
+        clock): then `poll` would find the batch not due yet, and nothing else might wake the loop for as long as
+        the consumer's fetch waits (a minute, idle). So an early timer sets another for the rest."""
+        self._linger_timer = None
+        if not self._buffer:
+            return  # started already, full
+        left = self._linger_s - (self._clock() - self._since)
+        if left > 0:
+            self._arm_linger(left)
+            return
+        self._wake()
 
     def _start(self) -> None:
         batch, self._buffer = self._buffer, []
@@ -707,6 +732,9 @@ class Batch:
         await self._next.join(timeout)
 
     async def close(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         self._buffer.clear()  # not processed, so not committed: redelivered
         with contextlib.suppress(Exception):
             await self._forward_done()  # keep what finished before the failure
