@@ -24,20 +24,6 @@ if TYPE_CHECKING:
     from casem.domain.projects import Project
 
 
-EVENT_LOOP_ENV = "CASEM_EVENT_LOOP"  # as casem/cli/lifecycle.py reads it (not imported: the CLI is not a library)
-
-
-def service_environment() -> dict[str, str]:
-    """This process's environment for the services a bench starts: without its CASEM_* settings (each bench sets
-    its own), but for the event loop, which a run may choose (CASEM_EVENT_LOOP=asyncio to compare with uvloop)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CASEM_") or k == EVENT_LOOP_ENV}
-
-
-def event_loop_of(environment: dict[str, str]) -> str:
-    """The event loop the services run on, for a bench's JSON: what CASEM_EVENT_LOOP says, else casem's default."""
-    return environment.get(EVENT_LOOP_ENV) or "uvloop (default; asyncio where it is not installed)"
-
-
 def free_port(pair: bool = False) -> int:
     """A loopback port nothing listens on, below the kernel's ephemeral range: a bind to port 0 may hand out one an
     outgoing connection takes before the service binds it (casem/devtools/ports.py)."""

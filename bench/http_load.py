@@ -46,12 +46,10 @@ from _support import (
     bench_org_and_project,
     cpu_seconds,
     drop_postgres,
-    event_loop_of,
     free_port,
     fresh_postgres,
     load_average,
     peak_rss_mb,
-    service_environment,
     wait_for_port,
 )
 from sqlalchemy.engine import make_url
@@ -296,7 +294,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     creds, project = await bench_org_and_project(context, key="LOAD", name="Load")
     await context.close()
 
-    env = service_environment()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_")}
     env.update({f"{t.env_prefix}_DSN": endpoints[t.name].master for t in TENANTS})
     http_port = free_port()
     env.update(
@@ -376,7 +374,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     }
     result["bench_process"] = {"peak_rss_mb": peak_rss_mb(), "cpu_s": round(cpu_seconds(), 1)}
     result["load_average"] = {"start": load_start, "end": load_average()}
-    result["event_loop"] = event_loop_of(env)
     return result
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _support import event_loop_of, free_port, load_average, service_environment, wait_for_port  # noqa: E402
+from _support import free_port, load_average, wait_for_port  # noqa: E402
 
 STANDARD_TYPE_ID = "00000000-0000-0000-0000-000000000001"
 PORT_VARS = (
@@ -124,7 +124,7 @@ def create_and_find_split(http: httpx.Client, project_id: str, timeout: float = 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="casem-bench-idle-"))
-    env = service_environment()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_")}
     env.update({name: str(free_port()) for name in PORT_VARS})
     env.update(CASEM_DATA_DIR=str(workdir), PYTHONPATH=os.environ.get("PYTHONPATH", "."))
     http_port = int(env["CASEM_HTTP_PORT"])
@@ -185,7 +185,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "first_case_after_start_s": round(warmup, 3),
         "loadavg": load_average(),
         "cpus": os.cpu_count(),
-        "event_loop": event_loop_of(env),
     }
 
 

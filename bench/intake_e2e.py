@@ -41,8 +41,7 @@ Prints one JSON object:
 - services: per process, peak RSS (VmHWM) and CPU seconds used over the run;
 - raw.engine_bulk_cpu_s_per_1000_docs: the engine's CPU per 1,000 documents of the raw bulk (OpenSearch's process;
   embedded: this process, where the engine runs), beside the phase's engine CPU per intake;
-- load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates);
-- event_loop: what the services ran on (CASEM_EVENT_LOOP passes through to them: `asyncio` to compare).
+- load_average at the start and at the end (this machine is shared: compare ratios, not absolute rates).
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -68,13 +68,11 @@ from _support import (
     cpu_seconds,
     drop_kafka_namespace,
     drop_postgres,
-    event_loop_of,
     free_port,
     fresh_postgres,
     listening_pid,
     load_average,
     peak_rss_mb,
-    service_environment,
     tree_cpu_seconds,
 )
 from sqlalchemy.engine import make_url
@@ -636,7 +634,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     creds, project = await bench_org_and_project(context, key="BENCH", name="Bench")
     metadata = (("dd-api-key", creds.api_key), ("dd-application-key", creds.app_key))
 
-    env = service_environment()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEM_")}
     env.update({f"{t.env_prefix}_DSN": endpoints[t.name].master for t in TENANTS})
     env.update(
         {
@@ -794,7 +792,6 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
         "cpu_s": round(cpu_seconds(), 1),
     }  # type: ignore[index]
     result["load_average"] = {"start": load_before, "end": load_average()}
-    result["event_loop"] = event_loop_of(env)
     return result
 
 
