@@ -24,9 +24,6 @@ import typer
 if TYPE_CHECKING:  # asyncio is imported when a service runs: `--help` does without it
     import asyncio
 
-# `asyncio` runs services on asyncio's own event loop even where uvloop is installed (see `event_loop_factory`).
-EVENT_LOOP_ENV = "CASEM_EVENT_LOOP"
-EVENT_LOOPS = ("uvloop", "asyncio")
 GRACE_SECONDS = 10.0  # in-flight requests and messages get this long (servers use the same figure)
 HARD_STOP_SECONDS = GRACE_SECONDS + 5.0  # then the process exits whatever is still running
 
@@ -180,23 +177,6 @@ class StopSignals:
         os._exit(1)
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop services run on: uvloop where it is installed (a dependency on Linux and macOS), asyncio's own
-    elsewhere or with CASEM_EVENT_LOOP=asyncio (None: asyncio's default). uvloop runs the loop's own machinery in C:
-    the wake-ups from database driver threads, gRPC's completion callbacks and timers that every small batch pays
-    for. A service under a steady trickle of intakes spends much of its CPU there rather than in casem's code."""
-    choice = os.environ.get(EVENT_LOOP_ENV, "uvloop").strip().lower() or "uvloop"
-    if choice not in EVENT_LOOPS:
-        raise fail(f"{EVENT_LOOP_ENV}={choice!r} is not an event loop casem knows; use one of {', '.join(EVENT_LOOPS)}")
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:  # Windows, or an install without it: asyncio's loop does the same, a little slower
-        return None
-    return uvloop.new_event_loop
-
-
 def run_until_stopped(
     name: str,
     main: Callable[[asyncio.Event], Awaitable[None]],
@@ -223,8 +203,7 @@ def run_until_stopped(
         problem = port_problem(host, ports)
         if problem:
             raise fail(problem)
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(guarded())
+        asyncio.run(guarded())
     except PortInUse as exc:
         raise fail(port_in_use_message(exc, ports)) from None
     except (KeyboardInterrupt, Interrupted):
