@@ -21,12 +21,12 @@ import sqlalchemy as sa
 
 from casem.adapters.bus.embedded import EmbeddedBus
 from casem.adapters.search import EmbeddedSearch
-from casem.adapters.search.document import content, prepare
+from casem.adapters.search.document import content, prepare, stamped
 from casem.adapters.storage.tables import cases, domain_events, timeline_cells
 from casem.app.context import AppContext
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, internal_metadata
 from casem.app.projects.service import create_project
-from casem.app.search.documents import case_documents, document_received
+from casem.app.search.documents import case_documents
 from casem.app.search.maintenance import verify_tenant
 from casem.proto_gen.casem.v1 import case_api_pb2 as pb
 from casem.proto_gen.casem.v1 import case_api_pb2_grpc, intake_pb2, types_pb2
@@ -335,7 +335,7 @@ async def test_only_a_caller_that_indexes_the_cases_marks_their_creation_and_get
                 stored = await case_documents(uow, [(tenant.creds.org_id, first.case_id)])
             # Stamped by case-api: the fields are the stored ones with their checksum, the text is the content (the
             # version travels beside it), ready to be written as it came.
-            sent = document_received(first.document, first.document_version)
+            sent = stamped(first.document, first.document_version)
             assert sent.fields == prepare(stored[first.case_id])
             assert json.loads(sent.text) == content(prepare(stored[first.case_id]))
             assert first.document_version == stored[first.case_id]["version"] == 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casem.adapters.search.document import CaseDocument, StampedDocument, stamp, stamped
+from casem.adapters.search.document import CaseDocument
 from casem.adapters.storage.tables import case_types, cases, projects, timeline_cells, users
 from casem.adapters.storage.unit_of_work import UnitOfWork
 from casem.domain.cases import Case
@@ -137,16 +137,6 @@ def created_case_document(
     if not _stored_as_given(case.custom_attributes):
         return None
     return _document(_CreatedCaseRow(case, project_key, type_name, assignee_handle), [])
-
-
-def document_to_send(doc: CaseDocument) -> StampedDocument:
-    """A document about to cross a process boundary (IngestCases hands case-indexer those of the cases it created):
-    validated and stamped here, once, so that the receiver writes its text as it is."""
-    return stamp(doc)
-
-
-def document_received(text: str, version: int) -> StampedDocument:
-    return stamped(text, version)
 
 
 async def case_document(uow: UnitOfWork, org_id: str, case_id: str) -> CaseDocument | None:

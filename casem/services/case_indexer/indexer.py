@@ -54,11 +54,11 @@ from casem.adapters.bus.strategies import (
     StreamProcessor,
 )
 from casem.adapters.search import SearchBackendError, SearchPort, search_from_env
-from casem.adapters.search.document import CaseDocument, StampedDocument
+from casem.adapters.search.document import CaseDocument, StampedDocument, stamped
 from casem.app.context import AppContext
 from casem.app.intake.payload import IntakePayload, PayloadError
 from casem.app.internal_auth import INTERNAL_TOKEN_METADATA, configured_token
-from casem.app.search.documents import case_documents, document_received
+from casem.app.search.documents import case_documents
 from casem.observability import context_from_headers, start_span, trace_context
 from casem.proto_gen.casem.v1 import case_api_pb2, case_api_pb2_grpc
 from casem.services.common.ops import EngineWaits
@@ -414,7 +414,7 @@ def _received_document(result: case_api_pb2.IngestResult) -> StampedDocument | N
     if not result.document:
         return None
     try:
-        return document_received(result.document, result.document_version)
+        return stamped(result.document, result.document_version)
     except ValueError as error:  # not JSON, not an object, not stamped, a field missing
         log.warning(
             "IngestCases gave a document that does not check out; reading the case",

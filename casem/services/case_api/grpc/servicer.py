@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from casem.adapters.search.document import stamp
 from casem.app.auth import AuthenticationFailed, Principal, authenticate
 from casem.app.cache import TtlCache
 from casem.app.cases import search, updates
@@ -27,7 +28,6 @@ from casem.app.internal_auth import (
 )
 from casem.app.paging import MAX_PAGE_NUMBER
 from casem.app.projects import service as projects
-from casem.app.search.documents import document_to_send
 from casem.app.timeline import service as timeline
 from casem.domain.cases import STANDARD_TYPE_ID, validate_attributes
 from casem.domain.errors import DomainError, InvalidInput
@@ -184,8 +184,8 @@ class CaseApiServicer(pb_grpc.CaseAPIServicer):
                 result = results[i] = pb.IngestResult(
                     case_id=outcome.case.id, case_key=outcome.case.key, created=outcome.created
                 )
-                if outcome.document is not None:
-                    sent = document_to_send(outcome.document)
+                if outcome.document is not None:  # stamped here, once: case-indexer writes its text as it is
+                    sent = stamp(outcome.document)
                     result.document, result.document_version = sent.text, sent.version or 0
         for i, exc in errors.items():
             code, message, pointer = error_parts(exc, conflict=grpc.StatusCode.ALREADY_EXISTS)
