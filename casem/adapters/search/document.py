@@ -80,9 +80,12 @@ def document_checksum(doc: Mapping[str, Any]) -> str:
     that are equal as JSON values have the same checksum whatever their key order, so the
     database side (`casem search verify`) can compute it from its own rows and compare.
     """
+    return hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
+
+
+def _canonical(doc: Mapping[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k not in ("checksum", VERSION)}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def prepare(doc: Mapping[str, Any]) -> CaseDocument:
@@ -125,8 +128,15 @@ class StampedDocument:
 
 
 def stamp(doc: Mapping[str, Any]) -> StampedDocument:
-    prepared = prepare(doc)
-    return StampedDocument(prepared, json.dumps(content(prepared), ensure_ascii=False, separators=(",", ":")))
+    """The document validated and stamped; its text is the canonical JSON its checksum is computed over, with the
+    checksum added at the end: one encoding for both."""
+    validate(doc)
+    canonical = _canonical(doc)
+    checksum = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    fields = dict(doc)
+    fields["checksum"] = checksum
+    # `canonical` is a JSON object with at least the required fields: its closing brace is its last character.
+    return StampedDocument(fields, f'{canonical[:-1]},"checksum":"{checksum}"}}')  # type: ignore[arg-type]
 
 
 def stamped(text: str, version: int | None) -> StampedDocument:
