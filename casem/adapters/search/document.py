@@ -89,11 +89,8 @@ def _canonical(doc: Mapping[str, Any]) -> str:
 
 
 def prepare(doc: Mapping[str, Any]) -> CaseDocument:
-    """Validate a document and stamp its checksum: what the adapters store and return."""
-    validate(doc)
-    out = dict(doc)
-    out["checksum"] = document_checksum(out)
-    return out  # type: ignore[return-value]
+    """Validate a document and stamp its checksum: what the adapters store and return (the fields of its stamp)."""
+    return stamp(doc).fields
 
 
 def validate(doc: Mapping[str, Any]) -> None:
