@@ -122,8 +122,12 @@ class DataDirLock:
             self._file = None
 
 
-class Interrupted(Exception):
-    """A stop signal arrived before the services were up."""
+class Interrupted(BaseException):
+    """A stop signal arrived before the services were up.
+
+    A BaseException, like KeyboardInterrupt, so that code between the signal and `casem up` does not take it for
+    an error: SQLAlchemy wraps an Exception raised while it builds a statement in StatementError (seen in CI when
+    SIGTERM landed during the migrations' CREATE TABLE), but lets exit exceptions through as they are."""
 
 
 def _raise_interrupted(signum: int, _frame: Any) -> None:
