@@ -33,6 +33,7 @@ from sqlalchemy.util import await_only
 
 from casem.adapters.doorbell import Doorbells
 from casem.adapters.private_files import private_sqlite_file
+from casem.adapters.storage import sqlite_driver
 from casem.adapters.storage.tables import start_mappers
 from casem.topology.config import database_endpoints
 from casem.topology.tenants import DatabaseEndpoints
@@ -74,7 +75,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         private_sqlite_file(path)  # 0600 in a 0700 directory; SQLite gives -wal and -shm the same mode
     in_memory = not path or path == ":memory:" or "mode=memory" in url  # one shared connection (StaticPool)
     pool = {} if in_memory else SQLITE_WRITE_POOL if immediate else SQLITE_READ_POOL
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool)
+    engine = create_async_engine(
+        sqlite_driver.engine_url(url), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool
+    )
 
     # A writer holding BEGIN IMMEDIATE's lock meets no other lock until it commits (WAL): its connection needs no
     # busy handler, and waits for the lock in `_begin_immediate` instead. A reader keeps SQLite's.
