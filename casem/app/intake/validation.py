@@ -8,6 +8,10 @@ so the indexer does not dead-letter what case-intake acknowledged.
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
@@ -42,31 +46,88 @@ def validate_shape(intake: intake_pb2.CaseIntake) -> None:
         raise InvalidInput(f"type_id {intake.type_id!r} is not a valid UUID", "/type_id")
 
 
-class DataChecks:
-    """The checks that read the org's projects, types and attribute configs; memoised for one call
-    (a batch usually targets a few projects and types)."""
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What an intake's checks need of a project."""
 
-    def __init__(self, uow: UnitOfWork, org_id: str) -> None:
-        self.uow = uow
+    key: str
+    enabled_custom_case_types: frozenset[str]
+
+
+class KnownReferences:
+    """The live projects and case types case-intake found, by org, remembered for `ttl_s`: a producer sends batch
+    after batch into the same few projects, and reading the project again for each batch was most of a batch's
+    work. Only what exists is remembered, so a project or type made a moment ago is found at once; one deleted
+    meanwhile is still taken for live for up to `ttl_s`, and case creation, which reads it again, refuses its
+    intakes then (as it does for one deleted between acceptance and creation)."""
+
+    ttl_s = 5.0
+    most = 10_000  # entries; past it they are dropped wholesale (they are re-read at the next batch)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._projects: dict[tuple[str, str], tuple[ProjectFacts, float]] = {}
+        self._types: dict[tuple[str, str], float] = {}
+
+    def project(self, org_id: str, project_id: str) -> ProjectFacts | None:
+        found = self._projects.get((org_id, project_id))
+        return found[0] if found is not None and found[1] > self._clock() else None
+
+    def remember_project(self, org_id: str, project: Project) -> ProjectFacts:
+        facts = ProjectFacts(project.key, frozenset(project.enabled_custom_case_types or ()))
+        if len(self._projects) >= self.most:
+            self._projects.clear()
+        self._projects[(org_id, project.id)] = (facts, self._clock() + self.ttl_s)
+        return facts
+
+    def has_type(self, org_id: str, type_id: str) -> bool:
+        return self._types.get((org_id, type_id), 0.0) > self._clock()
+
+    def remember_type(self, org_id: str, type_id: str) -> None:
+        if len(self._types) >= self.most:
+            self._types.clear()
+        self._types[(org_id, type_id)] = self._clock() + self.ttl_s
+
+
+class DataChecks:
+    """The checks that read the org's projects, types and attribute configs, for one call: a unit of work is opened
+    only for what `known` does not hold (custom attribute values are always checked against the configs read)."""
+
+    def __init__(self, open_uow: Callable[[], UnitOfWork], org_id: str, known: KnownReferences) -> None:
+        self._open_uow = open_uow
         self.org_id = org_id
-        self._projects: dict[str, Project] = {}
-        self._types: dict[str, str] = {}
+        self.known = known
+        self._exit = contextlib.AsyncExitStack()
+        self._uow: UnitOfWork | None = None
+
+    async def __aenter__(self) -> DataChecks:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._exit.aclose()
+
+    async def _reader(self) -> UnitOfWork:
+        if self._uow is None:
+            self._uow = await self._exit.enter_async_context(self._open_uow())
+        return self._uow
 
     async def check(self, intake: intake_pb2.CaseIntake) -> None:
         type_id = intake.type_id or STANDARD_TYPE_ID
-        if type_id not in self._types:
-            self._types[type_id] = await cases.check_type(self.uow, self.org_id, type_id, "/type_id")
-        if intake.project_id not in self._projects:
-            self._projects[intake.project_id] = await self.uow.get(
-                Project, self.org_id, intake.project_id, resource="project"
-            )
-        project = self._projects[intake.project_id]
+        if type_id != STANDARD_TYPE_ID and not self.known.has_type(self.org_id, type_id):
+            await cases.check_type(await self._reader(), self.org_id, type_id, "/type_id")
+            self.known.remember_type(self.org_id, type_id)
+        project = self.known.project(self.org_id, intake.project_id)
+        if project is None:
+            found = await (await self._reader()).get(Project, self.org_id, intake.project_id, resource="project")
+            project = self.known.remember_project(self.org_id, found)
         if (
             type_id != STANDARD_TYPE_ID
             and project.enabled_custom_case_types
-            and type_id not in (project.enabled_custom_case_types)
+            and type_id not in project.enabled_custom_case_types
         ):
             raise InvalidInput(f"case type {type_id} is not enabled in project {project.key}", "/type_id")
         custom: dict[str, Any] = convert.struct_to_dict(intake.custom_attributes)
         if custom:
-            await cases.coerce_custom_attributes(self.uow, self.org_id, type_id, custom, "/custom_attributes")
+            await cases.coerce_custom_attributes(
+                await self._reader(), self.org_id, type_id, custom, "/custom_attributes"
+            )

@@ -15,7 +15,7 @@ from casem.adapters.bus import BusError, OutgoingMessage
 from casem.app.auth import Principal, authenticate
 from casem.app.context import AppContext
 from casem.app.intake.payload import CONTENT_TYPE_HEADER, IntakePayload
-from casem.app.intake.validation import DataChecks, validate_shape
+from casem.app.intake.validation import DataChecks, KnownReferences, validate_shape
 from casem.domain.errors import InvalidInput
 from casem.observability import bus_headers
 from casem.proto_gen.casem.v1 import intake_pb2
@@ -50,6 +50,7 @@ class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
         self.topic = intake_topic().name
         # (api key, app key) -> (principal, expiry): high-volume producers reuse one pair of keys.
         self._auth_cache: dict[tuple[str, str], tuple[Principal, float]] = {}
+        self._known = KnownReferences()  # the projects and types batches go to, as the keys above
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         api_key, app_key = key_pair(invocation_metadata(context))
@@ -75,8 +76,7 @@ class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
                 if key in seen:
                     raise InvalidInput(f"intake_key {key!r} appears twice in the batch", "/intake_key")
                 seen.add(key)
-            async with self.ctx.uow(read_only=True) as uow:
-                checks = DataChecks(uow, who.org_id)
+            async with DataChecks(lambda: self.ctx.uow(read_only=True), who.org_id, self._known) as checks:
                 for current in range(len(intakes)):
                     await checks.check(intakes[current])
         except InvalidInput as exc:
