@@ -32,6 +32,29 @@ _PLAIN_FIELDS = {
     "type_id": str,
 }
 _PRIORITIES = {name: number for name, number in types_pb2.CasePriority.items()}
+_PRIORITY_NAMES = {number: name for name, number in _PRIORITIES.items()}
+# The scalar fields in field-number order, the order the proto3 JSON mapping writes them in.
+_SCALARS_IN_ORDER = ("schema_version", "intake_key", "project_id", "title", "description", "priority", "type_id")
+
+
+def _intake_to_json(intake: intake_pb2.CaseIntake) -> dict[str, object]:
+    """The intake's proto3 JSON form. Most intakes carry only scalar fields, whose form is written directly:
+    the set ones (proto3 leaves out a default value) and the priority by name. Anything else (attributes, custom
+    attributes, source, a priority number without a name) goes through the full mapping, which this agrees with
+    key for key and is several times faster than."""
+    if intake.attributes or intake.HasField("custom_attributes") or intake.HasField("source"):
+        return json_format.MessageToDict(intake, preserving_proto_field_name=True)
+    values: dict[str, object] = {}
+    for name in _SCALARS_IN_ORDER:
+        value = getattr(intake, name)
+        if not value:
+            continue
+        if name == "priority":
+            if value not in _PRIORITY_NAMES:
+                return json_format.MessageToDict(intake, preserving_proto_field_name=True)
+            value = _PRIORITY_NAMES[value]
+        values[name] = value
+    return values
 
 
 def _intake_from_json(values: dict) -> intake_pb2.CaseIntake:  # type: ignore[type-arg]
@@ -71,7 +94,7 @@ class IntakePayload:
             "org_id": self.org_id,
             "user_id": self.user_id,
             "accepted_at": self.accepted_at,
-            "intake": json_format.MessageToDict(self.intake, preserving_proto_field_name=True),
+            "intake": _intake_to_json(self.intake),
         }
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
