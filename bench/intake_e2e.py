@@ -113,7 +113,10 @@ def latency_summary(values: list[float]) -> dict[str, float | None]:
 
 
 class EmbeddedWatch:
-    """New documents of the org in the embedded index (the file the indexer writes), read incrementally."""
+    """New documents of the org in the embedded index (the file the indexer writes), read incrementally: each poll
+    reads the rows after the last one seen, by row id. (`+org_id` keeps SQLite off the index on org_id, which it
+    otherwise took to read every row of the org and sort them, each poll: at 100 polls a second the watcher spent
+    more CPU than case-intake, on the same two cores as the services it was timing.)"""
 
     interval_s = 0.01
 
@@ -128,7 +131,7 @@ class EmbeddedWatch:
             return []
         table = "cases_" + row[0].rsplit("-v", 1)[1]
         rows = self.conn.execute(
-            f"SELECT rid, id, json_extract(doc, '$.title') FROM {table} WHERE rid > ? AND org_id = ? ORDER BY rid",
+            f"SELECT rid, id, json_extract(doc, '$.title') FROM {table} WHERE rid > ? AND +org_id = ? ORDER BY rid",
             (self.after, self.org_id),
         ).fetchall()
         if rows:
