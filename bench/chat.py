@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -121,6 +123,7 @@ async def lanes(n: int, concurrency: int, call) -> float:  # type: ignore[no-unt
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-chat-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     if args.postgres:
         endpoints = {t.name: DatabaseEndpoints(master=fresh_postgres(args.postgres, t.name)) for t in TENANTS}
     else:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import re
+import shutil
 import statistics
 import tempfile
 import threading
@@ -98,6 +100,8 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="casem-bench-console-"))
+    if not args.workdir:  # a --workdir given is the caller's to keep
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     endpoints = {t.name: DatabaseEndpoints(master=f"sqlite+aiosqlite:///{workdir / (t.name + '.db')}") for t in TENANTS}
     ctx = AppContext.open(endpoints)
     static_dir = workdir / "static"

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -281,6 +283,7 @@ async def seed(project_id: str, http: httpx.AsyncClient, count: int) -> list[str
 async def run(args: argparse.Namespace) -> dict[str, object]:
     load_start = load_average()
     tmp = Path(tempfile.mkdtemp(prefix="casem-bench-http-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     real = bool(args.postgres)
     if real:
         endpoints = {

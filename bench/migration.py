@@ -14,9 +14,11 @@ empty target database with SQLAlchemy executemany in batches of 1,000, no casem 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -111,6 +113,7 @@ def main() -> None:
         os.environ["CASEM_TEST_POSTGRES_DSN"] = args.postgres
         backend = "postgres"
     workdir = Path(tempfile.mkdtemp(prefix="casem-bench-migration-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     with two_sides(backend, workdir) as (source, target):
         creds, project_id = _org(source)
 

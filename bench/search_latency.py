@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -237,6 +239,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 async def _embedded(args: argparse.Namespace, result: dict[str, object]) -> None:
     directory = args.store or tempfile.mkdtemp(prefix="casem-bench-search-")
+    if not args.store:  # a --store is kept, to be loaded again
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     # A kept store says how many cases it was built with; one built for another N (or unfinished) is refused.
     marker = Path(directory) / "bench-cases"
     loaded = marker.exists()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -418,7 +418,7 @@ class KnownKeyLookups:
     database before it writes: its intake keys looked up in the org's cases."""
 
     quiet_batches: int = 8
-    _quiet: int = 0
+    _quiet: int = field(default=0, init=False)
 
     def look_up(self) -> bool:
         return self._quiet < self.quiet_batches
