@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casem.adapters.storage.unit_of_work import UnitOfWork
+from casem.app.cache import TtlCache
 from casem.app.cases import service as cases
 from casem.app.ids import UUID_RE
 from casem.app.intake import convert
@@ -62,31 +63,10 @@ class KnownReferences:
     intakes then (as it does for one deleted between acceptance and creation)."""
 
     ttl_s = 5.0
-    most = 10_000  # entries; past it they are dropped wholesale (they are re-read at the next batch)
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._projects: dict[tuple[str, str], tuple[ProjectFacts, float]] = {}
-        self._types: dict[tuple[str, str], float] = {}
-
-    def project(self, org_id: str, project_id: str) -> ProjectFacts | None:
-        found = self._projects.get((org_id, project_id))
-        return found[0] if found is not None and found[1] > self._clock() else None
-
-    def remember_project(self, org_id: str, project: Project) -> ProjectFacts:
-        facts = ProjectFacts(project.key, frozenset(project.enabled_custom_case_types or ()))
-        if len(self._projects) >= self.most:
-            self._projects.clear()
-        self._projects[(org_id, project.id)] = (facts, self._clock() + self.ttl_s)
-        return facts
-
-    def has_type(self, org_id: str, type_id: str) -> bool:
-        return self._types.get((org_id, type_id), 0.0) > self._clock()
-
-    def remember_type(self, org_id: str, type_id: str) -> None:
-        if len(self._types) >= self.most:
-            self._types.clear()
-        self._types[(org_id, type_id)] = self._clock() + self.ttl_s
+        self.projects: TtlCache[tuple[str, str], ProjectFacts] = TtlCache(self.ttl_s, clock=clock)
+        self.types: TtlCache[tuple[str, str], bool] = TtlCache(self.ttl_s, clock=clock)
 
 
 class DataChecks:
@@ -113,13 +93,14 @@ class DataChecks:
 
     async def check(self, intake: intake_pb2.CaseIntake) -> None:
         type_id = intake.type_id or STANDARD_TYPE_ID
-        if type_id != STANDARD_TYPE_ID and not self.known.has_type(self.org_id, type_id):
+        if type_id != STANDARD_TYPE_ID and not self.known.types.get((self.org_id, type_id)):
             await cases.check_type(await self._reader(), self.org_id, type_id, "/type_id")
-            self.known.remember_type(self.org_id, type_id)
-        project = self.known.project(self.org_id, intake.project_id)
+            self.known.types.put((self.org_id, type_id), True)
+        project = self.known.projects.get((self.org_id, intake.project_id))
         if project is None:
             found = await (await self._reader()).get(Project, self.org_id, intake.project_id, resource="project")
-            project = self.known.remember_project(self.org_id, found)
+            project = ProjectFacts(found.key, frozenset(found.enabled_custom_case_types or ()))
+            self.known.projects.put((self.org_id, intake.project_id), project)
         if (
             type_id != STANDARD_TYPE_ID
             and project.enabled_custom_case_types

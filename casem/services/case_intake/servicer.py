@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import grpc
@@ -13,6 +12,7 @@ from prometheus_client import Counter
 
 from casem.adapters.bus import BusError, OutgoingMessage
 from casem.app.auth import Principal, authenticate
+from casem.app.cache import TtlCache
 from casem.app.context import AppContext
 from casem.app.intake.payload import CONTENT_TYPE_HEADER, IntakePayload
 from casem.app.intake.validation import DataChecks, KnownReferences, validate_shape
@@ -48,21 +48,18 @@ class IntakeServicer(pb_grpc.CaseIntakeServiceServicer):
         self.ctx = context
         self.publisher = publisher
         self.topic = intake_topic().name
-        # (api key, app key) -> (principal, expiry): high-volume producers reuse one pair of keys.
-        self._auth_cache: dict[tuple[str, str], tuple[Principal, float]] = {}
+        # (api key, app key) -> principal: high-volume producers reuse one pair of keys.
+        self._auth_cache: TtlCache[tuple[str, str], Principal] = TtlCache(AUTH_CACHE_TTL_S)
         self._known = KnownReferences()  # the projects and types batches go to, as the keys above
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         api_key, app_key = key_pair(invocation_metadata(context))
-        now = time.monotonic()
         cached = self._auth_cache.get((api_key, app_key))
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         async with self.ctx.uow(read_only=True) as uow:
             principal = await authenticate(uow, api_key, app_key)
-        if len(self._auth_cache) > 10_000:  # bounded: stale entries are dropped wholesale
-            self._auth_cache.clear()
-        self._auth_cache[(api_key, app_key)] = (principal, now + AUTH_CACHE_TTL_S)
+        self._auth_cache.put((api_key, app_key), principal)
         return principal
 
     async def _validate(self, who: Principal, intakes: list[intake_pb2.CaseIntake], batch: bool) -> None:
