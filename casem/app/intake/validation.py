@@ -3,7 +3,8 @@
 Stateless rules first (title, description, priority, attributes, ids), then what needs the org's data
 (the project exists, the type exists and is enabled there, custom attributes fit the type's configs),
 read with the very functions case creation uses. An intake that passes here is one IngestCase accepts,
-so the indexer does not dead-letter what case-intake acknowledged.
+so the indexer does not dead-letter what case-intake acknowledged, unless its project or type is deleted meanwhile:
+after acceptance, or within the few seconds case-intake remembers it as live (see KnownReferences).
 """
 
 from __future__ import annotations
