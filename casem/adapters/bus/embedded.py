@@ -72,6 +72,7 @@ from casem.adapters.bus.port import (
 )
 from casem.adapters.doorbell import Doorbells, Listening, listen
 from casem.adapters.private_files import private_sqlite_file
+from casem.adapters.sqlite_locking import begin_immediate
 from casem.adapters.wakeup import Waiter, bus_channel, call_on, notify, waiter
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,9 @@ def _connect(settings: _Settings) -> sqlite3.Connection:
 @contextlib.contextmanager
 def _write_tx(conn: sqlite3.Connection) -> Iterator[None]:
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        # Polled: SQLite's busy handler kept writers asleep for up to 100 ms after the lock was free (intake,
+        # relay, and every consumer's offset commits take turns on it; see casem/adapters/sqlite_locking.py).
+        begin_immediate(conn)
     except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk gone, ...
         raise BusUnavailable(f"embedded bus busy or unreadable: {exc}") from exc
     try:

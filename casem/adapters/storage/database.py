@@ -33,19 +33,16 @@ from sqlalchemy.util import await_only
 
 from casem.adapters.doorbell import Doorbells
 from casem.adapters.private_files import private_sqlite_file
+from casem.adapters.sqlite_locking import WRITE_LOCK_POLL_S
 from casem.adapters.storage import sqlite_driver
 from casem.adapters.storage.tables import start_mappers
 from casem.topology.config import database_endpoints
 from casem.topology.tenants import DatabaseEndpoints
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# How a writer polls for the write lock: first after 0.5 ms, doubling up to 4 ms between polls. SQLite's own busy
-# handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 and then 100 ms between its tries, so a writer often
-# slept on long after the lock was free. Under a steady stream of intakes (bench/intake_e2e.py, sustained, 30 s)
-# case-api's BEGIN waited p90 20 / p99 56 ms with SQLite's handler and p90 18 / p99 39 ms with these polls; the
-# relay's p90 57 / p99 331 ms and p90 27 / p99 96 ms. A poll costs a failed BEGIN (microseconds); the wait stays
-# bounded by the busy timeout.
-WRITE_LOCK_POLL_S = (0.0005, 0.004)
+# A writer polls for the write lock (casem/adapters/sqlite_locking.py). Under a steady stream of intakes
+# (bench/intake_e2e.py, sustained, 30 s) case-api's BEGIN waited p90 20 / p99 56 ms with SQLite's busy handler and
+# p90 18 / p99 39 ms with these polls; the relay's p90 57 / p99 331 ms and p90 27 / p99 96 ms.
 # Connections a pool keeps open between requests. Past its size a pool opens "overflow" connections and closes
 # each one as it is returned: with more concurrent requests than the size, every request paid a connect (a new
 # thread and four PRAGMAs on SQLite, a TCP connection and authentication on PostgreSQL). Readers are cheap to
