@@ -14,25 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 
 WRITE_LOCK_POLL_S = (0.0005, 0.004)
-
-
-def lock_pauses(timeout_s: float) -> Iterator[float]:
-    """The pauses between tries for a held write lock: 0.5 ms, doubling up to 4 ms, for as long as the next try
-    still falls within `timeout_s` of the first. Both pollers (this module's and the storage's) take their turns
-    from here."""
-    deadline = time.monotonic() + timeout_s
-    pause, longest = WRITE_LOCK_POLL_S
-    while time.monotonic() + pause <= deadline:
-        yield pause
-        pause = min(pause * 2, longest)
-
-
-def is_locked(error: Exception) -> bool:
-    """Whether a failed BEGIN met another connection's write lock (SQLITE_BUSY), not another error."""
-    return "locked" in str(error)
 
 
 def begin_immediate(conn: sqlite3.Connection) -> None:
@@ -42,14 +25,24 @@ def begin_immediate(conn: sqlite3.Connection) -> None:
     (timeout_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
     conn.execute("PRAGMA busy_timeout = 0")
     try:
-        for pause in lock_pauses(timeout_ms / 1000):
+        deadline = None
+        pause, longest = WRITE_LOCK_POLL_S
+        while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as error:
-                if not is_locked(error):
+                if not _locked(error):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + timeout_ms / 1000
+                if now + pause > deadline:
                     raise
             time.sleep(pause)
-        conn.execute("BEGIN IMMEDIATE")  # the last try: still held, it raises "database is locked"
+            pause = min(pause * 2, longest)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from casem.adapters import sqlite_locking
-from casem.adapters.sqlite_locking import WRITE_LOCK_POLL_S, begin_immediate, lock_pauses
+from casem.adapters.sqlite_locking import WRITE_LOCK_POLL_S, begin_immediate
 
 
 @pytest.fixture
@@ -77,17 +77,3 @@ def test_another_error_is_raised_as_it_is(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
         begin_immediate(writer)
     assert _busy_timeout_ms(writer) == 5000
-
-
-def test_the_pauses_grow_to_the_longest_and_end_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [100.0]  # a clock that moves only by the pauses taken
-    monkeypatch.setattr(sqlite_locking.time, "monotonic", lambda: now[0])
-    pauses: list[float] = []
-    for pause in lock_pauses(0.05):
-        pauses.append(pause)
-        now[0] += pause
-    first, longest = WRITE_LOCK_POLL_S
-    assert pauses[:4] == [first, first * 2, first * 4, longest]
-    assert set(pauses[4:]) == {longest}
-    assert sum(pauses) <= 0.05 < sum(pauses) + longest  # as long as the timeout allows, no longer
-    assert list(lock_pauses(0)) == []  # no busy timeout: no pause, the one try decides

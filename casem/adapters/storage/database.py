@@ -33,7 +33,7 @@ from sqlalchemy.util import await_only
 
 from casem.adapters.doorbell import Doorbells
 from casem.adapters.private_files import private_sqlite_file
-from casem.adapters.sqlite_locking import is_locked, lock_pauses
+from casem.adapters.sqlite_locking import WRITE_LOCK_POLL_S
 from casem.adapters.storage import sqlite_driver
 from casem.adapters.storage.tables import start_mappers
 from casem.topology.config import database_endpoints
@@ -108,15 +108,18 @@ def _begin_immediate(conn: Any) -> None:
     other error, one last BEGIN through SQLAlchemy raises the error as every other statement's is raised."""
     cursor = conn.connection.dbapi_connection.cursor()
     driver_error = conn.dialect.loaded_dbapi.OperationalError
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause, longest = WRITE_LOCK_POLL_S
     try:
-        for pause in lock_pauses(SQLITE_BUSY_TIMEOUT_MS / 1000):
+        while True:
             try:
                 cursor.execute("BEGIN IMMEDIATE")
                 return
             except driver_error as error:
-                if not is_locked(error):
+                if "locked" not in str(error) or time.monotonic() + pause > deadline:
                     break
             await_only(asyncio.sleep(pause))
+            pause = min(pause * 2, longest)
     finally:
         cursor.close()
     conn.exec_driver_sql("BEGIN IMMEDIATE")
