@@ -6,10 +6,11 @@ call take this `Event`; a message that is not one raises `PoisonMessage` (dead-l
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from casem.adapters import fastjson
 
 EVENT_TYPE_PREFIX = "com.casem."
 
@@ -38,7 +39,7 @@ class Event:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Event:
         try:
-            envelope = json.loads(raw)
+            envelope = fastjson.loads(raw)
             ce_type: str = envelope["type"]
             if not ce_type.startswith(EVENT_TYPE_PREFIX):
                 raise PoisonMessage(f"not a casem event type: {ce_type!r}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from casem.adapters import fastjson
+
 STATUSES = ("OPEN", "IN_PROGRESS", "CLOSED")
 PRIORITIES = ("NOT_DEFINED", "P1", "P2", "P3", "P4", "P5")
 
@@ -139,7 +141,7 @@ def stamp(doc: Mapping[str, Any]) -> StampedDocument:
 def stamped(text: str, version: int | None) -> StampedDocument:
     """A stamped document from its text and version, as they crossed a process boundary. Validated again, and its
     checksum must be there: a stamp is trusted (`casem search verify` compares it with the database), not made up."""
-    fields = json.loads(text)
+    fields = fastjson.loads(text)
     if not isinstance(fields, dict):
         raise InvalidDocumentError("a stamped case document is a JSON object")
     validate(fields)

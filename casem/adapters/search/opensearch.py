@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from casem.adapters import fastjson
 from casem.adapters.search.document import (
     ATTR_SEPARATOR,
     PRIORITY_RANK,
@@ -178,8 +179,8 @@ def projection(doc: CaseDocument) -> dict[str, Any]:
 def indexed_text(stamped: StampedDocument) -> str:
     """A bulk request's source line for a stamped document: its projection, and the document itself under `source`
     as its text came, spliced in rather than decoded and encoded again (the bigger part of the line)."""
-    projected = json.dumps(projection(stamped.fields), ensure_ascii=False)
-    return f'{projected[:-1]}, "source": {stamped.text}}}'
+    projected = fastjson.text(projection(stamped.fields))
+    return f'{projected[:-1]},"source":{stamped.text}}}'
 
 
 def _doc_id(org_id: str, case_id: str) -> str:
@@ -298,7 +299,7 @@ class OpenSearchSearch(SearchPort):
                 meta: dict[str, Any] = {"_index": target, "_id": _doc_id(doc.fields["org_id"], doc.fields["id"])}
                 if version is not None:
                     meta |= {"version": version, "version_type": "external_gte" if replace_equal else "external"}
-                pending.append((target, json.dumps({"index": meta}, ensure_ascii=False) + "\n" + source + "\n"))
+                pending.append((target, fastjson.text({"index": meta}) + "\n" + source + "\n"))
         taken = 0
         for attempt in range(1, _ITEM_ATTEMPTS + 1):
             response = await self._request(
@@ -312,7 +313,9 @@ class OpenSearchSearch(SearchPort):
                 # size, for the engine to write and for this process to parse.
                 filter_path=_BULK_RESPONSE_FIELDS,
             )
-            settled, passing = self._settle(response.json(), [t for t, _ in pending], targets[0], "index")
+            settled, passing = self._settle(
+                fastjson.loads(response.content), [t for t, _ in pending], targets[0], "index"
+            )
             taken += settled
             if not passing:
                 return taken

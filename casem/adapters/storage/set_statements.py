@@ -5,7 +5,8 @@ Many rows into one table: the rows as one JSON array, inserted by `INSERT ... SE
 SQLAlchemy sends an INSERT without RETURNING on psycopg as `executemany`: one statement per row (pipelined, but
 each bound, planned and executed on its own), and the driver adapts every value in Python. Batch creation
 writes thousands of rows per table: as one JSON document (encoded by the standard library's C encoder) they are
-one statement whose text is the same whatever the number of rows, and the server parses them in one pass. JSON
+one statement whose text is the same whatever the number of rows, and the server parses them in one pass (orjson
+encodes the document: the standard library took a fifth of case-api's time on it, datetimes by callback). JSON
 columns travel as nested JSON, not as text in text. Rows go in in the order given (`WITH ORDINALITY ... ORDER
 BY`): the outbox's sequence numbers follow the events' order, as with one INSERT per row.
 """
@@ -22,6 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+
+from casem.adapters import fastjson
 
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
 
@@ -102,7 +105,7 @@ def _rows_json(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> str:
                 row[name] = convert(row[name])
             converted.append(row)
         rows = converted
-    return json.dumps(rows, default=_plain)
+    return fastjson.text(rows, default=_plain)
 
 
 # Bound on the values of one IN (...) list on SQLite: well under its parameter limit.

@@ -10,12 +10,12 @@ come from the keys case-intake authenticated: the indexer acts as that user of t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from google.protobuf import json_format
 
+from casem.adapters import fastjson
 from casem.proto_gen.casem.v1 import intake_pb2, types_pb2
 
 PAYLOAD_SCHEMA_VERSION = 1
@@ -96,7 +96,7 @@ class IntakePayload:
             "accepted_at": self.accepted_at,
             "intake": _intake_to_json(self.intake),
         }
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return fastjson.compact_bytes(body)
 
     @classmethod
     def new(cls, org_id: str, user_id: str, intake: intake_pb2.CaseIntake) -> IntakePayload:
@@ -105,7 +105,7 @@ class IntakePayload:
     @classmethod
     def from_bytes(cls, raw: bytes) -> IntakePayload:
         try:
-            body = json.loads(raw)
+            body = fastjson.loads(raw)
             if body.get("schema_version") != PAYLOAD_SCHEMA_VERSION:
                 raise PayloadError(f"unknown payload schema_version {body.get('schema_version')!r}")
             intake = _intake_from_json(body["intake"])
