@@ -6,9 +6,12 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from casem.adapters.search.document import (
     InvalidDocumentError,
+    _canonical,
     content,
     document_checksum,
     epoch_millis,
@@ -130,3 +133,54 @@ def test_opensearch_gets_the_stamped_text_as_the_source_spliced_into_the_project
     line = indexed_text(sent)
     assert "\n" not in line  # one line of the bulk request's ndjson
     assert json.loads(line) == {**projection(sent.fields), "source": content(sent.fields)}
+
+
+# --- the canonical text the checksum is computed over: the standard library's, whoever writes it ------------------
+
+
+def _standard_canonical(doc: dict) -> str:  # type: ignore[type-arg]
+    body = {k: v for k, v in doc.items() if k not in ("checksum", "version")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+_texts = st.text(st.characters(codec="utf-8"), max_size=8)  # any character UTF-8 can carry, controls and emoji too
+_plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | _texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(extra=st.dictionaries(_texts, _plain_values, max_size=6))
+def test_canonical_text_is_the_standard_librarys_without_floats(extra: dict) -> None:  # type: ignore[type-arg]
+    doc = {**extra, "checksum": "x"}
+    assert _canonical(doc) == _standard_canonical(doc)
+
+
+@given(
+    extra=st.dictionaries(
+        _texts,
+        st.recursive(
+            st.floats(allow_nan=False, allow_infinity=False) | _plain_values,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+            max_leaves=10,
+        ),
+        max_size=6,
+    )
+)
+def test_canonical_text_is_the_standard_librarys_with_floats(extra: dict) -> None:  # type: ignore[type-arg]
+    assert _canonical(extra) == _standard_canonical(extra)
+
+
+@pytest.mark.parametrize(
+    "value", [1e-07, 0.00001, 2.5, 2**70, {"deep": [1, [2, {"x": 3e-05}]]}, (1, 2), {1: "integer key"}]
+)
+def test_canonical_text_of_what_orjson_would_write_otherwise_or_refuses(value: object) -> None:
+    doc = {"id": "c1", "value": value}
+    try:
+        expected = _standard_canonical(doc)
+    except TypeError as error:
+        with pytest.raises(type(error)):
+            _canonical(doc)
+        return
+    assert _canonical(doc) == expected

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+import orjson
+
 from casem.adapters import fastjson
 
 STATUSES = ("OPEN", "IN_PROGRESS", "CLOSED")
@@ -87,7 +89,33 @@ def document_checksum(doc: Mapping[str, Any]) -> str:
 
 def _canonical(doc: Mapping[str, Any]) -> str:
     body = {k: v for k, v in doc.items() if k not in ("checksum", VERSION)}
+    if not _holds_other_than_text_and_integers(body):
+        # orjson writes this very text, several times faster (every created case's document is stamped), for
+        # anything but floats, which it may spell otherwise (`1e-7` for `1e-07`): the checksum must not change.
+        try:
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError:
+            pass  # an integer beyond 64 bits, a lone surrogate: the standard library's text, or its error
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+_TEXT_AND_INTEGERS = frozenset({str, int, bool, type(None)})
+
+
+def _holds_other_than_text_and_integers(value: Any) -> bool:
+    """Whether anything in `value` (through dicts and lists) is other than a string, an integer, a boolean or None:
+    a float, or a type only the standard library's encoder decides about."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif kind not in _TEXT_AND_INTEGERS:
+            return True
+    return False
 
 
 def prepare(doc: Mapping[str, Any]) -> CaseDocument:
