@@ -26,7 +26,7 @@ import orjson
 __all__ = ["compact_bytes", "loads", "text"]
 
 
-def loads(raw: bytes | bytearray | memoryview | str) -> Any:
+def loads(raw: bytes | str) -> Any:
     """json.loads(raw): the same values (but for an integer beyond 64 bits, see above), and for what neither can
     read, the standard library's error."""
     try:
