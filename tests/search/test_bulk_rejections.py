@@ -35,20 +35,23 @@ class FullWriteQueue(httpx.AsyncBaseTransport):
         self.refuse = dict(refuse)
         self.broken = broken
         self.bulks: list[list[str]] = []  # ids written to the alias, per _bulk request
-        self.targets: list[list[str]] = []  # the target of every item, per _bulk request
+        self.targets: list[list[str]] = []  # the target of every document item, per _bulk request
+        self.probes: list[list[str]] = []  # the target of every other item (the adapter's probes), per request
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path != "/_bulk":
             return await self.node.handle_async_request(request)
         lines = (await request.aread()).decode().splitlines()
         pairs = [(json.loads(lines[i]), lines[i + 1]) for i in range(0, len(lines), 2)]
-        self.bulks.append([_case_id(meta) for meta, _ in pairs if meta["index"]["_index"] == self.alias])
-        self.targets.append([meta["index"]["_index"] for meta, _ in pairs])
+        documents = [meta["index"] for meta, _ in pairs if "index" in meta]
+        self.bulks.append([_case_id(target) for target in documents if target["_index"] == self.alias])
+        self.targets.append([target["_index"] for target in documents])
+        self.probes.append([target["_index"] for meta, _ in pairs if "index" not in meta for target in meta.values()])
         refused: dict[int, dict[str, Any]] = {}
         kept: list[str] = []
         for n, (meta, source) in enumerate(pairs):
-            target = meta["index"]
-            case_id = _case_id(meta)
+            target = meta.get("index") or {"_index": None}
+            case_id = _case_id(target) if "index" in meta else None
             if target["_index"] == self.alias and case_id in self.broken:
                 refused[n] = _refusal(target, 400, "mapper_parsing_exception", "failed to parse")
             elif target["_index"] == self.alias and self.refuse.get(case_id, 0) > 0:
@@ -86,8 +89,8 @@ def _refusal(target: dict[str, Any], status: int, kind: str, reason: str) -> dic
     }
 
 
-def _case_id(meta: dict[str, Any]) -> str:
-    return str(meta["index"]["_id"]).split(":", 1)[1]
+def _case_id(target: dict[str, Any]) -> str:
+    return str(target["_id"]).split(":", 1)[1]
 
 
 @pytest.fixture
@@ -158,19 +161,27 @@ async def test_an_item_refused_for_good_raises_at_once(prefix: str) -> None:
 
 async def test_documents_go_to_the_building_index_only_while_a_reindex_builds_one(prefix: str) -> None:
     """Without a reindex, each document is sent once, to the alias (it used to go to the absent building alias too,
-    to be turned away); while one builds (its index carries the building alias), to both, and both store it."""
+    to be turned away), in one request that also asks whether the building alias is there; while one builds (its
+    index carries the building alias), that request's answer says so and the documents go again, to both, and both
+    store them."""
     port, proxy = _port(prefix, {})
     alias = port.alias(CASE_MANAGEMENT)
     try:
         await port.ensure_index(CASE_MANAGEMENT)
+        requests_before = len(proxy.targets)
         await port.bulk_upsert(CASE_MANAGEMENT, DOCS[:4], replace_equal=False)
-        assert proxy.targets == [[alias] * 4]
+        assert proxy.targets[requests_before:] == [[alias] * 4]  # one request, no second one for the absent alias
+        assert proxy.probes[requests_before:] == [[f"{alias}-next"]]
 
         building = f"{alias}-v99"  # as `reindex` creates it, with the building alias from its first moment
         response = await port._http.put(f"/{building}", json={"aliases": {f"{alias}-next": {}}})
         assert response.status_code == 200, response.text
         await port.bulk_upsert(CASE_MANAGEMENT, DOCS[4:], replace_equal=False)
-        assert sorted(proxy.targets[1]) == sorted([alias] * 4 + [f"{alias}-next"] * 4)
+        assert proxy.targets[requests_before + 1 :] == [[alias] * 4, [alias, f"{alias}-next"] * 4]
+        assert proxy.probes[requests_before + 1 :] == [[f"{alias}-next"], []]
+        await port.refresh(CASE_MANAGEMENT)
+        stored = await port.all_checksums(CASE_MANAGEMENT)  # through the alias: the current index
+        assert sorted(stored) == sorted(IDS)
         await port._http.post(f"/{building}/_refresh")
         found = await port._http.post(f"/{building}/_search", json={"size": 0, "track_total_hits": True})
         assert found.json()["hits"]["total"]["value"] == 4
