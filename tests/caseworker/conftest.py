@@ -43,3 +43,16 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+# A test on the time-skipping test server that has not ended after this long is hung, not slow (they take about a
+# second each): once, in CI, one sat with every thread idle for over 20 minutes. pytest-timeout then prints every
+# thread's stack and ends that test's process (its thread method: an exception raised into the shared event loop
+# would leave the loop unusable for the tests after it), so the run fails at once, with the stacks to read.
+TIME_SKIPPING_TEST_TIMEOUT_S = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "time_skipping" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(TIME_SKIPPING_TEST_TIMEOUT_S, method="thread"))
