@@ -13,7 +13,9 @@ takes no integer beyond 64 bits and no NaN, case_types' number checks no infinit
   takes and PostgreSQL refuses).
 
 Not for a text that must stay byte for byte what it was (a search document's canonical form, which its checksum is
-computed over: orjson spells some floats otherwise, `1e-7` for `1e-07`, the same number).
+computed over: orjson spells some floats otherwise, `1e-7` for `1e-07`, the same number). The search document does
+use orjson for that text, but only for documents without floats, where the bytes are the same
+(casem.adapters.search.document._canonical).
 """
 
 from __future__ import annotations
